@@ -166,8 +166,10 @@ pub fn parse(link: LinkType, frame: &[u8], wire_len: u32) -> Result<PacketMeta, 
                     more: ip.more_frags(),
                 });
             }
+            let end = ip.total_len().min(l3buf.len());
+            let payload = &l3buf[ip.header_len()..end];
             off += ip.header_len();
-            (ip.payload(), off)
+            (payload, off)
         }
         L3::V6 => {
             let ip = ipv6::Packet::new_checked(l3buf).map_err(ip_error)?;
@@ -177,7 +179,11 @@ pub fn parse(link: LinkType, frame: &[u8], wire_len: u32) -> Result<PacketMeta, 
             m.ip_version = 6;
             m.src_ip = ip.src_addr();
             m.dst_ip = ip.dst_addr();
-            let payload = ip.payload();
+            let end = match ip.payload_len() {
+                0 => l3buf.len(),
+                n => (ipv6::HEADER_LEN + n).min(l3buf.len()),
+            };
+            let payload = &l3buf[ipv6::HEADER_LEN..end];
             let up = ipv6::walk_extensions(ip.next_header(), payload).map_err(|e| match e {
                 WireError::Truncated if m.snap_truncated => DropReason::TruncatedIp,
                 _ => DropReason::BadIpv6Extensions,

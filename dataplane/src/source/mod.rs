@@ -1,0 +1,78 @@
+//! Packet sources behind one trait.
+//!
+//! A source hands out frames in bursts. It either feeds one dataplane core
+//! (a DPDK RX queue filled by the NIC's symmetric RSS), or it is a single
+//! stream (a capture file, an AF_PACKET ring, a DPDK port without RSS) that
+//! the software dispatcher spreads over the cores with the same symmetric
+//! hash.
+
+use crate::wire::LinkType;
+
+pub mod afpacket;
+#[cfg(dpdk)]
+pub mod dpdk;
+pub mod file;
+
+/// One captured frame, borrowed from the source until the callback returns.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// The captured bytes.
+    pub data: &'a [u8],
+    /// The frame's length on the wire (≥ `data.len()` when snapped).
+    pub wire_len: u32,
+    /// Capture time, nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    pub link: LinkType,
+}
+
+/// What one `poll` produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poll {
+    /// This many frames were delivered.
+    Frames(usize),
+    /// Nothing right now; poll again.
+    Idle,
+    /// The source is exhausted (end of file, all loops played).
+    End,
+}
+
+/// Drops and events a source counted below skua (in the NIC, the kernel
+/// ring or the file), reported by name beside the dataplane's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    pub drops: Vec<(&'static str, u64)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("{iface}: {reason}")]
+    Interface { iface: String, reason: String },
+    #[error("DPDK: {0}")]
+    Dpdk(String),
+}
+
+pub trait PacketSource: Send {
+    /// A short description for logs and the summary (`pcap:FILE`, ...).
+    fn describe(&self) -> String;
+
+    /// Whether frames arrive on their own clock (a NIC, a kernel ring). A
+    /// live source is never waited for: when a core's ring is full its
+    /// frames are dropped and counted. A replay waits instead, so a file
+    /// loses nothing.
+    fn is_live(&self) -> bool;
+
+    /// Called once on the thread that will poll, before the first poll
+    /// (DPDK registers the thread as an lcore here).
+    fn on_thread_start(&mut self) -> Result<(), SourceError> {
+        Ok(())
+    }
+
+    /// Delivers the next burst of frames to `out`.
+    fn poll(&mut self, out: &mut dyn FnMut(Frame<'_>)) -> Result<Poll, SourceError>;
+
+    fn stats(&self) -> SourceStats {
+        SourceStats::default()
+    }
+}
