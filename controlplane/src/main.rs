@@ -1,1 +1,7 @@
-fn main() {}
+//! The `skua` binary.
+
+#![forbid(unsafe_code)]
+
+fn main() -> std::process::ExitCode {
+    controlplane::cli::main()
+}

@@ -563,13 +563,19 @@ pub fn eal_args(user: &str, affinity: &[usize]) -> Vec<String> {
         args.push("-l".into());
         args.push(cpu_list(affinity));
     }
-    if !has(&args, &["--in-memory", "--file-prefix", "--proc-type"]) {
-        args.push("--in-memory".into());
+    let no_huge = args.iter().any(|a| a == "--no-huge");
+    if !has(&args, &["--in-memory", "--file-prefix", "--proc-type", "--no-shconf"]) {
+        // --no-huge implies legacy memory, which --in-memory refuses; no
+        // shared config files does the same job there.
+        args.push(if no_huge { "--no-shconf" } else { "--in-memory" }.into());
+    }
+    if !has(&args, &["--telemetry", "--no-telemetry"]) {
+        args.push("--no-telemetry".into());
     }
     if !has(&args, &["--log-level"]) {
         args.push("--log-level=lib.*:warning".into());
     }
-    if args.iter().any(|a| a == "--no-huge") && !has(&args, &["-m", "--socket-mem"]) {
+    if no_huge && !has(&args, &["-m", "--socket-mem"]) {
         args.push("-m".into());
         args.push("512".into());
     }
@@ -617,5 +623,6 @@ mod tests {
         assert!(!b.contains(&"--in-memory".to_string()));
         let c = eal_args("--no-huge", &[0]);
         assert!(c.windows(2).any(|w| w[0] == "-m"));
+        assert!(c.contains(&"--no-shconf".to_string()) && !c.contains(&"--in-memory".to_string()));
     }
 }

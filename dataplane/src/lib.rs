@@ -11,6 +11,7 @@
 //! buffers); nothing in it panics on input; `unsafe` lives only in `dpdk`
 //! and `source::afpacket`.
 
+pub mod config;
 pub mod counters;
 #[cfg(dpdk)]
 pub mod dpdk;

@@ -97,3 +97,37 @@ impl PacketSource for DpdkSource {
         }
     }
 }
+
+/// Initialises EAL from `cfg`, starts every available port and returns the
+/// sources for `cores` dataplane cores: one per core when every port
+/// spreads flows with symmetric RSS, else one stream for the dispatcher.
+pub fn open(cfg: &crate::config::DpdkConfig, cores: usize, cpus: &[usize]) -> Result<crate::engine::Sources, SourceError> {
+    use crate::dpdk::{eal_args, port_info, PortConfig};
+    let err = |e: crate::dpdk::DpdkError| SourceError::Dpdk(e.to_string());
+    let eal = Eal::init(&eal_args(&cfg.eal_args, cpus)).map_err(err)?;
+    let ids = eal.ports();
+    if ids.is_empty() {
+        return Err(err(crate::dpdk::DpdkError::NoPorts));
+    }
+    let infos = ids.iter().map(|&p| port_info(p)).collect::<Result<Vec<_>, _>>().map_err(err)?;
+    let rss = cores > 1 && infos.iter().all(|i| i.has_rss() && usize::from(i.max_rx_queues) >= cores);
+    let port_cfg = PortConfig {
+        rx_queues: if rss { cores as u16 } else { 1 },
+        rx_descriptors: cfg.rx_descriptors,
+        tx_descriptors: cfg.tx_descriptors,
+        mbufs: cfg.mbufs,
+        mbuf_cache: cfg.mbuf_cache,
+        mbuf_data_room: cfg.mbuf_data_room,
+        promiscuous: cfg.promiscuous,
+    };
+    let ports = ids.iter().map(|&p| Port::start(&eal, p, &port_cfg)).collect::<Result<Vec<_>, _>>().map_err(err)?;
+    Ok(if rss {
+        crate::engine::Sources::PerCore(
+            (0..cores)
+                .map(|q| Box::new(DpdkSource::new(eal.clone(), &ports, q as u16, cfg.burst, q == 0)) as Box<dyn PacketSource>)
+                .collect(),
+        )
+    } else {
+        crate::engine::Sources::Single(Box::new(DpdkSource::new(eal, &ports, 0, cfg.burst, true)))
+    })
+}

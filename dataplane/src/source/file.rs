@@ -8,7 +8,7 @@
 //! after it can be trusted to be aligned.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,7 +55,7 @@ impl Input {
         }
     }
 
-    fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+    fn open(&self) -> io::Result<Box<dyn BufRead + Send>> {
         match self {
             Input::Path(p) => Ok(Box::new(io::BufReader::with_capacity(1 << 16, File::open(p)?))),
             Input::Bytes { bytes, .. } => Ok(Box::new(io::Cursor::new(ByteSlice(bytes.clone())))),
@@ -159,20 +159,22 @@ impl FileSource {
 fn open_reader(input: &Input) -> Result<Reader, SourceError> {
     let err = |reason: String| SourceError::File { path: input.name(), reason };
     let mut r = input.open().map_err(|e| err(e.to_string()))?;
-    let mut magic = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        match r.read(&mut magic[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
+    // Peek at the magic number without consuming it.
+    let head = loop {
+        match r.fill_buf() {
+            Ok(b) => break b,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(err(e.to_string())),
         }
-    }
-    if got == 0 {
+    };
+    if head.is_empty() {
         return Err(err("empty file, not a capture".into()));
     }
-    let chained: Box<dyn Read + Send> = Box::new(io::Cursor::new(magic[..got].to_vec()).chain(r));
+    if head.len() < 4 {
+        return Err(err(format!("{} bytes long, too short to be a capture", head.len())));
+    }
+    let magic = [head[0], head[1], head[2], head[3]];
+    let chained: Box<dyn Read + Send> = Box::new(r);
     let pcap_err = |e: PcapError<&[u8]>| err(format!("not a readable capture: {e:?}"));
     match u32::from_le_bytes(magic) {
         0x0a0d_0d0a => {

@@ -53,6 +53,29 @@ pub enum SourceError {
     Dpdk(String),
 }
 
+/// Opens the DPDK backend: EAL from `cfg`, every available port started,
+/// sources for `cores` dataplane cores. In a build without DPDK this is an
+/// error that says so.
+pub fn open_dpdk(
+    cfg: &crate::config::DpdkConfig,
+    cores: usize,
+    cpus: &[usize],
+) -> Result<crate::engine::Sources, SourceError> {
+    #[cfg(dpdk)]
+    {
+        dpdk::open(cfg, cores, cpus)
+    }
+    #[cfg(not(dpdk))]
+    {
+        let _ = (cfg, cores, cpus);
+        Err(SourceError::Dpdk(
+            "this skua was built without the DPDK backend (libdpdk-dev 22.11 was not found at build time); \
+             use --pcap or --iface"
+                .into(),
+        ))
+    }
+}
+
 pub trait PacketSource: Send {
     /// A short description for logs and the summary (`pcap:FILE`, ...).
     fn describe(&self) -> String;

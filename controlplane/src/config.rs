@@ -1,0 +1,173 @@
+//! skua's configuration: one YAML document, sections per subsystem, and
+//! Helm-style `--set key=value` overrides applied on top.
+//!
+//! Unknown keys and values of the wrong type are rejected with the full
+//! key (`dataplane.cores: invalid type ...`); range checks name the key
+//! too. `docs/config.md` is the reference.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_yaml::{Mapping, Value};
+
+use dataplane::config::{AfPacketConfig, DataplaneConfig, DpdkConfig, PcapConfig};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Dataplane cores and queues.
+    pub dataplane: DataplaneConfig,
+    /// Capture-file replay.
+    pub pcap: PcapConfig,
+    /// The DPDK backend.
+    pub dpdk: DpdkConfig,
+    /// AF_PACKET live capture.
+    pub afpacket: AfPacketConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: not valid YAML: {source}")]
+    Yaml { path: String, source: serde_yaml::Error },
+    #[error("--set {0}: expected key=value")]
+    SetSyntax(String),
+    #[error("--set {key}: {reason}")]
+    SetPath { key: String, reason: String },
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+impl Config {
+    /// Loads `file` (if any), applies `sets` in order, then validates.
+    pub fn load(file: Option<&Path>, sets: &[String]) -> Result<Self, ConfigError> {
+        let mut doc = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+                let v: Value = serde_yaml::from_str(&text)
+                    .map_err(|source| ConfigError::Yaml { path: path.display().to_string(), source })?;
+                if v.is_null() { Value::Mapping(Mapping::new()) } else { v }
+            }
+            None => Value::Mapping(Mapping::new()),
+        };
+        for set in sets {
+            apply_set(&mut doc, set)?;
+        }
+        Self::from_value(doc)
+    }
+
+    fn from_value(doc: Value) -> Result<Self, ConfigError> {
+        let cfg: Config = serde_path_to_error::deserialize(doc).map_err(|e| {
+            let key = e.path().to_string();
+            let reason = e.into_inner().to_string();
+            ConfigError::Invalid { key: if key == "." { "config".into() } else { key }, reason }
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let named = |e: dataplane::config::Invalid| ConfigError::Invalid { key: e.key.to_string(), reason: e.reason };
+        self.dataplane.validate().map_err(named)?;
+        self.pcap.validate().map_err(named)?;
+        self.dpdk.validate().map_err(named)?;
+        self.afpacket.validate().map_err(named)?;
+        Ok(())
+    }
+}
+
+/// Applies one `a.b.c=value`: the value is read as a YAML scalar (so
+/// `true`, `8` and `1.5` get their types; anything else is a string).
+fn apply_set(doc: &mut Value, set: &str) -> Result<(), ConfigError> {
+    let (key, raw) = set.split_once('=').ok_or_else(|| ConfigError::SetSyntax(set.to_string()))?;
+    let key = key.trim();
+    if key.is_empty() || key.split('.').any(str::is_empty) {
+        return Err(ConfigError::SetSyntax(set.to_string()));
+    }
+    let value: Value = if raw.trim().is_empty() {
+        Value::String(String::new())
+    } else {
+        serde_yaml::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
+    };
+    let mut node = doc;
+    let parts: Vec<&str> = key.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let map = match node {
+            Value::Mapping(m) => m,
+            _ => {
+                return Err(ConfigError::SetPath {
+                    key: key.to_string(),
+                    reason: format!("{} is not a section", parts[..i].join(".")),
+                })
+            }
+        };
+        let k = Value::String(part.to_string());
+        if i + 1 == parts.len() {
+            map.insert(k, value);
+            return Ok(());
+        }
+        node = map.entry(k).or_insert_with(|| Value::Mapping(Mapping::new()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sets(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = Config::load(None, &sets(&["dataplane.cores=2", "pcap.pace=recorded", "dpdk.eal_args=--no-pci --no-huge"])).unwrap();
+        assert_eq!(c.dataplane.cores, 2);
+        assert_eq!(c.pcap.pace, dataplane::config::PaceMode::Recorded);
+        assert_eq!(c.dpdk.eal_args, "--no-pci --no-huge");
+        assert_eq!(c.dataplane.batch_frames, 256);
+    }
+
+    #[test]
+    fn file_then_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("skua.yaml");
+        std::fs::write(&p, "dataplane:\n  cores: 3\n  ring_batches: 8\n").unwrap();
+        let c = Config::load(Some(&p), &sets(&["dataplane.cores=1"])).unwrap();
+        assert_eq!((c.dataplane.cores, c.dataplane.ring_batches), (1, 8));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::load(None, &sets(&["dataplane.corez=2"])).unwrap_err().to_string();
+        assert!(e.starts_with("dataplane: unknown field `corez`"), "{e}");
+        let e = Config::load(None, &sets(&["nosuch.x=1"])).unwrap_err().to_string();
+        assert!(e.contains("unknown field `nosuch`"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let e = Config::load(None, &sets(&["dataplane.cores=many"])).unwrap_err().to_string();
+        assert!(e.starts_with("dataplane.cores: invalid type"), "{e}");
+        let e = Config::load(None, &sets(&["dataplane.cores=0"])).unwrap_err().to_string();
+        assert_eq!(e, "dataplane.cores: must be between 1 and 128");
+        let e = Config::load(None, &sets(&["pcap.pace=sideways"])).unwrap_err().to_string();
+        assert!(e.starts_with("pcap.pace: unknown variant `sideways`"), "{e}");
+        let e = Config::load(None, &sets(&["dataplane.cores.x=1"])).unwrap_err().to_string();
+        assert!(e.contains("dataplane.cores is not a section"), "{e}");
+        assert!(Config::load(None, &sets(&["novalue"])).is_err());
+    }
+
+    #[test]
+    fn unreadable_and_invalid_files() {
+        let e = Config::load(Some(Path::new("/nonexistent/skua.yaml")), &[]).unwrap_err().to_string();
+        assert!(e.starts_with("/nonexistent/skua.yaml: "), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.yaml");
+        std::fs::write(&p, "dataplane: [unclosed").unwrap();
+        assert!(Config::load(Some(&p), &[]).unwrap_err().to_string().contains("not valid YAML"));
+    }
+}

@@ -1,0 +1,76 @@
+//! Per-core counters of the reassembler. Plain integers bumped on the hot
+//! path, read by the dataplane and published periodically; nothing here
+//! touches a metrics registry.
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use crate::dissectors::ErrorKind;
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ReassemblyCounters {
+    pub packets: u64,
+    /// Packets that were neither TCP nor UDP, or had no usable L4 header.
+    pub packets_ignored: u64,
+    /// TCP packets that could not start a flow (a lone ACK or RST).
+    pub packets_without_flow: u64,
+    pub flows_created: u64,
+    /// Flows pushed out of a full table.
+    pub flows_evicted: u64,
+    /// Flows finished by a timeout.
+    pub flows_expired: u64,
+    /// Flows finished by FIN/RST (counted when forgotten).
+    pub flows_closed: u64,
+    /// Times a new flow found the table full.
+    pub flow_table_full: u64,
+    /// TCP payload bytes already delivered and seen again (retransmissions,
+    /// overlaps); dropped under the first-data-wins policy.
+    pub tcp_retransmitted_bytes: u64,
+    pub tcp_ooo_segments: u64,
+    pub ooo_flow_limit_hits: u64,
+    pub ooo_core_limit_hits: u64,
+    /// Holes delivered to dissectors as gaps, and their bytes.
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    pub fragments: u64,
+    pub fragment_datagrams_reassembled: u64,
+    pub fragment_datagram_limit_hits: u64,
+    pub fragment_bytes_limit_hits: u64,
+    pub fragment_timeouts: u64,
+    pub fragments_malformed: u64,
+    /// Flows whose payload matched no enabled dissector.
+    pub flows_undetected: u64,
+    pub items_http: u64,
+    pub items_dns: u64,
+    pub dissection_errors: DissectionErrors,
+}
+
+/// Dissection errors and anomalies, one counter per [`ErrorKind`].
+#[derive(Debug, Default, Clone)]
+pub struct DissectionErrors(pub [u64; ErrorKind::COUNT]);
+
+impl DissectionErrors {
+    pub fn bump(&mut self, kind: ErrorKind) {
+        if let Some(c) = self.0.get_mut(kind as usize) {
+            *c += 1;
+        }
+    }
+
+    pub fn get(&self, kind: ErrorKind) -> u64 {
+        self.0.get(kind as usize).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+impl Serialize for DissectionErrors {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(ErrorKind::COUNT))?;
+        for kind in ErrorKind::ALL {
+            m.serialize_entry(kind.name(), &self.get(kind))?;
+        }
+        m.end()
+    }
+}
