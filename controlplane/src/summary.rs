@@ -22,7 +22,7 @@ fn counters_json(c: &CoreCounters) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("packets".into(), json!(c.packets));
     m.insert("bytes".into(), json!(c.bytes));
-    m.insert("wire_bytes".into(), json!(c.wire_bytes));
+    m.insert("captured_bytes".into(), json!(c.captured_bytes));
     m.insert("drops".into(), drops_object(core_drops(c)));
     m.insert("flows".into(), json!(c.flows));
     m.insert("flow_table_full".into(), json!(c.flow_table_full));
@@ -57,6 +57,7 @@ pub fn to_json(r: &RunReport) -> Value {
         "total": {
             "packets": packets,
             "bytes": bytes,
+            "captured_bytes": sum_captured(r),
             "drops": drops_object(drops),
             "flows": sum.flows,
             "flow_table_full": sum.flow_table_full,
@@ -78,6 +79,13 @@ fn human_bytes(b: u64) -> String {
         i += 1;
     }
     if i == 0 { format!("{b} B") } else { format!("{v:.1} {}", units[i]) }
+}
+
+fn sum_captured(r: &RunReport) -> u64 {
+    match &r.dispatcher {
+        Some(d) => d.captured_bytes,
+        None => r.cores.iter().map(|c| c.counters.captured_bytes).sum(),
+    }
 }
 
 /// The table printed at exit.

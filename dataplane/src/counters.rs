@@ -62,10 +62,12 @@ reasons! {
 pub struct CoreCounters {
     /// Frames received, malformed ones included.
     pub packets: u64,
-    /// Captured bytes of those frames (what a capture file stores).
+    /// Bytes of those frames on the wire (their original length, as
+    /// capinfos counts them).
     pub bytes: u64,
-    /// Original wire length of those frames.
-    pub wire_bytes: u64,
+    /// Bytes actually captured (less than `bytes` when a snap length cut
+    /// frames short).
+    pub captured_bytes: u64,
     pub drops: [u64; DropReason::COUNT],
     pub ipv4: u64,
     pub ipv6: u64,
@@ -110,7 +112,7 @@ impl CoreCounters {
         [
             self.packets,
             self.bytes,
-            self.wire_bytes,
+            self.captured_bytes,
             self.ipv4,
             self.ipv6,
             self.tcp,
@@ -129,7 +131,7 @@ impl CoreCounters {
         match i {
             0 => &mut self.packets,
             1 => &mut self.bytes,
-            2 => &mut self.wire_bytes,
+            2 => &mut self.captured_bytes,
             3 => &mut self.ipv4,
             4 => &mut self.ipv6,
             5 => &mut self.tcp,

@@ -385,8 +385,8 @@ impl<'a, H: PacketHandler> CoreLoop<'a, H> {
     fn frame(&mut self, f: &Frame<'_>) {
         let c = &mut self.counters;
         c.packets += 1;
-        c.bytes += f.data.len() as u64;
-        c.wire_bytes += u64::from(f.wire_len.max(f.data.len() as u32));
+        c.bytes += u64::from(f.wire_len.max(f.data.len() as u32));
+        c.captured_bytes += f.data.len() as u64;
         match parse(f.link, f.data, f.wire_len) {
             Ok(meta) => self.parsed(f, &meta),
             Err(reason) => c.drop(reason),
@@ -540,8 +540,8 @@ where
                                 let data = &batch.data[s.offset as usize..(s.offset + s.len) as usize];
                                 let f = Frame { data, wire_len: s.wire_len, ts_ns: s.ts_ns, link: s.link };
                                 core_loop.counters.packets += 1;
-                                core_loop.counters.bytes += u64::from(s.len);
-                                core_loop.counters.wire_bytes += u64::from(s.wire_len.max(s.len));
+                                core_loop.counters.bytes += u64::from(s.wire_len.max(s.len));
+                                core_loop.counters.captured_bytes += u64::from(s.len);
                                 core_loop.parsed(&f, &s.meta);
                             }
                             core_loop.shared.publish(&core_loop.counters);
@@ -590,8 +590,8 @@ where
                     }
                     let polled = source.poll(&mut |f: Frame<'_>| {
                         counters.packets += 1;
-                        counters.bytes += f.data.len() as u64;
-                        counters.wire_bytes += u64::from(f.wire_len.max(f.data.len() as u32));
+                        counters.bytes += u64::from(f.wire_len.max(f.data.len() as u32));
+                        counters.captured_bytes += f.data.len() as u64;
                         let meta = match parse(f.link, f.data, f.wire_len) {
                             Ok(m) => m,
                             Err(r) => return counters.drop(r),

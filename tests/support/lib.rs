@@ -1,1 +1,132 @@
-//! Shared helpers for the end-to-end tests and benches.
+//! Shared helpers for the end-to-end tests and benches: finding the `skua`
+//! binary and the conformance corpus, running skua and capinfos, and
+//! writing generated captures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// The `skua` binary of the current build profile, built (or found up to
+/// date) by one `cargo build` per test process, so a test never runs a
+/// stale binary.
+pub fn skua_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/<test> → target/<profile>/skua
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+        let bin = profile_dir.join("skua");
+        {
+            let release = profile_dir.file_name().is_some_and(|n| n == "release");
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args(["build", "-p", "controlplane", "--bin", "skua"]);
+            if release {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("running cargo build for skua");
+            assert!(status.success(), "building skua failed");
+        }
+        bin
+    })
+    .clone()
+}
+
+/// `../shared/corpus` beside the repository, if present.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    dir.join("pcaps").is_dir().then_some(dir)
+}
+
+/// Every capture of the corpus, sorted; empty (with a note on stderr) when
+/// the corpus is absent.
+pub fn corpus_pcaps() -> Vec<PathBuf> {
+    let Some(dir) = corpus_dir() else {
+        eprintln!("note: ../shared/corpus is absent; corpus checks skipped");
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("pcaps"))
+        .expect("reading corpus/pcaps")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs `skua` with `args`.
+pub fn skua(args: &[&str]) -> Output {
+    Command::new(skua_bin()).args(args).output().expect("running skua")
+}
+
+/// Runs `skua run ... --summary json` and returns the parsed summary;
+/// panics with skua's stderr if it failed.
+pub fn run_json(args: &[&str]) -> Value {
+    let mut all = vec!["run", "--summary", "json", "--quiet"];
+    all.extend_from_slice(args);
+    let out = skua(&all);
+    assert!(
+        out.status.success(),
+        "skua {all:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("summary is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// `(packets, data bytes)` as capinfos (from tshark) counts them.
+pub fn capinfos(path: &Path) -> (u64, u64) {
+    let out = Command::new("capinfos")
+        .args(["-T", "-r", "-M", "-c", "-d"])
+        .arg(path)
+        .output()
+        .expect("capinfos not found: install tshark (Debian) — .ci/run does");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    let cols: Vec<&str> = line.split('\t').collect();
+    assert!(cols.len() >= 3, "unexpected capinfos output for {}: {text:?}", path.display());
+    (cols[1].trim().parse().expect("packet count"), cols[2].trim().parse().expect("byte count"))
+}
+
+/// `(packets, bytes)` from a summary's `total`.
+pub fn totals(summary: &Value) -> (u64, u64) {
+    (
+        summary["total"]["packets"].as_u64().expect("total.packets"),
+        summary["total"]["bytes"].as_u64().expect("total.bytes"),
+    )
+}
+
+/// A drop counter from a summary's `total.drops`.
+pub fn drop_count(summary: &Value, reason: &str) -> u64 {
+    summary["total"]["drops"][reason]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no drop reason {reason:?} in {}", summary["total"]["drops"]))
+}
+
+/// Whether DPDK can be used by tests here (built in, and not disabled).
+pub fn dpdk_usable() -> bool {
+    if !dataplane::DPDK_AVAILABLE {
+        eprintln!("note: skua built without DPDK; DPDK checks skipped");
+        return false;
+    }
+    if std::env::var_os("SKUA_TEST_NO_DPDK").is_some() {
+        eprintln!("note: SKUA_TEST_NO_DPDK set; DPDK checks skipped");
+        return false;
+    }
+    true
+}
+
+/// Whether enough free 2 MiB hugepages and a hugetlbfs mount exist for a
+/// DPDK run with hugepages.
+pub fn hugepages_ready(min_free: u64) -> bool {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let free = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("HugePages_Free:"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let mounted = std::fs::read_to_string("/proc/mounts").unwrap_or_default().lines().any(|l| l.contains(" hugetlbfs "));
+    free >= min_free && mounted
+}

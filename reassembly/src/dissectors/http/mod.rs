@@ -1,0 +1,240 @@
+//! HTTP/1.0 and HTTP/1.1 (and HTTP/0.9 simple requests).
+//!
+//! `parser.rs` parses heads and body framing from byte slices; `http.rs`
+//! holds a flow's session (both directions, the queue of transactions,
+//! pairing by order for pipelining); this file has the Rust value of one
+//! message and its `AGENTS_API.md` JSON.
+//!
+//! A message keeps its raw header block as bytes; the start-line parts and
+//! headers are spans into it, so a message costs two allocations for its
+//! head, whatever its header count.
+
+pub mod http;
+pub mod parser;
+
+pub use http::HttpSession;
+
+use serde_json::{json, Map, Value};
+
+/// Byte range `[start, end)` into [`HttpMessage::head`].
+pub type Span = (u32, u32);
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpMessage {
+    /// Start line and header block as captured.
+    pub head: Vec<u8>,
+    pub is_request: bool,
+    /// Request: method, target, version. Response: version, status, reason.
+    pub start: [Span; 3],
+    pub headers: Vec<(Span, Span)>,
+    /// Final status of a response (0 for an HTTP/0.9 response).
+    pub status: u16,
+    /// Last interim (1xx) status seen before the final response, as Zeek's
+    /// `info_code`.
+    pub info_code: Option<u16>,
+    /// An HTTP/0.9 simple request or its response.
+    pub http09: bool,
+    pub headers_size: u32,
+    /// Body length after de-chunking, gaps included.
+    pub body_size: u64,
+    /// Body length after content decoding (gzip/deflate), as Zeek's
+    /// `*_body_len`; equal to `body_size` when not encoded.
+    pub content_size: u64,
+    /// First `max_body_bytes` of the (decoded) body.
+    pub body: Vec<u8>,
+    pub body_truncated: bool,
+}
+
+impl HttpMessage {
+    pub fn span(&self, s: Span) -> &[u8] {
+        self.head.get(s.0 as usize..s.1 as usize).unwrap_or_default()
+    }
+
+    pub fn method(&self) -> &[u8] {
+        if self.is_request { self.span(self.start[0]) } else { b"" }
+    }
+
+    pub fn target(&self) -> &[u8] {
+        if self.is_request { self.span(self.start[1]) } else { b"" }
+    }
+
+    /// `HTTP/1.1` etc. as sent (empty for HTTP/0.9).
+    pub fn version(&self) -> &[u8] {
+        self.span(if self.is_request { self.start[2] } else { self.start[0] })
+    }
+
+    pub fn reason(&self) -> &[u8] {
+        if self.is_request { b"" } else { self.span(self.start[2]) }
+    }
+
+    pub fn version_number(&self) -> &'static str {
+        if self.http09 {
+            return "0.9";
+        }
+        match self.version() {
+            v if v.eq_ignore_ascii_case(b"HTTP/1.0") => "1.0",
+            v if v.eq_ignore_ascii_case(b"HTTP/0.9") => "0.9",
+            _ => "1.1",
+        }
+    }
+
+    pub fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.headers.iter().map(|(n, v)| (self.span(*n), self.span(*v)))
+    }
+
+    /// First header of that name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v)
+    }
+}
+
+fn s(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn headers_json(m: &HttpMessage) -> Value {
+    let mut out = Map::new();
+    for (n, v) in m.headers() {
+        let name = s(n);
+        let value = s(v);
+        // Repeated headers are joined as RFC 9110 allows for list headers.
+        match out.get_mut(&name) {
+            Some(Value::String(prev)) => {
+                prev.push_str(", ");
+                prev.push_str(&value);
+            }
+            _ => {
+                out.insert(name, Value::String(value));
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+fn cookies_json(m: &HttpMessage) -> Value {
+    let mut out = Map::new();
+    for (n, v) in m.headers() {
+        if m.is_request && n.eq_ignore_ascii_case(b"cookie") {
+            for pair in v.split(|c| *c == b';') {
+                let mut kv = pair.splitn(2, |c| *c == b'=');
+                let k = s(kv.next().unwrap_or_default().trim_ascii());
+                if !k.is_empty() {
+                    out.insert(k, Value::String(s(kv.next().unwrap_or_default().trim_ascii())));
+                }
+            }
+        } else if !m.is_request && n.eq_ignore_ascii_case(b"set-cookie") {
+            let first = v.split(|c| *c == b';').next().unwrap_or_default();
+            let mut kv = first.splitn(2, |c| *c == b'=');
+            let k = s(kv.next().unwrap_or_default().trim_ascii());
+            if !k.is_empty() {
+                out.insert(k, Value::String(s(kv.next().unwrap_or_default().trim_ascii())));
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// Decodes `%XX` (and `+` as space in query strings).
+pub fn percent_decode(b: &[u8], plus_as_space: bool) -> Vec<u8> {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'%' => match (b.get(i + 1).and_then(|c| hex(*c)), b.get(i + 2).and_then(|c| hex(*c))) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(c),
+            },
+            b'+' if plus_as_space => out.push(b' '),
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+fn body_text(m: &HttpMessage) -> (String, &'static str) {
+    match std::str::from_utf8(&m.body) {
+        Ok(t) => (t.to_owned(), ""),
+        Err(_) => (crate::item::base64(&m.body), "base64"),
+    }
+}
+
+pub fn request_json(m: &HttpMessage) -> Value {
+    let target = m.target();
+    let (path, query) = match target.iter().position(|c| *c == b'?') {
+        Some(i) => (target.get(..i).unwrap_or_default(), target.get(i + 1..).unwrap_or_default()),
+        None => (target, &b""[..]),
+    };
+    // An absolute-form target carries its own scheme and authority.
+    let path_only = if path.starts_with(b"http://") || path.starts_with(b"https://") {
+        let after = path.iter().skip(8).position(|c| *c == b'/').map(|i| i + 8);
+        after.and_then(|i| path.get(i..)).unwrap_or(b"/")
+    } else {
+        path
+    };
+    let segments: Vec<Value> = path_only
+        .split(|c| *c == b'/')
+        .filter(|p| !p.is_empty())
+        .map(|p| Value::String(s(&percent_decode(p, false))))
+        .collect();
+    let mut qs = Map::new();
+    for pair in query.split(|c| *c == b'&').filter(|p| !p.is_empty()) {
+        let mut kv = pair.splitn(2, |c| *c == b'=');
+        let k = s(&percent_decode(kv.next().unwrap_or_default(), true));
+        let v = s(&percent_decode(kv.next().unwrap_or_default(), true));
+        qs.insert(k, Value::String(v));
+    }
+    let target_uri = if target.starts_with(b"/") {
+        match m.header("host") {
+            Some(h) => format!("http://{}{}", s(h), s(target)),
+            None => s(target),
+        }
+    } else {
+        s(target)
+    };
+    let version = if m.http09 { "HTTP/0.9".to_owned() } else { s(m.version()) };
+    let (text, _) = body_text(m);
+    json!({
+        "method": s(m.method()),
+        "url": s(target),
+        "path": s(path_only),
+        "pathSegments": segments,
+        "targetUri": target_uri,
+        "httpVersion": version,
+        "headers": headers_json(m),
+        "cookies": cookies_json(m),
+        "queryString": Value::Object(qs),
+        "headersSize": m.headers_size,
+        "bodySize": m.body_size,
+        "postData": {
+            "mimeType": s(m.header("content-type").unwrap_or_default()),
+            "text": text,
+        },
+    })
+}
+
+pub fn response_json(m: &HttpMessage) -> Value {
+    let (text, encoding) = body_text(m);
+    let version = if m.http09 { "HTTP/0.9".to_owned() } else { s(m.version()) };
+    json!({
+        "status": m.status,
+        "statusText": s(m.reason()),
+        "httpVersion": version,
+        "headers": headers_json(m),
+        "cookies": cookies_json(m),
+        "headersSize": m.headers_size,
+        "bodySize": m.body_size,
+        "infoCode": m.info_code,
+        "content": {
+            "encoding": encoding,
+            "mimeType": s(m.header("content-type").unwrap_or_default()),
+            "size": m.content_size,
+            "text": text,
+        },
+    })
+}

@@ -1,0 +1,318 @@
+//! The `Item`: one request with its response (or a lone request or response,
+//! marked by `error`), as agents see it.
+//!
+//! Items stay Rust values (header blocks stay bytes, spans point into them);
+//! JSON in the `AGENTS_API.md` shape is built on demand by [`Item::to_json`]
+//! (also what `Serialize` produces), so the scripting layer can instead build
+//! only the fields a hook reads.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde::{Serialize, Serializer};
+use serde_json::{json, Map, Value};
+
+use crate::config::AppProtocol;
+use crate::dissectors::dns::DnsMessage;
+use crate::dissectors::http::HttpMessage;
+
+/// `error.type` of an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemErrorKind {
+    Dissection,
+    Timeout,
+    PairNotFound,
+    Gap,
+}
+
+impl ItemErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemErrorKind::Dissection => "dissection",
+            ItemErrorKind::Timeout => "timeout",
+            ItemErrorKind::PairNotFound => "pair-not-found",
+            ItemErrorKind::Gap => "gap",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemError {
+    pub kind: ItemErrorKind,
+    pub msg: Cow<'static, str>,
+}
+
+impl ItemError {
+    pub fn new(kind: ItemErrorKind, msg: impl Into<Cow<'static, str>>) -> Self {
+        ItemError { kind, msg: msg.into() }
+    }
+}
+
+/// Keeps the first error of a transaction: it is usually the cause of the rest.
+pub fn set_error(slot: &mut Option<ItemError>, kind: ItemErrorKind, msg: impl Into<Cow<'static, str>>) {
+    if slot.is_none() {
+        *slot = Some(ItemError::new(kind, msg));
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    Http(HttpMessage),
+    Dns(DnsMessage),
+}
+
+/// A transaction as a dissector emits it, before flow metadata is attached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exchange {
+    pub request: Option<Message>,
+    pub response: Option<Message>,
+    pub request_ts_ns: u64,
+    pub response_ts_ns: u64,
+    /// Bytes on the wire (headers + body, framing included).
+    pub request_size: u64,
+    pub response_size: u64,
+    pub error: Option<ItemError>,
+}
+
+/// One endpoint; `name`/`namespace` are filled later from the Kubernetes view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: u16,
+    pub name: String,
+    pub namespace: String,
+}
+
+impl Endpoint {
+    pub fn new(ip_version: u8, ip: [u8; 16], port: u16) -> Self {
+        let ip = if ip_version == 6 {
+            IpAddr::V6(Ipv6Addr::from(ip))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]))
+        };
+        Endpoint { ip, port, name: String::new(), namespace: String::new() }
+    }
+}
+
+/// The capturing node (`worker` and `node` of the item).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub ip: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer4 {
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// Id of the L4 flow, unique per worker (the core is in the top bits).
+    pub stream: u64,
+    /// Index of the item within its stream.
+    pub index: u32,
+    pub core: u16,
+    pub protocol: AppProtocol,
+    pub layer4: Layer4,
+    pub ip_version: u8,
+    /// The client.
+    pub src: Endpoint,
+    /// The server.
+    pub dst: Endpoint,
+    pub exchange: Exchange,
+    pub passed: bool,
+    pub failed: bool,
+}
+
+impl Item {
+    /// Request capture time (the response's for an unpaired response).
+    pub fn ts_ns(&self) -> u64 {
+        if self.exchange.request.is_some() {
+            self.exchange.request_ts_ns
+        } else {
+            self.exchange.response_ts_ns
+        }
+    }
+
+    pub fn elapsed_ms(&self) -> f64 {
+        if self.exchange.request.is_some() && self.exchange.response.is_some() {
+            self.exchange.response_ts_ns.saturating_sub(self.exchange.request_ts_ns) as f64 / 1e6
+        } else {
+            0.0
+        }
+    }
+
+    pub fn http_request(&self) -> Option<&HttpMessage> {
+        match &self.exchange.request {
+            Some(Message::Http(m)) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn http_response(&self) -> Option<&HttpMessage> {
+        match &self.exchange.response {
+            Some(Message::Http(m)) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn dns_request(&self) -> Option<&DnsMessage> {
+        match &self.exchange.request {
+            Some(Message::Dns(m)) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn dns_response(&self) -> Option<&DnsMessage> {
+        match &self.exchange.response {
+            Some(Message::Dns(m)) => Some(m),
+            _ => None,
+        }
+    }
+
+    fn protocol_json(&self) -> Value {
+        let layer4 = match self.layer4 {
+            Layer4::Tcp => "tcp",
+            Layer4::Udp => "udp",
+        };
+        let layer3 = if self.ip_version == 6 { "ipv6" } else { "ipv4" };
+        match self.protocol {
+            AppProtocol::Http => {
+                let version = self
+                    .http_request()
+                    .or(self.http_response())
+                    .map(|m| m.version_number())
+                    .unwrap_or("1.1");
+                json!({
+                    "name": "http", "version": version, "abbr": "HTTP",
+                    "longName": format!("Hypertext Transfer Protocol -- HTTP/{version}"),
+                    "layer4": layer4, "layer3": layer3,
+                })
+            }
+            AppProtocol::Dns => json!({
+                "name": "dns", "version": "0", "abbr": "DNS",
+                "longName": "Domain Name System",
+                "layer4": layer4, "layer3": layer3,
+            }),
+        }
+    }
+
+    /// The `AGENTS_API.md` JSON of this item.
+    pub fn to_json(&self, node: &NodeInfo) -> Value {
+        let ex = &self.exchange;
+        let ts = self.ts_ns();
+        let endpoint = |e: &Endpoint| {
+            json!({"ip": e.ip.to_string(), "port": e.port.to_string(), "name": e.name, "namespace": e.namespace})
+        };
+        let node_json = json!({"ip": node.ip, "name": node.name});
+        let request = match &ex.request {
+            Some(Message::Http(m)) => crate::dissectors::http::request_json(m),
+            Some(Message::Dns(m)) => crate::dissectors::dns::request_json(m),
+            None => Value::Null,
+        };
+        let response = match &ex.response {
+            Some(Message::Http(m)) => crate::dissectors::http::response_json(m),
+            Some(Message::Dns(m)) => crate::dissectors::dns::response_json(m),
+            None => Value::Null,
+        };
+        let error = match &ex.error {
+            Some(e) => json!({"type": e.kind.as_str(), "msg": e.msg}),
+            None => Value::Null,
+        };
+        let mut m = Map::new();
+        m.insert("id".into(), format!("{}/{}-{}", node.name, self.stream, self.index).into());
+        m.insert("index".into(), self.index.into());
+        m.insert("stream".into(), self.stream.to_string().into());
+        m.insert("worker".into(), node_json.clone());
+        m.insert("node".into(), node_json);
+        m.insert("protocol".into(), self.protocol_json());
+        m.insert("src".into(), endpoint(&self.src));
+        m.insert("dst".into(), endpoint(&self.dst));
+        m.insert("timestamp".into(), (ts / 1_000_000).into());
+        m.insert("startTime".into(), rfc3339(ts).into());
+        m.insert("elapsedTime".into(), self.elapsed_ms().into());
+        m.insert("request".into(), request);
+        m.insert("response".into(), response);
+        m.insert("requestSize".into(), ex.request_size.into());
+        m.insert("responseSize".into(), ex.response_size.into());
+        m.insert("size".into(), (ex.request_size + ex.response_size).into());
+        m.insert("passed".into(), self.passed.into());
+        m.insert("failed".into(), self.failed.into());
+        m.insert("error".into(), error);
+        Value::Object(m)
+    }
+}
+
+impl Serialize for Item {
+    /// Serializes with an unnamed node; use [`Item::to_json`] to name it.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json(&NodeInfo::default()).serialize(s)
+    }
+}
+
+/// RFC 3339 UTC with nanoseconds trimmed of trailing zeros (Go's RFC3339Nano).
+pub fn rfc3339(ts_ns: u64) -> String {
+    let secs = ts_ns / 1_000_000_000;
+    let nanos = ts_ns % 1_000_000_000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let mut out = format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
+    if nanos != 0 {
+        let frac = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
+}
+
+/// Standard base64 (for non-UTF-8 bodies in `content.text`).
+pub fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let b = [c.first().copied().unwrap_or(0), c.get(1).copied().unwrap_or(0), c.get(2).copied().unwrap_or(0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000_123_000_000), "2023-11-14T22:13:20.123Z");
+        assert_eq!(rfc3339(951_782_400_000_000_001), "2000-02-29T00:00:00.000000001Z");
+    }
+
+    #[test]
+    fn encodes_base64() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+}
