@@ -1,0 +1,738 @@
+//! The HTTP/1.x session of one flow: a parser per direction and the queue of
+//! transactions between them.
+//!
+//! Invariants: transactions are created in request order (or for a response
+//! nobody asked for), pair with responses in order (pipelining), and are
+//! emitted strictly from the front once both halves are complete, so items
+//! of a flow come out in request order. A direction in `Passthrough` (after
+//! an Upgrade/101, a CONNECT tunnel or the end of its stream) consumes bytes
+//! without parsing them. Interim 1xx responses are not final: they set the
+//! transaction's `info_code` and the next response is parsed for it too.
+
+use std::collections::VecDeque;
+use std::io::Write;
+
+use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
+
+use super::parser::{self, chunk_step, ChunkState, ChunkStep, Framing};
+use super::HttpMessage;
+use crate::dissectors::{Confidence, Direction, Dissector, ErrorKind, FinishReason, ParseCtx, ParseResult};
+use crate::item::{set_error, Exchange, ItemErrorKind, Message};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum State {
+    #[default]
+    Idle,
+    Body,
+    Resync,
+    Passthrough,
+}
+
+/// Counts and keeps decoded bytes; refuses past the decompression limit,
+/// which makes the decoder stop.
+struct Sink {
+    kept: Vec<u8>,
+    total: u64,
+    keep: usize,
+    max: u64,
+    over: bool,
+}
+
+impl Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.total + b.len() as u64 > self.max {
+            self.total = self.max;
+            self.over = true;
+            return Err(std::io::Error::other("decompression limit"));
+        }
+        self.total += b.len() as u64;
+        let room = self.keep.saturating_sub(self.kept.len());
+        self.kept.extend_from_slice(b.get(..room.min(b.len())).unwrap_or_default());
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+enum Inner {
+    Gzip(GzDecoder<Sink>),
+    Zlib(ZlibDecoder<Sink>),
+    Deflate(DeflateDecoder<Sink>),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Coding {
+    Gzip,
+    Deflate,
+}
+
+/// Content decoding of one body; the decoder is created on the first body
+/// bytes because `deflate` may or may not carry its zlib header.
+struct Decoder {
+    coding: Coding,
+    inner: Option<Inner>,
+    sink: Option<Sink>,
+    error: Option<ErrorKind>,
+}
+
+impl Decoder {
+    fn new(coding: Coding, keep: usize, max: u64) -> Decoder {
+        Decoder { coding, inner: None, sink: Some(Sink { kept: Vec::new(), total: 0, keep, max, over: false }), error: None }
+    }
+
+    fn write(&mut self, data: &[u8]) {
+        if self.error.is_some() || data.is_empty() {
+            return;
+        }
+        if self.inner.is_none() {
+            let Some(sink) = self.sink.take() else { return };
+            self.inner = Some(match self.coding {
+                Coding::Gzip => Inner::Gzip(GzDecoder::new(sink)),
+                Coding::Deflate => {
+                    // RFC 9110 says zlib; some servers send raw deflate.
+                    let b0 = data.first().copied().unwrap_or(0);
+                    if b0 & 0x0f == 8 && b0 >> 4 <= 7 {
+                        Inner::Zlib(ZlibDecoder::new(sink))
+                    } else {
+                        Inner::Deflate(DeflateDecoder::new(sink))
+                    }
+                }
+            });
+        }
+        let r = match self.inner.as_mut() {
+            Some(Inner::Gzip(d)) => d.write_all(data),
+            Some(Inner::Zlib(d)) => d.write_all(data),
+            Some(Inner::Deflate(d)) => d.write_all(data),
+            None => Ok(()),
+        };
+        if r.is_err() {
+            self.error = Some(if self.sink_ref().is_some_and(|s| s.over) {
+                ErrorKind::DecompressionLimit
+            } else {
+                ErrorKind::Decompression
+            });
+        }
+    }
+
+    fn sink_ref(&self) -> Option<&Sink> {
+        match &self.inner {
+            Some(Inner::Gzip(d)) => Some(d.get_ref()),
+            Some(Inner::Zlib(d)) => Some(d.get_ref()),
+            Some(Inner::Deflate(d)) => Some(d.get_ref()),
+            None => self.sink.as_ref(),
+        }
+    }
+
+    /// Flushes and returns (decoded bytes kept, decoded size, error).
+    fn finish(mut self) -> (Vec<u8>, u64, Option<ErrorKind>) {
+        if self.error.is_none() {
+            // A body cut short fails here; what decoded so far still counts.
+            let _ = match self.inner.as_mut() {
+                Some(Inner::Gzip(d)) => d.try_finish(),
+                Some(Inner::Zlib(d)) => d.try_finish(),
+                Some(Inner::Deflate(d)) => d.try_finish(),
+                None => Ok(()),
+            };
+        }
+        let sink = match self.inner {
+            Some(Inner::Gzip(d)) => d.finish().ok(),
+            Some(Inner::Zlib(d)) => d.finish().ok(),
+            Some(Inner::Deflate(d)) => d.finish().ok(),
+            None => self.sink.take(),
+        };
+        match sink {
+            Some(s) => (s.kept, s.total, self.error),
+            None => (Vec::new(), 0, self.error),
+        }
+    }
+}
+
+#[derive(Default)]
+struct DirParser {
+    state: State,
+    /// Bytes of the current head already searched for its blank line.
+    scanned: usize,
+    in_head: bool,
+    start_ts: u64,
+    /// Transaction whose message is in `Body`.
+    tx: u64,
+    framing: Option<Framing>,
+    remaining: u64,
+    chunk: ChunkState,
+    decoder: Option<Box<Decoder>>,
+}
+
+struct Tx {
+    id: u64,
+    req: Option<HttpMessage>,
+    resp: Option<HttpMessage>,
+    req_done: bool,
+    resp_done: bool,
+    req_ts: u64,
+    resp_ts: u64,
+    req_size: u64,
+    resp_size: u64,
+    error: Option<crate::item::ItemError>,
+    info_code: Option<u16>,
+    head: bool,
+    connect: bool,
+    upgrade: bool,
+    http09: bool,
+}
+
+impl Tx {
+    fn new(id: u64) -> Tx {
+        Tx {
+            id,
+            req: None,
+            resp: None,
+            req_done: false,
+            resp_done: false,
+            req_ts: 0,
+            resp_ts: 0,
+            req_size: 0,
+            resp_size: 0,
+            error: None,
+            info_code: None,
+            head: false,
+            connect: false,
+            upgrade: false,
+            http09: false,
+        }
+    }
+
+    fn into_exchange(self) -> Exchange {
+        Exchange {
+            request: self.req.map(Message::Http),
+            response: self.resp.map(Message::Http),
+            request_ts_ns: self.req_ts,
+            response_ts_ns: self.resp_ts,
+            request_size: self.req_size,
+            response_size: self.resp_size,
+            error: self.error,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct HttpSession {
+    dirs: [DirParser; 2],
+    txs: VecDeque<Tx>,
+    next_id: u64,
+}
+
+fn flag(tx: &mut Tx, errors: &mut crate::counters::DissectionErrors, kind: ErrorKind) {
+    errors.bump(kind);
+    set_error(&mut tx.error, ItemErrorKind::Dissection, kind.name());
+}
+
+impl HttpSession {
+    pub fn new() -> Self {
+        HttpSession::default()
+    }
+
+    /// Content-based detection (any port).
+    pub fn probe(bytes: &[u8], dir: Direction) -> Confidence {
+        parser::probe(bytes, dir)
+    }
+
+    /// Transactions waiting for a half (for tests and introspection).
+    pub fn pending(&self) -> usize {
+        self.txs.len()
+    }
+
+    fn tx_mut(&mut self, id: u64) -> Option<&mut Tx> {
+        self.txs.iter_mut().find(|t| t.id == id)
+    }
+
+    fn new_tx(&mut self) -> Tx {
+        self.next_id += 1;
+        Tx::new(self.next_id)
+    }
+
+    fn emit_ready(&mut self, ctx: &mut ParseCtx<'_>) {
+        while self.txs.front().is_some_and(|t| t.req_done && t.resp_done) {
+            if let Some(tx) = self.txs.pop_front() {
+                ctx.out.push(tx.into_exchange());
+            }
+        }
+    }
+
+    fn parse_request_head(&mut self, b: &[u8], ctx: &mut ParseCtx<'_>) -> ParseResult {
+        let d = &mut self.dirs[Direction::ToServer.idx()];
+        let lead = b.iter().take_while(|c| **c == b'\r' || **c == b'\n').count();
+        if lead > 0 {
+            return ParseResult::Continue { consumed: lead };
+        }
+        let start = parser::request_start(b);
+        if start.is_none() {
+            if let Some(last) = self.txs.back() {
+                if (last.upgrade || last.connect) && !last.resp_done {
+                    // Bytes after an upgrade or CONNECT request that are not
+                    // another request belong to the new protocol.
+                    d.state = State::Passthrough;
+                    return ParseResult::Continue { consumed: b.len() };
+                }
+            }
+            let plausible = b.first().is_some_and(|c| c.is_ascii_alphabetic());
+            if !plausible {
+                ctx.errors.bump(ErrorKind::Malformed);
+                d.state = State::Resync;
+                return self.resync(Direction::ToServer, b);
+            }
+        }
+        if !d.in_head {
+            d.in_head = true;
+            d.start_ts = ctx.ts_ns;
+        }
+        let end = match parser::find_head_end(b, d.scanned.saturating_sub(3)) {
+            Some(e) => e,
+            None => {
+                let first = parser::line_end(b).and_then(|le| {
+                    let h = parser::parse_request_head(b.get(..le)?, 1);
+                    h.http09.then_some(le)
+                });
+                match first {
+                    Some(le) => le,
+                    None if b.len() > ctx.limits.max_head_bytes => return ParseResult::Error(ErrorKind::HeaderTooLarge),
+                    None => {
+                        d.scanned = b.len();
+                        return ParseResult::Incomplete { consumed: 0, needed: 1 };
+                    }
+                }
+            }
+        };
+        let head = b.get(..end).unwrap_or_default();
+        let h = parser::parse_request_head(head, ctx.limits.max_headers);
+        let start_ts = d.start_ts;
+        d.in_head = false;
+        d.scanned = 0;
+        let method = head.get(h.start[0].0 as usize..h.start[0].1 as usize).unwrap_or_default();
+        let method_ok = method.len() <= 32 && method.iter().all(u8::is_ascii_graphic);
+        if method.is_empty() || !method_ok || h.start[1].0 == h.start[1].1 {
+            // Not a request line at all (e.g. mid-body after a pickup):
+            // counted and skipped rather than recorded as a request.
+            ctx.errors.bump(ErrorKind::Malformed);
+            d.state = State::Resync;
+            return ParseResult::Continue { consumed: parser::line_end(b).unwrap_or(end) };
+        }
+        let msg = HttpMessage {
+            head: head.to_vec(),
+            is_request: true,
+            start: h.start,
+            headers: h.headers,
+            http09: h.http09,
+            headers_size: end as u32,
+            ..HttpMessage::default()
+        };
+        let (framing, anomaly) = if msg.http09 { (Framing::None, None) } else { parser::framing(msg.headers(), Framing::None) };
+        if self.txs.len() >= ctx.limits.max_pending {
+            // The oldest transaction is given up to bound memory.
+            if let Some(mut old) = self.txs.pop_front() {
+                flag(&mut old, ctx.errors, ErrorKind::TooManyTransactions);
+                ctx.out.push(old.into_exchange());
+            }
+        }
+        let mut tx = self.new_tx();
+        tx.head = msg.method().eq_ignore_ascii_case(b"HEAD");
+        tx.connect = msg.method().eq_ignore_ascii_case(b"CONNECT");
+        tx.upgrade = msg.header("upgrade").is_some();
+        tx.http09 = msg.http09;
+        tx.req_ts = start_ts;
+        tx.req_size = end as u64;
+        for kind in [h.anomaly, anomaly].into_iter().flatten() {
+            flag(&mut tx, ctx.errors, kind);
+        }
+        let coding = content_coding(&msg);
+        tx.req = Some(msg);
+        let id = tx.id;
+        self.txs.push_back(tx);
+        self.start_body(Direction::ToServer, id, framing, coding, ctx, end)
+    }
+
+    fn parse_response_head(&mut self, b: &[u8], ctx: &mut ParseCtx<'_>) -> ParseResult {
+        let lead = b.iter().take_while(|c| **c == b'\r' || **c == b'\n').count();
+        if lead > 0 {
+            return ParseResult::Continue { consumed: lead };
+        }
+        let d = &mut self.dirs[Direction::ToClient.idx()];
+        if !d.in_head {
+            d.in_head = true;
+            d.start_ts = ctx.ts_ns;
+        }
+        let start_ts = d.start_ts;
+        let waiting = self.txs.iter().position(|t| !t.resp_done);
+        if !parser::response_start(b) {
+            if b.len() < 5 && b.eq_ignore_ascii_case(b"HTTP/".get(..b.len()).unwrap_or_default()) {
+                return ParseResult::Incomplete { consumed: 0, needed: 5 - b.len() };
+            }
+            if let Some(i) = waiting.filter(|i| self.txs.get(*i).is_some_and(|t| t.http09)) {
+                // An HTTP/0.9 response: no head, the body runs to the close.
+                let id = self.txs.get(i).map_or(0, |t| t.id);
+                if let Some(tx) = self.txs.get_mut(i) {
+                    tx.resp_ts = start_ts;
+                    tx.resp = Some(HttpMessage { http09: true, ..HttpMessage::default() });
+                }
+                self.dirs[Direction::ToClient.idx()].in_head = false;
+                return self.start_body(Direction::ToClient, id, Framing::UntilClose, None, ctx, 0);
+            }
+            ctx.errors.bump(ErrorKind::Malformed);
+            let d = &mut self.dirs[Direction::ToClient.idx()];
+            d.in_head = false;
+            d.state = State::Resync;
+            return self.resync(Direction::ToClient, b);
+        }
+        let d = &mut self.dirs[Direction::ToClient.idx()];
+        let Some(end) = parser::find_head_end(b, d.scanned.saturating_sub(3)) else {
+            if b.len() > ctx.limits.max_head_bytes {
+                return ParseResult::Error(ErrorKind::HeaderTooLarge);
+            }
+            d.scanned = b.len();
+            return ParseResult::Incomplete { consumed: 0, needed: 1 };
+        };
+        d.in_head = false;
+        d.scanned = 0;
+        let head = b.get(..end).unwrap_or_default();
+        let h = match parser::parse_response_head(head, ctx.limits.max_headers) {
+            Ok(h) => h,
+            Err(kind) => {
+                ctx.errors.bump(kind);
+                if let Some(tx) = waiting.and_then(|i| self.txs.get_mut(i)) {
+                    set_error(&mut tx.error, ItemErrorKind::Dissection, kind.name());
+                }
+                return ParseResult::Continue { consumed: end };
+            }
+        };
+        let idx = match waiting {
+            Some(i) => i,
+            None => {
+                let mut tx = self.new_tx();
+                tx.req_done = true;
+                ctx.errors.bump(ErrorKind::Unpaired);
+                set_error(&mut tx.error, ItemErrorKind::PairNotFound, "response without a request");
+                self.txs.push_back(tx);
+                self.txs.len() - 1
+            }
+        };
+        let Some(tx) = self.txs.get_mut(idx) else { return ParseResult::Continue { consumed: end } };
+        tx.resp_size += end as u64;
+        if (100..200).contains(&h.status) && h.status != 101 {
+            tx.info_code = Some(h.status);
+            return ParseResult::Done { consumed: end };
+        }
+        let msg = HttpMessage {
+            head: head.to_vec(),
+            is_request: false,
+            start: h.start,
+            headers: h.headers,
+            status: h.status,
+            info_code: tx.info_code,
+            headers_size: end as u32,
+            ..HttpMessage::default()
+        };
+        let no_body = tx.head
+            || h.status == 204
+            || h.status == 304
+            || h.status == 101
+            || (tx.connect && (200..300).contains(&h.status));
+        let (framing, anomaly) = if no_body { (Framing::None, None) } else { parser::framing(msg.headers(), Framing::UntilClose) };
+        for kind in [h.anomaly, anomaly].into_iter().flatten() {
+            flag(tx, ctx.errors, kind);
+        }
+        tx.resp_ts = start_ts;
+        let coding = content_coding(&msg);
+        tx.resp = Some(msg);
+        let id = tx.id;
+        self.start_body(Direction::ToClient, id, framing, coding, ctx, end)
+    }
+
+    fn start_body(&mut self, dir: Direction, id: u64, framing: Framing, coding: Option<Coding>, ctx: &mut ParseCtx<'_>, consumed: usize) -> ParseResult {
+        let d = &mut self.dirs[dir.idx()];
+        d.tx = id;
+        d.chunk = ChunkState::default();
+        d.decoder = coding.map(|c| Box::new(Decoder::new(c, ctx.limits.max_body_bytes, ctx.limits.max_decompressed_bytes)));
+        match framing {
+            Framing::None | Framing::Length(0) => {
+                d.framing = None;
+                self.complete(dir, None, ctx);
+                ParseResult::Done { consumed }
+            }
+            f => {
+                d.framing = Some(f);
+                d.remaining = if let Framing::Length(n) = f { n } else { 0 };
+                d.state = State::Body;
+                ParseResult::Continue { consumed }
+            }
+        }
+    }
+
+    /// Ends the message in `Body` (or one without a body) of `dir`.
+    fn complete(&mut self, dir: Direction, error: Option<ErrorKind>, ctx: &mut ParseCtx<'_>) {
+        let d = &mut self.dirs[dir.idx()];
+        d.state = State::Idle;
+        d.framing = None;
+        let id = d.tx;
+        let decoded = d.decoder.take().map(|dec| dec.finish());
+        let mut upgraded = false;
+        if let Some(tx) = self.tx_mut(id) {
+            if let Some(kind) = error {
+                flag(tx, ctx.errors, kind);
+            }
+            let (done, msg) = match dir {
+                Direction::ToServer => (&mut tx.req_done, tx.req.as_mut()),
+                Direction::ToClient => (&mut tx.resp_done, tx.resp.as_mut()),
+            };
+            *done = true;
+            if let Some(m) = msg {
+                match decoded {
+                    Some((kept, size, err)) => {
+                        m.body = kept;
+                        m.content_size = size;
+                        m.body_truncated = size as usize > m.body.len();
+                        if let Some(kind) = err {
+                            ctx.errors.bump(kind);
+                            set_error(&mut tx.error, ItemErrorKind::Dissection, kind.name());
+                        }
+                    }
+                    None => m.content_size = m.body_size,
+                }
+            }
+            if dir == Direction::ToClient {
+                let status = tx.resp.as_ref().map_or(0, |m| m.status);
+                upgraded = status == 101 || (tx.connect && (200..300).contains(&status));
+            }
+        }
+        if upgraded {
+            for d in &mut self.dirs {
+                d.state = State::Passthrough;
+            }
+        }
+        self.emit_ready(ctx);
+    }
+
+    fn add_body(&mut self, dir: Direction, data: &[u8], wire: u64, lost: u64, ctx: &mut ParseCtx<'_>) {
+        let keep = ctx.limits.max_body_bytes;
+        let d = &mut self.dirs[dir.idx()];
+        let id = d.tx;
+        if let Some(dec) = d.decoder.as_mut() {
+            dec.write(data);
+        }
+        let decoding = d.decoder.is_some();
+        if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
+            let (size, msg) = match dir {
+                Direction::ToServer => (&mut tx.req_size, tx.req.as_mut()),
+                Direction::ToClient => (&mut tx.resp_size, tx.resp.as_mut()),
+            };
+            *size += wire;
+            if let Some(m) = msg {
+                m.body_size += data.len() as u64 + lost;
+                if !decoding {
+                    let room = keep.saturating_sub(m.body.len());
+                    m.body.extend_from_slice(data.get(..room.min(data.len())).unwrap_or_default());
+                    m.body_truncated |= data.len() > room;
+                }
+            }
+        }
+    }
+
+    fn parse_body(&mut self, dir: Direction, b: &[u8], ctx: &mut ParseCtx<'_>) -> ParseResult {
+        let d = &mut self.dirs[dir.idx()];
+        match d.framing {
+            Some(Framing::Length(_)) => {
+                let n = d.remaining.min(b.len() as u64);
+                d.remaining -= n;
+                let done = d.remaining == 0;
+                let data = b.get(..n as usize).unwrap_or_default();
+                self.add_body(dir, data, n, 0, ctx);
+                if done {
+                    self.complete(dir, None, ctx);
+                    ParseResult::Done { consumed: n as usize }
+                } else {
+                    ParseResult::Continue { consumed: n as usize }
+                }
+            }
+            Some(Framing::Chunked) => loop {
+                let d = &mut self.dirs[dir.idx()];
+                match chunk_step(&mut d.chunk, b) {
+                    ChunkStep::Data { consumed } => {
+                        self.add_body(dir, b.get(..consumed).unwrap_or_default(), consumed as u64, 0, ctx);
+                        return ParseResult::Continue { consumed };
+                    }
+                    ChunkStep::Framing { consumed: 0 } => continue,
+                    ChunkStep::Framing { consumed } => {
+                        self.add_body(dir, &[], consumed as u64, 0, ctx);
+                        return ParseResult::Continue { consumed };
+                    }
+                    ChunkStep::Done { consumed } => {
+                        self.add_body(dir, &[], consumed as u64, 0, ctx);
+                        self.complete(dir, None, ctx);
+                        return ParseResult::Done { consumed };
+                    }
+                    ChunkStep::NeedMore => return ParseResult::Incomplete { consumed: 0, needed: 1 },
+                    ChunkStep::Error { kind, consumed } => {
+                        // The message ends at the broken framing; what follows
+                        // is parsed as the next message (as Zeek does with a
+                        // 2^64 chunk size, which exposes a smuggled request).
+                        self.add_body(dir, &[], consumed as u64, 0, ctx);
+                        self.complete(dir, Some(kind), ctx);
+                        return ParseResult::Done { consumed };
+                    }
+                }
+            },
+            Some(Framing::UntilClose) => {
+                self.add_body(dir, b, b.len() as u64, 0, ctx);
+                ParseResult::Continue { consumed: b.len() }
+            }
+            Some(Framing::None) | None => {
+                self.complete(dir, None, ctx);
+                ParseResult::Continue { consumed: 0 }
+            }
+        }
+    }
+
+    /// Skips to the next line that starts a message.
+    fn resync(&mut self, dir: Direction, b: &[u8]) -> ParseResult {
+        let starts = |x: &[u8]| match dir {
+            Direction::ToServer => parser::request_start(x).is_some(),
+            Direction::ToClient => parser::response_start(x),
+        };
+        if starts(b) {
+            // Consuming nothing tells `parse` to go on through `Idle`.
+            self.dirs[dir.idx()].state = State::Idle;
+            return ParseResult::Continue { consumed: 0 };
+        }
+        match parser::line_end(b) {
+            Some(e) => ParseResult::Continue { consumed: e },
+            None => ParseResult::Continue { consumed: b.len() },
+        }
+    }
+}
+
+fn content_coding(m: &HttpMessage) -> Option<Coding> {
+    let v = m.header("content-encoding")?.trim_ascii();
+    if v.eq_ignore_ascii_case(b"gzip") || v.eq_ignore_ascii_case(b"x-gzip") {
+        Some(Coding::Gzip)
+    } else if v.eq_ignore_ascii_case(b"deflate") {
+        Some(Coding::Deflate)
+    } else {
+        None
+    }
+}
+
+impl Dissector for HttpSession {
+    fn parse(&mut self, b: &[u8], dir: Direction, ctx: &mut ParseCtx<'_>) -> ParseResult {
+        if b.is_empty() {
+            return ParseResult::Incomplete { consumed: 0, needed: 1 };
+        }
+        match self.dirs[dir.idx()].state {
+            State::Passthrough => ParseResult::Continue { consumed: b.len() },
+            State::Body => self.parse_body(dir, b, ctx),
+            State::Resync => match self.resync(dir, b) {
+                ParseResult::Continue { consumed: 0 } => self.parse(b, dir, ctx),
+                r => r,
+            },
+            State::Idle => match dir {
+                Direction::ToServer => self.parse_request_head(b, ctx),
+                Direction::ToClient => self.parse_response_head(b, ctx),
+            },
+        }
+    }
+
+    fn on_gap(&mut self, dir: Direction, len: u32, ctx: &mut ParseCtx<'_>) {
+        let d = &mut self.dirs[dir.idx()];
+        let id = d.tx;
+        let len = u64::from(len);
+        match (d.state, d.framing) {
+            (State::Body, Some(Framing::Length(_))) => {
+                let n = d.remaining.min(len);
+                d.remaining -= n;
+                d.decoder = None;
+                let done = d.remaining == 0;
+                self.add_body(dir, &[], n, n, ctx);
+                if let Some(tx) = self.tx_mut(id) {
+                    set_error(&mut tx.error, ItemErrorKind::Gap, format!("{n} bytes of body lost"));
+                }
+                if done {
+                    self.complete(dir, None, ctx);
+                    if len > n {
+                        self.dirs[dir.idx()].state = State::Resync;
+                    }
+                }
+            }
+            (State::Body, Some(Framing::Chunked)) if matches!(d.chunk, ChunkState::Data(_)) => {
+                let ChunkState::Data(rem) = d.chunk else { return };
+                let n = rem.min(len);
+                d.chunk = if n == rem { ChunkState::DataEnd } else { ChunkState::Data(rem - n) };
+                d.decoder = None;
+                self.add_body(dir, &[], n, n, ctx);
+                if let Some(tx) = self.tx_mut(id) {
+                    set_error(&mut tx.error, ItemErrorKind::Gap, format!("{n} bytes of body lost"));
+                }
+                if len > n {
+                    self.complete(dir, None, ctx);
+                    self.dirs[dir.idx()].state = State::Resync;
+                }
+            }
+            (State::Body, Some(Framing::UntilClose)) => {
+                d.decoder = None;
+                self.add_body(dir, &[], len, len, ctx);
+                if let Some(tx) = self.tx_mut(id) {
+                    set_error(&mut tx.error, ItemErrorKind::Gap, format!("{len} bytes of body lost"));
+                }
+            }
+            (State::Body, _) => {
+                if let Some(tx) = self.tx_mut(id) {
+                    set_error(&mut tx.error, ItemErrorKind::Gap, "stream lost inside chunk framing");
+                }
+                self.complete(dir, None, ctx);
+                self.dirs[dir.idx()].state = State::Resync;
+            }
+            (State::Passthrough, _) => {}
+            (State::Idle, _) | (State::Resync, _) => {
+                d.in_head = false;
+                d.scanned = 0;
+                d.state = State::Resync;
+                if dir == Direction::ToClient {
+                    // A response may have been lost: the next one seen would
+                    // pair with the wrong request, so say so on the oldest.
+                    if let Some(tx) = self.txs.iter_mut().find(|t| !t.resp_done) {
+                        set_error(&mut tx.error, ItemErrorKind::Gap, "response stream lost data");
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_end(&mut self, dir: Direction, ctx: &mut ParseCtx<'_>) {
+        let d = &self.dirs[dir.idx()];
+        if d.state == State::Body {
+            let truncated = !matches!(d.framing, Some(Framing::UntilClose));
+            self.complete(dir, truncated.then_some(ErrorKind::TruncatedMessage), ctx);
+        } else if d.in_head {
+            ctx.errors.bump(ErrorKind::TruncatedMessage);
+        }
+        self.dirs[dir.idx()].state = State::Passthrough;
+    }
+
+    fn finish(&mut self, reason: FinishReason, ctx: &mut ParseCtx<'_>) {
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            if self.dirs[dir.idx()].state == State::Body {
+                self.on_end(dir, ctx);
+            }
+        }
+        while let Some(mut tx) = self.txs.pop_front() {
+            if tx.req.is_some() && tx.resp.is_none() {
+                match reason {
+                    FinishReason::Timeout => set_error(&mut tx.error, ItemErrorKind::Timeout, "no response before the flow timed out"),
+                    FinishReason::Closed => {
+                        ctx.errors.bump(ErrorKind::Unpaired);
+                        set_error(&mut tx.error, ItemErrorKind::PairNotFound, "connection closed without a response")
+                    }
+                }
+            }
+            ctx.out.push(tx.into_exchange());
+        }
+    }
+}
