@@ -23,15 +23,7 @@ pub struct ReassemblyCounters {
     pub flows_closed: u64,
     /// Times a new flow found the table full.
     pub flow_table_full: u64,
-    /// TCP payload bytes already delivered and seen again (retransmissions,
-    /// overlaps); dropped under the first-data-wins policy.
-    pub tcp_retransmitted_bytes: u64,
-    pub tcp_ooo_segments: u64,
-    pub ooo_flow_limit_hits: u64,
-    pub ooo_core_limit_hits: u64,
-    /// Holes delivered to dissectors as gaps, and their bytes.
-    pub gaps: u64,
-    pub gap_bytes: u64,
+    pub tcp: TcpCounters,
     pub fragments: u64,
     pub fragment_datagrams_reassembled: u64,
     pub fragment_datagram_limit_hits: u64,
@@ -43,6 +35,21 @@ pub struct ReassemblyCounters {
     pub items_http: u64,
     pub items_dns: u64,
     pub dissection_errors: DissectionErrors,
+}
+
+/// TCP reassembly counters (a separate struct so the reassembly code can
+/// hold them while a dissector holds [`DissectionErrors`]).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct TcpCounters {
+    /// Payload bytes already delivered or buffered and seen again
+    /// (retransmissions, overlaps); dropped under first-data-wins.
+    pub retransmitted_bytes: u64,
+    pub ooo_segments: u64,
+    pub ooo_flow_limit_hits: u64,
+    pub ooo_core_limit_hits: u64,
+    /// Holes delivered to dissectors as gaps, and their bytes.
+    pub gaps: u64,
+    pub gap_bytes: u64,
 }
 
 /// Dissection errors and anomalies, one counter per [`ErrorKind`].

@@ -15,7 +15,7 @@
 //! [`Chunk::Gap`] when (a) the peer acknowledged past it, (b) a per-flow or
 //! per-core buffer limit is hit, or (c) the flow ends.
 
-use crate::counters::ReassemblyCounters;
+use crate::counters::TcpCounters;
 use crate::seq::SeqNumber;
 
 /// What a direction delivers to its dissector, in stream order.
@@ -73,7 +73,7 @@ pub struct TcpCtx<'a> {
     pub mem_used: &'a mut u64,
     pub per_flow: u32,
     pub per_core: u64,
-    pub counters: &'a mut ReassemblyCounters,
+    pub counters: &'a mut TcpCounters,
 }
 
 impl TcpHalf {
@@ -141,12 +141,12 @@ impl TcpHalf {
                 let skip = off.unsigned_abs() as usize;
                 match data.get(skip..) {
                     Some(rest) if !rest.is_empty() => {
-                        ctx.counters.tcp_retransmitted_bytes += skip as u64;
+                        ctx.counters.retransmitted_bytes += skip as u64;
                         deliver(Chunk::Data(rest, ts));
                         self.next = self.next + rest.len() as u32;
                         self.drain(ooo, ctx, deliver);
                     }
-                    _ => ctx.counters.tcp_retransmitted_bytes += data.len() as u64,
+                    _ => ctx.counters.retransmitted_bytes += data.len() as u64,
                 }
                 return;
             }
@@ -154,7 +154,7 @@ impl TcpHalf {
             let flow_ok = u64::from(ooo.bytes) + data.len() as u64 <= u64::from(ctx.per_flow);
             let core_ok = *ctx.mem_used + cost <= ctx.per_core;
             if flow_ok && core_ok {
-                ctx.counters.tcp_ooo_segments += 1;
+                ctx.counters.ooo_segments += 1;
                 self.insert(ooo, seq, data, ts, ctx);
                 return;
             }
@@ -231,7 +231,7 @@ impl TcpHalf {
             let skip = off.unsigned_abs() as usize;
             if let Some(rest) = seg.data.get(skip..) {
                 if !rest.is_empty() {
-                    ctx.counters.tcp_retransmitted_bytes += skip as u64;
+                    ctx.counters.retransmitted_bytes += skip as u64;
                     deliver(Chunk::Data(rest, seg.ts));
                     self.next = self.next + rest.len() as u32;
                 }
@@ -266,7 +266,7 @@ impl TcpHalf {
             pieces.push((cursor, end));
         }
         let dup = (end - start) - pieces.iter().map(|(a, b)| b - a).sum::<i64>();
-        ctx.counters.tcp_retransmitted_bytes += dup.max(0) as u64;
+        ctx.counters.retransmitted_bytes += dup.max(0) as u64;
         for (a, b) in pieces {
             let (lo, hi) = ((a - start) as usize, (b - start) as usize);
             let Some(bytes) = data.get(lo..hi) else { continue };
@@ -287,7 +287,7 @@ mod tests {
         half: TcpHalf,
         ooo: OooBuf,
         mem: u64,
-        counters: ReassemblyCounters,
+        counters: TcpCounters,
         out: Vec<u8>,
         gaps: Vec<u32>,
         per_flow: u32,
@@ -302,7 +302,7 @@ mod tests {
                 half,
                 ooo: OooBuf::default(),
                 mem: 0,
-                counters: ReassemblyCounters::default(),
+                counters: TcpCounters::default(),
                 out: Vec::new(),
                 gaps: Vec::new(),
                 per_flow: 1 << 20,
@@ -356,7 +356,7 @@ mod tests {
         r.seg(107, b"HIJK"); // overlaps the buffered "ij": those stay
         r.seg(105, b"fg");
         assert_eq!(r.out, b"abcDEfgHijK");
-        assert!(r.counters.tcp_retransmitted_bytes >= 3 + 1 + 2);
+        assert!(r.counters.retransmitted_bytes >= 3 + 1 + 2);
         assert_eq!(r.mem, 0);
     }
 
