@@ -215,6 +215,18 @@ enum Step {
     Corrupt(String),
 }
 
+impl Step {
+    /// What a reader error means for the replay.
+    fn from_error(e: PcapError<&[u8]>) -> Self {
+        match e {
+            PcapError::Eof => Step::End,
+            PcapError::Incomplete(_) => Step::Refill,
+            PcapError::UnexpectedEof => Step::Truncated,
+            other => Step::Corrupt(format!("{other:?}")),
+        }
+    }
+}
+
 impl PacketSource for FileSource {
     fn describe(&self) -> String {
         format!("pcap:{}", self.input.name())
@@ -257,10 +269,7 @@ impl PacketSource for FileSource {
                         r.consume(n);
                         Step::Skip
                     }
-                    Err(PcapError::Eof) => Step::End,
-                    Err(PcapError::Incomplete(_)) => Step::Refill,
-                    Err(PcapError::UnexpectedEof) => Step::Truncated,
-                    Err(e) => Step::Corrupt(format!("{e:?}")),
+                    Err(e) => Step::from_error(e),
                 },
                 Reader::Ng { r, ifaces } => match r.next() {
                     Ok((n, PcapBlockOwned::NG(block))) => match block {
@@ -337,10 +346,7 @@ impl PacketSource for FileSource {
                         r.consume(n);
                         Step::Skip
                     }
-                    Err(PcapError::Eof) => Step::End,
-                    Err(PcapError::Incomplete(_)) => Step::Refill,
-                    Err(PcapError::UnexpectedEof) => Step::Truncated,
-                    Err(e) => Step::Corrupt(format!("{e:?}")),
+                    Err(e) => Step::from_error(e),
                 },
             };
             match step {
