@@ -1,10 +1,34 @@
 //! Flows, TCP reassembly and protocol dissection into items.
 //!
-//! Will own (see `docs/architecture.md`): the canonical flow key and the
-//! per-core flow table with its timer wheel; in-order TCP delivery with
-//! out-of-order buffering, explicit gaps and named memory limits; IPv4/IPv6
-//! fragment reassembly; one folder per dissector under `dissectors/` behind a
-//! single streaming contract; and the `Item` type agents receive. Pure Rust:
-//! it takes byte slices, never mbufs, and builds without DPDK.
+//! Owns the canonical flow key and the per-core flow table with its timers
+//! (`flow`); in-order TCP delivery with out-of-order buffering, explicit gaps
+//! and named memory limits (`tcp`, `seq`); IPv4/IPv6 fragment reassembly
+//! (`frag`); one folder per dissector under `dissectors/` behind a single
+//! streaming contract; and the `Item` type agents receive (`item`). The
+//! dataplane calls one entry point, [`Reassembler`]. Pure Rust: it takes
+//! byte slices, never mbufs, and builds without DPDK; all time comes from
+//! packet timestamps.
 
 #![forbid(unsafe_code)]
+
+pub mod config;
+pub mod counters;
+pub mod dissectors;
+pub mod flow;
+pub mod frag;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod item;
+pub mod packet;
+pub mod reassembler;
+pub mod seq;
+pub mod tcp;
+
+pub use config::{AppProtocol, ReassemblyConfig};
+pub use counters::ReassemblyCounters;
+pub use item::{Item, NodeInfo};
+pub use packet::{Fragment, Packet};
+pub use reassembler::Reassembler;
+
+#[cfg(test)]
+pub(crate) mod testutil;

@@ -317,7 +317,7 @@ mod tests {
                 Chunk::Data(d, _) => out.extend_from_slice(d),
                 Chunk::Gap(n) => {
                     gaps.push(n);
-                    out.extend(std::iter::repeat(b'?').take(n as usize));
+                    out.extend(std::iter::repeat_n(b'?', n as usize));
                 }
             });
         }
@@ -329,7 +329,7 @@ mod tests {
                 Chunk::Data(d, _) => out.extend_from_slice(d),
                 Chunk::Gap(n) => {
                     gaps.push(n);
-                    out.extend(std::iter::repeat(b'?').take(n as usize));
+                    out.extend(std::iter::repeat_n(b'?', n as usize));
                 }
             });
         }
@@ -404,6 +404,8 @@ mod tests {
         r.seg(5, b"xyz");
         r.seg(10, b"q");
         assert_eq!(r.counters.ooo_core_limit_hits, 1);
+        assert_eq!(r.out, b"????xyz", "the hole before the buffered data was given up");
+        r.flush();
         assert_eq!(r.out, b"????xyz??q");
         assert_eq!(r.mem, 0);
     }

@@ -187,6 +187,20 @@ impl StreamBuf {
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
+
+    /// Holds bytes before a dissector is chosen (a probe needs a few more).
+    pub fn hold(&mut self, data: &[u8], max: usize) {
+        let room = max.saturating_sub(self.buf.len());
+        self.buf.extend_from_slice(data.get(..room.min(data.len())).unwrap_or_default());
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
 }
 
 /// Feeds in-order `data` to `d`, keeping what it leaves unconsumed.
@@ -196,7 +210,8 @@ pub fn drive<D: Dissector>(d: &mut D, sb: &mut StreamBuf, dir: Direction, data: 
         return;
     }
     let mut held = std::mem::take(&mut sb.buf);
-    let input: &[u8] = if held.is_empty() {
+    let from_held = !held.is_empty();
+    let input: &[u8] = if !from_held {
         data
     } else {
         held.extend_from_slice(data);
@@ -223,15 +238,15 @@ pub fn drive<D: Dissector>(d: &mut D, sb: &mut StreamBuf, dir: Direction, data: 
             }
         }
     }
-    let leftover = input.get(pos..).unwrap_or_default();
-    if leftover.len() > max_buf {
+    let left = input.len().saturating_sub(pos);
+    if left > max_buf {
         ctx.errors.bump(ErrorKind::BufferLimit);
         sb.failed = true;
         held.clear();
-    } else if held.is_empty() {
-        held.extend_from_slice(leftover);
-    } else {
+    } else if from_held {
         held.drain(..pos.min(held.len()));
+    } else {
+        held.extend_from_slice(data.get(pos..).unwrap_or_default());
     }
     sb.buf = held;
 }

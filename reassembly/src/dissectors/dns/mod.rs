@@ -7,6 +7,8 @@
 //! queries and responses by transaction id. This file holds the Rust values
 //! and their `AGENTS_API.md` JSON.
 
+// The Suricata layout names the stateful file after the protocol.
+#[allow(clippy::module_inception)]
 pub mod dns;
 pub mod parser;
 

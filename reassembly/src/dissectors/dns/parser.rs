@@ -68,7 +68,7 @@ pub fn read_name(m: &[u8], pos: usize, out: &mut Vec<u8>) -> Result<usize, Error
 fn read_rdata(m: &[u8], rtype: u16, start: usize, len: usize) -> Result<RData, ErrorKind> {
     let rd = m.get(start..start + len).ok_or(ErrorKind::DnsTruncated)?;
     let mut name = Vec::new();
-    let mut name_at = |p: usize, out: &mut Vec<u8>| -> Result<usize, ErrorKind> {
+    let name_at = |p: usize, out: &mut Vec<u8>| -> Result<usize, ErrorKind> {
         let end = read_name(m, p, out)?;
         Ok(end)
     };
@@ -318,7 +318,7 @@ pub(crate) mod tests {
         let mut m = query(1, "a", 1);
         m[12] = 0x80; // reserved label type
         assert_eq!(parse_message(&m).expect("header").1, Some(ErrorKind::DnsMalformed));
-        let long = vec!["abcdefghijklmnopqrstuvwxyz0123456789"; 8].join(".");
+        let long = ["abcdefghijklmnopqrstuvwxyz0123456789"; 8].join(".");
         let m = query(1, &long, 1);
         assert_eq!(parse_message(&m).expect("header").1, Some(ErrorKind::DnsMalformed));
     }

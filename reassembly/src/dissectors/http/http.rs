@@ -128,13 +128,17 @@ impl Decoder {
     /// Flushes and returns (decoded bytes kept, decoded size, error).
     fn finish(mut self) -> (Vec<u8>, u64, Option<ErrorKind>) {
         if self.error.is_none() {
-            // A body cut short fails here; what decoded so far still counts.
-            let _ = match self.inner.as_mut() {
+            // A body that does not end as a complete stream is flagged; what
+            // decoded so far still counts in the size.
+            let r = match self.inner.as_mut() {
                 Some(Inner::Gzip(d)) => d.try_finish(),
                 Some(Inner::Zlib(d)) => d.try_finish(),
                 Some(Inner::Deflate(d)) => d.try_finish(),
                 None => Ok(()),
             };
+            if r.is_err() {
+                self.error = Some(ErrorKind::Decompression);
+            }
         }
         let sink = match self.inner {
             Some(Inner::Gzip(d)) => d.finish().ok(),
@@ -250,6 +254,18 @@ impl HttpSession {
     fn new_tx(&mut self) -> Tx {
         self.next_id += 1;
         Tx::new(self.next_id)
+    }
+
+    /// A request start was lost in a gap: a placeholder keeps the responses
+    /// pairing in order (the one it gets is emitted without a request).
+    fn lost_request(&mut self) {
+        if self.txs.back().is_some_and(|t| t.req.is_none() && !t.resp_done) {
+            return; // one placeholder per run of lost data
+        }
+        let mut tx = self.new_tx();
+        tx.req_done = true;
+        set_error(&mut tx.error, ItemErrorKind::Gap, "request lost in a gap");
+        self.txs.push_back(tx);
     }
 
     fn emit_ready(&mut self, ctx: &mut ParseCtx<'_>) {
@@ -376,7 +392,8 @@ impl HttpSession {
                     tx.resp = Some(HttpMessage { http09: true, ..HttpMessage::default() });
                 }
                 self.dirs[Direction::ToClient.idx()].in_head = false;
-                return self.start_body(Direction::ToClient, id, Framing::UntilClose, None, ctx, 0);
+                let _ = self.start_body(Direction::ToClient, id, Framing::UntilClose, None, ctx, 0);
+                return self.parse_body(Direction::ToClient, b, ctx);
             }
             ctx.errors.bump(ErrorKind::Malformed);
             let d = &mut self.dirs[Direction::ToClient.idx()];
@@ -658,6 +675,9 @@ impl Dissector for HttpSession {
                     self.complete(dir, None, ctx);
                     if len > n {
                         self.dirs[dir.idx()].state = State::Resync;
+                        if dir == Direction::ToServer {
+                            self.lost_request();
+                        }
                     }
                 }
             }
@@ -673,6 +693,9 @@ impl Dissector for HttpSession {
                 if len > n {
                     self.complete(dir, None, ctx);
                     self.dirs[dir.idx()].state = State::Resync;
+                    if dir == Direction::ToServer {
+                        self.lost_request();
+                    }
                 }
             }
             (State::Body, Some(Framing::UntilClose)) => {
@@ -694,7 +717,9 @@ impl Dissector for HttpSession {
                 d.in_head = false;
                 d.scanned = 0;
                 d.state = State::Resync;
-                if dir == Direction::ToClient {
+                if dir == Direction::ToServer {
+                    self.lost_request();
+                } else {
                     // A response may have been lost: the next one seen would
                     // pair with the wrong request, so say so on the oldest.
                     if let Some(tx) = self.txs.iter_mut().find(|t| !t.resp_done) {
@@ -723,6 +748,9 @@ impl Dissector for HttpSession {
             }
         }
         while let Some(mut tx) = self.txs.pop_front() {
+            if tx.req.is_none() && tx.resp.is_none() {
+                continue; // a lost-request placeholder nothing answered
+            }
             if tx.req.is_some() && tx.resp.is_none() {
                 match reason {
                     FinishReason::Timeout => set_error(&mut tx.error, ItemErrorKind::Timeout, "no response before the flow timed out"),
@@ -734,5 +762,278 @@ impl Dissector for HttpSession {
             }
             ctx.out.push(tx.into_exchange());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::counters::DissectionErrors;
+    use crate::dissectors::{drive, Limits, StreamBuf};
+
+    enum Step<'a> {
+        C(&'a [u8]),
+        S(&'a [u8]),
+        GapC(u32),
+        GapS(u32),
+        EndS,
+    }
+    use Step::*;
+
+    struct Run {
+        out: Vec<Exchange>,
+        errors: DissectionErrors,
+    }
+
+    fn run(steps: &[Step<'_>], reason: FinishReason) -> Run {
+        let mut out = Vec::new();
+        let mut errors = DissectionErrors::default();
+        let limits = Limits { max_body_bytes: 64, ..Limits::default() };
+        let mut s = HttpSession::new();
+        let mut bufs = [StreamBuf::default(), StreamBuf::default()];
+        for (i, st) in steps.iter().enumerate() {
+            let mut ctx = ParseCtx { ts_ns: i as u64 * 1_000_000, out: &mut out, errors: &mut errors, limits: &limits };
+            match st {
+                C(b) => drive(&mut s, &mut bufs[0], Direction::ToServer, b, 1 << 16, &mut ctx),
+                S(b) => drive(&mut s, &mut bufs[1], Direction::ToClient, b, 1 << 16, &mut ctx),
+                GapC(n) => {
+                    bufs[0].clear();
+                    s.on_gap(Direction::ToServer, *n, &mut ctx)
+                }
+                GapS(n) => {
+                    bufs[1].clear();
+                    s.on_gap(Direction::ToClient, *n, &mut ctx)
+                }
+                EndS => s.on_end(Direction::ToClient, &mut ctx),
+            }
+        }
+        let mut ctx = ParseCtx { ts_ns: 0, out: &mut out, errors: &mut errors, limits: &limits };
+        s.finish(reason, &mut ctx);
+        Run { out, errors }
+    }
+
+    fn req(e: &Exchange) -> &HttpMessage {
+        match &e.request {
+            Some(Message::Http(m)) => m,
+            _ => panic!("no request"),
+        }
+    }
+
+    fn resp(e: &Exchange) -> &HttpMessage {
+        match &e.response {
+            Some(Message::Http(m)) => m,
+            _ => panic!("no response"),
+        }
+    }
+
+    #[test]
+    fn keep_alive_pipelining_chunked_with_trailers() {
+        let r = run(
+            &[
+                C(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nxyz"),
+                S(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel"),
+                S(b"loHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"),
+                S(b"2\r\nde\r\n0\r\nX-Trailer: 1\r\n\r\n"),
+            ],
+            FinishReason::Timeout,
+        );
+        assert_eq!(r.out.len(), 2);
+        assert_eq!(req(&r.out[0]).target(), b"/a");
+        assert_eq!(resp(&r.out[0]).body, b"hello");
+        assert_eq!(req(&r.out[1]).body, b"xyz");
+        assert_eq!(r.out[1].request_size, 48 + 3);
+        let m = resp(&r.out[1]);
+        assert_eq!((m.status, m.body_size, m.content_size), (201, 5, 5));
+        assert_eq!(m.body, b"abcde");
+        assert!(r.out.iter().all(|e| e.error.is_none()));
+        assert_eq!(r.out[0].response_ts_ns - r.out[0].request_ts_ns, 1_000_000);
+    }
+
+    #[test]
+    fn no_body_for_head_204_304() {
+        let r = run(
+            &[
+                C(b"HEAD / HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\n\r\nGET /y HTTP/1.1\r\n\r\n"),
+                S(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"),
+                S(b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n"),
+            ],
+            FinishReason::Timeout,
+        );
+        assert_eq!(r.out.len(), 3);
+        assert_eq!(resp(&r.out[0]).body_size, 0);
+        assert_eq!(resp(&r.out[2]).status, 304);
+        assert!(r.out.iter().all(|e| e.error.is_none()), "{:?}", r.out);
+    }
+
+    #[test]
+    fn expect_100_continue_records_info_code() {
+        let r = run(
+            &[
+                C(b"POST /up HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"),
+                S(b"HTTP/1.1 100 Continue\r\n\r\n"),
+                C(b"data"),
+                S(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+            ],
+            FinishReason::Timeout,
+        );
+        assert_eq!(r.out.len(), 1);
+        let m = resp(&r.out[0]);
+        assert_eq!((m.status, m.info_code), (200, Some(100)));
+        assert_eq!(req(&r.out[0]).body, b"data");
+        assert_eq!(r.out[0].response_size, 25 + 38 + 2);
+    }
+
+    #[test]
+    fn upgrade_101_stops_http_parsing() {
+        let r = run(
+            &[
+                C(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
+                S(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello"),
+                C(b"\x81\x85abcdefghi"),
+                S(b"HTTP/1.1 200 OK\r\n\r\n"),
+            ],
+            FinishReason::Timeout,
+        );
+        assert_eq!(r.out.len(), 1);
+        assert_eq!(resp(&r.out[0]).status, 101);
+        assert_eq!(r.errors.total(), 0);
+    }
+
+    #[test]
+    fn body_ended_by_close_and_http10() {
+        let r = run(
+            &[C(b"GET / HTTP/1.0\r\n\r\n"), S(b"HTTP/1.0 200 OK\r\n\r\nall of "), S(b"this"), EndS],
+            FinishReason::Closed,
+        );
+        assert_eq!(r.out.len(), 1);
+        assert_eq!(resp(&r.out[0]).body, b"all of this");
+        assert!(r.out[0].error.is_none());
+    }
+
+    #[test]
+    fn gzip_and_deflate_decoded_sizes() {
+        use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
+        let plain = vec![b'a'; 1000];
+        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&plain).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut z = ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&plain).unwrap();
+        let z = z.finish().unwrap();
+        let mut raw = DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        raw.write_all(&plain).unwrap();
+        let raw = raw.finish().unwrap();
+        for (enc, body) in [("gzip", gz), ("deflate", z), ("deflate", raw)] {
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Encoding: {enc}\r\nContent-Length: {}\r\n\r\n", body.len());
+            let mut s = head.into_bytes();
+            s.extend_from_slice(&body);
+            let r = run(&[C(b"GET / HTTP/1.1\r\n\r\n"), S(&s)], FinishReason::Timeout);
+            let m = resp(&r.out[0]);
+            assert_eq!(m.body_size, body.len() as u64);
+            assert_eq!(m.content_size, 1000, "{enc}");
+            assert_eq!(m.body.len(), 64, "kept bytes bounded by max_body_bytes");
+            assert!(m.body_truncated);
+            assert!(r.out[0].error.is_none());
+        }
+        let r = run(
+            &[C(b"GET / HTTP/1.1\r\n\r\n"), S(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nnope")],
+            FinishReason::Timeout,
+        );
+        assert_eq!(r.errors.get(ErrorKind::Decompression), 1);
+    }
+
+    #[test]
+    fn smuggling_shapes_are_flagged_and_parsing_goes_on() {
+        let r = run(
+            &[
+                C(b"POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+                C(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"),
+            ],
+            FinishReason::Timeout,
+        );
+        assert_eq!(r.out.len(), 3);
+        assert_eq!(r.out[0].error.as_ref().map(|e| e.msg.as_ref()), Some("te_cl_conflict"));
+        assert_eq!(r.out[1].error.as_ref().map(|e| e.msg.as_ref()), Some("chunk_size_overflow"));
+        assert_eq!(req(&r.out[2]).target(), b"/smuggled");
+        assert_eq!(r.errors.get(ErrorKind::ChunkSizeOverflow), 1);
+        assert_eq!(r.out[2].error.as_ref().map(|e| e.kind), Some(ItemErrorKind::Timeout));
+    }
+
+    #[test]
+    fn http09_and_bogus_methods_are_recorded() {
+        let r = run(&[C(b"GET /old\r\n"), S(b"<html>hi</html>"), EndS], FinishReason::Closed);
+        assert_eq!(r.out.len(), 1);
+        assert!(req(&r.out[0]).http09);
+        assert_eq!(resp(&r.out[0]).body, b"<html>hi</html>");
+        let r = run(&[C(b"G{T /x HTTP/1.1\r\n\r\nQUERY /q HTTP/1.1\r\n\r\n")], FinishReason::Timeout);
+        assert_eq!(r.out.len(), 2);
+        assert_eq!(req(&r.out[0]).method(), b"G{T");
+        assert_eq!(r.out[0].error.as_ref().map(|e| e.msg.as_ref()), Some("malformed"));
+        assert_eq!(req(&r.out[1]).method(), b"QUERY");
+    }
+
+    #[test]
+    fn gaps_in_bodies_and_heads() {
+        let r = run(
+            &[
+                C(b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"),
+                S(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab"),
+                GapS(5),
+                S(b"hij"),
+                S(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz"),
+            ],
+            FinishReason::Timeout,
+        );
+        assert_eq!(r.out.len(), 2);
+        assert_eq!(resp(&r.out[0]).body_size, 10);
+        assert_eq!(r.out[0].error.as_ref().map(|e| e.kind), Some(ItemErrorKind::Gap));
+        assert!(r.out[1].error.is_none());
+        // A gap in a head: resynchronise on the next request line.
+        let r = run(&[C(b"GET /lost HTTP/1.1\r\nHo"), GapC(40), C(b"st: x\r\n\r\nGET /next HTTP/1.1\r\n\r\n")], FinishReason::Timeout);
+        assert_eq!(r.out.len(), 1);
+        assert_eq!(req(&r.out[0]).target(), b"/next");
+    }
+
+    #[test]
+    fn unpaired_and_unanswered() {
+        let r = run(&[S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")], FinishReason::Timeout);
+        assert_eq!(r.out.len(), 1);
+        assert!(r.out[0].request.is_none());
+        assert_eq!(r.out[0].error.as_ref().map(|e| e.kind), Some(ItemErrorKind::PairNotFound));
+        let r = run(&[C(b"GET / HTTP/1.1\r\n\r\n")], FinishReason::Closed);
+        assert_eq!(r.out[0].error.as_ref().map(|e| e.kind), Some(ItemErrorKind::PairNotFound));
+        let r = run(&[C(b"GET / HTTP/1.1\r\n\r\n")], FinishReason::Timeout);
+        assert_eq!(r.out[0].error.as_ref().map(|e| e.kind), Some(ItemErrorKind::Timeout));
+    }
+
+    #[test]
+    fn oversized_head_is_an_error_not_a_panic() {
+        let mut big = b"GET / HTTP/1.1\r\n".to_vec();
+        big.extend(std::iter::repeat_n(b'a', 70_000));
+        let r = run(&[C(&big)], FinishReason::Timeout);
+        assert!(r.out.is_empty());
+        assert_eq!(r.errors.get(ErrorKind::HeaderTooLarge) + r.errors.get(ErrorKind::BufferLimit), 1);
+    }
+
+    #[test]
+    fn json_shape_of_a_request() {
+        let r = run(
+            &[C(b"GET /api/v1/items?id=1&q=a%20b HTTP/1.1\r\nHost: example.com\r\nCookie: s=1; t=2\r\n\r\n"), S(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: k=v; Path=/\r\nContent-Length: 2\r\n\r\nhi")],
+            FinishReason::Timeout,
+        );
+        let j = crate::dissectors::http::request_json(req(&r.out[0]));
+        assert_eq!(j["method"], "GET");
+        assert_eq!(j["path"], "/api/v1/items");
+        assert_eq!(j["pathSegments"], serde_json::json!(["api", "v1", "items"]));
+        assert_eq!(j["queryString"]["q"], "a b");
+        assert_eq!(j["cookies"]["t"], "2");
+        assert_eq!(j["targetUri"], "http://example.com/api/v1/items?id=1&q=a%20b");
+        assert_eq!(j["httpVersion"], "HTTP/1.1");
+        let j = crate::dissectors::http::response_json(resp(&r.out[0]));
+        assert_eq!(j["status"], 200);
+        assert_eq!(j["statusText"], "OK");
+        assert_eq!(j["content"]["text"], "hi");
+        assert_eq!(j["content"]["mimeType"], "text/plain");
+        assert_eq!(j["cookies"]["k"], "v");
     }
 }

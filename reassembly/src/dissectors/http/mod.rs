@@ -9,6 +9,8 @@
 //! headers are spans into it, so a message costs two allocations for its
 //! head, whatever its header count.
 
+// The Suricata layout names the stateful file after the protocol.
+#[allow(clippy::module_inception)]
 pub mod http;
 pub mod parser;
 

@@ -265,7 +265,7 @@ pub fn framing<'a>(headers: impl Iterator<Item = (&'a [u8], &'a [u8])>, default:
             }
         } else if n.eq_ignore_ascii_case(b"transfer-encoding") {
             te_seen = true;
-            if let Some(last) = v.split(|c| *c == b',').map(<[u8]>::trim_ascii).filter(|t| !t.is_empty()).last() {
+            if let Some(last) = v.split(|c| *c == b',').map(<[u8]>::trim_ascii).rfind(|t| !t.is_empty()) {
                 te_last_chunked = last.eq_ignore_ascii_case(b"chunked");
             }
         }
@@ -391,7 +391,7 @@ pub fn chunk_step(state: &mut ChunkState, b: &[u8]) -> ChunkStep {
 mod tests {
     use super::*;
 
-    fn span<'a>(b: &'a [u8], s: Span) -> &'a [u8] {
+    fn span(b: &[u8], s: Span) -> &[u8] {
         &b[s.0 as usize..s.1 as usize]
     }
 

@@ -1,0 +1,219 @@
+//! Entry points for the cargo-fuzz targets in `reassembly/fuzz/` (one per
+//! dissector and one for the whole reassembler). They live in the crate so
+//! that the unit tests below run them on pseudo-random and mutated inputs:
+//! the fuzz targets cannot rot unnoticed, and the invariant "no input
+//! panics" is checked by every `cargo test`.
+
+use crate::config::ReassemblyConfig;
+use crate::counters::DissectionErrors;
+use crate::dissectors::dns::{parser as dns_parser, DnsSession};
+use crate::dissectors::http::HttpSession;
+use crate::dissectors::{drive, Direction, Dissector, FinishReason, Limits, ParseCtx, StreamBuf};
+use crate::item::NodeInfo;
+use crate::packet::{Fragment, Packet};
+use crate::Reassembler;
+
+/// Splits fuzz input into (selector, chunk) records: one length byte each.
+fn records(data: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut rest = data;
+    std::iter::from_fn(move || {
+        let (&sel, tail) = rest.split_first()?;
+        let (&len, tail) = tail.split_first().unwrap_or((&0, tail));
+        let n = usize::from(len).min(tail.len());
+        let (chunk, tail) = tail.split_at(n);
+        rest = tail;
+        Some((sel, chunk))
+    })
+}
+
+/// HTTP session: records alternate direction by the selector's low bit;
+/// bit 1 turns the record into a gap of its length.
+pub fn http(data: &[u8]) {
+    let limits = Limits { max_body_bytes: 256, max_head_bytes: 4096, ..Limits::default() };
+    let mut out = Vec::new();
+    let mut errors = DissectionErrors::default();
+    let mut s = HttpSession::new();
+    let mut bufs = [StreamBuf::default(), StreamBuf::default()];
+    for (sel, chunk) in records(data) {
+        let dir = if sel & 1 == 0 { Direction::ToServer } else { Direction::ToClient };
+        let mut ctx = ParseCtx { ts_ns: 0, out: &mut out, errors: &mut errors, limits: &limits };
+        if sel & 2 != 0 {
+            bufs[dir.idx()].clear();
+            s.on_gap(dir, chunk.len() as u32, &mut ctx);
+        } else if sel & 4 != 0 && sel & 8 != 0 {
+            s.on_end(dir, &mut ctx);
+        } else {
+            drive(&mut s, &mut bufs[dir.idx()], dir, chunk, 4096, &mut ctx);
+        }
+    }
+    let mut ctx = ParseCtx { ts_ns: 0, out: &mut out, errors: &mut errors, limits: &limits };
+    s.finish(FinishReason::Timeout, &mut ctx);
+    for ex in &out {
+        if let Some(crate::item::Message::Http(m)) = &ex.request {
+            let _ = crate::dissectors::http::request_json(m);
+        }
+        if let Some(crate::item::Message::Http(m)) = &ex.response {
+            let _ = crate::dissectors::http::response_json(m);
+        }
+    }
+}
+
+/// DNS: the whole input as one message, then as UDP datagrams and as a TCP
+/// stream through sessions.
+pub fn dns(data: &[u8]) {
+    if let Ok((m, _)) = dns_parser::parse_message(data) {
+        let _ = crate::dissectors::dns::request_json(&m);
+        let _ = crate::dissectors::dns::response_json(&m);
+    }
+    let _ = dns_parser::probe(data, true);
+    let limits = Limits { max_pending_dns: 4, ..Limits::default() };
+    let mut out = Vec::new();
+    let mut errors = DissectionErrors::default();
+    let mut udp = DnsSession::new(false);
+    let mut tcp = DnsSession::new(true);
+    let mut bufs = [StreamBuf::default(), StreamBuf::default()];
+    for (sel, chunk) in records(data) {
+        let dir = if sel & 1 == 0 { Direction::ToServer } else { Direction::ToClient };
+        let mut ctx = ParseCtx { ts_ns: 0, out: &mut out, errors: &mut errors, limits: &limits };
+        let _ = udp.parse(chunk, dir, &mut ctx);
+        if sel & 2 != 0 {
+            tcp.on_gap(dir, 1, &mut ctx);
+        } else {
+            drive(&mut tcp, &mut bufs[dir.idx()], dir, chunk, 1 << 16, &mut ctx);
+        }
+    }
+    let mut ctx = ParseCtx { ts_ns: 0, out: &mut out, errors: &mut errors, limits: &limits };
+    udp.finish(FinishReason::Timeout, &mut ctx);
+    tcp.finish(FinishReason::Closed, &mut ctx);
+}
+
+/// The reassembler: each record is a packet of one of a few flows, with
+/// flags, sequence offset and protocol taken from the selector and chunk.
+pub fn reassembler(data: &[u8]) {
+    let cfg = ReassemblyConfig {
+        max_flows: 4,
+        max_ooo_bytes_per_flow: 512,
+        max_ooo_bytes_per_core: 2048,
+        max_message_buffer_bytes: 1024,
+        max_fragment_datagrams: 2,
+        max_fragment_bytes: 4096,
+        ..ReassemblyConfig::default()
+    };
+    let mut r = Reassembler::new(&cfg, 1);
+    let mut items = Vec::new();
+    let mut ts = 0u64;
+    let mut seqs = [[1000u32; 2]; 4];
+    for (sel, chunk) in records(data) {
+        ts += u64::from(sel) * 50_000_000;
+        let flow = usize::from(sel >> 6);
+        let from_a = sel & 1 == 0;
+        let (head, payload) = chunk.split_at(chunk.len().min(2));
+        let flags = head.first().copied().unwrap_or(0x18);
+        let jitter = head.get(1).copied().unwrap_or(0);
+        let side = usize::from(!from_a);
+        let seq = seqs[flow][side].wrapping_add(u32::from(jitter)).wrapping_sub(64);
+        seqs[flow][side] = seqs[flow][side].wrapping_add(payload.len() as u32);
+        let (a, b) = ([10, 0, 0, flow as u8], [10, 0, 1, 1]);
+        let ports = (40000 + flow as u16, if sel & 2 == 0 { 80 } else { 53 });
+        let mut p = if sel & 4 == 0 {
+            Packet::tcp_v4(ts, a, ports.0, b, ports.1, flags, seq, seqs[flow][1 - side], payload)
+        } else {
+            Packet::udp_v4(ts, a, ports.0, b, ports.1, payload)
+        };
+        if !from_a {
+            std::mem::swap(&mut p.src_ip, &mut p.dst_ip);
+            std::mem::swap(&mut p.src_port, &mut p.dst_port);
+        }
+        if sel & 0x38 == 0x38 {
+            p.fragment = Some(Fragment { ident: u32::from(jitter & 3), offset: u16::from(flags & 0x0f) * 8, more: flags & 0x10 != 0 });
+        }
+        r.packet(&p, &mut |i| items.push(i));
+        if sel == 0xff {
+            r.advance(ts + 400_000_000_000, &mut |i| items.push(i));
+        }
+    }
+    r.finish(&mut |i| items.push(i));
+    let node = NodeInfo::default();
+    for i in &items {
+        let _ = i.to_json(&node);
+    }
+    assert_eq!(r.ooo_memory(), 0, "all out-of-order memory returned");
+    assert!(r.flows() == 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    /// Mutates a valid seed: byte flips, truncation, duplication of a slice.
+    fn mutate(rng: &mut XorShift, seed: &[u8]) -> Vec<u8> {
+        let mut v = seed.to_vec();
+        for _ in 0..(rng.next() % 6) {
+            if v.is_empty() {
+                break;
+            }
+            let i = (rng.next() as usize) % v.len();
+            match rng.next() % 4 {
+                0 => v[i] = rng.next() as u8,
+                1 => v.truncate(i),
+                2 => {
+                    let j = (i + (rng.next() as usize % 32)).min(v.len());
+                    let dup = v[i..j].to_vec();
+                    v.splice(i..i, dup);
+                }
+                _ => v.insert(i, rng.next() as u8),
+            }
+        }
+        v
+    }
+
+    fn http_seed() -> Vec<u8> {
+        let msgs: [&[u8]; 4] = [
+            b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"5\r\nhello\r\n0\r\nT: 1\r\n\r\n",
+            b"fffffffffffffffff\r\nGET / HTTP/1.0\r\n\r\n",
+        ];
+        let mut v = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            for part in m.chunks(255) {
+                v.push((i % 2) as u8);
+                v.push(part.len() as u8);
+                v.extend_from_slice(part);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn fuzz_entry_points_survive_random_and_mutated_inputs() {
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        let http_seed = http_seed();
+        let dns_seed = crate::dissectors::dns::parser::tests::response(1, "a.example", 16, &[(16, b"\x03abc".to_vec()), (6, vec![0xc0, 12])]);
+        for _ in 0..2_000 {
+            let n = (rng.next() % 300) as usize;
+            let random = rng.bytes(n);
+            http(&random);
+            dns(&random);
+            reassembler(&random);
+            http(&mutate(&mut rng, &http_seed));
+            dns(&mutate(&mut rng, &dns_seed));
+            reassembler(&mutate(&mut rng, &http_seed));
+        }
+    }
+}
