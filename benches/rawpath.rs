@@ -20,7 +20,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dataplane::engine::{self, EngineConfig, FlowCounter, Sources};
+use dataplane::engine::{self, EngineConfig, Sources};
 use dataplane::hash::Toeplitz;
 use dataplane::source::file::{FileSource, Input, Pace};
 use dataplane::source::{PacketSource, Poll};
@@ -131,7 +131,6 @@ fn bench_engine(path: &Path) -> Row {
     let start = Instant::now();
     let running = engine::start(Sources::Single(Box::new(src)), &cfg, |_| Null, Arc::new(AtomicBool::new(false))).unwrap();
     let report = running.wait().unwrap();
-    let _ = FlowCounter::new(1);
     Row {
         name: "engine pcap 1 core",
         packets: report.total().0,

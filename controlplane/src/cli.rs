@@ -11,7 +11,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use dataplane::config::PaceMode;
-use dataplane::engine::{self, EngineConfig, FlowCounter, Sources};
+use dataplane::dissect::{CountingSink, Dissector};
+use dataplane::engine::{self, EngineConfig, PacketHandler, Sources};
 use dataplane::source::afpacket::AfPacketSource;
 use dataplane::source::file::{FileSource, Input, Pace};
 
@@ -45,6 +46,27 @@ pub enum Command {
     /// Capture and process traffic. With no source, replays the bundled
     /// demo capture.
     Run(RunArgs),
+    /// Print the items (request/response pairs) found in a capture file,
+    /// ordered by request time. The same pipeline as `run`.
+    Dissect(DissectArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DissectArgs {
+    /// The pcap or pcapng file.
+    pub file: PathBuf,
+
+    /// One JSON object a line, in the agents' item shape.
+    #[arg(long)]
+    pub jsonl: bool,
+
+    /// Only these protocols (reassembly.protocols), e.g. http,dns.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub protocol: Vec<String>,
+
+    /// Dataplane cores (dataplane.cores).
+    #[arg(long)]
+    pub cores: Option<usize>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -104,6 +126,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Run(args) => run(&cli, args),
+        Command::Dissect(args) => dissect(&cli, args),
     };
     match result {
         Ok(code) => code,
@@ -152,7 +175,23 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
             cfg.pcap.loops,
         )?))
     };
+    let rcfg = cfg.reassembly.clone();
+    let progress = !args.quiet && std::io::stderr().is_terminal();
+    let report = capture(&cfg, cpus, sources, move |core| Dissector::new(&rcfg, core as u16, CountingSink), progress)?;
+    match args.summary {
+        SummaryFormat::Json => println!("{}", summary::to_json(&report)),
+        SummaryFormat::Text => print!("{}", summary::to_text(&report)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
+/// Runs the dataplane over `sources` until they end or a signal stops it,
+/// with a progress line on stderr when asked.
+fn capture<H, F>(cfg: &Config, cpus: Vec<usize>, sources: Sources, make: F, progress: bool) -> Result<engine::RunReport>
+where
+    H: PacketHandler + 'static,
+    F: FnMut(usize) -> H,
+{
     let ecfg = EngineConfig {
         cores: cfg.dataplane.cores,
         pin_cores: cfg.dataplane.pin_cores,
@@ -162,21 +201,17 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         idle_timeout: Duration::from_millis(cfg.dataplane.idle_timeout_ms),
         duration: Duration::from_secs_f64(cfg.dataplane.duration_s),
     };
-
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal while stopping exits at once.
         signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone()).context("installing signal handler")?;
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
     }
-
-    let capacity = cfg.dataplane.flow_table_capacity;
-    let running = engine::start(sources, &ecfg, |_| FlowCounter::new(capacity), stop)?;
-    let progress = !args.quiet && std::io::stderr().is_terminal();
+    let running = engine::start(sources, &ecfg, make, stop)?;
     let mut last = (Instant::now(), 0u64, 0u64);
     let mut printed = false;
     while !running.is_finished() {
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
         if progress && last.0.elapsed() >= Duration::from_millis(500) {
             let (p, b) = running.monitor().received();
             let dt = last.0.elapsed().as_secs_f64();
@@ -195,12 +230,80 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     if printed {
         eprint!("\r\x1b[2K");
     }
-    let report = running.wait()?;
-    match args.summary {
-        SummaryFormat::Json => println!("{}", summary::to_json(&report)),
-        SummaryFormat::Text => print!("{}", summary::to_text(&report)),
+    Ok(running.wait()?)
+}
+
+fn dissect(cli: &Cli, args: &DissectArgs) -> Result<ExitCode> {
+    let mut sets = cli.sets.clone();
+    if let Some(n) = args.cores {
+        sets.push(format!("dataplane.cores={n}"));
     }
+    if !args.protocol.is_empty() {
+        sets.push(format!("reassembly.protocols=[{}]", args.protocol.join(",")));
+    }
+    let cfg = Config::load(cli.config.as_deref(), &sets)?;
+    let source = FileSource::open(Input::Path(args.file.clone()), Pace::Fast, 1)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<reassembly::Item>(65_536);
+    let collector = std::thread::spawn(move || rx.into_iter().collect::<Vec<_>>());
+    let rcfg = cfg.reassembly.clone();
+    let report = capture(&cfg, engine::affinity(), Sources::Single(Box::new(source)), move |core| {
+        Dissector::new(&rcfg, core as u16, tx.clone())
+    }, false)?;
+    let mut items = collector.join().map_err(|_| anyhow::anyhow!("item collector panicked"))?;
+    items.sort_by_key(|i| (i.ts_ns(), i.stream, i.index));
+    let node = reassembly::NodeInfo { ip: String::new(), name: node_name() };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    use std::io::Write;
+    for item in &items {
+        if args.jsonl {
+            writeln!(out, "{}", item.to_json(&node))?;
+        } else {
+            writeln!(out, "{}", item_line(&item.to_json(&node)))?;
+        }
+    }
+    out.flush()?;
+    let (packets, _, drops) = report.total();
+    let dropped: u64 = drops.iter().map(|(_, v)| v).sum();
+    eprintln!("skua: {} items from {packets} packets ({dropped} dropped)", items.len());
     Ok(ExitCode::SUCCESS)
+}
+
+/// One human line per item: time, protocol, endpoints and the gist.
+fn item_line(v: &serde_json::Value) -> String {
+    let proto = v["protocol"]["abbr"].as_str().unwrap_or("?");
+    let ep = |e: &serde_json::Value| format!("{}:{}", e["ip"].as_str().unwrap_or(""), e["port"].as_str().unwrap_or(""));
+    let req = &v["request"];
+    let resp = &v["response"];
+    let gist = match v["protocol"]["name"].as_str() {
+        Some("http") => format!(
+            "{} {} → {}",
+            req["method"].as_str().unwrap_or("-"),
+            req["url"].as_str().or(req["path"].as_str()).unwrap_or("-"),
+            resp["status"].as_i64().map_or("-".to_string(), |s| s.to_string())
+        ),
+        Some("dns") => format!(
+            "{} {} → {}",
+            req["questions"][0]["type"].as_str().unwrap_or("-"),
+            req["questions"][0]["name"].as_str().unwrap_or("-"),
+            resp["code"].as_str().map(str::to_string).or_else(|| resp["code"].as_i64().map(|c| c.to_string())).unwrap_or("-".into())
+        ),
+        _ => String::new(),
+    };
+    let err = v["error"]["type"].as_str().map(|t| format!("  [{t}]")).unwrap_or_default();
+    format!(
+        "{} {:<5} {} → {}  {}  {:.3} ms{}",
+        v["startTime"].as_str().unwrap_or(""),
+        proto,
+        ep(&v["src"]),
+        ep(&v["dst"]),
+        gist,
+        v["elapsedTime"].as_f64().unwrap_or(0.0),
+        err
+    )
+}
+
+fn node_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into())
 }
 
 fn open_dpdk(cfg: &Config, cpus: &[usize]) -> Result<Sources> {

@@ -24,6 +24,8 @@ pub struct Config {
     pub dpdk: DpdkConfig,
     /// AF_PACKET live capture.
     pub afpacket: AfPacketConfig,
+    /// Flows, TCP reassembly and dissection into items.
+    pub reassembly: reassembly::ReassemblyConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +77,9 @@ impl Config {
         self.pcap.validate().map_err(named)?;
         self.dpdk.validate().map_err(named)?;
         self.afpacket.validate().map_err(named)?;
+        if self.reassembly.max_flows == 0 {
+            return Err(ConfigError::Invalid { key: "reassembly.max_flows".into(), reason: "must be at least 1".into() });
+        }
         Ok(())
     }
 }

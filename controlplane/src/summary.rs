@@ -25,6 +25,7 @@ fn counters_json(c: &CoreCounters) -> Map<String, Value> {
     m.insert("captured_bytes".into(), json!(c.captured_bytes));
     m.insert("drops".into(), drops_object(core_drops(c)));
     m.insert("flows".into(), json!(c.flows));
+    m.insert("items".into(), json!(c.items));
     m.insert("flow_table_full".into(), json!(c.flow_table_full));
     m.insert("ipv4".into(), json!(c.ipv4));
     m.insert("ipv6".into(), json!(c.ipv6));
@@ -50,6 +51,7 @@ pub fn to_json(r: &RunReport) -> Value {
             let mut m = counters_json(&c.counters);
             m.insert("core".into(), json!(c.core));
             m.insert("cpu".into(), json!(c.cpu));
+            m.insert("reassembly".into(), json!(c.reassembly));
             Value::Object(m)
         })
         .collect();
@@ -61,6 +63,7 @@ pub fn to_json(r: &RunReport) -> Value {
             "drops": drops_object(drops),
             "flows": sum.flows,
             "flow_table_full": sum.flow_table_full,
+            "items": sum.items,
         },
         "cores": cores,
         "dispatcher": r.dispatcher.as_ref().map(|d| Value::Object(counters_json(d))),
@@ -101,18 +104,18 @@ pub fn to_text(r: &RunReport) -> String {
         r.elapsed.as_secs_f64(),
         if r.stopped { " (stopped)" } else { "" }
     );
-    let _ = writeln!(s, "{:>6} {:>5} {:>14} {:>16} {:>10} {:>12}", "core", "cpu", "packets", "bytes", "flows", "drops");
+    let _ = writeln!(s, "{:>6} {:>5} {:>14} {:>16} {:>10} {:>10} {:>12}", "core", "cpu", "packets", "bytes", "flows", "items", "drops");
     for c in &r.cores {
         let k = &c.counters;
         let cpu = c.cpu.map_or("-".to_string(), |x| x.to_string());
-        let _ = writeln!(s, "{:>6} {:>5} {:>14} {:>16} {:>10} {:>12}", c.core, cpu, k.packets, k.bytes, k.flows, k.dropped());
+        let _ = writeln!(s, "{:>6} {:>5} {:>14} {:>16} {:>10} {:>10} {:>12}", c.core, cpu, k.packets, k.bytes, k.flows, k.items, k.dropped());
     }
     if let Some(d) = &r.dispatcher {
-        let _ = writeln!(s, "{:>6} {:>5} {:>14} {:>16} {:>10} {:>12}", "disp", "-", d.packets, d.bytes, "-", d.dropped());
+        let _ = writeln!(s, "{:>6} {:>5} {:>14} {:>16} {:>10} {:>10} {:>12}", "disp", "-", d.packets, d.bytes, "-", "-", d.dropped());
     }
     let dropped: u64 = drops.iter().map(|(_, v)| v).sum();
     let sum = r.sum();
-    let _ = writeln!(s, "{:>6} {:>5} {:>14} {:>16} {:>10} {:>12}", "total", "", packets, bytes, sum.flows, dropped);
+    let _ = writeln!(s, "{:>6} {:>5} {:>14} {:>16} {:>10} {:>10} {:>12}", "total", "", packets, bytes, sum.flows, sum.items, dropped);
     let _ = writeln!(
         s,
         "rate: {:.3} Mpps, {:.3} Gbps ({})",
@@ -147,7 +150,7 @@ mod tests {
         c.drop(DropReason::NonIp);
         let r = RunReport {
             sources: vec!["pcap:x".into()],
-            cores: vec![CoreReport { core: 0, cpu: Some(0), counters: c }],
+            cores: vec![CoreReport { core: 0, cpu: Some(0), counters: c, reassembly: None }],
             dispatcher: None,
             source_drops: vec![("truncated_capture".into(), 1)],
             elapsed: Duration::from_millis(5),

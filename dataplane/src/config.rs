@@ -19,9 +19,6 @@ pub struct DataplaneConfig {
     /// size). With a live source a full ring drops the batch
     /// (`ring_full`); a replay waits instead.
     pub ring_batches: usize,
-    /// Flows tracked per core; new flows past it are counted in
-    /// `flow_table_full` and not tracked.
-    pub flow_table_capacity: usize,
     /// Stop after this many milliseconds without a packet, once packets
     /// have been seen (0 = never). How a DPDK `net_pcap` replay ends.
     pub idle_timeout_ms: u64,
@@ -37,7 +34,6 @@ impl Default for DataplaneConfig {
             pin_cores: true,
             batch_frames: 256,
             ring_batches: 64,
-            flow_table_capacity: 262_144,
             idle_timeout_ms: 0,
             duration_s: 0.0,
         }
@@ -163,7 +159,6 @@ impl DataplaneConfig {
         check((1..=128).contains(&self.cores), "dataplane.cores", "must be between 1 and 128")?;
         check(self.batch_frames >= 1, "dataplane.batch_frames", "must be at least 1")?;
         check(self.ring_batches >= 1, "dataplane.ring_batches", "must be at least 1")?;
-        check(self.flow_table_capacity >= 1, "dataplane.flow_table_capacity", "must be at least 1")?;
         check(self.duration_s >= 0.0 && self.duration_s.is_finite(), "dataplane.duration_s", "must be a non-negative number")
     }
 }

@@ -85,6 +85,8 @@ pub struct CoreCounters {
     pub flows: u64,
     /// New flows not tracked because the flow table was at its limit.
     pub flow_table_full: u64,
+    /// Items (request/response pairs) completed by this core's reassembly.
+    pub items: u64,
 }
 
 impl CoreCounters {
@@ -106,7 +108,7 @@ impl CoreCounters {
         }
     }
 
-    const FIELDS: usize = 14;
+    const FIELDS: usize = 15;
 
     fn fields(&self) -> [u64; Self::FIELDS] {
         [
@@ -124,6 +126,7 @@ impl CoreCounters {
             self.vlan_tagged,
             self.flows,
             self.flow_table_full,
+            self.items,
         ]
     }
 
@@ -142,7 +145,8 @@ impl CoreCounters {
             10 => &mut self.snap_truncated,
             11 => &mut self.vlan_tagged,
             12 => &mut self.flows,
-            _ => &mut self.flow_table_full,
+            13 => &mut self.flow_table_full,
+            _ => &mut self.items,
         }
     }
 }

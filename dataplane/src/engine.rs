@@ -27,8 +27,7 @@ use crate::source::{Frame, PacketSource, Poll, SourceError};
 use crate::wire::{IpProtocol, LinkType};
 
 /// What a dataplane core does with each decoded packet: the hand-off
-/// point for reassembly. Until reassembly plugs in, [`FlowCounter`] only
-/// counts flows.
+/// point for reassembly ([`crate::dissect::Dissector`]).
 pub trait PacketHandler: Send {
     fn packet(&mut self, frame: &Frame<'_>, meta: &PacketMeta, counters: &mut CoreCounters);
 
@@ -37,21 +36,10 @@ pub trait PacketHandler: Send {
 
     /// Called once when the core stops, after its last packet.
     fn finish(&mut self, _counters: &mut CoreCounters) {}
-}
 
-/// Counts distinct flows in a bounded table.
-pub struct FlowCounter(crate::flows::FlowSet);
-
-impl FlowCounter {
-    pub fn new(capacity: usize) -> Self {
-        Self(crate::flows::FlowSet::new(capacity))
-    }
-}
-
-impl PacketHandler for FlowCounter {
-    #[inline]
-    fn packet(&mut self, _frame: &Frame<'_>, meta: &PacketMeta, counters: &mut CoreCounters) {
-        self.0.observe(meta, counters);
+    /// The reassembly stage's counters, when this handler has one.
+    fn reassembly(&self) -> Option<reassembly::ReassemblyCounters> {
+        None
     }
 }
 
@@ -108,6 +96,7 @@ pub struct CoreReport {
     pub core: usize,
     pub cpu: Option<usize>,
     pub counters: CoreCounters,
+    pub reassembly: Option<reassembly::ReassemblyCounters>,
 }
 
 /// What a finished run counted.
@@ -432,7 +421,8 @@ impl<'a, H: PacketHandler> CoreLoop<'a, H> {
     fn finish(mut self, cpu: Option<usize>) -> CoreReport {
         self.handler.finish(&mut self.counters);
         self.shared.publish(&self.counters);
-        CoreReport { core: self.core, cpu, counters: self.counters }
+        let reassembly = self.handler.reassembly();
+        CoreReport { core: self.core, cpu, counters: self.counters, reassembly }
     }
 }
 

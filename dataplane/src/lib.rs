@@ -13,10 +13,10 @@
 
 pub mod config;
 pub mod counters;
+pub mod dissect;
 #[cfg(dpdk)]
 pub mod dpdk;
 pub mod engine;
-pub mod flows;
 pub mod hash;
 pub mod parse;
 pub mod source;
