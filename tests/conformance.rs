@@ -58,12 +58,10 @@ fn percent_decode(s: &str) -> String {
                     }
                 }
             }
-            {
-                if let (Some(h), Some(l)) = (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
+            if let (Some(h), Some(l)) = (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
             }
         }
         out.push(b[i]);

@@ -90,6 +90,15 @@ pub struct CoreCounters {
 }
 
 impl CoreCounters {
+    /// A frame received: its wire length (never less than what was
+    /// captured) and its captured length.
+    #[inline]
+    pub fn count_frame(&mut self, wire_len: u32, captured: usize) {
+        self.packets += 1;
+        self.bytes += u64::from(wire_len).max(captured as u64);
+        self.captured_bytes += captured as u64;
+    }
+
     #[inline]
     pub fn drop(&mut self, reason: DropReason) {
         self.drops[reason as usize] += 1;

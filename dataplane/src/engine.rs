@@ -293,23 +293,8 @@ where
             }
             Ok(Running { monitor: Monitor { cores: shared, dispatcher: None, started }, handles, dispatcher: None, stop })
         }
-        Sources::Single(mut source) if cfg.cores <= 1 => {
-            let shared: Arc<[SharedCounters]> = Arc::from(vec![SharedCounters::default()]);
-            let handler = make_handler(0);
-            let (cpu, shared2, stop2, cfg2) = (pick_cpu(cfg, 0), shared.clone(), stop.clone(), cfg.clone());
-            let h = thread::Builder::new()
-                .name("skua-dp0".into())
-                .spawn(move || {
-                    pin(cpu);
-                    source.on_thread_start()?;
-                    let mut core_loop = CoreLoop::new(0, handler, &shared2[0]);
-                    core_loop.run_source(source.as_mut(), &stop2, &cfg2, deadline)?;
-                    let desc = source.describe();
-                    Ok(CoreResult { report: core_loop.finish(cpu), source: Some((desc, source_drops(source.as_ref()))) })
-                })
-                .map_err(EngineError::Spawn)?;
-            Ok(Running { monitor: Monitor { cores: shared, dispatcher: None, started }, handles: vec![h], dispatcher: None, stop })
-        }
+        // One core polls a single stream itself: no dispatcher needed.
+        Sources::Single(source) if cfg.cores <= 1 => start(Sources::PerCore(vec![source]), cfg, make_handler, stop),
         Sources::Single(source) => start_dispatched(source, cfg, make_handler, stop, started, deadline),
     }
 }
@@ -373,9 +358,7 @@ impl<'a, H: PacketHandler> CoreLoop<'a, H> {
     #[inline]
     fn frame(&mut self, f: &Frame<'_>) {
         let c = &mut self.counters;
-        c.packets += 1;
-        c.bytes += u64::from(f.wire_len.max(f.data.len() as u32));
-        c.captured_bytes += f.data.len() as u64;
+        c.count_frame(f.wire_len, f.data.len());
         match parse(f.link, f.data, f.wire_len) {
             Ok(meta) => self.parsed(f, &meta),
             Err(reason) => c.drop(reason),
@@ -529,9 +512,7 @@ where
                             for s in &batch.slots {
                                 let data = &batch.data[s.offset as usize..(s.offset + s.len) as usize];
                                 let f = Frame { data, wire_len: s.wire_len, ts_ns: s.ts_ns, link: s.link };
-                                core_loop.counters.packets += 1;
-                                core_loop.counters.bytes += u64::from(s.wire_len.max(s.len));
-                                core_loop.counters.captured_bytes += u64::from(s.len);
+                                core_loop.counters.count_frame(s.wire_len, s.len as usize);
                                 core_loop.parsed(&f, &s.meta);
                             }
                             core_loop.shared.publish(&core_loop.counters);
@@ -579,9 +560,7 @@ where
                         break;
                     }
                     let polled = source.poll(&mut |f: Frame<'_>| {
-                        counters.packets += 1;
-                        counters.bytes += u64::from(f.wire_len.max(f.data.len() as u32));
-                        counters.captured_bytes += f.data.len() as u64;
+                        counters.count_frame(f.wire_len, f.data.len());
                         let meta = match parse(f.link, f.data, f.wire_len) {
                             Ok(m) => m,
                             Err(r) => return counters.drop(r),

@@ -206,13 +206,14 @@ fn open_reader(input: &Input) -> Result<Reader, SourceError> {
 }
 
 enum Step {
-    Frame,
+    /// A frame was delivered, stamped with this time.
+    Frame(u64),
     Skip,
     Wait(Duration),
     Refill,
     End,
     Truncated,
-    Corrupt(String),
+    Corrupt,
 }
 
 impl Step {
@@ -222,7 +223,7 @@ impl Step {
             PcapError::Eof => Step::End,
             PcapError::Incomplete(_) => Step::Refill,
             PcapError::UnexpectedEof => Step::Truncated,
-            other => Step::Corrupt(format!("{other:?}")),
+            _ => Step::Corrupt,
         }
     }
 }
@@ -258,11 +259,8 @@ impl PacketSource for FileSource {
                         } else {
                             let caplen = (b.caplen as usize).min(b.data.len());
                             out(Frame { data: &b.data[..caplen], wire_len: b.origlen, ts_ns: ts, link: *link });
-                            self.last_ts = ts;
-                            self.raw_first.get_or_insert(ts - self.loop_offset_ns);
-                            self.raw_last = ts - self.loop_offset_ns;
                             r.consume(n);
-                            Step::Frame
+                            Step::Frame(ts)
                         }
                     }
                     Ok((n, _)) => {
@@ -304,11 +302,8 @@ impl PacketSource for FileSource {
                                         ts_ns: ts,
                                         link: iface.link,
                                     });
-                                    self.last_ts = ts;
-                                    self.raw_first.get_or_insert(ts - self.loop_offset_ns);
-                                    self.raw_last = ts - self.loop_offset_ns;
                                     r.consume(n);
-                                    Step::Frame
+                                    Step::Frame(ts)
                                 }
                             }
                             None => {
@@ -329,7 +324,7 @@ impl PacketSource for FileSource {
                                     link: iface.link,
                                 });
                                 r.consume(n);
-                                Step::Frame
+                                Step::Frame(self.last_ts)
                             }
                             None => {
                                 self.stats.unknown_interface += 1;
@@ -350,7 +345,10 @@ impl PacketSource for FileSource {
                 },
             };
             match step {
-                Step::Frame => {
+                Step::Frame(ts) => {
+                    self.last_ts = ts;
+                    self.raw_first.get_or_insert(ts - self.loop_offset_ns);
+                    self.raw_last = ts - self.loop_offset_ns;
                     self.stats.records += 1;
                     delivered += 1;
                 }
@@ -380,7 +378,7 @@ impl PacketSource for FileSource {
                     self.reader = None;
                     self.loops_left = Some(0);
                 }
-                Step::Corrupt(_why) => {
+                Step::Corrupt => {
                     self.stats.corrupt_record += 1;
                     self.reader = None;
                     self.loops_left = Some(0);
