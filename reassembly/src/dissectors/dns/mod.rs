@@ -6,6 +6,12 @@
 //! where a strict parser returns one error and no message). `dns.rs` pairs
 //! queries and responses by transaction id. This file holds the Rust values
 //! and their `AGENTS_API.md` JSON.
+//!
+//! Fields: `request: {opCode, questions[{name, type, class}]}`,
+//! `response: {code, questions[...], answers[{name, type, class, ttl,
+//! ip|cname|mx|ns|ptr|txts|srv|soa|data}]}`. The response's `questions` (the
+//! section a server echoes) goes beyond the contract: a response whose query
+//! was not captured still says what was resolved.
 
 // The Suricata layout names the stateful file after the protocol.
 #[allow(clippy::module_inception)]
@@ -189,6 +195,9 @@ pub fn request_json(m: &DnsMessage) -> Value {
 pub fn response_json(m: &DnsMessage) -> Value {
     json!({
         "code": rcode_name(m.rcode()),
+        // The question section a server echoes: it names what was resolved
+        // even when the query itself was not captured.
+        "questions": questions_json(m),
         "answers": m.answers.iter().map(record_json).collect::<Vec<_>>(),
     })
 }

@@ -306,9 +306,12 @@ impl HttpSession {
         let end = match parser::find_head_end(b, d.scanned.saturating_sub(3)) {
             Some(e) => e,
             None => {
+                // An HTTP/0.9 request is one line; wait for more only when
+                // a header line follows it (a versionless request with headers).
                 let first = parser::line_end(b).and_then(|le| {
                     let h = parser::parse_request_head(b.get(..le)?, 1);
-                    h.http09.then_some(le)
+                    let rest = b.get(le..).unwrap_or_default();
+                    (h.http09 && !parser::looks_like_header_line(rest)).then_some(le)
                 });
                 match first {
                     Some(le) => le,
@@ -327,7 +330,8 @@ impl HttpSession {
         d.scanned = 0;
         let method = head.get(h.start[0].0 as usize..h.start[0].1 as usize).unwrap_or_default();
         let method_ok = method.len() <= 32 && method.iter().all(u8::is_ascii_graphic);
-        if method.is_empty() || !method_ok || h.start[1].0 == h.start[1].1 {
+        let no_target = h.start[1].0 == h.start[1].1 && h.start[2].0 == h.start[2].1;
+        if method.is_empty() || !method_ok || no_target {
             // Not a request line at all (e.g. mid-body after a pickup):
             // counted and skipped rather than recorded as a request.
             ctx.errors.bump(ErrorKind::Malformed);
@@ -970,6 +974,16 @@ mod tests {
         assert_eq!(req(&r.out[0]).method(), b"G{T");
         assert_eq!(r.out[0].error.as_ref().map(|e| e.msg.as_ref()), Some("malformed"));
         assert_eq!(req(&r.out[1]).method(), b"QUERY");
+        // A version glued to the target, then headers: the server's full
+        // response is parsed as HTTP/1.x, not swallowed as an HTTP/0.9 body.
+        let r = run(
+            &[C(b"GET /HTTP/1.1\r\nHost: h\r\n\r\n"), S(b"HTTP/1.0 403 Forbidden\r\nContent-Length: 2\r\n\r\nno"), EndS],
+            FinishReason::Closed,
+        );
+        assert_eq!(r.out.len(), 1);
+        assert_eq!(req(&r.out[0]).header("host"), Some(&b"h"[..]));
+        assert_eq!(resp(&r.out[0]).status, 403);
+        assert_eq!(resp(&r.out[0]).body, b"no");
     }
 
     #[test]

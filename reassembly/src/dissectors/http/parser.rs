@@ -182,10 +182,28 @@ fn lenient_headers(b: &[u8], from: usize, max: usize) -> (Vec<(Span, Span)>, Opt
 /// HTTP/0.9, through its only line). Never fails: what cannot be parsed is
 /// recorded as an anomaly.
 pub fn parse_request_head(b: &[u8], max_headers: usize) -> Head {
-    let (start, first_end) = start_line(b);
+    let (mut start, first_end) = start_line(b);
     let version = b.get(start[2].0 as usize..start[2].1 as usize).unwrap_or_default();
     let target_present = start[1].0 < start[1].1;
     if version.is_empty() {
+        let second = b.get(start[1].0 as usize..start[1].1 as usize).unwrap_or_default();
+        if is_version_token(second) {
+            // "OPTIONS HTTP/1.1": the target is missing, not the version.
+            // Servers answer these with a 400 after reading the headers, so
+            // the headers are kept.
+            start[2] = start[1];
+            start[1] = (start[1].0, start[1].0);
+            let (headers, _) = lenient_headers(b, first_end, max_headers);
+            return Head { start, headers, status: 0, http09: false, anomaly: Some(ErrorKind::Malformed) };
+        }
+        if looks_like_header_line(b.get(first_end..).unwrap_or_default()) {
+            // "GET /HTTP/1.1" followed by header lines: a request whose
+            // version was glued to its target. Not HTTP/0.9 (which has no
+            // headers); the server reads the headers and answers with a
+            // full response, so both are dissected as HTTP/1.x.
+            let (headers, _) = lenient_headers(b, first_end, max_headers);
+            return Head { start, headers, status: 0, http09: false, anomaly: Some(ErrorKind::Malformed) };
+        }
         // "GET /path" alone is an HTTP/0.9 simple request: no headers.
         let anomaly = (!target_present).then_some(ErrorKind::Malformed);
         return Head { start, headers: Vec::new(), status: 0, http09: true, anomaly };
@@ -205,6 +223,23 @@ pub fn parse_request_head(b: &[u8], max_headers: usize) -> Head {
         }
     };
     Head { start, headers, status: 0, http09: false, anomaly }
+}
+
+/// `HTTP/` followed by a digit: a version where a target was expected.
+fn is_version_token(t: &[u8]) -> bool {
+    t.len() > 5 && t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(b"HTTP/")) && t.get(5).is_some_and(u8::is_ascii_digit)
+}
+
+/// Whether `rest` (what follows a start line) opens with `name:`, a header
+/// line rather than a body or the next request.
+pub fn looks_like_header_line(rest: &[u8]) -> bool {
+    let mut i = 0;
+    while rest.get(i).is_some_and(|c| *c == b'\r' || *c == b'\n') && i < 2 {
+        i += 1;
+    }
+    let name = rest.get(i..).unwrap_or_default();
+    let len = name.iter().take_while(|c| c.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(c)).count();
+    len > 0 && name.get(len) == Some(&b':')
 }
 
 /// Parses a response head (`b` through its blank line).
@@ -438,6 +473,20 @@ mod tests {
         let h = parse_request_head(b"GET /old\r\n", 16);
         assert!(h.http09);
         assert_eq!(h.anomaly, None);
+        // A missing target: the lone token is the version, headers are kept.
+        let b = b"OPTIONS HTTP/1.1\r\nHost: www.example\r\n\r\n";
+        let h = parse_request_head(b, 16);
+        assert!(!h.http09);
+        assert_eq!(span(b, h.start[1]), b"");
+        assert_eq!(span(b, h.start[2]), b"HTTP/1.1");
+        assert_eq!(h.headers.len(), 1);
+        assert_eq!(h.anomaly, Some(ErrorKind::Malformed));
+        // A version glued to the target, then headers: not HTTP/0.9.
+        let b = b"GET /HTTP/1.1\r\nHost: www.example\r\n\r\n";
+        let h = parse_request_head(b, 16);
+        assert!(!h.http09);
+        assert_eq!(span(b, h.start[1]), b"/HTTP/1.1");
+        assert_eq!(h.headers.len(), 1);
     }
 
     #[test]
