@@ -1,0 +1,155 @@
+//! Reassembly and dissection per core: frames already in memory are
+//! decoded, reassembled and dissected into items by one dataplane core's
+//! handler (`dataplane::dissect::Dissector`), the way a core runs them
+//! after a receive burst.
+//!
+//! - `http-mix`: generated HTTP/1.1 keep-alive traffic with a realistic
+//!   spread of response sizes (70 % API calls under 4 KiB … 1 % downloads
+//!   up to 8 MiB), 10 % chunked, 20 % POSTs, 5 % DNS, 256 connections
+//!   interleaved packet by packet. Throughput in bytes (Gbps = GB/s × 8).
+//! - `http-api`: the same with API-sized responses only: items/s is the
+//!   figure of merit there.
+//! - `corpus`: the HTTP/1.x and DNS captures of `../shared/corpus` that
+//!   have expected transactions, concatenated (skipped when absent).
+//!
+//! Before the timed runs it measures the resident memory of one million
+//! idle tracked flows (SYNs to distinct ports) and prints bytes per flow.
+//!
+//! `cargo bench --bench reassembly [-- --quick]`.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{criterion_group, BatchSize, Criterion, Throughput};
+use dataplane::dissect::{CountingSink, Dissector};
+use dataplane::source::file::{FileSource, Input, Pace};
+use dataplane::source::{PacketSource, Poll};
+use dataplane::synth::traffic::{SizeMix, Traffic, TrafficSpec};
+use dataplane::wire::LinkType;
+use dataplane::{parse, CoreCounters, Frame, PacketHandler};
+use reassembly::{Packet, Reassembler, ReassemblyConfig};
+
+/// A capture held in memory: (timestamp, link, bytes).
+type Frames = Vec<(u64, LinkType, Vec<u8>)>;
+
+/// Runs every frame through one core's decode + reassembly + dissection
+/// stage and returns the items it produced.
+fn run(frames: &Frames, cfg: &ReassemblyConfig) -> u64 {
+    let mut d = Dissector::new(cfg, 0, CountingSink);
+    let mut counters = CoreCounters::default();
+    for (ts, link, data) in frames {
+        let frame = Frame { data, wire_len: data.len() as u32, ts_ns: *ts, link: *link };
+        if let Ok(meta) = parse(*link, data, data.len() as u32) {
+            d.packet(&frame, &meta, &mut counters);
+        }
+    }
+    d.finish(&mut counters);
+    counters.items
+}
+
+fn generated(mix: SizeMix, exchanges: u32) -> (Frames, u64, u64) {
+    let spec = TrafficSpec { exchanges, mix, seed: 7, ..TrafficSpec::default() };
+    let (pkts, summary) = Traffic::collect_all(spec);
+    let frames: Frames = pkts.into_iter().map(|p| (p.ts_ns, LinkType::Ethernet, p.data)).collect();
+    (frames, summary.bytes, summary.http_exchanges + summary.dns_exchanges)
+}
+
+fn corpus() -> Option<(Frames, u64)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("expected"))
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| (n.ends_with(".http.jsonl") || n.ends_with(".dns.jsonl")) && !n.contains("http2") && !n.contains("grpc"))
+        .filter_map(|n| Some(n.rsplit_once('.')?.0.rsplit_once('.')?.0.to_string()))
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut frames = Frames::new();
+    let mut bytes = 0;
+    // Each capture starts where the last ended, so timers see one timeline.
+    let mut offset = 0u64;
+    for name in names {
+        let mut src = FileSource::open(Input::Path(dir.join("pcaps").join(name)), Pace::Fast, 1).ok()?;
+        let base = offset;
+        let mut first = None;
+        loop {
+            let p = src
+                .poll(&mut |f: Frame<'_>| {
+                    let t0 = *first.get_or_insert(f.ts_ns);
+                    offset = offset.max(base + (f.ts_ns - t0.min(f.ts_ns)) + 1);
+                    bytes += u64::from(f.wire_len);
+                    frames.push((base + (f.ts_ns - t0.min(f.ts_ns)), f.link, f.data.to_vec()));
+                })
+                .ok()?;
+            if p == Poll::End {
+                break;
+            }
+        }
+        offset += 600_000_000_000; // ten minutes between captures: all flows expire
+    }
+    Some((frames, bytes))
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+/// Resident bytes per idle tracked flow: one million SYNs to distinct
+/// ports into a table sized for them.
+fn idle_flow_memory() {
+    const FLOWS: u32 = 1_000_000;
+    let cfg = ReassemblyConfig { max_flows: FLOWS, ..ReassemblyConfig::default() };
+    let before = rss_bytes();
+    let mut r = Reassembler::new(&cfg, 0);
+    let mut sink = |_| {};
+    for i in 0..FLOWS {
+        let src = [10, 3, (i >> 16) as u8, (i >> 8) as u8];
+        let p = Packet::tcp_v4(1_000_000_000 + u64::from(i), src, 1024 + (i & 0xff) as u16, [10, 4, 0, 1], 443, 0x02, i, 0, &[]);
+        r.packet(&p, &mut sink);
+    }
+    let after = rss_bytes();
+    assert_eq!(r.flows(), FLOWS as usize);
+    println!(
+        "idle flows: {} tracked, {:.0} resident bytes per flow (table slot {} bytes)",
+        r.flows(),
+        (after - before) as f64 / f64::from(FLOWS),
+        Reassembler::bytes_per_idle_flow()
+    );
+    black_box(r);
+}
+
+fn benches(c: &mut Criterion) {
+    let cfg = ReassemblyConfig::default();
+    let mut g = c.benchmark_group("reassembly+dissection 1 core");
+    g.sample_size(10);
+    for (name, mix, exchanges) in [("http-mix", SizeMix::Mixed, 2_000), ("http-api", SizeMix::Api, 40_000)] {
+        let (frames, bytes, items) = generated(mix, exchanges);
+        // Every exchange must come out as an item, or the figure is wrong.
+        assert_eq!(run(&frames, &cfg), items, "{name}: items");
+        println!("{name}: {} frames, {} bytes, {} items per iteration", frames.len(), bytes, items);
+        g.throughput(Throughput::BytesDecimal(bytes));
+        g.bench_function(format!("{name} bytes"), |b| b.iter_batched(|| (), |()| run(black_box(&frames), &cfg), BatchSize::PerIteration));
+        g.throughput(Throughput::Elements(items));
+        g.bench_function(format!("{name} items"), |b| b.iter_batched(|| (), |()| run(black_box(&frames), &cfg), BatchSize::PerIteration));
+    }
+    match corpus() {
+        Some((frames, bytes)) => {
+            let items = run(&frames, &cfg);
+            println!("corpus: {} frames, {bytes} bytes, {items} items per iteration", frames.len());
+            g.throughput(Throughput::BytesDecimal(bytes));
+            g.bench_function("corpus bytes", |b| b.iter(|| run(black_box(&frames), &cfg)));
+        }
+        None => println!("note: ../shared/corpus is absent; the corpus row is skipped"),
+    }
+    g.finish();
+}
+
+criterion_group!(group, benches);
+
+fn main() {
+    idle_flow_memory();
+    group();
+    Criterion::default().configure_from_args().final_summary();
+}
