@@ -49,6 +49,8 @@ pub enum Command {
     /// Print the items (request/response pairs) found in a capture file,
     /// ordered by request time. The same pipeline as `run`.
     Dissect(DissectArgs),
+    /// Write a capture of generated traffic (seeded, deterministic).
+    Gen(crate::gen_cmd::GenArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -127,6 +129,7 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Run(args) => run(&cli, args),
         Command::Dissect(args) => dissect(&cli, args),
+        Command::Gen(args) => crate::gen_cmd::run(args),
     };
     match result {
         Ok(code) => code,

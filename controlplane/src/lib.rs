@@ -10,4 +10,5 @@
 
 pub mod cli;
 pub mod config;
+pub mod gen_cmd;
 pub mod summary;

@@ -38,3 +38,23 @@ fn bundled_demo_runs_by_default() {
     assert!(v["total"]["packets"].as_u64().unwrap() > 5000);
     assert!(v["total"]["flows"].as_u64().unwrap() >= 600);
 }
+
+#[test]
+fn gen_is_deterministic_and_checks_its_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.pcap");
+    let b = dir.path().join("b.pcap");
+    for p in [&a, &b] {
+        let out = skua(&["gen", "-o", p.to_str().unwrap(), "--exchanges", "300", "--reorder", "0.05", "--seed", "9", "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["httpExchanges"], 300);
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let out = skua(&["gen", "-o", a.to_str().unwrap(), "--loss", "1.5"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--loss is a probability"));
+    let out = skua(&["gen", "-o", a.to_str().unwrap(), "--mix", "huge"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown size mix"));
+}
