@@ -51,6 +51,8 @@ pub enum Command {
     Dissect(DissectArgs),
     /// Write a capture of generated traffic (seeded, deterministic).
     Gen(crate::gen_cmd::GenArgs),
+    /// Inspect, reserve and mount hugepages; size them for a configuration.
+    Hugepages(crate::hugepages_cmd::HugepagesArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -130,6 +132,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(&cli, args),
         Command::Dissect(args) => dissect(&cli, args),
         Command::Gen(args) => crate::gen_cmd::run(args),
+        Command::Hugepages(args) => crate::hugepages_cmd::run(&cli, args),
     };
     match result {
         Ok(code) => code,
@@ -310,5 +313,6 @@ fn node_name() -> String {
 }
 
 fn open_dpdk(cfg: &Config, cpus: &[usize]) -> Result<Sources> {
+    crate::hugepages_cmd::preflight(cfg, cpus)?;
     Ok(dataplane::source::open_dpdk(&cfg.dpdk, cfg.dataplane.cores, cpus)?)
 }

@@ -26,6 +26,8 @@ pub struct Config {
     pub afpacket: AfPacketConfig,
     /// Flows, TCP reassembly and dissection into items.
     pub reassembly: reassembly::ReassemblyConfig,
+    /// Hugepages: the DPDK start-up preflight and `skua hugepages`.
+    pub hugepages: hugepages::HugepagesConfig,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -11,4 +11,5 @@
 pub mod cli;
 pub mod config;
 pub mod gen_cmd;
+pub mod hugepages_cmd;
 pub mod summary;
