@@ -1,10 +1,46 @@
 //! The agent runtime: where users' JavaScript network agents run.
 //!
-//! Will own: one QuickJS runtime per script core (or inline on a dataplane
-//! core), agent loading with per-agent script scope and a shared global
-//! `this`, the hooks of `AGENTS_API.md` (`onItemCaptured`,
-//! `onPacketCaptured`, ...), the helpers (`console`, `env`, `jobs`, `hub`,
-//! `vendor.*` as enqueue + Promise), lazy item objects, and per-hook time
-//! budgets, heap limits, quarantine and latency histograms.
+//! Owns one QuickJS runtime per script core ([`ScriptPool`], fed by
+//! lock-free rings from the capture cores) or inline on a capture core
+//! ([`AgentRuntime`] driven by its owner); agent loading with a per-agent
+//! script scope and a shared global `this`; the hooks of `AGENTS_API.md`
+//! (`onItemCaptured`, `onPacketCaptured`, ...); the helpers (`console`,
+//! `env`, `jobs`, `hub`, `utils`, `vendor.*`, `prometheus`, `file`, `pcap`,
+//! `test`), every I/O helper as an [`Effect`] on a bounded queue answered by
+//! a Promise; lazy item objects (a field is built when a hook reads it); and
+//! per-hook time budgets, heap limits, quarantine and latency histograms.
+//!
+//! The crate does no network I/O: effects go to the control plane (or a
+//! [`LocalExecutor`] standalone and in tests), and console lines to a
+//! [`ConsoleSink`] the caller drains.
 
 #![forbid(unsafe_code)]
+
+pub mod config;
+pub mod console;
+pub mod effects;
+pub mod error;
+pub mod es5;
+pub mod executor;
+mod helpers;
+mod item_js;
+pub mod jobs;
+mod js;
+pub mod packet;
+pub mod pool;
+pub mod runtime;
+#[cfg(test)]
+mod runtime_tests;
+pub mod stats;
+pub mod testkit;
+
+pub use config::ScriptingConfig;
+pub use console::{ConsoleLevel, ConsoleLine, ConsoleSink, RuntimeId};
+pub use effects::{Completion, Effect, EffectRequest, EffectResult, EffectSink, Mailbox, MetricKind, RuntimeEvent};
+pub use error::{ConfigError, Es5Finding, LoadError, Position, ScriptError};
+pub use jobs::JobInfo;
+pub use executor::{ExecutedEffect, LocalExecutor};
+pub use packet::{PacketInfo, PacketProtocol};
+pub use pool::{CoreReport, PoolOptions, PoolReport, Producer, ProducerCounters, ScriptPool};
+pub use runtime::{check_agent, AgentRuntime, AgentStatus, Clock, RuntimeCounters, RuntimeOptions};
+pub use stats::{CallSite, Hook, HookStats};

@@ -166,19 +166,25 @@ fn body_text(m: &HttpMessage) -> (String, &'static str) {
     }
 }
 
-pub fn request_json(m: &HttpMessage) -> Value {
-    let target = m.target();
+/// A request target split into (path, query string); the path of an
+/// absolute-form target (`http://host/p`) is what follows its authority.
+pub fn split_target(target: &[u8]) -> (&[u8], &[u8]) {
     let (path, query) = match target.iter().position(|c| *c == b'?') {
         Some(i) => (target.get(..i).unwrap_or_default(), target.get(i + 1..).unwrap_or_default()),
         None => (target, &b""[..]),
     };
-    // An absolute-form target carries its own scheme and authority.
     let path_only = if path.starts_with(b"http://") || path.starts_with(b"https://") {
         let after = path.iter().skip(8).position(|c| *c == b'/').map(|i| i + 8);
         after.and_then(|i| path.get(i..)).unwrap_or(b"/")
     } else {
         path
     };
+    (path_only, query)
+}
+
+pub fn request_json(m: &HttpMessage) -> Value {
+    let target = m.target();
+    let (path_only, query) = split_target(target);
     let segments: Vec<Value> = path_only
         .split(|c| *c == b'/')
         .filter(|p| !p.is_empty())

@@ -1,0 +1,128 @@
+//! Agent runtime benchmark: ns per item and items/s for a count-per-host
+//! agent (`counts[data.request.headers.host]++`) on hand-built HTTP items,
+//! inline in one runtime and through the script pool's ring; the same
+//! items with no agent hook (the agent-less pipeline) against dropping them
+//! (no scripting at all). Hook latency quantiles are printed after the
+//! inline run.
+//!
+//! `cargo bench --bench agents`
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use reassembly::{Item, NodeInfo};
+use scripting::testkit::http_get;
+use scripting::{
+    AgentRuntime, CallSite, Clock, ConsoleSink, EffectSink, Hook, PoolOptions, RuntimeId, RuntimeOptions, ScriptPool,
+    ScriptingConfig,
+};
+
+const BATCH: usize = 4096;
+const HOSTS: usize = 16;
+
+const COUNT_PER_HOST: &str = r#"
+var counts = {};
+for (var i = 0; i < 16; i++) counts["host-" + i + ".example.com"] = 0;
+function onItemCaptured(data) {
+  counts[data.request.headers.host]++;
+}
+"#;
+
+const NO_ITEM_HOOK: &str = "function onHubAction(action, object) {}";
+
+fn items(n: usize) -> Vec<Item> {
+    (0..n).map(|i| http_get(i as u64, &format!("host-{}.example.com", i % HOSTS), "/api/v1/orders?id=7", 200)).collect()
+}
+
+fn runtime(source: &str) -> AgentRuntime {
+    let (console, _rx) = ConsoleSink::new(1024);
+    let (effects, _erx) = EffectSink::new(1024);
+    let mut rt = AgentRuntime::new(RuntimeOptions {
+        id: RuntimeId(0),
+        node: NodeInfo { ip: "127.0.0.1".into(), name: "bench".into() },
+        config: ScriptingConfig::default(),
+        console,
+        effects,
+        clock: Clock::System,
+    })
+    .expect("runtime");
+    rt.load_agent("agent", source).expect("agent loads");
+    rt
+}
+
+fn inline(c: &mut Criterion) {
+    let template = items(BATCH);
+    let mut g = c.benchmark_group("agents/inline");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let mut rt = runtime(COUNT_PER_HOST);
+    g.bench_function("count-per-host", |b| {
+        b.iter_batched(|| template.clone(), |batch| rt.on_items_captured(batch), BatchSize::LargeInput)
+    });
+    if let Some(s) = rt.stats().into_iter().find(|s| s.site == CallSite::Hook(Hook::ItemCaptured)) {
+        eprintln!(
+            "onItemCaptured latency over {} calls: p50 {} ns, p99 {} ns, p999 {} ns, mean {} ns",
+            s.calls,
+            s.p50_ns,
+            s.p99_ns,
+            s.p999_ns,
+            s.sum_ns / s.calls.max(1)
+        );
+    }
+    let mut idle = runtime(NO_ITEM_HOOK);
+    g.bench_function("no-item-hook", |b| {
+        b.iter_batched(|| template.clone(), |batch| idle.on_items_captured(batch), BatchSize::LargeInput)
+    });
+    g.bench_function("no-scripting", |b| b.iter_batched(|| template.clone(), drop, BatchSize::LargeInput));
+    g.finish();
+}
+
+fn pool(c: &mut Criterion) {
+    let template = items(BATCH);
+    let (console, _rx) = ConsoleSink::new(1024);
+    let (effects, _erx) = EffectSink::new(1024);
+    let config = ScriptingConfig { script_cores: 1, ring_capacity: 8192, batch_size: 256, idle_sleep_us: 20, ..Default::default() };
+    let (pool, mut producers) = ScriptPool::start(PoolOptions {
+        node: NodeInfo { ip: "127.0.0.1".into(), name: "bench".into() },
+        config,
+        producers: 1,
+        console,
+        effects,
+        first_runtime_id: 0,
+    })
+    .expect("pool");
+    pool.load_agent("agent", COUNT_PER_HOST).expect("agent loads");
+    let producer = &mut producers[0];
+    let mut g = c.benchmark_group("agents/pool");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("count-per-host-1-core", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let batch = template.clone();
+                let before = pool.counters().expect("counters")[0].1.items;
+                let t = Instant::now();
+                // The ring holds a whole batch and the previous one is done:
+                // nothing is dropped, the consumer is what is measured.
+                for (i, item) in batch.into_iter().enumerate() {
+                    producer.push_item(i as u64, item);
+                }
+                while pool.counters().expect("counters")[0].1.items < before + BATCH as u64 {
+                    std::hint::spin_loop();
+                }
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+    g.finish();
+    let report = pool.shutdown();
+    let p = &report.producers[0];
+    eprintln!("pool: pushed {} dropped(ring full) {}", p.items_pushed, p.items_dropped_ring_full);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1)).sample_size(30);
+    targets = inline, pool
+}
+criterion_main!(benches);

@@ -1,0 +1,12 @@
+// Send each health check (GET /healthz, /health, /ready) to a webhook.
+var healthPaths = { "/healthz": true, "/health": true, "/ready": true, "/readyz": true };
+
+function onItemCaptured(data) {
+  if (data.protocol.name !== "http" || !healthPaths[data.request.path]) return;
+  vendor.webhook("POST", env.WEBHOOK_URL, JSON.stringify({
+    service: data.request.headers.Host || data.dst.ip,
+    status: data.response ? data.response.status : null,
+    elapsedMs: data.elapsedTime,
+    at: data.startTime
+  }), { "Content-Type": "application/json" });
+}

@@ -1,0 +1,520 @@
+//! The helpers of `AGENTS_API.md` as JS objects. Each agent gets its own
+//! set (passed into its scope), so a helper knows which agent called it:
+//! console lines are tagged with it, jobs belong to it, `file.*` works in
+//! its directory. The global object carries a set tagged `global` for code
+//! outside any agent scope (`new Function`, `eval`), without `jobs`.
+//!
+//! I/O helpers never do I/O here: they turn their arguments into an
+//! [`Effect`], submit it, and return a Promise (rejected at once when the
+//! arguments are wrong or the queue is full).
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use rquickjs::function::Rest;
+use rquickjs::{Array, Coerced, Ctx, Exception, Function, Object, Persistent, Promise, Result, Value};
+
+use crate::console::ConsoleLevel;
+use crate::effects::{confine, Effect, MetricKind};
+use crate::item_js::item_of;
+use crate::jobs::{next_after, normalize_tag, parse_cron, JobInfo};
+use crate::js;
+use crate::runtime::{Job, PendingPromise, Shared, HELPERS};
+
+type Args<'js> = Rest<Value<'js>>;
+
+fn arg<'a, 'js>(args: &'a Args<'js>, i: usize) -> Option<&'a Value<'js>> {
+    args.0.get(i).filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+fn coerce<'js>(v: &Value<'js>) -> std::result::Result<String, String> {
+    v.get::<Coerced<String>>().map(|c| c.0).map_err(|e| e.to_string())
+}
+
+fn req_str<'js>(args: &Args<'js>, i: usize, what: &str) -> std::result::Result<String, String> {
+    match arg(args, i) {
+        Some(v) => coerce(v),
+        None => Err(format!("{what} is required")),
+    }
+}
+
+fn opt_str<'js>(args: &Args<'js>, i: usize) -> std::result::Result<Option<String>, String> {
+    arg(args, i).map(coerce).transpose()
+}
+
+/// A string argument as it is; anything else as its JSON text.
+fn text_or_json<'js>(ctx: &Ctx<'js>, v: Option<&Value<'js>>) -> std::result::Result<String, String> {
+    match v {
+        None => Ok(String::new()),
+        Some(v) if v.is_string() => coerce(v),
+        Some(v) => Ok(js::to_json(ctx, v.clone())?.to_string()),
+    }
+}
+
+fn json_arg<'js>(ctx: &Ctx<'js>, v: Option<&Value<'js>>) -> std::result::Result<serde_json::Value, String> {
+    match v {
+        None => Ok(serde_json::Value::Null),
+        Some(v) => js::to_json(ctx, v.clone()),
+    }
+}
+
+/// An object of strings (headers, tags, labels).
+fn string_map<'js>(ctx: &Ctx<'js>, v: Option<&Value<'js>>, what: &str) -> std::result::Result<BTreeMap<String, String>, String> {
+    match json_arg(ctx, v)? {
+        serde_json::Value::Null => Ok(BTreeMap::new()),
+        serde_json::Value::Object(m) => Ok(m
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, v)
+            })
+            .collect()),
+        _ => Err(format!("{what} must be an object")),
+    }
+}
+
+fn func<'js, F, P>(ctx: &Ctx<'js>, f: F) -> Result<Function<'js>>
+where
+    F: rquickjs::function::IntoJsFunc<'js, P> + 'js,
+{
+    Function::new(ctx.clone(), f)
+}
+
+/// Submits an effect and returns its Promise.
+fn submit<'js>(
+    ctx: &Ctx<'js>,
+    sh: &Rc<Shared>,
+    agent: &Arc<str>,
+    effect: std::result::Result<Effect, String>,
+) -> Result<Value<'js>> {
+    let (promise, resolve, reject) = Promise::new(ctx)?;
+    let rejection = match effect {
+        Err(m) => Some(m),
+        Ok(_) if sh.pending.borrow().len() >= sh.max_pending => {
+            sh.counters.borrow_mut().effects_rejected_pending += 1;
+            Some("too many unsettled effects (scripting.maxPendingEffects)".to_owned())
+        }
+        Ok(effect) => {
+            let id = sh.next_request.get();
+            sh.next_request.set(id.wrapping_add(1));
+            let helper = effect.helper();
+            match sh.effects.submit(sh.id, agent.clone(), id, effect, &sh.mailbox) {
+                Ok(()) => {
+                    sh.counters.borrow_mut().effects_submitted += 1;
+                    sh.pending.borrow_mut().insert(
+                        id,
+                        PendingPromise { resolve: Persistent::save(ctx, resolve.clone()), reject: Persistent::save(ctx, reject.clone()) },
+                    );
+                    None
+                }
+                Err(m) => {
+                    sh.counters.borrow_mut().effects_rejected_full += 1;
+                    Some(format!("{helper}: {m}"))
+                }
+            }
+        }
+    };
+    if let Some(m) = rejection {
+        let e = Exception::from_message(ctx.clone(), &m)?;
+        reject.call::<_, ()>((e,))?;
+    }
+    Ok(promise.into_value())
+}
+
+/// Defines an I/O helper: `build` turns the arguments into an effect.
+fn io<'js, B>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>, build: B) -> Result<Function<'js>>
+where
+    B: Fn(&Ctx<'js>, &Args<'js>) -> std::result::Result<Effect, String> + 'js,
+{
+    let sh = sh.clone();
+    let agent = agent.clone();
+    func(ctx, move |ctx: Ctx<'js>, args: Args<'js>| -> Result<Value<'js>> {
+        let effect = build(&ctx, &args);
+        submit(&ctx, &sh, &agent, effect)
+    })
+}
+
+fn console<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    let levels = [
+        ("log", ConsoleLevel::Log),
+        ("info", ConsoleLevel::Log),
+        ("debug", ConsoleLevel::Log),
+        ("error", ConsoleLevel::Error),
+        ("warn", ConsoleLevel::Error),
+    ];
+    for (name, level) in levels {
+        let sh = sh.clone();
+        let agent = agent.clone();
+        o.set(
+            name,
+            func(ctx, move |ctx: Ctx<'js>, args: Args<'js>| {
+                let text: Vec<String> = args.0.iter().map(|v| js::display(&ctx, v)).collect();
+                sh.print(&agent, level, text.join(" "));
+            })?,
+        )?;
+    }
+    let (sh, agent) = (sh.clone(), agent.clone());
+    o.set("clear", func(ctx, move || sh.print(&agent, ConsoleLevel::Clear, String::new()))?)?;
+    Ok(o)
+}
+
+fn env<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    for (k, v) in &sh.env {
+        o.set(k.as_str(), v.as_str())?;
+    }
+    let freeze: Function = ctx.globals().get::<_, Object>("Object")?.get("freeze")?;
+    freeze.call::<_, Value>((o.clone(),))?;
+    Ok(o)
+}
+
+fn utils<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    let name = sh.node.name.clone();
+    o.set("nodeName", func(ctx, move || name.clone())?)?;
+    Ok(o)
+}
+
+fn test<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    for (name, passed) in [("pass", true), ("fail", false)] {
+        o.set(
+            name,
+            func(ctx, move |data: Value<'js>| -> Result<Value<'js>> {
+                if let Some(obj) = data.as_object() {
+                    match item_of(&data) {
+                        Some(item) => item.borrow().mark(passed),
+                        None => obj.set(if passed { "passed" } else { "failed" }, true)?,
+                    }
+                }
+                Ok(data)
+            })?,
+        )?;
+    }
+    Ok(o)
+}
+
+fn hub<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    o.set(
+        "action",
+        io(ctx, sh, agent, |ctx, a| {
+            Ok(Effect::HubAction { action: req_str(a, 0, "action")?, object: json_arg(ctx, arg(a, 1))? })
+        })?,
+    )?;
+    Ok(o)
+}
+
+fn vendor<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    o.set(
+        "webhook",
+        io(ctx, sh, agent, |ctx, a| {
+            Ok(Effect::Webhook {
+                method: req_str(a, 0, "method")?.to_ascii_uppercase(),
+                url: req_str(a, 1, "url")?,
+                body: text_or_json(ctx, arg(a, 2))?,
+                headers: string_map(ctx, arg(a, 3), "headers")?,
+            })
+        })?,
+    )?;
+    o.set(
+        "slack",
+        io(ctx, sh, agent, |_ctx, a| {
+            Ok(Effect::Slack {
+                webhook_url: req_str(a, 0, "webhookUrl")?,
+                pretext: opt_str(a, 1)?.unwrap_or_default(),
+                text: opt_str(a, 2)?.unwrap_or_default(),
+                color: opt_str(a, 3)?.unwrap_or_default(),
+            })
+        })?,
+    )?;
+    o.set(
+        "slackBot",
+        io(ctx, sh, agent, |ctx, a| {
+            Ok(Effect::SlackBot {
+                token: req_str(a, 0, "token")?,
+                channel_id: req_str(a, 1, "channelId")?,
+                pretext: opt_str(a, 2)?.unwrap_or_default(),
+                text: opt_str(a, 3)?.unwrap_or_default(),
+                color: opt_str(a, 4)?.unwrap_or_default(),
+                fields: arg(a, 5).map(|v| js::to_json(ctx, v.clone())).transpose()?,
+            })
+        })?,
+    )?;
+    o.set(
+        "influxdb",
+        io(ctx, sh, agent, |ctx, a| {
+            Ok(Effect::InfluxDb {
+                url: req_str(a, 0, "url")?,
+                token: opt_str(a, 1)?.unwrap_or_default(),
+                org: opt_str(a, 2)?.unwrap_or_default(),
+                bucket: req_str(a, 3, "bucket")?,
+                measurement: req_str(a, 4, "measurement")?,
+                data: json_arg(ctx, arg(a, 5))?,
+                tags: string_map(ctx, arg(a, 6), "tags")?,
+            })
+        })?,
+    )?;
+    let kinesis = Object::new(ctx.clone())?;
+    kinesis.set(
+        "put",
+        io(ctx, sh, agent, |ctx, a| {
+            Ok(Effect::KinesisPut {
+                stream: req_str(a, 0, "stream")?,
+                payload: text_or_json(ctx, arg(a, 1))?,
+                region: req_str(a, 2, "region")?,
+                key_id: opt_str(a, 3)?,
+                secret: opt_str(a, 4)?,
+            })
+        })?,
+    )?;
+    o.set("kinesis", kinesis)?;
+    Ok(o)
+}
+
+fn valid_metric_name(n: &str, colon: bool) -> bool {
+    let mut c = n.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || (colon && f == ':'))
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || (colon && x == ':'))
+}
+
+fn prometheus<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    o.set(
+        "metric",
+        io(ctx, sh, agent, |ctx, a| {
+            let name = req_str(a, 0, "name")?;
+            if !valid_metric_name(&name, true) {
+                return Err(format!("metric name {name:?} is not a valid Prometheus name"));
+            }
+            let code = arg(a, 2).and_then(|v| v.as_number()).unwrap_or(3.0);
+            let kind = MetricKind::from_code(code as i64)
+                .ok_or_else(|| format!("metric type {code} is not 1 (counter), 2 (gauge) or 3 (untyped)"))?;
+            let value = arg(a, 3).and_then(|v| v.as_number()).ok_or("metric value must be a number")?;
+            let labels = string_map(ctx, arg(a, 4), "labels")?;
+            if let Some(bad) = labels.keys().find(|k| !valid_metric_name(k, false) || k.starts_with("__")) {
+                return Err(format!("label name {bad:?} is not a valid Prometheus label"));
+            }
+            Ok(Effect::PrometheusMetric { name, help: opt_str(a, 1)?.unwrap_or_default(), kind, value, labels })
+        })?,
+    )?;
+    Ok(o)
+}
+
+fn file<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    let path = |a: &Args<'js>| -> std::result::Result<std::path::PathBuf, String> { confine(&req_str(a, 0, "path")?) };
+    o.set(
+        "write",
+        io(ctx, sh, agent, move |ctx, a| Ok(Effect::FileWrite { path: path(a)?, content: content(ctx, a)? }))?,
+    )?;
+    o.set(
+        "append",
+        io(ctx, sh, agent, move |ctx, a| Ok(Effect::FileAppend { path: path(a)?, content: content(ctx, a)? }))?,
+    )?;
+    o.set("read", io(ctx, sh, agent, move |_ctx, a| Ok(Effect::FileRead { path: path(a)? }))?)?;
+    o.set("delete", io(ctx, sh, agent, move |_ctx, a| Ok(Effect::FileDelete { path: path(a)? }))?)?;
+    o.set("mkdir", io(ctx, sh, agent, move |_ctx, a| Ok(Effect::FileMkdir { path: path(a)? }))?)?;
+    Ok(o)
+}
+
+fn content<'js>(ctx: &Ctx<'js>, a: &Args<'js>) -> std::result::Result<String, String> {
+    match arg(a, 1) {
+        Some(v) if v.is_string() => coerce(v),
+        Some(v) => Ok(js::display(ctx, v)),
+        None => Ok(String::new()),
+    }
+}
+
+fn pcap<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    o.set(
+        "snapshot",
+        io(ctx, sh, agent, |_ctx, a| {
+            let seconds = match arg(a, 0).map(|v| v.as_number()) {
+                None => None,
+                Some(Some(s)) if s > 0.0 && s <= f64::from(u32::MAX) => Some(s.ceil() as u32),
+                Some(_) => return Err("seconds must be a positive number".into()),
+            };
+            Ok(Effect::PcapSnapshot { seconds })
+        })?,
+    )?;
+    Ok(o)
+}
+
+/// `jobs.*` of one agent: jobs it schedules belong to it (they stop with
+/// it); the registry is the runtime's, so tags are shared as in Kubeshark.
+fn jobs<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>, uid: u64) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    {
+        let (sh, agent) = (sh.clone(), agent.clone());
+        o.set(
+            "schedule",
+            func(ctx, move |ctx: Ctx<'js>, a: Args<'js>| -> Result<Value<'js>> {
+                let tag = normalize_tag(&req_str(&a, 0, "tag").map_err(|m| Exception::throw_type(&ctx, &format!("jobs.schedule: {m}")))?);
+                let cron = req_str(&a, 1, "cron").map_err(|m| Exception::throw_type(&ctx, &format!("jobs.schedule: {m}")))?;
+                let schedule = parse_cron(&cron).map_err(|m| Exception::throw_type(&ctx, &format!("jobs.schedule: {m}")))?;
+                let Some(f) = a.0.get(2).and_then(|v| v.as_function()).cloned() else {
+                    return Err(Exception::throw_type(&ctx, "jobs.schedule: the third argument must be a function"));
+                };
+                let limit = match arg(&a, 3).map(|v| v.as_number()) {
+                    None => 0,
+                    Some(Some(n)) if n >= 0.0 => n.min(f64::from(u32::MAX)) as u32,
+                    Some(_) => return Err(Exception::throw_type(&ctx, "jobs.schedule: limit must be a number ≥ 0")),
+                };
+                let args: Vec<_> = a.0.iter().skip(4).map(|v| Persistent::save(&ctx, v.clone())).collect();
+                let generation = sh.job_generation.get() + 1;
+                sh.job_generation.set(generation);
+                let job = Job {
+                    tag: tag.clone(),
+                    next_due: sh.now().and_then(|now| next_after(&schedule, now)),
+                    cron: cron.trim().to_owned(),
+                    schedule,
+                    func: Persistent::save(&ctx, f),
+                    args,
+                    limit,
+                    runs: 0,
+                    owner: uid,
+                    owner_name: agent.clone(),
+                    generation,
+                };
+                let mut jobs = sh.jobs.borrow_mut();
+                match jobs.iter_mut().find(|j| j.tag == tag) {
+                    Some(slot) => *slot = job,
+                    None => jobs.push(job),
+                }
+                drop(jobs);
+                js::string(&ctx, &tag)
+            })?,
+        )?;
+    }
+    {
+        let sh = sh.clone();
+        o.set(
+            "remove",
+            func(ctx, move |tag: Coerced<String>| {
+                let tag = normalize_tag(&tag.0);
+                let mut jobs = sh.jobs.borrow_mut();
+                let before = jobs.len();
+                jobs.retain(|j| j.tag != tag);
+                before != jobs.len()
+            })?,
+        )?;
+    }
+    {
+        let sh = sh.clone();
+        o.set(
+            "removeAll",
+            func(ctx, move || {
+                let mut jobs = sh.jobs.borrow_mut();
+                let n = jobs.len();
+                jobs.clear();
+                n as u32
+            })?,
+        )?;
+    }
+    {
+        let sh = sh.clone();
+        o.set(
+            "list",
+            func(ctx, move |ctx: Ctx<'js>| -> Result<Value<'js>> {
+                let arr = Array::new(ctx.clone())?;
+                for (i, j) in job_infos(&sh).into_iter().enumerate() {
+                    let o = Object::new(ctx.clone())?;
+                    o.set("tag", j.tag)?;
+                    o.set("cron", j.cron)?;
+                    o.set("agent", j.agent)?;
+                    o.set("limit", j.limit)?;
+                    o.set("runs", j.runs)?;
+                    let next = j.next_run.map(|t| reassembly::item::rfc3339(crate::jobs::to_chrono(t).timestamp_nanos_opt().unwrap_or(0).max(0) as u64));
+                    o.set("nextRun", next)?;
+                    arr.set(i, o)?;
+                }
+                Ok(arr.into_value())
+            })?,
+        )?;
+    }
+    {
+        let sh = sh.clone();
+        o.set(
+            "run",
+            func(ctx, move |tag: Coerced<String>| {
+                let tag = normalize_tag(&tag.0);
+                let exists = sh.jobs.borrow().iter().any(|j| j.tag == tag);
+                if exists {
+                    sh.run_now.borrow_mut().push(tag);
+                }
+                exists
+            })?,
+        )?;
+    }
+    {
+        let sh = sh.clone();
+        o.set(
+            "runAll",
+            func(ctx, move || {
+                let tags: Vec<String> = sh.jobs.borrow().iter().map(|j| j.tag.clone()).collect();
+                let n = tags.len() as u32;
+                sh.run_now.borrow_mut().extend(tags);
+                n
+            })?,
+        )?;
+    }
+    Ok(o)
+}
+
+pub(crate) fn job_infos(sh: &Shared) -> Vec<JobInfo> {
+    sh.jobs
+        .borrow()
+        .iter()
+        .map(|j| JobInfo {
+            tag: j.tag.clone(),
+            cron: j.cron.clone(),
+            agent: j.owner_name.to_string(),
+            limit: j.limit,
+            runs: j.runs,
+            next_run: j.next_due,
+        })
+        .collect()
+}
+
+/// The helper objects of one agent, in the order of [`HELPERS`].
+pub(crate) fn agent_helpers<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>, uid: u64) -> Result<Vec<Value<'js>>> {
+    let g = ctx.globals();
+    let values = vec![
+        console(ctx, sh, agent)?.into_value(),
+        g.get::<_, Value>("env")?,
+        jobs(ctx, sh, agent, uid)?.into_value(),
+        hub(ctx, sh, agent)?.into_value(),
+        g.get::<_, Value>("utils")?,
+        vendor(ctx, sh, agent)?.into_value(),
+        prometheus(ctx, sh, agent)?.into_value(),
+        file(ctx, sh, agent)?.into_value(),
+        pcap(ctx, sh, agent)?.into_value(),
+        g.get::<_, Value>("test")?,
+    ];
+    debug_assert_eq!(values.len(), HELPERS.len());
+    Ok(values)
+}
+
+/// The global helpers (agent `global`, no `jobs`).
+pub(crate) fn install_globals(ctx: &Ctx<'_>, sh: &Rc<Shared>) -> Result<()> {
+    let g = ctx.globals();
+    let agent: Arc<str> = Arc::from("global");
+    g.set("console", console(ctx, sh, &agent)?)?;
+    g.set("env", env(ctx, sh)?)?;
+    g.set("utils", utils(ctx, sh)?)?;
+    g.set("test", test(ctx)?)?;
+    g.set("hub", hub(ctx, sh, &agent)?)?;
+    g.set("vendor", vendor(ctx, sh, &agent)?)?;
+    g.set("prometheus", prometheus(ctx, sh, &agent)?)?;
+    g.set("file", file(ctx, sh, &agent)?)?;
+    g.set("pcap", pcap(ctx, sh, &agent)?)?;
+    Ok(())
+}

@@ -1,0 +1,1188 @@
+//! Lazy JS objects for items (`data`) and packet infos (`info`).
+//!
+//! An item stays a Rust value behind an `Rc`; its JS object is an exotic
+//! QuickJS object (rquickjs `ClassKind::Exotic`) whose property reads are
+//! answered from the Rust value on demand: `data.request.headers.host`
+//! builds the request view, the header view and one string, nothing else.
+//! Nested objects are built once per item and cached, so `data.request ===
+//! data.request`. Property names are matched by atom id (a `u32` compare;
+//! see [`crate::js::atom_id`]), never by string.
+//!
+//! To scripts the objects behave like plain objects: own enumerable
+//! properties in the `AGENTS_API.md` order (so `Object.keys`, `for..in`,
+//! `JSON.stringify` and `console.log` show the full `Item::to_json` shape),
+//! writes become real own properties (`passed`/`failed` set the item's
+//! flags), unknown names fall through to `Object.prototype`.
+//!
+//! Writes and rquickjs 0.14: its exotic `set_property` glue takes ownership
+//! of the written value that QuickJS frees again after the call (a double
+//! free for reference-counted values). So scripts never see the exotic
+//! objects themselves but a `Proxy` of each with a single `set` trap
+//! ([`set_trap`]): a write defines an own property on the target instead
+//! (own properties are found before the exotic hooks run, so later reads
+//! and writes of that name are plain); reads, `in`, keys and deletes go
+//! straight to the target. The exotic `set_property` stays as a backstop
+//! that cannot be reached from scripts.
+//!
+//! Invariant: no `RefCell` borrow is held across a QuickJS allocation (an
+//! allocation may run the GC, which traces these objects).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::IpAddr;
+use std::rc::Rc;
+
+use reassembly::dissectors::dns::{self, DnsMessage};
+use reassembly::dissectors::http::{percent_decode, HttpMessage};
+use reassembly::item::{rfc3339, Layer4, Message};
+use reassembly::{AppProtocol, Item, NodeInfo};
+use rquickjs::class::{ClassKind, JsCell, JsClass, PropertyDescriptor, PropertyName, Readable, Trace, Tracer};
+use rquickjs::object::Property;
+use rquickjs::{Array, Atom, Class, Constructor, Ctx, FromJs, JsLifetime, Object, Persistent, Result, Type, Value};
+
+use crate::js::{atom_id, from_json, num, string};
+use crate::packet::PacketInfo;
+
+const ITEM_KEYS: [&str; 19] = [
+    "id",
+    "index",
+    "stream",
+    "worker",
+    "node",
+    "protocol",
+    "src",
+    "dst",
+    "timestamp",
+    "startTime",
+    "elapsedTime",
+    "request",
+    "response",
+    "requestSize",
+    "responseSize",
+    "size",
+    "passed",
+    "failed",
+    "error",
+];
+mod ik {
+    pub const ID: usize = 0;
+    pub const INDEX: usize = 1;
+    pub const STREAM: usize = 2;
+    pub const WORKER: usize = 3;
+    pub const NODE: usize = 4;
+    pub const PROTOCOL: usize = 5;
+    pub const SRC: usize = 6;
+    pub const DST: usize = 7;
+    pub const TIMESTAMP: usize = 8;
+    pub const START_TIME: usize = 9;
+    pub const ELAPSED: usize = 10;
+    pub const REQUEST: usize = 11;
+    pub const RESPONSE: usize = 12;
+    pub const REQUEST_SIZE: usize = 13;
+    pub const RESPONSE_SIZE: usize = 14;
+    pub const SIZE: usize = 15;
+    pub const PASSED: usize = 16;
+    pub const FAILED: usize = 17;
+    pub const ERROR: usize = 18;
+}
+/// Item keys whose values are objects, cached per item: key → slot.
+const ITEM_SLOTS: [Option<u8>; 19] = {
+    let mut s = [None; 19];
+    s[ik::WORKER] = Some(0);
+    s[ik::NODE] = Some(1);
+    s[ik::PROTOCOL] = Some(2);
+    s[ik::SRC] = Some(3);
+    s[ik::DST] = Some(4);
+    s[ik::REQUEST] = Some(5);
+    s[ik::RESPONSE] = Some(6);
+    s[ik::ERROR] = Some(7);
+    s
+};
+
+const REQ_KEYS: [&str; 12] = [
+    "method",
+    "url",
+    "path",
+    "pathSegments",
+    "targetUri",
+    "httpVersion",
+    "headers",
+    "cookies",
+    "queryString",
+    "headersSize",
+    "bodySize",
+    "postData",
+];
+mod rq {
+    pub const METHOD: usize = 0;
+    pub const URL: usize = 1;
+    pub const PATH: usize = 2;
+    pub const PATH_SEGMENTS: usize = 3;
+    pub const TARGET_URI: usize = 4;
+    pub const HTTP_VERSION: usize = 5;
+    pub const HEADERS: usize = 6;
+    pub const COOKIES: usize = 7;
+    pub const QUERY_STRING: usize = 8;
+    pub const HEADERS_SIZE: usize = 9;
+    pub const BODY_SIZE: usize = 10;
+    pub const POST_DATA: usize = 11;
+}
+const REQ_SLOTS: [Option<u8>; 12] = {
+    let mut s = [None; 12];
+    s[rq::HEADERS] = Some(0);
+    s[rq::COOKIES] = Some(1);
+    s[rq::QUERY_STRING] = Some(2);
+    s[rq::PATH_SEGMENTS] = Some(3);
+    s[rq::POST_DATA] = Some(4);
+    s
+};
+
+const RESP_KEYS: [&str; 9] =
+    ["status", "statusText", "httpVersion", "headers", "cookies", "headersSize", "bodySize", "infoCode", "content"];
+mod rs {
+    pub const STATUS: usize = 0;
+    pub const STATUS_TEXT: usize = 1;
+    pub const HTTP_VERSION: usize = 2;
+    pub const HEADERS: usize = 3;
+    pub const COOKIES: usize = 4;
+    pub const HEADERS_SIZE: usize = 5;
+    pub const BODY_SIZE: usize = 6;
+    pub const INFO_CODE: usize = 7;
+    pub const CONTENT: usize = 8;
+}
+const RESP_SLOTS: [Option<u8>; 9] = {
+    let mut s = [None; 9];
+    s[rs::HEADERS] = Some(0);
+    s[rs::COOKIES] = Some(1);
+    s[rs::CONTENT] = Some(4);
+    s
+};
+
+const PACKET_KEYS: [&str; 12] = [
+    "timestamp",
+    "captureLength",
+    "length",
+    "truncated",
+    "fragmented",
+    "srcIp",
+    "dstIp",
+    "srcPort",
+    "dstPort",
+    "protocol",
+    "vlan",
+    "core",
+];
+
+
+/// Header names remembered by atom id; past this many, names are looked up
+/// by string each time (each remembered name pins its atom for the life of
+/// the runtime).
+const MAX_CACHED_HEADER_NAMES: usize = 4_096;
+
+/// Backstop writes (module docs) after which new items are plain objects:
+/// each keeps one reference on the context, far below the 2^31 at which
+/// its count would overflow.
+const MAX_COMPENSATED_WRITES: u64 = 1 << 28;
+
+/// Names a lazy object remembers having been written (for `in`); more are
+/// still written, only `in` may miss them.
+const MAX_WRITTEN_NAMES: usize = 32;
+
+/// Atom ids are small sequential integers: a multiply is hash enough.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = u64::from(v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+struct HeaderName {
+    exact: Box<str>,
+    lower: Box<str>,
+}
+
+/// Per-runtime data every lazy object shares (Rust values only, so it can
+/// sit in an `Rc` inside JS objects; the one JS value, `pins`, is dropped by
+/// the runtime before QuickJS is torn down).
+pub(crate) struct ItemEnv {
+    pub(crate) node: NodeInfo,
+    max_body: usize,
+    item_ids: [u32; 19],
+    req_ids: [u32; 12],
+    resp_ids: [u32; 9],
+    packet_ids: [u32; 12],
+    /// Header-name atoms seen so far.
+    header_names: RefCell<HashMap<u32, HeaderName, BuildHasherDefault<IdHasher>>>,
+    /// An object whose property names keep every atom id above alive.
+    pins: RefCell<Option<Persistent<Object<'static>>>>,
+    /// Writes compensated for the rquickjs double free (module docs).
+    compensated: Cell<u64>,
+}
+
+impl ItemEnv {
+    pub(crate) fn new(ctx: &Ctx<'_>, node: NodeInfo, max_body: usize) -> Result<Rc<ItemEnv>> {
+        let pins = Object::new(ctx.clone())?;
+        let ids = |keys: &[&str]| -> Result<Vec<u32>> {
+            keys.iter()
+                .map(|k| {
+                    let a = Atom::from_str(ctx.clone(), k)?;
+                    pins.set(a.clone(), true)?;
+                    Ok(atom_id(&a))
+                })
+                .collect()
+        };
+        fn fixed<const N: usize>(v: Vec<u32>) -> [u32; N] {
+            let mut a = [u32::MAX; N];
+            for (d, s) in a.iter_mut().zip(v) {
+                *d = s;
+            }
+            a
+        }
+        Ok(Rc::new(ItemEnv {
+            node,
+            max_body,
+            item_ids: fixed(ids(&ITEM_KEYS)?),
+            req_ids: fixed(ids(&REQ_KEYS)?),
+            resp_ids: fixed(ids(&RESP_KEYS)?),
+            packet_ids: fixed(ids(&PACKET_KEYS)?),
+            header_names: RefCell::new(HashMap::default()),
+            pins: RefCell::new(Some(Persistent::save(ctx, pins))),
+            compensated: Cell::new(0),
+        }))
+    }
+
+    /// Drops the pinned atoms; called while the runtime is still alive.
+    pub(crate) fn release(&self) {
+        self.pins.borrow_mut().take();
+        self.header_names.borrow_mut().clear();
+    }
+
+    /// Whether new items may still be lazy (exotic) objects.
+    #[inline]
+    pub(crate) fn lazy_ok(&self) -> bool {
+        self.compensated.get() < MAX_COMPENSATED_WRITES
+    }
+
+    /// Looks up (and remembers) a header-name atom, then calls `f` with its
+    /// name as written and lower-cased.
+    fn with_name<'js, R>(&self, ctx: &Ctx<'js>, atom: &Atom<'js>, f: impl FnOnce(&str, &str) -> R) -> Option<R> {
+        let id = atom_id(atom);
+        if let Some(n) = self.header_names.borrow().get(&id) {
+            return Some(f(&n.exact, &n.lower));
+        }
+        let exact = atom.to_string().ok()?;
+        let lower = exact.to_ascii_lowercase();
+        let r = f(&exact, &lower);
+        if self.header_names.borrow().len() < MAX_CACHED_HEADER_NAMES {
+            let pins = self.pins.borrow().clone();
+            if let Some(p) = pins.and_then(|p| p.restore(ctx).ok()) {
+                if p.set(atom.clone(), true).is_ok() {
+                    self.header_names
+                        .borrow_mut()
+                        .insert(id, HeaderName { exact: exact.into(), lower: lower.into() });
+                }
+            }
+        }
+        Some(r)
+    }
+}
+
+#[inline]
+fn key_of(ids: &[u32], atom: &Atom<'_>) -> Option<usize> {
+    let id = atom_id(atom);
+    ids.iter().position(|x| *x == id)
+}
+
+// ---------------------------------------------------------------------
+// What every lazy class shares: object-valued keys cached in slots, writes
+// turned into own properties, unknown names answered by the prototype.
+
+/// Up to eight cached values (the most any class needs), without a heap
+/// allocation per object.
+#[derive(JsLifetime, Default)]
+struct Slots<'js> {
+    s0: Option<Value<'js>>,
+    s1: Option<Value<'js>>,
+    s2: Option<Value<'js>>,
+    s3: Option<Value<'js>>,
+    s4: Option<Value<'js>>,
+    s5: Option<Value<'js>>,
+    s6: Option<Value<'js>>,
+    s7: Option<Value<'js>>,
+}
+
+impl<'js> Slots<'js> {
+    fn slot(&mut self, i: u8) -> &mut Option<Value<'js>> {
+        match i {
+            0 => &mut self.s0,
+            1 => &mut self.s1,
+            2 => &mut self.s2,
+            3 => &mut self.s3,
+            4 => &mut self.s4,
+            5 => &mut self.s5,
+            6 => &mut self.s6,
+            _ => &mut self.s7,
+        }
+    }
+
+    fn each(&self) -> [&Option<Value<'js>>; 8] {
+        [&self.s0, &self.s1, &self.s2, &self.s3, &self.s4, &self.s5, &self.s6, &self.s7]
+    }
+}
+
+/// The state every lazy object has besides its data.
+#[derive(JsLifetime)]
+struct Common<'js> {
+    env: Rc<ItemEnv>,
+    /// Shared by all lazy objects of the runtime (an empty object whose
+    /// prototype is `Object.prototype`).
+    proto: Object<'js>,
+    /// The `Proxy` handler wrapping every lazy object given to scripts.
+    handler: Object<'js>,
+    slots: RefCell<Slots<'js>>,
+    written: RefCell<Vec<u32>>,
+}
+
+impl<'js> Common<'js> {
+    fn new(env: Rc<ItemEnv>, lazy: &Lazy<'js>) -> Self {
+        Common {
+            env,
+            proto: lazy.proto.clone(),
+            handler: lazy.handler.clone(),
+            slots: RefCell::new(Slots::default()),
+            written: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn lazy(&self) -> Lazy<'js> {
+        Lazy { proto: self.proto.clone(), handler: self.handler.clone() }
+    }
+
+    fn note_written(&self, atom: &Atom<'js>) {
+        let id = atom_id(atom);
+        let mut w = self.written.borrow_mut();
+        if w.len() < MAX_WRITTEN_NAMES && !w.contains(&id) {
+            w.push(id);
+        }
+    }
+
+    #[inline]
+    fn cached(&self, slot: u8, build: impl FnOnce() -> Result<Value<'js>>) -> Result<Value<'js>> {
+        if let Some(v) = self.slots.borrow_mut().slot(slot).clone() {
+            return Ok(v);
+        }
+        let v = build()?;
+        *self.slots.borrow_mut().slot(slot) = Some(v.clone());
+        Ok(v)
+    }
+
+    fn trace<'a>(&self, tracer: Tracer<'a, 'js>) {
+        self.proto.trace(tracer);
+        self.handler.trace(tracer);
+        // A borrow held elsewhere means the GC runs from inside a build;
+        // skipping is safe (an untraced child only looks externally held).
+        if let Ok(s) = self.slots.try_borrow() {
+            for v in s.each().into_iter().flatten() {
+                v.trace(tracer);
+            }
+        }
+    }
+
+    fn was_written(&self, atom: &Atom<'js>) -> bool {
+        let id = atom_id(atom);
+        self.written.borrow().contains(&id)
+    }
+
+    /// The backstop write (module docs): defines an own property on the
+    /// receiver, then compensates the rquickjs double free.
+    fn write(&self, atom: Atom<'js>, receiver: Value<'js>, value: Value<'js>) -> Result<bool> {
+        let r = match receiver.as_object() {
+            Some(o) => {
+                self.note_written(&atom);
+                define(o, atom, value.clone()).map(|_| true)
+            }
+            None => Ok(false),
+        };
+        forget_written(&self.env, value);
+        r
+    }
+
+    fn proto_get(&self, atom: Atom<'js>) -> Result<Value<'js>> {
+        self.proto.get(atom)
+    }
+
+    fn proto_has(&self, atom: Atom<'js>) -> Result<bool> {
+        self.proto.contains_key(atom)
+    }
+}
+
+fn define<'js>(o: &Object<'js>, atom: Atom<'js>, value: Value<'js>) -> Result<()> {
+    o.prop(atom, Property::from(value).writable().enumerable().configurable())
+}
+
+/// What a lazy object needs to create its children: the shared prototype
+/// and the `Proxy` handler.
+#[derive(Clone)]
+pub(crate) struct Lazy<'js> {
+    pub(crate) proto: Object<'js>,
+    pub(crate) handler: Object<'js>,
+}
+
+impl<'js> Lazy<'js> {
+    /// Built once per runtime.
+    pub(crate) fn new(ctx: &Ctx<'js>) -> Result<Lazy<'js>> {
+        let proto = Object::new(ctx.clone())?;
+        let handler = Object::new(ctx.clone())?;
+        // Null prototype: the traps the proxy does not have ("get", "has",
+        // ...) are looked up on every access and must miss fast.
+        handler.set_prototype(None)?;
+        handler.set("set", rquickjs::Function::new(ctx.clone(), set_trap)?)?;
+        Ok(Lazy { proto, handler })
+    }
+
+    fn wrap<C: JsClass<'js>>(&self, ctx: &Ctx<'js>, obj: C) -> Result<Value<'js>> {
+        let target = Class::instance_proto(obj, self.proto.clone())?;
+        let handler = rquickjs::proxy::ProxyHandler::from_object(self.handler.clone())?;
+        Ok(rquickjs::Proxy::new(ctx.clone(), target, handler)?.into_value())
+    }
+}
+
+/// The `set` trap of every lazy object's proxy: `passed`/`failed` of an
+/// item set its flags; any other write becomes an own property of the
+/// target (or of the receiver, when the proxy is only its prototype).
+fn set_trap<'js>(ctx: Ctx<'js>, target: Object<'js>, key: Value<'js>, value: Value<'js>, receiver: Value<'js>) -> Result<bool> {
+    let atom = Atom::from_value(ctx.clone(), &key)?;
+    if let Some(item) = Class::<ItemObj>::from_object(&target) {
+        let me = item.borrow();
+        if let Some(k) = me.lookup(&atom) {
+            if me.set_known(k, &value) {
+                return Ok(true);
+            }
+        }
+        me.common.note_written(&atom);
+    } else if let Some(m) = Class::<MsgObj>::from_object(&target) {
+        m.borrow().common.note_written(&atom);
+    } else if let Some(h) = Class::<HeadersObj>::from_object(&target) {
+        h.borrow().common.note_written(&atom);
+    } else if let Some(p) = Class::<PacketObj>::from_object(&target) {
+        p.borrow().common.note_written(&atom);
+    }
+    match receiver.as_object() {
+        Some(r) if !receiver.is_proxy() => define(r, atom, value)?,
+        _ => define(&target, atom, value)?,
+    }
+    Ok(true)
+}
+
+/// The item behind `data` (unwrapping its proxy), for `test.pass`.
+pub(crate) fn item_of<'js>(v: &Value<'js>) -> Option<Class<'js, ItemObj<'js>>> {
+    let obj = v.as_object()?;
+    if v.is_proxy() {
+        let p = rquickjs::Proxy::from_js(v.ctx(), v.clone()).ok()?;
+        return Class::<ItemObj>::from_object(&p.target().ok()?);
+    }
+    Class::<ItemObj>::from_object(obj)
+}
+
+/// The second half of the rquickjs 0.14 set-property workaround: QuickJS
+/// frees the written value after the callback, so the handle rquickjs gave
+/// us must not free it too. Values without a reference count are dropped.
+fn forget_written(env: &ItemEnv, value: Value<'_>) {
+    match value.type_of() {
+        Type::Uninitialized | Type::Undefined | Type::Null | Type::Bool | Type::Int | Type::Float => drop(value),
+        _ => {
+            env.compensated.set(env.compensated.get().saturating_add(1));
+            std::mem::forget(value);
+        }
+    }
+}
+
+fn value_desc(v: Value<'_>) -> PropertyDescriptor<'_> {
+    PropertyDescriptor::new_value(v, true, true, true)
+}
+
+fn names<'js>(ctx: &Ctx<'js>, keys: &[&str]) -> Result<Vec<PropertyName<'js>>> {
+    keys.iter().map(|k| Ok(PropertyName { atom: Atom::from_str(ctx.clone(), k)?, is_enumerable: true })).collect()
+}
+
+/// Implements the exotic `JsClass` plumbing for a lazy class with a fixed
+/// key set; the class provides `common`, `lookup`, `value`, `set_known`,
+/// `keys`.
+macro_rules! lazy_class {
+    ($ty:ident, $name:literal) => {
+        impl<'js> JsClass<'js> for $ty<'js> {
+            const NAME: &'static str = $name;
+            const KIND: ClassKind = ClassKind::Exotic;
+            type Mutable = Readable;
+
+            fn constructor(_ctx: &Ctx<'js>) -> Result<Option<Constructor<'js>>> {
+                Ok(None)
+            }
+
+            // Own properties (written ones) are found by QuickJS before it
+            // calls these.
+            fn exotic_get_property(
+                this: &JsCell<'js, Self>,
+                ctx: &Ctx<'js>,
+                atom: Atom<'js>,
+                receiver: Value<'js>,
+            ) -> Result<Value<'js>> {
+                let me = this.borrow();
+                match me.lookup(&atom) {
+                    Some(k) => me.value(ctx, k, Some(&receiver)),
+                    None => me.common().proto_get(atom),
+                }
+            }
+
+            fn exotic_set_property(
+                this: &JsCell<'js, Self>,
+                _ctx: &Ctx<'js>,
+                atom: Atom<'js>,
+                receiver: Value<'js>,
+                value: Value<'js>,
+            ) -> Result<bool> {
+                let me = this.borrow();
+                if let Some(k) = me.lookup(&atom) {
+                    if me.set_known(k, &value) {
+                        forget_written(&me.common().env, value);
+                        return Ok(true);
+                    }
+                }
+                me.common().write(atom, receiver, value)
+            }
+
+            fn exotic_delete_property(_this: &JsCell<'js, Self>, _ctx: &Ctx<'js>, _atom: Atom<'js>) -> Result<bool> {
+                // Lazy keys stay; written ones are own properties QuickJS
+                // deletes itself.
+                Ok(true)
+            }
+
+            fn exotic_has_property(this: &JsCell<'js, Self>, _ctx: &Ctx<'js>, atom: Atom<'js>) -> Result<bool> {
+                let me = this.borrow();
+                if me.lookup(&atom).is_some() || me.common().was_written(&atom) {
+                    return Ok(true);
+                }
+                me.common().proto_has(atom)
+            }
+
+            fn exotic_get_own_property(
+                this: &JsCell<'js, Self>,
+                ctx: &Ctx<'js>,
+                atom: Atom<'js>,
+            ) -> Result<Option<PropertyDescriptor<'js>>> {
+                let me = this.borrow();
+                match me.lookup(&atom) {
+                    Some(k) => Ok(Some(value_desc(me.value(ctx, k, None)?))),
+                    None => Ok(None),
+                }
+            }
+
+            fn exotic_get_own_property_names(this: &JsCell<'js, Self>, ctx: &Ctx<'js>) -> Result<Vec<PropertyName<'js>>> {
+                names(ctx, this.borrow().keys())
+            }
+        }
+
+        impl<'js> Trace<'js> for $ty<'js> {
+            fn trace<'a>(&self, tracer: Tracer<'a, 'js>) {
+                self.common.trace(tracer);
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------------
+// data
+
+#[derive(JsLifetime)]
+pub(crate) struct ItemObj<'js> {
+    item: Rc<Item>,
+    passed: Cell<bool>,
+    failed: Cell<bool>,
+    common: Common<'js>,
+}
+
+lazy_class!(ItemObj, "Item");
+
+/// `data` for an item: a lazy object, or (past the write limit) a plain
+/// one built from the item's JSON.
+pub(crate) fn item_value<'js>(ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, item: Item) -> Result<Value<'js>> {
+    if !env.lazy_ok() {
+        return from_json(ctx, &item.to_json(&env.node));
+    }
+    lazy.wrap(ctx, ItemObj::new(Rc::new(item), env.clone(), lazy))
+}
+
+/// `info` for a packet, likewise.
+pub(crate) fn packet_value<'js>(ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, info: PacketInfo) -> Result<Value<'js>> {
+    if !env.lazy_ok() {
+        return from_json(ctx, &info.to_json());
+    }
+    lazy.wrap(ctx, PacketObj { info, common: Common::new(env.clone(), lazy) })
+}
+
+impl<'js> ItemObj<'js> {
+    pub(crate) fn new(item: Rc<Item>, env: Rc<ItemEnv>, lazy: &Lazy<'js>) -> Self {
+        let (passed, failed) = (item.passed, item.failed);
+        ItemObj { item, passed: Cell::new(passed), failed: Cell::new(failed), common: Common::new(env, lazy) }
+    }
+
+    /// `test.pass` / `test.fail`.
+    pub(crate) fn mark(&self, passed: bool) {
+        if passed {
+            self.passed.set(true);
+        } else {
+            self.failed.set(true);
+        }
+    }
+
+    fn common(&self) -> &Common<'js> {
+        &self.common
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        &ITEM_KEYS
+    }
+
+    #[inline]
+    fn lookup(&self, atom: &Atom<'js>) -> Option<usize> {
+        key_of(&self.common.env.item_ids, atom)
+    }
+
+    fn set_known(&self, k: usize, v: &Value<'js>) -> bool {
+        let truthy = v.as_bool().unwrap_or(!(v.is_null() || v.is_undefined()));
+        match k {
+            ik::PASSED => self.passed.set(truthy),
+            ik::FAILED => self.failed.set(truthy),
+            _ => return false,
+        }
+        true
+    }
+
+    fn value(&self, ctx: &Ctx<'js>, k: usize, _receiver: Option<&Value<'js>>) -> Result<Value<'js>> {
+        if let Some(slot) = ITEM_SLOTS.get(k).copied().flatten() {
+            return self.common.cached(slot, || self.build(ctx, k));
+        }
+        self.build(ctx, k)
+    }
+
+    fn build(&self, ctx: &Ctx<'js>, k: usize) -> Result<Value<'js>> {
+        let it = &*self.item;
+        let ex = &it.exchange;
+        let env = &self.common.env;
+        Ok(match k {
+            ik::ID => string(ctx, &format!("{}/{}-{}", env.node.name, it.stream, it.index))?,
+            ik::INDEX => num(ctx, u64::from(it.index)),
+            ik::STREAM => string(ctx, &it.stream.to_string())?,
+            ik::WORKER | ik::NODE => {
+                let o = Object::new(ctx.clone())?;
+                o.set("ip", env.node.ip.as_str())?;
+                o.set("name", env.node.name.as_str())?;
+                o.into_value()
+            }
+            ik::PROTOCOL => protocol(ctx, it, &env.node)?,
+            ik::SRC => endpoint(ctx, &it.src)?,
+            ik::DST => endpoint(ctx, &it.dst)?,
+            ik::TIMESTAMP => num(ctx, it.ts_ns() / 1_000_000),
+            ik::START_TIME => string(ctx, &rfc3339(it.ts_ns()))?,
+            ik::ELAPSED => Value::new_number(ctx.clone(), it.elapsed_ms()),
+            ik::REQUEST => message(ctx, &self.item, &self.common, false)?,
+            ik::RESPONSE => message(ctx, &self.item, &self.common, true)?,
+            ik::REQUEST_SIZE => num(ctx, ex.request_size),
+            ik::RESPONSE_SIZE => num(ctx, ex.response_size),
+            ik::SIZE => num(ctx, ex.request_size.saturating_add(ex.response_size)),
+            ik::PASSED => Value::new_bool(ctx.clone(), self.passed.get()),
+            ik::FAILED => Value::new_bool(ctx.clone(), self.failed.get()),
+            ik::ERROR => match &ex.error {
+                Some(e) => {
+                    let o = Object::new(ctx.clone())?;
+                    o.set("type", e.kind.as_str())?;
+                    o.set("msg", e.msg.as_ref())?;
+                    o.into_value()
+                }
+                None => Value::new_null(ctx.clone()),
+            },
+            _ => Value::new_undefined(ctx.clone()),
+        })
+    }
+}
+
+fn endpoint<'js>(ctx: &Ctx<'js>, e: &reassembly::item::Endpoint) -> Result<Value<'js>> {
+    let o = Object::new(ctx.clone())?;
+    o.set("ip", e.ip.to_string())?;
+    o.set("port", e.port.to_string())?;
+    o.set("name", e.name.as_str())?;
+    o.set("namespace", e.namespace.as_str())?;
+    Ok(o.into_value())
+}
+
+fn protocol<'js>(ctx: &Ctx<'js>, it: &Item, node: &NodeInfo) -> Result<Value<'js>> {
+    let layer4 = match it.layer4 {
+        Layer4::Tcp => "tcp",
+        Layer4::Udp => "udp",
+    };
+    let layer3 = if it.ip_version == 6 { "ipv6" } else { "ipv4" };
+    let o = Object::new(ctx.clone())?;
+    match it.protocol {
+        AppProtocol::Http => {
+            let version = it.http_request().or(it.http_response()).map(|m| m.version_number()).unwrap_or("1.1");
+            o.set("name", "http")?;
+            o.set("version", version)?;
+            o.set("abbr", "HTTP")?;
+            o.set("longName", format!("Hypertext Transfer Protocol -- HTTP/{version}"))?;
+        }
+        AppProtocol::Dns => {
+            o.set("name", "dns")?;
+            o.set("version", "0")?;
+            o.set("abbr", "DNS")?;
+            o.set("longName", "Domain Name System")?;
+        }
+        // Protocols without a lazy view yet take their JSON from the item.
+        #[allow(unreachable_patterns)]
+        _ => return from_json(ctx, item_json(it, node).get("protocol").unwrap_or(&serde_json::Value::Null)),
+    }
+    o.set("layer4", layer4)?;
+    o.set("layer3", layer3)?;
+    Ok(o.into_value())
+}
+
+fn message<'js>(ctx: &Ctx<'js>, item: &Rc<Item>, common: &Common<'js>, response: bool) -> Result<Value<'js>> {
+    let m = if response { &item.exchange.response } else { &item.exchange.request };
+    let env = &common.env;
+    Ok(match m {
+        Some(Message::Http(_)) => {
+            let lazy = common.lazy();
+            lazy.wrap(ctx, MsgObj { item: item.clone(), response, common: Common::new(env.clone(), &lazy) })?
+        }
+        // DNS messages are small and read whole; build them at once.
+        Some(Message::Dns(d)) => dns_message(ctx, d, response)?,
+        None => Value::new_null(ctx.clone()),
+        #[allow(unreachable_patterns)]
+        Some(_) => {
+            let key = if response { "response" } else { "request" };
+            from_json(ctx, item_json(item, &env.node).get(key).unwrap_or(&serde_json::Value::Null))?
+        }
+    })
+}
+
+/// The full JSON of an item, for protocols whose fields have no lazy view.
+fn item_json(it: &Item, node: &NodeInfo) -> serde_json::Value {
+    it.to_json(node)
+}
+
+fn dns_message<'js>(ctx: &Ctx<'js>, m: &DnsMessage, response: bool) -> Result<Value<'js>> {
+    let json = if response { dns::response_json(m) } else { dns::request_json(m) };
+    from_json(ctx, &json)
+}
+
+
+// ---------------------------------------------------------------------
+// data.request / data.response (HTTP)
+
+#[derive(JsLifetime)]
+pub(crate) struct MsgObj<'js> {
+    item: Rc<Item>,
+    response: bool,
+    common: Common<'js>,
+}
+
+lazy_class!(MsgObj, "HttpMessage");
+
+fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+use reassembly::dissectors::http::split_target;
+
+/// Body text cut to `max` bytes (at a character boundary when it is
+/// UTF-8), with its encoding: `""` or `"base64"`.
+fn body_text(body: &[u8], max: usize) -> (String, &'static str) {
+    match std::str::from_utf8(body) {
+        Ok(t) => {
+            let mut end = t.len().min(max);
+            while end > 0 && !t.is_char_boundary(end) {
+                end -= 1;
+            }
+            (t.get(..end).unwrap_or_default().to_owned(), "")
+        }
+        Err(_) => (reassembly::item::base64(body.get(..body.len().min(max)).unwrap_or_default()), "base64"),
+    }
+}
+
+
+impl<'js> MsgObj<'js> {
+    fn msg(&self) -> Option<&HttpMessage> {
+        if self.response {
+            self.item.http_response()
+        } else {
+            self.item.http_request()
+        }
+    }
+
+    fn common(&self) -> &Common<'js> {
+        &self.common
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        if self.response {
+            &RESP_KEYS
+        } else {
+            &REQ_KEYS
+        }
+    }
+
+    #[inline]
+    fn lookup(&self, atom: &Atom<'js>) -> Option<usize> {
+        if self.response {
+            key_of(&self.common.env.resp_ids, atom)
+        } else {
+            key_of(&self.common.env.req_ids, atom)
+        }
+    }
+
+    fn set_known(&self, _k: usize, _v: &Value<'js>) -> bool {
+        false
+    }
+
+    fn value(&self, ctx: &Ctx<'js>, k: usize, _receiver: Option<&Value<'js>>) -> Result<Value<'js>> {
+        let slot = if self.response { RESP_SLOTS.get(k) } else { REQ_SLOTS.get(k) };
+        if let Some(slot) = slot.copied().flatten() {
+            return self.common.cached(slot, || self.build(ctx, k));
+        }
+        self.build(ctx, k)
+    }
+
+    fn build(&self, ctx: &Ctx<'js>, k: usize) -> Result<Value<'js>> {
+        let Some(m) = self.msg() else { return Ok(Value::new_undefined(ctx.clone())) };
+        if self.response {
+            self.build_response(ctx, m, k)
+        } else {
+            self.build_request(ctx, m, k)
+        }
+    }
+
+    fn version(m: &HttpMessage) -> std::borrow::Cow<'_, str> {
+        if m.http09 {
+            "HTTP/0.9".into()
+        } else {
+            text(m.version())
+        }
+    }
+
+    fn headers(&self, ctx: &Ctx<'js>) -> Result<Value<'js>> {
+        let lazy = self.common.lazy();
+        let h = HeadersObj { item: self.item.clone(), response: self.response, common: Common::new(self.common.env.clone(), &lazy) };
+        lazy.wrap(ctx, h)
+    }
+
+    fn build_request(&self, ctx: &Ctx<'js>, m: &HttpMessage, k: usize) -> Result<Value<'js>> {
+        let target = m.target();
+        Ok(match k {
+            rq::METHOD => string(ctx, &text(m.method()))?,
+            rq::URL => string(ctx, &text(target))?,
+            rq::PATH => string(ctx, &text(split_target(target).0))?,
+            rq::PATH_SEGMENTS => {
+                let arr = Array::new(ctx.clone())?;
+                let segs = split_target(target).0.split(|c| *c == b'/').filter(|p| !p.is_empty());
+                for (i, p) in segs.enumerate() {
+                    arr.set(i, text(&percent_decode(p, false)).as_ref())?;
+                }
+                arr.into_value()
+            }
+            rq::TARGET_URI => {
+                let uri = match (target.starts_with(b"/"), m.header("host")) {
+                    (true, Some(h)) => format!("http://{}{}", text(h), text(target)),
+                    _ => text(target).into_owned(),
+                };
+                string(ctx, &uri)?
+            }
+            rq::HTTP_VERSION => string(ctx, &Self::version(m))?,
+            rq::HEADERS => self.headers(ctx)?,
+            rq::COOKIES => cookies(ctx, m)?,
+            rq::QUERY_STRING => {
+                let o = Object::new(ctx.clone())?;
+                for pair in split_target(target).1.split(|c| *c == b'&').filter(|p| !p.is_empty()) {
+                    let mut kv = pair.splitn(2, |c| *c == b'=');
+                    let key = percent_decode(kv.next().unwrap_or_default(), true);
+                    let val = percent_decode(kv.next().unwrap_or_default(), true);
+                    o.set(text(&key).as_ref(), text(&val).as_ref())?;
+                }
+                o.into_value()
+            }
+            rq::HEADERS_SIZE => num(ctx, u64::from(m.headers_size)),
+            rq::BODY_SIZE => num(ctx, m.body_size),
+            rq::POST_DATA => {
+                let o = Object::new(ctx.clone())?;
+                o.set("mimeType", text(m.header("content-type").unwrap_or_default()).as_ref())?;
+                o.set("text", body_text(&m.body, self.common.env.max_body).0)?;
+                o.into_value()
+            }
+            _ => Value::new_undefined(ctx.clone()),
+        })
+    }
+
+    fn build_response(&self, ctx: &Ctx<'js>, m: &HttpMessage, k: usize) -> Result<Value<'js>> {
+        Ok(match k {
+            rs::STATUS => num(ctx, u64::from(m.status)),
+            rs::STATUS_TEXT => string(ctx, &text(m.reason()))?,
+            rs::HTTP_VERSION => string(ctx, &Self::version(m))?,
+            rs::HEADERS => self.headers(ctx)?,
+            rs::COOKIES => cookies(ctx, m)?,
+            rs::HEADERS_SIZE => num(ctx, u64::from(m.headers_size)),
+            rs::BODY_SIZE => num(ctx, m.body_size),
+            rs::INFO_CODE => match m.info_code {
+                Some(c) => num(ctx, u64::from(c)),
+                None => Value::new_null(ctx.clone()),
+            },
+            rs::CONTENT => {
+                let (t, encoding) = body_text(&m.body, self.common.env.max_body);
+                let o = Object::new(ctx.clone())?;
+                o.set("encoding", encoding)?;
+                o.set("mimeType", text(m.header("content-type").unwrap_or_default()).as_ref())?;
+                o.set("size", num(ctx, m.content_size))?;
+                o.set("text", t)?;
+                o.into_value()
+            }
+            _ => Value::new_undefined(ctx.clone()),
+        })
+    }
+}
+
+fn cookies<'js>(ctx: &Ctx<'js>, m: &HttpMessage) -> Result<Value<'js>> {
+    let o = Object::new(ctx.clone())?;
+    let put = |pair: &[u8]| -> Result<()> {
+        let mut kv = pair.splitn(2, |c| *c == b'=');
+        let k = kv.next().unwrap_or_default().trim_ascii();
+        if !k.is_empty() {
+            o.set(text(k).as_ref(), text(kv.next().unwrap_or_default().trim_ascii()).as_ref())?;
+        }
+        Ok(())
+    };
+    for (n, v) in m.headers() {
+        if m.is_request && n.eq_ignore_ascii_case(b"cookie") {
+            for pair in v.split(|c| *c == b';') {
+                put(pair)?;
+            }
+        } else if !m.is_request && n.eq_ignore_ascii_case(b"set-cookie") {
+            put(v.split(|c| *c == b';').next().unwrap_or_default())?;
+        }
+    }
+    Ok(o.into_value())
+}
+
+
+// ---------------------------------------------------------------------
+// data.request.headers
+
+/// Header names as captured are the keys (`for..in`, `JSON.stringify`);
+/// a read matches the exact name first, then any case, so `headers.host`
+/// finds `Host:`. Repeated headers are joined with `", "`.
+#[derive(JsLifetime)]
+pub(crate) struct HeadersObj<'js> {
+    item: Rc<Item>,
+    response: bool,
+    common: Common<'js>,
+}
+
+impl<'js> Trace<'js> for HeadersObj<'js> {
+    fn trace<'a>(&self, tracer: Tracer<'a, 'js>) {
+        self.common.trace(tracer);
+    }
+}
+
+impl<'js> HeadersObj<'js> {
+    fn msg(&self) -> Option<&HttpMessage> {
+        if self.response {
+            self.item.http_response()
+        } else {
+            self.item.http_request()
+        }
+    }
+
+    fn find(&self, ctx: &Ctx<'js>, atom: &Atom<'js>) -> Result<Option<Value<'js>>> {
+        let Some(m) = self.msg() else { return Ok(None) };
+        match self.common.env.with_name(ctx, atom, |exact, lower| header_value(m, exact, lower)) {
+            Some(Some(HeaderValue::One(v))) => match std::str::from_utf8(v) {
+                Ok(s) => Ok(Some(string(ctx, s)?)),
+                Err(_) => Ok(Some(string(ctx, &String::from_utf8_lossy(v))?)),
+            },
+            Some(Some(HeaderValue::Joined(s))) => Ok(Some(string(ctx, &s)?)),
+            _ => Ok(None),
+        }
+    }
+}
+
+enum HeaderValue<'m> {
+    One(&'m [u8]),
+    Joined(String),
+}
+
+/// The value of header `exact` (all exact-name matches joined), else of
+/// any header named so in another case; no allocation for a single match.
+fn header_value<'m>(m: &'m HttpMessage, exact: &str, lower: &str) -> Option<HeaderValue<'m>> {
+    let pick = |exact_only: bool| -> Option<HeaderValue<'m>> {
+        let mut found: Option<HeaderValue<'m>> = None;
+        for (n, v) in m.headers() {
+            let hit = if exact_only { n == exact.as_bytes() } else { n.eq_ignore_ascii_case(lower.as_bytes()) };
+            if !hit {
+                continue;
+            }
+            found = Some(match found {
+                None => HeaderValue::One(v),
+                Some(HeaderValue::One(first)) => HeaderValue::Joined(format!("{}, {}", text(first), text(v))),
+                Some(HeaderValue::Joined(mut s)) => {
+                    s.push_str(", ");
+                    s.push_str(&text(v));
+                    HeaderValue::Joined(s)
+                }
+            });
+        }
+        found
+    };
+    pick(true).or_else(|| pick(false))
+}
+
+impl<'js> JsClass<'js> for HeadersObj<'js> {
+    const NAME: &'static str = "HttpHeaders";
+    const KIND: ClassKind = ClassKind::Exotic;
+    type Mutable = Readable;
+
+    fn constructor(_ctx: &Ctx<'js>) -> Result<Option<Constructor<'js>>> {
+        Ok(None)
+    }
+
+    fn exotic_get_property(this: &JsCell<'js, Self>, ctx: &Ctx<'js>, atom: Atom<'js>, _r: Value<'js>) -> Result<Value<'js>> {
+        let me = this.borrow();
+        match me.find(ctx, &atom)? {
+            Some(v) => Ok(v),
+            None => me.common.proto_get(atom),
+        }
+    }
+
+    fn exotic_set_property(
+        this: &JsCell<'js, Self>,
+        _ctx: &Ctx<'js>,
+        atom: Atom<'js>,
+        receiver: Value<'js>,
+        value: Value<'js>,
+    ) -> Result<bool> {
+        this.borrow().common.write(atom, receiver, value)
+    }
+
+    fn exotic_delete_property(_this: &JsCell<'js, Self>, _ctx: &Ctx<'js>, _atom: Atom<'js>) -> Result<bool> {
+        Ok(true)
+    }
+
+    fn exotic_has_property(this: &JsCell<'js, Self>, ctx: &Ctx<'js>, atom: Atom<'js>) -> Result<bool> {
+        let me = this.borrow();
+        if me.common.was_written(&atom) || me.find(ctx, &atom)?.is_some() {
+            return Ok(true);
+        }
+        me.common.proto_has(atom)
+    }
+
+    fn exotic_get_own_property(
+        this: &JsCell<'js, Self>,
+        ctx: &Ctx<'js>,
+        atom: Atom<'js>,
+    ) -> Result<Option<PropertyDescriptor<'js>>> {
+        Ok(this.borrow().find(ctx, &atom)?.map(value_desc))
+    }
+
+    fn exotic_get_own_property_names(this: &JsCell<'js, Self>, ctx: &Ctx<'js>) -> Result<Vec<PropertyName<'js>>> {
+        let me = this.borrow();
+        let mut seen: Vec<&[u8]> = Vec::new();
+        let mut out = Vec::new();
+        if let Some(m) = me.msg() {
+            for (n, _) in m.headers() {
+                if !seen.contains(&n) {
+                    seen.push(n);
+                    out.push(PropertyName { atom: Atom::from_str(ctx.clone(), &text(n))?, is_enumerable: true });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+// ---------------------------------------------------------------------
+// info
+
+#[derive(JsLifetime)]
+pub(crate) struct PacketObj<'js> {
+    info: PacketInfo,
+    common: Common<'js>,
+}
+
+lazy_class!(PacketObj, "PacketInfo");
+
+impl<'js> PacketObj<'js> {
+    fn common(&self) -> &Common<'js> {
+        &self.common
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        &PACKET_KEYS
+    }
+
+    #[inline]
+    fn lookup(&self, atom: &Atom<'js>) -> Option<usize> {
+        key_of(&self.common.env.packet_ids, atom)
+    }
+
+    fn set_known(&self, _k: usize, _v: &Value<'js>) -> bool {
+        false
+    }
+
+    fn value(&self, ctx: &Ctx<'js>, k: usize, _receiver: Option<&Value<'js>>) -> Result<Value<'js>> {
+        let p = &self.info;
+        let ip = |a: IpAddr| string(ctx, &a.to_string());
+        Ok(match k {
+            0 => num(ctx, p.timestamp_ms()),
+            1 => num(ctx, u64::from(p.capture_length)),
+            2 => num(ctx, u64::from(p.length)),
+            3 => Value::new_bool(ctx.clone(), p.truncated),
+            4 => Value::new_bool(ctx.clone(), p.fragmented),
+            5 => ip(p.src_ip)?,
+            6 => ip(p.dst_ip)?,
+            7 => num(ctx, u64::from(p.src_port)),
+            8 => num(ctx, u64::from(p.dst_port)),
+            9 => string(ctx, p.protocol.as_str())?,
+            10 => match p.vlan {
+                Some(v) => num(ctx, u64::from(v)),
+                None => Value::new_null(ctx.clone()),
+            },
+            11 => num(ctx, u64::from(p.core)),
+            _ => Value::new_undefined(ctx.clone()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_text_cuts_at_char_boundary() {
+        assert_eq!(body_text("héllo".as_bytes(), 2), ("h".to_owned(), ""));
+        assert_eq!(body_text(b"hello", 3), ("hel".to_owned(), ""));
+        assert_eq!(body_text(&[0xff, 0xfe], 10).1, "base64");
+    }
+
+    #[test]
+    fn splits_targets_like_request_json() {
+        assert_eq!(split_target(b"/a/b?x=1"), (&b"/a/b"[..], &b"x=1"[..]));
+        assert_eq!(split_target(b"http://h.com/p?q"), (&b"/p"[..], &b"q"[..]));
+        assert_eq!(split_target(b"http://h.com"), (&b"/"[..], &b""[..]));
+    }
+}

@@ -1,0 +1,1184 @@
+//! `AgentRuntime`: one QuickJS runtime and context, the agents loaded in
+//! it, and every call into them. Used from one thread (a script core, or a
+//! capture core inline).
+//!
+//! Invariants:
+//! - Each agent's top level runs inside its own function scope (script
+//!   scope); `this` there is the runtime's global object, shared by all
+//!   agents. Hooks are collected from that scope once, at load.
+//! - Every call into JS runs under a deadline checked by QuickJS's
+//!   interrupt handler (hooks: `hookBudgetMs`; jobs and top-level code:
+//!   `jobBudgetMs`) and under the runtime's heap limit. A fault is
+//!   attributed to the agent, counted, logged to the console sink, and
+//!   after `quarantineAfter` consecutive faults the agent is quarantined.
+//! - A hook no agent defines is never called and costs nothing; the hook
+//!   mask tells callers which inputs to build at all.
+//! - All JS values held from Rust (`Persistent`) are dropped before the
+//!   QuickJS runtime is.
+
+use std::cell::{Cell, RefCell};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use cron::Schedule;
+use reassembly::{Item, NodeInfo};
+use rquickjs::context::EvalOptions;
+use rquickjs::{Context, Ctx, Exception, Function, Object, Persistent, Runtime, Value};
+
+use crate::config::ScriptingConfig;
+use crate::console::{ConsoleLevel, ConsoleLine, ConsoleSink, RuntimeId};
+use crate::effects::{EffectSink, Mailbox, MailboxReceiver, RuntimeEvent};
+use crate::error::{Es5Finding, LoadError, Position, ScriptError};
+use crate::item_js::{item_value, packet_value, ItemEnv, Lazy};
+use crate::jobs::{next_after, JobInfo};
+use crate::js;
+use crate::packet::PacketInfo;
+use crate::stats::{AgentStats, CallSite, Hook, HookStats, Outcome};
+
+/// Names of the helper objects each agent gets in its own scope, in the
+/// order of the wrapper function's parameters.
+pub(crate) const HELPERS: [&str; 10] =
+    ["console", "env", "jobs", "hub", "utils", "vendor", "prometheus", "file", "pcap", "test"];
+
+/// Promise reactions run per `poll_completions` / hook entry at most, so a
+/// script chaining Promises forever cannot starve the rings.
+const MAX_PENDING_JOBS_PER_POLL: usize = 10_000;
+
+/// Fault lines logged per agent: every one of the first few, then one in
+/// this many (with the running count), so a broken agent cannot flood the
+/// console before it is quarantined (or when quarantine is off).
+const FAULT_LOG_FIRST: u64 = 10;
+const FAULT_LOG_EVERY: u64 = 1_000;
+
+/// Where jobs get the time from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Clock {
+    /// Wall-clock time (UTC).
+    #[default]
+    System,
+    /// Time moves only when the owner says so (`set_time`,
+    /// `run_due_jobs`): the capture's clock in `skua test-agent`, a fake
+    /// clock in tests.
+    Manual,
+}
+
+/// What an [`AgentRuntime`] is made of.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    pub id: RuntimeId,
+    /// The capturing node (`data.node`, `utils.nodeName()`, console tags).
+    pub node: NodeInfo,
+    pub config: ScriptingConfig,
+    pub console: ConsoleSink,
+    pub effects: EffectSink,
+    pub clock: Clock,
+}
+
+/// An agent as the status API reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentStatus {
+    pub name: String,
+    /// Hooks the agent defines.
+    pub hooks: Vec<Hook>,
+    /// Why the agent is quarantined (its hooks and jobs do not run until it
+    /// is reloaded), or `None`.
+    pub quarantined: Option<String>,
+    pub consecutive_faults: u32,
+    pub faults: u64,
+    /// Syntax beyond ES5 (a warning unless `es5Strict`).
+    pub warnings: Vec<Es5Finding>,
+    /// Hash of the source, to skip no-op reloads.
+    pub source_hash: u64,
+}
+
+/// Totals of one runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RuntimeCounters {
+    pub items: u64,
+    pub packets: u64,
+    pub hook_calls: u64,
+    pub faults: u64,
+    pub interrupts: u64,
+    pub out_of_memory: u64,
+    pub quarantines: u64,
+    pub job_runs: u64,
+    pub effects_submitted: u64,
+    /// Helper Promises rejected at once: effect queue full (or no executor).
+    pub effects_rejected_full: u64,
+    /// Helper Promises rejected at once: `maxPendingEffects` reached.
+    pub effects_rejected_pending: u64,
+    pub completions: u64,
+    /// Hub actions and pod events dropped because the inbox was full.
+    pub events_dropped: u64,
+    pub console_lines: u64,
+}
+
+/// How a JS call went, for accounting.
+struct CallEnd {
+    outcome: Outcome,
+    message: String,
+    at: Option<Position>,
+}
+
+struct Interrupt {
+    deadline: Cell<Option<Instant>>,
+    fired: Cell<bool>,
+}
+
+/// One scheduled job.
+pub(crate) struct Job {
+    pub(crate) tag: String,
+    pub(crate) cron: String,
+    pub(crate) schedule: Schedule,
+    pub(crate) func: Persistent<Function<'static>>,
+    pub(crate) args: Vec<Persistent<Value<'static>>>,
+    pub(crate) limit: u32,
+    pub(crate) runs: u32,
+    /// `None` until a manual clock has given a time to count from.
+    pub(crate) next_due: Option<SystemTime>,
+    pub(crate) owner: u64,
+    pub(crate) owner_name: Arc<str>,
+    /// Bumped when the tag is re-scheduled during a run of it.
+    pub(crate) generation: u64,
+}
+
+pub(crate) struct PendingPromise {
+    pub(crate) resolve: Persistent<Function<'static>>,
+    pub(crate) reject: Persistent<Function<'static>>,
+}
+
+/// Runtime state the helper functions (closures living in the JS heap)
+/// share with the runtime.
+pub(crate) struct Shared {
+    pub(crate) id: RuntimeId,
+    pub(crate) node: NodeInfo,
+    pub(crate) node_name: Arc<str>,
+    pub(crate) console: ConsoleSink,
+    pub(crate) effects: EffectSink,
+    pub(crate) mailbox: Mailbox,
+    pub(crate) env: Vec<(String, String)>,
+    secrets: Vec<String>,
+    pub(crate) max_line: usize,
+    pub(crate) max_pending: usize,
+    pub(crate) next_request: Cell<u64>,
+    pub(crate) pending: RefCell<HashMap<u64, PendingPromise>>,
+    pub(crate) jobs: RefCell<Vec<Job>>,
+    pub(crate) job_generation: Cell<u64>,
+    /// Tags `jobs.run`/`runAll` asked for; run after the current call.
+    pub(crate) run_now: RefCell<Vec<String>>,
+    pub(crate) clock: Clock,
+    pub(crate) now: Cell<Option<SystemTime>>,
+    pub(crate) counters: RefCell<RuntimeCounters>,
+}
+
+impl Shared {
+    /// Current time for scheduling, `None` on a manual clock not yet set.
+    pub(crate) fn now(&self) -> Option<SystemTime> {
+        match self.clock {
+            Clock::System => Some(SystemTime::now()),
+            Clock::Manual => self.now.get(),
+        }
+    }
+
+    /// Sends one console line, secrets masked and length bounded.
+    pub(crate) fn print(&self, agent: &Arc<str>, level: ConsoleLevel, mut text: String) {
+        for s in &self.secrets {
+            if text.contains(s.as_str()) {
+                text = text.replace(s.as_str(), "***");
+            }
+        }
+        if text.len() > self.max_line {
+            let mut end = self.max_line;
+            while end > 0 && !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            text.push('…');
+        }
+        self.counters.borrow_mut().console_lines += 1;
+        self.console.send(ConsoleLine {
+            agent: agent.clone(),
+            node: self.node_name.clone(),
+            runtime: self.id,
+            level,
+            text,
+            ts: SystemTime::now(),
+        });
+    }
+}
+
+struct Agent {
+    name: Arc<str>,
+    file: String,
+    uid: u64,
+    hooks: [Option<Persistent<Function<'static>>>; 7],
+    stats: AgentStats,
+    consecutive_faults: u32,
+    faults: u64,
+    quarantined: Option<String>,
+    warnings: Vec<Es5Finding>,
+    source_hash: u64,
+}
+
+impl Agent {
+    fn defines(&self, h: Hook) -> bool {
+        self.hooks.get(h.index()).is_some_and(Option::is_some)
+    }
+}
+
+/// Length of the wrapper text before the agent's first line; columns on
+/// line 1 are shifted by it.
+fn wrapper_prefix() -> String {
+    format!("(function({}){{", HELPERS.join(","))
+}
+
+fn wrap(source: &str) -> String {
+    let hooks: Vec<String> = Hook::ALL
+        .iter()
+        .map(|h| format!("typeof {0} === 'function' ? {0} : undefined", h.js_name()))
+        .collect();
+    // The prefix stays on the agent's line 1 so its line numbers are the
+    // file's; the suffix starts on a new line after it (a last line
+    // comment must not swallow it).
+    format!("{}{source}\n;return [{}];}})", wrapper_prefix(), hooks.join(","))
+}
+
+fn hash_source(s: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// Agent names: what a file stem may be (`.js` is stripped).
+fn agent_name(name: &str) -> Result<String, LoadError> {
+    let n = name.strip_suffix(".js").unwrap_or(name);
+    let ok = !n.is_empty()
+        && n.len() <= 128
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !n.starts_with('.');
+    if ok {
+        Ok(n.to_owned())
+    } else {
+        Err(LoadError::InvalidName { agent: name.to_owned() })
+    }
+}
+
+/// Where a fault happened in the agent's own file.
+fn position_in(stack: Option<&str>, file: &str) -> Option<Position> {
+    let (line, column) = js::frame_in(stack?, file)?;
+    let prefix = wrapper_prefix().chars().count() as u32;
+    let column = if line == 1 { column.saturating_sub(prefix).max(1) } else { column };
+    Some(Position { line, column })
+}
+
+/// Checks that an agent compiles (and, with `es5_strict`, is ES5) without
+/// running it: for `skua scripts` and the hub before pushing a save.
+/// Returns the ES5 warnings.
+pub fn check_agent(name: &str, source: &str, es5_strict: bool) -> Result<Vec<Es5Finding>, LoadError> {
+    let agent = agent_name(name)?;
+    let findings = crate::es5::check(source);
+    if es5_strict && !findings.is_empty() {
+        return Err(LoadError::NotEs5 { agent, findings });
+    }
+    let engine = |e: rquickjs::Error| LoadError::Engine { agent: agent.clone(), message: e.to_string() };
+    let rt = Runtime::new().map_err(engine)?;
+    rt.set_memory_limit(64 << 20);
+    let ctx = Context::full(&rt).map_err(engine)?;
+    ctx.with(|ctx| compile(&ctx, &agent, source).map(|_| ()))?;
+    Ok(findings)
+}
+
+fn compile<'js>(ctx: &Ctx<'js>, agent: &str, source: &str) -> Result<Function<'js>, LoadError> {
+    let file = format!("{agent}.js");
+    let mut opts = EvalOptions::default();
+    opts.global = true;
+    opts.strict = false;
+    opts.backtrace_barrier = true;
+    opts.filename = Some(file.clone());
+    match ctx.eval_with_options::<Value, _>(wrap(source), opts) {
+        Ok(v) => match v.into_function() {
+            Some(f) => Ok(f),
+            None => Err(LoadError::Compile {
+                agent: agent.to_owned(),
+                at: Position { line: 1, column: 1 },
+                message: "the source closes its own scope".into(),
+            }),
+        },
+        Err(rquickjs::Error::Exception) => {
+            let exc = ctx.catch();
+            let message = js::exception_message(ctx, &exc);
+            let stack = js::exception_stack(&exc);
+            let at = position_in(stack.as_deref(), &file).unwrap_or_default();
+            Err(LoadError::Compile { agent: agent.to_owned(), at, message })
+        }
+        Err(e) => Err(LoadError::Engine { agent: agent.to_owned(), message: e.to_string() }),
+    }
+}
+
+pub struct AgentRuntime {
+    agents: Vec<Agent>,
+    /// Per hook, indices of the agents (not quarantined) that define it.
+    active: [Vec<usize>; 7],
+    mask: u8,
+    next_uid: u64,
+    shared: Rc<Shared>,
+    interrupt: Rc<Interrupt>,
+    env: Rc<ItemEnv>,
+    inbox: MailboxReceiver,
+    hook_budget: Duration,
+    job_budget: Duration,
+    quarantine_after: u32,
+    es5_strict: bool,
+    memory_limit_mb: u32,
+    gc_needed: bool,
+    data_dir: PathBuf,
+    /// Prototype and proxy handler of every lazy item, message, header and
+    /// packet object.
+    proto: (Persistent<Object<'static>>, Persistent<Object<'static>>),
+    ctx: Context,
+    rt: Runtime,
+}
+
+impl AgentRuntime {
+    pub fn new(opts: RuntimeOptions) -> Result<AgentRuntime, ScriptError> {
+        opts.config.validate()?;
+        let cfg = &opts.config;
+        let engine = |e: rquickjs::Error| ScriptError::Engine(e.to_string());
+        let rt = Runtime::new().map_err(engine)?;
+        rt.set_memory_limit(cfg.memory_limit_bytes());
+        rt.set_max_stack_size((cfg.max_stack_kb as usize).saturating_mul(1024));
+        let interrupt = Rc::new(Interrupt { deadline: Cell::new(None), fired: Cell::new(false) });
+        let int = interrupt.clone();
+        rt.set_interrupt_handler(Some(Box::new(move || match int.deadline.get() {
+            Some(d) if Instant::now() >= d => {
+                int.fired.set(true);
+                true
+            }
+            _ => false,
+        })));
+        let ctx = Context::full(&rt).map_err(engine)?;
+        let max_pending = cfg.max_pending_effects as usize;
+        let (mailbox, inbox) = Mailbox::new(opts.id, max_pending, cfg.inbox_queue as usize);
+        let env = ctx.with(|ctx| ItemEnv::new(&ctx, opts.node.clone(), cfg.max_body_bytes as usize)).map_err(engine)?;
+        let proto = ctx
+            .with(|ctx| Lazy::new(&ctx).map(|l| (Persistent::save(&ctx, l.proto), Persistent::save(&ctx, l.handler))))
+            .map_err(engine)?;
+        let shared = Rc::new(Shared {
+            id: opts.id,
+            node_name: Arc::from(opts.node.name.as_str()),
+            node: opts.node.clone(),
+            console: opts.console.clone(),
+            effects: opts.effects.clone(),
+            mailbox,
+            env: cfg.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            // Short values would mask ordinary words; secrets are longer.
+            secrets: cfg.env.values().filter(|v| v.len() >= 4).cloned().collect(),
+            max_line: cfg.max_console_line_bytes as usize,
+            max_pending,
+            next_request: Cell::new(1),
+            pending: RefCell::new(HashMap::new()),
+            jobs: RefCell::new(Vec::new()),
+            job_generation: Cell::new(0),
+            run_now: RefCell::new(Vec::new()),
+            clock: opts.clock,
+            now: Cell::new(None),
+            counters: RefCell::new(RuntimeCounters::default()),
+        });
+        ctx.with(|ctx| crate::helpers::install_globals(&ctx, &shared)).map_err(engine)?;
+        Ok(AgentRuntime {
+            agents: Vec::new(),
+            active: Default::default(),
+            mask: 0,
+            next_uid: 1,
+            shared,
+            interrupt,
+            env,
+            inbox,
+            hook_budget: Duration::from_millis(cfg.hook_budget_ms),
+            job_budget: Duration::from_millis(cfg.job_budget_ms),
+            quarantine_after: cfg.quarantine_after,
+            es5_strict: cfg.es5_strict,
+            memory_limit_mb: cfg.memory_limit_mb,
+            gc_needed: false,
+            data_dir: cfg.data_dir.clone(),
+            proto,
+            ctx,
+            rt,
+        })
+    }
+
+    pub fn id(&self) -> RuntimeId {
+        self.shared.id
+    }
+
+    /// Where completions and events for this runtime are delivered.
+    pub fn mailbox(&self) -> Mailbox {
+        self.shared.mailbox.clone()
+    }
+
+    /// The directory `file.*` of `agent` works in.
+    pub fn agent_dir(&self, agent: &str) -> PathBuf {
+        self.data_dir.join(agent)
+    }
+
+    // -----------------------------------------------------------------
+    // Agents
+
+    /// Loads an agent, or reloads it if one of that name is loaded. The
+    /// other agents keep their state; a failed reload keeps the running
+    /// version. Returns the ES5 warnings.
+    pub fn load_agent(&mut self, name: &str, source: &str) -> Result<Vec<Es5Finding>, LoadError> {
+        let agent = agent_name(name)?;
+        let warnings = crate::es5::check(source);
+        if self.es5_strict && !warnings.is_empty() {
+            return Err(LoadError::NotEs5 { agent, findings: warnings });
+        }
+        let uid = self.next_uid;
+        self.next_uid += 1;
+        let name: Arc<str> = Arc::from(agent.as_str());
+        let file = format!("{agent}.js");
+        let shared = self.shared.clone();
+        let interrupt = self.interrupt.clone();
+        let budget = self.job_budget;
+        let limit_mb = self.memory_limit_mb;
+        let started = Instant::now();
+        let result = self.ctx.with(|ctx| -> Result<[Option<Persistent<Function<'static>>>; 7], LoadError> {
+            let f = compile(&ctx, &agent, source)?;
+            let engine = |e: rquickjs::Error| LoadError::Engine { agent: agent.clone(), message: e.to_string() };
+            let helpers = crate::helpers::agent_helpers(&ctx, &shared, &name, uid).map_err(engine)?;
+            let mut args = rquickjs::function::Args::new(ctx.clone(), helpers.len());
+            args.this(ctx.globals()).map_err(engine)?;
+            for h in helpers {
+                args.push_arg(h).map_err(engine)?;
+            }
+            interrupt.fired.set(false);
+            interrupt.deadline.set(Some(Instant::now() + budget));
+            let r = f.call_arg::<Value>(args);
+            interrupt.deadline.set(None);
+            let hooks = match r {
+                Ok(v) => v,
+                Err(rquickjs::Error::Exception) => {
+                    let end = classify(&ctx, &interrupt, &file, budget, limit_mb, rquickjs::Error::Exception);
+                    return Err(LoadError::TopLevel {
+                        agent: agent.clone(),
+                        at: end.at.unwrap_or_default(),
+                        message: end.message,
+                    });
+                }
+                Err(e) => return Err(engine(e)),
+            };
+            let arr = hooks.into_array().ok_or_else(|| engine(rquickjs::Error::Unknown))?;
+            let mut out: [Option<Persistent<Function<'static>>>; 7] = Default::default();
+            for (i, slot) in out.iter_mut().enumerate() {
+                let v: Value = arr.get(i).map_err(engine)?;
+                *slot = v.into_function().map(|f| Persistent::save(&ctx, f));
+            }
+            Ok(out)
+        });
+        let elapsed = started.elapsed().as_nanos() as u64;
+        let hooks = match result {
+            Ok(h) => h,
+            Err(e) => {
+                // Jobs the failed top level scheduled belong to nobody.
+                self.shared.jobs.borrow_mut().retain(|j| j.owner != uid);
+                if matches!(e, LoadError::TopLevel { .. }) {
+                    self.gc_needed = true;
+                }
+                self.after_call();
+                return Err(e);
+            }
+        };
+        let mut new = Agent {
+            name: name.clone(),
+            file,
+            uid,
+            hooks,
+            stats: AgentStats::new(),
+            consecutive_faults: 0,
+            faults: 0,
+            quarantined: None,
+            warnings: warnings.clone(),
+            source_hash: hash_source(source),
+        };
+        new.stats.site(CallSite::Load).record(elapsed, Outcome::Ok);
+        match self.agents.iter().position(|a| *a.name == *name) {
+            Some(i) => {
+                let old = std::mem::replace(&mut self.agents[i], new);
+                self.shared.jobs.borrow_mut().retain(|j| j.owner != old.uid);
+                drop(old);
+            }
+            None => self.agents.push(new),
+        }
+        self.rebuild();
+        self.after_call();
+        Ok(warnings)
+    }
+
+    /// Removes an agent, its hooks and its jobs. `false` if not loaded.
+    pub fn remove_agent(&mut self, name: &str) -> bool {
+        let name = name.strip_suffix(".js").unwrap_or(name);
+        let Some(i) = self.agents.iter().position(|a| &*a.name == name) else { return false };
+        let old = self.agents.remove(i);
+        self.shared.jobs.borrow_mut().retain(|j| j.owner != old.uid);
+        drop(old);
+        self.rebuild();
+        self.gc_needed = true;
+        self.after_call();
+        true
+    }
+
+    pub fn agents(&self) -> Vec<AgentStatus> {
+        self.agents
+            .iter()
+            .map(|a| AgentStatus {
+                name: a.name.to_string(),
+                hooks: Hook::ALL.iter().copied().filter(|h| a.defines(*h)).collect(),
+                quarantined: a.quarantined.clone(),
+                consecutive_faults: a.consecutive_faults,
+                faults: a.faults,
+                warnings: a.warnings.clone(),
+                source_hash: a.source_hash,
+            })
+            .collect()
+    }
+
+    fn rebuild(&mut self) {
+        let mut mask = 0u8;
+        for h in Hook::ALL {
+            let list: Vec<usize> = self
+                .agents
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.quarantined.is_none() && a.defines(h))
+                .map(|(i, _)| i)
+                .collect();
+            if !list.is_empty() {
+                mask |= h.bit();
+            }
+            if let Some(slot) = self.active.get_mut(h.index()) {
+                *slot = list;
+            }
+        }
+        self.mask = mask;
+    }
+
+    /// Whether some running agent defines `hook`.
+    #[inline]
+    pub fn wants(&self, hook: Hook) -> bool {
+        self.mask & hook.bit() != 0
+    }
+
+    /// Some agent defines `onPacketCaptured`: only then should the caller
+    /// build packet infos at all.
+    #[inline]
+    pub fn wants_packets(&self) -> bool {
+        self.wants(Hook::PacketCaptured)
+    }
+
+    #[inline]
+    pub fn wants_items(&self) -> bool {
+        self.wants(Hook::ItemCaptured)
+    }
+
+    /// Bit `1 << hook` set for each hook some running agent defines.
+    #[inline]
+    pub fn hook_mask(&self) -> u8 {
+        self.mask
+    }
+
+    // -----------------------------------------------------------------
+    // Hooks
+
+    /// `onItemCaptured(data)` for one item.
+    pub fn on_item_captured(&mut self, item: Item) {
+        self.on_items_captured(std::iter::once(item));
+    }
+
+    /// `onItemCaptured(data)` for each item, in order, in one entry into the
+    /// engine. Returns the items handed to agents.
+    pub fn on_items_captured<I: IntoIterator<Item = Item>>(&mut self, items: I) -> usize {
+        let Some(list) = self.active.get(Hook::ItemCaptured.index()).filter(|l| !l.is_empty()) else {
+            return 0;
+        };
+        let list = list.clone();
+        let n = self.dispatch(Hook::ItemCaptured, &list, items, item_value);
+        self.shared.counters.borrow_mut().items += n as u64;
+        self.after_call();
+        n
+    }
+
+    /// `onPacketCaptured(info)` for each packet info.
+    pub fn on_packets_captured<I: IntoIterator<Item = PacketInfo>>(&mut self, infos: I) -> usize {
+        let Some(list) = self.active.get(Hook::PacketCaptured.index()).filter(|l| !l.is_empty()) else {
+            return 0;
+        };
+        let list = list.clone();
+        let n = self.dispatch(Hook::PacketCaptured, &list, infos, packet_value);
+        self.shared.counters.borrow_mut().packets += n as u64;
+        self.after_call();
+        n
+    }
+
+    /// One engine entry for a batch: one JS object per input, each agent's
+    /// hook called on it under the hook budget.
+    fn dispatch<T, I, F>(&mut self, hook: Hook, list: &[usize], inputs: I, make: F) -> usize
+    where
+        I: IntoIterator<Item = T>,
+        F: for<'js> Fn(&Ctx<'js>, &Lazy<'js>, &Rc<ItemEnv>, T) -> rquickjs::Result<Value<'js>>,
+    {
+        let budget = self.hook_budget;
+        let mut count = 0usize;
+        let proto = self.proto.clone();
+        let (mut calls, ctx, env) = self.calls();
+        ctx.with(|ctx| {
+            let fns: Vec<(usize, Function)> = calls.restore(&ctx, hook, list);
+            let Some(lazy) = restore_lazy(&ctx, &proto) else { return };
+            let mut t0 = Instant::now();
+            for input in inputs {
+                count += 1;
+                let arg = match make(&ctx, &lazy, env, input) {
+                    Ok(v) => v,
+                    Err(_) => {
+                        // No memory left to build the object: skip it.
+                        let _ = ctx.catch();
+                        calls.gc_needed = true;
+                        continue;
+                    }
+                };
+                for (i, f) in &fns {
+                    t0 = calls.call(&ctx, *i, CallSite::Hook(hook), || f.call((arg.clone(),)), budget, t0).1;
+                }
+            }
+        });
+        self.gc_needed |= calls.finish();
+        count
+    }
+
+    /// Borrows the parts a batch of calls needs, apart from the context.
+    fn calls(&mut self) -> (Calls<'_>, &Context, &Rc<ItemEnv>) {
+        let AgentRuntime { agents, shared, interrupt, quarantine_after, memory_limit_mb, ctx, env, active, mask, .. } =
+            self;
+        (
+            Calls {
+                agents,
+                shared,
+                interrupt,
+                quarantine_after: *quarantine_after,
+                memory_limit_mb: *memory_limit_mb,
+                gc_needed: false,
+                changed: false,
+                active,
+                mask,
+            },
+            ctx,
+            env,
+        )
+    }
+
+    /// Calls `hook` of every agent defining it with the same arguments.
+    fn call_all<F>(&mut self, hook: Hook, args: F) -> usize
+    where
+        F: for<'js> Fn(&Ctx<'js>) -> rquickjs::Result<Vec<Value<'js>>>,
+    {
+        let Some(list) = self.active.get(hook.index()).filter(|l| !l.is_empty()).cloned() else { return 0 };
+        let budget = self.hook_budget;
+        let (mut calls, ctx, _) = self.calls();
+        ctx.with(|ctx| {
+            let fns = calls.restore(&ctx, hook, &list);
+            let Ok(values) = args(&ctx) else {
+                let _ = ctx.catch();
+                return;
+            };
+            for (i, f) in &fns {
+                calls.call(&ctx, *i, CallSite::Hook(hook), || call_with(&ctx, f, &values), budget, Instant::now());
+            }
+        });
+        self.gc_needed |= calls.finish();
+        list.len()
+    }
+
+    /// `onItemQueried(data)`: each agent defining it may replace the item
+    /// (a returned object is what the next agent and the answer get;
+    /// `test.pass`/`test.fail` mark it). Returns the item's JSON as the
+    /// dashboard/API should show it.
+    pub fn on_item_queried(&mut self, item: &Item) -> serde_json::Value {
+        let list = self.active.get(Hook::ItemQueried.index()).cloned().unwrap_or_default();
+        if list.is_empty() {
+            return item.to_json(&self.shared.node);
+        }
+        let budget = self.hook_budget;
+        let fallback = item.to_json(&self.shared.node);
+        let proto = self.proto.clone();
+        let (mut calls, ctx, env) = self.calls();
+        let out = ctx.with(|ctx| {
+            let fns = calls.restore(&ctx, Hook::ItemQueried, &list);
+            let lazy = restore_lazy(&ctx, &proto)?;
+            let Ok(mut current) = item_value(&ctx, &lazy, env, item.clone()) else {
+                let _ = ctx.catch();
+                return None;
+            };
+            for (i, f) in &fns {
+                if let (CallResult::Ok(v), _) = calls.call(&ctx, *i, CallSite::Hook(Hook::ItemQueried), || f.call((current.clone(),)), budget, Instant::now()) {
+                    if v.is_object() && !v.is_function() {
+                        current = v;
+                    }
+                }
+            }
+            js::to_json(&ctx, current).ok()
+        });
+        self.gc_needed |= calls.finish();
+        self.after_call();
+        out.unwrap_or(fallback)
+    }
+
+    /// `onHubAction(action, object)` in every agent defining it.
+    pub fn on_hub_action(&mut self, action: &str, object: &serde_json::Value) -> usize {
+        let n = self.call_all(Hook::HubAction, |ctx| Ok(vec![js::string(ctx, action)?, js::from_json(ctx, object)?]));
+        self.after_call();
+        n
+    }
+
+    /// `onPodEvent(event, pod)` in every agent defining it.
+    pub fn on_pod_event(&mut self, event: &str, pod: &serde_json::Value) -> usize {
+        let n = self.call_all(Hook::PodEvent, |ctx| Ok(vec![js::string(ctx, event)?, js::from_json(ctx, pod)?]));
+        self.after_call();
+        n
+    }
+
+    // -----------------------------------------------------------------
+    // Effects and events
+
+    /// Settles the Promises whose effects completed, delivers queued hub
+    /// actions and pod events to their hooks, and runs the Promise
+    /// reactions that became ready. Returns completions and events handled.
+    pub fn poll_completions(&mut self) -> usize {
+        let completions: Vec<_> = self.inbox.completions.try_iter().collect();
+        let events: Vec<_> = self.inbox.events.try_iter().collect();
+        let n = completions.len() + events.len();
+        if !completions.is_empty() {
+            let shared = self.shared.clone();
+            self.ctx.with(|ctx| {
+                for c in completions {
+                    let Some(p) = shared.pending.borrow_mut().remove(&c.request_id) else { continue };
+                    shared.counters.borrow_mut().completions += 1;
+                    let r = match c.result {
+                        Ok(v) => match (p.resolve.restore(&ctx), js::from_json(&ctx, &v)) {
+                            (Ok(f), Ok(v)) => f.call::<_, Value>((v,)).map(drop),
+                            (Err(e), _) | (_, Err(e)) => Err(e),
+                        },
+                        Err(msg) => match (p.reject.restore(&ctx), Exception::from_message(ctx.clone(), &msg)) {
+                            (Ok(f), Ok(e)) => f.call::<_, Value>((e,)).map(drop),
+                            (Err(e), _) | (_, Err(e)) => Err(e),
+                        },
+                    };
+                    if r.is_err() {
+                        let _ = ctx.catch();
+                    }
+                }
+            });
+        }
+        for e in events {
+            match e {
+                RuntimeEvent::HubAction { action, object } => {
+                    self.call_all(Hook::HubAction, |ctx| Ok(vec![js::string(ctx, &action)?, js::from_json(ctx, &object)?]));
+                }
+                RuntimeEvent::PodEvent { event, pod } => {
+                    self.call_all(Hook::PodEvent, |ctx| Ok(vec![js::string(ctx, &event)?, js::from_json(ctx, &pod)?]));
+                }
+            }
+        }
+        self.after_call();
+        n
+    }
+
+    /// Effects of this runtime still waiting for a completion.
+    pub fn pending_effects(&self) -> usize {
+        self.shared.pending.borrow().len()
+    }
+
+    /// Work left over from the last call: `jobs.run` requests, Promise
+    /// reactions, a garbage collection after a heap-limit hit.
+    fn after_call(&mut self) {
+        for _ in 0..64 {
+            let tags: Vec<String> = std::mem::take(&mut *self.shared.run_now.borrow_mut());
+            if tags.is_empty() {
+                break;
+            }
+            let now = self.shared.now().unwrap_or_else(SystemTime::now);
+            for tag in tags {
+                self.run_job(&tag, now, true);
+            }
+        }
+        self.run_promise_jobs();
+        if self.gc_needed {
+            self.gc_needed = false;
+            self.rt.run_gc();
+        }
+    }
+
+    fn run_promise_jobs(&mut self) {
+        let mut n = 0;
+        while n < MAX_PENDING_JOBS_PER_POLL && self.rt.is_job_pending() {
+            n += 1;
+            self.interrupt.fired.set(false);
+            self.interrupt.deadline.set(Some(Instant::now() + self.hook_budget));
+            let r = self.rt.execute_pending_job();
+            self.interrupt.deadline.set(None);
+            match r {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let fired = self.interrupt.fired.get();
+                    let (text, file) = e.0.with(|ctx| {
+                        let exc = ctx.catch();
+                        let stack = js::exception_stack(&exc).unwrap_or_default();
+                        let file = js::first_frame(&stack).map(|(f, _, _)| f.to_owned());
+                        (js::exception_message(&ctx, &exc), file)
+                    });
+                    let agent: Arc<str> = file
+                        .and_then(|f| self.agents.iter().find(|a| a.file == f).map(|a| a.name.clone()))
+                        .unwrap_or_else(|| Arc::from("-"));
+                    let what = if fired { "interrupted: ran past its budget".to_owned() } else { text };
+                    self.shared.counters.borrow_mut().faults += 1;
+                    self.shared.print(&agent, ConsoleLevel::Error, format!("promise reaction failed: {what}"));
+                    self.gc_needed = true;
+                }
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------
+    // Jobs
+
+    /// Sets a manual clock (and gives jobs scheduled before any time was
+    /// known their first due time). Ignored with the system clock.
+    pub fn set_time(&mut self, now: SystemTime) {
+        if self.shared.clock != Clock::Manual {
+            return;
+        }
+        self.shared.now.set(Some(now));
+        for j in self.shared.jobs.borrow_mut().iter_mut() {
+            if j.next_due.is_none() {
+                j.next_due = next_after(&j.schedule, now);
+            }
+        }
+    }
+
+    /// When the next job is due (of agents not quarantined).
+    pub fn next_job_due(&self) -> Option<SystemTime> {
+        let jobs = self.shared.jobs.borrow();
+        jobs.iter()
+            .filter(|j| self.agents.iter().any(|a| a.uid == j.owner && a.quarantined.is_none()))
+            .filter_map(|j| j.next_due)
+            .min()
+    }
+
+    /// Runs every job due at `now` (once each, however many due times were
+    /// missed), then `onJobPassed`/`onJobFailed`. Returns the runs.
+    pub fn run_due_jobs(&mut self, now: SystemTime) -> usize {
+        self.set_time(now);
+        let due: Vec<String> = self
+            .shared
+            .jobs
+            .borrow()
+            .iter()
+            .filter(|j| j.next_due.is_some_and(|d| d <= now))
+            .map(|j| j.tag.clone())
+            .collect();
+        let mut runs = 0;
+        for tag in due {
+            if self.run_job(&tag, now, false) {
+                runs += 1;
+            }
+        }
+        self.after_call();
+        runs
+    }
+
+    /// Runs one job now (as `jobs.run(tag)`). `false` if there is no such
+    /// job or its agent is quarantined.
+    pub fn run_job_now(&mut self, tag: &str) -> bool {
+        let now = self.shared.now().unwrap_or_else(SystemTime::now);
+        let ran = self.run_job(&crate::jobs::normalize_tag(tag), now, true);
+        self.after_call();
+        ran
+    }
+
+    /// The scheduled jobs.
+    pub fn jobs(&self) -> Vec<JobInfo> {
+        crate::helpers::job_infos(&self.shared)
+    }
+
+    fn run_job(&mut self, tag: &str, now: SystemTime, manual: bool) -> bool {
+        let found = self.shared.jobs.borrow().iter().find(|j| j.tag == tag).map(|j| {
+            (j.func.clone(), j.args.clone(), j.cron.clone(), j.limit, j.owner, j.generation)
+        });
+        let Some((func, args, cron, limit, owner, generation)) = found else { return false };
+        let Some(ai) = self.agents.iter().position(|a| a.uid == owner) else { return false };
+        if self.agents.get(ai).is_some_and(|a| a.quarantined.is_some()) {
+            return false;
+        }
+        let budget = self.job_budget;
+        let (mut calls, ctx, _) = self.calls();
+        let failure = ctx.with(|ctx| {
+            let Ok(f) = func.restore(&ctx) else { return Some("job function lost".to_owned()) };
+            let values: Vec<Value> = args.into_iter().filter_map(|a| a.restore(&ctx).ok()).collect();
+            match calls.call(&ctx, ai, CallSite::Job, || call_with(&ctx, &f, &values), budget, Instant::now()).0 {
+                CallResult::Ok(_) => None,
+                CallResult::Failed(m) => Some(m),
+                CallResult::Skipped => Some("agent quarantined".to_owned()),
+            }
+        });
+        self.gc_needed |= calls.finish();
+        {
+            let mut jobs = self.shared.jobs.borrow_mut();
+            if let Some(pos) = jobs.iter().position(|j| j.tag == tag && j.generation == generation) {
+                let done = match jobs.get_mut(pos) {
+                    Some(j) => {
+                        j.runs = j.runs.saturating_add(1);
+                        if !manual || j.next_due.is_some_and(|d| d <= now) {
+                            j.next_due = next_after(&j.schedule, now);
+                        }
+                        j.limit > 0 && j.runs >= j.limit
+                    }
+                    None => false,
+                };
+                if done {
+                    jobs.remove(pos);
+                }
+            }
+        }
+        self.shared.counters.borrow_mut().job_runs += 1;
+        let tag_s = tag.to_owned();
+        match failure {
+            None => {
+                self.call_all(Hook::JobPassed, |ctx| {
+                    Ok(vec![js::string(ctx, &tag_s)?, js::string(ctx, &cron)?, js::num(ctx, u64::from(limit))])
+                });
+            }
+            Some(err) => {
+                self.call_all(Hook::JobFailed, |ctx| {
+                    Ok(vec![
+                        js::string(ctx, &tag_s)?,
+                        js::string(ctx, &cron)?,
+                        js::num(ctx, u64::from(limit)),
+                        js::string(ctx, &err)?,
+                    ])
+                });
+            }
+        }
+        true
+    }
+
+    // -----------------------------------------------------------------
+    // Stats
+
+    /// Per agent and call site: calls, errors, interrupts, heap-limit hits,
+    /// latency quantiles.
+    pub fn stats(&self) -> Vec<HookStats> {
+        let mut out = Vec::new();
+        for a in &self.agents {
+            a.stats.snapshots(self.shared.id, &a.name, &mut out);
+        }
+        out
+    }
+
+    pub fn counters(&self) -> RuntimeCounters {
+        let mut c = *self.shared.counters.borrow();
+        c.events_dropped = self.inbox.events_dropped.load(std::sync::atomic::Ordering::Relaxed);
+        c
+    }
+
+    /// Bytes the JS heap uses now.
+    pub fn memory_used_bytes(&self) -> u64 {
+        u64::try_from(self.rt.memory_usage().memory_used_size).unwrap_or(0)
+    }
+}
+
+impl Drop for AgentRuntime {
+    fn drop(&mut self) {
+        // Every JS value Rust holds goes while QuickJS is still alive.
+        self.agents.clear();
+        self.shared.jobs.borrow_mut().clear();
+        self.shared.pending.borrow_mut().clear();
+        self.env.release();
+    }
+}
+
+/// How a call into an agent ended, for its caller.
+pub(crate) enum CallResult<'js> {
+    Ok(Value<'js>),
+    /// The agent is quarantined; not called.
+    Skipped,
+    /// It threw, ran past its budget or hit the heap limit.
+    Failed(String),
+}
+
+/// The parts of a runtime a series of calls needs, borrowed apart from the
+/// context so calls can run inside `Context::with`.
+struct Calls<'r> {
+    agents: &'r mut Vec<Agent>,
+    shared: &'r Rc<Shared>,
+    interrupt: &'r Interrupt,
+    quarantine_after: u32,
+    memory_limit_mb: u32,
+    gc_needed: bool,
+    /// An agent was quarantined: the hook lists need rebuilding.
+    changed: bool,
+    active: &'r mut [Vec<usize>; 7],
+    mask: &'r mut u8,
+}
+
+impl Calls<'_> {
+    fn restore<'js>(&self, ctx: &Ctx<'js>, hook: Hook, list: &[usize]) -> Vec<(usize, Function<'js>)> {
+        list.iter()
+            .filter_map(|&i| {
+                let f = self.agents.get(i)?.hooks.get(hook.index())?.clone()?.restore(ctx).ok()?;
+                Some((i, f))
+            })
+            .collect()
+    }
+
+    /// Calls `f` of agent `i` under `budget` counted from `t0`; records
+    /// latency and faults. Returns the result and the end time (the next
+    /// call's start, saving a clock read).
+    #[inline]
+    fn call<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        i: usize,
+        site: CallSite,
+        invoke: impl FnOnce() -> rquickjs::Result<Value<'js>>,
+        budget: Duration,
+        t0: Instant,
+    ) -> (CallResult<'js>, Instant) {
+        let Some(agent) = self.agents.get_mut(i) else { return (CallResult::Skipped, t0) };
+        if agent.quarantined.is_some() {
+            return (CallResult::Skipped, t0);
+        }
+        self.interrupt.fired.set(false);
+        self.interrupt.deadline.set(Some(t0 + budget));
+        let r = invoke();
+        self.interrupt.deadline.set(None);
+        let r = match r {
+            Ok(v) => Ok(v),
+            Err(e) => Err(classify(ctx, self.interrupt, &agent.file, budget, self.memory_limit_mb, e)),
+        };
+        let t1 = Instant::now();
+        let ns = u64::try_from(t1.duration_since(t0).as_nanos()).unwrap_or(u64::MAX);
+        self.shared.counters.borrow_mut().hook_calls += 1;
+        match r {
+            Ok(v) => {
+                agent.stats.site(site).record(ns, Outcome::Ok);
+                agent.consecutive_faults = 0;
+                (CallResult::Ok(v), t1)
+            }
+            Err(end) => {
+                agent.stats.site(site).record(ns, end.outcome);
+                let msg = end.message.clone();
+                self.fault(i, site, end);
+                (CallResult::Failed(msg), t1)
+            }
+        }
+    }
+
+    fn fault(&mut self, i: usize, site: CallSite, end: CallEnd) {
+        let Some(agent) = self.agents.get_mut(i) else { return };
+        agent.faults += 1;
+        agent.consecutive_faults = agent.consecutive_faults.saturating_add(1);
+        {
+            let mut c = self.shared.counters.borrow_mut();
+            c.faults += 1;
+            match end.outcome {
+                Outcome::Interrupted => c.interrupts += 1,
+                Outcome::OutOfMemory => c.out_of_memory += 1,
+                _ => {}
+            }
+        }
+        if end.outcome == Outcome::OutOfMemory {
+            self.gc_needed = true;
+        }
+        if agent.faults <= FAULT_LOG_FIRST || agent.faults % FAULT_LOG_EVERY == 0 {
+            let at = end.at.map(|p| format!(" at {}:{p}", agent.file)).unwrap_or_default();
+            let count = if agent.faults > FAULT_LOG_FIRST { format!(" ({} faults so far)", agent.faults) } else { String::new() };
+            self.shared.print(&agent.name, ConsoleLevel::Error, format!("{}{at}: {}{count}", site.name(), end.message));
+        }
+        if self.quarantine_after > 0 && agent.consecutive_faults >= self.quarantine_after && agent.quarantined.is_none() {
+            let why = format!("{} consecutive faults, last in {}: {}", agent.consecutive_faults, site.name(), end.message);
+            self.shared.print(&agent.name, ConsoleLevel::Error, format!("quarantined ({why}); reload the agent to resume"));
+            self.shared.counters.borrow_mut().quarantines += 1;
+            agent.quarantined = Some(why);
+            self.changed = true;
+        }
+    }
+
+    /// Applies what the calls changed: hook lists after a quarantine.
+    fn finish(self) -> bool {
+        if self.changed {
+            let mut mask = 0u8;
+            for h in Hook::ALL {
+                if let Some(list) = self.active.get_mut(h.index()) {
+                    list.retain(|&i| self.agents.get(i).is_some_and(|a| a.quarantined.is_none()));
+                    if !list.is_empty() {
+                        mask |= h.bit();
+                    }
+                }
+            }
+            *self.mask = mask;
+        }
+        self.gc_needed
+    }
+}
+
+fn restore_lazy<'js>(ctx: &Ctx<'js>, p: &(Persistent<Object<'static>>, Persistent<Object<'static>>)) -> Option<Lazy<'js>> {
+    Some(Lazy { proto: p.0.clone().restore(ctx).ok()?, handler: p.1.clone().restore(ctx).ok()? })
+}
+
+/// Calls `f` with a list of arguments (and `this` undefined).
+fn call_with<'js>(ctx: &Ctx<'js>, f: &Function<'js>, values: &[Value<'js>]) -> rquickjs::Result<Value<'js>> {
+    let mut args = rquickjs::function::Args::new(ctx.clone(), values.len());
+    for v in values {
+        args.push_arg(v.clone())?;
+    }
+    f.call_arg(args)
+}
+
+/// Turns a failed call into a [`CallEnd`], taking the pending exception.
+fn classify<'js>(
+    ctx: &Ctx<'js>,
+    interrupt: &Interrupt,
+    file: &str,
+    budget: Duration,
+    memory_limit_mb: u32,
+    err: rquickjs::Error,
+) -> CallEnd {
+    if !matches!(err, rquickjs::Error::Exception) {
+        return CallEnd { outcome: Outcome::Error, message: err.to_string(), at: None };
+    }
+    let exc = ctx.catch();
+    let stack = js::exception_stack(&exc);
+    let at = position_in(stack.as_deref(), file);
+    if interrupt.fired.get() {
+        return CallEnd {
+            outcome: Outcome::Interrupted,
+            message: format!("interrupted: ran past its {} ms budget", budget.as_millis()),
+            at,
+        };
+    }
+    let message = js::exception_message(ctx, &exc);
+    // QuickJS throws `InternalError: out of memory`, or `null` when even
+    // that error object cannot be allocated.
+    if exc.is_null() || message.ends_with("out of memory") {
+        return CallEnd {
+            outcome: Outcome::OutOfMemory,
+            message: format!("out of memory: hit the runtime heap limit ({memory_limit_mb} MiB)"),
+            at,
+        };
+    }
+    CallEnd { outcome: Outcome::Error, message, at }
+}

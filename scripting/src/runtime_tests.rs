@@ -1,0 +1,684 @@
+//! Tests of `AgentRuntime`: one per hook and helper row of `AGENTS_API.md`,
+//! scopes, faults and limits, and the seed's complete example.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::Receiver;
+use reassembly::NodeInfo;
+use serde_json::{json, Value};
+
+use crate::console::{ConsoleLevel, ConsoleLine, ConsoleSink, RuntimeId};
+use crate::effects::EffectSink;
+use crate::error::{LoadError, Position};
+use crate::executor::LocalExecutor;
+use crate::runtime::{AgentRuntime, Clock, RuntimeOptions};
+use crate::stats::{CallSite, Hook};
+use crate::testkit::{dns_item, http_get, http_item, packet, BASE_TS_NS};
+use crate::ScriptingConfig;
+
+struct H {
+    rt: AgentRuntime,
+    console: Receiver<ConsoleLine>,
+    exec: LocalExecutor,
+    _dir: tempfile::TempDir,
+}
+
+fn node() -> NodeInfo {
+    NodeInfo { ip: "192.0.2.10".into(), name: "node-a".into() }
+}
+
+fn harness(clock: Clock, tweak: impl FnOnce(&mut ScriptingConfig)) -> H {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ScriptingConfig { data_dir: dir.path().to_path_buf(), ..ScriptingConfig::default() };
+    config.env.insert("API_TOKEN".into(), "s3cr3t-token".into());
+    config.env.insert("REGION".into(), "eu-west-1".into());
+    tweak(&mut config);
+    let (console, console_rx) = ConsoleSink::new(config.console_queue as usize);
+    let (effects, effects_rx) = EffectSink::new(config.effect_queue as usize);
+    let rt = AgentRuntime::new(RuntimeOptions { id: RuntimeId(7), node: node(), config, console, effects, clock }).unwrap();
+    let exec = LocalExecutor::new(effects_rx, dir.path());
+    H { rt, console: console_rx, exec, _dir: dir }
+}
+
+fn h() -> H {
+    harness(Clock::System, |_| {})
+}
+
+impl H {
+    fn load(&mut self, name: &str, src: &str) {
+        if let Err(e) = self.rt.load_agent(name, src) {
+            panic!("load {name}: {e}");
+        }
+    }
+
+    /// Console lines so far (texts).
+    fn lines(&self) -> Vec<String> {
+        self.console.try_iter().map(|l| l.text).collect()
+    }
+
+    fn full_lines(&self) -> Vec<ConsoleLine> {
+        self.console.try_iter().collect()
+    }
+
+    /// Runs effects and settles Promises until nothing is left.
+    fn settle(&mut self) {
+        for _ in 0..20 {
+            let ran = self.exec.run_pending();
+            let polled = self.rt.poll_completions();
+            if ran == 0 && polled == 0 && self.rt.pending_effects() == 0 {
+                break;
+            }
+        }
+    }
+}
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+// ---------------------------------------------------------------------
+// Hooks
+
+/// JSON numbers compared by value (JS prints 2.0 as 2).
+fn norm(v: Value) -> Value {
+    match v {
+        Value::Number(n) => json!(n.as_f64().unwrap_or(f64::NAN)),
+        Value::Array(a) => Value::Array(a.into_iter().map(norm).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, norm(v))).collect()),
+        other => other,
+    }
+}
+
+#[test]
+fn on_item_captured_sees_the_full_item_shape() {
+    let mut h = h();
+    h.load(
+        "shape",
+        r#"
+        function onItemCaptured(data) {
+          console.log(JSON.stringify(data));
+          console.log(data.request.headers.host, data.request.headers["User-Agent"], data.response.status);
+          console.log(Object.keys(data).join(","));
+          var names = [];
+          for (var k in data.request.headers) names.push(k);
+          console.log(names.join(","));
+          console.log(data.request === data.request, typeof data.request.headers.nope, "host" in data.request.headers);
+        }"#,
+    );
+    let item = http_get(42, "example.com", "/a/b?x=1&y=two", 503);
+    let expected = item.to_json(&node());
+    h.rt.on_item_captured(item);
+    let lines = h.lines();
+    let got: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(norm(got), norm(expected), "JSON.stringify(data) is Item::to_json");
+    assert_eq!(lines[1], "example.com skua-test/1.0 503");
+    assert_eq!(
+        lines[2],
+        "id,index,stream,worker,node,protocol,src,dst,timestamp,startTime,elapsedTime,request,response,requestSize,responseSize,size,passed,failed,error"
+    );
+    assert_eq!(lines[3], "Host,User-Agent,Accept");
+    assert_eq!(lines[4], "true undefined true");
+}
+
+#[test]
+fn dns_items_and_console_log_of_data_are_json() {
+    let mut h = h();
+    h.load("dns", "function onItemCaptured(data) { console.log(data); console.log(data.response.answers[0].ip); }");
+    let item = dns_item(9, 77, "www.example.org", [93, 184, 216, 34]);
+    let expected = item.to_json(&node());
+    h.rt.on_item_captured(item);
+    let lines = h.lines();
+    assert_eq!(norm(serde_json::from_str::<Value>(&lines[0]).unwrap()), norm(expected));
+    assert_eq!(lines[1], "93.184.216.34");
+}
+
+#[test]
+fn writes_to_items_are_kept() {
+    let mut h = h();
+    h.load(
+        "w",
+        r#"function onItemCaptured(d) {
+            d.note = "seen"; d.passed = true;
+            console.log(d.note, d.passed, Object.keys(d).indexOf("note") >= 0, JSON.parse(JSON.stringify(d)).note);
+            delete d.note; console.log(typeof d.note);
+        }"#,
+    );
+    h.rt.on_item_captured(http_get(1, "h", "/", 200));
+    assert_eq!(h.lines(), vec!["seen true true seen", "undefined"]);
+}
+
+#[test]
+fn on_packet_captured_gets_info_and_costs_nothing_without_it() {
+    let mut h = h();
+    h.load("items-only", "function onItemCaptured(d) {}");
+    assert!(!h.rt.wants_packets());
+    assert_eq!(h.rt.on_packets_captured([packet(BASE_TS_NS, 60)]), 0, "no agent defines it: not called");
+    h.load(
+        "pk",
+        r#"function onPacketCaptured(info) {
+            console.log(info.timestamp, info.captureLength, info.length, info.truncated, info.fragmented,
+                        info.srcIp, info.dstIp, info.srcPort, info.dstPort, info.protocol, info.vlan, info.core);
+        }"#,
+    );
+    assert!(h.rt.wants_packets());
+    let mut p = packet(BASE_TS_NS + 5_000_000, 1514);
+    p.capture_length = 128;
+    p.truncated = true;
+    p.vlan = Some(12);
+    p.core = 3;
+    assert_eq!(h.rt.on_packets_captured([p]), 1);
+    assert_eq!(h.lines(), vec!["1700000000005 128 1514 true false 10.0.0.1 10.0.0.2 40000 80 tcp 12 3"]);
+    assert!(h.rt.remove_agent("pk"));
+    assert!(!h.rt.wants_packets());
+}
+
+#[test]
+fn on_item_queried_replaces_and_colours() {
+    let mut h = h();
+    let item = http_get(5, "h", "/x", 500);
+    assert_eq!(h.rt.on_item_queried(&item), item.to_json(&node()), "no hook: the item as is");
+    h.load(
+        "q",
+        r#"function onItemQueried(data) {
+            if (data.response.status >= 500) return test.fail(data);
+            return test.pass(data);
+        }"#,
+    );
+    let out = h.rt.on_item_queried(&item);
+    assert_eq!(out["failed"], json!(true));
+    assert_eq!(out["passed"], json!(false));
+    assert_eq!(out["request"]["path"], json!("/x"));
+    h.load("q2", "function onItemQueried(data) { return {replaced: data.id, failed: data.failed}; }");
+    let out = h.rt.on_item_queried(&item);
+    assert_eq!(out, json!({"replaced": "node-a/5-0", "failed": true}));
+}
+
+#[test]
+fn hub_action_reaches_on_hub_action() {
+    let mut h = h();
+    let hub = h.rt.mailbox();
+    h.exec = std::mem::replace(&mut h.exec, LocalExecutor::new(crossbeam_channel::never(), "/nonexistent")).with_hub(hub);
+    h.load(
+        "sender",
+        r#"function onItemCaptured(d) {
+            hub.action("dns-top", {name: d.request.headers.host, n: 1}).then(function (r) { console.log("sent", r); });
+        }"#,
+    );
+    h.load("receiver", r#"function onHubAction(action, object) { console.log("got", action, object.name, object.n); }"#);
+    h.rt.on_item_captured(http_get(1, "a.example", "/", 200));
+    h.settle();
+    let lines = h.lines();
+    assert!(lines.contains(&"sent null".to_owned()), "{lines:?}");
+    assert!(lines.contains(&"got dns-top a.example 1".to_owned()), "{lines:?}");
+    assert_eq!(h.exec.transcript()[0].helper, "hub.action");
+    // Direct delivery too (the hub's control plane calls this).
+    h.rt.on_hub_action("x", &json!({"name": "b", "n": 2}));
+    assert_eq!(h.lines(), vec!["got x b 2"]);
+}
+
+#[test]
+fn on_pod_event_from_the_mailbox() {
+    let mut h = h();
+    h.load("pods", r#"function onPodEvent(event, pod) { console.log(event, pod.metadata.name); }"#);
+    let mb = h.rt.mailbox();
+    assert!(mb.pod_event("RESTARTED", json!({"metadata": {"name": "api-1"}})));
+    assert!(mb.pod_event("CRASHED", json!({"metadata": {"name": "api-2"}})));
+    assert_eq!(h.rt.poll_completions(), 2);
+    assert_eq!(h.lines(), vec!["RESTARTED api-1", "CRASHED api-2"]);
+    h.rt.on_pod_event("ADDED", &json!({"metadata": {"name": "db"}}));
+    assert_eq!(h.lines(), vec!["ADDED db"]);
+}
+
+#[test]
+fn on_job_passed_and_failed_after_each_run() {
+    let mut h = harness(Clock::Manual, |_| {});
+    h.rt.set_time(at(1_700_000_000));
+    h.load(
+        "jobs",
+        r#"
+        var runs = 0;
+        jobs.schedule("Good Job", "*/10 * * * * *", function (a, b) { runs++; console.log("run", a, b); }, 0, "x", 2);
+        jobs.schedule("bad", "*/10 * * * * *", function () { throw new Error("boom " + runs); }, 2);
+        function onJobPassed(tag, cron, limit) { console.log("passed", tag, cron, limit); }
+        function onJobFailed(tag, cron, limit, err) { console.log("failed", tag, limit, err); }
+        "#,
+    );
+    assert_eq!(h.rt.next_job_due(), Some(at(1_700_000_010)));
+    assert_eq!(h.rt.run_due_jobs(at(1_700_000_009)), 0);
+    assert_eq!(h.rt.run_due_jobs(at(1_700_000_010)), 2);
+    let lines = h.lines();
+    assert!(lines.contains(&"run x 2".to_owned()), "{lines:?}");
+    assert!(lines.contains(&"passed good-job */10 * * * * * 0".to_owned()), "{lines:?}");
+    assert!(lines.contains(&"failed bad 2 boom 1".to_owned()), "{lines:?}");
+    assert_eq!(h.rt.run_due_jobs(at(1_700_000_020)), 2);
+    // "bad" had limit 2: gone after its second run.
+    let tags: Vec<String> = h.rt.jobs().into_iter().map(|j| j.tag).collect();
+    assert_eq!(tags, vec!["good-job"]);
+    let stats = h.rt.stats();
+    let job = stats.iter().find(|s| s.site == CallSite::Job).unwrap();
+    assert_eq!((job.calls, job.errors), (4, 2));
+}
+
+// ---------------------------------------------------------------------
+// Helpers
+
+#[test]
+fn console_joins_args_prints_objects_as_json_and_tags_lines() {
+    let mut h = h();
+    h.load(
+        "con",
+        r#"console.log("a", 1, true, null, undefined, {x: [1, "y"]}, [2]);
+           console.error("bad", new Error("oops"));
+           console.clear();
+           console.log("token", env.API_TOKEN);"#,
+    );
+    let lines = h.full_lines();
+    assert_eq!(lines[0].text, r#"a 1 true null undefined {"x":[1,"y"]} [2]"#);
+    assert_eq!((&*lines[0].agent, &*lines[0].node, lines[0].runtime, lines[0].level), ("con", "node-a", RuntimeId(7), ConsoleLevel::Log));
+    assert_eq!(lines[1].text, "bad Error: oops");
+    assert_eq!(lines[1].level, ConsoleLevel::Error);
+    assert_eq!(lines[2].level, ConsoleLevel::Clear);
+    assert_eq!(lines[3].text, "token ***", "env values are masked in console lines");
+    assert_eq!(lines[0].to_string(), r#"[node-a rt7 con] a 1 true null undefined {"x":[1,"y"]} [2]"#);
+}
+
+#[test]
+fn env_and_utils_node_name() {
+    let mut h = h();
+    h.load(
+        "e",
+        r#"console.log(env.REGION === "eu-west-1", utils.nodeName(), typeof env.MISSING);
+           env.REGION = "x"; console.log(env.REGION.length, env.REGION);"#,
+    );
+    // env values are secrets: usable, but masked in console lines.
+    assert_eq!(h.lines(), vec!["true node-a undefined", "9 ***"]);
+}
+
+#[test]
+fn jobs_registry_tags_replace_remove_run() {
+    let mut h = harness(Clock::Manual, |_| {});
+    h.rt.set_time(at(1_700_000_000));
+    h.load(
+        "j",
+        r#"
+        var n = 0;
+        jobs.schedule("My Tag", "0 */1 * * * *", function () { console.log("first"); });
+        jobs.schedule("my tag", "0 */1 * * * *", function () { n++; console.log("second", n); jobs.run("my-tag"); });
+        jobs.schedule("other", "0 0 * * * *", function () { console.log("other"); });
+        jobs.schedule("gone", "0 0 * * * *", function () {});
+        console.log(jobs.list().length, jobs.list()[0].tag, jobs.remove("GONE"), jobs.remove("gone"));
+        "#,
+    );
+    assert_eq!(h.lines(), vec!["3 my-tag true false"]);
+    assert!(h.rt.run_job_now("My Tag"));
+    // The job asked to run itself again: that run comes after, not inside.
+    let lines = h.lines();
+    assert_eq!(&lines[..2], &["second 1", "second 2"], "{lines:?}");
+    h.load("k", r#"jobs.runAll(); console.log(jobs.removeAll(), jobs.list().length);"#);
+    let lines = h.lines();
+    assert!(lines.contains(&"other".to_owned()) || lines.contains(&"2 0".to_owned()), "{lines:?}");
+    assert!(h.rt.jobs().is_empty());
+}
+
+#[test]
+fn five_field_cron_is_rejected_with_the_six_field_form() {
+    let mut h = h();
+    let e = h.rt.load_agent("c", "\njobs.schedule('x', '*/5 * * * *', function () {});").unwrap_err();
+    match e {
+        LoadError::TopLevel { at, message, .. } => {
+            assert_eq!(at.line, 2);
+            assert!(message.contains("\"0 */5 * * * *\""), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(h.rt.jobs().is_empty());
+}
+
+#[test]
+fn vendor_helpers_enqueue_and_resolve() {
+    let mut h = h();
+    h.load(
+        "v",
+        r##"
+        function show(name) { return function (r) { console.log(name, JSON.stringify(r)); }; }
+        function fail(name) { return function (e) { console.log(name, "rejected", e.message); }; }
+        vendor.webhook("post", "http://127.0.0.1:9/hook", {a: 1}, {"X-Key": "v", "Authorization": "Bearer zzz"}).then(show("webhook"));
+        vendor.slack("https://hooks.slack.invalid/T/B/C", "pre", "text", "#ff0000").then(show("slack"));
+        vendor.slackBot(env.API_TOKEN, "C123", "pre", "text", "good", [{title: "t", value: "v"}]).then(show("slackBot"));
+        vendor.influxdb("http://127.0.0.1:8086", "tok", "org", "bucket", "m", {count: 3}, {host: "h"}).then(show("influxdb"));
+        vendor.kinesis.put("stream-1", {k: "v"}, "us-east-1").then(show("kinesis"));
+        vendor.webhook().then(show("never"), fail("webhook-noargs"));
+        "##,
+    );
+    h.settle();
+    let lines = h.lines();
+    for want in [
+        r#"webhook {"body":"","headers":{},"status":200}"#,
+        r#"slack {"body":"ok","status":200}"#,
+        r#"influxdb {"status":204}"#,
+        "webhook-noargs rejected method is required",
+    ] {
+        assert!(lines.iter().any(|l| l == want), "missing {want}: {lines:?}");
+    }
+    assert!(lines.iter().any(|l| l.starts_with("kinesis {\"sequenceNumber\"") && l.contains("shardId-000000000000")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("slackBot {\"channel\":\"C123\"")), "{lines:?}");
+    let t = h.exec.transcript();
+    let helpers: Vec<&str> = t.iter().map(|e| e.helper).collect();
+    assert_eq!(helpers, vec!["vendor.webhook", "vendor.slack", "vendor.slackBot", "vendor.influxdb", "vendor.kinesis.put"]);
+    assert_eq!(t[0].args["method"], json!("POST"));
+    assert_eq!(t[0].args["body"], json!(r#"{"a":1}"#));
+    assert_eq!(t[0].args["headers"]["Authorization"], json!("***"));
+    assert_eq!(t[2].args["token"], json!("***"));
+    assert_eq!(t[3].args["data"], json!({"count": 3}));
+    assert_eq!(t[4].args["payload"], json!(r#"{"k":"v"}"#));
+    assert!(!format!("{t:?}").contains("s3cr3t-token"));
+}
+
+#[test]
+fn prometheus_metric_and_pcap_snapshot() {
+    let mut h = h();
+    h.load(
+        "m",
+        r#"
+        prometheus.metric("http_requests_total", "requests", 1, 5, {code: "200"}).then(function (r) { console.log("metric", r); });
+        prometheus.metric("bad name", "x", 1, 1).catch(function (e) { console.log("bad:", e.message); });
+        prometheus.metric("g", "x", 9, 1).catch(function (e) { console.log("type:", e.message); });
+        pcap.snapshot(30).then(function (p) { console.log("pcap", /snapshot-.*\.pcapng$/.test(p)); });
+        "#,
+    );
+    h.settle();
+    let lines = h.lines();
+    assert!(lines.contains(&"metric null".to_owned()), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("bad: metric name")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("type: metric type 9")), "{lines:?}");
+    assert!(lines.contains(&"pcap true".to_owned()), "{lines:?}");
+    let t = h.exec.transcript();
+    assert_eq!(t[0].args, json!({"name": "http_requests_total", "help": "requests", "type": "counter", "value": 5.0, "labels": {"code": "200"}}));
+    assert_eq!(t[1].args, json!({"seconds": 30}));
+}
+
+#[test]
+fn file_helpers_are_confined_to_the_agent_dir() {
+    let mut h = h();
+    h.load(
+        "files",
+        r#"
+        function log(x) { return function (r) { console.log(x, r); }; }
+        function err(x) { return function (e) { console.log(x, "rejected:", e.message); }; }
+        file.mkdir("out/sub").then(log("mkdir"));
+        file.write("out/a.txt", "hello").then(log("write"));
+        file.append("out/a.txt", " world").then(log("append"));
+        file.read("out/a.txt").then(log("read"));
+        file.write("../escape.txt", "x").then(log("no"), err("dotdot"));
+        file.read("/etc/passwd").then(log("no"), err("abs"));
+        "#,
+    );
+    h.settle();
+    let lines = h.lines();
+    assert!(lines.contains(&"read hello world".to_owned()), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("dotdot rejected: file path \"../escape.txt\": '..'")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("abs rejected: file path \"/etc/passwd\": absolute")), "{lines:?}");
+    let dir = h.rt.agent_dir("files");
+    assert_eq!(std::fs::read_to_string(dir.join("out/a.txt")).unwrap(), "hello world");
+    assert!(dir.join("out/sub").is_dir());
+    assert!(!dir.parent().unwrap().join("escape.txt").exists());
+    h.load("files2", r#"file.delete("x").catch(function (e) { console.log("missing"); });"#);
+    h.settle();
+    assert_eq!(h.lines(), vec!["missing"], "agents have separate directories");
+}
+
+#[test]
+fn test_pass_and_fail_mark_and_return_the_item() {
+    let mut h = h();
+    h.load(
+        "t",
+        r#"function onItemCaptured(d) {
+            var r = test.pass(d);
+            console.log(r === d, d.passed, d.failed);
+            test.fail(d);
+            console.log(d.failed, JSON.parse(JSON.stringify(d)).failed);
+            var plain = test.fail({});
+            console.log(plain.failed);
+        }"#,
+    );
+    h.rt.on_item_captured(http_get(1, "h", "/", 200));
+    assert_eq!(h.lines(), vec!["true true false", "true true", "true"]);
+}
+
+// ---------------------------------------------------------------------
+// Scopes
+
+#[test]
+fn script_scopes_apart_global_this_shared() {
+    let mut h = h();
+    h.load("a", "var count = 0; this.total = 0; function onItemCaptured(d) { count++; this.total++; }");
+    h.load("b", "var count = 100; function onItemCaptured(d) { count += 10; console.log('b', count, this.total); }");
+    for i in 0..3 {
+        h.rt.on_item_captured(http_get(i, "h", "/", 200));
+    }
+    assert_eq!(h.lines(), vec!["b 110 1", "b 120 2", "b 130 3"]);
+    // Reloading b keeps a's state.
+    h.load("b", "function onItemCaptured(d) { console.log('b2', typeof count, this.total); }");
+    h.rt.on_item_captured(http_get(9, "h", "/", 200));
+    assert_eq!(h.lines(), vec!["b2 undefined 4"]);
+    assert_eq!(h.rt.agents().iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), vec!["a", "b"]);
+}
+
+// ---------------------------------------------------------------------
+// Faults and limits
+
+#[test]
+fn runaway_hook_is_interrupted_within_budget_and_the_next_item_runs() {
+    let mut h = harness(Clock::System, |c| {
+        c.hook_budget_ms = 50;
+        c.quarantine_after = 0;
+    });
+    h.load("spin", "var n = 0; function onItemCaptured(d) { n++; if (n === 1) { while (true) {} } console.log('item', n); }");
+    let t = Instant::now();
+    h.rt.on_item_captured(http_get(1, "h", "/", 200));
+    let elapsed = t.elapsed();
+    assert!(elapsed >= Duration::from_millis(50), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(400), "interrupted within budget: {elapsed:?}");
+    h.rt.on_item_captured(http_get(2, "h", "/", 200));
+    let lines = h.full_lines();
+    assert!(lines[0].text.starts_with("onItemCaptured at spin.js:1:"), "{:?}", lines[0].text);
+    assert!(lines[0].text.contains("interrupted: ran past its 50 ms budget"));
+    assert_eq!(lines[1].text, "item 2");
+    let s = &h.rt.stats()[0];
+    assert_eq!((s.calls, s.interrupts, s.errors), (2, 1, 0));
+    assert!(s.max_ns >= 50_000_000);
+}
+
+#[test]
+fn unbounded_allocation_hits_the_heap_limit_and_the_runtime_lives_on() {
+    let mut h = harness(Clock::System, |c| {
+        c.memory_limit_mb = 16;
+        c.hook_budget_ms = 10_000;
+    });
+    h.load(
+        "hog",
+        r#"var n = 0, keep = [];
+        function onItemCaptured(d) {
+          n++;
+          if (n === 1) { var a = []; while (true) a.push("x" + a.length + new Array(64).join("y")); }
+          keep.push(d.id);
+          console.log("ok", n, keep.length);
+        }"#,
+    );
+    h.rt.on_item_captured(http_get(1, "h", "/", 200));
+    let first = h.full_lines();
+    assert!(first.iter().any(|l| l.level == ConsoleLevel::Error && l.text.contains("out of memory")), "{first:?}");
+    assert!(h.rt.memory_used_bytes() < 8 << 20, "garbage collected after the hit: {}", h.rt.memory_used_bytes());
+    for i in 2..5 {
+        h.rt.on_item_captured(http_get(i, "h", "/", 200));
+    }
+    assert_eq!(h.lines(), vec!["ok 2 1", "ok 3 2", "ok 4 3"]);
+    assert_eq!(h.rt.stats()[0].out_of_memory, 1);
+    assert_eq!(h.rt.counters().out_of_memory, 1);
+}
+
+#[test]
+fn syntax_errors_are_rejected_with_line_and_column_while_others_run() {
+    let mut h = h();
+    h.load("good", "var n = 0; function onItemCaptured(d) { n++; console.log('good', n); }");
+    let e = h.rt.load_agent("bad", "var a = 1;\nvar b = ;\n").unwrap_err();
+    assert!(matches!(&e, LoadError::Compile { at: Position { line: 2, column: 9 }, .. }), "{e:?}");
+    assert_eq!(e.to_string(), "bad.js:2:9: SyntaxError: unexpected token in expression: ';'");
+    // Line 1 columns are the file's, not the wrapper's.
+    let e = h.rt.load_agent("bad1", "var x = ;").unwrap_err();
+    assert_eq!(e.position(), Some(Position { line: 1, column: 9 }), "{e}");
+    // A failed reload keeps the running version.
+    assert!(h.rt.load_agent("good", "function onItemCaptured( {").is_err());
+    h.rt.on_item_captured(http_get(1, "h", "/", 200));
+    assert_eq!(h.lines(), vec!["good 1"]);
+    assert_eq!(h.rt.agents().len(), 1);
+    // And the compile check used before pushing a save agrees.
+    assert!(crate::check_agent("bad", "var b = ;", false).is_err());
+    assert!(crate::check_agent("ok", "var b = 1;", false).unwrap().is_empty());
+}
+
+#[test]
+fn exceptions_are_logged_with_agent_hook_and_line() {
+    let mut h = h();
+    h.load("thrower", "function onItemCaptured(d) {\n  var x = null;\n  return x.y;\n}");
+    h.load("fine", "function onItemCaptured(d) { console.log('fine'); }");
+    h.rt.on_item_captured(http_get(1, "h", "/", 200));
+    let lines = h.full_lines();
+    assert_eq!(&*lines[0].agent, "thrower");
+    assert_eq!(lines[0].level, ConsoleLevel::Error);
+    assert_eq!(lines[0].text, "onItemCaptured at thrower.js:3:10: TypeError: cannot read property 'y' of null");
+    assert_eq!(lines[1].text, "fine");
+}
+
+#[test]
+fn an_agent_throwing_on_every_item_is_quarantined_until_reloaded() {
+    let mut h = harness(Clock::System, |c| c.quarantine_after = 3);
+    h.load("broken", "function onItemCaptured(d) { throw new Error('nope'); }");
+    h.load("ok", "var n = 0; function onItemCaptured(d) { n++; }  function onHubAction(a) { console.log('ok saw', n); }");
+    h.rt.on_items_captured((0..10).map(|i| http_get(i, "h", "/", 200)));
+    let st = h.rt.agents();
+    assert!(st[0].quarantined.as_deref().unwrap_or("").starts_with("3 consecutive faults"), "{st:?}");
+    assert_eq!(st[0].faults, 3);
+    assert!(st[1].quarantined.is_none());
+    let calls = h.rt.stats().iter().find(|s| s.agent == "broken").unwrap().calls;
+    assert_eq!(calls, 3, "no calls once quarantined");
+    h.rt.on_hub_action("x", &Value::Null);
+    let lines = h.lines();
+    assert!(lines.iter().any(|l| l.starts_with("quarantined (3 consecutive faults")), "{lines:?}");
+    assert_eq!(lines.last().unwrap(), "ok saw 10");
+    assert_eq!(h.rt.counters().quarantines, 1);
+    h.load("broken", "function onItemCaptured(d) { console.log('fixed'); }");
+    assert!(h.rt.agents()[0].quarantined.is_none());
+    h.rt.on_item_captured(http_get(1, "h", "/", 200));
+    assert_eq!(h.lines(), vec!["fixed"]);
+}
+
+#[test]
+fn a_full_effect_queue_rejects_the_promise_at_once() {
+    let mut h = harness(Clock::System, |c| c.effect_queue = 1);
+    h.load(
+        "flood",
+        r#"vendor.webhook("GET", "http://127.0.0.1:9/").then(function () { console.log("first ok"); });
+           vendor.webhook("GET", "http://127.0.0.1:9/").catch(function (e) { console.log("second", e.message); });"#,
+    );
+    // Nothing drained the queue: the second call was rejected before any
+    // executor ran.
+    assert_eq!(h.lines(), vec!["second vendor.webhook: effect queue full"]);
+    assert_eq!(h.rt.counters().effects_rejected_full, 1);
+    h.settle();
+    assert_eq!(h.lines(), vec!["first ok"]);
+}
+
+#[test]
+fn es5_strict_rejects_and_lax_mode_warns() {
+    let mut h = h();
+    let w = h.rt.load_agent("modern", "const f = (x) => x;\nfunction onItemCaptured(d) { f(d); }").unwrap();
+    assert_eq!(w.len(), 2);
+    assert_eq!(h.rt.agents()[0].warnings.len(), 2);
+    let mut s = harness(Clock::System, |c| c.es5_strict = true);
+    let e = s.rt.load_agent("modern", "let x = 1;").unwrap_err();
+    assert!(matches!(e, LoadError::NotEs5 { .. }));
+    assert_eq!(e.to_string(), "modern.js: syntax beyond ES5 and scripting.es5Strict is on: 1:1: let declaration (beyond ES5)");
+}
+
+#[test]
+fn stats_per_agent_and_hook() {
+    let mut h = h();
+    h.load("s", "function onItemCaptured(d) { d.request.headers.host; } function onPacketCaptured(i) {}");
+    h.rt.on_items_captured((0..100).map(|i| http_get(i, "h", "/", 200)));
+    h.rt.on_packets_captured((0..10).map(|i| packet(BASE_TS_NS + i, 60)));
+    let stats = h.rt.stats();
+    let item = stats.iter().find(|s| s.site == CallSite::Hook(Hook::ItemCaptured)).unwrap();
+    assert_eq!((item.calls, item.errors, item.interrupts), (100, 0, 0));
+    assert!(item.p50_ns > 0 && item.p50_ns <= item.p99_ns && item.p99_ns <= item.p999_ns && item.p999_ns <= item.max_ns);
+    assert!(item.sum_ns >= item.p50_ns * 50);
+    let pk = stats.iter().find(|s| s.site == CallSite::Hook(Hook::PacketCaptured)).unwrap();
+    assert_eq!(pk.calls, 10);
+    assert!(stats.iter().any(|s| s.site == CallSite::Load));
+    assert_eq!(h.rt.counters().items, 100);
+}
+
+#[test]
+fn unanswered_request_and_binary_body() {
+    let mut h = h();
+    h.load("u", "function onItemCaptured(d) { console.log(d.response === null, d.request.method, d.request.postData.text.length); }");
+    let body = "z".repeat(100);
+    let req = format!("POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    h.rt.on_item_captured(http_item(3, req.as_bytes(), None));
+    assert_eq!(h.lines(), vec!["true POST 100"]);
+    let mut small = harness(Clock::System, |c| c.max_body_bytes = 10);
+    small.load("u", "function onItemCaptured(d) { console.log(d.request.postData.text); }");
+    small.rt.on_item_captured(http_item(3, req.as_bytes(), None));
+    assert_eq!(small.lines(), vec!["zzzzzzzzzz"], "text cut at maxBodyBytes");
+}
+
+// ---------------------------------------------------------------------
+// The seed's complete example, verbatim.
+
+const SEED_EXAMPLE: &str = r#"var packetCount = 0;
+var totalKB = 0;
+
+function onPacketCaptured(info) {
+  packetCount++;
+  totalKB += info.length / 1000;
+}
+
+function logPacketCountTotalBytes() {
+  console.log("Captured packet count per minute:", packetCount);
+  console.log("Total KB captured per minute:", totalKB);
+  packetCount = 0;
+  totalKB = 0;
+}
+
+jobs.schedule("log-packet-count-total-bytes", "0 */1 * * * *", logPacketCountTotalBytes);
+"#;
+
+#[test]
+fn seed_complete_example_runs_verbatim_on_a_fake_clock() {
+    let mut h = harness(Clock::Manual, |_| {});
+    // 22:13:20 UTC; the job is due at 22:14:00, then every minute.
+    let start = BASE_TS_NS;
+    h.rt.set_time(UNIX_EPOCH + Duration::from_nanos(start));
+    h.load("log-packets", SEED_EXAMPLE);
+    assert!(h.rt.wants_packets());
+    assert_eq!(h.rt.next_job_due(), Some(at(1_700_000_040)));
+    let mut expected = Vec::new();
+    let mut ts = start;
+    for minute in 0..3u64 {
+        let boundary = 1_700_000_040 + 60 * minute;
+        let (mut count, mut kb) = (0u64, 0f64);
+        let mut batch = Vec::new();
+        while ts < boundary * 1_000_000_000 {
+            let len = 60 + ((ts / 7_000_000) % 1400) as u32;
+            batch.push(packet(ts, len));
+            count += 1;
+            kb += f64::from(len) / 1000.0;
+            ts += 137_000_000;
+        }
+        h.rt.on_packets_captured(batch);
+        assert_eq!(h.rt.run_due_jobs(UNIX_EPOCH + Duration::from_secs(boundary)), 1);
+        expected.push(format!("Captured packet count per minute: {count}"));
+        expected.push(format!("Total KB captured per minute: {kb}"));
+    }
+    assert_eq!(h.lines(), expected);
+}

@@ -1,0 +1,230 @@
+//! Per agent and call site (each hook, job runs, top-level load): calls,
+//! errors, interrupts, heap-limit hits and an HDR histogram of latency in
+//! nanoseconds. Recorded by the runtime's own thread with no locks; read as
+//! [`HookStats`] snapshots for `/metrics` and the dashboard.
+
+use hdrhistogram::Histogram;
+
+use crate::console::RuntimeId;
+
+/// The hooks of `AGENTS_API.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Hook {
+    ItemCaptured,
+    PacketCaptured,
+    ItemQueried,
+    HubAction,
+    PodEvent,
+    JobPassed,
+    JobFailed,
+}
+
+impl Hook {
+    pub const ALL: [Hook; 7] = [
+        Hook::ItemCaptured,
+        Hook::PacketCaptured,
+        Hook::ItemQueried,
+        Hook::HubAction,
+        Hook::PodEvent,
+        Hook::JobPassed,
+        Hook::JobFailed,
+    ];
+
+    /// The function name an agent defines.
+    pub fn js_name(self) -> &'static str {
+        match self {
+            Hook::ItemCaptured => "onItemCaptured",
+            Hook::PacketCaptured => "onPacketCaptured",
+            Hook::ItemQueried => "onItemQueried",
+            Hook::HubAction => "onHubAction",
+            Hook::PodEvent => "onPodEvent",
+            Hook::JobPassed => "onJobPassed",
+            Hook::JobFailed => "onJobFailed",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    pub(crate) fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// Where a call into an agent came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CallSite {
+    Hook(Hook),
+    /// A function scheduled with `jobs.schedule`.
+    Job,
+    /// The agent's top-level code, when loaded.
+    Load,
+}
+
+impl CallSite {
+    pub fn name(self) -> &'static str {
+        match self {
+            CallSite::Hook(h) => h.js_name(),
+            CallSite::Job => "job",
+            CallSite::Load => "load",
+        }
+    }
+
+    pub(crate) const COUNT: usize = 9;
+
+    pub(crate) fn index(self) -> usize {
+        match self {
+            CallSite::Hook(h) => h.index(),
+            CallSite::Job => 7,
+            CallSite::Load => 8,
+        }
+    }
+}
+
+/// How one call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Ok,
+    /// An exception escaped the function.
+    Error,
+    /// Past its time budget.
+    Interrupted,
+    /// Hit the runtime's heap limit.
+    OutOfMemory,
+}
+
+/// A snapshot of one agent's calls at one site.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookStats {
+    pub runtime: RuntimeId,
+    pub agent: String,
+    pub site: CallSite,
+    pub calls: u64,
+    /// Calls that threw.
+    pub errors: u64,
+    /// Calls stopped at their time budget.
+    pub interrupts: u64,
+    /// Calls stopped at the heap limit.
+    pub out_of_memory: u64,
+    /// Sum of latencies (for a Prometheus summary's `_sum`).
+    pub sum_ns: u64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    pub max_ns: u64,
+}
+
+impl HookStats {
+    /// `onItemCaptured`, `job`, ...
+    pub fn site_name(&self) -> &'static str {
+        self.site.name()
+    }
+}
+
+/// Longest latency the histogram resolves; longer calls count at this value.
+const MAX_TRACKED_NS: u64 = 120 * 1_000_000_000;
+
+pub(crate) struct SiteStats {
+    calls: u64,
+    errors: u64,
+    interrupts: u64,
+    out_of_memory: u64,
+    sum_ns: u64,
+    latency: Option<Histogram<u64>>,
+}
+
+impl SiteStats {
+    pub(crate) fn new() -> Self {
+        SiteStats { calls: 0, errors: 0, interrupts: 0, out_of_memory: 0, sum_ns: 0, latency: None }
+    }
+
+    #[inline]
+    pub(crate) fn record(&mut self, ns: u64, outcome: Outcome) {
+        self.calls += 1;
+        match outcome {
+            Outcome::Ok => {}
+            Outcome::Error => self.errors += 1,
+            Outcome::Interrupted => self.interrupts += 1,
+            Outcome::OutOfMemory => self.out_of_memory += 1,
+        }
+        self.sum_ns = self.sum_ns.saturating_add(ns);
+        // Two significant digits: 1% resolution is plenty for p99 and keeps
+        // each histogram at a few tens of KiB.
+        let h = self.latency.get_or_insert_with(|| {
+            Histogram::new_with_bounds(1, MAX_TRACKED_NS, 2).expect("constant histogram bounds are valid")
+        });
+        h.saturating_record(ns.clamp(1, MAX_TRACKED_NS));
+    }
+
+    pub(crate) fn snapshot(&self, runtime: RuntimeId, agent: &str, site: CallSite) -> Option<HookStats> {
+        if self.calls == 0 {
+            return None;
+        }
+        let q = |p: f64| self.latency.as_ref().map_or(0, |h| h.value_at_quantile(p));
+        Some(HookStats {
+            runtime,
+            agent: agent.to_owned(),
+            site,
+            calls: self.calls,
+            errors: self.errors,
+            interrupts: self.interrupts,
+            out_of_memory: self.out_of_memory,
+            sum_ns: self.sum_ns,
+            p50_ns: q(0.5),
+            p99_ns: q(0.99),
+            p999_ns: q(0.999),
+            max_ns: self.latency.as_ref().map_or(0, |h| h.max()),
+        })
+    }
+}
+
+/// All sites of one agent.
+pub(crate) struct AgentStats {
+    sites: [SiteStats; CallSite::COUNT],
+}
+
+impl AgentStats {
+    pub(crate) fn new() -> Self {
+        AgentStats { sites: std::array::from_fn(|_| SiteStats::new()) }
+    }
+
+    #[inline]
+    pub(crate) fn site(&mut self, site: CallSite) -> &mut SiteStats {
+        // `index()` is always below COUNT.
+        &mut self.sites[site.index() % CallSite::COUNT]
+    }
+
+    pub(crate) fn snapshots(&self, runtime: RuntimeId, agent: &str, out: &mut Vec<HookStats>) {
+        let sites = Hook::ALL.iter().map(|h| CallSite::Hook(*h)).chain([CallSite::Job, CallSite::Load]);
+        for site in sites {
+            if let Some(s) = self.sites[site.index() % CallSite::COUNT].snapshot(runtime, agent, site) {
+                out.push(s);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_and_counts() {
+        let mut s = AgentStats::new();
+        for i in 1..=1000u64 {
+            s.site(CallSite::Hook(Hook::ItemCaptured)).record(i * 1000, Outcome::Ok);
+        }
+        s.site(CallSite::Hook(Hook::ItemCaptured)).record(5, Outcome::Error);
+        s.site(CallSite::Job).record(7, Outcome::Interrupted);
+        let mut out = Vec::new();
+        s.snapshots(RuntimeId(3), "a", &mut out);
+        assert_eq!(out.len(), 2);
+        let h = &out[0];
+        assert_eq!((h.calls, h.errors, h.interrupts), (1001, 1, 0));
+        assert!((495_000..=505_000).contains(&h.p50_ns), "{}", h.p50_ns);
+        assert!(h.p99_ns >= 980_000 && h.p999_ns >= h.p99_ns);
+        assert_eq!(out[1].site, CallSite::Job);
+        assert_eq!(out[1].interrupts, 1);
+    }
+}
