@@ -196,7 +196,7 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
 fn capture<H, F>(cfg: &Config, cpus: Vec<usize>, sources: Sources, make: F, progress: bool) -> Result<engine::RunReport>
 where
     H: PacketHandler + 'static,
-    F: FnMut(usize) -> H,
+    F: Fn(usize) -> H + Send + Sync + 'static,
 {
     let ecfg = EngineConfig {
         cores: cfg.dataplane.cores,

@@ -28,6 +28,8 @@ pub struct Config {
     pub reassembly: reassembly::ReassemblyConfig,
     /// Hugepages: the DPDK start-up preflight and `skua hugepages`.
     pub hugepages: hugepages::HugepagesConfig,
+    /// The control plane's integrations (agents' I/O helpers) and `/metrics`.
+    pub integrations: crate::integrations::IntegrationsConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,7 @@ impl Config {
         self.pcap.validate().map_err(named)?;
         self.dpdk.validate().map_err(named)?;
         self.afpacket.validate().map_err(named)?;
+        self.integrations.validate().map_err(|e| ConfigError::Invalid { key: e.key, reason: e.reason })?;
         if self.reassembly.max_flows == 0 {
             return Err(ConfigError::Invalid { key: "reassembly.max_flows".into(), reason: "must be at least 1".into() });
         }

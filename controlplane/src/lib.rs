@@ -1,15 +1,21 @@
 //! skua's control plane and command line.
 //!
-//! Owns today: the configuration (YAML + `--set`), the `skua` CLI, and the
-//! exit summary. Will own (see `docs/architecture.md`): the tokio runtime
-//! on housekeeping cores, integrations (webhook, Slack, InfluxDB, Kinesis),
-//! cron jobs, Kubernetes watchers, the hub API and dashboard, the
-//! worker↔hub link and `/metrics`.
+//! Owns today: the configuration (YAML + `--set`), the `skua` CLI, the exit
+//! summary, and the control plane's tokio side: the executor of agents' I/O
+//! helpers on housekeeping cores ([`executor`], [`integrations`]: webhook,
+//! Slack, InfluxDB, Kinesis, file, pcap, hub, agent metrics), `/metrics`
+//! ([`metrics`]) and both started together ([`control`]). Will own (see
+//! `docs/architecture.md`): cron jobs, Kubernetes watchers, the hub API and
+//! dashboard, the worker↔hub link.
 
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod config;
+pub mod control;
+pub mod executor;
 pub mod gen_cmd;
 pub mod hugepages_cmd;
+pub mod integrations;
+pub mod metrics;
 pub mod summary;

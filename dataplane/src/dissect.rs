@@ -16,10 +16,29 @@ use crate::source::Frame;
 /// How much capture time passes between two timer sweeps.
 pub const ADVANCE_EVERY_NS: u64 = 100_000_000;
 
-/// Where a core's items go. Implementations must not block a live capture
-/// (count and drop instead); a replay may wait.
-pub trait ItemSink: Send {
+/// Where a core's items (and, when asked, its packets) go. Implementations
+/// must not block a live capture (count and drop instead); a replay may
+/// wait. A sink lives on its core's thread.
+pub trait ItemSink {
     fn item(&mut self, item: Item);
+
+    /// Whether [`ItemSink::packet`] wants every packet (an agent defines
+    /// `onPacketCaptured`). Asked per packet, so it must be cheap.
+    #[inline]
+    fn wants_packets(&self) -> bool {
+        false
+    }
+
+    /// A decoded packet, before reassembly; only called while
+    /// [`ItemSink::wants_packets`] says so.
+    fn packet(&mut self, _frame: &Frame<'_>, _meta: &PacketMeta) {}
+
+    /// The core is idle or between bursts: a sink that runs work on the core
+    /// (an inline agent runtime's timers and completions) does it here.
+    fn idle(&mut self) {}
+
+    /// The core's last packet was handled and its last items emitted.
+    fn finish(&mut self) {}
 }
 
 /// Counts items and drops them: the sink when nothing consumes items yet.
@@ -89,6 +108,9 @@ impl<S: ItemSink> PacketHandler for Dissector<S> {
     #[inline]
     fn packet(&mut self, frame: &Frame<'_>, meta: &PacketMeta, counters: &mut CoreCounters) {
         let Self { reassembler, sink, items, next_advance_ns } = self;
+        if sink.wants_packets() {
+            sink.packet(frame, meta);
+        }
         let pkt = to_packet(frame, meta);
         let mut emit = |item: Item| {
             *items += 1;
@@ -106,12 +128,17 @@ impl<S: ItemSink> PacketHandler for Dissector<S> {
         Some(self.reassembler.counters().clone())
     }
 
+    fn idle(&mut self, _counters: &mut CoreCounters) {
+        self.sink.idle();
+    }
+
     fn finish(&mut self, counters: &mut CoreCounters) {
         let Self { reassembler, sink, items, .. } = self;
         reassembler.finish(&mut |item: Item| {
             *items += 1;
             sink.item(item);
         });
+        sink.finish();
         sync(counters, *items, reassembler);
     }
 }

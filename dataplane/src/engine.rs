@@ -28,7 +28,11 @@ use crate::wire::{IpProtocol, LinkType};
 
 /// What a dataplane core does with each decoded packet: the hand-off
 /// point for reassembly ([`crate::dissect::Dissector`]).
-pub trait PacketHandler: Send {
+///
+/// A handler is built on its core's thread by the factory given to
+/// [`start`] and never leaves it, so it need not be `Send` (an agent
+/// runtime running inline on the core is not).
+pub trait PacketHandler {
     fn packet(&mut self, frame: &Frame<'_>, meta: &PacketMeta, counters: &mut CoreCounters);
 
     /// Called when the core found nothing to do (timers may run here).
@@ -261,10 +265,20 @@ fn source_drops(src: &dyn PacketSource) -> Vec<(String, u64)> {
 }
 
 /// Starts the cores (and the dispatcher when needed).
-pub fn start<H, F>(sources: Sources, cfg: &EngineConfig, mut make_handler: F, stop: Arc<AtomicBool>) -> Result<Running, EngineError>
+/// Starts the dataplane cores. `make_handler(core)` runs on each core's
+/// thread, after pinning, so what it allocates is local to that core.
+pub fn start<H, F>(sources: Sources, cfg: &EngineConfig, make_handler: F, stop: Arc<AtomicBool>) -> Result<Running, EngineError>
 where
     H: PacketHandler + 'static,
-    F: FnMut(usize) -> H,
+    F: Fn(usize) -> H + Send + Sync + 'static,
+{
+    start_shared(sources, cfg, Arc::new(make_handler), stop)
+}
+
+fn start_shared<H, F>(sources: Sources, cfg: &EngineConfig, make_handler: Arc<F>, stop: Arc<AtomicBool>) -> Result<Running, EngineError>
+where
+    H: PacketHandler + 'static,
+    F: Fn(usize) -> H + Send + Sync + 'static,
 {
     let started = Instant::now();
     let deadline = (!cfg.duration.is_zero()).then(|| started + cfg.duration);
@@ -273,13 +287,14 @@ where
             let shared: Arc<[SharedCounters]> = (0..list.len()).map(|_| SharedCounters::default()).collect();
             let mut handles = Vec::new();
             for (core, mut source) in list.into_iter().enumerate() {
-                let handler = make_handler(core);
+                let make = make_handler.clone();
                 let (cpu, shared, stop, cfg2) = (pick_cpu(cfg, core), shared.clone(), stop.clone(), cfg.clone());
                 let h = thread::Builder::new()
                     .name(format!("skua-dp{core}"))
                     .spawn(move || {
                         pin(cpu);
                         source.on_thread_start()?;
+                        let handler = make(core);
                         let mut core_loop = CoreLoop::new(core, handler, &shared[core]);
                         core_loop.run_source(source.as_mut(), &stop, &cfg2, deadline)?;
                         let desc = source.describe();
@@ -294,7 +309,7 @@ where
             Ok(Running { monitor: Monitor { cores: shared, dispatcher: None, started }, handles, dispatcher: None, stop })
         }
         // One core polls a single stream itself: no dispatcher needed.
-        Sources::Single(source) if cfg.cores <= 1 => start(Sources::PerCore(vec![source]), cfg, make_handler, stop),
+        Sources::Single(source) if cfg.cores <= 1 => start_shared(Sources::PerCore(vec![source]), cfg, make_handler, stop),
         Sources::Single(source) => start_dispatched(source, cfg, make_handler, stop, started, deadline),
     }
 }
@@ -479,14 +494,14 @@ struct Lane {
 fn start_dispatched<H, F>(
     mut source: Box<dyn PacketSource>,
     cfg: &EngineConfig,
-    mut make_handler: F,
+    make_handler: Arc<F>,
     stop: Arc<AtomicBool>,
     started: Instant,
     deadline: Option<Instant>,
 ) -> Result<Running, EngineError>
 where
     H: PacketHandler + 'static,
-    F: FnMut(usize) -> H,
+    F: Fn(usize) -> H + Send + Sync + 'static,
 {
     let n = cfg.cores.max(1);
     let shared: Arc<[SharedCounters]> = (0..n).map(|_| SharedCounters::default()).collect();
@@ -498,12 +513,13 @@ where
         let (tx, mut rx) = rtrb::RingBuffer::<Batch>::new(cfg.ring_batches.max(1));
         let (mut back_tx, back) = rtrb::RingBuffer::<Batch>::new(cfg.ring_batches.max(1) + 2);
         lanes.push(Lane { tx, back, current: Batch::new(cfg.batch_frames), created: 1 });
-        let handler = make_handler(core);
+        let make = make_handler.clone();
         let (cpu, shared, done, stop) = (pick_cpu(cfg, core), shared.clone(), done.clone(), stop.clone());
         let h = thread::Builder::new()
             .name(format!("skua-dp{core}"))
             .spawn(move || {
                 pin(cpu);
+                let handler = make(core);
                 let mut core_loop = CoreLoop::new(core, handler, &shared[core]);
                 let mut backoff = Backoff(0);
                 loop {

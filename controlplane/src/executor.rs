@@ -1,0 +1,674 @@
+//! The executor: answers agents' I/O helpers on the control plane.
+//!
+//! It owns a tokio multi-thread runtime whose threads (workers and the
+//! blocking pool) are pinned to the housekeeping CPUs, never to a capture or
+//! script core; and one intake thread that drains the runtimes' bounded
+//! effect channel (`scripting::EffectSink`). Each request goes to its
+//! integration's *lane*: a bounded queue (`integrations.<name>.queue`)
+//! served by at most `concurrency` deliveries at once. A full lane rejects
+//! the request at once (the agent's Promise rejects with `queue full`) and
+//! counts it; lanes share nothing, so a slow or dead endpoint fills only its
+//! own lane. `hub.action` and `prometheus.metric` need no I/O and are
+//! answered on the intake thread.
+//!
+//! Every request is answered exactly once: with its result, with its error
+//! after the last retry, with a rejection, or — if the executor is dropped
+//! mid-delivery — with "abandoned at shutdown" (the reply's `Drop`).
+//!
+//! Shutdown ([`Executor::shutdown`]): the intake drains what is still in the
+//! effect channel, the lanes close and finish their queues, all within
+//! `integrations.drain_timeout_ms`; what is unfinished then is abandoned
+//! and counted.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver};
+use scripting::{Completion, Effect, EffectRequest, EffectResult};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::integrations::config::LaneConfig;
+use crate::integrations::counters::IntegrationCounters;
+use crate::integrations::file::{self, FileOp};
+use crate::integrations::http::HttpClient;
+use crate::integrations::hub::HubRouter;
+use crate::integrations::pcap::{self, PacketRing};
+use crate::integrations::prometheus::{AgentFamily, AgentMetrics};
+use crate::integrations::retry::{with_retries, Failed};
+use crate::integrations::{influxdb, kinesis, slack, webhook};
+use crate::integrations::{Integration, IntegrationError, IntegrationSnapshot, IntegrationsConfig};
+
+/// Where the executor runs and what it needs from the rest of skua.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutorContext {
+    /// CPUs for the control plane's threads: the housekeeping CPUs (see
+    /// [`housekeeping_cpus`]). Empty: not pinned.
+    pub cpus: Vec<usize>,
+    /// `scripting.dataDir`: each agent's `file.*` folder is under it, and
+    /// `pcap.snapshot` writes to its `pcap` folder unless
+    /// `integrations.pcap.dir` says otherwise.
+    pub data_dir: PathBuf,
+}
+
+/// The CPUs of `affinity` not in `busy` (dataplane and script cores). When
+/// none is left (a machine with as many cores as skua's poll loops), all of
+/// `affinity`: the control plane then shares, and the caller should say so.
+pub fn housekeeping_cpus(affinity: &[usize], busy: &[usize]) -> Vec<usize> {
+    let free: Vec<usize> = affinity.iter().copied().filter(|c| !busy.contains(c)).collect();
+    if free.is_empty() { affinity.to_vec() } else { free }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    #[error("integrations config: {0}")]
+    Config(#[from] crate::integrations::config::InvalidIntegrationsConfig),
+    #[error("starting the control-plane runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("starting the HTTP client: {0}")]
+    Http(IntegrationError),
+    #[error("starting the effect intake thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// The answer path of one request: called exactly once.
+pub struct Reply(Option<Box<dyn FnOnce(EffectResult) + Send>>);
+
+impl Reply {
+    pub fn new(f: impl FnOnce(EffectResult) + Send + 'static) -> Self {
+        Reply(Some(Box::new(f)))
+    }
+
+    pub fn send(mut self, result: EffectResult) {
+        if let Some(f) = self.0.take() {
+            f(result);
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(Err("abandoned: the control plane shut down before this request finished".into()));
+        }
+    }
+}
+
+/// One request for the executor.
+pub struct Job {
+    /// The agent whose helper call this is.
+    pub agent: Arc<str>,
+    pub effect: Effect,
+    pub reply: Reply,
+}
+
+impl Job {
+    pub fn new(agent: impl Into<Arc<str>>, effect: Effect, reply: impl FnOnce(EffectResult) + Send + 'static) -> Self {
+        Job { agent: agent.into(), effect, reply: Reply::new(reply) }
+    }
+
+    /// A request from a script runtime: answered on its mailbox.
+    pub fn from_request(req: EffectRequest) -> Self {
+        let mailbox = req.reply_to().clone();
+        let EffectRequest { runtime, agent, request_id, effect, .. } = req;
+        Job {
+            agent,
+            effect,
+            reply: Reply::new(move |result| {
+                mailbox.complete(Completion { runtime, request_id, result });
+            }),
+        }
+    }
+}
+
+/// Which integration serves an effect.
+pub fn integration_of(e: &Effect) -> Integration {
+    match e {
+        Effect::Webhook { .. } => Integration::Webhook,
+        Effect::Slack { .. } => Integration::Slack,
+        Effect::SlackBot { .. } => Integration::SlackBot,
+        Effect::InfluxDb { .. } => Integration::InfluxDb,
+        Effect::KinesisPut { .. } => Integration::Kinesis,
+        Effect::HubAction { .. } => Integration::Hub,
+        Effect::PrometheusMetric { .. } => Integration::Prometheus,
+        Effect::FileWrite { .. } | Effect::FileAppend { .. } | Effect::FileRead { .. } | Effect::FileDelete { .. } | Effect::FileMkdir { .. } => {
+            Integration::File
+        }
+        Effect::PcapSnapshot { .. } => Integration::Pcap,
+    }
+}
+
+struct Queued {
+    job: Job,
+}
+
+struct Shared {
+    cfg: IntegrationsConfig,
+    ctx: ExecutorContext,
+    counters: Vec<Arc<IntegrationCounters>>,
+    http: HttpClient,
+    kinesis: kinesis::Clients,
+    hub: HubRouter,
+    agent_metrics: AgentMetrics,
+    ring: RwLock<Option<Arc<dyn PacketRing>>>,
+    last_log_s: Vec<AtomicU64>,
+    suppressed: Vec<AtomicU64>,
+    started: Instant,
+}
+
+impl Shared {
+    fn counters(&self, i: Integration) -> &IntegrationCounters {
+        &self.counters[i.index()]
+    }
+
+    /// One place that reports a failed delivery (the message starts with the
+    /// helper's name): at most one line per integration every 10 s, with the
+    /// number of lines held back.
+    fn log_failure(&self, i: Integration, msg: &str) {
+        let now = self.started.elapsed().as_secs() + 10;
+        let last = &self.last_log_s[i.index()];
+        let prev = last.load(Ordering::Relaxed);
+        if now >= prev + 10 && last.compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            let held = self.suppressed[i.index()].swap(0, Ordering::Relaxed);
+            let more = if held > 0 { format!(" ({held} more failures since the last report)") } else { String::new() };
+            eprintln!("skua: {msg}{more}");
+        } else {
+            self.suppressed[i.index()].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn lane_config(cfg: &IntegrationsConfig, i: Integration) -> Option<LaneConfig> {
+    match i {
+        Integration::Webhook => Some(cfg.webhook.lane()),
+        Integration::Slack => Some(cfg.slack),
+        Integration::SlackBot => Some(cfg.slack_bot.lane()),
+        Integration::InfluxDb => Some(cfg.influxdb.lane()),
+        Integration::Kinesis => Some(cfg.kinesis.lane()),
+        Integration::File => Some(cfg.file.lane()),
+        Integration::Pcap => Some(cfg.pcap.lane()),
+        Integration::Hub | Integration::Prometheus => None,
+    }
+}
+
+type Router = Vec<Option<mpsc::Sender<Queued>>>;
+
+/// A cheap handle for submitting requests and reading counters; any thread.
+#[derive(Clone)]
+pub struct ExecutorHandle {
+    shared: Arc<Shared>,
+    router: Arc<RwLock<Option<Router>>>,
+}
+
+impl ExecutorHandle {
+    /// Queues one request, never waiting. `false` if it was rejected (queue
+    /// full or shutting down); its reply has then been sent already.
+    pub fn submit(&self, job: Job) -> bool {
+        dispatch(&self.shared, &self.router, job)
+    }
+
+    /// Counters of every integration.
+    pub fn counters(&self) -> Vec<IntegrationSnapshot> {
+        self.shared.counters.iter().map(|c| c.snapshot()).collect()
+    }
+
+    /// Agents' `prometheus.metric` series.
+    pub fn agent_metrics(&self) -> Vec<AgentFamily> {
+        self.shared.agent_metrics.snapshot()
+    }
+
+    /// The hub-side mailboxes `hub.action` delivers to.
+    pub fn hub(&self) -> &HubRouter {
+        &self.shared.hub
+    }
+
+    /// Gives `pcap.snapshot` its packets.
+    pub fn attach_packet_ring(&self, ring: Arc<dyn PacketRing>) {
+        if let Ok(mut r) = self.shared.ring.write() {
+            *r = Some(ring);
+        }
+    }
+}
+
+/// What the drain at shutdown achieved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrainReport {
+    /// Every queued delivery finished within the drain timeout.
+    pub complete: bool,
+    pub took: Duration,
+    /// Deliveries abandoned at the timeout, over all integrations.
+    pub abandoned: u64,
+    pub integrations: Vec<IntegrationSnapshot>,
+}
+
+pub struct Executor {
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: ExecutorHandle,
+    lanes: Vec<tokio::task::JoinHandle<()>>,
+    intake: Option<std::thread::JoinHandle<()>>,
+    stop_intake: Option<crossbeam_channel::Sender<()>>,
+}
+
+fn pin_current_thread(cpus: &[usize]) {
+    if cpus.is_empty() {
+        return;
+    }
+    let mut set = nix::sched::CpuSet::new();
+    for &c in cpus {
+        let _ = set.set(c);
+    }
+    // Best effort: outside the process' affinity (a container that changed
+    // its cpuset) the kernel refuses, and the thread stays where it was.
+    let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
+}
+
+impl Executor {
+    /// Starts the runtime, the lanes and — when `effects` is given — the
+    /// intake thread that drains it. Call (and drop) from a plain thread,
+    /// not from inside a tokio runtime.
+    pub fn start(cfg: IntegrationsConfig, ctx: ExecutorContext, effects: Option<Receiver<EffectRequest>>) -> Result<Executor, ExecutorError> {
+        cfg.validate()?;
+        let cpus = ctx.cpus.clone();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cfg.worker_threads)
+            .max_blocking_threads(cfg.file.concurrency.max(cfg.pcap.concurrency).max(2) * 2)
+            .thread_name("skua-ctl")
+            .on_thread_start(move || pin_current_thread(&cpus))
+            .enable_all()
+            .build()
+            .map_err(ExecutorError::Runtime)?;
+        let guard = runtime.enter();
+        let ca = (!cfg.tls_ca_file.is_empty()).then(|| PathBuf::from(&cfg.tls_ca_file));
+        let http = HttpClient::new(Duration::from_millis(cfg.webhook.connect_timeout_ms), ca.as_deref()).map_err(ExecutorError::Http)?;
+        let counters = Integration::ALL
+            .iter()
+            .map(|&i| Arc::new(IntegrationCounters::new(i, lane_config(&cfg, i).map_or(0, |l| l.queue))))
+            .collect();
+        let shared = Arc::new(Shared {
+            kinesis: kinesis::Clients::new(&cfg.kinesis),
+            agent_metrics: AgentMetrics::new(cfg.prometheus.max_series),
+            cfg,
+            ctx,
+            counters,
+            http,
+            hub: HubRouter::default(),
+            ring: RwLock::new(None),
+            last_log_s: Integration::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            suppressed: Integration::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            started: Instant::now(),
+        });
+        let mut router: Router = Integration::ALL.iter().map(|_| None).collect();
+        let mut lanes = Vec::new();
+        for &i in &Integration::ALL {
+            let Some(lane) = lane_config(&shared.cfg, i) else { continue };
+            let (tx, rx) = mpsc::channel(lane.queue);
+            router[i.index()] = Some(tx);
+            let sem = Arc::new(Semaphore::new(lane.concurrency));
+            let task = if i == Integration::Kinesis {
+                runtime.spawn(kinesis_lane(shared.clone(), rx, sem, lane.concurrency))
+            } else {
+                runtime.spawn(lane_loop(shared.clone(), i, rx, sem, lane.concurrency))
+            };
+            lanes.push(task);
+        }
+        drop(guard);
+        let handle = ExecutorHandle { shared, router: Arc::new(RwLock::new(Some(router))) };
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+        let intake = match effects {
+            Some(rx) => {
+                let h = handle.clone();
+                Some(
+                    std::thread::Builder::new()
+                        .name("skua-effects".into())
+                        .spawn(move || {
+                            pin_current_thread(&h.shared.ctx.cpus);
+                            intake_loop(&h, &rx, &stop_rx);
+                        })
+                        .map_err(ExecutorError::Thread)?,
+                )
+            }
+            None => None,
+        };
+        Ok(Executor { runtime: Some(runtime), handle, lanes, intake, stop_intake: Some(stop_tx) })
+    }
+
+    pub fn handle(&self) -> ExecutorHandle {
+        self.handle.clone()
+    }
+
+    /// The runtime, for other control-plane services (the `/metrics`
+    /// server, cron, the hub link) to spawn on.
+    pub fn tokio(&self) -> Option<&tokio::runtime::Handle> {
+        self.runtime.as_ref().map(|r| r.handle())
+    }
+
+    /// Drains and stops, within `integrations.drain_timeout_ms`.
+    pub fn shutdown(mut self) -> DrainReport {
+        let t = Duration::from_millis(self.handle.shared.cfg.drain_timeout_ms);
+        self.shutdown_within(t)
+    }
+
+    /// Drains and stops within `drain`: the effect channel is emptied into
+    /// the lanes, the lanes finish their queues; what is left when `drain`
+    /// runs out is abandoned (its Promise rejects) and counted.
+    pub fn shutdown_within(&mut self, drain: Duration) -> DrainReport {
+        let t0 = Instant::now();
+        if let Some(stop) = self.stop_intake.take() {
+            let _ = stop.try_send(());
+        }
+        if let Some(t) = self.intake.take() {
+            let _ = t.join();
+        }
+        // Closing the lanes' senders lets each lane finish its queue and end.
+        if let Ok(mut r) = self.handle.router.write() {
+            *r = None;
+        }
+        let lanes = std::mem::take(&mut self.lanes);
+        let mut complete = true;
+        let mut abandoned = 0;
+        if let Some(rt) = self.runtime.take() {
+            let deadline = tokio::time::Instant::now() + drain;
+            complete = rt.block_on(async move {
+                for l in lanes {
+                    if tokio::time::timeout_at(deadline, l).await.is_err() {
+                        return false;
+                    }
+                }
+                true
+            });
+            if !complete {
+                for c in &self.handle.shared.counters {
+                    abandoned += c.abandon_unfinished();
+                }
+            }
+            // Dropping the tasks drops their replies: abandoned Promises reject.
+            rt.shutdown_timeout(Duration::from_millis(200));
+        }
+        DrainReport { complete, took: t0.elapsed(), abandoned, integrations: self.handle.counters() }
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        if self.runtime.is_some() {
+            let t = Duration::from_millis(self.handle.shared.cfg.drain_timeout_ms);
+            self.shutdown_within(t);
+        }
+    }
+}
+
+fn intake_loop(h: &ExecutorHandle, rx: &Receiver<EffectRequest>, stop: &Receiver<()>) {
+    loop {
+        select! {
+            recv(rx) -> msg => match msg {
+                Ok(req) => { dispatch(&h.shared, &h.router, Job::from_request(req)); }
+                Err(_) => return,
+            },
+            recv(stop) -> _ => {
+                // What runtimes asked for before the stop is still delivered.
+                while let Ok(req) = rx.try_recv() {
+                    dispatch(&h.shared, &h.router, Job::from_request(req));
+                }
+                return;
+            }
+        }
+    }
+}
+
+fn helper_error(effect_helper: &str, msg: impl std::fmt::Display) -> String {
+    format!("{effect_helper}: {msg}")
+}
+
+/// Routes one job: inline for hub/prometheus, else to its lane.
+fn dispatch(shared: &Arc<Shared>, router: &RwLock<Option<Router>>, job: Job) -> bool {
+    let i = integration_of(&job.effect);
+    let counters = shared.counters(i);
+    let helper = job.effect.helper();
+    match i {
+        Integration::Hub | Integration::Prometheus => {
+            let t0 = Instant::now();
+            let result = inline(shared, &job.effect).map_err(|e| helper_error(helper, e));
+            counters.record(result.is_ok(), t0.elapsed());
+            if let Err(e) = &result {
+                shared.log_failure(i, e);
+            }
+            job.reply.send(result);
+            true
+        }
+        _ => {
+            let guard = router.read();
+            let tx = match guard.as_ref().ok().and_then(|r| r.as_ref()).and_then(|r| r[i.index()].as_ref()) {
+                Some(tx) => tx,
+                None => {
+                    counters.rejected();
+                    job.reply.send(Err(helper_error(helper, "rejected: the control plane is shutting down")));
+                    return false;
+                }
+            };
+            counters.enqueued();
+            match tx.try_send(Queued { job }) {
+                Ok(()) => true,
+                Err(e) => {
+                    counters.dequeued_unstarted();
+                    counters.rejected();
+                    let q = match e {
+                        mpsc::error::TrySendError::Full(q) | mpsc::error::TrySendError::Closed(q) => q,
+                    };
+                    let cap = counters.capacity();
+                    q.job.reply.send(Err(helper_error(helper, format!("queue full ({cap} requests waiting); request dropped"))));
+                    false
+                }
+            }
+        }
+    }
+}
+
+fn inline(shared: &Shared, effect: &Effect) -> Result<Value, IntegrationError> {
+    match effect {
+        Effect::HubAction { action, object } => shared.hub.deliver(action, object).map(|n| json!(n)),
+        Effect::PrometheusMetric { name, help, kind, value, labels } => {
+            shared.agent_metrics.update(name, help, *kind, *value, labels).map(|v| json!(v))
+        }
+        _ => Err(IntegrationError::Unavailable("not an inline effect".into())),
+    }
+}
+
+async fn lane_loop(shared: Arc<Shared>, i: Integration, mut rx: mpsc::Receiver<Queued>, sem: Arc<Semaphore>, concurrency: usize) {
+    while let Some(q) = rx.recv().await {
+        let Ok(permit) = sem.clone().acquire_owned().await else { break };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let counters = shared.counters(i);
+            counters.started();
+            let t0 = Instant::now();
+            let Job { agent, effect, reply } = q.job;
+            let result = deliver(&shared, &agent, &effect).await.map_err(|f| helper_error(effect.helper(), f.message()));
+            counters.finished(result.is_ok(), t0.elapsed());
+            if let Err(e) = &result {
+                shared.log_failure(i, e);
+            }
+            reply.send(result);
+            drop(permit);
+        });
+    }
+    // Closed: wait until every delivery in flight has finished.
+    let _ = sem.acquire_many(concurrency as u32).await;
+}
+
+fn once(e: IntegrationError) -> Failed {
+    Failed { error: e, attempts: 1 }
+}
+
+/// Delivers one (non-Kinesis) request with its retries.
+async fn deliver(shared: &Shared, agent: &Arc<str>, effect: &Effect) -> Result<Value, Failed> {
+    let cfg = &shared.cfg;
+    let retry = &cfg.retry;
+    let counters = shared.counters(integration_of(effect));
+    match effect {
+        Effect::Webhook { method, url, body, headers } => {
+            let req = webhook::build_request(method, url, body, headers).map_err(once)?;
+            let opts = webhook::send_options(&cfg.webhook);
+            with_retries(retry, counters, |_| webhook::attempt(&shared.http, &req, opts)).await
+        }
+        Effect::Slack { webhook_url, pretext, text, color } => {
+            let req = slack::build_webhook_request(webhook_url, pretext, text, color).map_err(once)?;
+            let t = Duration::from_millis(cfg.slack.timeout_ms);
+            with_retries(retry, counters, |_| slack::webhook_attempt(&shared.http, &req, t)).await
+        }
+        Effect::SlackBot { token, channel_id, pretext, text, color, fields } => {
+            let req = slack::build_bot_request(&cfg.slack_bot.api_url, token, channel_id, pretext, text, color, fields.as_ref()).map_err(once)?;
+            let t = Duration::from_millis(cfg.slack_bot.timeout_ms);
+            with_retries(retry, counters, |_| slack::bot_attempt(&shared.http, &req, t)).await
+        }
+        Effect::InfluxDb { url, token, org, bucket, measurement, data, tags } => {
+            let p = influxdb::Point { url, token, org, bucket, measurement, data, tags };
+            let req = influxdb::build_request(&p, &cfg.influxdb, influxdb::now_ns()).map_err(once)?;
+            let t = Duration::from_millis(cfg.influxdb.timeout_ms);
+            with_retries(retry, counters, |_| influxdb::attempt(&shared.http, &req, t)).await
+        }
+        Effect::FileWrite { .. } | Effect::FileAppend { .. } | Effect::FileRead { .. } | Effect::FileDelete { .. } | Effect::FileMkdir { .. } => {
+            let op = match effect.clone() {
+                Effect::FileWrite { path, content } => FileOp::Write { path, content },
+                Effect::FileAppend { path, content } => FileOp::Append { path, content },
+                Effect::FileRead { path } => FileOp::Read { path },
+                Effect::FileDelete { path } => FileOp::Delete { path },
+                Effect::FileMkdir { path } => FileOp::Mkdir { path },
+                _ => return Err(once(IntegrationError::Invalid("not a file effect".into()))),
+            };
+            let dir = shared.ctx.data_dir.clone();
+            let agent = agent.clone();
+            let max = cfg.file.max_read_bytes;
+            blocking(Duration::from_millis(cfg.file.timeout_ms), move || file::run(&dir, &agent, &op, max)).await.map_err(once)
+        }
+        Effect::PcapSnapshot { seconds } => {
+            let ring = shared.ring.read().ok().and_then(|r| r.clone()).ok_or_else(|| {
+                once(IntegrationError::Unavailable(
+                    "no packet ring is attached to this capture, so there are no recent packets to write".into(),
+                ))
+            })?;
+            let secs = seconds.unwrap_or(cfg.pcap.default_seconds).clamp(1, cfg.pcap.max_seconds.max(1));
+            let dir = if cfg.pcap.dir.is_empty() { shared.ctx.data_dir.join("pcap") } else { PathBuf::from(&cfg.pcap.dir) };
+            let agent = agent.clone();
+            blocking(Duration::from_millis(cfg.pcap.timeout_ms), move || {
+                pcap::write_snapshot(ring.as_ref(), Duration::from_secs(u64::from(secs)), &dir, &agent)
+                    .map(|p| Value::String(p.to_string_lossy().into_owned()))
+            })
+            .await
+            .map_err(once)
+        }
+        Effect::KinesisPut { .. } | Effect::HubAction { .. } | Effect::PrometheusMetric { .. } => {
+            Err(once(IntegrationError::Unavailable("routed elsewhere".into())))
+        }
+    }
+}
+
+async fn blocking<F>(timeout: Duration, f: F) -> Result<Value, IntegrationError>
+where
+    F: FnOnce() -> Result<Value, IntegrationError> + Send + 'static,
+{
+    match tokio::time::timeout(timeout, tokio::task::spawn_blocking(f)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(IntegrationError::Io(format!("worker failed: {e}"))),
+        Err(_) => Err(IntegrationError::Timeout(timeout)),
+    }
+}
+
+/// The Kinesis lane: gathers queued records for up to `linger_ms`, groups
+/// them by target and sends each group in `PutRecords` calls within AWS's
+/// limits, at most `concurrency` calls at once.
+async fn kinesis_lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>, sem: Arc<Semaphore>, concurrency: usize) {
+    let kc = shared.cfg.kinesis.clone();
+    let counters = shared.counters(Integration::Kinesis);
+    let mut open = true;
+    while open {
+        let Some(first) = rx.recv().await else { break };
+        let mut gathered = vec![first];
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(kc.linger_ms);
+        while gathered.len() < kc.max_batch_records {
+            let next = if kc.linger_ms == 0 {
+                match rx.try_recv() {
+                    Ok(q) => Some(q),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                }
+            } else {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(q) => q,
+                    Err(_) => break,
+                }
+            };
+            match next {
+                Some(q) => gathered.push(q),
+                None => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        // Group by target, in arrival order; refuse what cannot be sent.
+        let mut groups: Vec<(kinesis::Target, Vec<(kinesis::Record, Queued)>)> = Vec::new();
+        for q in gathered {
+            counters.started();
+            let Effect::KinesisPut { stream, payload, region, key_id, secret } = &q.job.effect else {
+                counters.finished(false, Duration::ZERO);
+                q.job.reply.send(Err("vendor.kinesis.put: misrouted".into()));
+                continue;
+            };
+            match kinesis::build_record(&kc, stream, payload, region, key_id.as_deref(), secret.as_deref()) {
+                Ok((target, record)) => match groups.iter_mut().find(|(t, _)| *t == target) {
+                    Some((_, v)) => v.push((record, q)),
+                    None => groups.push((target, vec![(record, q)])),
+                },
+                Err(e) => {
+                    counters.finished(false, Duration::ZERO);
+                    let msg = helper_error("vendor.kinesis.put", e);
+                    shared.log_failure(Integration::Kinesis, &msg);
+                    q.job.reply.send(Err(msg));
+                }
+            }
+        }
+        for (target, items) in groups {
+            let sizes: Vec<usize> = items.iter().map(|(r, _)| r.size()).collect();
+            let plan = kinesis::plan_batches(&sizes, kc.max_batch_records, kinesis::MAX_BYTES_PER_REQUEST);
+            let mut items = items.into_iter();
+            for n in plan {
+                let batch: Vec<(kinesis::Record, Queued)> = items.by_ref().take(n).collect();
+                let Ok(permit) = sem.clone().acquire_owned().await else { return };
+                let shared = shared.clone();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let counters = shared.counters(Integration::Kinesis);
+                    let t0 = Instant::now();
+                    let client = shared.kinesis.client(&target).await;
+                    let (records, jobs): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                    let timeout = Duration::from_millis(shared.cfg.kinesis.timeout_ms);
+                    let outcomes = kinesis::put_batch(&client, &target.stream, &records, &shared.cfg.retry, timeout, counters).await;
+                    let elapsed = t0.elapsed();
+                    for (q, outcome) in jobs.into_iter().zip(outcomes) {
+                        let result = outcome.map_err(|f| helper_error("vendor.kinesis.put", f.message()));
+                        counters.finished(result.is_ok(), elapsed);
+                        if let Err(e) = &result {
+                            shared.log_failure(Integration::Kinesis, e);
+                        }
+                        q.job.reply.send(result);
+                    }
+                    drop(permit);
+                });
+            }
+        }
+    }
+    let _ = sem.acquire_many(concurrency as u32).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn housekeeping_is_what_capture_leaves() {
+        assert_eq!(housekeeping_cpus(&[0, 1, 2, 3], &[1, 2]), vec![0, 3]);
+        assert_eq!(housekeeping_cpus(&[0, 1], &[0, 1]), vec![0, 1]);
+    }
+}

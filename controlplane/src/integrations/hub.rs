@@ -1,0 +1,54 @@
+//! `hub.action(action, object)`: delivered to every runtime registered as
+//! hub-side, which calls its agents' `onHubAction(action, object)`.
+//! Standalone (`skua run`) the hub-side runtimes are the local ones; in a
+//! cluster the worker↔hub link registers itself here and forwards.
+//!
+//! Delivery never waits: a runtime whose inbox is full drops the action and
+//! the runtime counts it (`scripting.inboxQueue`). The Promise resolves with
+//! the number of runtimes that took it.
+
+use std::sync::RwLock;
+
+use scripting::Mailbox;
+use serde_json::Value;
+
+use super::IntegrationError;
+
+/// The hub-side mailboxes.
+#[derive(Debug, Default)]
+pub struct HubRouter {
+    mailboxes: RwLock<Vec<Mailbox>>,
+}
+
+impl HubRouter {
+    /// Adds a runtime whose `onHubAction` receives every `hub.action`.
+    pub fn register(&self, mailbox: Mailbox) {
+        if let Ok(mut m) = self.mailboxes.write() {
+            m.retain(|x| x.runtime() != mailbox.runtime());
+            m.push(mailbox);
+        }
+    }
+
+    pub fn unregister(&self, runtime: scripting::RuntimeId) {
+        if let Ok(mut m) = self.mailboxes.write() {
+            m.retain(|x| x.runtime() != runtime);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.mailboxes.read().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Delivers to every registered runtime; `Ok(n)` runtimes took it.
+    pub fn deliver(&self, action: &str, object: &Value) -> Result<usize, IntegrationError> {
+        if action.is_empty() {
+            return Err(IntegrationError::Invalid("hub.action: action is empty".into()));
+        }
+        let m = self.mailboxes.read().map_err(|_| IntegrationError::Unavailable("hub.action: router poisoned".into()))?;
+        Ok(m.iter().filter(|mb| mb.hub_action(action, object.clone())).count())
+    }
+}
