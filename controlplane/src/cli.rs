@@ -49,6 +49,9 @@ pub enum Command {
     /// Print the items (request/response pairs) found in a capture file,
     /// ordered by request time. The same pipeline as `run`.
     Dissect(DissectArgs),
+    /// Run agents over a capture on the capture's clock, offline: console
+    /// lines, the I/O helper calls they made, and a table per hook.
+    TestAgent(crate::test_agent::TestAgentArgs),
     /// Write a capture of generated traffic (seeded, deterministic).
     Gen(crate::gen_cmd::GenArgs),
     /// Inspect, reserve and mount hugepages; size them for a configuration.
@@ -111,6 +114,12 @@ pub struct RunArgs {
     /// No live progress line, even on a terminal.
     #[arg(long)]
     pub quiet: bool,
+
+    /// Run the agents (`*.js`) of this folder on the captured traffic
+    /// (scripting.source). Their console lines print as they come; a table
+    /// per agent and hook at exit.
+    #[arg(long, value_name = "DIR")]
+    pub scripts: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -132,6 +141,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(&cli, args),
         Command::Dissect(args) => dissect(&cli, args),
         Command::Gen(args) => crate::gen_cmd::run(args),
+        Command::TestAgent(args) => Config::load(cli.config.as_deref(), &cli.sets).map_err(Into::into).and_then(|c| crate::test_agent::run(&c, args)),
         Command::Hugepages(args) => crate::hugepages_cmd::run(&cli, args),
     };
     match result {
@@ -183,7 +193,10 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     };
     let rcfg = cfg.reassembly.clone();
     let progress = !args.quiet && std::io::stderr().is_terminal();
-    let report = capture(&cfg, cpus, sources, move |core| Dissector::new(&rcfg, core as u16, CountingSink), progress)?;
+    if let Some(dir) = args.scripts.clone().or_else(|| cfg.scripting.source.clone()) {
+        return run_with_agents(&cfg, &dir, cpus, sources, progress, args);
+    }
+    let report = capture(&cfg, cpus, sources, move |core| Dissector::new(&rcfg, core as u16, CountingSink), progress, |_| {})?;
     match args.summary {
         SummaryFormat::Json => println!("{}", summary::to_json(&report)),
         SummaryFormat::Text => print!("{}", summary::to_text(&report)),
@@ -193,7 +206,14 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
 
 /// Runs the dataplane over `sources` until they end or a signal stops it,
 /// with a progress line on stderr when asked.
-fn capture<H, F>(cfg: &Config, cpus: Vec<usize>, sources: Sources, make: F, progress: bool) -> Result<engine::RunReport>
+fn capture<H, F>(
+    cfg: &Config,
+    cpus: Vec<usize>,
+    sources: Sources,
+    make: F,
+    progress: bool,
+    on_start: impl FnOnce(&engine::Monitor),
+) -> Result<engine::RunReport>
 where
     H: PacketHandler + 'static,
     F: Fn(usize) -> H + Send + Sync + 'static,
@@ -214,6 +234,7 @@ where
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
     }
     let running = engine::start(sources, &ecfg, make, stop)?;
+    on_start(running.monitor());
     let mut last = (Instant::now(), 0u64, 0u64);
     let mut printed = false;
     while !running.is_finished() {
@@ -254,7 +275,7 @@ fn dissect(cli: &Cli, args: &DissectArgs) -> Result<ExitCode> {
     let rcfg = cfg.reassembly.clone();
     let report = capture(&cfg, engine::affinity(), Sources::Single(Box::new(source)), move |core| {
         Dissector::new(&rcfg, core as u16, tx.clone())
-    }, false)?;
+    }, false, |_| {})?;
     let mut items = collector.join().map_err(|_| anyhow::anyhow!("item collector panicked"))?;
     items.sort_by_key(|i| (i.ts_ns(), i.stream, i.index));
     let node = reassembly::NodeInfo { ip: String::new(), name: node_name() };
@@ -315,4 +336,170 @@ fn node_name() -> String {
 fn open_dpdk(cfg: &Config, cpus: &[usize]) -> Result<Sources> {
     crate::hugepages_cmd::preflight(cfg, cpus)?;
     Ok(dataplane::source::open_dpdk(&cfg.dpdk, cfg.dataplane.cores, cpus)?)
+}
+
+/// `skua run` with agents: the script pool (or inline runtimes), the
+/// console printer, the control plane their helpers go to and `/metrics`;
+/// at exit the summary, then a table per agent and hook, then the drain of
+/// queued deliveries.
+fn run_with_agents(cfg: &Config, dir: &std::path::Path, cpus: Vec<usize>, sources: Sources, progress: bool, args: &RunArgs) -> Result<ExitCode> {
+    use crate::agents::{self, InlineResults, InlineSink, PoolSink};
+    use scripting::{Clock, ConsoleSink, EffectSink, ScriptPool};
+    use std::sync::Mutex;
+
+    // An agent that does not compile is reported with its line and column
+    // and left out; the others run.
+    let list: Vec<(String, String)> = agents::load_dir(dir)?
+        .into_iter()
+        .filter(|(name, src)| match scripting::check_agent(name, src, cfg.scripting.es5_strict) {
+            Ok(_) => true,
+            Err(e) => {
+                eprintln!("skua: agent {name} rejected: {e}");
+                false
+            }
+        })
+        .collect();
+    if list.is_empty() {
+        anyhow::bail!("no agent in {} loaded", dir.display());
+    }
+    let node = reassembly::NodeInfo { ip: String::new(), name: node_name() };
+    let (console, console_rx) = ConsoleSink::new(cfg.scripting.console_queue as usize);
+    let printer = agents::spawn_console_printer(console_rx);
+    let (effects, effects_rx) = EffectSink::new(cfg.scripting.effect_queue as usize);
+    let rejected = effects.clone();
+
+    let cores = cfg.dataplane.cores.max(1);
+    let mut busy: Vec<usize> = cpus.iter().copied().take(cores).collect();
+    busy.extend(cfg.scripting.script_cpus.iter().copied());
+    let ctx = crate::executor::ExecutorContext {
+        cpus: crate::executor::housekeeping_cpus(&engine::affinity(), &busy),
+        data_dir: cfg.scripting.data_dir.clone(),
+    };
+    let monitor: Arc<Mutex<Option<engine::Monitor>>> = Arc::default();
+    let pool: Arc<Mutex<Option<ScriptPool>>> = Arc::default();
+    let started = Instant::now();
+    let gather = {
+        let (monitor, pool) = (monitor.clone(), pool.clone());
+        move || {
+            let mut snap = crate::metrics::MetricsSnapshot::default();
+            if let Some(m) = monitor.lock().ok().and_then(|m| m.clone()) {
+                snap.cores = m
+                    .cores
+                    .iter()
+                    .enumerate()
+                    .map(|(core, c)| crate::metrics::CoreSample { core, counters: c.snapshot(), reassembly: None })
+                    .collect();
+            }
+            if let Some(p) = pool.lock().ok().as_ref().and_then(|p| p.as_ref()) {
+                snap.hooks = p.stats().unwrap_or_default();
+            }
+            snap.effect_queue_rejected = Some(rejected.rejected_full());
+            snap.uptime = Some(started.elapsed());
+            snap
+        }
+    };
+    let cp = crate::control::ControlPlane::start(&cfg.integrations, ctx, Some(effects_rx), gather)?;
+    if let Some(addr) = cp.metrics_addr() {
+        if !args.quiet {
+            eprintln!("skua: /metrics on http://{addr}/metrics");
+        }
+    }
+
+    let rcfg = cfg.reassembly.clone();
+    let inline_results: Arc<Mutex<InlineResults>> = Arc::default();
+    let report = if cfg.scripting.script_cores == 0 {
+        let (scfg, list, node, console, effects, results, hub) =
+            (cfg.scripting.clone(), Arc::new(list), node.clone(), console.clone(), effects.clone(), inline_results.clone(), cp.handle());
+        capture(
+            cfg,
+            cpus,
+            sources,
+            move |core| {
+                let opts = agents::runtime_options(core as u32, &node, &scfg, &console, &effects, Clock::System);
+                let sink = match InlineSink::new(opts, &list, core as u16, results.clone()) {
+                    Ok(s) => s,
+                    // Only the runtime's own set-up can fail here (agents were checked).
+                    Err(e) => panic!("agent runtime on core {core}: {e:#}"),
+                };
+                hub.hub().register(sink.mailbox());
+                Dissector::new(&rcfg, core as u16, sink)
+            },
+            progress,
+            |m| *monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone()),
+        )?
+    } else {
+        let opts = scripting::PoolOptions {
+            node: node.clone(),
+            config: cfg.scripting.clone(),
+            producers: cores,
+            console: console.clone(),
+            effects: effects.clone(),
+            first_runtime_id: 0,
+        };
+        let (p, producers) = ScriptPool::start(opts)?;
+        for (name, src) in &list {
+            p.load_agent(name, src).with_context(|| format!("loading agent {name}"))?;
+        }
+        for mb in p.mailboxes() {
+            cp.handle().hub().register(mb);
+        }
+        *pool.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+        let producers: Arc<Mutex<Vec<Option<scripting::Producer>>>> = Arc::new(Mutex::new(producers.into_iter().map(Some).collect()));
+        capture(
+            cfg,
+            cpus,
+            sources,
+            move |core| {
+                let producer = producers.lock().unwrap_or_else(|e| e.into_inner()).get_mut(core).and_then(Option::take);
+                let producer = producer.unwrap_or_else(|| panic!("no script producer for core {core}"));
+                Dissector::new(&rcfg, core as u16, PoolSink::new(producer, core as u16))
+            },
+            progress,
+            |m| *monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone()),
+        )?
+    };
+    // Agents finish what the capture gave them, then their deliveries drain.
+    let (stats, ring_drops) = match pool.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        Some(p) => {
+            let r = p.shutdown();
+            let drops: u64 = r.producers.iter().map(|c| c.items_dropped_ring_full + c.packets_dropped_ring_full).sum();
+            (r.stats(), drops)
+        }
+        None => (std::mem::take(&mut inline_results.lock().unwrap_or_else(|e| e.into_inner()).stats), 0),
+    };
+    drop(console);
+    drop(effects);
+    let drain = cp.shutdown();
+    let _ = printer.join();
+    match args.summary {
+        SummaryFormat::Json => {
+            let mut v = summary::to_json(&report);
+            v["agents"] = serde_json::to_value(
+                stats
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "agent": s.agent, "runtime": s.runtime.0, "hook": s.site_name(), "calls": s.calls,
+                            "errors": s.errors, "interrupts": s.interrupts, "outOfMemory": s.out_of_memory,
+                            "p50Ns": s.p50_ns, "p99Ns": s.p99_ns, "p999Ns": s.p999_ns,
+                        })
+                    })
+                    .collect::<Vec<_>>(),
+            )?;
+            v["scriptRingDrops"] = ring_drops.into();
+            v["deliveriesAbandoned"] = drain.abandoned.into();
+            println!("{v}");
+        }
+        SummaryFormat::Text => {
+            print!("{}", summary::to_text(&report));
+            print!("{}", agents::table(&stats));
+            if ring_drops > 0 {
+                println!("script rings full: {ring_drops} items/packets dropped");
+            }
+            if drain.abandoned > 0 {
+                println!("deliveries abandoned at exit (drain timeout): {}", drain.abandoned);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

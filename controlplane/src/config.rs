@@ -30,6 +30,9 @@ pub struct Config {
     pub hugepages: hugepages::HugepagesConfig,
     /// The control plane's integrations (agents' I/O helpers) and `/metrics`.
     pub integrations: crate::integrations::IntegrationsConfig,
+    /// Agents: where they run, their budgets and limits (camelCase keys, as
+    /// agents' users know them).
+    pub scripting: scripting::ScriptingConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +85,7 @@ impl Config {
         self.dpdk.validate().map_err(named)?;
         self.afpacket.validate().map_err(named)?;
         self.integrations.validate().map_err(|e| ConfigError::Invalid { key: e.key, reason: e.reason })?;
+        self.scripting.validate().map_err(|e| ConfigError::Invalid { key: "scripting".into(), reason: e.to_string() })?;
         if self.reassembly.max_flows == 0 {
             return Err(ConfigError::Invalid { key: "reassembly.max_flows".into(), reason: "must be at least 1".into() });
         }

@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agents;
 pub mod cli;
 pub mod config;
 pub mod control;
@@ -19,3 +20,4 @@ pub mod hugepages_cmd;
 pub mod integrations;
 pub mod metrics;
 pub mod summary;
+pub mod test_agent;

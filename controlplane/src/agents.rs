@@ -1,0 +1,294 @@
+//! Agents on the capture path: loading a folder of `.js` agents, the item
+//! sinks that hand a dataplane core's items and packets to them (a pool of
+//! script cores over SPSC rings, or a runtime inline on the core), the
+//! console printer, the control plane their I/O helpers go to, and the
+//! per-agent table printed at exit.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use dataplane::dissect::ItemSink;
+use dataplane::{Frame, PacketMeta};
+use reassembly::{Item, NodeInfo};
+use scripting::{
+    AgentRuntime, Clock, ConsoleLine, ConsoleSink, EffectSink, HookStats, PacketInfo, PacketProtocol, Producer, RuntimeCounters, RuntimeId,
+    RuntimeOptions, ScriptingConfig,
+};
+
+/// The `.js` files of `dir`, sorted, as (agent name = file stem, source).
+pub fn load_dir(dir: &Path) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading agents from {}", dir.display()))?;
+    for e in entries {
+        let path = e?.path();
+        if path.extension().is_some_and(|x| x == "js") && path.is_file() {
+            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let src = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            out.push((name, src));
+        }
+    }
+    out.sort();
+    if out.is_empty() {
+        bail!("no .js agents in {}", dir.display());
+    }
+    Ok(out)
+}
+
+/// A symmetric hash of a flow's endpoints: both directions, its packets and
+/// its items, meet the same script runtime.
+fn flow_hash(a: (IpAddr, u16), b: (IpAddr, u16), proto: u8) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (lo, hi, proto).hash(&mut h);
+    h.finish()
+}
+
+fn ip(version: u8, raw: &[u8; 16]) -> IpAddr {
+    if version == 4 {
+        IpAddr::from([raw[0], raw[1], raw[2], raw[3]])
+    } else if version == 6 {
+        IpAddr::from(*raw)
+    } else {
+        IpAddr::from([0u8, 0, 0, 0])
+    }
+}
+
+fn item_hash(item: &Item) -> u64 {
+    let proto = match item.layer4 {
+        reassembly::item::Layer4::Tcp => 6,
+        reassembly::item::Layer4::Udp => 17,
+    };
+    flow_hash((item.src.ip, item.src.port), (item.dst.ip, item.dst.port), proto)
+}
+
+/// The `info` of `onPacketCaptured` for a decoded packet.
+pub fn packet_info(frame: &Frame<'_>, m: &PacketMeta, core: u16) -> PacketInfo {
+    PacketInfo {
+        ts_ns: frame.ts_ns,
+        capture_length: frame.data.len() as u32,
+        length: frame.wire_len,
+        truncated: (frame.data.len() as u32) < frame.wire_len,
+        fragmented: m.fragment.is_some(),
+        src_ip: ip(m.ip_version, &m.src_ip),
+        dst_ip: ip(m.ip_version, &m.dst_ip),
+        src_port: m.src_port,
+        dst_port: m.dst_port,
+        protocol: PacketProtocol::from_ip_proto(u8::from(m.protocol)),
+        vlan: (m.vlan_tags > 0).then_some(m.vlan),
+        core,
+    }
+}
+
+fn packet_hash(m: &PacketMeta) -> u64 {
+    flow_hash((ip(m.ip_version, &m.src_ip), m.src_port), (ip(m.ip_version, &m.dst_ip), m.dst_port), u8::from(m.protocol))
+}
+
+/// A dataplane core's sink into the script pool: a full ring is a counted
+/// drop inside the producer, never a wait.
+pub struct PoolSink {
+    producer: Producer,
+    core: u16,
+}
+
+impl PoolSink {
+    pub fn new(producer: Producer, core: u16) -> Self {
+        PoolSink { producer, core }
+    }
+}
+
+impl ItemSink for PoolSink {
+    #[inline]
+    fn item(&mut self, item: Item) {
+        if self.producer.wants_items() {
+            let h = item_hash(&item);
+            self.producer.push_item(h, item);
+        }
+    }
+
+    #[inline]
+    fn wants_packets(&self) -> bool {
+        self.producer.wants_packets()
+    }
+
+    fn packet(&mut self, frame: &Frame<'_>, meta: &PacketMeta) {
+        let info = packet_info(frame, meta, self.core);
+        self.producer.push_packet(packet_hash(meta), info);
+    }
+}
+
+/// What inline runtimes leave behind when their core stops.
+#[derive(Default)]
+pub struct InlineResults {
+    pub stats: Vec<HookStats>,
+    pub counters: Vec<(RuntimeId, RuntimeCounters)>,
+}
+
+/// An agent runtime running on the dataplane core itself
+/// (`scripting.scriptCores = 0`): hooks run between packets; completions
+/// and jobs are serviced every few milliseconds of work or when idle.
+pub struct InlineSink {
+    rt: AgentRuntime,
+    core: u16,
+    wants_packets: bool,
+    wants_items: bool,
+    events: u32,
+    last_service: Instant,
+    results: Arc<Mutex<InlineResults>>,
+}
+
+/// Events between two looks at the clock for servicing.
+const SERVICE_EVERY_EVENTS: u32 = 256;
+const SERVICE_EVERY: Duration = Duration::from_millis(5);
+
+impl InlineSink {
+    /// Builds the runtime on the calling (core) thread and loads `agents`;
+    /// an agent that fails to load is reported on the console and left out.
+    pub fn new(opts: RuntimeOptions, agents: &[(String, String)], core: u16, results: Arc<Mutex<InlineResults>>) -> Result<Self> {
+        let mut rt = AgentRuntime::new(opts)?;
+        for (name, src) in agents {
+            if let Err(e) = rt.load_agent(name, src) {
+                eprintln!("skua: agent {name}: {e}");
+            }
+        }
+        let (wants_packets, wants_items) = (rt.wants_packets(), rt.wants_items());
+        Ok(InlineSink { rt, core, wants_packets, wants_items, events: 0, last_service: Instant::now(), results })
+    }
+
+    pub fn mailbox(&self) -> scripting::Mailbox {
+        self.rt.mailbox()
+    }
+
+    fn service(&mut self) {
+        self.rt.poll_completions();
+        let now = SystemTime::now();
+        if self.rt.next_job_due().is_some_and(|due| due <= now) {
+            self.rt.run_due_jobs(now);
+        }
+        self.wants_packets = self.rt.wants_packets();
+        self.wants_items = self.rt.wants_items();
+        self.last_service = Instant::now();
+    }
+
+    #[inline]
+    fn tick(&mut self) {
+        self.events += 1;
+        if self.events % SERVICE_EVERY_EVENTS == 0 && self.last_service.elapsed() >= SERVICE_EVERY {
+            self.service();
+        }
+    }
+}
+
+impl ItemSink for InlineSink {
+    fn item(&mut self, item: Item) {
+        if self.wants_items {
+            self.rt.on_item_captured(item);
+        }
+        self.tick();
+    }
+
+    #[inline]
+    fn wants_packets(&self) -> bool {
+        self.wants_packets
+    }
+
+    fn packet(&mut self, frame: &Frame<'_>, meta: &PacketMeta) {
+        let info = packet_info(frame, meta, self.core);
+        self.rt.on_packets_captured(std::iter::once(info));
+        self.tick();
+    }
+
+    fn idle(&mut self) {
+        if self.last_service.elapsed() >= SERVICE_EVERY {
+            self.service();
+        }
+    }
+
+    fn finish(&mut self) {
+        self.service();
+        if let Ok(mut r) = self.results.lock() {
+            r.stats.extend(self.rt.stats());
+            r.counters.push((self.rt.id(), self.rt.counters()));
+        }
+    }
+}
+
+/// Prints agents' console lines as they come, on its own thread.
+pub fn spawn_console_printer(rx: crossbeam_channel::Receiver<ConsoleLine>) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("skua-console".into())
+        .spawn(move || {
+            use std::io::Write;
+            let stdout = std::io::stdout();
+            for line in rx.iter() {
+                let mut out = stdout.lock();
+                let _ = writeln!(out, "{line}");
+                // Drain what is already queued before flushing.
+                for more in rx.try_iter().take(1024) {
+                    let _ = writeln!(out, "{more}");
+                }
+                let _ = out.flush();
+            }
+        })
+        .expect("spawning the console thread")
+}
+
+/// Runtime options for runtime `id` on `node`.
+pub fn runtime_options(id: u32, node: &NodeInfo, cfg: &ScriptingConfig, console: &ConsoleSink, effects: &EffectSink, clock: Clock) -> RuntimeOptions {
+    RuntimeOptions { id: RuntimeId(id), node: node.clone(), config: cfg.clone(), console: console.clone(), effects: effects.clone(), clock }
+}
+
+/// The per-agent table printed at exit: one row per agent, runtime and
+/// hook or job.
+pub fn table(stats: &[HookStats]) -> String {
+    let mut rows: Vec<&HookStats> = stats.iter().filter(|s| s.calls > 0 || s.errors > 0).collect();
+    rows.sort_by(|a, b| (&a.agent, a.runtime, a.site_name()).cmp(&(&b.agent, b.runtime, b.site_name())));
+    let mut out = format!(
+        "{:<24} {:<5} {:<18} {:>10} {:>7} {:>6} {:>4} {:>9} {:>9} {:>9}\n",
+        "agent", "rt", "hook", "calls", "errors", "intr", "oom", "p50 µs", "p99 µs", "p999 µs"
+    );
+    for s in rows {
+        out.push_str(&format!(
+            "{:<24} {:<5} {:<18} {:>10} {:>7} {:>6} {:>4} {:>9.1} {:>9.1} {:>9.1}\n",
+            s.agent,
+            s.runtime.to_string(),
+            s.site_name(),
+            s.calls,
+            s.errors,
+            s.interrupts,
+            s.out_of_memory,
+            s.p50_ns as f64 / 1e3,
+            s.p99_ns as f64 / 1e3,
+            s.p999_ns as f64 / 1e3
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_hash_is_symmetric() {
+        let a = (IpAddr::from([10, 0, 0, 1]), 40_000);
+        let b = (IpAddr::from([10, 0, 0, 2]), 80);
+        assert_eq!(flow_hash(a, b, 6), flow_hash(b, a, 6));
+        assert_ne!(flow_hash(a, b, 6), flow_hash(a, b, 17));
+    }
+
+    #[test]
+    fn only_js_files_are_agents() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("b.js"), "var x;").unwrap();
+        std::fs::write(d.path().join("a.js"), "var y;").unwrap();
+        std::fs::write(d.path().join("notes.txt"), "no").unwrap();
+        let l = load_dir(d.path()).unwrap();
+        assert_eq!(l.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        let empty = tempfile::tempdir().unwrap();
+        assert!(load_dir(empty.path()).unwrap_err().to_string().contains("no .js agents"));
+    }
+}

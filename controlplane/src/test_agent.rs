@@ -1,0 +1,178 @@
+//! `skua test-agent`: runs agents over a capture on one thread with the
+//! capture's clock, so a job scheduled every minute fires once per minute
+//! of capture time however fast the file is read. I/O helpers do not reach
+//! the network: a local executor answers them (files under a scratch data
+//! directory, `hub.action` into the same runtime) and prints each call.
+//! What an agent would do in production, shown offline and repeatable.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use dataplane::dissect::to_packet;
+use dataplane::source::file::{FileSource, Input, Pace};
+use dataplane::source::{PacketSource, Poll};
+use dataplane::Frame;
+use reassembly::{Item, NodeInfo, Reassembler};
+use scripting::{AgentRuntime, Clock, ConsoleSink, EffectSink, LocalExecutor};
+
+use crate::agents;
+use crate::config::Config;
+
+#[derive(clap::Args, Debug)]
+pub struct TestAgentArgs {
+    /// Agent files (`.js`) or folders of them.
+    #[arg(required = true)]
+    pub agents: Vec<PathBuf>,
+
+    /// The capture to replay (default: the bundled demo capture).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+
+    /// Do not print the I/O helper calls the agents made.
+    #[arg(long)]
+    pub no_effects: bool,
+}
+
+fn to_time(ns: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(ns)
+}
+
+pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
+    let mut list = Vec::new();
+    for p in &args.agents {
+        if p.is_dir() {
+            list.extend(agents::load_dir(p)?);
+        } else {
+            let src = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let name = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "agent".into());
+            list.push((name, src));
+        }
+    }
+    let scratch = tempfile::Builder::new().prefix("skua-test-agent-").tempdir()?;
+    let mut scfg = cfg.scripting.clone();
+    scfg.data_dir = scratch.path().to_path_buf();
+    let node = NodeInfo { ip: String::new(), name: "test-agent".into() };
+    let (console, console_rx) = ConsoleSink::new(scfg.console_queue as usize);
+    let (effects, effects_rx) = EffectSink::new(scfg.effect_queue as usize);
+    let opts = agents::runtime_options(0, &node, &scfg, &console, &effects, Clock::Manual);
+    let mut rt = AgentRuntime::new(opts)?;
+    let mut executor = LocalExecutor::new(effects_rx, scratch.path()).with_hub(rt.mailbox());
+    let mut failed = false;
+    for (name, src) in &list {
+        match rt.load_agent(name, src) {
+            Ok(warnings) => {
+                for w in warnings {
+                    eprintln!("skua: agent {name}: warning: {w}");
+                }
+            }
+            Err(e) => {
+                eprintln!("skua: agent {name}: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        bail!("an agent did not load");
+    }
+
+    let input = match &args.pcap {
+        Some(p) => Input::Path(p.clone()),
+        None => Input::Bytes { name: "bundled demo capture".into(), bytes: dataplane::synth::demo_capture().into() },
+    };
+    let mut source = FileSource::open(input, Pace::Fast, 1)?;
+    let mut reassembler = Reassembler::new(&cfg.reassembly, 0);
+    let mut items: Vec<Item> = Vec::new();
+    let mut shown = 0usize;
+    let mut next_advance = 0u64;
+    let mut last_ts = 0u64;
+    let mut first_ts = None;
+    let mut packets = 0u64;
+    let mut malformed = 0u64;
+
+    // One step of the agent loop: jobs due by `ts`, hooks, helpers' answers,
+    // console lines and the calls made.
+    let settle = |rt: &mut AgentRuntime, executor: &mut LocalExecutor, shown: &mut usize| {
+        loop {
+            let ran = executor.run_pending();
+            let polled = rt.poll_completions();
+            if ran == 0 && polled == 0 {
+                break;
+            }
+        }
+        for line in console_rx.try_iter() {
+            println!("{line}");
+        }
+        if !args.no_effects {
+            for e in &executor.transcript()[*shown..] {
+                let outcome = match &e.result {
+                    Ok(v) => format!("→ {v}"),
+                    Err(err) => format!("→ rejected: {err}"),
+                };
+                println!("[effect {}] {}({}) {}", e.agent, e.helper, e.args, outcome);
+            }
+        }
+        *shown = executor.transcript().len();
+    };
+
+    loop {
+        let mut frames: Vec<(u64, dataplane::wire::LinkType, Vec<u8>, u32)> = Vec::new();
+        let p = source.poll(&mut |f: Frame<'_>| frames.push((f.ts_ns, f.link, f.data.to_vec(), f.wire_len)))?;
+        for (ts, link, data, wire_len) in frames {
+            // Jobs fire at their times on the capture's clock, before the
+            // packets that come after them.
+            while let Some(due) = rt.next_job_due().filter(|d| *d <= to_time(ts)) {
+                rt.run_due_jobs(due);
+                settle(&mut rt, &mut executor, &mut shown);
+            }
+            rt.set_time(to_time(ts));
+            packets += 1;
+            last_ts = ts;
+            first_ts.get_or_insert(ts);
+            let frame = Frame { data: &data, wire_len, ts_ns: ts, link };
+            let Ok(meta) = dataplane::parse(link, &data, wire_len) else {
+                malformed += 1;
+                continue;
+            };
+            if rt.wants_packets() {
+                rt.on_packets_captured(std::iter::once(agents::packet_info(&frame, &meta, 0)));
+            }
+            reassembler.packet(&to_packet(&frame, &meta), &mut |i| items.push(i));
+            if ts >= next_advance {
+                reassembler.advance(ts, &mut |i| items.push(i));
+                next_advance = ts + dataplane::dissect::ADVANCE_EVERY_NS;
+            }
+            if !items.is_empty() {
+                rt.on_items_captured(items.drain(..));
+            }
+            settle(&mut rt, &mut executor, &mut shown);
+        }
+        if p == Poll::End {
+            break;
+        }
+    }
+    reassembler.finish(&mut |i| items.push(i));
+    rt.on_items_captured(items.drain(..));
+    // Jobs due within the last second of the capture still run, as a live
+    // run would have fired them before stopping.
+    while let Some(due) = rt.next_job_due().filter(|d| *d <= to_time(last_ts)) {
+        rt.run_due_jobs(due);
+    }
+    settle(&mut rt, &mut executor, &mut shown);
+    let c = rt.counters();
+    eprintln!(
+        "skua: {packets} packets ({malformed} not decoded), {} items, {} hook calls, {} faults, {} interrupts; capture time {:.1} s",
+        c.items,
+        c.hook_calls,
+        c.faults,
+        c.interrupts,
+        last_ts.saturating_sub(first_ts.unwrap_or(last_ts)) as f64 / 1e9
+    );
+    print!("{}", agents::table(&rt.stats()));
+    let quarantined: Vec<String> = rt.agents().into_iter().filter_map(|a| a.quarantined.map(|why| format!("{}: {why}", a.name))).collect();
+    for q in &quarantined {
+        eprintln!("skua: quarantined {q}");
+    }
+    Ok(if quarantined.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) })
+}
