@@ -6,52 +6,12 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Command;
-use std::time::Duration;
 
 use controlplane::executor::{Executor, ExecutorContext};
 use controlplane::integrations::config::{InfluxApi, IntegrationsConfig};
 use scripting::Effect;
 use serde_json::{json, Value};
 use support::*;
-
-struct Influx {
-    _peer: Peer,
-    _dir: tempfile::TempDir,
-    port: u16,
-}
-
-fn start_influxd() -> Option<Influx> {
-    let bin = find_binary("influxd", &["/usr/bin/influxd"])?;
-    let dir = tempfile::tempdir().unwrap();
-    let (http, rpc) = (free_port(), free_port());
-    let d = dir.path().display();
-    let conf = format!(
-        "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
-         [meta]\n  dir = \"{d}/meta\"\n  logging-enabled = false\n\
-         [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-         [http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n\
-         [monitor]\n  store-enabled = false\n\
-         [continuous_queries]\n  enabled = false\n\
-         [subscriber]\n  enabled = false\n"
-    );
-    let path = dir.path().join("influxdb.conf");
-    std::fs::write(&path, conf).unwrap();
-    let peer = Peer::spawn("influxd", Command::new(bin).arg("-config").arg(&path)).expect("starting influxd");
-    assert!(
-        wait_until(Duration::from_secs(30), || http10("GET", http, "/ping", "").is_ok_and(|(s, _)| s == 204)),
-        "influxd did not answer /ping"
-    );
-    let (s, body) = http10("POST", http, "/query", &format!("q={}", q("CREATE DATABASE skua"))).unwrap();
-    assert_eq!(s, 200, "{body}");
-    Some(Influx { _peer: peer, _dir: dir, port: http })
-}
-
-fn query(port: u16, q_: &str) -> Value {
-    let (s, body) = http10("GET", port, &format!("/query?db=skua&q={}", q(q_)), "").unwrap();
-    assert_eq!(s, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
-}
 
 #[test]
 fn v1_write_round_trips_escaping_and_types() {

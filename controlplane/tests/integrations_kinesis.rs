@@ -6,11 +6,9 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-use aws_sdk_kinesis::types::ShardIteratorType;
 use controlplane::executor::{Executor, ExecutorContext, ExecutorHandle};
 use controlplane::integrations::config::IntegrationsConfig;
 use controlplane::integrations::Integration;
@@ -50,63 +48,6 @@ fn config(endpoint: &str) -> IntegrationsConfig {
 
 fn kinesis_stats(h: &ExecutorHandle) -> controlplane::integrations::IntegrationSnapshot {
     h.counters().into_iter().find(|s| s.integration == Integration::Kinesis).unwrap()
-}
-
-fn start_kinesalite() -> Option<(Peer, u16)> {
-    let node = find_binary("node", &[])?;
-    let script = std::env::var("SKUA_KINESALITE").unwrap_or_else(|_| "/var/tmp/skua-npm/node_modules/kinesalite/cli.js".into());
-    if !std::path::Path::new(&script).is_file() {
-        return None;
-    }
-    let port = free_port();
-    let peer = Peer::spawn(
-        "kinesalite",
-        Command::new(node).arg(&script).args(["--port", &port.to_string(), "--createStreamMs", "0", "--deleteStreamMs", "0", "--updateStreamMs", "0"]),
-    )
-    .ok()?;
-    assert!(wait_for_port(port, Duration::from_secs(20)), "kinesalite did not listen on {port}");
-    Some((peer, port))
-}
-
-async fn test_client(endpoint: &str) -> aws_sdk_kinesis::Client {
-    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-    let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .http_client(http)
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_kinesis::config::Credentials::new("AKIDTEST", "secret", None, None, "test"))
-        .load()
-        .await;
-    aws_sdk_kinesis::Client::new(&conf)
-}
-
-/// Every record's data in the stream, over all shards.
-async fn read_all(c: &aws_sdk_kinesis::Client, stream: &str) -> Vec<String> {
-    let shards = c.list_shards().stream_name(stream).send().await.unwrap();
-    let mut out = Vec::new();
-    for s in shards.shards() {
-        let it = c
-            .get_shard_iterator()
-            .stream_name(stream)
-            .shard_id(s.shard_id())
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap();
-        let mut iter = it.shard_iterator().map(str::to_string);
-        for _ in 0..50 {
-            let Some(i) = iter.take() else { break };
-            let r = c.get_records().shard_iterator(i).limit(10_000).send().await.unwrap();
-            let n = r.records().len();
-            out.extend(r.records().iter().map(|x| String::from_utf8_lossy(x.data().as_ref()).into_owned()));
-            iter = r.next_shard_iterator().map(str::to_string);
-            if n == 0 {
-                break;
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -16,6 +16,8 @@ use controlplane::executor::{ExecutorHandle, Job};
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use scripting::{Effect, EffectResult};
+use aws_sdk_kinesis::types::ShardIteratorType;
+use serde_json::Value;
 
 /// One request as the server received it.
 #[derive(Debug, Clone)]
@@ -278,4 +280,101 @@ pub fn http10(method: &str, port: u16, path_and_query: &str, body: &str) -> std:
 /// Percent-encodes a query value.
 pub fn q(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+// Real peers shared by the integration tests: InfluxDB 1.x and kinesalite.
+
+pub struct Influx {
+    _peer: Peer,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+pub fn start_influxd() -> Option<Influx> {
+    let bin = find_binary("influxd", &["/usr/bin/influxd"])?;
+    let dir = tempfile::tempdir().unwrap();
+    let (http, rpc) = (free_port(), free_port());
+    let d = dir.path().display();
+    let conf = format!(
+        "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
+         [meta]\n  dir = \"{d}/meta\"\n  logging-enabled = false\n\
+         [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
+         [http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n\
+         [monitor]\n  store-enabled = false\n\
+         [continuous_queries]\n  enabled = false\n\
+         [subscriber]\n  enabled = false\n"
+    );
+    let path = dir.path().join("influxdb.conf");
+    std::fs::write(&path, conf).unwrap();
+    let peer = Peer::spawn("influxd", Command::new(bin).arg("-config").arg(&path)).expect("starting influxd");
+    assert!(
+        wait_until(Duration::from_secs(30), || http10("GET", http, "/ping", "").is_ok_and(|(s, _)| s == 204)),
+        "influxd did not answer /ping"
+    );
+    let (s, body) = http10("POST", http, "/query", &format!("q={}", q("CREATE DATABASE skua"))).unwrap();
+    assert_eq!(s, 200, "{body}");
+    Some(Influx { _peer: peer, _dir: dir, port: http })
+}
+
+pub fn query(port: u16, q_: &str) -> Value {
+    let (s, body) = http10("GET", port, &format!("/query?db=skua&q={}", q(q_)), "").unwrap();
+    assert_eq!(s, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+pub fn start_kinesalite() -> Option<(Peer, u16)> {
+    let node = find_binary("node", &[])?;
+    let script = std::env::var("SKUA_KINESALITE").unwrap_or_else(|_| "/var/tmp/skua-npm/node_modules/kinesalite/cli.js".into());
+    if !std::path::Path::new(&script).is_file() {
+        return None;
+    }
+    let port = free_port();
+    let peer = Peer::spawn(
+        "kinesalite",
+        Command::new(node).arg(&script).args(["--port", &port.to_string(), "--createStreamMs", "0", "--deleteStreamMs", "0", "--updateStreamMs", "0"]),
+    )
+    .ok()?;
+    assert!(wait_for_port(port, Duration::from_secs(20)), "kinesalite did not listen on {port}");
+    Some((peer, port))
+}
+
+pub async fn test_client(endpoint: &str) -> aws_sdk_kinesis::Client {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .http_client(http)
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_kinesis::config::Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .load()
+        .await;
+    aws_sdk_kinesis::Client::new(&conf)
+}
+
+/// Every record's data in the stream, over all shards.
+pub async fn read_all(c: &aws_sdk_kinesis::Client, stream: &str) -> Vec<String> {
+    let shards = c.list_shards().stream_name(stream).send().await.unwrap();
+    let mut out = Vec::new();
+    for s in shards.shards() {
+        let it = c
+            .get_shard_iterator()
+            .stream_name(stream)
+            .shard_id(s.shard_id())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap();
+        let mut iter = it.shard_iterator().map(str::to_string);
+        for _ in 0..50 {
+            let Some(i) = iter.take() else { break };
+            let r = c.get_records().shard_iterator(i).limit(10_000).send().await.unwrap();
+            let n = r.records().len();
+            out.extend(r.records().iter().map(|x| String::from_utf8_lossy(x.data().as_ref()).into_owned()));
+            iter = r.next_shard_iterator().map(str::to_string);
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    out
 }
