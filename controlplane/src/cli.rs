@@ -46,6 +46,10 @@ pub enum Command {
     /// Capture and process traffic. With no source, replays the bundled
     /// demo capture.
     Run(RunArgs),
+    /// A capture node: `run` on a live source (`--dpdk`, `--iface`) with the
+    /// agents of `scripting.source`, as the DaemonSet and the systemd unit
+    /// start it. (The link to a hub comes with `skua hub`.)
+    Worker(RunArgs),
     /// Print the items (request/response pairs) found in a capture file,
     /// ordered by request time. The same pipeline as `run`.
     Dissect(DissectArgs),
@@ -139,6 +143,13 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Run(args) => run(&cli, args),
+        Command::Worker(args) => {
+            if args.dpdk.is_none() && args.iface.is_none() && args.pcap.is_none() {
+                eprintln!("skua: error: a worker captures from --dpdk, --iface or --pcap");
+                return ExitCode::FAILURE;
+            }
+            run(&cli, args)
+        }
         Command::Dissect(args) => dissect(&cli, args),
         Command::Gen(args) => crate::gen_cmd::run(args),
         Command::TestAgent(args) => Config::load(cli.config.as_deref(), &cli.sets).map_err(Into::into).and_then(|c| crate::test_agent::run(&c, args)),

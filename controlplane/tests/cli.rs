@@ -58,3 +58,19 @@ fn gen_is_deterministic_and_checks_its_options() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown size mix"));
 }
+
+#[test]
+fn worker_needs_a_source_and_takes_the_config_file() {
+    let out = skua(&["worker"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--dpdk, --iface or --pcap"));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("skua.yaml");
+    std::fs::write(&cfg, "dataplane:\n  cores: 1\n").unwrap();
+    let pcap = dir.path().join("g.pcap");
+    assert!(skua(&["gen", "-o", pcap.to_str().unwrap(), "--exchanges", "20"]).status.success());
+    let out = skua(&["worker", "--config", cfg.to_str().unwrap(), "--pcap", pcap.to_str().unwrap(), "--summary", "json", "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["total"]["items"].as_u64(), Some(21), "20 exchanges and one DNS lookup");
+}
