@@ -11,6 +11,13 @@
 //!   figure of merit there.
 //! - `corpus`: the HTTP/1.x and DNS captures of `../shared/corpus` that
 //!   have expected transactions, concatenated (skipped when absent).
+//! - `http2`, `redis`, `kafka`, `postgresql`, `amqp`: generated
+//!   conversations of each protocol (`reassembly::conversations`: HTTP/2
+//!   streams interleaved with gRPC among them, pipelined Redis commands
+//!   and pub/sub, Kafka Produce/Fetch, PostgreSQL simple and extended
+//!   queries, AMQP publishes and deliveries on interleaved channels), 128
+//!   connections interleaved message by message, messages cut at a
+//!   1448-byte MSS. Bytes and items per second.
 //!
 //! Before the timed runs it measures the resident memory of one million
 //! idle tracked flows (SYNs to distinct ports) and prints bytes per flow.
@@ -27,7 +34,7 @@ use dataplane::source::{PacketSource, Poll};
 use dataplane::synth::traffic::{SizeMix, Traffic, TrafficSpec};
 use dataplane::wire::LinkType;
 use dataplane::{parse, CoreCounters, Frame, PacketHandler};
-use reassembly::{Packet, Reassembler, ReassemblyConfig};
+use reassembly::{AppProtocol, Packet, Reassembler, ReassemblyConfig};
 
 /// A capture held in memory: (timestamp, link, bytes).
 type Frames = Vec<(u64, LinkType, Vec<u8>)>;
@@ -76,6 +83,63 @@ fn generated(mix: SizeMix, exchanges: u32) -> (Frames, u64, u64) {
     let (pkts, summary) = Traffic::collect_all(spec);
     let frames: Frames = pkts.into_iter().map(|p| (p.ts_ns, LinkType::Ethernet, p.data)).collect();
     (frames, summary.bytes, summary.http_exchanges + summary.dns_exchanges)
+}
+
+/// Generated conversations of `protocol` over `flows` connections, their
+/// messages interleaved across connections: (frames, payload bytes on
+/// the wire incl. headers, items).
+fn protocol_frames(protocol: AppProtocol, flows: u16, exchanges: usize) -> (Frames, u64, u64) {
+    use dataplane::synth::tcp4;
+    const MSS: usize = 1448;
+    const ACK: u8 = 0x10;
+    const PSH_ACK: u8 = 0x18;
+    let convs: Vec<_> = (0..flows).map(|i| reassembly::conversations::generate(protocol, u64::from(i), exchanges, 4)).collect();
+    let items: u64 = convs.iter().map(|c| c.items as u64).sum();
+    let mut frames = Frames::new();
+    let mut ts = 1_000_000_000u64;
+    let mut push = |frames: &mut Frames, f: Vec<u8>| {
+        ts += 1_000;
+        frames.push((ts, LinkType::Ethernet, f));
+    };
+    let ends = |i: u16| ([10, 7, (i >> 8) as u8, i as u8], [10, 8, 0, 1], 20_000 + i);
+    let mut seq = vec![(1_000u32, 500_000u32); usize::from(flows)];
+    for i in 0..flows {
+        let (c, s, cp) = ends(i);
+        let sp = convs[usize::from(i)].server_port;
+        let (cs, ss) = seq[usize::from(i)];
+        push(&mut frames, tcp4(c, s, cp, sp, cs, 0, 0x02, &[]));
+        push(&mut frames, tcp4(s, c, sp, cp, ss, cs + 1, 0x12, &[]));
+        push(&mut frames, tcp4(c, s, cp, sp, cs + 1, ss + 1, ACK, &[]));
+        seq[usize::from(i)] = (cs + 1, ss + 1);
+    }
+    let most = convs.iter().map(|c| c.msgs.len()).max().unwrap_or(0);
+    for k in 0..most {
+        for i in 0..flows {
+            let Some(m) = convs[usize::from(i)].msgs.get(k) else { continue };
+            let (c, s, cp) = ends(i);
+            let sp = convs[usize::from(i)].server_port;
+            for part in m.data.chunks(MSS) {
+                let (cs, ss) = &mut seq[usize::from(i)];
+                let f = if m.from_client { tcp4(c, s, cp, sp, *cs, *ss, PSH_ACK, part) } else { tcp4(s, c, sp, cp, *ss, *cs, PSH_ACK, part) };
+                if m.from_client {
+                    *cs = cs.wrapping_add(part.len() as u32);
+                } else {
+                    *ss = ss.wrapping_add(part.len() as u32);
+                }
+                push(&mut frames, f);
+            }
+        }
+    }
+    for i in 0..flows {
+        let (c, s, cp) = ends(i);
+        let sp = convs[usize::from(i)].server_port;
+        let (cs, ss) = seq[usize::from(i)];
+        push(&mut frames, tcp4(c, s, cp, sp, cs, ss, 0x11, &[]));
+        push(&mut frames, tcp4(s, c, sp, cp, ss, cs + 1, 0x11, &[]));
+        push(&mut frames, tcp4(c, s, cp, sp, cs + 1, ss + 1, ACK, &[]));
+    }
+    let bytes = frames.iter().map(|(_, _, f)| f.len() as u64).sum();
+    (frames, bytes, items)
 }
 
 fn corpus() -> Option<(Frames, u64)> {
@@ -161,6 +225,17 @@ fn benches(c: &mut Criterion) {
         g.bench_function(format!("{name} bytes"), |b| b.iter(|| core.pass(black_box(&frames))));
         g.throughput(Throughput::Elements(items));
         g.bench_function(format!("{name} items"), |b| b.iter(|| core.pass(black_box(&frames))));
+    }
+    for protocol in [AppProtocol::Http2, AppProtocol::Redis, AppProtocol::Kafka, AppProtocol::Postgresql, AppProtocol::Amqp] {
+        let name = protocol.name();
+        let (frames, bytes, items) = protocol_frames(protocol, 128, 40);
+        // Every generated exchange must come out as an item.
+        assert_eq!(run(&frames, &cfg), items, "{name}: items");
+        println!("{name}: {} frames, {bytes} bytes, {items} items per iteration", frames.len());
+        g.throughput(Throughput::BytesDecimal(bytes));
+        g.bench_function(format!("{name} bytes"), |b| b.iter(|| run(black_box(&frames), &cfg)));
+        g.throughput(Throughput::Elements(items));
+        g.bench_function(format!("{name} items"), |b| b.iter(|| run(black_box(&frames), &cfg)));
     }
     match corpus() {
         Some((frames, bytes)) => {

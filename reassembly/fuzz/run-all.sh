@@ -13,7 +13,11 @@ trap 'rm -f "$log"' EXIT
 for target in $(cargo fuzz list); do
     echo "== fuzz $target for ${secs}s"
     mkdir -p "corpus/$target"
-    if ! cargo fuzz run -s none --release "$target" "corpus/$target" -- \
+    # Seeds (generated conversations, see fuzzing::tests::write_fuzz_seeds)
+    # start a target inside its protocol rather than at random bytes.
+    seeds=()
+    [ -d "seeds/$target" ] && seeds=("seeds/$target")
+    if ! cargo fuzz run -s none --release "$target" "corpus/$target" "${seeds[@]}" -- \
         -max_total_time="$secs" -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
         tail -n 40 "$log"
         echo "fuzz target $target failed; reproduce with: cargo fuzz run -s none $target artifacts/$target/<file>"

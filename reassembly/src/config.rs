@@ -4,12 +4,57 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Application protocols the dissectors know.
+/// Application protocols the dissectors know. Each is detected by content
+/// on any port; the config names are the snake_case variant names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AppProtocol {
+    /// HTTP/1.0 and HTTP/1.1 (`http`).
     Http,
+    /// DNS over UDP and TCP (`dns`).
     Dns,
+    /// HTTP/2 with prior knowledge, after an h2c upgrade, or picked up
+    /// mid-connection (`http2`).
+    Http2,
+    /// gRPC over HTTP/2 (`grpc`): HTTP/2 streams whose content-type is
+    /// `application/grpc*` become gRPC items; without it they stay HTTP/2.
+    Grpc,
+    /// RESP2/RESP3 (`redis`).
+    Redis,
+    /// The Kafka wire protocol (`kafka`).
+    Kafka,
+    /// The PostgreSQL frontend/backend protocol 3.0 (`postgresql`).
+    Postgresql,
+    /// AMQP 0-9-1 (`amqp`).
+    Amqp,
+}
+
+impl AppProtocol {
+    /// Every protocol, in the order probes try them.
+    pub const ALL: [AppProtocol; 8] = [
+        AppProtocol::Http2,
+        AppProtocol::Http,
+        AppProtocol::Dns,
+        AppProtocol::Grpc,
+        AppProtocol::Redis,
+        AppProtocol::Kafka,
+        AppProtocol::Postgresql,
+        AppProtocol::Amqp,
+    ];
+
+    /// The config name (`reassembly.protocols`).
+    pub fn name(self) -> &'static str {
+        match self {
+            AppProtocol::Http => "http",
+            AppProtocol::Dns => "dns",
+            AppProtocol::Http2 => "http2",
+            AppProtocol::Grpc => "grpc",
+            AppProtocol::Redis => "redis",
+            AppProtocol::Kafka => "kafka",
+            AppProtocol::Postgresql => "postgresql",
+            AppProtocol::Amqp => "amqp",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,11 +101,45 @@ pub struct ReassemblyConfig {
     pub max_decompressed_bytes: u64,
     /// Header lines per HTTP message; more is a `too_many_headers` anomaly.
     pub max_http_headers: u16,
-    /// Requests waiting for their responses per HTTP flow (pipelining depth).
-    /// Past it the oldest is emitted unanswered.
+    /// Requests waiting for their responses per flow: HTTP/1.x pipelining
+    /// depth, Redis and PostgreSQL pipelines, Kafka in-flight requests,
+    /// AMQP synchronous methods. Past it the oldest is emitted unanswered
+    /// with a `too_many_transactions` error.
     pub max_pending_requests: u16,
     /// DNS queries waiting for their responses per flow.
     pub max_pending_dns_queries: u16,
+    /// Bytes kept of a value that is not an HTTP body: a Redis argument or
+    /// reply string, a PostgreSQL query text, an AMQP message body, a Kafka
+    /// client id or topic name. Sizes are always counted in full.
+    pub max_field_bytes: u32,
+    /// Values kept per Redis command or reply (arguments, and elements of
+    /// arrays, sets and maps at any depth); the rest are parsed and counted
+    /// (`argCount`, `count`) but not kept.
+    pub max_redis_values: u16,
+    /// Nesting depth of RESP aggregates (arrays, maps, sets, pushes,
+    /// attributes); deeper is a `redis_malformed` anomaly and the direction
+    /// stops being dissected (the RESP grammar itself has no bound).
+    pub max_resp_depth: u8,
+    /// Topics, and partitions per topic, kept per Kafka Produce or Fetch
+    /// item; more are counted (`topicCount`) but not listed.
+    pub max_kafka_topics: u16,
+    /// Named prepared statements remembered per PostgreSQL connection, so
+    /// that a later Bind/Execute of one shows its query text. Past it the
+    /// oldest is forgotten.
+    pub max_pg_statements: u16,
+    /// HTTP/2 streams open at once per connection. Past it the oldest is
+    /// emitted with a `too_many_streams` error.
+    pub max_http2_streams: u16,
+    /// HPACK dynamic-table bytes kept per direction of an HTTP/2 connection
+    /// (a peer may announce up to 4 GiB). An entry evicted early because of
+    /// this is unknown to later header blocks: a header that refers to it is
+    /// left out and the item carries an `hpack_unknown` error, never a
+    /// guessed value.
+    pub max_hpack_table_bytes: u32,
+    /// AMQP channels with content (header and body frames) in assembly per
+    /// connection; content on further channels is emitted at once with a
+    /// `too_many_transactions` error.
+    pub max_amqp_channels: u16,
     /// IP datagrams being reassembled from fragments at once, per core.
     pub max_fragment_datagrams: u32,
     /// Fragment bytes buffered per core.
@@ -68,7 +147,11 @@ pub struct ReassemblyConfig {
     /// A datagram whose fragments do not all arrive within this long is
     /// dropped (milliseconds).
     pub fragment_timeout_ms: u64,
-    /// Protocols dissected; flows of others are tracked but not dissected.
+    /// Protocols dissected, each detected by content on any port; flows of
+    /// others are tracked but not dissected. `http2` covers prior
+    /// knowledge, h2c upgrades (which also need `http`) and connections
+    /// picked up mid-way; `grpc` turns HTTP/2 streams with an
+    /// `application/grpc` content-type into gRPC items (it needs `http2`).
     pub protocols: Vec<AppProtocol>,
 }
 
@@ -89,10 +172,27 @@ impl Default for ReassemblyConfig {
             max_http_headers: 128,
             max_pending_requests: 64,
             max_pending_dns_queries: 64,
+            max_field_bytes: 4096,
+            max_redis_values: 64,
+            max_resp_depth: 16,
+            max_kafka_topics: 64,
+            max_pg_statements: 256,
+            max_http2_streams: 256,
+            max_hpack_table_bytes: 64 * 1024,
+            max_amqp_channels: 256,
             max_fragment_datagrams: 1024,
             max_fragment_bytes: 4 * 1024 * 1024,
             fragment_timeout_ms: 30_000,
-            protocols: vec![AppProtocol::Http, AppProtocol::Dns],
+            protocols: vec![
+                AppProtocol::Http,
+                AppProtocol::Dns,
+                AppProtocol::Http2,
+                AppProtocol::Grpc,
+                AppProtocol::Redis,
+                AppProtocol::Kafka,
+                AppProtocol::Postgresql,
+                AppProtocol::Amqp,
+            ],
         }
     }
 }
@@ -109,5 +209,11 @@ mod tests {
         assert!(serde_json::from_str::<ReassemblyConfig>(r#"{"max_flowz": 10}"#).is_err());
         let c: ReassemblyConfig = serde_json::from_str(r#"{"protocols": ["dns"]}"#).expect("valid");
         assert_eq!(c.protocols, vec![AppProtocol::Dns]);
+        let c: ReassemblyConfig = serde_json::from_str(r#"{"protocols": ["http2", "grpc", "redis", "kafka", "postgresql", "amqp"]}"#).expect("valid");
+        assert_eq!(c.protocols.len(), 6);
+        for p in AppProtocol::ALL {
+            assert_eq!(serde_json::to_value(p).expect("serializes"), serde_json::Value::from(p.name()));
+            assert!(ReassemblyConfig::default().protocols.contains(&p), "{} enabled by default", p.name());
+        }
     }
 }

@@ -34,6 +34,12 @@ pub struct ReassemblyCounters {
     pub flows_undetected: u64,
     pub items_http: u64,
     pub items_dns: u64,
+    pub items_http2: u64,
+    pub items_grpc: u64,
+    pub items_redis: u64,
+    pub items_kafka: u64,
+    pub items_postgresql: u64,
+    pub items_amqp: u64,
     pub dissection_errors: DissectionErrors,
 }
 

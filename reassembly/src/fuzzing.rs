@@ -4,11 +4,11 @@
 //! the fuzz targets cannot rot unnoticed, and the invariant "no input
 //! panics" is checked by every `cargo test`.
 
-use crate::config::ReassemblyConfig;
+use crate::config::{AppProtocol, ReassemblyConfig};
 use crate::counters::DissectionErrors;
 use crate::dissectors::dns::{parser as dns_parser, DnsSession};
 use crate::dissectors::http::HttpSession;
-use crate::dissectors::{drive, Direction, Dissector, FinishReason, Limits, ParseCtx, StreamBuf};
+use crate::dissectors::{drive, Direction, Dissector, FinishReason, Limits, ParseCtx, Session, StreamBuf};
 use crate::item::NodeInfo;
 use crate::packet::{Fragment, Packet};
 use crate::Reassembler;
@@ -54,6 +54,153 @@ pub fn http(data: &[u8]) {
         }
         if let Some(crate::item::Message::Http(m)) = &ex.response {
             let _ = crate::dissectors::http::response_json(m);
+        }
+    }
+}
+
+/// Drives `s` with records as `http` does (direction by the selector's low
+/// bit, bit 1 a gap, bits 2+3 the end of a direction), finishes it, and
+/// builds every item's JSON.
+fn session<D: Dissector>(mut s: D, data: &[u8], limits: &Limits) {
+    let mut out = Vec::new();
+    let mut errors = DissectionErrors::default();
+    let mut bufs = [StreamBuf::default(), StreamBuf::default()];
+    for (sel, chunk) in records(data) {
+        let dir = if sel & 1 == 0 { Direction::ToServer } else { Direction::ToClient };
+        let mut ctx = ParseCtx { ts_ns: u64::from(sel), out: &mut out, errors: &mut errors, limits };
+        if sel & 2 != 0 {
+            bufs[dir.idx()].clear();
+            s.on_gap(dir, chunk.len() as u32, &mut ctx);
+        } else if sel & 4 != 0 && sel & 8 != 0 {
+            s.on_end(dir, &mut ctx);
+        } else {
+            drive(&mut s, &mut bufs[dir.idx()], dir, chunk, 4096, &mut ctx);
+        }
+    }
+    let mut ctx = ParseCtx { ts_ns: 0, out: &mut out, errors: &mut errors, limits };
+    s.finish(if data.len().is_multiple_of(2) { FinishReason::Timeout } else { FinishReason::Closed }, &mut ctx);
+    for ex in &out {
+        for m in [&ex.request, &ex.response].into_iter().flatten() {
+            let _ = m.request_json();
+            let _ = m.response_json();
+        }
+    }
+}
+
+/// Small limits, so that fuzzing reaches them.
+fn small_limits() -> Limits {
+    Limits {
+        max_body_bytes: 64,
+        max_head_bytes: 4096,
+        max_field_bytes: 32,
+        max_redis_values: 8,
+        max_resp_depth: 4,
+        max_kafka_topics: 4,
+        max_pg_statements: 4,
+        max_http2_streams: 4,
+        max_hpack_table_bytes: 256,
+        max_amqp_channels: 4,
+        max_pending: 8,
+        ..Limits::default()
+    }
+}
+
+/// HTTP/2 and gRPC: the input as an HPACK block (fresh and mid-stream
+/// decoders), as a probe, then as records through a session.
+pub fn http2(data: &[u8]) {
+    use crate::dissectors::http2::{hpack, parser};
+    for known in [true, false] {
+        let mut d = hpack::Decoder::new(128, known);
+        let _ = d.decode(data, 16, 512);
+        let _ = d.decode(data, 16, 512);
+    }
+    let _ = parser::probe(data);
+    let mut g = parser::GrpcFramer::default();
+    g.feed(data);
+    session(crate::dissectors::http2::Http2Session::new(), data, &small_limits());
+}
+
+/// Redis: the input as RESP values, as a probe, then as records.
+pub fn redis(data: &[u8]) {
+    use crate::dissectors::redis::parser;
+    let lim = parser::RespLimits { max_field_bytes: 16, max_values: 8, max_depth: 4 };
+    let mut r = parser::RespReader::default();
+    let mut rest = data;
+    while let parser::Step::Value { consumed, value, .. } = r.feed(rest, &lim) {
+        let _ = crate::dissectors::redis::value_json(&value);
+        rest = rest.get(consumed.max(1)..).unwrap_or_default();
+    }
+    let _ = parser::split_inline(data);
+    let _ = parser::probe(data);
+    session(crate::dissectors::redis::RedisSession::new(), data, &small_limits());
+}
+
+/// Kafka: the input as a request and as a response of every API key in
+/// a few versions, as a probe, then as records.
+pub fn kafka(data: &[u8]) {
+    use crate::dissectors::kafka::parser;
+    if let Some(h) = parser::request_header(data, 16) {
+        let _ = parser::request_topics(data, &h, 4, 16);
+    }
+    for key in [0i16, 1, 3, 10, 11, 18, 36] {
+        for version in [0i16, 2, 5, 9, 12, 13, 15] {
+            let _ = parser::response_body(data, key, version, 4, 16);
+        }
+    }
+    let _ = parser::probe(data);
+    session(crate::dissectors::kafka::KafkaSession::new(), data, &small_limits());
+}
+
+/// PostgreSQL: the input's pure readers, then records through a session.
+pub fn postgresql(data: &[u8]) {
+    use crate::dissectors::postgresql::parser;
+    let _ = parser::startup_header(data);
+    let _ = parser::startup_params(data);
+    let _ = parser::error_fields(data, 16);
+    let _ = parser::tag_rows(data);
+    let _ = parser::sasl_initial(data);
+    let _ = parser::probe(data, true);
+    session(crate::dissectors::postgresql::PgSession::new(), data, &small_limits());
+}
+
+/// AMQP: the input as the arguments of every method and as a content
+/// header, as a probe, then as records.
+pub fn amqp(data: &[u8]) {
+    use crate::dissectors::amqp::parser;
+    for class in [10u16, 20, 40, 50, 60, 85, 90] {
+        for method in [10u16, 11, 20, 21, 30, 31, 40, 41, 50, 51, 60, 70, 71, 72, 80, 120] {
+            if let Some((_, spec)) = parser::method(class, method) {
+                let _ = parser::arguments(data, spec, 16);
+            }
+        }
+    }
+    let _ = parser::content_header(data, 16);
+    let _ = parser::probe(data);
+    session(crate::dissectors::amqp::AmqpSession::new(), data, &small_limits());
+}
+
+/// Records (the `session` format) of a generated conversation: seeds for
+/// the fuzz corpus and for the tests below.
+pub fn conversation_records(protocol: AppProtocol, seed: u64) -> Vec<u8> {
+    let c = crate::conversations::generate(protocol, seed, 3, 2);
+    let mut v = Vec::new();
+    for m in &c.msgs {
+        for part in m.data.chunks(255) {
+            v.push(u8::from(!m.from_client));
+            v.push(part.len() as u8);
+            v.extend_from_slice(part);
+        }
+    }
+    v
+}
+
+/// Any protocol's session picked by probing the first record, as the
+/// reassembler would.
+pub fn any_session(data: &[u8]) {
+    let first = records(data).next().map(|(_, c)| c).unwrap_or_default();
+    for p in AppProtocol::ALL {
+        if Session::probe(p, first, Direction::ToServer) >= crate::dissectors::Confidence::Medium {
+            let _ = Session::new(p, true);
         }
     }
 }
@@ -214,6 +361,43 @@ mod tests {
             http(&mutate(&mut rng, &http_seed));
             dns(&mutate(&mut rng, &dns_seed));
             reassembler(&mutate(&mut rng, &http_seed));
+        }
+    }
+
+    /// Writes the seed corpus of the new targets (`fuzz/seeds/<target>/`,
+    /// generated conversations): `cargo test -p reassembly -- --ignored
+    /// write_fuzz_seeds`.
+    #[test]
+    #[ignore]
+    fn write_fuzz_seeds() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+        for (p, name) in [(AppProtocol::Http2, "http2"), (AppProtocol::Redis, "redis"), (AppProtocol::Kafka, "kafka"), (AppProtocol::Postgresql, "postgresql"), (AppProtocol::Amqp, "amqp")] {
+            let dir = root.join(name);
+            std::fs::create_dir_all(&dir).expect("seed dir");
+            for seed in 0..4 {
+                std::fs::write(dir.join(format!("conversation-{seed}")), conversation_records(p, seed)).expect("seed file");
+            }
+        }
+    }
+
+    #[test]
+    fn new_protocol_fuzz_entry_points_survive_random_and_mutated_inputs() {
+        let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+        type Target = (AppProtocol, fn(&[u8]));
+        let targets: [Target; 5] =
+            [(AppProtocol::Http2, http2), (AppProtocol::Redis, redis), (AppProtocol::Kafka, kafka), (AppProtocol::Postgresql, postgresql), (AppProtocol::Amqp, amqp)];
+        for (p, target) in targets {
+            let seeds: Vec<Vec<u8>> = (0..4).map(|s| conversation_records(p, s)).collect();
+            for seed in &seeds {
+                // The unmutated seed: a whole conversation, every item.
+                target(seed);
+                any_session(seed);
+            }
+            for i in 0..1_500 {
+                let n = (rng.next() % 300) as usize;
+                target(&rng.bytes(n));
+                target(&mutate(&mut rng, &seeds[i % seeds.len()]));
+            }
         }
     }
 }

@@ -13,8 +13,13 @@ use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
 
 use crate::config::AppProtocol;
+use crate::dissectors::amqp::AmqpMessage;
 use crate::dissectors::dns::DnsMessage;
 use crate::dissectors::http::HttpMessage;
+use crate::dissectors::http2::{GrpcMessage, Http2Message};
+use crate::dissectors::kafka::KafkaMessage;
+use crate::dissectors::postgresql::PgMessage;
+use crate::dissectors::redis::RedisMessage;
 
 /// `error.type` of an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,10 +60,64 @@ pub fn set_error(slot: &mut Option<ItemError>, kind: ItemErrorKind, msg: impl In
     }
 }
 
+/// One side of a transaction, in its protocol's own Rust value.
+// A message is built once and moved with its item; boxing the larger
+// variants would add an allocation to every one.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
     Http(HttpMessage),
     Dns(DnsMessage),
+    Http2(Http2Message),
+    Grpc(GrpcMessage),
+    Redis(RedisMessage),
+    Kafka(KafkaMessage),
+    Postgresql(PgMessage),
+    Amqp(AmqpMessage),
+}
+
+impl Message {
+    /// The protocol an item of this message belongs to.
+    pub fn protocol(&self) -> AppProtocol {
+        match self {
+            Message::Http(_) => AppProtocol::Http,
+            Message::Dns(_) => AppProtocol::Dns,
+            Message::Http2(_) => AppProtocol::Http2,
+            Message::Grpc(_) => AppProtocol::Grpc,
+            Message::Redis(_) => AppProtocol::Redis,
+            Message::Kafka(_) => AppProtocol::Kafka,
+            Message::Postgresql(_) => AppProtocol::Postgresql,
+            Message::Amqp(_) => AppProtocol::Amqp,
+        }
+    }
+
+    /// The `request` JSON of this message.
+    pub fn request_json(&self) -> Value {
+        match self {
+            Message::Http(m) => crate::dissectors::http::request_json(m),
+            Message::Dns(m) => crate::dissectors::dns::request_json(m),
+            Message::Http2(m) => crate::dissectors::http2::request_json(m),
+            Message::Grpc(m) => crate::dissectors::http2::grpc_request_json(m),
+            Message::Redis(m) => crate::dissectors::redis::message_json(m),
+            Message::Kafka(m) => crate::dissectors::kafka::message_json(m),
+            Message::Postgresql(m) => crate::dissectors::postgresql::message_json(m),
+            Message::Amqp(m) => crate::dissectors::amqp::message_json(m),
+        }
+    }
+
+    /// The `response` JSON of this message.
+    pub fn response_json(&self) -> Value {
+        match self {
+            Message::Http(m) => crate::dissectors::http::response_json(m),
+            Message::Dns(m) => crate::dissectors::dns::response_json(m),
+            Message::Http2(m) => crate::dissectors::http2::response_json(m),
+            Message::Grpc(m) => crate::dissectors::http2::grpc_response_json(m),
+            Message::Redis(m) => crate::dissectors::redis::message_json(m),
+            Message::Kafka(m) => crate::dissectors::kafka::message_json(m),
+            Message::Postgresql(m) => crate::dissectors::postgresql::message_json(m),
+            Message::Amqp(m) => crate::dissectors::amqp::message_json(m),
+        }
+    }
 }
 
 /// A transaction as a dissector emits it, before flow metadata is attached.
@@ -172,12 +231,20 @@ impl Item {
         }
     }
 
+    /// The request, or the response of an item without one.
+    pub fn message(&self) -> Option<&Message> {
+        self.exchange.request.as_ref().or(self.exchange.response.as_ref())
+    }
+
     fn protocol_json(&self) -> Value {
         let layer4 = match self.layer4 {
             Layer4::Tcp => "tcp",
             Layer4::Udp => "udp",
         };
         let layer3 = if self.ip_version == 6 { "ipv6" } else { "ipv4" };
+        let named = |name: &str, version: &str, abbr: &str, long: &str| {
+            json!({"name": name, "version": version, "abbr": abbr, "longName": long, "layer4": layer4, "layer3": layer3})
+        };
         match self.protocol {
             AppProtocol::Http => {
                 let version = self
@@ -196,6 +263,24 @@ impl Item {
                 "longName": "Domain Name System",
                 "layer4": layer4, "layer3": layer3,
             }),
+            AppProtocol::Http2 => named("http", "2", "HTTP/2", "Hypertext Transfer Protocol Version 2 (HTTP/2)"),
+            AppProtocol::Grpc => named("grpc", "2", "gRPC", "gRPC Remote Procedure Calls over HTTP/2"),
+            AppProtocol::Redis => {
+                let resp3 = [&self.exchange.request, &self.exchange.response]
+                    .into_iter()
+                    .flatten()
+                    .any(|m| matches!(m, Message::Redis(r) if r.resp3()));
+                named("redis", if resp3 { "3" } else { "2" }, "REDIS", "Redis Serialization Protocol")
+            }
+            AppProtocol::Kafka => {
+                let version = match self.message() {
+                    Some(Message::Kafka(k)) => k.api_version().to_string(),
+                    _ => "0".to_string(),
+                };
+                named("kafka", &version, "KAFKA", "Apache Kafka Protocol")
+            }
+            AppProtocol::Postgresql => named("postgresql", "3.0", "PGSQL", "PostgreSQL Frontend/Backend Protocol"),
+            AppProtocol::Amqp => named("amqp", "0-9-1", "AMQP", "Advanced Message Queuing Protocol 0-9-1"),
         }
     }
 
@@ -207,16 +292,8 @@ impl Item {
             json!({"ip": e.ip.to_string(), "port": e.port.to_string(), "name": e.name, "namespace": e.namespace})
         };
         let node_json = json!({"ip": node.ip, "name": node.name});
-        let request = match &ex.request {
-            Some(Message::Http(m)) => crate::dissectors::http::request_json(m),
-            Some(Message::Dns(m)) => crate::dissectors::dns::request_json(m),
-            None => Value::Null,
-        };
-        let response = match &ex.response {
-            Some(Message::Http(m)) => crate::dissectors::http::response_json(m),
-            Some(Message::Dns(m)) => crate::dissectors::dns::response_json(m),
-            None => Value::Null,
-        };
+        let request = ex.request.as_ref().map_or(Value::Null, Message::request_json);
+        let response = ex.response.as_ref().map_or(Value::Null, Message::response_json);
         let error = match &ex.error {
             Some(e) => json!({"type": e.kind.as_str(), "msg": e.msg}),
             None => Value::Null,

@@ -4,7 +4,11 @@
 //! (`flow`); in-order TCP delivery with out-of-order buffering, explicit gaps
 //! and named memory limits (`tcp`, `seq`); IPv4/IPv6 fragment reassembly
 //! (`frag`); one folder per dissector under `dissectors/` behind a single
-//! streaming contract; and the `Item` type agents receive (`item`). The
+//! streaming contract (HTTP/1.x, HTTP/2 and gRPC, DNS, Redis, Kafka,
+//! PostgreSQL, AMQP 0-9-1), each detected by content on any port; and the
+//! `Item` type agents receive (`item`). `conversations` generates traffic
+//! of each TCP protocol for tests and benches; `fuzzing` holds the fuzz
+//! targets' entry points. The
 //! dataplane calls one entry point, [`Reassembler`]. Pure Rust: it takes
 //! byte slices, never mbufs, and builds without DPDK; all time comes from
 //! packet timestamps.
@@ -12,6 +16,8 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+#[doc(hidden)]
+pub mod conversations;
 pub mod counters;
 pub mod dissectors;
 pub mod flow;

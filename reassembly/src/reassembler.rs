@@ -11,7 +11,6 @@
 use crate::config::{AppProtocol, ReassemblyConfig};
 use crate::counters::{DissectionErrors, ReassemblyCounters};
 use crate::dissectors::dns::DnsSession;
-use crate::dissectors::http::HttpSession;
 use crate::dissectors::{Confidence, Direction, Dissector, FinishReason, Limits, ParseCtx, Session, StreamBuf};
 use crate::flow::{FlowKey, FlowTable, Side, TimerClass};
 use crate::frag::FragmentTable;
@@ -92,8 +91,8 @@ struct Env<'a> {
     out: &'a mut Vec<Exchange>,
     errors: &'a mut DissectionErrors,
     limits: &'a Limits,
-    http: bool,
-    dns: bool,
+    /// Bit `p as usize` set when protocol `p` is enabled.
+    enabled: u16,
     max_probes: u8,
     max_buf: usize,
     undetected: &'a mut u64,
@@ -102,6 +101,10 @@ struct Env<'a> {
 impl Env<'_> {
     fn ctx(&mut self, ts_ns: u64) -> ParseCtx<'_> {
         ParseCtx { ts_ns, out: self.out, errors: self.errors, limits: self.limits }
+    }
+
+    fn enabled(&self, p: AppProtocol) -> bool {
+        self.enabled & (1 << p as u16) != 0
     }
 }
 
@@ -145,16 +148,19 @@ fn deliver(ext: &mut FlowExt, client: &mut Side, roles_known: bool, side: Side, 
                 let flips: &[bool] = if roles_known { &[false] } else { &[false, true] };
                 for &flip in flips {
                     let pd = if flip { d.other() } else { d };
-                    if env.http {
-                        let c = HttpSession::probe(probe_bytes, pd);
-                        if c > best.0 {
-                            best = (c, flip, AppProtocol::Http);
+                    for p in AppProtocol::ALL {
+                        if !env.enabled(p) {
+                            continue;
                         }
-                    }
-                    if env.dns && !flip {
-                        let c = DnsSession::probe(probe_bytes, true);
+                        let c = match p {
+                            // DNS over TCP says nothing about roles: probed
+                            // as sent, never flipped.
+                            AppProtocol::Dns if flip => Confidence::None,
+                            AppProtocol::Dns => DnsSession::probe(probe_bytes, true),
+                            _ => Session::probe(p, probe_bytes, pd),
+                        };
                         if c > best.0 {
-                            best = (c, flip, AppProtocol::Dns);
+                            best = (c, flip, p);
                         }
                     }
                 }
@@ -179,10 +185,7 @@ fn deliver(ext: &mut FlowExt, client: &mut Side, roles_known: bool, side: Side, 
                     *client = client.other();
                     ext.bufs.swap(0, 1);
                 }
-                let mut session = match best.2 {
-                    AppProtocol::Http => Session::Http(HttpSession::new()),
-                    AppProtocol::Dns => Session::Dns(DnsSession::new(true)),
-                };
+                let mut session = Session::new(best.2, true);
                 for gd in [Direction::ToServer, Direction::ToClient] {
                     // Early gaps were recorded before any role flip.
                     let idx = if best.1 { gd.other().idx() } else { gd.idx() };
@@ -199,6 +202,9 @@ fn deliver(ext: &mut FlowExt, client: &mut Side, roles_known: bool, side: Side, 
             let max_buf = env.max_buf;
             if let (Some(s), Some(b)) = (ext.session.as_mut(), ext.bufs.get_mut(d.idx())) {
                 s.drive(b, d, bytes, max_buf, &mut env.ctx(ts));
+            }
+            if let Some(s) = ext.session.as_mut() {
+                s.handover(&mut ext.bufs, max_buf, &mut env.ctx(ts));
             }
         }
     }
@@ -218,6 +224,8 @@ pub struct Reassembler {
     // Boxed: the same allocation moves between the pool and a flow slot.
     #[allow(clippy::vec_box)]
     pool: Vec<Box<FlowExt>>,
+    /// Bit `p as usize` set when protocol `p` is enabled.
+    enabled: u16,
 }
 
 impl Reassembler {
@@ -233,6 +241,7 @@ impl Reassembler {
             now_ns: 0,
             exchanges: Vec::with_capacity(16),
             pool: Vec::new(),
+            enabled: cfg.protocols.iter().fold(0, |m, p| m | 1 << *p as u16),
             cfg: cfg.clone(),
         }
     }
@@ -325,15 +334,12 @@ impl Reassembler {
     }
 
     fn env(&mut self) -> (Env<'_>, &mut FlowTable<Flow>, &mut u64, &mut crate::counters::TcpCounters) {
-        let http = self.cfg.protocols.contains(&AppProtocol::Http);
-        let dns = self.cfg.protocols.contains(&AppProtocol::Dns);
         (
             Env {
                 out: &mut self.exchanges,
                 errors: &mut self.counters.dissection_errors,
                 limits: &self.limits,
-                http,
-                dns,
+                enabled: self.enabled,
                 max_probes: self.cfg.max_probe_segments.max(1),
                 max_buf: self.cfg.max_message_buffer_bytes as usize,
                 undetected: &mut self.counters.flows_undetected,
@@ -602,7 +608,7 @@ impl Reassembler {
         if let Some(flow) = table.get_mut(id) {
             let dir = flow.dir(side);
             if let Some(ext) = flow.ext.as_deref_mut() {
-                if ext.session.is_none() && !ext.gave_up && env.dns {
+                if ext.session.is_none() && !ext.gave_up && env.enabled(AppProtocol::Dns) {
                     if DnsSession::probe(pkt.payload, false) >= Confidence::Medium {
                         ext.session = Some(Session::Dns(DnsSession::new(false)));
                     } else {
@@ -640,14 +646,18 @@ impl Reassembler {
     fn emit_items(&mut self, key: &FlowKey, client: Side, stream: u64, first: u32, out: &mut impl FnMut(Item)) {
         let layer4 = if key.protocol == ip_proto::UDP { Layer4::Udp } else { Layer4::Tcp };
         for (i, ex) in self.exchanges.drain(..).enumerate() {
-            let protocol = match (&ex.request, &ex.response) {
-                (Some(crate::item::Message::Dns(_)), _) | (_, Some(crate::item::Message::Dns(_))) => AppProtocol::Dns,
-                _ => AppProtocol::Http,
-            };
-            match protocol {
-                AppProtocol::Http => self.counters.items_http += 1,
-                AppProtocol::Dns => self.counters.items_dns += 1,
-            }
+            let protocol = ex.request.as_ref().or(ex.response.as_ref()).map_or(AppProtocol::Http, crate::item::Message::protocol);
+            let c = &mut self.counters;
+            *match protocol {
+                AppProtocol::Http => &mut c.items_http,
+                AppProtocol::Dns => &mut c.items_dns,
+                AppProtocol::Http2 => &mut c.items_http2,
+                AppProtocol::Grpc => &mut c.items_grpc,
+                AppProtocol::Redis => &mut c.items_redis,
+                AppProtocol::Kafka => &mut c.items_kafka,
+                AppProtocol::Postgresql => &mut c.items_postgresql,
+                AppProtocol::Amqp => &mut c.items_amqp,
+            } += 1;
             out(Item {
                 stream,
                 index: first + i as u32,

@@ -532,3 +532,45 @@ mod props {
         }
     }
 }
+
+/// HTTP/1.1 `Upgrade: h2c` answered `101`: the HTTP/1.1 exchange is an
+/// item, and the upgraded request is HTTP/2 stream 1 with its response;
+/// the client's preface may even be parsed before the 101.
+#[test]
+fn h2c_upgrade_hands_the_flow_to_http2() {
+    fn frame(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len() as u32;
+        let mut v = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, ty, flags];
+        v.extend_from_slice(&stream.to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+    let upgrade = b"GET /robots.txt HTTP/1.1\r\nHost: example.org\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
+    let switching = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+    let preface = [b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(), frame(4, 0, 0, &[])].concat();
+    let server_h2 = [frame(4, 0, 0, &[]), frame(1, 4, 1, &[0x88]), frame(0, 1, 1, b"User-agent: *")].concat();
+    let next = frame(1, 5, 3, &[0x82, 0x86, 0x44, 0x04, b'/', b'x', b'y', b'z', 0x41, 0x02, b'e', b'x']);
+    for preface_first in [false, true] {
+        let mut c = Conv::new(40001, 8080, 10, 20);
+        let mut pkts = c.handshake();
+        pkts.push(c.client(upgrade));
+        if preface_first {
+            pkts.push(c.client(&preface));
+            pkts.push(c.server(&[switching.to_vec(), server_h2.clone()].concat()));
+        } else {
+            pkts.push(c.server(&[switching.to_vec(), server_h2.clone()].concat()));
+            pkts.push(c.client(&preface));
+        }
+        pkts.push(c.client(&next));
+        pkts.push(c.server(&frame(1, 5, 3, &[0x8d])));
+        let (items, _) = run(&cfg(), &pkts);
+        let js: Vec<serde_json::Value> = items.iter().map(|i| i.to_json(&NodeInfo::default())).collect();
+        assert_eq!(js.len(), 3, "{js:#?}");
+        assert_eq!((js[0]["protocol"]["version"].as_str(), js[0]["response"]["status"].as_u64()), (Some("1.1"), Some(101)));
+        assert_eq!((js[1]["protocol"]["version"].as_str(), js[1]["request"]["url"].as_str(), js[1]["request"]["streamId"].as_u64()), (Some("2"), Some("/robots.txt"), Some(1)));
+        assert_eq!((js[1]["request"]["headers"]["host"].as_str(), js[1]["response"]["status"].as_u64()), (Some("example.org"), Some(200)));
+        assert_eq!(js[1]["response"]["content"]["text"], "User-agent: *");
+        assert_eq!((js[2]["request"]["url"].as_str(), js[2]["response"]["status"].as_u64()), (Some("/xyz"), Some(404)));
+        assert!(js.iter().all(|j| j["error"].is_null()), "{js:#?}");
+    }
+}

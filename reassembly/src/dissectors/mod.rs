@@ -14,8 +14,13 @@
 //! transaction still open. Anomalies become an [`ErrorKind`] counted per core
 //! and an `error` on the item, never a panic or a silent drop.
 
+pub mod amqp;
 pub mod dns;
 pub mod http;
+pub mod http2;
+pub mod kafka;
+pub mod postgresql;
+pub mod redis;
 
 use crate::counters::DissectionErrors;
 use crate::item::Exchange;
@@ -107,6 +112,29 @@ error_kinds! {
     DnsMalformed => "dns_malformed",
     /// A response whose request was never seen (or the reverse).
     Unpaired => "unpaired",
+    /// An HTTP/2 frame that breaks RFC 9113 framing (a length wrong for
+    /// its type, stream 0 where a stream is needed, CONTINUATION out of place).
+    Http2Framing => "http2_framing",
+    /// An HPACK header block that does not decode (integer, string or
+    /// Huffman code cut or invalid, an index beyond both tables).
+    HpackDecode => "hpack_decode",
+    /// A header field referring to HPACK dynamic-table state never seen
+    /// (picked up mid-connection, data lost): the field is left out.
+    HpackUnknown => "hpack_unknown",
+    /// More open HTTP/2 streams than `max_http2_streams`.
+    TooManyStreams => "too_many_streams",
+    /// gRPC length-prefixed messages that do not add up to the DATA sent.
+    GrpcFraming => "grpc_framing",
+    /// A RESP value that does not follow the grammar (or nests deeper than
+    /// `max_resp_depth`).
+    RedisMalformed => "redis_malformed",
+    /// A Kafka message shorter than its fields, or with an impossible size.
+    KafkaMalformed => "kafka_malformed",
+    /// A PostgreSQL message with an impossible length or unknown type.
+    PostgresqlMalformed => "postgresql_malformed",
+    /// An AMQP frame without its frame-end octet, or a method shorter than
+    /// its arguments.
+    AmqpMalformed => "amqp_malformed",
 }
 
 /// Limits a dissector reads (copied from the config once per core).
@@ -118,6 +146,19 @@ pub struct Limits {
     pub max_head_bytes: usize,
     pub max_pending: usize,
     pub max_pending_dns: usize,
+    pub max_field_bytes: usize,
+    pub max_redis_values: usize,
+    pub max_resp_depth: usize,
+    pub max_kafka_topics: usize,
+    pub max_pg_statements: usize,
+    pub max_http2_streams: usize,
+    pub max_hpack_table_bytes: usize,
+    pub max_amqp_channels: usize,
+    /// gRPC recognised on HTTP/2 streams (`grpc` in `protocols`).
+    pub grpc: bool,
+    /// HTTP/1.1 hands an `Upgrade: h2c` flow over to HTTP/2 (`http2` in
+    /// `protocols`).
+    pub h2c: bool,
 }
 
 impl Default for Limits {
@@ -135,6 +176,30 @@ impl From<&crate::config::ReassemblyConfig> for Limits {
             max_head_bytes: c.max_message_buffer_bytes as usize,
             max_pending: usize::from(c.max_pending_requests).max(1),
             max_pending_dns: usize::from(c.max_pending_dns_queries).max(1),
+            max_field_bytes: c.max_field_bytes as usize,
+            max_redis_values: usize::from(c.max_redis_values),
+            max_resp_depth: usize::from(c.max_resp_depth).max(1),
+            max_kafka_topics: usize::from(c.max_kafka_topics),
+            max_pg_statements: usize::from(c.max_pg_statements),
+            max_http2_streams: usize::from(c.max_http2_streams).max(1),
+            max_hpack_table_bytes: c.max_hpack_table_bytes as usize,
+            max_amqp_channels: usize::from(c.max_amqp_channels).max(1),
+            grpc: c.protocols.contains(&crate::config::AppProtocol::Grpc),
+            h2c: c.protocols.contains(&crate::config::AppProtocol::Http2),
+        }
+    }
+}
+
+impl Limits {
+    /// Bytes of a length-framed message of `total` bytes to wait for before
+    /// parsing it: all of it when it fits the message buffer, else a prefix
+    /// long enough for the fields an item keeps (the rest is skipped as it
+    /// streams by, so a large message never has to be buffered whole).
+    pub fn frame_want(&self, total: usize) -> usize {
+        if total <= self.max_head_bytes {
+            total
+        } else {
+            self.max_field_bytes.saturating_add(1024).clamp(64, self.max_head_bytes.max(64)).min(total)
         }
     }
 }
@@ -255,42 +320,104 @@ pub fn drive<D: Dissector>(d: &mut D, sb: &mut StreamBuf, dir: Direction, data: 
 pub enum Session {
     Http(http::HttpSession),
     Dns(dns::DnsSession),
+    Http2(http2::Http2Session),
+    Redis(redis::RedisSession),
+    Kafka(kafka::KafkaSession),
+    Postgresql(postgresql::PgSession),
+    Amqp(amqp::AmqpSession),
+}
+
+macro_rules! each_session {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            Session::Http($s) => $e,
+            Session::Dns($s) => $e,
+            Session::Http2($s) => $e,
+            Session::Redis($s) => $e,
+            Session::Kafka($s) => $e,
+            Session::Postgresql($s) => $e,
+            Session::Amqp($s) => $e,
+        }
+    };
 }
 
 impl Session {
+    /// A new session of `protocol` for a flow detected by content (`tcp`:
+    /// a TCP flow; only DNS also runs over UDP).
+    pub fn new(protocol: crate::config::AppProtocol, tcp: bool) -> Session {
+        use crate::config::AppProtocol as P;
+        match protocol {
+            P::Http => Session::Http(http::HttpSession::new()),
+            P::Dns => Session::Dns(dns::DnsSession::new(tcp)),
+            P::Http2 | P::Grpc => Session::Http2(http2::Http2Session::new()),
+            P::Redis => Session::Redis(redis::RedisSession::new()),
+            P::Kafka => Session::Kafka(kafka::KafkaSession::new()),
+            P::Postgresql => Session::Postgresql(postgresql::PgSession::new()),
+            P::Amqp => Session::Amqp(amqp::AmqpSession::new()),
+        }
+    }
+
+    /// Content-based detection of a TCP flow's protocol from the first bytes
+    /// of one direction (`dir` as the flow's roles say now).
+    pub fn probe(protocol: crate::config::AppProtocol, bytes: &[u8], dir: Direction) -> Confidence {
+        use crate::config::AppProtocol as P;
+        match protocol {
+            P::Http => http::HttpSession::probe(bytes, dir),
+            P::Dns => dns::DnsSession::probe(bytes, true),
+            P::Grpc => Confidence::None,
+            P::Http2 => http2::Http2Session::probe(bytes, dir),
+            P::Redis => redis::RedisSession::probe(bytes, dir),
+            P::Kafka => kafka::KafkaSession::probe(bytes, dir),
+            P::Postgresql => postgresql::PgSession::probe(bytes, dir),
+            P::Amqp => amqp::AmqpSession::probe(bytes, dir),
+        }
+    }
+
     pub fn protocol(&self) -> crate::config::AppProtocol {
+        use crate::config::AppProtocol as P;
         match self {
-            Session::Http(_) => crate::config::AppProtocol::Http,
-            Session::Dns(_) => crate::config::AppProtocol::Dns,
+            Session::Http(_) => P::Http,
+            Session::Dns(_) => P::Dns,
+            Session::Http2(_) => P::Http2,
+            Session::Redis(_) => P::Redis,
+            Session::Kafka(_) => P::Kafka,
+            Session::Postgresql(_) => P::Postgresql,
+            Session::Amqp(_) => P::Amqp,
         }
     }
 
     pub fn drive(&mut self, sb: &mut StreamBuf, dir: Direction, data: &[u8], max_buf: usize, ctx: &mut ParseCtx<'_>) {
-        match self {
-            Session::Http(s) => drive(s, sb, dir, data, max_buf, ctx),
-            Session::Dns(s) => drive(s, sb, dir, data, max_buf, ctx),
+        each_session!(self, s => drive(s, sb, dir, data, max_buf, ctx))
+    }
+
+    /// A session that hands the flow over to another protocol (HTTP/1.1 →
+    /// HTTP/2 after `101 Switching Protocols` to h2c): replaces `self` and
+    /// replays the bytes each direction held back for the new session.
+    pub fn handover(&mut self, bufs: &mut [StreamBuf; 2], max_buf: usize, ctx: &mut ParseCtx<'_>) {
+        let Session::Http(h) = self else { return };
+        let Some(up) = h.take_h2c_upgrade() else { return };
+        let mut next = http2::Http2Session::upgraded(up, ctx);
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            let Some(b) = bufs.get_mut(dir.idx()) else { continue };
+            let held = b.take();
+            *b = StreamBuf::default();
+            if !held.is_empty() {
+                drive(&mut next, b, dir, &held, max_buf, ctx);
+            }
         }
+        *self = Session::Http2(next);
     }
 
     pub fn on_gap(&mut self, dir: Direction, len: u32, ctx: &mut ParseCtx<'_>) {
-        match self {
-            Session::Http(s) => s.on_gap(dir, len, ctx),
-            Session::Dns(s) => s.on_gap(dir, len, ctx),
-        }
+        each_session!(self, s => s.on_gap(dir, len, ctx))
     }
 
     pub fn on_end(&mut self, dir: Direction, ctx: &mut ParseCtx<'_>) {
-        match self {
-            Session::Http(s) => s.on_end(dir, ctx),
-            Session::Dns(s) => s.on_end(dir, ctx),
-        }
+        each_session!(self, s => s.on_end(dir, ctx))
     }
 
     pub fn finish(&mut self, reason: FinishReason, ctx: &mut ParseCtx<'_>) {
-        match self {
-            Session::Http(s) => s.finish(reason, ctx),
-            Session::Dns(s) => s.finish(reason, ctx),
-        }
+        each_session!(self, s => s.finish(reason, ctx))
     }
 }
 

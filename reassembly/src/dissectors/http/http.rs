@@ -8,6 +8,10 @@
 //! an Upgrade/101, a CONNECT tunnel or the end of its stream) consumes bytes
 //! without parsing them. Interim 1xx responses are not final: they set the
 //! transaction's `info_code` and the next response is parsed for it too.
+//! A `101` to an `Upgrade: h2c` request puts both directions in `Handover`:
+//! they hold their bytes (consume nothing) until the flow's session is
+//! replaced by HTTP/2, which takes the upgraded request as its stream 1 and
+//! replays the held bytes (`take_h2c_upgrade`).
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -26,7 +30,21 @@ enum State {
     Body,
     Resync,
     Passthrough,
+    /// Waiting for the flow to be handed over to HTTP/2 (h2c).
+    Handover,
 }
+
+/// An HTTP/1.1 request that upgraded its connection to HTTP/2 (h2c,
+/// RFC 7540 §3.2): its response comes as HTTP/2 stream 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct H2cUpgrade {
+    pub request: HttpMessage,
+    pub ts_ns: u64,
+    pub size: u64,
+}
+
+/// The HTTP/2 client connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Counts and keeps decoded bytes; refuses past the decompression limit,
 /// which makes the decoder stop.
@@ -63,14 +81,14 @@ enum Inner {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Coding {
+pub(crate) enum Coding {
     Gzip,
     Deflate,
 }
 
 /// Content decoding of one body; the decoder is created on the first body
 /// bytes because `deflate` may or may not carry its zlib header.
-struct Decoder {
+pub(crate) struct Decoder {
     coding: Coding,
     inner: Option<Inner>,
     sink: Option<Sink>,
@@ -78,11 +96,11 @@ struct Decoder {
 }
 
 impl Decoder {
-    fn new(coding: Coding, keep: usize, max: u64) -> Decoder {
+    pub(crate) fn new(coding: Coding, keep: usize, max: u64) -> Decoder {
         Decoder { coding, inner: None, sink: Some(Sink { kept: Vec::new(), total: 0, keep, max, over: false }), error: None }
     }
 
-    fn write(&mut self, data: &[u8]) {
+    pub(crate) fn write(&mut self, data: &[u8]) {
         if self.error.is_some() || data.is_empty() {
             return;
         }
@@ -126,7 +144,7 @@ impl Decoder {
     }
 
     /// Flushes and returns (decoded bytes kept, decoded size, error).
-    fn finish(mut self) -> (Vec<u8>, u64, Option<ErrorKind>) {
+    pub(crate) fn finish(mut self) -> (Vec<u8>, u64, Option<ErrorKind>) {
         if self.error.is_none() {
             // A body that does not end as a complete stream is flagged; what
             // decoded so far still counts in the size.
@@ -183,6 +201,8 @@ struct Tx {
     head: bool,
     connect: bool,
     upgrade: bool,
+    /// `Upgrade: h2c` (and HTTP/2 enabled).
+    h2c: bool,
     http09: bool,
 }
 
@@ -203,6 +223,7 @@ impl Tx {
             head: false,
             connect: false,
             upgrade: false,
+            h2c: false,
             http09: false,
         }
     }
@@ -225,6 +246,7 @@ pub struct HttpSession {
     dirs: [DirParser; 2],
     txs: VecDeque<Tx>,
     next_id: u64,
+    h2c: Option<H2cUpgrade>,
 }
 
 fn flag(tx: &mut Tx, errors: &mut crate::counters::DissectionErrors, kind: ErrorKind) {
@@ -240,6 +262,12 @@ impl HttpSession {
     /// Content-based detection (any port).
     pub fn probe(bytes: &[u8], dir: Direction) -> Confidence {
         parser::probe(bytes, dir)
+    }
+
+    /// The upgraded request once a `101` switched the flow to h2c: the
+    /// caller replaces this session with HTTP/2.
+    pub fn take_h2c_upgrade(&mut self) -> Option<H2cUpgrade> {
+        self.h2c.take()
     }
 
     /// Transactions waiting for a half (for tests and introspection).
@@ -281,6 +309,15 @@ impl HttpSession {
         let lead = b.iter().take_while(|c| **c == b'\r' || **c == b'\n').count();
         if lead > 0 {
             return ParseResult::Continue { consumed: lead };
+        }
+        if self.txs.back().is_some_and(|t| t.h2c && !t.resp_done) {
+            let n = b.len().min(H2_PREFACE.len());
+            if b.get(..n) == H2_PREFACE.get(..n) {
+                // The HTTP/2 preface before the 101 was parsed: held for
+                // the HTTP/2 session.
+                d.state = State::Handover;
+                return ParseResult::Incomplete { consumed: 0, needed: 1 };
+            }
         }
         let start = parser::request_start(b);
         if start.is_none() {
@@ -359,6 +396,8 @@ impl HttpSession {
         tx.head = msg.method().eq_ignore_ascii_case(b"HEAD");
         tx.connect = msg.method().eq_ignore_ascii_case(b"CONNECT");
         tx.upgrade = msg.header("upgrade").is_some();
+        tx.h2c = ctx.limits.h2c
+            && msg.header("upgrade").is_some_and(|v| v.split(|c| *c == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"h2c")));
         tx.http09 = msg.http09;
         tx.req_ts = start_ts;
         tx.req_size = end as u64;
@@ -497,6 +536,7 @@ impl HttpSession {
         let id = d.tx;
         let decoded = d.decoder.take().map(|dec| dec.finish());
         let mut upgraded = false;
+        let mut h2c = false;
         if let Some(tx) = self.tx_mut(id) {
             if let Some(kind) = error {
                 flag(tx, ctx.errors, kind);
@@ -523,11 +563,17 @@ impl HttpSession {
             if dir == Direction::ToClient {
                 let status = tx.resp.as_ref().map_or(0, |m| m.status);
                 upgraded = status == 101 || (tx.connect && (200..300).contains(&status));
+                if status == 101 && tx.h2c {
+                    h2c = true;
+                    if let Some(req) = tx.req.clone() {
+                        self.h2c = Some(H2cUpgrade { request: req, ts_ns: tx.req_ts, size: tx.req_size });
+                    }
+                }
             }
         }
         if upgraded {
             for d in &mut self.dirs {
-                d.state = State::Passthrough;
+                d.state = if h2c { State::Handover } else { State::Passthrough };
             }
         }
         self.emit_ready(ctx);
@@ -632,7 +678,12 @@ impl HttpSession {
 }
 
 fn content_coding(m: &HttpMessage) -> Option<Coding> {
-    let v = m.header("content-encoding")?.trim_ascii();
+    coding(m.header("content-encoding")?)
+}
+
+/// The content coding a `Content-Encoding` value names, if decoded here.
+pub(crate) fn coding(v: &[u8]) -> Option<Coding> {
+    let v = v.trim_ascii();
     if v.eq_ignore_ascii_case(b"gzip") || v.eq_ignore_ascii_case(b"x-gzip") {
         Some(Coding::Gzip)
     } else if v.eq_ignore_ascii_case(b"deflate") {
@@ -649,6 +700,8 @@ impl Dissector for HttpSession {
         }
         match self.dirs[dir.idx()].state {
             State::Passthrough => ParseResult::Continue { consumed: b.len() },
+            // Held for the HTTP/2 session that replaces this one.
+            State::Handover => ParseResult::Incomplete { consumed: 0, needed: 1 },
             State::Body => self.parse_body(dir, b, ctx),
             State::Resync => match self.resync(dir, b) {
                 ParseResult::Continue { consumed: 0 } => self.parse(b, dir, ctx),
@@ -716,7 +769,7 @@ impl Dissector for HttpSession {
                 self.complete(dir, None, ctx);
                 self.dirs[dir.idx()].state = State::Resync;
             }
-            (State::Passthrough, _) => {}
+            (State::Passthrough, _) | (State::Handover, _) => {}
             (State::Idle, _) | (State::Resync, _) => {
                 d.in_head = false;
                 d.scanned = 0;
