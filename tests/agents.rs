@@ -132,3 +132,40 @@ fn broken_agents_do_not_stall_capture_or_the_good_agent() {
     assert_eq!(thrower["errors"].as_u64(), Some(10), "{thrower}");
     assert!(stdout.contains("[") && stdout.contains("thrower"), "the exception was logged with the agent");
 }
+
+#[test]
+fn every_bundled_example_runs_clean_on_the_demo_capture() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut args = vec!["test-agent".to_string(), examples.to_str().unwrap().to_string()];
+    for kv in [
+        "KINESIS_STREAM=har",
+        "SLACK_WEBHOOK_URL=http://127.0.0.1:9/slack",
+        "WEBHOOK_URL=http://127.0.0.1:9/hook",
+        "INFLUXDB_URL=http://127.0.0.1:9",
+        "INFLUXDB_TOKEN=t",
+        "INFLUXDB_ORGANIZATION=o",
+        "INFLUXDB_BUCKET=b",
+    ] {
+        args.extend(["--set".to_string(), format!("scripting.env.{kv}")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = skua(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "a bundled example faulted or was quarantined: {}", String::from_utf8_lossy(&out.stderr));
+    // No row of the table reports an error, an interrupt or a heap-limit hit.
+    let table = stdout.split("agent                    rt").nth(1).unwrap();
+    for row in table.lines().skip(1) {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(&cols[4..7], ["0", "0", "0"], "{row}");
+    }
+    // hub.action from a job reached onHubAction; helpers were called.
+    assert!(table.lines().any(|r| r.starts_with("top-dns-names") && r.contains("onHubAction")), "{table}");
+    for call in [
+        "[effect har-to-kinesis] vendor.kinesis.put(",
+        "[effect influxdb-status-counts] vendor.influxdb(",
+        "[effect slack-on-5xx] vendor.slack(",
+        "[effect webhook-health-check] vendor.webhook(",
+    ] {
+        assert!(stdout.contains(call), "{call} is shown");
+    }
+}
