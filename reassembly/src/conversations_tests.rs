@@ -5,7 +5,6 @@
 
 use super::*;
 use crate::item::{Item, NodeInfo};
-use crate::packet::tcp_flags;
 use crate::testutil::{run, Conv, OwnedPkt};
 use crate::ReassemblyConfig;
 
@@ -62,19 +61,7 @@ fn cut(c: &Conversation, client: bool, cuts: &[usize]) -> Vec<Seg> {
 }
 
 fn packets(segs: &[Seg], port: u16, isn_c: u32, isn_s: u32) -> Vec<OwnedPkt> {
-    let mut c = Conv::new(45000, port, isn_c, isn_s);
-    let mut pkts = c.handshake();
-    let mut ts = pkts.last().map_or(0, |p| p.ts);
-    for s in segs {
-        ts += 1_000;
-        let (src, sport, dst, dport, seq, ack) = if s.client {
-            (c.c, c.cp, c.s, c.sp, isn_c.wrapping_add(1).wrapping_add(s.off as u32), isn_s.wrapping_add(1))
-        } else {
-            (c.s, c.sp, c.c, c.cp, isn_s.wrapping_add(1).wrapping_add(s.off as u32), isn_c.wrapping_add(1))
-        };
-        pkts.push(OwnedPkt { ts, from_client: s.client, src, sport, dst, dport, flags: tcp_flags::ACK, seq, ack, payload: s.data.clone() });
-    }
-    pkts
+    Conv::new(45000, port, isn_c, isn_s).handshake_then(segs.iter().map(|s| (s.client, s.off, &s.data[..])))
 }
 
 /// What must not depend on packetisation: the item's JSON without times,

@@ -455,19 +455,7 @@ mod props {
     }
 
     fn packets(segs: &[Seg], isn_c: u32, isn_s: u32) -> Vec<OwnedPkt> {
-        let mut c = Conv::new(45000, 8080, isn_c, isn_s);
-        let mut pkts = c.handshake();
-        let mut ts = pkts.last().map_or(0, |p| p.ts);
-        for s in segs {
-            ts += 1_000;
-            let (src, sport, dst, dport, seq, ack) = if s.client {
-                (c.c, c.cp, c.s, c.sp, isn_c.wrapping_add(1).wrapping_add(s.off as u32), isn_s.wrapping_add(1))
-            } else {
-                (c.s, c.sp, c.c, c.cp, isn_s.wrapping_add(1).wrapping_add(s.off as u32), isn_c.wrapping_add(1))
-            };
-            pkts.push(OwnedPkt { ts, from_client: s.client, src, sport, dst, dport, flags: tcp_flags::ACK, seq, ack, payload: s.data.clone() });
-        }
-        pkts
+        Conv::new(45000, 8080, isn_c, isn_s).handshake_then(segs.iter().map(|s| (s.client, s.off, &s.data[..])))
     }
 
     proptest! {

@@ -56,6 +56,25 @@ impl Conv {
         p
     }
 
+    /// The handshake, then one ACK segment per `(from_client, offset in
+    /// its direction's stream, data)`, 1 µs apart, in the order given
+    /// (which may be any order: sequence numbers follow the offsets).
+    pub fn handshake_then<'a>(&mut self, segs: impl IntoIterator<Item = (bool, usize, &'a [u8])>) -> Vec<OwnedPkt> {
+        let (isn_c, isn_s) = (self.cseq, self.sseq);
+        let mut pkts = self.handshake();
+        let mut ts = pkts.last().map_or(0, |p| p.ts);
+        for (client, off, data) in segs {
+            ts += 1_000;
+            let (src, sport, dst, dport, seq, ack) = if client {
+                (self.c, self.cp, self.s, self.sp, isn_c.wrapping_add(1).wrapping_add(off as u32), isn_s.wrapping_add(1))
+            } else {
+                (self.s, self.sp, self.c, self.cp, isn_s.wrapping_add(1).wrapping_add(off as u32), isn_c.wrapping_add(1))
+            };
+            pkts.push(OwnedPkt { ts, from_client: client, src, sport, dst, dport, flags: tcp_flags::ACK, seq, ack, payload: data.to_vec() });
+        }
+        pkts
+    }
+
     pub fn handshake(&mut self) -> Vec<OwnedPkt> {
         vec![
             self.pkt(true, tcp_flags::SYN, b""),

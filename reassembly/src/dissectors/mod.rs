@@ -15,6 +15,56 @@
 //! and an `error` on the item, never a panic or a silent drop.
 
 pub mod amqp;
+/// A scripted session for dissector tests: bytes each way and gaps, fed
+/// through the real driver, then `finish`.
+#[cfg(test)]
+pub(crate) mod script {
+    use super::{drive, Direction, Dissector, FinishReason, Limits, ParseCtx, StreamBuf};
+    use crate::counters::DissectionErrors;
+    use crate::item::Exchange;
+
+    pub enum Step<'a> {
+        C(&'a [u8]),
+        S(&'a [u8]),
+        /// 10 bytes lost client → server.
+        GapC,
+        /// 10 bytes lost server → client.
+        GapS,
+    }
+
+    /// Runs `steps` (step i at time `ts0 + i`) through `s`, then finishes
+    /// the flow for `reason`.
+    pub fn run<'a, D: Dissector>(
+        s: &mut D,
+        steps: impl IntoIterator<Item = Step<'a>>,
+        limits: &Limits,
+        ts0: u64,
+        reason: FinishReason,
+    ) -> (Vec<Exchange>, DissectionErrors) {
+        let mut out = Vec::new();
+        let mut errors = DissectionErrors::default();
+        let mut bufs = [StreamBuf::default(), StreamBuf::default()];
+        for (i, st) in steps.into_iter().enumerate() {
+            let mut ctx = ParseCtx { ts_ns: ts0 + i as u64, out: &mut out, errors: &mut errors, limits };
+            match st {
+                Step::C(b) => drive(s, &mut bufs[0], Direction::ToServer, b, 1 << 16, &mut ctx),
+                Step::S(b) => drive(s, &mut bufs[1], Direction::ToClient, b, 1 << 16, &mut ctx),
+                Step::GapC => {
+                    bufs[0].clear();
+                    s.on_gap(Direction::ToServer, 10, &mut ctx)
+                }
+                Step::GapS => {
+                    bufs[1].clear();
+                    s.on_gap(Direction::ToClient, 10, &mut ctx)
+                }
+            }
+        }
+        let mut ctx = ParseCtx { ts_ns: 0, out: &mut out, errors: &mut errors, limits };
+        s.finish(reason, &mut ctx);
+        (out, errors)
+    }
+}
+
 pub mod dns;
 pub mod http;
 pub mod http2;

@@ -655,7 +655,7 @@ mod tests {
     use super::super::{grpc_request_json, grpc_response_json, request_json, response_json};
     use super::*;
     use crate::counters::DissectionErrors;
-    use crate::dissectors::{drive, Limits, StreamBuf};
+    use crate::dissectors::Limits;
     use serde_json::Value;
 
     enum Step {
@@ -663,28 +663,12 @@ mod tests {
         S(Vec<u8>),
         GapC,
     }
+    use crate::dissectors::script;
     use self::Step::*;
 
     fn run(steps: &[Step], reason: FinishReason) -> (Vec<Exchange>, DissectionErrors) {
-        let mut out = Vec::new();
-        let mut errors = DissectionErrors::default();
-        let limits = Limits { max_body_bytes: 64, ..Limits::default() };
-        let mut s = Http2Session::new();
-        let mut bufs = [StreamBuf::default(), StreamBuf::default()];
-        for (i, st) in steps.iter().enumerate() {
-            let mut ctx = ParseCtx { ts_ns: i as u64 + 1, out: &mut out, errors: &mut errors, limits: &limits };
-            match st {
-                C(b) => drive(&mut s, &mut bufs[0], Direction::ToServer, b, 1 << 16, &mut ctx),
-                S(b) => drive(&mut s, &mut bufs[1], Direction::ToClient, b, 1 << 16, &mut ctx),
-                GapC => {
-                    bufs[0].clear();
-                    s.on_gap(Direction::ToServer, 10, &mut ctx)
-                }
-            }
-        }
-        let mut ctx = ParseCtx { ts_ns: 0, out: &mut out, errors: &mut errors, limits: &limits };
-        s.finish(reason, &mut ctx);
-        (out, errors)
+        let steps = steps.iter().map(|st| match st { C(b) => script::Step::C(b), S(b) => script::Step::S(b), GapC => script::Step::GapC });
+        script::run(&mut Http2Session::new(), steps, &Limits { max_body_bytes: 64, ..Limits::default() }, 1, reason)
     }
 
     pub fn js(e: &Exchange) -> (Value, Value) {

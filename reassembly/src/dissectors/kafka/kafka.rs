@@ -246,8 +246,7 @@ mod tests {
     use super::super::message_json;
     use super::super::parser::tests::{framed, produce_v2, produce_v2_response, request};
     use super::*;
-    use crate::counters::DissectionErrors;
-    use crate::dissectors::{drive, Limits, StreamBuf};
+    use crate::dissectors::Limits;
     use serde_json::Value;
 
     enum Step {
@@ -256,32 +255,12 @@ mod tests {
         GapC,
         GapS,
     }
+    use crate::dissectors::script;
     use self::Step::*;
 
     fn run(steps: &[Step]) -> Vec<Exchange> {
-        let mut out = Vec::new();
-        let mut errors = DissectionErrors::default();
-        let limits = Limits::default();
-        let mut s = KafkaSession::new();
-        let mut bufs = [StreamBuf::default(), StreamBuf::default()];
-        for (i, st) in steps.iter().enumerate() {
-            let mut ctx = ParseCtx { ts_ns: i as u64, out: &mut out, errors: &mut errors, limits: &limits };
-            match st {
-                C(b) => drive(&mut s, &mut bufs[0], Direction::ToServer, b, 1 << 16, &mut ctx),
-                S(b) => drive(&mut s, &mut bufs[1], Direction::ToClient, b, 1 << 16, &mut ctx),
-                GapC => {
-                    bufs[0].clear();
-                    s.on_gap(Direction::ToServer, 10, &mut ctx)
-                }
-                GapS => {
-                    bufs[1].clear();
-                    s.on_gap(Direction::ToClient, 10, &mut ctx)
-                }
-            }
-        }
-        let mut ctx = ParseCtx { ts_ns: 0, out: &mut out, errors: &mut errors, limits: &limits };
-        s.finish(FinishReason::Timeout, &mut ctx);
-        out
+        let steps = steps.iter().map(|st| match st { C(b) => script::Step::C(b), S(b) => script::Step::S(b), GapC => script::Step::GapC, GapS => script::Step::GapS });
+        script::run(&mut KafkaSession::new(), steps, &Limits::default(), 0, FinishReason::Timeout).0
     }
 
     fn js(e: &Exchange) -> (Value, Value) {

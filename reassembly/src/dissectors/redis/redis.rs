@@ -365,7 +365,7 @@ mod tests {
     use super::*;
     use crate::counters::DissectionErrors;
     use crate::dissectors::redis::message_json;
-    use crate::dissectors::{drive, Limits, StreamBuf};
+    use crate::dissectors::Limits;
 
     enum Step<'a> {
         C(&'a [u8]),
@@ -373,32 +373,12 @@ mod tests {
         GapC,
         GapS,
     }
+    use crate::dissectors::script;
     use self::Step::*;
 
     fn run(steps: &[Step<'_>]) -> (Vec<Exchange>, DissectionErrors) {
-        let mut out = Vec::new();
-        let mut errors = DissectionErrors::default();
-        let limits = Limits { max_field_bytes: 16, ..Limits::default() };
-        let mut s = RedisSession::new();
-        let mut bufs = [StreamBuf::default(), StreamBuf::default()];
-        for (i, st) in steps.iter().enumerate() {
-            let mut ctx = ParseCtx { ts_ns: i as u64, out: &mut out, errors: &mut errors, limits: &limits };
-            match st {
-                C(b) => drive(&mut s, &mut bufs[0], Direction::ToServer, b, 1 << 16, &mut ctx),
-                S(b) => drive(&mut s, &mut bufs[1], Direction::ToClient, b, 1 << 16, &mut ctx),
-                GapC => {
-                    bufs[0].clear();
-                    s.on_gap(Direction::ToServer, 10, &mut ctx)
-                }
-                GapS => {
-                    bufs[1].clear();
-                    s.on_gap(Direction::ToClient, 10, &mut ctx)
-                }
-            }
-        }
-        let mut ctx = ParseCtx { ts_ns: 0, out: &mut out, errors: &mut errors, limits: &limits };
-        s.finish(FinishReason::Timeout, &mut ctx);
-        (out, errors)
+        let steps = steps.iter().map(|st| match st { C(b) => script::Step::C(b), S(b) => script::Step::S(b), GapC => script::Step::GapC, GapS => script::Step::GapS });
+        script::run(&mut RedisSession::new(), steps, &Limits { max_field_bytes: 16, ..Limits::default() }, 0, FinishReason::Timeout)
     }
 
     fn js(e: &Exchange) -> (serde_json::Value, serde_json::Value) {
