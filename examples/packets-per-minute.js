@@ -1,4 +1,3 @@
-// Packets and kilobytes captured per minute (the classic example).
 var packetCount = 0;
 var totalKB = 0;
 

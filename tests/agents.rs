@@ -8,23 +8,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use skua_suite::*;
 
-const SEED_EXAMPLE: &str = r#"var packetCount = 0;
-var totalKB = 0;
-
-function onPacketCaptured(info) {
-  packetCount++;
-  totalKB += info.length / 1000;
-}
-
-function logPacketCountTotalBytes() {
-  console.log("Captured packet count per minute:", packetCount);
-  console.log("Total KB captured per minute:", totalKB);
-  packetCount = 0;
-  totalKB = 0;
-}
-
-jobs.schedule("log-packet-count-total-bytes", "0 */1 * * * *", logPacketCountTotalBytes);
-"#;
+/// The seed's complete example: `examples/packets-per-minute.js` is its
+/// text, unchanged.
+const SEED_EXAMPLE: &str = include_str!("../examples/packets-per-minute.js");
 
 /// (timestamp ns, wire length) of every record, read with pcap-parser.
 fn records(bytes: &[u8]) -> Vec<(u64, u32)> {

@@ -635,23 +635,8 @@ fn unanswered_request_and_binary_body() {
 // ---------------------------------------------------------------------
 // The seed's complete example, verbatim.
 
-const SEED_EXAMPLE: &str = r#"var packetCount = 0;
-var totalKB = 0;
-
-function onPacketCaptured(info) {
-  packetCount++;
-  totalKB += info.length / 1000;
-}
-
-function logPacketCountTotalBytes() {
-  console.log("Captured packet count per minute:", packetCount);
-  console.log("Total KB captured per minute:", totalKB);
-  packetCount = 0;
-  totalKB = 0;
-}
-
-jobs.schedule("log-packet-count-total-bytes", "0 */1 * * * *", logPacketCountTotalBytes);
-"#;
+// `examples/packets-per-minute.js` is the seed's text, unchanged.
+const SEED_EXAMPLE: &str = include_str!("../../examples/packets-per-minute.js");
 
 #[test]
 fn seed_complete_example_runs_verbatim_on_a_fake_clock() {
