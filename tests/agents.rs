@@ -155,3 +155,99 @@ fn every_bundled_example_runs_clean_on_the_demo_capture() {
         assert!(stdout.contains(call), "{call} is shown");
     }
 }
+
+/// The seed's example under `skua run --pace recorded`: the job fires on
+/// the wall clock, once per runtime at the minute boundary, and the totals
+/// the runtimes print add up to what was replayed before that boundary.
+///
+/// The capture is built for this run: UDP frames at 40 per second from now
+/// until 3 s past the next minute boundary, with no frame within 1 s of the
+/// boundary, so the process's start-up latency cannot move a frame across it.
+#[test]
+fn the_seed_job_fires_on_the_wall_clock_at_recorded_pace() {
+    use dataplane::synth::{udp4, PcapWriter};
+    use dataplane::wire::LinkType;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    skua_bin(); // built (if it must be) before the clock starts
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("seed.js"), SEED_EXAMPLE).unwrap();
+    let pcap = dir.path().join("paced.pcap");
+
+    let now_ns = || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+    const S: u64 = 1_000_000_000;
+    let start = now_ns();
+    // The boundary must leave a few seconds to build and start.
+    let boundary = (start / (60 * S) + 1) * 60 * S;
+    let boundary = if boundary - start < 4 * S { boundary + 60 * S } else { boundary };
+    // Frames are offsets from the replay's first frame; the replay starts
+    // about when the process does (estimated at `start` + 0.3 s of
+    // start-up; the ±1 s gap around the boundary absorbs the error).
+    let origin = start + 300_000_000;
+    let end = boundary + 3 * S;
+    let mut w = PcapWriter::new(std::fs::File::create(&pcap).unwrap(), LinkType::Ethernet, true).unwrap();
+    let (mut before, mut before_bytes, mut total) = (0u64, 0u64, 0u64);
+    let mut t = origin;
+    let mut i = 0u32;
+    while t < end {
+        if t.abs_diff(boundary) > S {
+            // Many flows, so both dataplane cores (and runtimes) see packets.
+            let payload = vec![0x5a; 20 + (i % 7) as usize * 100];
+            let frame = udp4([10, 0, 0, 1], [10, 0, 0, 2], 40_000 + (i % 64) as u16, 9_000, &payload);
+            w.write(t, &frame, frame.len() as u32).unwrap();
+            if t < boundary {
+                before += 1;
+                before_bytes += frame.len() as u64;
+            }
+            total += 1;
+            i += 1;
+        }
+        t += S / 40;
+    }
+    drop(w);
+    assert!(before > 0 && total > before);
+
+    let late = now_ns().saturating_sub(origin);
+    assert!(late < 700_000_000, "start-up {late} ns after the planned origin: the test's timing assumption broke");
+    let out = skua(&[
+        "run",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--pace",
+        "recorded",
+        "--cores",
+        "2",
+        "--scripts",
+        dir.path().to_str().unwrap(),
+        "--quiet",
+        "--summary",
+        "json",
+        "--set",
+        "integrations.metrics_listen=",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(totals(&v).0, total, "the replay lost nothing");
+
+    // One firing: one count line and one KB line from each runtime.
+    let lines = |needle: &str| -> Vec<(String, f64)> {
+        stdout
+            .lines()
+            .filter_map(|l| {
+                let (tag, value) = l.split_once(needle)?;
+                Some((tag.split_whitespace().nth(1).unwrap_or("").to_string(), value.trim().parse().unwrap()))
+            })
+            .collect()
+    };
+    let counts = lines("Captured packet count per minute: ");
+    let kbs = lines("Total KB captured per minute: ");
+    let mut runtimes: Vec<&str> = counts.iter().map(|(rt, _)| rt.as_str()).collect();
+    runtimes.sort();
+    assert_eq!(runtimes, ["rt0", "rt1"], "once per runtime at the one boundary:\n{stdout}");
+    assert_eq!(kbs.len(), 2, "{stdout}");
+    let count: f64 = counts.iter().map(|(_, n)| n).sum();
+    let kb: f64 = kbs.iter().map(|(_, n)| n).sum();
+    assert_eq!(count as u64, before, "packets before the boundary:\n{stdout}");
+    assert!((kb - before_bytes as f64 / 1000.0).abs() < 1e-6, "{kb} KB vs {} KB", before_bytes as f64 / 1000.0);
+}
