@@ -125,6 +125,17 @@ impl ItemSink for PoolSink {
 pub struct InlineResults {
     pub stats: Vec<HookStats>,
     pub counters: Vec<(RuntimeId, RuntimeCounters)>,
+    /// Hook stats of the runtimes still running, by core, republished
+    /// every [`PUBLISH_EVERY`] for `/metrics`.
+    pub live: std::collections::BTreeMap<u16, Vec<HookStats>>,
+}
+
+impl InlineResults {
+    /// Every runtime's hook stats: the final ones of stopped runtimes and
+    /// the last published ones of running runtimes.
+    pub fn all_stats(&self) -> Vec<HookStats> {
+        self.stats.iter().chain(self.live.values().flatten()).cloned().collect()
+    }
 }
 
 /// An agent runtime running on the dataplane core itself
@@ -137,12 +148,16 @@ pub struct InlineSink {
     wants_items: bool,
     events: u32,
     last_service: Instant,
+    last_publish: Instant,
     results: Arc<Mutex<InlineResults>>,
 }
 
 /// Events between two looks at the clock for servicing.
 const SERVICE_EVERY_EVENTS: u32 = 256;
 const SERVICE_EVERY: Duration = Duration::from_millis(5);
+/// How often an inline runtime publishes its hook stats (a histogram copy
+/// each); a scrape sees them at most this old.
+pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
 impl InlineSink {
     /// Builds the runtime on the calling (core) thread and loads `agents`;
@@ -155,7 +170,8 @@ impl InlineSink {
             }
         }
         let (wants_packets, wants_items) = (rt.wants_packets(), rt.wants_items());
-        Ok(InlineSink { rt, core, wants_packets, wants_items, events: 0, last_service: Instant::now(), results })
+        let now = Instant::now();
+        Ok(InlineSink { rt, core, wants_packets, wants_items, events: 0, last_service: now, last_publish: now, results })
     }
 
     pub fn mailbox(&self) -> scripting::Mailbox {
@@ -171,6 +187,13 @@ impl InlineSink {
         self.wants_packets = self.rt.wants_packets();
         self.wants_items = self.rt.wants_items();
         self.last_service = Instant::now();
+        if self.last_publish.elapsed() >= PUBLISH_EVERY {
+            // Never wait on a scrape: skip this round if it holds the lock.
+            if let Ok(mut r) = self.results.try_lock() {
+                r.live.insert(self.core, self.rt.stats());
+                self.last_publish = self.last_service;
+            }
+        }
     }
 
     #[inline]
@@ -210,6 +233,7 @@ impl ItemSink for InlineSink {
     fn finish(&mut self) {
         self.service();
         if let Ok(mut r) = self.results.lock() {
+            r.live.remove(&self.core);
             r.stats.extend(self.rt.stats());
             r.counters.push((self.rt.id(), self.rt.counters()));
         }

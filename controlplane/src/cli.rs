@@ -388,9 +388,10 @@ fn run_with_agents(cfg: &Config, dir: &std::path::Path, cpus: Vec<usize>, source
     };
     let monitor: Arc<Mutex<Option<engine::Monitor>>> = Arc::default();
     let pool: Arc<Mutex<Option<ScriptPool>>> = Arc::default();
+    let inline_results: Arc<Mutex<InlineResults>> = Arc::default();
     let started = Instant::now();
     let gather = {
-        let (monitor, pool) = (monitor.clone(), pool.clone());
+        let (monitor, pool, inline_results) = (monitor.clone(), pool.clone(), inline_results.clone());
         move || {
             let mut snap = crate::metrics::MetricsSnapshot::default();
             if let Some(m) = monitor.lock().ok().and_then(|m| m.clone()) {
@@ -400,9 +401,12 @@ fn run_with_agents(cfg: &Config, dir: &std::path::Path, cpus: Vec<usize>, source
                     .enumerate()
                     .map(|(core, c)| crate::metrics::CoreSample { core, counters: c.snapshot(), reassembly: None })
                     .collect();
+                snap.devices = m.devices();
             }
             if let Some(p) = pool.lock().ok().as_ref().and_then(|p| p.as_ref()) {
                 snap.hooks = p.stats().unwrap_or_default();
+            } else if let Ok(r) = inline_results.lock() {
+                snap.hooks = r.all_stats();
             }
             snap.effect_queue_rejected = Some(rejected.rejected_full());
             snap.uptime = Some(started.elapsed());
@@ -417,7 +421,6 @@ fn run_with_agents(cfg: &Config, dir: &std::path::Path, cpus: Vec<usize>, source
     }
 
     let rcfg = cfg.reassembly.clone();
-    let inline_results: Arc<Mutex<InlineResults>> = Arc::default();
     let report = if cfg.scripting.script_cores == 0 {
         let (scfg, list, node, console, effects, results, hub) =
             (cfg.scripting.clone(), Arc::new(list), node.clone(), console.clone(), effects.clone(), inline_results.clone(), cp.handle());

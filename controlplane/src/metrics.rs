@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use dataplane::source::DeviceSample;
 use dataplane::{CoreCounters, DropReason};
 use http_body_util::Full;
 use hyper::{Method, Request, Response, StatusCode};
@@ -48,6 +49,8 @@ pub struct MetricsSnapshot {
     /// runtimes and the control plane was full (`EffectSink::rejected_full`).
     pub effect_queue_rejected: Option<u64>,
     pub uptime: Option<Duration>,
+    /// The capture devices' own port and RX queue counters (DPDK).
+    pub devices: DeviceSample,
 }
 
 /// `text/plain; version=0.0.4`: the content type Prometheus expects.
@@ -132,6 +135,37 @@ impl Drop for Family<'_> {
         let _ = writeln!(self.out, "# HELP {} {}", self.name, escape_help(self.help));
         let _ = writeln!(self.out, "# TYPE {} {}", self.name, self.kind);
         self.out.push_str(&self.body);
+    }
+}
+
+/// The NIC's counters, per port and per RX queue: what arrived below skua
+/// and what the device dropped because a queue was not drained in time.
+fn devices(out: &mut String, d: &DeviceSample) {
+    type Get = fn(&dataplane::source::QueueSample) -> u64;
+    let queue_families: [(&str, &str, Get); 3] = [
+        ("skua_nic_queue_received_packets_total", "Frames the device delivered to the RX queue.", |q| q.packets),
+        ("skua_nic_queue_received_bytes_total", "Bytes the device delivered to the RX queue.", |q| q.bytes),
+        ("skua_nic_queue_errors_total", "Receive errors the device counted on the RX queue.", |q| q.errors),
+    ];
+    for (name, help, get) in queue_families {
+        let mut f = Family::new(out, name, "counter", help);
+        for q in &d.queues {
+            f.u(&[("port", &q.port), ("queue", &q.queue.to_string())], get(q));
+        }
+    }
+    type GetPort = fn(&dataplane::source::PortSample) -> u64;
+    let port_families: [(&str, &str, GetPort); 5] = [
+        ("skua_nic_received_packets_total", "Frames the port received.", |p| p.packets),
+        ("skua_nic_received_bytes_total", "Bytes the port received.", |p| p.bytes),
+        ("skua_nic_missed_packets_total", "Frames the port dropped because no RX descriptor was free (a queue not drained in time).", |p| p.missed),
+        ("skua_nic_errors_total", "Erroneous frames the port received.", |p| p.errors),
+        ("skua_nic_no_buffer_total", "Receive buffer (mbuf) allocation failures.", |p| p.no_buffer),
+    ];
+    for (name, help, get) in port_families {
+        let mut f = Family::new(out, name, "counter", help);
+        for p in &d.ports {
+            f.u(&[("port", &p.port)], get(p));
+        }
     }
 }
 
@@ -225,6 +259,8 @@ pub fn render(s: &MetricsSnapshot) -> String {
     core_counter(&mut out, s, "skua_dataplane_vlan_tagged_packets_total", "Frames carrying at least one VLAN tag.", |c| c.vlan_tagged);
     core_counter(&mut out, s, "skua_dataplane_flows_total", "Flows first seen on the core.", |c| c.flows);
     core_counter(&mut out, s, "skua_dataplane_flow_table_full_total", "New flows not tracked because the flow table was full.", |c| c.flow_table_full);
+
+    devices(&mut out, &s.devices);
 
     // Reassembly, per core.
     reassembly_counter(&mut out, s, "skua_reassembly_packets_total", "Packets handed to reassembly.", |r| r.packets);

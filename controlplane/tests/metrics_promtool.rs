@@ -13,6 +13,7 @@ use std::sync::Arc;
 use controlplane::executor::{Executor, ExecutorContext};
 use controlplane::integrations::config::IntegrationsConfig;
 use controlplane::metrics::{self, CoreSample, MetricsSnapshot};
+use dataplane::source::{DeviceSample, PortSample, QueueSample};
 use dataplane::{CoreCounters, DropReason};
 use reassembly::ReassemblyCounters;
 use scripting::{CallSite, Effect, Hook, HookStats, MetricKind, RuntimeId};
@@ -65,6 +66,10 @@ fn snapshot(ex: &Executor) -> MetricsSnapshot {
         agent_metrics: h.agent_metrics(),
         effect_queue_rejected: Some(3),
         uptime: Some(std::time::Duration::from_millis(12_345)),
+        devices: DeviceSample {
+            ports: vec![PortSample { port: "0000:3b:02.0".into(), packets: 1000, bytes: 800_000, missed: 4, ..Default::default() }],
+            queues: (0..2).map(|q| QueueSample { port: "0000:3b:02.0".into(), queue: q, packets: 500, bytes: 400_000, errors: 0 }).collect(),
+        },
     }
 }
 
@@ -89,6 +94,8 @@ fn promtool_accepts_the_exposition_served_on_metrics() {
         "skua_build_info",
         "skua_dataplane_packets_total",
         "skua_dataplane_dropped_packets_total",
+        "skua_nic_queue_received_packets_total",
+        "skua_nic_missed_packets_total",
         "skua_reassembly_gaps_total",
         "skua_items_total",
         "skua_agent_calls_total",
@@ -101,9 +108,18 @@ fn promtool_accepts_the_exposition_served_on_metrics() {
         assert!(text.contains(&format!("# TYPE {family} ")), "{family} missing");
     }
     assert!(text.contains(r#"skua_items_total{core="0",protocol="http"} 30"#));
+    assert!(text.contains(r#"skua_nic_queue_received_packets_total{port="0000:3b:02.0",queue="1"} 500"#));
     assert!(text.contains(r#"skua_agent_call_duration_seconds{runtime="rt0",agent="slack-5xx",hook="onItemCaptured",quantile="0.99"} 0.0004"#));
     assert!(text.contains(r#"http_5xx_responses_total{path="/a \"quoted\" \\ back\nslash"} 5"#), "{text}");
     assert!(text.contains(r#"skua_integration_requests_total{integration="webhook",result="sent"} 1"#));
+
+    // Every family is documented.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md")).unwrap();
+    for family in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()) {
+        if family.starts_with("skua_") {
+            assert!(doc.contains(&format!("`{family}`")), "{family} is not in docs/metrics.md");
+        }
+    }
 
     // Served over HTTP.
     let source: metrics::Source = {

@@ -442,19 +442,44 @@ impl Port {
     }
 
     pub fn stats(&self) -> DeviceStats {
-        // SAFETY: an all-zero rte_eth_stats is a valid value to be filled.
-        let mut st: sys::rte_eth_stats = unsafe { std::mem::zeroed() };
-        // SAFETY: `st` is valid for writes; the port is started.
-        if unsafe { sys::rte_eth_stats_get(self.id, &mut st) } != 0 {
-            return DeviceStats::default();
-        }
-        DeviceStats {
+        self.raw_stats().map_or_else(DeviceStats::default, |st| DeviceStats {
             ipackets: st.ipackets,
             ibytes: st.ibytes,
             imissed: st.imissed,
             ierrors: st.ierrors,
             rx_nombuf: st.rx_nombuf,
+        })
+    }
+
+    fn raw_stats(&self) -> Option<sys::rte_eth_stats> {
+        // SAFETY: an all-zero rte_eth_stats is a valid value to be filled.
+        let mut st: sys::rte_eth_stats = unsafe { std::mem::zeroed() };
+        // SAFETY: `st` is valid for writes; the port is started.
+        (unsafe { sys::rte_eth_stats_get(self.id, &mut st) } == 0).then_some(st)
+    }
+
+    /// Appends the port's counters and those of each of its RX queues
+    /// (ethdev keeps per-queue counters for the first 16 queues only).
+    pub fn sample(&self, out: &mut crate::source::DeviceSample) {
+        let Some(st) = self.raw_stats() else { return };
+        let port = self.info.name.clone();
+        for q in 0..usize::from(self.rx_queues).min(st.q_ipackets.len()) {
+            out.queues.push(crate::source::QueueSample {
+                port: port.clone(),
+                queue: q as u16,
+                packets: st.q_ipackets[q],
+                bytes: st.q_ibytes[q],
+                errors: st.q_errors[q],
+            });
         }
+        out.ports.push(crate::source::PortSample {
+            port,
+            packets: st.ipackets,
+            bytes: st.ibytes,
+            missed: st.imissed,
+            errors: st.ierrors,
+            no_buffer: st.rx_nombuf,
+        });
     }
 
     /// An RX queue handle; poll it from one thread only.

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crate::counters::{CoreCounters, DropReason, SharedCounters};
 use crate::hash::{core_for, Toeplitz};
 use crate::parse::{parse, PacketMeta};
-use crate::source::{Frame, PacketSource, Poll, SourceError};
+use crate::source::{DeviceProbe, DeviceSample, Frame, PacketSource, Poll, SourceError};
 use crate::wire::{IpProtocol, LinkType};
 
 /// What a dataplane core does with each decoded packet: the hand-off
@@ -158,6 +158,8 @@ pub struct Monitor {
     pub cores: Arc<[SharedCounters]>,
     pub dispatcher: Option<Arc<SharedCounters>>,
     pub started: Instant,
+    /// Readers of the sources' device counters (DPDK ports).
+    pub devices: Arc<[DeviceProbe]>,
 }
 
 impl Monitor {
@@ -175,6 +177,13 @@ impl Monitor {
     pub fn dropped(&self) -> u64 {
         let cores: u64 = self.cores.iter().map(|c| c.snapshot().dropped()).sum();
         cores + self.dispatcher.as_ref().map_or(0, |d| d.snapshot().dropped())
+    }
+
+    /// The devices' live port and queue counters (empty without DPDK).
+    pub fn devices(&self) -> DeviceSample {
+        let mut out = DeviceSample::default();
+        self.devices.iter().for_each(|probe| probe(&mut out));
+        out
     }
 }
 
@@ -285,6 +294,7 @@ where
     match sources {
         Sources::PerCore(list) => {
             let shared: Arc<[SharedCounters]> = (0..list.len()).map(|_| SharedCounters::default()).collect();
+            let devices: Arc<[DeviceProbe]> = list.iter().filter_map(|s| s.device_probe()).collect();
             let mut handles = Vec::new();
             for (core, mut source) in list.into_iter().enumerate() {
                 let make = make_handler.clone();
@@ -306,7 +316,7 @@ where
                     .map_err(EngineError::Spawn)?;
                 handles.push(h);
             }
-            Ok(Running { monitor: Monitor { cores: shared, dispatcher: None, started }, handles, dispatcher: None, stop })
+            Ok(Running { monitor: Monitor { cores: shared, dispatcher: None, started, devices }, handles, dispatcher: None, stop })
         }
         // One core polls a single stream itself: no dispatcher needed.
         Sources::Single(source) if cfg.cores <= 1 => start_shared(Sources::PerCore(vec![source]), cfg, make_handler, stop),
@@ -506,6 +516,7 @@ where
     let n = cfg.cores.max(1);
     let shared: Arc<[SharedCounters]> = (0..n).map(|_| SharedCounters::default()).collect();
     let dispatch_shared = Arc::new(SharedCounters::default());
+    let devices: Arc<[DeviceProbe]> = source.device_probe().into_iter().collect();
     let done = Arc::new(AtomicBool::new(false));
     let mut lanes = Vec::with_capacity(n);
     let mut handles = Vec::with_capacity(n);
@@ -634,7 +645,7 @@ where
         .map_err(EngineError::Spawn)?;
 
     Ok(Running {
-        monitor: Monitor { cores: shared, dispatcher: Some(dispatch_shared), started },
+        monitor: Monitor { cores: shared, dispatcher: Some(dispatch_shared), started, devices },
         handles,
         dispatcher: Some(dispatcher),
         stop,

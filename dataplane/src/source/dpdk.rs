@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{Frame, PacketSource, Poll, SourceError, SourceStats};
+use super::{DeviceProbe, Frame, PacketSource, Poll, SourceError, SourceStats};
 use crate::dpdk::{DeviceStats, Eal, Port, RxQueue};
 use crate::wire::LinkType;
 
@@ -95,6 +95,14 @@ impl PacketSource for DpdkSource {
         SourceStats {
             drops: vec![("rx_missed", s.imissed), ("rx_errors", s.ierrors), ("rx_nombuf", s.rx_nombuf)],
         }
+    }
+
+    fn device_probe(&self) -> Option<DeviceProbe> {
+        if !self.reports_device {
+            return None;
+        }
+        let ports: Vec<Arc<Port>> = self.queues.iter().map(|q| q.port().clone()).collect();
+        Some(Arc::new(move |out| ports.iter().for_each(|p| p.sample(out))))
     }
 }
 

@@ -43,6 +43,41 @@ pub struct SourceStats {
     pub drops: Vec<(&'static str, u64)>,
 }
 
+/// A device's own receive counters, read live (for `/metrics`) rather than
+/// once at exit: per port, and per RX queue of each port.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceSample {
+    pub ports: Vec<PortSample>,
+    pub queues: Vec<QueueSample>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortSample {
+    /// The device's name (`0000:3b:02.0`, `net_pcap0`).
+    pub port: String,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Dropped by the device because no RX descriptor was free: the queue
+    /// was not polled fast enough.
+    pub missed: u64,
+    pub errors: u64,
+    /// Receive buffer (mbuf) allocation failures.
+    pub no_buffer: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueSample {
+    pub port: String,
+    pub queue: u16,
+    pub packets: u64,
+    pub bytes: u64,
+    pub errors: u64,
+}
+
+/// Reads a source's device counters from any thread while the source is
+/// polled on its core; taken before the source moves to that core.
+pub type DeviceProbe = std::sync::Arc<dyn Fn(&mut DeviceSample) + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{path}: {reason}")]
@@ -97,5 +132,12 @@ pub trait PacketSource: Send {
 
     fn stats(&self) -> SourceStats {
         SourceStats::default()
+    }
+
+    /// A reader of the device's live counters, for sources backed by one
+    /// (DPDK ports). Of the sources sharing a device, only one returns it,
+    /// so a port is not counted once per core.
+    fn device_probe(&self) -> Option<DeviceProbe> {
+        None
     }
 }
