@@ -96,4 +96,35 @@ fn a_replay_delivers_5xx_to_a_webhook_statuses_to_influxdb_and_har_to_kinesis() 
     assert_eq!(records.len() as u64, exchanges);
     let first: Value = serde_json::from_str(&records[0]).unwrap();
     assert!(first["request"]["url"].is_string() && first["response"]["status"].is_u64(), "{first}");
+
+    // The same agent on captures of the conformance corpus: the peer's
+    // transactions with a response (one of them a 501) are what arrives.
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+    if !corpus.join("pcaps").is_dir() {
+        eprintln!("note: ../shared/corpus is absent; the corpus part of this test is skipped");
+        return;
+    }
+    let (mut answered, mut errors) = (exchanges, errors);
+    for name in ["z_http_deeply-nested-mime.pcap", "z_http_get.pcap", "z_http_pipelined-requests.pcap"] {
+        let rows = std::fs::read_to_string(corpus.join("expected").join(format!("{name}.http.jsonl"))).unwrap();
+        for row in rows.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()) {
+            if let Some(status) = row["status_code"].as_u64() {
+                answered += 1;
+                errors += u64::from(status >= 500);
+            }
+        }
+        let pcap = corpus.join("pcaps").join(name);
+        let out = skua(&[
+            "run", "--pcap", pcap.to_str().unwrap(), "--scripts", agents.to_str().unwrap(), "--quiet",
+            "--set", "integrations.metrics_listen=", "--set", "integrations.influxdb.api=v1",
+            "--set", &format!("integrations.kinesis.endpoint={endpoint}"),
+            "--set", &format!("scripting.env.WEBHOOK_URL={}", webhook.url("/alerts")),
+            "--set", &format!("scripting.env.INFLUX_URL=http://127.0.0.1:{}", influx.port),
+        ]);
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(webhook.received().len() as u64, errors, "webhook deliveries, corpus 5xx included");
+    let q = query(influx.port, "SELECT count(status) FROM http_status");
+    assert_eq!(q["results"][0]["series"][0]["values"][0][1].as_u64(), Some(answered), "{q}");
+    assert_eq!(rt.block_on(read_all(&client, "skua-har")).len() as u64, answered);
 }
