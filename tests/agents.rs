@@ -251,3 +251,51 @@ fn the_seed_job_fires_on_the_wall_clock_at_recorded_pace() {
     assert_eq!(count as u64, before, "packets before the boundary:\n{stdout}");
     assert!((kb - before_bytes as f64 / 1000.0).abs() < 1e-6, "{kb} KB vs {} KB", before_bytes as f64 / 1000.0);
 }
+
+/// Editing the agent folder while `skua run` captures: the changed agent is
+/// reloaded into every runtime, the other agent keeps its state (its count
+/// goes on rising across the reload), a broken save is rejected with its
+/// line and the running version kept, and capture never pauses.
+#[test]
+fn edited_agents_reload_while_capture_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, src: &str| std::fs::write(dir.path().join(name), src).unwrap();
+    w("keep.js", "var n = 0;\nfunction onItemCaptured(d) { n++; }\njobs.schedule('report', '* * * * * *', function () { console.log('keep', n); });\n");
+    w("edit.js", "jobs.schedule('say', '* * * * * *', function () { console.log('edit v1'); });\n");
+    let child = std::process::Command::new(skua_bin())
+        .args(["run", "--loop", "0", "--duration", "6", "--cores", "2", "--scripts", dir.path().to_str().unwrap()])
+        .args(["--summary", "json", "--quiet", "--set", "integrations.metrics_listen=", "--set", "scripting.watchMs=200"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    w("edit.js", "jobs.schedule('say', '* * * * * *', function () { console.log('edit v2'); });\n");
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    w("edit.js", "jobs.schedule('say', '* * * * * *', function () {\n  console.log('edit v3';\n});\n");
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+
+    assert!(stderr.contains("agent edit (re)loaded into 2 runtimes"), "{stderr}");
+    assert!(stderr.contains("agent edit rejected") && stderr.contains("2:"), "the broken save names its line: {stderr}");
+    let said: Vec<&str> = stdout.lines().filter_map(|l| l.split("edit ").nth(1)).collect();
+    let first_v2 = said.iter().position(|s| *s == "v2").unwrap_or_else(|| panic!("v2 never ran:\n{stdout}"));
+    assert!(said[..first_v2].iter().all(|s| *s == "v1") && said[first_v2..].iter().all(|s| *s == "v2"), "{said:?}");
+    assert!(said.iter().all(|s| *s != "v3;"), "the broken version never ran");
+
+    // Per runtime, `keep` counted on through the reload: never reset.
+    for rt in ["rt0", "rt1"] {
+        let counts: Vec<u64> = stdout
+            .lines()
+            .filter(|l| l.contains(&format!(" {rt} keep]")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        assert!(counts.len() >= 4, "{rt}: {counts:?}\n{stdout}");
+        assert!(counts.windows(2).all(|p| p[0] <= p[1]) && counts.last() > counts.first(), "{rt}: {counts:?}");
+    }
+    let v: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let dropped: u64 = v["total"]["drops"].as_object().unwrap().values().filter_map(Value::as_u64).sum();
+    assert_eq!(dropped, 0, "{v}");
+}

@@ -20,17 +20,7 @@ use scripting::{
 
 /// The `.js` files of `dir`, sorted, as (agent name = file stem, source).
 pub fn load_dir(dir: &Path) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    let entries = std::fs::read_dir(dir).with_context(|| format!("reading agents from {}", dir.display()))?;
-    for e in entries {
-        let path = e?.path();
-        if path.extension().is_some_and(|x| x == "js") && path.is_file() {
-            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            let src = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            out.push((name, src));
-        }
-    }
-    out.sort();
+    let out = crate::watch::read_agents(dir).with_context(|| format!("reading agents from {}", dir.display()))?;
     if out.is_empty() {
         bail!("no .js agents in {}", dir.display());
     }
@@ -315,4 +305,60 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         assert!(load_dir(empty.path()).unwrap_err().to_string().contains("no .js agents"));
     }
+}
+
+/// Applies the changes of an agent folder to the running runtimes until
+/// `stop`: every `every`, a changed or new agent that compiles is loaded
+/// into every runtime (the others keep their state, capture does not
+/// pause); one that does not compile is reported once and the running
+/// version kept; a removed file removes the agent.
+pub fn spawn_watcher(
+    mut dir: crate::watch::AgentDir,
+    every: Duration,
+    es5_strict: bool,
+    executor: crate::executor::ExecutorHandle,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    use crate::watch::Change;
+    use scripting::RuntimeEvent;
+    use std::sync::atomic::Ordering;
+    std::thread::Builder::new().name("skua-watch".into()).spawn(move || {
+        let mut unreadable = false;
+        while !stop.load(Ordering::Relaxed) {
+            let until = Instant::now() + every;
+            while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(every.min(Duration::from_millis(50)));
+            }
+            let changes = match dir.look() {
+                Ok(c) => {
+                    unreadable = false;
+                    c
+                }
+                Err(e) => {
+                    if !std::mem::replace(&mut unreadable, true) {
+                        eprintln!("skua: watching {}: {e}; agents stay as they are", dir.dir().display());
+                    }
+                    continue;
+                }
+            };
+            for change in changes {
+                let event = match change {
+                    Change::Upsert { name, source } => match scripting::check_agent(&name, &source, es5_strict) {
+                        Ok(_) => RuntimeEvent::LoadAgent { name, source: source.into() },
+                        Err(e) => {
+                            eprintln!("skua: agent {name} rejected, the running version is kept: {e}");
+                            continue;
+                        }
+                    },
+                    Change::Removed { name } => RuntimeEvent::RemoveAgent { name },
+                };
+                let n = executor.hub().broadcast(&event);
+                match &event {
+                    RuntimeEvent::LoadAgent { name, .. } => eprintln!("skua: agent {name} (re)loaded into {n} runtimes"),
+                    RuntimeEvent::RemoveAgent { name } => eprintln!("skua: agent {name} removed from {n} runtimes"),
+                    _ => {}
+                }
+            }
+        }
+    })
 }

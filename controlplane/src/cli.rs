@@ -420,6 +420,16 @@ fn run_with_agents(cfg: &Config, dir: &std::path::Path, cpus: Vec<usize>, source
         }
     }
 
+    // Edits of the folder reach the runtimes while capture goes on.
+    let stop_watch = Arc::new(AtomicBool::new(false));
+    let watcher = if cfg.scripting.watch_ms > 0 {
+        let dir = crate::watch::AgentDir::with_known(dir, &list);
+        let every = Duration::from_millis(cfg.scripting.watch_ms);
+        Some(agents::spawn_watcher(dir, every, cfg.scripting.es5_strict, cp.handle(), stop_watch.clone()).context("starting the agent folder watcher")?)
+    } else {
+        None
+    };
+
     let rcfg = cfg.reassembly.clone();
     let report = if cfg.scripting.script_cores == 0 {
         let (scfg, list, node, console, effects, results, hub) =
@@ -472,6 +482,10 @@ fn run_with_agents(cfg: &Config, dir: &std::path::Path, cpus: Vec<usize>, source
             |m| *monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone()),
         )?
     };
+    stop_watch.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
     // Agents finish what the capture gave them, then their deliveries drain.
     let (stats, ring_drops) = match pool.lock().unwrap_or_else(|e| e.into_inner()).take() {
         Some(p) => {

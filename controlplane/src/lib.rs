@@ -21,3 +21,4 @@ pub mod integrations;
 pub mod metrics;
 pub mod summary;
 pub mod test_agent;
+pub mod watch;

@@ -85,6 +85,13 @@ pub struct ScriptingConfig {
     /// How long an idle script core sleeps before polling its rings again,
     /// in microseconds.
     pub idle_sleep_us: u64,
+    /// How often the agent directory (`source`) is looked at for added,
+    /// changed and removed `*.js` files, in milliseconds. A change is
+    /// applied once the file has stayed the same for one look (an editor's
+    /// half-written save is not loaded), to every runtime, without pausing
+    /// capture; the other agents keep their state. `0` loads the directory
+    /// once at start.
+    pub watch_ms: u64,
 }
 
 impl Default for ScriptingConfig {
@@ -111,6 +118,7 @@ impl Default for ScriptingConfig {
             data_dir: PathBuf::from("/var/lib/skua/agents"),
             es5_strict: false,
             idle_sleep_us: 100,
+            watch_ms: 500,
         }
     }
 }

@@ -209,6 +209,12 @@ pub enum RuntimeEvent {
     /// Calls `onPodEvent(event, pod)`; `event` is `ADDED`, `MODIFIED`,
     /// `DELETED`, `RESTARTED` or `CRASHED`.
     PodEvent { event: String, pod: Value },
+    /// Loads or reloads an agent between two hook calls (a hub push or a
+    /// changed file); the other agents keep their state. A source that does
+    /// not load is reported on the console and the running version kept.
+    LoadAgent { name: String, source: Arc<str> },
+    /// Removes an agent with its hooks and jobs.
+    RemoveAgent { name: String },
 }
 
 /// The way into one runtime: completions of its effects and events for its

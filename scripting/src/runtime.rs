@@ -790,6 +790,19 @@ impl AgentRuntime {
                 RuntimeEvent::PodEvent { event, pod } => {
                     self.call_all(Hook::PodEvent, |ctx| Ok(vec![js::string(ctx, &event)?, js::from_json(ctx, &pod)?]));
                 }
+                RuntimeEvent::LoadAgent { name, source } => {
+                    let unchanged = self.agents.iter().any(|a| *a.name == *name && a.source_hash == hash_source(&source) && a.quarantined.is_none());
+                    if !unchanged {
+                        let said = match self.load_agent(&name, &source) {
+                            Ok(_) => (ConsoleLevel::Log, "(agent loaded)".to_string()),
+                            Err(e) => (ConsoleLevel::Error, format!("not loaded, the running version is kept: {e}")),
+                        };
+                        self.shared.print(&Arc::from(name.as_str()), said.0, said.1);
+                    }
+                }
+                RuntimeEvent::RemoveAgent { name } => {
+                    self.remove_agent(&name);
+                }
             }
         }
         self.after_call();

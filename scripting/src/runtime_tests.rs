@@ -230,6 +230,37 @@ fn on_pod_event_from_the_mailbox() {
 }
 
 #[test]
+fn agents_load_reload_and_remove_through_the_mailbox_keeping_the_others_state() {
+    use crate::effects::RuntimeEvent;
+    let mut h = h();
+    h.load("keep", "var n = 0; function onItemCaptured(d) { n++; } function onHubAction() { console.log('keep', n); }");
+    h.load("edit", "function onHubAction() { console.log('v1'); }");
+    for i in 0..3 {
+        h.rt.on_item_captured(http_get(i, "a.example", "/", 200));
+    }
+    let mb = h.rt.mailbox();
+    let load = |name: &str, src: &str| RuntimeEvent::LoadAgent { name: name.into(), source: src.into() };
+    assert!(mb.event(load("edit", "function onHubAction() { console.log('v2'); }")));
+    assert!(mb.event(load("new", "function onHubAction() { console.log('new'); }")));
+    h.rt.poll_completions();
+    h.rt.on_hub_action("x", &Value::Null);
+    let lines = h.lines();
+    assert_eq!(lines.iter().filter(|l| *l == "(agent loaded)").count(), 2, "{lines:?}");
+    assert_eq!(lines.iter().filter(|l| !l.starts_with('(')).cloned().collect::<Vec<_>>(), ["keep 3", "v2", "new"]);
+
+    // The same source again is a no-op; a broken one keeps the running version.
+    assert!(mb.event(load("edit", "function onHubAction() { console.log('v2'); }")));
+    assert!(mb.event(load("edit", "function onHubAction() { console.log('v3' }")));
+    assert!(mb.event(RuntimeEvent::RemoveAgent { name: "new".into() }));
+    h.rt.poll_completions();
+    let said = h.full_lines();
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].level == ConsoleLevel::Error && said[0].text.contains("running version is kept"), "{said:?}");
+    h.rt.on_hub_action("x", &Value::Null);
+    assert_eq!(h.lines(), ["keep 3", "v2"]);
+}
+
+#[test]
 fn on_job_passed_and_failed_after_each_run() {
     let mut h = harness(Clock::Manual, |_| {});
     h.rt.set_time(at(1_700_000_000));

@@ -43,6 +43,12 @@ impl HubRouter {
         self.len() == 0
     }
 
+    /// Queues `event` (an agent load or removal) to every registered
+    /// runtime; returns how many took it.
+    pub fn broadcast(&self, event: &scripting::RuntimeEvent) -> usize {
+        self.mailboxes.read().map(|m| m.iter().filter(|mb| mb.event(event.clone())).count()).unwrap_or(0)
+    }
+
     /// Delivers to every registered runtime; `Ok(n)` runtimes took it.
     pub fn deliver(&self, action: &str, object: &Value) -> Result<usize, IntegrationError> {
         if action.is_empty() {
