@@ -56,6 +56,9 @@ pub enum Command {
     /// Run agents over a capture on the capture's clock, offline: console
     /// lines, the I/O helper calls they made, and a table per hook.
     TestAgent(crate::test_agent::TestAgentArgs),
+    /// Push the agents of a folder (scripting.source) to a hub, then keep
+    /// the hub in step with the folder's edits.
+    Scripts(crate::scripts_cmd::ScriptsArgs),
     /// Write a capture of generated traffic (seeded, deterministic).
     Gen(crate::gen_cmd::GenArgs),
     /// Inspect, reserve and mount hugepages; size them for a configuration.
@@ -152,6 +155,7 @@ pub fn main() -> ExitCode {
         }
         Command::Dissect(args) => dissect(&cli, args),
         Command::Gen(args) => crate::gen_cmd::run(args),
+        Command::Scripts(args) => Config::load(cli.config.as_deref(), &cli.sets).map_err(Into::into).and_then(|c| crate::scripts_cmd::run(&c, args)),
         Command::TestAgent(args) => Config::load(cli.config.as_deref(), &cli.sets).map_err(Into::into).and_then(|c| crate::test_agent::run(&c, args)),
         Command::Hugepages(args) => crate::hugepages_cmd::run(&cli, args),
     };

@@ -19,6 +19,7 @@ pub mod gen_cmd;
 pub mod hugepages_cmd;
 pub mod integrations;
 pub mod metrics;
+pub mod scripts_cmd;
 pub mod summary;
 pub mod test_agent;
 pub mod watch;

@@ -1,0 +1,154 @@
+//! `skua scripts`: keeps a hub's agents in step with a local folder
+//! (`scripting.source`). Every `*.js` is pushed once, then the folder is
+//! watched: a new or changed file is checked here first (an agent that
+//! does not compile is reported with its line and not pushed), then saved
+//! on the hub, which hands it to every worker; a removed file deletes the
+//! agent. Content hashes skip saves that change nothing.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::{HeaderMap, Method};
+
+use crate::config::Config;
+use crate::integrations::http::{parse_url, HttpClient, HttpRequest, SendOptions};
+use crate::watch::{AgentDir, Change};
+
+#[derive(clap::Args, Debug)]
+pub struct ScriptsArgs {
+    /// The hub's base URL.
+    #[arg(long, value_name = "URL", env = "SKUA_HUB", default_value = "http://127.0.0.1:8899")]
+    pub hub: String,
+
+    /// An admin token of the hub (hub.tokens).
+    #[arg(long, value_name = "TOKEN", env = "SKUA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Push once and exit instead of watching.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Delete agents on the hub that have no file in the folder (only with
+    /// the first push; later removals always delete).
+    #[arg(long)]
+    pub prune: bool,
+}
+
+struct Hub {
+    client: HttpClient,
+    base: String,
+    token: Option<String>,
+}
+
+impl Hub {
+    async fn call(&self, method: Method, path: &str, body: Option<serde_json::Value>) -> Result<(u16, serde_json::Value)> {
+        let url = parse_url(&format!("{}{path}", self.base.trim_end_matches('/'))).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut headers = HeaderMap::new();
+        if let Some(t) = &self.token {
+            headers.insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {t}")).context("the token is not a valid header value")?);
+        }
+        let body = match body {
+            Some(v) => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Bytes::from(v.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let req = HttpRequest { method, url, headers, body };
+        let opts = SendOptions { timeout: Duration::from_secs(10), max_redirects: 0, max_body_bytes: 4 << 20 };
+        let resp = self.client.send(&req, opts).await.map_err(|e| anyhow::anyhow!("{}: {e}", self.base))?;
+        let v = serde_json::from_slice(&resp.body).unwrap_or(serde_json::Value::Null);
+        match resp.status {
+            401 => bail!("{}: 401, a token is needed (--token or SKUA_TOKEN)", self.base),
+            403 => bail!("{}: 403, the token is read-only; saving agents needs an admin token", self.base),
+            _ => Ok((resp.status, v)),
+        }
+    }
+
+    /// Applies one change; a rejected agent is reported, not fatal.
+    async fn apply(&self, change: &Change, es5_strict: bool) -> Result<bool> {
+        match change {
+            Change::Upsert { name, source } => {
+                if let Err(e) = scripting::check_agent(name, source, es5_strict) {
+                    eprintln!("skua: {name}.js not pushed: {e}");
+                    return Ok(false);
+                }
+                let (status, v) = self.call(Method::PUT, &format!("/api/agents/{name}"), Some(serde_json::json!({ "source": source, "active": true }))).await?;
+                match status {
+                    200..=299 => {
+                        eprintln!("skua: {name}.js pushed");
+                        Ok(true)
+                    }
+                    _ => {
+                        eprintln!("skua: {name}.js rejected by the hub ({status}): {}", v["error"].as_str().unwrap_or(""));
+                        Ok(false)
+                    }
+                }
+            }
+            Change::Removed { name } => {
+                let (status, _) = self.call(Method::DELETE, &format!("/api/agents/{name}"), None).await?;
+                if matches!(status, 200..=299 | 404) {
+                    eprintln!("skua: {name} deleted");
+                    Ok(true)
+                } else {
+                    bail!("deleting {name}: the hub answered {status}")
+                }
+            }
+        }
+    }
+}
+
+pub fn run(cfg: &Config, args: &ScriptsArgs) -> Result<ExitCode> {
+    let Some(dir) = cfg.scripting.source.clone() else {
+        bail!("no folder to push: pass --set scripting.source=DIR (or set it in the config)");
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the HTTP client")?;
+    rt.block_on(push_and_watch(cfg, args, dir))
+}
+
+async fn push_and_watch(cfg: &Config, args: &ScriptsArgs, dir: PathBuf) -> Result<ExitCode> {
+    let client = HttpClient::new(Duration::from_secs(5), None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hub = Hub { client, base: args.hub.clone(), token: args.token.clone() };
+    let es5 = cfg.scripting.es5_strict;
+    let mut agents = AgentDir::new(&dir);
+    let first = agents.look().with_context(|| format!("reading {}", dir.display()))?;
+    let mut rejected = 0;
+    for change in &first {
+        rejected += usize::from(!hub.apply(change, es5).await?);
+    }
+    if args.prune {
+        let (_, list) = hub.call(Method::GET, "/api/agents", None).await?;
+        let local: Vec<&str> = first.iter().map(Change::name).collect();
+        for name in list.as_array().into_iter().flatten().filter_map(|a| a["name"].as_str()) {
+            if !local.contains(&name) {
+                hub.apply(&Change::Removed { name: name.to_string() }, es5).await?;
+            }
+        }
+    }
+    if args.once {
+        return Ok(if rejected == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    eprintln!("skua: watching {} (Ctrl-C stops)", dir.display());
+    let every = Duration::from_millis(cfg.scripting.watch_ms.max(100));
+    loop {
+        tokio::time::sleep(every).await;
+        let changes = match agents.look() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("skua: reading {}: {e}", dir.display());
+                continue;
+            }
+        };
+        for change in &changes {
+            // A hub away for a moment: say so and go on watching; the
+            // change is pushed again with the next edit (or a restart).
+            if let Err(e) = hub.apply(change, es5).await {
+                eprintln!("skua: {e:#}");
+            }
+        }
+    }
+}
