@@ -215,6 +215,9 @@ pub enum RuntimeEvent {
     LoadAgent { name: String, source: Arc<str> },
     /// Removes an agent with its hooks and jobs.
     RemoveAgent { name: String },
+    /// Replaces `env` (the hub's env changed); every agent is loaded again
+    /// with it.
+    SetEnv { env: std::collections::BTreeMap<String, String> },
 }
 
 /// The way into one runtime: completions of its effects and events for its

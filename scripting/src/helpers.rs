@@ -163,9 +163,11 @@ fn console<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Obj
     Ok(o)
 }
 
-fn env<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>) -> Result<Object<'js>> {
+pub(crate) fn env_object<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>) -> Result<Object<'js>> {
     let o = Object::new(ctx.clone())?;
-    for (k, v) in &sh.env {
+    // Copied out: no borrow is held across QuickJS allocations.
+    let vars = sh.env.borrow().clone();
+    for (k, v) in &vars {
         o.set(k.as_str(), v.as_str())?;
     }
     let freeze: Function = ctx.globals().get::<_, Object>("Object")?.get("freeze")?;
@@ -508,7 +510,7 @@ pub(crate) fn install_globals(ctx: &Ctx<'_>, sh: &Rc<Shared>) -> Result<()> {
     let g = ctx.globals();
     let agent: Arc<str> = Arc::from("global");
     g.set("console", console(ctx, sh, &agent)?)?;
-    g.set("env", env(ctx, sh)?)?;
+    g.set("env", env_object(ctx, sh)?)?;
     g.set("utils", utils(ctx, sh)?)?;
     g.set("test", test(ctx)?)?;
     g.set("hub", hub(ctx, sh, &agent)?)?;

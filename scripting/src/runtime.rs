@@ -161,8 +161,8 @@ pub(crate) struct Shared {
     pub(crate) console: ConsoleSink,
     pub(crate) effects: EffectSink,
     pub(crate) mailbox: Mailbox,
-    pub(crate) env: Vec<(String, String)>,
-    secrets: Vec<String>,
+    pub(crate) env: RefCell<Vec<(String, String)>>,
+    secrets: RefCell<Vec<String>>,
     pub(crate) max_line: usize,
     pub(crate) max_pending: usize,
     pub(crate) next_request: Cell<u64>,
@@ -187,7 +187,7 @@ impl Shared {
 
     /// Sends one console line, secrets masked and length bounded.
     pub(crate) fn print(&self, agent: &Arc<str>, level: ConsoleLevel, mut text: String) {
-        for s in &self.secrets {
+        for s in self.secrets.borrow().iter() {
             if text.contains(s.as_str()) {
                 text = text.replace(s.as_str(), "***");
             }
@@ -223,6 +223,8 @@ struct Agent {
     quarantined: Option<String>,
     warnings: Vec<Es5Finding>,
     source_hash: u64,
+    /// Kept to load the agent again when the env changes.
+    source: Arc<str>,
 }
 
 impl Agent {
@@ -246,6 +248,12 @@ fn wrap(source: &str) -> String {
     // file's; the suffix starts on a new line after it (a last line
     // comment must not swallow it).
     format!("{}{source}\n;return [{}];}})", wrapper_prefix(), hooks.join(","))
+}
+
+/// The env values masked in console lines. Short values would mask
+/// ordinary words; secrets are longer.
+fn secrets_of(env: &std::collections::BTreeMap<String, String>) -> Vec<String> {
+    env.values().filter(|v| v.len() >= 4).cloned().collect()
 }
 
 fn hash_source(s: &str) -> u64 {
@@ -375,9 +383,8 @@ impl AgentRuntime {
             console: opts.console.clone(),
             effects: opts.effects.clone(),
             mailbox,
-            env: cfg.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            // Short values would mask ordinary words; secrets are longer.
-            secrets: cfg.env.values().filter(|v| v.len() >= 4).cloned().collect(),
+            env: RefCell::new(cfg.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            secrets: RefCell::new(secrets_of(&cfg.env)),
             max_line: cfg.max_console_line_bytes as usize,
             max_pending,
             next_request: Cell::new(1),
@@ -504,6 +511,7 @@ impl AgentRuntime {
             quarantined: None,
             warnings: warnings.clone(),
             source_hash: hash_source(source),
+            source: Arc::from(source),
         };
         new.stats.site(CallSite::Load).record(elapsed, Outcome::Ok);
         match self.agents.iter().position(|a| *a.name == *name) {
@@ -517,6 +525,29 @@ impl AgentRuntime {
         self.rebuild();
         self.after_call();
         Ok(warnings)
+    }
+
+    /// Replaces `env` and loads every agent again, as at start: an agent's
+    /// `env` is fixed for its life (a frozen object), so its state starts
+    /// over with the new values.
+    pub fn set_env(&mut self, env: &std::collections::BTreeMap<String, String>) {
+        if *self.shared.env.borrow() == env.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>() {
+            return;
+        }
+        *self.shared.env.borrow_mut() = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        *self.shared.secrets.borrow_mut() = secrets_of(env);
+        let shared = self.shared.clone();
+        let installed = self.ctx.with(|ctx| -> rquickjs::Result<()> { ctx.globals().set("env", crate::helpers::env_object(&ctx, &shared)?) });
+        if let Err(e) = installed {
+            self.shared.print(&Arc::from("global"), ConsoleLevel::Error, format!("env not replaced: {e}"));
+            return;
+        }
+        let agents: Vec<(Arc<str>, Arc<str>)> = self.agents.iter().map(|a| (a.name.clone(), a.source.clone())).collect();
+        for (name, source) in agents {
+            if let Err(e) = self.load_agent(&name, &source) {
+                self.shared.print(&name, ConsoleLevel::Error, format!("not loaded again with the new env: {e}"));
+            }
+        }
     }
 
     /// Removes an agent, its hooks and its jobs. `false` if not loaded.
@@ -803,6 +834,7 @@ impl AgentRuntime {
                 RuntimeEvent::RemoveAgent { name } => {
                     self.remove_agent(&name);
                 }
+                RuntimeEvent::SetEnv { env } => self.set_env(&env),
             }
         }
         self.after_call();

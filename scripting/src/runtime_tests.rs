@@ -261,6 +261,23 @@ fn agents_load_reload_and_remove_through_the_mailbox_keeping_the_others_state() 
 }
 
 #[test]
+fn a_new_env_loads_every_agent_again_with_it_and_masks_the_new_secrets() {
+    use crate::effects::RuntimeEvent;
+    let mut h = h();
+    h.load("a", "var n = 0; function onItemCaptured(d) { n++; } function onHubAction() { console.log(env.REGION, n, env.NEW_KEY); }");
+    h.rt.on_item_captured(http_get(1, "a.example", "/", 200));
+    h.rt.on_hub_action("x", &Value::Null);
+    assert_eq!(h.lines(), ["*** 1 undefined"], "env values are masked");
+    // (Values under 4 bytes are not treated as secrets.)
+    let env = [("REGION", "us2"), ("NEW_KEY", "k3y-value")].into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    assert!(h.rt.mailbox().event(RuntimeEvent::SetEnv { env }));
+    h.rt.poll_completions();
+    h.rt.on_hub_action("x", &Value::Null);
+    // Loaded again: its count starts over; the new value is masked.
+    assert_eq!(h.lines(), ["us2 0 ***"]);
+}
+
+#[test]
 fn on_job_passed_and_failed_after_each_run() {
     let mut h = harness(Clock::Manual, |_| {});
     h.rt.set_time(at(1_700_000_000));
