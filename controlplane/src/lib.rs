@@ -18,6 +18,7 @@ pub mod executor;
 pub mod gen_cmd;
 pub mod hugepages_cmd;
 pub mod integrations;
+pub mod link;
 pub mod metrics;
 pub mod scripts_cmd;
 pub mod summary;

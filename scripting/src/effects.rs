@@ -218,6 +218,9 @@ pub enum RuntimeEvent {
     /// Replaces `env` (the hub's env changed); every agent is loaded again
     /// with it.
     SetEnv { env: std::collections::BTreeMap<String, String> },
+    /// Runs (or with `remove`, removes) the job `tag`, or every job when
+    /// `tag` is `None`: the hub's jobs view.
+    Job { tag: Option<String>, remove: bool },
 }
 
 /// The way into one runtime: completions of its effects and events for its

@@ -835,6 +835,19 @@ impl AgentRuntime {
                     self.remove_agent(&name);
                 }
                 RuntimeEvent::SetEnv { env } => self.set_env(&env),
+                RuntimeEvent::Job { tag, remove } => {
+                    let tags: Vec<String> = match tag {
+                        Some(t) => vec![crate::jobs::normalize_tag(&t)],
+                        None => self.shared.jobs.borrow().iter().map(|j| j.tag.clone()).collect(),
+                    };
+                    for t in tags {
+                        if remove {
+                            self.shared.jobs.borrow_mut().retain(|j| j.tag != t);
+                        } else {
+                            self.run_job_now(&t);
+                        }
+                    }
+                }
             }
         }
         self.after_call();

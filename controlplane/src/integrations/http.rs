@@ -141,6 +141,23 @@ impl HttpClient {
         }
     }
 
+    /// Sends `req` (no redirects) and returns the response with its body
+    /// unread, for streams (server-sent events) read as they come. Only
+    /// the response head is bounded by `head_timeout`.
+    pub async fn open(&self, req: &HttpRequest, head_timeout: Duration) -> Result<hyper::Response<hyper::body::Incoming>, IntegrationError> {
+        check_scheme(&req.url)?;
+        let mut builder = Request::builder().method(req.method.clone()).uri(req.url.as_str());
+        if let Some(h) = builder.headers_mut() {
+            *h = req.headers.clone();
+            h.entry(hyper::header::USER_AGENT).or_insert(HeaderValue::from_static(USER_AGENT));
+        }
+        let request = builder.body(Full::new(req.body.clone())).map_err(|e| IntegrationError::Invalid(format!("{}: {e}", req.url)))?;
+        match tokio::time::timeout(head_timeout, self.client.request(request)).await {
+            Ok(r) => r.map_err(|e| classify(&req.url, &e)),
+            Err(_) => Err(IntegrationError::Timeout(head_timeout)),
+        }
+    }
+
     async fn send_inner(&self, req: &HttpRequest, opts: SendOptions) -> Result<HttpResponse, IntegrationError> {
         let mut method = req.method.clone();
         let mut url = req.url.clone();
