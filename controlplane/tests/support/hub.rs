@@ -125,8 +125,23 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, 
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(&head(addr, method, path, token, body)).unwrap();
+    // Read to the end of the body as Content-Length gives it (a peer may
+    // keep the connection open despite `Connection: close`), else to EOF.
     let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
+    let mut buf = [0u8; 16384];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let len = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
+            if len.is_some_and(|n| raw.len() >= end + 4 + n) {
+                break;
+            }
+        }
+    }
     parse(&raw)
 }
 
