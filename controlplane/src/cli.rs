@@ -63,6 +63,8 @@ pub enum Command {
     Gen(crate::gen_cmd::GenArgs),
     /// Inspect, reserve and mount hugepages; size them for a configuration.
     Hugepages(crate::hugepages_cmd::HugepagesArgs),
+    /// The hub: HTTP API, dashboard and script store (hub.*).
+    Hub(crate::hub::HubArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -158,6 +160,7 @@ pub fn main() -> ExitCode {
         Command::Scripts(args) => Config::load(cli.config.as_deref(), &cli.sets).map_err(Into::into).and_then(|c| crate::scripts_cmd::run(&c, args)),
         Command::TestAgent(args) => Config::load(cli.config.as_deref(), &cli.sets).map_err(Into::into).and_then(|c| crate::test_agent::run(&c, args)),
         Command::Hugepages(args) => crate::hugepages_cmd::run(&cli, args),
+        Command::Hub(args) => Config::load(cli.config.as_deref(), &cli.sets).map_err(Into::into).and_then(|c| crate::hub::run(c, args)),
     };
     match result {
         Ok(code) => code,

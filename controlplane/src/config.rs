@@ -33,6 +33,8 @@ pub struct Config {
     /// Agents: where they run, their budgets and limits (camelCase keys, as
     /// agents' users know them).
     pub scripting: scripting::ScriptingConfig,
+    /// The hub: API, dashboard, script store, who may call it, its limits.
+    pub hub: crate::hub::HubConfig,
     /// A worker's link to its hub.
     pub link: crate::link::LinkConfig,
 }
@@ -87,6 +89,7 @@ impl Config {
         self.dpdk.validate().map_err(named)?;
         self.afpacket.validate().map_err(named)?;
         self.integrations.validate().map_err(|e| ConfigError::Invalid { key: e.key, reason: e.reason })?;
+        self.hub.validate().map_err(|e| ConfigError::Invalid { key: e.key, reason: e.reason })?;
         self.link.validate().map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
         self.scripting.validate().map_err(|e| ConfigError::Invalid { key: "scripting".into(), reason: e.to_string() })?;
         if self.reassembly.max_flows == 0 {

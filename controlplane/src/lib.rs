@@ -4,9 +4,9 @@
 //! summary, and the control plane's tokio side: the executor of agents' I/O
 //! helpers on housekeeping cores ([`executor`], [`integrations`]: webhook,
 //! Slack, InfluxDB, Kinesis, file, pcap, hub, agent metrics), `/metrics`
-//! ([`metrics`]) and both started together ([`control`]). Will own (see
-//! `docs/architecture.md`): cron jobs, Kubernetes watchers, the hub API and
-//! dashboard, the worker↔hub link.
+//! ([`metrics`]) and both started together ([`control`]). The hub ([`hub`]):
+//! its API, dashboard and script store. Will own (see
+//! `docs/architecture.md`): cron jobs, Kubernetes watchers and the worker↔hub link.
 
 #![forbid(unsafe_code)]
 
@@ -16,6 +16,7 @@ pub mod config;
 pub mod control;
 pub mod executor;
 pub mod gen_cmd;
+pub mod hub;
 pub mod hugepages_cmd;
 pub mod integrations;
 pub mod link;

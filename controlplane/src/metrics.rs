@@ -212,6 +212,13 @@ pub fn items_by_protocol(r: &ReassemblyCounters) -> Vec<(String, u64)> {
     }
 }
 
+/// Writes one family of a single unlabelled sample: for exporters outside
+/// this module (the hub's `/metrics`).
+pub fn write_family(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
+    let mut f = Family::new(out, name, kind, help);
+    f.f(&[], value);
+}
+
 /// Renders the whole exposition.
 pub fn render(s: &MetricsSnapshot) -> String {
     let mut out = String::with_capacity(16 * 1024);

@@ -1,0 +1,165 @@
+//! `HubConfig`: the `hub` section of the config. Every limit of the hub
+//! (rings, queues, clients, request bodies) is one named field with a
+//! default; the doc comments of the fields are the user documentation
+//! (`docs/config.md` repeats them).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// How the hub decides who may call it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// Bearer tokens (`admin_tokens`, `read_only_tokens`, `worker_tokens`,
+    /// `tokens_file`). With none configured the hub generates an admin
+    /// token at start and prints it once.
+    #[default]
+    Tokens,
+    /// No authentication: every caller is admin and worker. Only accepted
+    /// when `listen` is a loopback address (a laptop, a demo).
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubConfig {
+    /// Address the hub's HTTP API and dashboard listen on.
+    pub listen: String,
+    /// Directory of the standalone script store: one `NAME.js` per agent in
+    /// `agents/`, which of them are inactive in `inactive.json`, agents' env
+    /// in `env.json` (mode 0600). Created if missing.
+    pub store_dir: PathBuf,
+    /// `tokens` (bearer tokens; the default) or `none` (loopback only).
+    pub auth: AuthMode,
+    /// Tokens with every right: agents, env, jobs, `hub.action`.
+    pub admin_tokens: Vec<String>,
+    /// Tokens that may read (items, agents, console, jobs, workers,
+    /// `/metrics`) and change nothing.
+    pub read_only_tokens: Vec<String>,
+    /// Tokens of workers: the worker link (`/api/link/*`: agents with their
+    /// env, items, console lines, stats) and `hub.action`. Only this role
+    /// ever receives env values.
+    pub worker_tokens: Vec<String>,
+    /// File of further tokens, one `ROLE TOKEN` a line (`admin`, `read`,
+    /// `worker`; `#` starts a comment); empty: none. Read at start.
+    pub tokens_file: String,
+    /// Recent items the hub keeps (a ring; the oldest is evicted and
+    /// counted) for queries and the dashboard.
+    pub items_capacity: usize,
+    /// Recent console lines the hub keeps for the console view.
+    pub console_capacity: usize,
+    /// Events waiting to be written to one live-stream (SSE) client. When
+    /// full, further events for that client are dropped and counted
+    /// (`skua_hub_sse_dropped_total`); a slow client never slows the hub.
+    pub sse_client_queue: usize,
+    /// Live-stream clients (items, console, worker links) at once; past it
+    /// a new stream is refused with 503 and counted.
+    pub max_sse_clients: usize,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Most items one query (`GET /api/items?limit=`) returns.
+    pub max_query_items: usize,
+    /// Agent changes, job commands and hub actions waiting for each
+    /// subscriber (a worker link, the in-process worker). A subscriber that
+    /// falls behind loses the oldest (counted) and is sent a fresh snapshot.
+    pub event_queue: usize,
+    /// A worker not heard from for this long (milliseconds) is shown as
+    /// offline.
+    pub worker_timeout_ms: u64,
+    /// Workers remembered at once; a report from one more is refused (429).
+    pub max_workers: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            listen: "127.0.0.1:8899".into(),
+            store_dir: PathBuf::from("/var/lib/skua/hub"),
+            auth: AuthMode::Tokens,
+            admin_tokens: Vec::new(),
+            read_only_tokens: Vec::new(),
+            worker_tokens: Vec::new(),
+            tokens_file: String::new(),
+            items_capacity: 10_000,
+            console_capacity: 2_000,
+            sse_client_queue: 1_024,
+            max_sse_clients: 64,
+            max_body_bytes: 1 << 20,
+            max_query_items: 1_000,
+            event_queue: 1_024,
+            worker_timeout_ms: 30_000,
+            max_workers: 1_024,
+        }
+    }
+}
+
+/// A field that failed validation, named by its full key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct InvalidHubConfig {
+    pub key: String,
+    pub reason: String,
+}
+
+impl HubConfig {
+    pub fn validate(&self) -> Result<(), InvalidHubConfig> {
+        let bad = |key: &str, reason: &str| Err(InvalidHubConfig { key: format!("hub.{key}"), reason: reason.into() });
+        let Ok(addr) = self.listen.parse::<SocketAddr>() else {
+            return bad("listen", "must be an address like 127.0.0.1:8899");
+        };
+        if self.auth == AuthMode::None && !addr.ip().is_loopback() {
+            return bad("auth", "`none` is only allowed when hub.listen is a loopback address");
+        }
+        for (key, v) in [
+            ("items_capacity", self.items_capacity),
+            ("console_capacity", self.console_capacity),
+            ("sse_client_queue", self.sse_client_queue),
+            ("max_sse_clients", self.max_sse_clients),
+            ("max_query_items", self.max_query_items),
+            ("event_queue", self.event_queue),
+            ("max_workers", self.max_workers),
+        ] {
+            if v == 0 {
+                return bad(key, "must be at least 1");
+            }
+        }
+        if self.max_body_bytes < 1024 {
+            return bad("max_body_bytes", "must be at least 1024");
+        }
+        if self.worker_timeout_ms == 0 {
+            return bad("worker_timeout_ms", "must be at least 1");
+        }
+        let tokens = self.admin_tokens.iter().chain(&self.read_only_tokens).chain(&self.worker_tokens);
+        if tokens.into_iter().any(|t| t.len() < 16) {
+            return bad("admin_tokens", "every token must be at least 16 characters");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_none_only_on_loopback() {
+        let mut c = HubConfig { auth: AuthMode::None, ..Default::default() };
+        assert!(c.validate().is_ok());
+        c.listen = "0.0.0.0:8899".into();
+        assert_eq!(c.validate().unwrap_err().key, "hub.auth");
+        c.listen = "[::1]:8899".into();
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn limits_and_tokens_checked() {
+        let c = HubConfig { items_capacity: 0, ..Default::default() };
+        assert_eq!(c.validate().unwrap_err().key, "hub.items_capacity");
+        let c = HubConfig { admin_tokens: vec!["short".into()], ..Default::default() };
+        assert!(c.validate().unwrap_err().reason.contains("16 characters"));
+        let c = HubConfig { listen: "nowhere".into(), ..Default::default() };
+        assert_eq!(c.validate().unwrap_err().key, "hub.listen");
+    }
+}

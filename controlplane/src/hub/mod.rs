@@ -1,0 +1,588 @@
+//! The hub: one per cluster (or inside `skua run`). It owns the script
+//! store, the recent items and console lines workers publish, the workers'
+//! last reports, and the HTTP API and dashboard over them.
+//!
+//! Workers are linked through [`HubHandle`]: in-process by calling it
+//! directly, remotely through the `/api/link/*` endpoints that call the
+//! same methods. Agent changes, env changes, job commands and hub actions
+//! go out to every [`HubHandle::subscribe`]r.
+//!
+//! Invariants: every buffer is bounded with a counter when it is full (the
+//! item and console rings evict the oldest; a live-stream client's queue
+//! drops; the event broadcast lags a slow subscriber, which then resyncs
+//! from a snapshot); env values leave the hub only towards workers.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+mod dashboard;
+pub mod filter;
+mod sse;
+pub mod store;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc};
+
+pub use config::{AuthMode, HubConfig};
+pub use filter::Filter;
+pub use store::{DirStore, ScriptStore, StoreError, StoredAgent};
+
+/// `skua hub`: the hub alone, as the Helm chart's Deployment runs it.
+#[derive(clap::Args, Debug)]
+pub struct HubArgs {
+    /// Address to listen on (hub.listen).
+    #[arg(long, value_name = "ADDR", env = "SKUA_LISTEN")]
+    pub listen: Option<String>,
+    /// Directory of the script store (hub.store_dir).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("hub config: {0}")]
+    Config(#[from] config::InvalidHubConfig),
+    #[error(transparent)]
+    Tokens(#[from] auth::TokensError),
+    #[error("hub: listening on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Something every subscriber (worker link, in-process worker, hub-side
+/// runtime) hears about.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum HubEvent {
+    /// An agent was saved, activated or deactivated. Workers load it when
+    /// active and unload it when not.
+    #[serde(rename_all = "camelCase")]
+    AgentChanged { agent: StoredAgent },
+    #[serde(rename_all = "camelCase")]
+    AgentRemoved { name: String },
+    /// The whole env after a change (values included: only workers see it).
+    #[serde(rename_all = "camelCase")]
+    EnvChanged { env: BTreeMap<String, String> },
+    /// Run or remove a job (`tag` `None`: all of them) on one worker
+    /// (`None`: every worker).
+    #[serde(rename_all = "camelCase")]
+    Job { worker: Option<String>, tag: Option<String>, op: JobOp },
+    /// A `hub.action(action, object)` from a runtime on `from`, for the
+    /// hub-side `onHubAction`.
+    #[serde(rename_all = "camelCase")]
+    HubAction { from: String, action: String, object: Value },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JobOp {
+    Run,
+    Remove,
+}
+
+/// What a worker needs to start: its agents and their env.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkSnapshot {
+    pub agents: Vec<StoredAgent>,
+    pub env: BTreeMap<String, String>,
+}
+
+/// One job as a worker reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct JobView {
+    pub tag: String,
+    pub cron: String,
+    pub agent: String,
+    pub limit: u32,
+    pub runs: u32,
+    /// Milliseconds since the epoch.
+    pub next_run: Option<u64>,
+}
+
+impl From<&scripting::JobInfo> for JobView {
+    fn from(j: &scripting::JobInfo) -> Self {
+        JobView {
+            tag: j.tag.clone(),
+            cron: j.cron.clone(),
+            agent: j.agent.clone(),
+            limit: j.limit,
+            runs: j.runs,
+            next_run: j.next_run.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_millis() as u64),
+        }
+    }
+}
+
+/// One agent hook's stats as a worker reports them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HookView {
+    pub runtime: u32,
+    pub agent: String,
+    pub hook: String,
+    pub calls: u64,
+    pub errors: u64,
+    pub interrupts: u64,
+    pub out_of_memory: u64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub max_ns: u64,
+}
+
+impl From<&scripting::HookStats> for HookView {
+    fn from(h: &scripting::HookStats) -> Self {
+        HookView {
+            runtime: h.runtime.0,
+            agent: h.agent.clone(),
+            hook: h.site_name().to_string(),
+            calls: h.calls,
+            errors: h.errors,
+            interrupts: h.interrupts,
+            out_of_memory: h.out_of_memory,
+            p50_ns: h.p50_ns,
+            p99_ns: h.p99_ns,
+            max_ns: h.max_ns,
+        }
+    }
+}
+
+/// A worker's periodic report: free-form counters, its agents' hook stats
+/// and its jobs.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WorkerReport {
+    pub name: String,
+    pub version: String,
+    /// Counters (packets, items, drops ...), shown as they are.
+    pub stats: Value,
+    pub hooks: Vec<HookView>,
+    pub jobs: Vec<JobView>,
+}
+
+/// The JSON of a console line, as the console view and stream show it.
+pub fn console_line_json(l: &scripting::ConsoleLine) -> Value {
+    json!({
+        "ts": l.ts.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+        "node": &*l.node,
+        "runtime": l.runtime.to_string(),
+        "agent": &*l.agent,
+        "level": l.level.as_str(),
+        "text": l.text,
+    })
+}
+
+/// The hub's counters (`/metrics`).
+#[derive(Debug, Default)]
+pub struct HubCounters {
+    pub items_published: AtomicU64,
+    pub items_evicted: AtomicU64,
+    pub console_lines: AtomicU64,
+    pub console_evicted: AtomicU64,
+    /// Events not sent to a live-stream client whose queue was full.
+    pub sse_dropped: AtomicU64,
+    /// Live streams refused at `max_sse_clients`.
+    pub sse_refused: AtomicU64,
+    pub hub_actions: AtomicU64,
+    /// Hub actions no subscriber was there to take.
+    pub hub_actions_unheard: AtomicU64,
+    /// Events a slow worker link missed (it resynced from a snapshot).
+    pub events_lagged: AtomicU64,
+    pub worker_reports: AtomicU64,
+    pub workers_refused: AtomicU64,
+    pub requests: AtomicU64,
+    pub unauthorized: AtomicU64,
+    pub forbidden: AtomicU64,
+    pub bad_requests: AtomicU64,
+    pub too_large: AtomicU64,
+    pub store_errors: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// One entry of a ring: the value and its JSON, serialised once.
+#[derive(Debug, Clone)]
+struct Entry {
+    seq: u64,
+    value: Arc<Value>,
+    json: Bytes,
+}
+
+/// A live-stream client of a feed.
+struct Client {
+    tx: mpsc::Sender<Bytes>,
+    filter: Option<Filter>,
+}
+
+/// A bounded ring of recent values and the live-stream clients that get
+/// each new one: items and console lines are both this.
+struct Feed {
+    event: &'static str,
+    ring: VecDeque<Entry>,
+    capacity: usize,
+    next_seq: u64,
+    clients: Vec<Client>,
+}
+
+/// `event: NAME` / `id:` / `data: JSON` (serde_json's output holds no
+/// newline, so one `data:` line is the whole value).
+fn sse_frame(event: &str, seq: Option<u64>, json: &[u8]) -> Bytes {
+    let mut b = Vec::with_capacity(json.len() + 48);
+    b.extend_from_slice(b"event: ");
+    b.extend_from_slice(event.as_bytes());
+    if let Some(s) = seq {
+        b.extend_from_slice(format!("\nid: {s}").as_bytes());
+    }
+    b.extend_from_slice(b"\ndata: ");
+    b.extend_from_slice(json);
+    b.extend_from_slice(b"\n\n");
+    Bytes::from(b)
+}
+
+impl Feed {
+    fn new(event: &'static str, capacity: usize) -> Self {
+        Feed { event, ring: VecDeque::with_capacity(capacity.min(65_536)), capacity, next_seq: 0, clients: Vec::new() }
+    }
+
+    /// Appends; `(evicted, dropped)`: whether the oldest entry was pushed
+    /// out, and how many clients missed it because their queue was full.
+    fn publish(&mut self, value: Value) -> (bool, u64) {
+        let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+        let entry = Entry { seq: self.next_seq, value: Arc::new(value), json };
+        self.next_seq += 1;
+        let mut dropped = 0;
+        let frame = sse_frame(self.event, Some(entry.seq), &entry.json);
+        self.clients.retain(|c| {
+            if c.filter.as_ref().is_some_and(|f| !f.matches(&entry.value)) {
+                return !c.tx.is_closed();
+            }
+            match c.tx.try_send(frame.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    dropped += 1;
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+        let evicted = self.ring.len() >= self.capacity;
+        if evicted {
+            self.ring.pop_front();
+        }
+        self.ring.push_back(entry);
+        (evicted, dropped)
+    }
+
+    /// The last `limit` entries matching `filter`, oldest first.
+    fn recent(&self, filter: Option<&Filter>, limit: usize) -> Vec<Entry> {
+        let mut out: Vec<Entry> = self.ring.iter().rev().filter(|e| filter.is_none_or(|f| f.matches(&e.value))).take(limit).cloned().collect();
+        out.reverse();
+        out
+    }
+
+    /// Registers a client; it first gets the last `backlog` matching
+    /// entries (under the same lock, so nothing falls between).
+    fn attach(&mut self, filter: Option<Filter>, backlog: usize, queue: usize) -> mpsc::Receiver<Bytes> {
+        let (tx, rx) = mpsc::channel(queue.max(backlog + 1));
+        for e in self.recent(filter.as_ref(), backlog) {
+            let _ = tx.try_send(sse_frame(self.event, Some(e.seq), &e.json));
+        }
+        self.clients.push(Client { tx, filter });
+        rx
+    }
+}
+
+struct WorkerEntry {
+    report: WorkerReport,
+    seen: Instant,
+    seen_wall: SystemTime,
+}
+
+/// Why an agent was not saved.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// It does not compile (or is not ES5 with `scripting.es5Strict`).
+    #[error(transparent)]
+    Rejected(#[from] scripting::LoadError),
+}
+
+pub(crate) struct HubState {
+    cfg: HubConfig,
+    es5_strict: bool,
+    store: Arc<dyn ScriptStore>,
+    tokens: auth::Tokens,
+    items: Mutex<Feed>,
+    console: Mutex<Feed>,
+    workers: Mutex<BTreeMap<String, WorkerEntry>>,
+    events: broadcast::Sender<HubEvent>,
+    counters: HubCounters,
+    sse_clients: AtomicUsize,
+    started: Instant,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The hub's Rust API: cheap to clone, usable from any thread. Methods that
+/// touch the store block (call them off the async executor).
+#[derive(Clone)]
+pub struct HubHandle {
+    state: Arc<HubState>,
+}
+
+impl HubHandle {
+    /// Adds one item (the agents' item shape, `reassembly::Item::to_json`)
+    /// to the ring and to every live stream whose filter it matches.
+    pub fn publish_item(&self, item: Value) {
+        let c = &self.state.counters;
+        self.publish(&self.state.items, item, &c.items_published, &c.items_evicted);
+    }
+
+    /// Adds one console line (see [`console_line_json`]).
+    pub fn publish_console(&self, line: Value) {
+        let c = &self.state.counters;
+        self.publish(&self.state.console, line, &c.console_lines, &c.console_evicted);
+    }
+
+    fn publish(&self, feed: &Mutex<Feed>, v: Value, published: &AtomicU64, evicted: &AtomicU64) {
+        let (was_evicted, dropped) = lock(feed).publish(v);
+        bump(published);
+        if was_evicted {
+            bump(evicted);
+        }
+        self.state.counters.sse_dropped.fetch_add(dropped, Ordering::Relaxed);
+    }
+
+    /// Records a worker's report. Refused when `max_workers` others are
+    /// known already.
+    pub fn report_worker(&self, report: WorkerReport) -> Result<(), WorkerRefused> {
+        let s = &self.state;
+        let mut w = lock(&s.workers);
+        if !w.contains_key(&report.name) && w.len() >= s.cfg.max_workers {
+            // Forget workers long gone before refusing a new one.
+            let timeout = Duration::from_millis(s.cfg.worker_timeout_ms) * 10;
+            w.retain(|_, e| e.seen.elapsed() < timeout);
+            if w.len() >= s.cfg.max_workers {
+                bump(&s.counters.workers_refused);
+                return Err(WorkerRefused);
+            }
+        }
+        bump(&s.counters.worker_reports);
+        w.insert(report.name.clone(), WorkerEntry { report, seen: Instant::now(), seen_wall: SystemTime::now() });
+        Ok(())
+    }
+
+    /// `hub.action(action, object)` from a runtime on `from`: goes to every
+    /// subscriber (the hub-side runtime's `onHubAction`). `Ok(n)`: n
+    /// subscribers took it.
+    pub fn hub_action(&self, from: &str, action: &str, object: Value) -> Result<usize, ActionError> {
+        if action.is_empty() {
+            return Err(ActionError::EmptyAction);
+        }
+        bump(&self.state.counters.hub_actions);
+        let ev = HubEvent::HubAction { from: from.to_string(), action: action.to_string(), object };
+        match self.state.events.send(ev) {
+            Ok(n) => Ok(n),
+            Err(_) => {
+                bump(&self.state.counters.hub_actions_unheard);
+                Ok(0)
+            }
+        }
+    }
+
+    /// Agent and env changes, job commands and hub actions from now on.
+    /// Pair with [`HubHandle::snapshot`] to start from the current state.
+    pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
+        self.state.events.subscribe()
+    }
+
+    /// Every active agent and the env: what a worker loads at start (and
+    /// again after missing events).
+    pub fn snapshot(&self) -> Result<LinkSnapshot, StoreError> {
+        let agents = self.state.store.list()?.into_iter().filter(|a| a.active).collect();
+        Ok(LinkSnapshot { agents, env: self.state.store.env()? })
+    }
+
+    /// Saves an agent after checking that it compiles; subscribers hear of it.
+    pub fn save_agent(&self, name: &str, source: &str, active: Option<bool>) -> Result<(StoredAgent, Vec<scripting::Es5Finding>), SaveError> {
+        store::check_agent_name(name)?;
+        let warnings = scripting::check_agent(name, source, self.state.es5_strict)?;
+        let agent = self.state.store.put(name, source, active)?;
+        let _ = self.state.events.send(HubEvent::AgentChanged { agent: agent.clone() });
+        Ok((agent, warnings))
+    }
+
+    /// `None` if there is no such agent.
+    pub fn set_active(&self, name: &str, active: bool) -> Result<Option<StoredAgent>, StoreError> {
+        let agent = self.state.store.set_active(name, active)?;
+        if let Some(a) = &agent {
+            let _ = self.state.events.send(HubEvent::AgentChanged { agent: a.clone() });
+        }
+        Ok(agent)
+    }
+
+    /// `false` if there was no such agent.
+    pub fn delete_agent(&self, name: &str) -> Result<bool, StoreError> {
+        let existed = self.state.store.delete(name)?;
+        if existed {
+            let _ = self.state.events.send(HubEvent::AgentRemoved { name: name.to_string() });
+        }
+        Ok(existed)
+    }
+
+    /// Sets or removes one env variable; `false` when removing one that
+    /// did not exist.
+    pub fn set_env(&self, name: &str, value: Option<&str>) -> Result<bool, StoreError> {
+        let changed = self.state.store.set_env(name, value)?;
+        if changed {
+            let env = self.state.store.env()?;
+            let _ = self.state.events.send(HubEvent::EnvChanged { env });
+        }
+        Ok(changed)
+    }
+
+    /// Asks one worker (or all) to run or remove a job (or all jobs).
+    /// Returns how many subscribers heard it.
+    pub fn job_command(&self, worker: Option<&str>, tag: Option<&str>, op: JobOp) -> usize {
+        let ev = HubEvent::Job { worker: worker.map(str::to_string), tag: tag.map(str::to_string), op };
+        self.state.events.send(ev).unwrap_or(0)
+    }
+
+    pub fn store(&self) -> &Arc<dyn ScriptStore> {
+        &self.state.store
+    }
+
+    pub fn counters(&self) -> &HubCounters {
+        &self.state.counters
+    }
+
+    /// Live streams open now.
+    pub fn sse_clients(&self) -> usize {
+        self.state.sse_clients.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many workers (hub.max_workers)")]
+pub struct WorkerRefused;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    #[error("hub.action: action is empty")]
+    EmptyAction,
+}
+
+/// A running hub: the listener and its handle. Dropping it stops accepting
+/// connections.
+pub struct HubServer {
+    handle: HubHandle,
+    local_addr: SocketAddr,
+    generated_token: Option<String>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HubServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl HubServer {
+    /// Binds `cfg.listen` now (a taken port is an error here, not later)
+    /// and serves the API and dashboard on `rt`.
+    pub fn start(cfg: &HubConfig, es5_strict: bool, store: Arc<dyn ScriptStore>, rt: &tokio::runtime::Handle) -> Result<HubServer, HubError> {
+        cfg.validate()?;
+        let (tokens, generated_token) = auth::Tokens::from_config(cfg)?;
+        let (events, _) = broadcast::channel(cfg.event_queue);
+        let state = Arc::new(HubState {
+            items: Mutex::new(Feed::new("item", cfg.items_capacity)),
+            console: Mutex::new(Feed::new("console", cfg.console_capacity)),
+            cfg: cfg.clone(),
+            es5_strict,
+            store,
+            tokens,
+            workers: Mutex::new(BTreeMap::new()),
+            events,
+            counters: HubCounters::default(),
+            sse_clients: AtomicUsize::new(0),
+            started: Instant::now(),
+        });
+        let err = |source| HubError::Listen { addr: cfg.listen.clone(), source };
+        let std_listener = std::net::TcpListener::bind(&cfg.listen).map_err(err)?;
+        std_listener.set_nonblocking(true).map_err(err)?;
+        let local_addr = std_listener.local_addr().map_err(err)?;
+        let _guard = rt.enter();
+        let listener = tokio::net::TcpListener::from_std(std_listener).map_err(err)?;
+        let task = rt.spawn(api::serve(listener, state.clone()));
+        Ok(HubServer { handle: HubHandle { state }, local_addr, generated_token, task })
+    }
+
+    pub fn handle(&self) -> HubHandle {
+        self.handle.clone()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The admin token generated at start (no tokens were configured), to
+    /// print once.
+    pub fn generated_token(&self) -> Option<&str> {
+        self.generated_token.as_deref()
+    }
+}
+
+/// `skua hub`: serves until SIGINT/SIGTERM.
+pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std::process::ExitCode> {
+    use anyhow::Context;
+    if let Some(l) = &args.listen {
+        cfg.hub.listen = l.clone();
+    }
+    if let Some(d) = &args.store {
+        cfg.hub.store_dir = d.clone();
+    }
+    cfg.validate()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.integrations.worker_threads)
+        .thread_name("skua-hub")
+        .enable_all()
+        .build()
+        .context("starting the hub's runtime")?;
+    let store = Arc::new(DirStore::open(&cfg.hub.store_dir)?);
+    let server = HubServer::start(&cfg.hub, cfg.scripting.es5_strict, store, rt.handle())?;
+    eprintln!("skua: hub on http://{} (store {})", server.local_addr(), cfg.hub.store_dir.display());
+    if let Some(t) = server.generated_token() {
+        // Printed once, to stderr only: the dashboard takes it from the
+        // URL fragment, which browsers never send to the server.
+        eprintln!("skua: no hub tokens configured; generated admin token: {t}");
+        eprintln!("skua: dashboard: http://{}/#token={t}", server.local_addr());
+    }
+    if cfg.hub.auth == AuthMode::None {
+        eprintln!("skua: hub.auth is none: anyone who can reach {} is admin", server.local_addr());
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
+    }
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(server);
+    rt.shutdown_timeout(Duration::from_secs(1));
+    Ok(std::process::ExitCode::SUCCESS)
+}
