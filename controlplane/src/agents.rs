@@ -82,17 +82,38 @@ fn packet_hash(m: &PacketMeta) -> u64 {
 pub struct PoolSink {
     producer: Producer,
     core: u16,
+    tap: Option<HubTap>,
 }
 
 impl PoolSink {
-    pub fn new(producer: Producer, core: u16) -> Self {
-        PoolSink { producer, core }
+    pub fn new(producer: Producer, core: u16, tap: Option<HubTap>) -> Self {
+        PoolSink { producer, core, tap }
+    }
+}
+
+/// Items for the hub's live view, taken from a capture core only while the
+/// hub asks for them and at most `link.max_items_per_s`.
+#[derive(Clone)]
+pub struct HubTap {
+    pub tap: crate::link::LinkTap,
+    pub node: NodeInfo,
+}
+
+impl HubTap {
+    #[inline]
+    fn offer(&self, item: &Item) {
+        if self.tap.wants_item() {
+            self.tap.offer_item(|| item.to_json(&self.node));
+        }
     }
 }
 
 impl ItemSink for PoolSink {
     #[inline]
     fn item(&mut self, item: Item) {
+        if let Some(t) = &self.tap {
+            t.offer(&item);
+        }
         if self.producer.wants_items() {
             let h = item_hash(&item);
             self.producer.push_item(h, item);
@@ -118,6 +139,8 @@ pub struct InlineResults {
     /// Hook stats of the runtimes still running, by core, republished
     /// every [`PUBLISH_EVERY`] for `/metrics`.
     pub live: std::collections::BTreeMap<u16, Vec<HookStats>>,
+    /// Jobs of the runtimes still running, by core, published with `live`.
+    pub live_jobs: std::collections::BTreeMap<u16, Vec<scripting::JobInfo>>,
 }
 
 impl InlineResults {
@@ -140,6 +163,7 @@ pub struct InlineSink {
     last_service: Instant,
     last_publish: Instant,
     results: Arc<Mutex<InlineResults>>,
+    tap: Option<HubTap>,
 }
 
 /// Events between two looks at the clock for servicing.
@@ -152,7 +176,7 @@ pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 impl InlineSink {
     /// Builds the runtime on the calling (core) thread and loads `agents`;
     /// an agent that fails to load is reported on the console and left out.
-    pub fn new(opts: RuntimeOptions, agents: &[(String, String)], core: u16, results: Arc<Mutex<InlineResults>>) -> Result<Self> {
+    pub fn new(opts: RuntimeOptions, agents: &[(String, String)], core: u16, results: Arc<Mutex<InlineResults>>, tap: Option<HubTap>) -> Result<Self> {
         let mut rt = AgentRuntime::new(opts)?;
         for (name, src) in agents {
             if let Err(e) = rt.load_agent(name, src) {
@@ -161,7 +185,7 @@ impl InlineSink {
         }
         let (wants_packets, wants_items) = (rt.wants_packets(), rt.wants_items());
         let now = Instant::now();
-        Ok(InlineSink { rt, core, wants_packets, wants_items, events: 0, last_service: now, last_publish: now, results })
+        Ok(InlineSink { rt, core, wants_packets, wants_items, events: 0, last_service: now, last_publish: now, results, tap })
     }
 
     pub fn mailbox(&self) -> scripting::Mailbox {
@@ -181,6 +205,7 @@ impl InlineSink {
             // Never wait on a scrape: skip this round if it holds the lock.
             if let Ok(mut r) = self.results.try_lock() {
                 r.live.insert(self.core, self.rt.stats());
+                r.live_jobs.insert(self.core, self.rt.jobs());
                 self.last_publish = self.last_service;
             }
         }
@@ -197,6 +222,9 @@ impl InlineSink {
 
 impl ItemSink for InlineSink {
     fn item(&mut self, item: Item) {
+        if let Some(t) = &self.tap {
+            t.offer(&item);
+        }
         if self.wants_items {
             self.rt.on_item_captured(item);
         }
@@ -224,6 +252,7 @@ impl ItemSink for InlineSink {
         self.service();
         if let Ok(mut r) = self.results.lock() {
             r.live.remove(&self.core);
+            r.live_jobs.remove(&self.core);
             r.stats.extend(self.rt.stats());
             r.counters.push((self.rt.id(), self.rt.counters()));
         }
@@ -231,18 +260,24 @@ impl ItemSink for InlineSink {
 }
 
 /// Prints agents' console lines as they come, on its own thread.
-pub fn spawn_console_printer(rx: crossbeam_channel::Receiver<ConsoleLine>) -> std::thread::JoinHandle<()> {
+pub fn spawn_console_printer(rx: crossbeam_channel::Receiver<ConsoleLine>, hub: Option<crate::link::LinkTap>) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("skua-console".into())
         .spawn(move || {
             use std::io::Write;
             let stdout = std::io::stdout();
+            let emit = |out: &mut std::io::StdoutLock<'_>, line: &ConsoleLine| {
+                let _ = writeln!(out, "{line}");
+                if let Some(tap) = &hub {
+                    tap.console(crate::hub::console_line_json(line));
+                }
+            };
             for line in rx.iter() {
                 let mut out = stdout.lock();
-                let _ = writeln!(out, "{line}");
+                emit(&mut out, &line);
                 // Drain what is already queued before flushing.
                 for more in rx.try_iter().take(1024) {
-                    let _ = writeln!(out, "{more}");
+                    emit(&mut out, &more);
                 }
                 let _ = out.flush();
             }

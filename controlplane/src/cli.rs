@@ -211,8 +211,9 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     };
     let rcfg = cfg.reassembly.clone();
     let progress = !args.quiet && std::io::stderr().is_terminal();
-    if let Some(dir) = args.scripts.clone().or_else(|| cfg.scripting.source.clone()) {
-        return run_with_agents(&cfg, &dir, cpus, sources, progress, args);
+    let dir = args.scripts.clone().or_else(|| cfg.scripting.source.clone());
+    if dir.is_some() || !cfg.link.hub.is_empty() {
+        return run_with_agents(&cfg, dir.as_deref(), cpus, sources, progress, args);
     }
     let report = capture(&cfg, cpus, sources, move |core| Dissector::new(&rcfg, core as u16, CountingSink), progress, |_| {})?;
     match args.summary {
@@ -347,7 +348,12 @@ fn item_line(v: &serde_json::Value) -> String {
     )
 }
 
-fn node_name() -> String {
+/// The node's name: `SKUA_NODE_NAME` (the chart sets it from the pod's
+/// `spec.nodeName`), else the host name.
+pub fn node_name() -> String {
+    if let Some(n) = std::env::var("SKUA_NODE_NAME").ok().filter(|n| !n.trim().is_empty()) {
+        return n.trim().to_string();
+    }
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into())
 }
 
@@ -360,14 +366,19 @@ fn open_dpdk(cfg: &Config, cpus: &[usize]) -> Result<Sources> {
 /// console printer, the control plane their helpers go to and `/metrics`;
 /// at exit the summary, then a table per agent and hook, then the drain of
 /// queued deliveries.
-fn run_with_agents(cfg: &Config, dir: &std::path::Path, cpus: Vec<usize>, sources: Sources, progress: bool, args: &RunArgs) -> Result<ExitCode> {
+fn run_with_agents(cfg: &Config, dir: Option<&std::path::Path>, cpus: Vec<usize>, sources: Sources, progress: bool, args: &RunArgs) -> Result<ExitCode> {
     use crate::agents::{self, InlineResults, InlineSink, PoolSink};
     use scripting::{Clock, ConsoleSink, EffectSink, ScriptPool};
     use std::sync::Mutex;
 
     // An agent that does not compile is reported with its line and column
     // and left out; the others run.
-    let list: Vec<(String, String)> = agents::load_dir(dir)?
+    let linked = !cfg.link.hub.is_empty();
+    let found = match dir {
+        Some(d) => agents::load_dir(d)?,
+        None => Vec::new(),
+    };
+    let list: Vec<(String, String)> = found
         .into_iter()
         .filter(|(name, src)| match scripting::check_agent(name, src, cfg.scripting.es5_strict) {
             Ok(_) => true,
@@ -377,12 +388,14 @@ fn run_with_agents(cfg: &Config, dir: &std::path::Path, cpus: Vec<usize>, source
             }
         })
         .collect();
-    if list.is_empty() {
-        anyhow::bail!("no agent in {} loaded", dir.display());
+    if list.is_empty() && !linked {
+        anyhow::bail!("no agent in {} loaded", dir.map(|d| d.display().to_string()).unwrap_or_default());
     }
     let node = reassembly::NodeInfo { ip: String::new(), name: node_name() };
     let (console, console_rx) = ConsoleSink::new(cfg.scripting.console_queue as usize);
-    let printer = agents::spawn_console_printer(console_rx);
+    // With a hub, its link takes console lines, hub actions and (when the
+    // hub asks) items; it starts with the control plane below.
+    let link_tap: Arc<Mutex<Option<crate::link::LinkTap>>> = Arc::default();
     let (effects, effects_rx) = EffectSink::new(cfg.scripting.effect_queue as usize);
     let rejected = effects.clone();
 
@@ -420,7 +433,22 @@ fn run_with_agents(cfg: &Config, dir: &std::path::Path, cpus: Vec<usize>, source
             snap
         }
     };
-    let cp = crate::control::ControlPlane::start(&cfg.integrations, ctx, Some(effects_rx), gather)?;
+    let cp = crate::control::ControlPlane::start(&cfg.integrations, ctx, Some(effects_rx), gather.clone())?;
+    let link = if linked {
+        let rt = cp.tokio().context("the control plane has no runtime for the hub link")?;
+        let report = worker_report(&cfg.link, &node.name, gather.clone(), inline_results.clone(), pool.clone());
+        let names: Vec<String> = list.iter().map(|(n, _)| n.clone()).collect();
+        let l = crate::link::Link::start(&cfg.link, &node.name, cp.handle(), rt, report.clone(), &names)?;
+        let (tap, from) = (l.tap.clone(), node.name.clone());
+        cp.handle().hub().forward_to(Box::new(move |action, object| Ok(usize::from(tap.hub_action(action, object, &from)))));
+        *link_tap.lock().unwrap_or_else(|e| e.into_inner()) = Some(l.tap.clone());
+        Some((l, report))
+    } else {
+        None
+    };
+    let tap = link_tap.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let printer = agents::spawn_console_printer(console_rx, tap.clone());
+    let hub_tap = tap.map(|tap| agents::HubTap { tap, node: node.clone() });
     if let Some(addr) = cp.metrics_addr() {
         if !args.quiet {
             eprintln!("skua: /metrics on http://{addr}/metrics");
@@ -429,7 +457,8 @@ fn run_with_agents(cfg: &Config, dir: &std::path::Path, cpus: Vec<usize>, source
 
     // Edits of the folder reach the runtimes while capture goes on.
     let stop_watch = Arc::new(AtomicBool::new(false));
-    let watcher = if cfg.scripting.watch_ms > 0 {
+    // (A linked worker takes its agents from the hub, not the folder.)
+    let watcher = if let (true, Some(dir), false) = (cfg.scripting.watch_ms > 0, dir, linked) {
         let dir = crate::watch::AgentDir::with_known(dir, &list);
         let every = Duration::from_millis(cfg.scripting.watch_ms);
         Some(agents::spawn_watcher(dir, every, cfg.scripting.es5_strict, cp.handle(), stop_watch.clone()).context("starting the agent folder watcher")?)
@@ -439,15 +468,15 @@ fn run_with_agents(cfg: &Config, dir: &std::path::Path, cpus: Vec<usize>, source
 
     let rcfg = cfg.reassembly.clone();
     let report = if cfg.scripting.script_cores == 0 {
-        let (scfg, list, node, console, effects, results, hub) =
-            (cfg.scripting.clone(), Arc::new(list), node.clone(), console.clone(), effects.clone(), inline_results.clone(), cp.handle());
+        let (scfg, list, node, console, effects, results, hub, hub_tap) =
+            (cfg.scripting.clone(), Arc::new(list.clone()), node.clone(), console.clone(), effects.clone(), inline_results.clone(), cp.handle(), hub_tap.clone());
         capture(
             cfg,
             cpus,
             sources,
             move |core| {
                 let opts = agents::runtime_options(core as u32, &node, &scfg, &console, &effects, Clock::System);
-                let sink = match InlineSink::new(opts, &list, core as u16, results.clone()) {
+                let sink = match InlineSink::new(opts, &list, core as u16, results.clone(), hub_tap.clone()) {
                     Ok(s) => s,
                     // Only the runtime's own set-up can fail here (agents were checked).
                     Err(e) => panic!("agent runtime on core {core}: {e:#}"),
@@ -483,7 +512,7 @@ fn run_with_agents(cfg: &Config, dir: &std::path::Path, cpus: Vec<usize>, source
             move |core| {
                 let producer = producers.lock().unwrap_or_else(|e| e.into_inner()).get_mut(core).and_then(Option::take);
                 let producer = producer.unwrap_or_else(|| panic!("no script producer for core {core}"));
-                Dissector::new(&rcfg, core as u16, PoolSink::new(producer, core as u16))
+                Dissector::new(&rcfg, core as u16, PoolSink::new(producer, core as u16, hub_tap.clone()))
             },
             progress,
             |m| *monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone()),
@@ -504,8 +533,11 @@ fn run_with_agents(cfg: &Config, dir: &std::path::Path, cpus: Vec<usize>, source
     };
     drop(console);
     drop(effects);
-    let drain = cp.shutdown();
     let _ = printer.join();
+    if let Some((l, report)) = link {
+        l.shutdown(report, Duration::from_secs(2));
+    }
+    let drain = cp.shutdown();
     match args.summary {
         SummaryFormat::Json => {
             let mut v = summary::to_json(&report);
@@ -537,4 +569,41 @@ fn run_with_agents(cfg: &Config, dir: &std::path::Path, cpus: Vec<usize>, source
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The worker's report to its hub: counters, hook stats and jobs, as the
+/// hub's workers view shows them.
+fn worker_report(
+    link: &crate::link::LinkConfig,
+    node_name: &str,
+    gather: impl Fn() -> crate::metrics::MetricsSnapshot + Send + Sync + 'static,
+    inline: Arc<std::sync::Mutex<crate::agents::InlineResults>>,
+    pool: Arc<std::sync::Mutex<Option<scripting::ScriptPool>>>,
+) -> crate::link::Report {
+    use crate::hub::{HookView, JobView, WorkerReport};
+    let name = if link.name.is_empty() { node_name.to_string() } else { link.name.clone() };
+    Arc::new(move || {
+        let snap = gather();
+        let (mut packets, mut bytes, mut dropped) = (0u64, 0u64, 0u64);
+        for c in &snap.cores {
+            packets += c.counters.packets;
+            bytes += c.counters.bytes;
+            dropped += c.counters.dropped();
+        }
+        let jobs: Vec<JobView> = match pool.lock().ok().as_ref().and_then(|p| p.as_ref()) {
+            Some(p) => p.jobs().unwrap_or_default().iter().flat_map(|(_, j)| j.iter().map(JobView::from)).collect(),
+            None => inline.lock().map(|r| r.live_jobs.values().flatten().map(JobView::from).collect()).unwrap_or_default(),
+        };
+        let report = WorkerReport {
+            name: name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            stats: serde_json::json!({
+                "packets": packets, "bytes": bytes, "dropped": dropped, "cores": snap.cores.len(),
+                "uptimeSeconds": snap.uptime.map(|u| u.as_secs_f64()).unwrap_or(0.0),
+            }),
+            hooks: snap.hooks.iter().map(HookView::from).collect(),
+            jobs,
+        };
+        serde_json::to_value(report).unwrap_or_default()
+    })
 }

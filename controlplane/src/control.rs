@@ -62,6 +62,11 @@ impl ControlPlane {
         self.executor.handle()
     }
 
+    /// The control plane's tokio runtime (housekeeping CPUs).
+    pub fn tokio(&self) -> Option<&tokio::runtime::Handle> {
+        self.executor.tokio()
+    }
+
     /// Where `/metrics` is served, if it is.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
         self.metrics.as_ref().map(|m| m.local_addr)

@@ -108,6 +108,8 @@ pub struct LinkCounters {
     pub console_dropped: AtomicU64,
     pub items_sent: AtomicU64,
     pub items_dropped: AtomicU64,
+    pub actions_sent: AtomicU64,
+    pub actions_dropped: AtomicU64,
     pub send_failures: AtomicU64,
 }
 
@@ -122,6 +124,8 @@ struct TapInner {
     wanted: AtomicBool,
     items: Mutex<ItemQueue>,
     console: Mutex<VecDeque<Value>>,
+    /// `hub.action` calls on their way to the hub-side `onHubAction`.
+    actions: Mutex<VecDeque<Value>>,
     console_cap: usize,
     counters: Arc<LinkCounters>,
 }
@@ -143,6 +147,7 @@ impl LinkTap {
                 wanted: AtomicBool::new(false),
                 items: Mutex::new(ItemQueue { q: VecDeque::new(), cap: cfg.item_queue, tokens: rate, rate, last: Instant::now() }),
                 console: Mutex::new(VecDeque::new()),
+                actions: Mutex::new(VecDeque::new()),
                 console_cap: cfg.console_queue,
                 counters,
             }),
@@ -184,6 +189,21 @@ impl LinkTap {
             self.inner.counters.console_dropped.fetch_add(1, Ordering::Relaxed);
         }
         q.push_back(line);
+    }
+
+    /// Queues a `hub.action` for the hub; `false` (counted) when full.
+    pub fn hub_action(&self, action: &str, object: &Value, from: &str) -> bool {
+        let Ok(mut q) = self.inner.actions.lock() else { return false };
+        if q.len() >= self.inner.console_cap {
+            self.inner.counters.actions_dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        q.push_back(serde_json::json!({ "action": action, "object": object, "from": from }));
+        true
+    }
+
+    fn take_actions(&self) -> Vec<Value> {
+        self.inner.actions.lock().map(|mut q| q.drain(..).collect()).unwrap_or_default()
     }
 
     fn take_console(&self, max: usize) -> Vec<Value> {
@@ -339,9 +359,9 @@ impl Shared {
                     self.broadcast(RuntimeEvent::RemoveAgent { name: gone.clone() });
                 }
                 *loaded = active;
-                if let Some(w) = v["itemsWanted"].as_bool() {
-                    self.tap.set_wanted(w);
-                }
+                // A hub that does not say is taken to want them (still at
+                // most `max_items_per_s`).
+                self.tap.set_wanted(v["itemsWanted"].as_bool().unwrap_or(true));
             }
             "agentChanged" => {
                 let a = &v["agent"];
@@ -508,6 +528,10 @@ async fn uplink_loop(sh: Arc<Shared>, report: Report) {
 
 async fn send_queued(sh: &Shared) {
     const BATCH: usize = 512;
+    for a in sh.tap.take_actions() {
+        let counter = if sh.post("/api/hub/action", &a).await { &sh.counters.actions_sent } else { &sh.counters.actions_dropped };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
     loop {
         let lines = sh.tap.take_console(BATCH);
         if lines.is_empty() {

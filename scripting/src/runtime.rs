@@ -256,6 +256,12 @@ fn secrets_of(env: &std::collections::BTreeMap<String, String>) -> Vec<String> {
     env.values().filter(|v| v.len() >= 4).cloned().collect()
 }
 
+/// The hash [`AgentStatus::source_hash`] carries: equal sources, equal
+/// hashes (to skip loading what is already loaded).
+pub fn source_hash(s: &str) -> u64 {
+    hash_source(s)
+}
+
 fn hash_source(s: &str) -> u64 {
     let mut h = DefaultHasher::new();
     s.hash(&mut h);
@@ -842,7 +848,7 @@ impl AgentRuntime {
                     };
                     for t in tags {
                         if remove {
-                            self.shared.jobs.borrow_mut().retain(|j| j.tag != t);
+                            self.remove_job(&t);
                         } else {
                             self.run_job_now(&t);
                         }
@@ -965,6 +971,15 @@ impl AgentRuntime {
         let ran = self.run_job(&crate::jobs::normalize_tag(tag), now, true);
         self.after_call();
         ran
+    }
+
+    /// Removes a job (as `jobs.remove(tag)`); `false` if there is none.
+    pub fn remove_job(&mut self, tag: &str) -> bool {
+        let tag = crate::jobs::normalize_tag(tag);
+        let mut jobs = self.shared.jobs.borrow_mut();
+        let before = jobs.len();
+        jobs.retain(|j| j.tag != tag);
+        before != jobs.len()
     }
 
     /// The scheduled jobs.

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod config;
 mod dashboard;
 pub mod filter;
+pub mod runtime;
 mod sse;
 pub mod store;
 
@@ -564,6 +565,11 @@ pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std
         .build()
         .context("starting the hub's runtime")?;
     let store = Arc::new(DirStore::open(&cfg.hub.store_dir)?);
+    // Before anything is announced: a stop asked right after start is clean.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
+    }
     let server = HubServer::start(&cfg.hub, cfg.scripting.es5_strict, store, rt.handle())?;
     eprintln!("skua: hub on http://{} (store {})", server.local_addr(), cfg.hub.store_dir.display());
     if let Some(t) = server.generated_token() {
@@ -575,13 +581,12 @@ pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std
     if cfg.hub.auth == AuthMode::None {
         eprintln!("skua: hub.auth is none: anyone who can reach {} is admin", server.local_addr());
     }
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
-    }
+    // onHubAction, the hub's jobs and pod events run here.
+    let hub_side = runtime::HubSide::start(&cfg, server.handle())?;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
     }
+    drop(hub_side);
     drop(server);
     rt.shutdown_timeout(Duration::from_secs(1));
     Ok(std::process::ExitCode::SUCCESS)

@@ -14,10 +14,22 @@ use serde_json::Value;
 
 use super::IntegrationError;
 
-/// The hub-side mailboxes.
-#[derive(Debug, Default)]
+/// Where `hub.action` goes when a hub runs the hub-side `onHubAction`
+/// (over the worker's link, or to the hub in the same process): `(action,
+/// object)` → runtimes reached.
+pub type HubForward = Box<dyn Fn(&str, &Value) -> Result<usize, IntegrationError> + Send + Sync>;
+
+/// The local runtimes' mailboxes, and where `hub.action` goes.
+#[derive(Default)]
 pub struct HubRouter {
     mailboxes: RwLock<Vec<Mailbox>>,
+    forward: RwLock<Option<HubForward>>,
+}
+
+impl std::fmt::Debug for HubRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubRouter").field("runtimes", &self.len()).finish()
+    }
 }
 
 impl HubRouter {
@@ -26,6 +38,13 @@ impl HubRouter {
         if let Ok(mut m) = self.mailboxes.write() {
             m.retain(|x| x.runtime() != mailbox.runtime());
             m.push(mailbox);
+        }
+    }
+
+    /// Sends `hub.action` to a hub instead of the local runtimes from now on.
+    pub fn forward_to(&self, forward: HubForward) {
+        if let Ok(mut f) = self.forward.write() {
+            *f = Some(forward);
         }
     }
 
@@ -53,6 +72,9 @@ impl HubRouter {
     pub fn deliver(&self, action: &str, object: &Value) -> Result<usize, IntegrationError> {
         if action.is_empty() {
             return Err(IntegrationError::Invalid("hub.action: action is empty".into()));
+        }
+        if let Some(forward) = self.forward.read().ok().as_ref().and_then(|f| f.as_ref()) {
+            return forward(action, object);
         }
         let m = self.mailboxes.read().map_err(|_| IntegrationError::Unavailable("hub.action: router poisoned".into()))?;
         Ok(m.iter().filter(|mb| mb.hub_action(action, object.clone())).count())
