@@ -53,14 +53,18 @@ pub struct KubernetesConfig {
     /// for `skua worker` and `skua run`, `cluster` for `skua hub`.
     pub scope: Option<KubernetesScope>,
     /// This node's name for the `node` scope; unset (the default): the
-    /// `NODE_NAME` environment variable (set it from `spec.nodeName` with
-    /// the downward API).
+    /// `NODE_NAME` environment variable, else `SKUA_NODE_NAME` (the Helm
+    /// chart sets it from `spec.nodeName` with the downward API).
     pub node_name: Option<String>,
     /// Namespaces to watch; empty (the default): all of them.
     pub namespaces: Vec<String>,
     /// Pod events waiting for the agents' runtimes; when full, an event is
     /// dropped and counted (`pod_events_dropped`). Default 1024.
     pub event_queue: usize,
+    /// Also watch services and name their cluster IPs on items (traffic
+    /// captured before kube-proxy translates it). Default true; needs
+    /// `list`/`watch` on `services`.
+    pub services: bool,
     /// How often changes to the IP → pod map are published to the capture
     /// cores, in milliseconds (the map is rebuilt whole at most this often).
     /// Default 200.
@@ -83,6 +87,7 @@ impl Default for KubernetesConfig {
             node_name: None,
             namespaces: Vec::new(),
             event_queue: 1024,
+            services: true,
             map_publish_ms: 200,
         }
     }
@@ -95,9 +100,11 @@ impl KubernetesConfig {
         self.enabled.unwrap_or_else(|| std::env::var_os("KUBERNETES_SERVICE_HOST").is_some())
     }
 
-    /// `node_name`, else `NODE_NAME` from the environment.
+    /// `node_name`, else `NODE_NAME`, else `SKUA_NODE_NAME` (what the Helm
+    /// chart sets) from the environment.
     pub fn node_name(&self) -> Option<String> {
-        self.node_name.clone().filter(|n| !n.is_empty()).or_else(|| std::env::var("NODE_NAME").ok().filter(|n| !n.is_empty()))
+        let env = |name: &str| std::env::var(name).ok();
+        [self.node_name.clone(), env("NODE_NAME"), env("SKUA_NODE_NAME")].into_iter().flatten().find(|n| !n.is_empty())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

@@ -105,6 +105,35 @@ pub fn transitions(prev: Option<&[ContainerSummary]>, next: &[ContainerSummary])
 /// Namespace and name.
 pub type PodKey = (String, String);
 
+/// Per watch stream, the objects seen since its relist began: what the
+/// relist's end reports as gone is what was known and not seen again.
+pub struct Relists(Vec<Option<HashSet<PodKey>>>);
+
+impl Relists {
+    pub fn new(streams: usize) -> Self {
+        Relists((0..streams).map(|_| None).collect())
+    }
+
+    pub fn begin(&mut self, stream: usize) {
+        if let Some(slot) = self.0.get_mut(stream) {
+            *slot = Some(HashSet::new());
+        }
+    }
+
+    pub fn seen(&mut self, stream: usize, key: PodKey) {
+        if let Some(Some(seen)) = self.0.get_mut(stream) {
+            seen.insert(key);
+        }
+    }
+
+    /// Ends the relist of `stream`: the keys of `known` (key, stream) that
+    /// belong to it and were not seen. `None` outside a relist.
+    pub fn done<'a>(&mut self, stream: usize, known: impl Iterator<Item = (&'a PodKey, usize)>) -> Option<Vec<PodKey>> {
+        let seen = self.0.get_mut(stream)?.take()?;
+        Some(known.filter(|(k, s)| *s == stream && !seen.contains(*k)).map(|(k, _)| k.clone()).collect())
+    }
+}
+
 struct Tracked {
     uid: String,
     resource_version: String,
@@ -118,15 +147,14 @@ struct Tracked {
 /// Turns watcher events into pod events and keeps the IP map in step.
 pub struct PodTracker {
     pods: HashMap<PodKey, Tracked>,
-    /// Per stream, the pods seen since its relist began.
-    relisting: Vec<Option<HashSet<PodKey>>>,
+    relists: Relists,
     map: PodMapWriter,
     counters: Arc<KubeCounters>,
 }
 
 impl PodTracker {
     pub fn new(streams: usize, map: PodMapWriter, counters: Arc<KubeCounters>) -> Self {
-        PodTracker { pods: HashMap::new(), relisting: (0..streams).map(|_| None).collect(), map, counters }
+        PodTracker { pods: HashMap::new(), relists: Relists::new(streams), map, counters }
     }
 
     pub fn map(&mut self) -> &mut PodMapWriter {
@@ -147,21 +175,15 @@ impl PodTracker {
         match event {
             watcher::Event::Init => {
                 self.counters.relists.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if let Some(slot) = self.relisting.get_mut(stream) {
-                    *slot = Some(HashSet::new());
-                }
+                self.relists.begin(stream);
             }
             watcher::Event::InitApply(obj) => {
                 if let Some(key) = self.upsert(stream, obj, out) {
-                    if let Some(Some(seen)) = self.relisting.get_mut(stream) {
-                        seen.insert(key);
-                    }
+                    self.relists.seen(stream, key);
                 }
             }
             watcher::Event::InitDone => {
-                let Some(Some(seen)) = self.relisting.get_mut(stream).map(Option::take) else { return };
-                let gone: Vec<PodKey> =
-                    self.pods.iter().filter(|(k, t)| t.stream == stream && !seen.contains(*k)).map(|(k, _)| k.clone()).collect();
+                let Some(gone) = self.relists.done(stream, self.pods.iter().map(|(k, t)| (k, t.stream))) else { return };
                 for key in gone {
                     self.remove(&key, None, out);
                 }
@@ -237,7 +259,7 @@ impl PodTracker {
     }
 }
 
-fn key_of(obj: &DynamicObject) -> Option<PodKey> {
+pub(super) fn key_of(obj: &DynamicObject) -> Option<PodKey> {
     let name = obj.metadata.name.clone().filter(|n| !n.is_empty())?;
     Some((obj.metadata.namespace.clone().unwrap_or_default(), name))
 }

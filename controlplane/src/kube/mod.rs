@@ -48,7 +48,7 @@ pub struct KubeCounters {
     pub malformed: AtomicU64,
     /// Watch errors (each followed by the watcher's back-off).
     pub watch_errors: AtomicU64,
-    /// Full lists, the first one included (a relist follows `410 Gone`).
+    /// Full pod lists, the first one included (a relist follows `410 Gone`).
     pub relists: AtomicU64,
 }
 
@@ -85,6 +85,7 @@ impl WatchOptions {
             scope,
             namespaces: cfg.namespaces.clone(),
             map_publish: Duration::from_millis(cfg.map_publish_ms.max(1)),
+            services: cfg.services,
         })
     }
 }

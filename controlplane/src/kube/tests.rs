@@ -37,7 +37,7 @@ fn gone() -> (&'static str, Value) {
 }
 
 fn options(scope: WatchScope) -> WatchOptions {
-    WatchOptions { scope, namespaces: Vec::new(), map_publish: Duration::from_millis(10) }
+    WatchOptions { scope, namespaces: Vec::new(), map_publish: Duration::from_millis(10), services: false }
 }
 
 /// The next `n` events as "EVENT name", failing after 10 s.
@@ -124,7 +124,8 @@ async fn events_derived_through_a_mocked_client() {
 
 /// A fake API server for pods: the n-th list answers `lists[n]` (the last
 /// one repeats), the n-th watch streams `watches[n]` and ends; a watch past
-/// the script hangs, as a quiet watch does.
+/// the script hangs, as a quiet watch does. Services: one fixed list, and a
+/// watch that hangs.
 struct FakeApi {
     lists: Mutex<VecDeque<Value>>,
     watches: Mutex<VecDeque<Vec<u8>>>,
@@ -161,7 +162,14 @@ impl FakeApi {
     async fn answer(&self, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<Full<Bytes>> {
         let uri = req.uri().to_string();
         self.requests.lock().unwrap().push(uri.clone());
-        let body = if !uri.contains("/pods") {
+        let body = if uri.contains("/services") {
+            if uri.contains("watch=true") {
+                std::future::pending::<()>().await;
+            }
+            let api = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "shop", "resourceVersion": "3"},
+                             "spec": {"clusterIP": "10.96.0.20", "clusterIPs": ["10.96.0.20"]}});
+            serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "ServiceList", "metadata": {"resourceVersion": "3"}, "items": [api]})).unwrap()
+        } else if !uri.contains("/pods") {
             return hyper::Response::builder().status(404).body(Full::default()).unwrap();
         } else if uri.contains("watch=true") {
             let script = self.watches.lock().unwrap().pop_front();
@@ -201,7 +209,9 @@ async fn relists_after_410_gone_without_losing_or_repeating_events() {
         watch_lines(&[("MODIFIED", with_rv(crash_looping(pod("c", "web", "14", "10.1.0.7")), "16"))]),
     ];
     let (api, url) = FakeApi::start(lists, watches).await;
-    let watcher = PodWatcher::new(client_for(&url), options(WatchScope::Node("node-1".into())));
+    let mut opts = options(WatchScope::Node("node-1".into()));
+    opts.services = true;
+    let watcher = PodWatcher::new(client_for(&url), opts);
     let (map, counters) = (watcher.pod_map(), watcher.counters());
     let (tx, mut rx) = mpsc::channel(64);
     let task = watcher.spawn(tx);
@@ -224,9 +234,10 @@ async fn relists_after_410_gone_without_losing_or_repeating_events() {
     map_settles(&map, "10.1.0.7", Some("c")).await;
     map_settles(&map, "10.1.0.6", None).await;
     assert_eq!(&*map.load().get(&"10.1.0.7".parse().unwrap()).unwrap().namespace, "web");
+    map_settles(&map, "10.96.0.20", Some("api")).await;
 
     let requests = api.requests();
-    let lists: Vec<&String> = requests.iter().filter(|r| !r.contains("watch=true")).collect();
+    let lists: Vec<&String> = requests.iter().filter(|r| r.contains("/pods") && !r.contains("watch=true")).collect();
     assert_eq!(lists.len(), 2, "{requests:?}");
     assert!(lists.iter().all(|r| r.contains("fieldSelector=spec.nodeName%3Dnode-1")), "{requests:?}");
     assert!(requests.iter().any(|r| r.contains("watch=true") && r.contains("resourceVersion=15")), "{requests:?}");

@@ -1,6 +1,7 @@
 //! The pod watcher task: kube-rs watchers (one per namespace watched, or one
 //! for all) with the default back-off, merged into one [`PodTracker`] that
-//! sends [`PodEvent`]s on a bounded channel and keeps the IP → pod map.
+//! sends [`PodEvent`]s on a bounded channel and keeps the IP → pod map;
+//! optionally the same for services, whose cluster IPs join the map.
 //!
 //! Pods are watched as `DynamicObject`s and decoded one by one, so a pod the
 //! API server serves malformed is counted and skipped instead of failing a
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, BoxStream, StreamExt};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use ::kube::api::{Api, ApiResource, DynamicObject};
 use ::kube::runtime::{watcher, WatchStreamExt};
 use ::kube::Client;
@@ -23,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::events::{PodEvent, PodTracker};
-use super::podmap::PodMapWriter;
+use super::podmap::{PodMapWriter, ServiceTracker};
 use super::KubeCounters;
 
 /// Which pods a watcher follows.
@@ -43,7 +44,19 @@ pub struct WatchOptions {
     pub namespaces: Vec<String>,
     /// The IP → pod map is published at most this often.
     pub map_publish: Duration,
+    /// Also watch services (always cluster-wide, or in `namespaces`) and
+    /// name their cluster IPs.
+    pub services: bool,
 }
+
+/// Which watch a stream item came from, and its index among that kind.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Pods(usize),
+    Services(usize),
+}
+
+type Watch = BoxStream<'static, (Source, Result<watcher::Event<DynamicObject>, watcher::Error>)>;
 
 /// Watches pods; see the module docs.
 pub struct PodWatcher {
@@ -75,42 +88,50 @@ impl PodWatcher {
         tokio::spawn(self.run(events))
     }
 
-    fn streams(&self) -> Vec<BoxStream<'static, (usize, Result<watcher::Event<DynamicObject>, watcher::Error>)>> {
-        let resource = ApiResource::erase::<Pod>(&());
-        let mut config = watcher::Config::default();
-        if let WatchScope::Node(node) = &self.options.scope {
-            config = config.fields(&format!("spec.nodeName={node}"));
-        }
+    /// One watch per namespace (or one for all) of `resource`, each item
+    /// tagged with `source(index)`.
+    fn watches(&self, resource: &ApiResource, config: &watcher::Config, source: fn(usize) -> Source) -> Vec<Watch> {
         let apis: Vec<Api<DynamicObject>> = if self.options.namespaces.is_empty() {
-            vec![Api::all_with(self.client.clone(), &resource)]
+            vec![Api::all_with(self.client.clone(), resource)]
         } else {
-            self.options.namespaces.iter().map(|ns| Api::namespaced_with(self.client.clone(), ns, &resource)).collect()
+            self.options.namespaces.iter().map(|ns| Api::namespaced_with(self.client.clone(), ns, resource)).collect()
         };
         apis.into_iter()
             .enumerate()
-            .map(|(i, api)| watcher(api, config.clone()).default_backoff().map(move |r| (i, r)).boxed())
+            .map(|(i, api)| watcher(api, config.clone()).default_backoff().map(move |r| (source(i), r)).boxed())
             .collect()
     }
 
     async fn run(self, events: mpsc::Sender<PodEvent>) {
-        let streams = self.streams();
-        let mut tracker = PodTracker::new(streams.len(), PodMapWriter::new(self.pods.clone()), self.counters.clone());
-        let mut merged = stream::select_all(streams);
+        let mut pods_config = watcher::Config::default();
+        if let WatchScope::Node(node) = &self.options.scope {
+            pods_config = pods_config.fields(&format!("spec.nodeName={node}"));
+        }
+        let pod_watches = self.watches(&ApiResource::erase::<Pod>(&()), &pods_config, Source::Pods);
+        let mut tracker = PodTracker::new(pod_watches.len(), PodMapWriter::new(self.pods.clone()), self.counters.clone());
+        let mut all = pod_watches;
+        if self.options.services {
+            all.extend(self.watches(&ApiResource::erase::<Service>(&()), &watcher::Config::default(), Source::Services));
+        }
+        let mut services = ServiceTracker::new(self.options.namespaces.len().max(1), self.counters.clone());
+        let mut merged = stream::select_all(all);
         let mut publish = tokio::time::interval(self.options.map_publish);
         publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut out = Vec::new();
         loop {
             tokio::select! {
                 next = merged.next() => match next {
-                    Some((i, Ok(event))) => {
+                    Some((Source::Pods(i), Ok(event))) => {
                         tracker.apply(i, event, &mut out);
                         for e in out.drain(..) {
                             self.counters.send(&events, e);
                         }
                     }
-                    Some((_, Err(e))) => {
+                    Some((Source::Services(i), Ok(event))) => services.apply(i, event, tracker.map()),
+                    Some((source, Err(e))) => {
                         self.counters.watch_errors.fetch_add(1, Ordering::Relaxed);
-                        eprintln!("skua: kubernetes: pods watch: {e}");
+                        let what = if matches!(source, Source::Pods(_)) { "pods" } else { "services" };
+                        eprintln!("skua: kubernetes: {what} watch: {e}");
                     }
                     None => break,
                 },
