@@ -64,6 +64,7 @@ fn snapshot(ex: &Executor) -> MetricsSnapshot {
         integrations: h.counters(),
         agent_metrics: h.agent_metrics(),
         effect_queue_rejected: Some(3),
+        kubernetes: Some(controlplane::kube::KubeSnapshot { pod_events: 7, pod_events_dropped: 1, relists: 2, ..Default::default() }),
         uptime: Some(std::time::Duration::from_millis(12_345)),
     }
 }

@@ -52,7 +52,28 @@ pub struct KubeCounters {
     pub relists: AtomicU64,
 }
 
+/// A copy of [`KubeCounters`] for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KubeSnapshot {
+    pub pod_events: u64,
+    pub pod_events_dropped: u64,
+    pub malformed: u64,
+    pub watch_errors: u64,
+    pub relists: u64,
+}
+
 impl KubeCounters {
+    pub fn snapshot(&self) -> KubeSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        KubeSnapshot {
+            pod_events: get(&self.pod_events),
+            pod_events_dropped: get(&self.pod_events_dropped),
+            malformed: get(&self.malformed),
+            watch_errors: get(&self.watch_errors),
+            relists: get(&self.relists),
+        }
+    }
+
     fn send(&self, tx: &mpsc::Sender<PodEvent>, event: PodEvent) {
         match tx.try_send(event) {
             Ok(()) => self.pod_events.fetch_add(1, Ordering::Relaxed),
