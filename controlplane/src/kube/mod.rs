@@ -3,8 +3,8 @@
 //! items' endpoints ([`podmap`]; the reader, `reassembly::PodMap`, lives
 //! where the dataplane can use it without depending on kube).
 //!
-//! Use: [`client`] (in-cluster or `KUBECONFIG`), [`WatchOptions::from_config`],
-//! [`PodWatcher::new`], hand [`PodWatcher::pod_map`] to the capture cores
+//! Use: [`PodWatcher::from_config`] (or [`client`] and [`PodWatcher::new`]),
+//! hand [`PodWatcher::pod_map`] to the capture cores
 //! (`dataplane::dissect::Dissector::with_pod_map`), then
 //! [`PodWatcher::spawn`] with the sender of [`pod_event_channel`]; the
 //! receiver's [`PodEvent`]s go to each runtime's mailbox
@@ -108,6 +108,18 @@ impl WatchOptions {
             map_publish: Duration::from_millis(cfg.map_publish_ms.max(1)),
             services: cfg.services,
         })
+    }
+}
+
+impl PodWatcher {
+    /// The watcher the `kubernetes` section asks for; `None` when watching
+    /// is off (`enabled: false`, or unset outside a cluster).
+    pub async fn from_config(cfg: &KubernetesConfig, default_scope: KubernetesScope) -> Result<Option<PodWatcher>, KubeError> {
+        if !cfg.is_enabled() {
+            return Ok(None);
+        }
+        let options = WatchOptions::from_config(cfg, default_scope)?;
+        Ok(Some(PodWatcher::new(client().await?, options)))
     }
 }
 

@@ -262,6 +262,18 @@ async fn a_full_queue_drops_and_counts() {
     task.abort();
 }
 
+#[tokio::test]
+async fn options_from_the_config() {
+    let mut cfg = KubernetesConfig { enabled: Some(false), ..Default::default() };
+    assert!(PodWatcher::from_config(&cfg, KubernetesScope::Node).await.unwrap().is_none());
+    cfg.node_name = Some("node-7".into());
+    cfg.namespaces = vec!["shop".into()];
+    let o = WatchOptions::from_config(&cfg, KubernetesScope::Node).unwrap();
+    assert_eq!((o.scope, o.namespaces, o.services), (WatchScope::Node("node-7".into()), vec!["shop".to_string()], true));
+    cfg.scope = Some(KubernetesScope::Cluster);
+    assert_eq!(WatchOptions::from_config(&cfg, KubernetesScope::Node).unwrap().scope, WatchScope::Cluster);
+}
+
 /// Against a real cluster; run with a kubeconfig for a cluster you may
 /// read pods of:
 /// `KUBECONFIG=~/.kube/config cargo test -p controlplane --lib kube -- --ignored`
