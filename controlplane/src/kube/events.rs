@@ -368,6 +368,39 @@ mod tests {
         assert_eq!(t.len(), 2);
     }
 
+    /// The events, through a runtime's mailbox, drive the bundled example
+    /// agent: it reads `pod.metadata` and asks for a capture on RESTARTED.
+    #[test]
+    fn events_drive_the_pod_restart_example_agent() {
+        use scripting::{AgentRuntime, Clock, ConsoleSink, Effect, EffectSink, RuntimeId, RuntimeOptions};
+        let (effects, effects_rx) = EffectSink::new(16);
+        let (console, _console_rx) = ConsoleSink::new(16);
+        let mut rt = AgentRuntime::new(RuntimeOptions {
+            id: RuntimeId(0),
+            node: reassembly::NodeInfo { ip: "127.0.0.1".into(), name: "node-1".into() },
+            config: Default::default(),
+            console,
+            effects,
+            clock: Clock::Manual,
+        })
+        .unwrap();
+        let example = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/pod-restart-capture.js"));
+        rt.load_agent("pod-restart-capture", example).unwrap();
+
+        let (mut t, _) = tracker();
+        let mut out = Vec::new();
+        t.apply(0, watcher::Event::Apply(dynobj(pod("a", "ns", "1", "10.1.0.1"))), &mut out);
+        t.apply(0, watcher::Event::Apply(dynobj(with_rv(restarted(pod("a", "ns", "1", "10.1.0.1"), 1), "2"))), &mut out);
+        let mailbox = rt.mailbox();
+        for e in &out {
+            assert!(mailbox.event(e.to_runtime_event()));
+        }
+        rt.poll_completions();
+        let asked: Vec<Effect> = effects_rx.try_iter().map(|r| r.effect).collect();
+        assert_eq!(asked, [Effect::PcapSnapshot { seconds: Some(30) }], "one snapshot, for RESTARTED only");
+        assert_eq!(rt.counters().faults, 0);
+    }
+
     #[test]
     fn malformed_objects_are_counted_and_skipped() {
         let (mut t, _) = tracker();
