@@ -37,6 +37,93 @@ pub struct Config {
     pub hub: crate::hub::HubConfig,
     /// A worker's link to its hub.
     pub link: crate::link::LinkConfig,
+    /// Kubernetes: pod events for agents' `onPodEvent` and pod names on
+    /// items' endpoints.
+    pub kubernetes: KubernetesConfig,
+}
+
+/// Kubernetes awareness: pod watchers feeding `onPodEvent` and the IP → pod
+/// map that names items' `src`/`dst`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesConfig {
+    /// Watch the cluster: `true`, `false`, or unset (the default) to watch
+    /// when running inside a cluster (`KUBERNETES_SERVICE_HOST` is set).
+    /// Credentials come from the pod's service account, or outside a
+    /// cluster from `KUBECONFIG` / `~/.kube/config`.
+    pub enabled: Option<bool>,
+    /// Which pods: `node` (pods scheduled on this node, the worker's view)
+    /// or `cluster` (every pod, the hub's view). Unset (the default): `node`
+    /// for `skua worker` and `skua run`, `cluster` for `skua hub`.
+    pub scope: Option<KubernetesScope>,
+    /// This node's name for the `node` scope; unset (the default): the
+    /// `NODE_NAME` environment variable, else `SKUA_NODE_NAME` (the Helm
+    /// chart sets it from `spec.nodeName` with the downward API).
+    pub node_name: Option<String>,
+    /// Namespaces to watch; empty (the default): all of them.
+    pub namespaces: Vec<String>,
+    /// Pod events waiting for the agents' runtimes; when full, an event is
+    /// dropped and counted (`pod_events_dropped`). Default 1024.
+    pub event_queue: usize,
+    /// Also watch services and name their cluster IPs on items (traffic
+    /// captured before kube-proxy translates it). Default true; needs
+    /// `list`/`watch` on `services`.
+    pub services: bool,
+    /// How often changes to the IP → pod map are published to the capture
+    /// cores, in milliseconds (the map is rebuilt whole at most this often).
+    /// Default 200.
+    pub map_publish_ms: u64,
+}
+
+/// `kubernetes.scope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KubernetesScope {
+    Node,
+    Cluster,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        KubernetesConfig {
+            enabled: None,
+            scope: None,
+            node_name: None,
+            namespaces: Vec::new(),
+            event_queue: 1024,
+            services: true,
+            map_publish_ms: 200,
+        }
+    }
+}
+
+impl KubernetesConfig {
+    /// Whether to watch: `enabled`, or when unset whether this process runs
+    /// in a cluster.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.unwrap_or_else(|| std::env::var_os("KUBERNETES_SERVICE_HOST").is_some())
+    }
+
+    /// `node_name`, else `NODE_NAME`, else `SKUA_NODE_NAME` (what the Helm
+    /// chart sets) from the environment.
+    pub fn node_name(&self) -> Option<String> {
+        let env = |name: &str| std::env::var(name).ok();
+        [self.node_name.clone(), env("NODE_NAME"), env("SKUA_NODE_NAME")].into_iter().flatten().find(|n| !n.is_empty())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: &str| Err(ConfigError::Invalid { key: key.into(), reason: reason.into() });
+        if self.event_queue == 0 {
+            return invalid("kubernetes.event_queue", "must be at least 1");
+        }
+        if self.map_publish_ms == 0 {
+            return invalid("kubernetes.map_publish_ms", "must be at least 1");
+        }
+        if self.namespaces.iter().any(String::is_empty) {
+            return invalid("kubernetes.namespaces", "a namespace name is empty");
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +179,7 @@ impl Config {
         self.hub.validate().map_err(|e| ConfigError::Invalid { key: e.key, reason: e.reason })?;
         self.link.validate().map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
         self.scripting.validate().map_err(|e| ConfigError::Invalid { key: "scripting".into(), reason: e.to_string() })?;
+        self.kubernetes.validate()?;
         if self.reassembly.max_flows == 0 {
             return Err(ConfigError::Invalid { key: "reassembly.max_flows".into(), reason: "must be at least 1".into() });
         }
@@ -179,6 +267,20 @@ mod tests {
         let e = Config::load(None, &sets(&["dataplane.cores=1", "dataplane.cores.x=1"])).unwrap_err().to_string();
         assert!(e.contains("dataplane.cores is not a section"), "{e}");
         assert!(Config::load(None, &sets(&["novalue"])).is_err());
+    }
+
+    #[test]
+    fn kubernetes_section() {
+        let c = Config::load(None, &sets(&["kubernetes.enabled=true", "kubernetes.scope=cluster", "kubernetes.node_name=n1"])).unwrap();
+        assert!(c.kubernetes.is_enabled());
+        assert_eq!(c.kubernetes.scope, Some(KubernetesScope::Cluster));
+        assert_eq!(c.kubernetes.node_name().as_deref(), Some("n1"));
+        assert_eq!(c.kubernetes.event_queue, 1024);
+        let e = Config::load(None, &sets(&["kubernetes.scope=galaxy"])).unwrap_err().to_string();
+        assert!(e.starts_with("kubernetes.scope: unknown variant `galaxy`"), "{e}");
+        let e = Config::load(None, &sets(&["kubernetes.event_queue=0"])).unwrap_err().to_string();
+        assert_eq!(e, "kubernetes.event_queue: must be at least 1");
+        assert!(Config::load(None, &sets(&["kubernetes.watch=1"])).is_err());
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! helpers on housekeeping cores ([`executor`], [`integrations`]: webhook,
 //! Slack, InfluxDB, Kinesis, file, pcap, hub, agent metrics), `/metrics`
 //! ([`metrics`]) and both started together ([`control`]). The hub ([`hub`]):
-//! its API, dashboard and script store. Will own (see
-//! `docs/architecture.md`): cron jobs, Kubernetes watchers and the worker↔hub link.
+//! its API, dashboard, script store and hub-side agent runtime; the worker's
+//! end of the worker↔hub link ([`link`]); Kubernetes pod watchers for
+//! `onPodEvent` and the IP → pod map ([`kube`]); agent folders watched for
+//! edits ([`watch`]) and `skua scripts`.
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +21,7 @@ pub mod gen_cmd;
 pub mod hub;
 pub mod hugepages_cmd;
 pub mod integrations;
+pub mod kube;
 pub mod link;
 pub mod metrics;
 pub mod scripts_cmd;

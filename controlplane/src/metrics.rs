@@ -48,6 +48,8 @@ pub struct MetricsSnapshot {
     /// I/O helper calls refused because the effect queue between the
     /// runtimes and the control plane was full (`EffectSink::rejected_full`).
     pub effect_queue_rejected: Option<u64>,
+    /// The Kubernetes watchers' counters, when they run.
+    pub kubernetes: Option<crate::kube::KubeSnapshot>,
     pub uptime: Option<Duration>,
     /// The capture devices' own port and RX queue counters (DPDK).
     pub devices: DeviceSample,
@@ -375,6 +377,19 @@ pub fn render(s: &MetricsSnapshot) -> String {
         }
     }
 
+    // Kubernetes.
+    if let Some(k) = &s.kubernetes {
+        {
+            let mut f = Family::new(&mut out, "skua_kubernetes_pod_events_total", "counter", "Pod events for onPodEvent: queued, or dropped because the event queue was full.");
+            f.u(&[("result", "queued")], k.pod_events);
+            f.u(&[("result", "dropped")], k.pod_events_dropped);
+        }
+        let mut one = |name: &str, help: &str, v: u64| Family::new(&mut out, name, "counter", help).u(&[], v);
+        one("skua_kubernetes_malformed_objects_total", "Objects from the API server that did not decode, skipped.", k.malformed);
+        one("skua_kubernetes_watch_errors_total", "Watch errors (each followed by the watcher's back-off).", k.watch_errors);
+        one("skua_kubernetes_pod_lists_total", "Full pod lists: the first, and relists after 410 Gone or a lost watch.", k.relists);
+    }
+
     // Agents' own metrics.
     for fam in &s.agent_metrics {
         let mut f = Family::new(&mut out, &fam.name, fam.kind.as_str(), &fam.help);
@@ -482,5 +497,13 @@ mod tests {
         assert!(out.contains("skua_dataplane_dropped_packets_total{core=\"1\",reason=\"ring_full\"} 1\n"));
         assert!(out.contains("skua_items_total{core=\"1\",protocol=\"http\"} 0\n"));
         assert_eq!(out.matches("# TYPE skua_dataplane_dropped_packets_total counter").count(), 1);
+    }
+
+    #[test]
+    fn kubernetes_counters() {
+        let k = crate::kube::KubeSnapshot { pod_events: 5, pod_events_dropped: 2, relists: 1, ..Default::default() };
+        let out = render(&MetricsSnapshot { kubernetes: Some(k), ..Default::default() });
+        assert!(out.contains("skua_kubernetes_pod_events_total{result=\"dropped\"} 2\n"), "{out}");
+        assert!(out.contains("skua_kubernetes_pod_lists_total 1\n"), "{out}");
     }
 }

@@ -65,6 +65,7 @@ fn snapshot(ex: &Executor) -> MetricsSnapshot {
         integrations: h.counters(),
         agent_metrics: h.agent_metrics(),
         effect_queue_rejected: Some(3),
+        kubernetes: Some(controlplane::kube::KubeSnapshot { pod_events: 7, pod_events_dropped: 1, relists: 2, ..Default::default() }),
         uptime: Some(std::time::Duration::from_millis(12_345)),
         devices: DeviceSample {
             ports: vec![PortSample { port: "0000:3b:02.0".into(), packets: 1000, bytes: 800_000, missed: 4, ..Default::default() }],

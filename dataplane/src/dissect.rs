@@ -6,7 +6,7 @@
 //! every [`ADVANCE_EVERY_NS`] of capture time, so a replay expires flows
 //! exactly as the live run would have.
 
-use reassembly::{Fragment, Item, Packet, Reassembler, ReassemblyConfig};
+use reassembly::{Fragment, Item, Packet, PodMap, Reassembler, ReassemblyConfig};
 
 use crate::counters::CoreCounters;
 use crate::engine::PacketHandler;
@@ -62,16 +62,34 @@ pub struct Dissector<S> {
     sink: S,
     items: u64,
     next_advance_ns: u64,
+    /// Names items' endpoints (pod/service, namespace) when set.
+    pods: Option<PodMap>,
 }
 
 impl<S: ItemSink> Dissector<S> {
     pub fn new(cfg: &ReassemblyConfig, core: u16, sink: S) -> Self {
-        Self { reassembler: Reassembler::new(cfg, core), sink, items: 0, next_advance_ns: 0 }
+        Self { reassembler: Reassembler::new(cfg, core), sink, items: 0, next_advance_ns: 0, pods: None }
+    }
+
+    /// Names every item's endpoints from `pods` (the control plane's
+    /// Kubernetes view) before it reaches the sink.
+    pub fn with_pod_map(mut self, pods: PodMap) -> Self {
+        self.pods = Some(pods);
+        self
     }
 
     pub fn reassembler(&self) -> &Reassembler {
         &self.reassembler
     }
+}
+
+#[inline]
+fn emit_item(mut item: Item, pods: Option<&PodMap>, items: &mut u64, sink: &mut impl ItemSink) {
+    if let Some(pods) = pods {
+        pods.name_item(&mut item);
+    }
+    *items += 1;
+    sink.item(item);
 }
 
 /// The reassembly view of a decoded packet. A fragment's payload is its
@@ -107,15 +125,12 @@ pub fn to_packet<'a>(frame: &Frame<'a>, m: &PacketMeta) -> Packet<'a> {
 impl<S: ItemSink> PacketHandler for Dissector<S> {
     #[inline]
     fn packet(&mut self, frame: &Frame<'_>, meta: &PacketMeta, counters: &mut CoreCounters) {
-        let Self { reassembler, sink, items, next_advance_ns } = self;
+        let Self { reassembler, sink, items, next_advance_ns, pods } = self;
         if sink.wants_packets() {
             sink.packet(frame, meta);
         }
         let pkt = to_packet(frame, meta);
-        let mut emit = |item: Item| {
-            *items += 1;
-            sink.item(item);
-        };
+        let mut emit = |item: Item| emit_item(item, pods.as_ref(), items, sink);
         reassembler.packet(&pkt, &mut emit);
         if frame.ts_ns >= *next_advance_ns {
             reassembler.advance(frame.ts_ns, &mut emit);
@@ -133,11 +148,8 @@ impl<S: ItemSink> PacketHandler for Dissector<S> {
     }
 
     fn finish(&mut self, counters: &mut CoreCounters) {
-        let Self { reassembler, sink, items, .. } = self;
-        reassembler.finish(&mut |item: Item| {
-            *items += 1;
-            sink.item(item);
-        });
+        let Self { reassembler, sink, items, pods, .. } = self;
+        reassembler.finish(&mut |item: Item| emit_item(item, pods.as_ref(), items, sink));
         sink.finish();
         sync(counters, *items, reassembler);
     }
@@ -151,4 +163,32 @@ fn sync(counters: &mut CoreCounters, items: u64, r: &Reassembler) {
     counters.items = items;
     counters.flows = rc.flows_created;
     counters.flow_table_full = rc.flow_table_full;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth;
+    use crate::wire::link::LinkType;
+    use reassembly::{PodIndex, PodRef};
+
+    #[test]
+    fn items_carry_pod_names_from_the_pod_map() {
+        let pods = PodMap::new();
+        pods.publish(PodIndex::from_map([("10.1.0.5".parse().unwrap(), PodRef::new("api-1", "shop"))]));
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let mut d = Dissector::new(&ReassemblyConfig::default(), 0, tx).with_pod_map(pods);
+        let mut frames = Vec::new();
+        synth::dns_exchange(&mut frames, 1_000_000, [10, 1, 0, 5], [10, 96, 0, 10], 40_000, 7, "db.shop", [10, 1, 0, 9]);
+        let mut counters = CoreCounters::default();
+        for f in &frames {
+            let frame = Frame { data: &f.data, wire_len: f.data.len() as u32, ts_ns: f.ts_ns, link: LinkType::Ethernet };
+            let meta = crate::parse::parse(LinkType::Ethernet, &f.data, frame.wire_len).unwrap();
+            d.packet(&frame, &meta, &mut counters);
+        }
+        d.finish(&mut counters);
+        let item = rx.try_recv().expect("one DNS item");
+        assert_eq!((item.src.name.as_str(), item.src.namespace.as_str()), ("api-1", "shop"));
+        assert_eq!((item.dst.name.as_str(), item.dst.namespace.as_str()), ("", ""));
+    }
 }

@@ -6,7 +6,8 @@
 //! (`frag`); one folder per dissector under `dissectors/` behind a single
 //! streaming contract (HTTP/1.x, HTTP/2 and gRPC, DNS, Redis, Kafka,
 //! PostgreSQL, AMQP 0-9-1), each detected by content on any port; and the
-//! `Item` type agents receive (`item`). `conversations` generates traffic
+//! `Item` type agents receive (`item`) with the IP → pod snapshot that
+//! names its endpoints (`podmap`). `conversations` generates traffic
 //! of each TCP protocol for tests and benches; `fuzzing` holds the fuzz
 //! targets' entry points. The
 //! dataplane calls one entry point, [`Reassembler`]. Pure Rust: it takes
@@ -26,6 +27,7 @@ pub mod frag;
 pub mod fuzzing;
 pub mod item;
 pub mod packet;
+pub mod podmap;
 pub mod reassembler;
 pub mod seq;
 pub mod tcp;
@@ -34,6 +36,7 @@ pub use config::{AppProtocol, ReassemblyConfig};
 pub use counters::ReassemblyCounters;
 pub use item::{Item, NodeInfo};
 pub use packet::{Fragment, Packet};
+pub use podmap::{PodIndex, PodMap, PodRef};
 pub use reassembler::Reassembler;
 
 #[cfg(test)]
