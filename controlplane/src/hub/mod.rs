@@ -557,6 +557,11 @@ pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std
         cfg.hub.store_dir = d.clone();
     }
     cfg.validate()?;
+    // Before anything is printed: whoever reads the address may stop us at once.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cfg.integrations.worker_threads)
         .thread_name("skua-hub")
@@ -574,10 +579,6 @@ pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std
     }
     if cfg.hub.auth == AuthMode::None {
         eprintln!("skua: hub.auth is none: anyone who can reach {} is admin", server.local_addr());
-    }
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
     }
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
