@@ -909,6 +909,12 @@ impl AgentRuntime {
         ran
     }
 
+    /// Removes one job (as `jobs.remove(tag)`): for the hub's jobs view.
+    /// `false` if there was no such job.
+    pub fn remove_job(&mut self, tag: &str) -> bool {
+        crate::helpers::remove_job(&self.shared, tag)
+    }
+
     /// The scheduled jobs.
     pub fn jobs(&self) -> Vec<JobInfo> {
         crate::helpers::job_infos(&self.shared)

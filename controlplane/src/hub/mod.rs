@@ -17,6 +17,7 @@ pub mod auth;
 pub mod config;
 mod dashboard;
 pub mod filter;
+pub mod runtime;
 mod sse;
 pub mod store;
 
@@ -580,8 +581,16 @@ pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std
     if cfg.hub.auth == AuthMode::None {
         eprintln!("skua: hub.auth is none: anyone who can reach {} is admin", server.local_addr());
     }
+    let agents = if cfg.hub.run_agents {
+        Some(runtime::HubRuntime::start(server.handle(), &cfg.scripting, &cfg.integrations)?)
+    } else {
+        None
+    };
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
+    }
+    if let Some(a) = agents {
+        a.shutdown();
     }
     drop(server);
     rt.shutdown_timeout(Duration::from_secs(1));
