@@ -597,7 +597,12 @@ async fn link_events(state: &Arc<HubState>, hub: HubHandle, q: &HashMap<String, 
     let st = state.clone();
     tokio::spawn(async move {
         loop {
-            let ev = match events.recv().await {
+            // A link that went away ends this task now, not at the next event.
+            let next = tokio::select! {
+                ev = events.recv() => ev,
+                _ = tx.closed() => return,
+            };
+            let ev = match next {
                 Ok(ev) => ev,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     st.counters.events_lagged.fetch_add(n, Ordering::Relaxed);

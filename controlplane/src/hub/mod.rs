@@ -596,3 +596,30 @@ pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std
     rt.shutdown_timeout(Duration::from_secs(1));
     Ok(std::process::ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feed_evicts_and_counts_a_full_client_queue() {
+        let mut f = Feed::new("item", 3);
+        let mut slow = f.attach(None, 0, 2);
+        let mut filtered = f.attach(Some(Filter::parse("status>=500").unwrap()), 0, 8);
+        let mut dropped = 0;
+        let mut evicted = 0;
+        for i in 0..5 {
+            let (e, d) = f.publish(json!({"id": i, "response": {"status": if i == 4 { 500 } else { 200 }}}));
+            evicted += e as u32;
+            dropped += d;
+        }
+        assert_eq!((evicted, dropped), (2, 3), "ring of 3; the slow client took 2 of 5");
+        assert_eq!(f.recent(None, 10).iter().map(|e| e.value["id"].as_i64().unwrap()).collect::<Vec<_>>(), [2, 3, 4]);
+        assert!(String::from_utf8_lossy(&slow.try_recv().unwrap()).starts_with("event: item\nid: 0\ndata: {\"id\":0"));
+        assert!(String::from_utf8_lossy(&filtered.try_recv().unwrap()).contains("\"id\":4"));
+        assert!(filtered.try_recv().is_err());
+        drop(slow);
+        f.publish(json!({"id": 5}));
+        assert_eq!(f.clients.len(), 1, "a closed client is forgotten");
+    }
+}
