@@ -197,7 +197,7 @@ fn live_streams_follow_the_filter() {
         text: "hello <b>there</b>".into(),
         ts: std::time::SystemTime::now(),
     };
-    h.publish_console(controlplane::hub::console_line_json(&line));
+    h.publish_console_line(&line);
     c.wait_for("hello <b>there</b>", Duration::from_secs(5));
     assert_eq!(hub.get("/api/console", Some(READ)).json()["lines"][0]["runtime"], "rt0");
 }

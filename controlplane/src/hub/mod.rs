@@ -354,6 +354,16 @@ impl HubHandle {
         self.publish(&self.state.items, item, &c.items_published, &c.items_evicted);
     }
 
+    /// [`HubHandle::publish_item`] for a captured item, in the agents' shape.
+    pub fn publish_captured(&self, item: &reassembly::Item, node: &reassembly::NodeInfo) {
+        self.publish_item(item.to_json(node));
+    }
+
+    /// [`HubHandle::publish_console`] for a runtime's console line.
+    pub fn publish_console_line(&self, line: &scripting::ConsoleLine) {
+        self.publish_console(console_line_json(line));
+    }
+
     /// Adds one console line (see [`console_line_json`]).
     pub fn publish_console(&self, line: Value) {
         let c = &self.state.counters;

@@ -18,7 +18,7 @@ use reassembly::NodeInfo;
 use scripting::{AgentRuntime, Clock, ConsoleLevel, ConsoleLine, ConsoleSink, EffectSink, RuntimeId, RuntimeOptions, ScriptingConfig};
 use tokio::sync::broadcast::error::TryRecvError;
 
-use super::{console_line_json, HookView, HubEvent, HubHandle, JobOp, JobView, WorkerReport};
+use super::{HookView, HubEvent, HubHandle, JobOp, JobView, WorkerReport};
 use crate::executor::{Executor, ExecutorContext, ExecutorError, ExecutorHandle};
 use crate::integrations::IntegrationsConfig;
 
@@ -58,7 +58,7 @@ impl HubRuntime {
             .name("skua-hub-console".into())
             .spawn(move || {
                 for line in console_rx.iter() {
-                    h.publish_console(console_line_json(&line));
+                    h.publish_console_line(&line);
                 }
             })
             .map_err(HubRuntimeError::Thread)?;
