@@ -17,6 +17,9 @@ fn version_and_help() {
     for flag in ["--pcap", "--iface", "--dpdk", "--cores", "--summary", "--loop"] {
         assert!(help.contains(flag), "help lacks {flag}");
     }
+    let out = skua(&["help", "hub"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--listen") && help.contains("--store") && help.contains("SKUA_LISTEN"), "{help}");
 }
 
 #[test]

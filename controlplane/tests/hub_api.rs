@@ -197,7 +197,7 @@ fn live_streams_follow_the_filter() {
         text: "hello <b>there</b>".into(),
         ts: std::time::SystemTime::now(),
     };
-    h.publish_console(controlplane::hub::console_line_json(&line));
+    h.publish_console_line(&line);
     c.wait_for("hello <b>there</b>", Duration::from_secs(5));
     assert_eq!(hub.get("/api/console", Some(READ)).json()["lines"][0]["runtime"], "rt0");
 }
@@ -350,4 +350,50 @@ fn skua_hub_binary_keeps_agents_across_restarts() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["source"], AGENT);
     stop(child);
+}
+
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < Duration::from_secs(15), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn hub_side_agents_get_hub_actions_and_run_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), |_| {});
+    let summer = r#"var total = 0;
+function onHubAction(action, object) { if (action === "add") { total += object.n; console.log("total " + total); } }
+jobs.schedule("yearly", "0 0 0 1 1 *", function () { console.log("yearly ran on " + utils.nodeName()); });
+"#;
+    assert_eq!(hub.send("PUT", "/api/agents/summer", Some(ADMIN), &json!({ "source": summer }).to_string()).status, 200);
+    let data = tempfile::tempdir().unwrap();
+    let scfg = scripting::ScriptingConfig { data_dir: data.path().to_path_buf(), ..Default::default() };
+    let rt = controlplane::hub::runtime::HubRuntime::start(hub.handle(), &scfg, &Default::default()).unwrap();
+    let console = || hub.get("/api/console?limit=1000", Some(READ)).body;
+    let hub_jobs = || hub.get("/api/jobs", Some(READ)).json()["jobs"].as_array().unwrap().iter().filter(|j| j["worker"] == "hub").count();
+    eventually("the hub's job in the jobs view", || hub_jobs() == 1);
+    for _ in 0..2 {
+        assert_eq!(hub.send("POST", "/api/hub/action", Some(WORKER), r#"{"action":"add","object":{"n":2}}"#).status, 202);
+    }
+    eventually("onHubAction on the hub", || console().contains("total 4"));
+    assert_eq!(hub.send("POST", "/api/jobs/yearly/run?worker=hub", Some(ADMIN), "").status, 202);
+    eventually("the job run", || console().contains("yearly ran on hub"));
+    assert_eq!(hub.send("DELETE", "/api/jobs/yearly?worker=hub", Some(ADMIN), "").status, 202);
+    eventually("the job removed", || hub_jobs() == 0);
+    // Saved after start: loaded; deactivated: unloaded; a broken save never reaches it.
+    let late = "function onHubAction(a, o) { console.log('late ' + a); }";
+    hub.send("PUT", "/api/agents/late", Some(ADMIN), &json!({ "source": late }).to_string());
+    hub.send("POST", "/api/hub/action", Some(ADMIN), r#"{"action":"ping"}"#);
+    eventually("the late agent", || console().contains("late ping"));
+    hub.send("POST", "/api/agents/late/deactivate", Some(ADMIN), "");
+    hub.send("POST", "/api/hub/action", Some(ADMIN), r#"{"action":"pong"}"#);
+    hub.send("POST", "/api/hub/action", Some(ADMIN), r#"{"action":"add","object":{"n":1}}"#);
+    eventually("the action after deactivation", || console().contains("total 5"));
+    assert!(!console().contains("late pong"));
+    let w = hub.get("/api/workers", Some(READ)).json();
+    assert!(w["workers"].as_array().unwrap().iter().any(|w| w["name"] == "hub"));
+    rt.shutdown();
 }

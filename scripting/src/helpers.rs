@@ -400,13 +400,7 @@ fn jobs<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>, uid: u64) -> Res
         let sh = sh.clone();
         o.set(
             "remove",
-            func(ctx, move |tag: Coerced<String>| {
-                let tag = normalize_tag(&tag.0);
-                let mut jobs = sh.jobs.borrow_mut();
-                let before = jobs.len();
-                jobs.retain(|j| j.tag != tag);
-                before != jobs.len()
-            })?,
+            func(ctx, move |tag: Coerced<String>| remove_job(&sh, &tag.0))?,
         )?;
     }
     {
@@ -469,6 +463,15 @@ fn jobs<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>, uid: u64) -> Res
         )?;
     }
     Ok(o)
+}
+
+/// `jobs.remove(tag)`: `false` if there was no such job.
+pub(crate) fn remove_job(sh: &Shared, tag: &str) -> bool {
+    let tag = normalize_tag(tag);
+    let mut jobs = sh.jobs.borrow_mut();
+    let before = jobs.len();
+    jobs.retain(|j| j.tag != tag);
+    before != jobs.len()
 }
 
 pub(crate) fn job_infos(sh: &Shared) -> Vec<JobInfo> {

@@ -973,13 +973,10 @@ impl AgentRuntime {
         ran
     }
 
-    /// Removes a job (as `jobs.remove(tag)`); `false` if there is none.
+    /// Removes one job (as `jobs.remove(tag)`): for the hub's jobs view.
+    /// `false` if there was no such job.
     pub fn remove_job(&mut self, tag: &str) -> bool {
-        let tag = crate::jobs::normalize_tag(tag);
-        let mut jobs = self.shared.jobs.borrow_mut();
-        let before = jobs.len();
-        jobs.retain(|j| j.tag != tag);
-        before != jobs.len()
+        crate::helpers::remove_job(&self.shared, tag)
     }
 
     /// The scheduled jobs.

@@ -282,8 +282,7 @@ fn filter_of(q: &HashMap<String, String>) -> Result<Option<Filter>, String> {
     }
 }
 
-fn sse_response(state: &Arc<HubState>, rx: tokio::sync::mpsc::Receiver<Bytes>, slot: Slot) -> Resp {
-    let _ = state;
+fn sse_response(rx: tokio::sync::mpsc::Receiver<Bytes>, slot: Slot) -> Resp {
     let mut resp = Response::new(SseBody::new(rx, slot).boxed_unsync());
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -497,7 +496,7 @@ async fn dispatch(state: &Arc<HubState>, op: Op, params: &[String], path: &str, 
                 return Ok(error(StatusCode::SERVICE_UNAVAILABLE, "too many live streams (hub.max_sse_clients)"));
             };
             let rx = lock(feed).attach(f, backlog, state.cfg.sse_client_queue);
-            sse_response(state, rx, slot)
+            sse_response(rx, slot)
         }
         Op::ItemGet => {
             let id = param(params);
@@ -597,7 +596,12 @@ async fn link_events(state: &Arc<HubState>, hub: HubHandle, q: &HashMap<String, 
     let st = state.clone();
     tokio::spawn(async move {
         loop {
-            let ev = match events.recv().await {
+            // A link that went away ends this task now, not at the next event.
+            let next = tokio::select! {
+                ev = events.recv() => ev,
+                _ = tx.closed() => return,
+            };
+            let ev = match next {
                 Ok(ev) => ev,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     st.counters.events_lagged.fetch_add(n, Ordering::Relaxed);
@@ -628,7 +632,7 @@ async fn link_events(state: &Arc<HubState>, hub: HubHandle, q: &HashMap<String, 
             }
         }
     });
-    Ok(sse_response(state, rx, slot))
+    Ok(sse_response(rx, slot))
 }
 
 fn render_metrics(state: &HubState) -> String {

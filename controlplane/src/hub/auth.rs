@@ -38,13 +38,14 @@ pub enum Need {
 
 impl Role {
     pub fn allows(self, need: Need) -> bool {
-        match (self, need) {
-            (_, Need::Public) | (Role::Open, _) => true,
-            (Role::Read, Need::Read) => true,
-            (Role::Admin, Need::Read | Need::Admin | Need::Action) => true,
-            (Role::Worker, Need::Worker | Need::Action) => true,
-            _ => false,
-        }
+        matches!(
+            (self, need),
+            (_, Need::Public)
+                | (Role::Open, _)
+                | (Role::Read, Need::Read)
+                | (Role::Admin, Need::Read | Need::Admin | Need::Action)
+                | (Role::Worker, Need::Worker | Need::Action)
+        )
     }
 }
 

@@ -70,6 +70,10 @@ pub struct HubConfig {
     pub worker_timeout_ms: u64,
     /// Workers remembered at once; a report from one more is refused (429).
     pub max_workers: usize,
+    /// Run the store's active agents on the hub too (node `hub`): their
+    /// `onHubAction` receives every `hub.action`, their jobs run on the hub.
+    /// Its I/O helpers use the `integrations` section.
+    pub run_agents: bool,
 }
 
 impl Default for HubConfig {
@@ -91,6 +95,7 @@ impl Default for HubConfig {
             event_queue: 1_024,
             worker_timeout_ms: 30_000,
             max_workers: 1_024,
+            run_agents: true,
         }
     }
 }

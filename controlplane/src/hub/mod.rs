@@ -354,6 +354,16 @@ impl HubHandle {
         self.publish(&self.state.items, item, &c.items_published, &c.items_evicted);
     }
 
+    /// [`HubHandle::publish_item`] for a captured item, in the agents' shape.
+    pub fn publish_captured(&self, item: &reassembly::Item, node: &reassembly::NodeInfo) {
+        self.publish_item(item.to_json(node));
+    }
+
+    /// [`HubHandle::publish_console`] for a runtime's console line.
+    pub fn publish_console_line(&self, line: &scripting::ConsoleLine) {
+        self.publish_console(console_line_json(line));
+    }
+
     /// Adds one console line (see [`console_line_json`]).
     pub fn publish_console(&self, line: Value) {
         let c = &self.state.counters;
@@ -558,6 +568,11 @@ pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std
         cfg.hub.store_dir = d.clone();
     }
     cfg.validate()?;
+    // Before anything is printed: whoever reads the address may stop us at once.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cfg.integrations.worker_threads)
         .thread_name("skua-hub")
@@ -565,11 +580,6 @@ pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std
         .build()
         .context("starting the hub's runtime")?;
     let store = Arc::new(DirStore::open(&cfg.hub.store_dir)?);
-    // Before anything is announced: a stop asked right after start is clean.
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
-    }
     let server = HubServer::start(&cfg.hub, cfg.scripting.es5_strict, store, rt.handle())?;
     eprintln!("skua: hub on http://{} (store {})", server.local_addr(), cfg.hub.store_dir.display());
     if let Some(t) = server.generated_token() {
@@ -581,13 +591,45 @@ pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std
     if cfg.hub.auth == AuthMode::None {
         eprintln!("skua: hub.auth is none: anyone who can reach {} is admin", server.local_addr());
     }
-    // onHubAction, the hub's jobs and pod events run here.
-    let hub_side = runtime::HubSide::start(&cfg, server.handle())?;
+    let agents = if cfg.hub.run_agents {
+        Some(runtime::HubRuntime::start(server.handle(), &cfg.scripting, &cfg.integrations)?)
+    } else {
+        None
+    };
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
     }
-    drop(hub_side);
+    if let Some(a) = agents {
+        a.shutdown();
+    }
     drop(server);
     rt.shutdown_timeout(Duration::from_secs(1));
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feed_evicts_and_counts_a_full_client_queue() {
+        let mut f = Feed::new("item", 3);
+        let mut slow = f.attach(None, 0, 2);
+        let mut filtered = f.attach(Some(Filter::parse("status>=500").unwrap()), 0, 8);
+        let mut dropped = 0;
+        let mut evicted = 0;
+        for i in 0..5 {
+            let (e, d) = f.publish(json!({"id": i, "response": {"status": if i == 4 { 500 } else { 200 }}}));
+            evicted += e as u32;
+            dropped += d;
+        }
+        assert_eq!((evicted, dropped), (2, 3), "ring of 3; the slow client took 2 of 5");
+        assert_eq!(f.recent(None, 10).iter().map(|e| e.value["id"].as_i64().unwrap()).collect::<Vec<_>>(), [2, 3, 4]);
+        assert!(String::from_utf8_lossy(&slow.try_recv().unwrap()).starts_with("event: item\nid: 0\ndata: {\"id\":0"));
+        assert!(String::from_utf8_lossy(&filtered.try_recv().unwrap()).contains("\"id\":4"));
+        assert!(filtered.try_recv().is_err());
+        drop(slow);
+        f.publish(json!({"id": 5}));
+        assert_eq!(f.clients.len(), 1, "a closed client is forgotten");
+    }
 }

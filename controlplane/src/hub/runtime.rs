@@ -1,206 +1,246 @@
-//! The hub-side agent runtime: the hub's own runtime of the active agents,
-//! where `onHubAction` runs (every `hub.action` of every worker meets here,
-//! so state aggregates across the cluster), with the hub's jobs and
-//! `utils.nodeName()` = `"hub"`. It never sees items or packets.
+//! The hub-side agent runtime: the store's active agents run on the hub
+//! too (node `hub`), where `onHubAction` gets every `hub.action` and jobs
+//! run on the hub's clock (Kubeshark's hub, same scripts).
 //!
-//! It lives on its own thread: it loads the store's snapshot, then follows
-//! the hub's events (agent and env changes, job commands, hub actions),
-//! settles helper Promises and runs due jobs every few milliseconds. A
-//! subscriber that lags behind the event broadcast loads a fresh snapshot.
+//! One thread owns the runtime (QuickJS is not `Send`). It follows the
+//! hub's events (agent saved/removed: load/unload; env changed: rebuild,
+//! since env is fixed per runtime; hub actions; job commands addressed to
+//! `hub` or to every worker), settles helper Promises, runs due jobs, and
+//! reports itself as worker `hub` so its jobs and hook stats show in the
+//! dashboard. Console lines go to the hub's console feed; I/O helpers to
+//! an executor of its own.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use scripting::{AgentRuntime, Clock, ConsoleSink, EffectSink, RuntimeId, RuntimeOptions, ScriptingConfig};
+use reassembly::NodeInfo;
+use scripting::{AgentRuntime, Clock, ConsoleLevel, ConsoleLine, ConsoleSink, EffectSink, RuntimeId, RuntimeOptions, ScriptingConfig};
 use tokio::sync::broadcast::error::TryRecvError;
 
-use super::{HubEvent, HubHandle, JobOp};
+use super::{HookView, HubEvent, HubHandle, JobOp, JobView, WorkerReport};
+use crate::executor::{Executor, ExecutorContext, ExecutorError, ExecutorHandle};
+use crate::integrations::IntegrationsConfig;
 
-/// The hub runtime's id in console lines and stats (`rt-hub`-like, far
-/// from the workers' 0..n).
-pub const HUB_RUNTIME: RuntimeId = RuntimeId(9_999);
+/// The hub's name as a node and as a worker in the workers and jobs views.
+pub const HUB_NODE: &str = "hub";
+/// Runtime ids of workers count from 0; the hub's stays clear of them.
+const HUB_RUNTIME: RuntimeId = RuntimeId(1_000_000);
+const TICK: Duration = Duration::from_millis(5);
+const REPORT_EVERY: Duration = Duration::from_secs(2);
 
-/// A running hub-side runtime; stops when dropped.
+#[derive(Debug, thiserror::Error)]
+pub enum HubRuntimeError {
+    #[error(transparent)]
+    Executor(#[from] ExecutorError),
+    #[error("starting the hub's agent thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// The running hub-side runtime; [`HubRuntime::shutdown`] stops it.
 pub struct HubRuntime {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    console: Option<std::thread::JoinHandle<()>>,
+    executor: Option<Executor>,
 }
 
 impl HubRuntime {
-    /// Starts the runtime's thread. Console lines go to `console`, helper
-    /// calls to `effects` (the hub's control plane).
-    pub fn start(hub: HubHandle, config: ScriptingConfig, console: ConsoleSink, effects: EffectSink) -> std::io::Result<HubRuntime> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let thread = std::thread::Builder::new().name("skua-hub-rt".into()).spawn(move || {
-            let node = reassembly::NodeInfo { ip: String::new(), name: "hub".into() };
-            let opts = RuntimeOptions { id: HUB_RUNTIME, node, config, console, effects, clock: Clock::System };
-            let mut rt = match AgentRuntime::new(opts) {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("skua: the hub's agent runtime did not start: {e}");
-                    return;
+    /// Starts the runtime thread. Call from a plain thread (the executor
+    /// owns a tokio runtime).
+    pub fn start(hub: HubHandle, scripting: &ScriptingConfig, integrations: &IntegrationsConfig) -> Result<HubRuntime, HubRuntimeError> {
+        let (console, console_rx) = ConsoleSink::new(scripting.console_queue as usize);
+        let (effects, effects_rx) = EffectSink::new(scripting.effect_queue as usize);
+        let ctx = ExecutorContext { cpus: Vec::new(), data_dir: scripting.data_dir.clone() };
+        let executor = Executor::start(integrations.clone(), ctx, Some(effects_rx))?;
+        let h = hub.clone();
+        let console_thread = std::thread::Builder::new()
+            .name("skua-hub-console".into())
+            .spawn(move || {
+                for line in console_rx.iter() {
+                    h.publish_console_line(&line);
                 }
-            };
-            run(&mut rt, &hub, &stop2);
-        })?;
-        Ok(HubRuntime { stop, thread: Some(thread) })
+            })
+            .map_err(HubRuntimeError::Thread)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, cfg, exec) = (stop.clone(), scripting.clone(), executor.handle());
+        let thread = std::thread::Builder::new()
+            .name("skua-hub-agents".into())
+            // The runtime is not Send: it is built on its own thread.
+            .spawn(move || Worker { hub, cfg, console, effects, exec, rt: None }.run(&st))
+            .map_err(HubRuntimeError::Thread)?;
+        Ok(HubRuntime { stop, thread: Some(thread), console: Some(console_thread), executor: Some(executor) })
+    }
+
+    /// Stops the runtime, then drains its helpers' deliveries.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        // The runtime (and its console sink) is gone: the printer ends.
+        if let Some(t) = self.console.take() {
+            let _ = t.join();
+        }
+        if let Some(e) = self.executor.take() {
+            e.shutdown();
+        }
     }
 }
 
 impl Drop for HubRuntime {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.stop_now();
     }
 }
 
-/// Loads the store's active agents and env, removing agents no longer
-/// there.
-fn load_snapshot(rt: &mut AgentRuntime, hub: &HubHandle, loaded: &mut BTreeSet<String>) {
-    let snap = match hub.snapshot() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("skua: hub runtime: reading the store: {e}");
-            return;
-        }
-    };
-    rt.set_env(&snap.env);
-    let now: BTreeSet<String> = snap.agents.iter().map(|a| a.name.clone()).collect();
-    for gone in loaded.difference(&now) {
-        rt.remove_agent(gone);
-    }
-    for a in &snap.agents {
-        load(rt, &a.name, &a.source);
-    }
-    *loaded = now;
+struct Worker {
+    hub: HubHandle,
+    cfg: ScriptingConfig,
+    console: ConsoleSink,
+    effects: EffectSink,
+    exec: ExecutorHandle,
+    rt: Option<AgentRuntime>,
 }
 
-fn load(rt: &mut AgentRuntime, name: &str, source: &str) {
-    if rt.agents().iter().any(|a| a.name == name && a.source_hash == scripting::source_hash(source) && a.quarantined.is_none()) {
-        return;
+impl Worker {
+    /// A line on the hub's console from the hub itself (load failures).
+    fn say(&self, agent: &str, text: String) {
+        eprintln!("skua: hub agent {agent}: {text}");
+        let _ = self.console.send(ConsoleLine {
+            agent: agent.into(),
+            node: HUB_NODE.into(),
+            runtime: HUB_RUNTIME,
+            level: ConsoleLevel::Error,
+            text,
+            ts: SystemTime::now(),
+        });
     }
-    if let Err(e) = rt.load_agent(name, source) {
-        eprintln!("skua: hub runtime: agent {name} not loaded: {e}");
-    }
-}
 
-fn run(rt: &mut AgentRuntime, hub: &HubHandle, stop: &AtomicBool) {
-    let mut events = hub.subscribe();
-    let mut loaded = BTreeSet::new();
-    load_snapshot(rt, hub, &mut loaded);
-    while !stop.load(Ordering::Relaxed) {
-        let mut busy = false;
-        loop {
-            let ev = match events.try_recv() {
-                Ok(ev) => ev,
-                Err(TryRecvError::Lagged(_)) => {
-                    load_snapshot(rt, hub, &mut loaded);
-                    continue;
-                }
-                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-            };
-            busy = true;
-            match ev {
-                HubEvent::AgentChanged { agent } if agent.active => {
-                    loaded.insert(agent.name.clone());
-                    load(rt, &agent.name, &agent.source);
-                }
-                HubEvent::AgentChanged { agent } => {
-                    loaded.remove(&agent.name);
-                    rt.remove_agent(&agent.name);
-                }
-                HubEvent::AgentRemoved { name } => {
-                    loaded.remove(&name);
-                    rt.remove_agent(&name);
-                }
-                HubEvent::EnvChanged { env } => rt.set_env(&env),
-                HubEvent::HubAction { action, object, .. } => {
-                    rt.on_hub_action(&action, &object);
-                }
-                HubEvent::Job { worker, tag, op } if worker.as_deref().is_none_or(|w| w == "hub") => {
-                    let tags: Vec<String> = match tag {
-                        Some(t) => vec![t],
-                        None => rt.jobs().into_iter().map(|j| j.tag).collect(),
-                    };
-                    for t in tags {
-                        match op {
-                            JobOp::Run => {
-                                rt.run_job_now(&t);
-                            }
-                            JobOp::Remove => {
-                                rt.remove_job(&t);
-                            }
-                        }
-                    }
-                }
-                HubEvent::Job { .. } => {}
+    /// (Re)builds the runtime from the store: active agents, the store's
+    /// env over `scripting.env`.
+    fn rebuild(&mut self) {
+        self.rt = None;
+        let snap = match self.hub.snapshot() {
+            Ok(s) => s,
+            Err(e) => return self.say("(store)", format!("cannot read the script store: {e}")),
+        };
+        let mut config = self.cfg.clone();
+        config.env.extend(snap.env);
+        let opts = RuntimeOptions {
+            id: HUB_RUNTIME,
+            node: NodeInfo { ip: String::new(), name: HUB_NODE.into() },
+            config,
+            console: self.console.clone(),
+            effects: self.effects.clone(),
+            clock: Clock::System,
+        };
+        let mut rt = match AgentRuntime::new(opts) {
+            Ok(rt) => rt,
+            Err(e) => return self.say("(runtime)", format!("cannot start: {e}")),
+        };
+        // hub.action from the hub's own agents reaches their onHubAction.
+        self.exec.hub().register(rt.mailbox());
+        for a in snap.agents {
+            if let Err(e) = rt.load_agent(&a.name, &a.source) {
+                self.say(&a.name, e.to_string());
             }
         }
-        busy |= rt.poll_completions() > 0;
-        let now = SystemTime::now();
-        if rt.next_job_due().is_some_and(|due| due <= now) {
-            rt.run_due_jobs(now);
-            busy = true;
-        }
-        if !busy {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.rt = Some(rt);
     }
-}
 
-/// The hub-side runtime with what it needs: a control plane for its
-/// agents' helpers (hub actions go back through the hub's event bus) and a
-/// console that prints and publishes to the dashboard. Stops when dropped.
-pub struct HubSide {
-    runtime: Option<HubRuntime>,
-    control: Option<crate::control::ControlPlane>,
-    printer: Option<std::thread::JoinHandle<()>>,
-}
-
-impl HubSide {
-    /// Call from a plain thread (not inside a tokio runtime).
-    pub fn start(cfg: &crate::config::Config, hub: HubHandle) -> anyhow::Result<HubSide> {
-        use anyhow::Context;
-        let (console, console_rx) = ConsoleSink::new(cfg.scripting.console_queue as usize);
-        let (effects, effects_rx) = EffectSink::new(cfg.scripting.effect_queue as usize);
-        // The hub serves its own /metrics.
-        let integrations = crate::integrations::IntegrationsConfig { metrics_listen: String::new(), ..cfg.integrations.clone() };
-        let ctx = crate::executor::ExecutorContext { cpus: dataplane::engine::affinity(), data_dir: cfg.scripting.data_dir.clone() };
-        let control = crate::control::ControlPlane::start(&integrations, ctx, Some(effects_rx), crate::metrics::MetricsSnapshot::default)?;
-        let h = hub.clone();
-        control.handle().hub().forward_to(Box::new(move |action, object| {
-            h.hub_action("hub", action, object.clone()).map_err(|e| crate::integrations::IntegrationError::Invalid(e.to_string()))
-        }));
-        let h = hub.clone();
-        let printer = std::thread::Builder::new()
-            .name("skua-hub-console".into())
-            .spawn(move || {
-                for line in console_rx.iter() {
-                    println!("{line}");
-                    h.publish_console(super::console_line_json(&line));
+    fn apply(&mut self, ev: HubEvent) {
+        if matches!(ev, HubEvent::EnvChanged { .. }) {
+            return self.rebuild();
+        }
+        let Some(rt) = self.rt.as_mut() else { return };
+        let mut failed = None;
+        match ev {
+            HubEvent::AgentChanged { agent } if agent.active => {
+                if let Err(e) = rt.load_agent(&agent.name, &agent.source) {
+                    failed = Some((agent.name, e.to_string()));
                 }
-            })
-            .context("starting the hub's console thread")?;
-        let runtime = HubRuntime::start(hub, cfg.scripting.clone(), console, effects).context("starting the hub's agent runtime")?;
-        Ok(HubSide { runtime: Some(runtime), control: Some(control), printer: Some(printer) })
-    }
-}
-
-impl Drop for HubSide {
-    fn drop(&mut self) {
-        // The runtime first (it holds the console and effect senders), then
-        // the deliveries drain, then the console thread sees its end.
-        drop(self.runtime.take());
-        if let Some(c) = self.control.take() {
-            c.shutdown();
+            }
+            HubEvent::AgentChanged { agent } => {
+                rt.remove_agent(&agent.name);
+            }
+            HubEvent::AgentRemoved { name } => {
+                rt.remove_agent(&name);
+            }
+            HubEvent::HubAction { action, object, .. } => {
+                rt.on_hub_action(&action, &object);
+            }
+            HubEvent::Job { worker, tag, op } if worker.as_deref().is_none_or(|w| w == HUB_NODE) => {
+                let tags: Vec<String> = match tag {
+                    Some(t) => vec![t],
+                    None => rt.jobs().into_iter().map(|j| j.tag).collect(),
+                };
+                for t in tags {
+                    match op {
+                        JobOp::Run => rt.run_job_now(&t),
+                        JobOp::Remove => rt.remove_job(&t),
+                    };
+                }
+            }
+            HubEvent::Job { .. } | HubEvent::EnvChanged { .. } => {}
         }
-        if let Some(p) = self.printer.take() {
-            let _ = p.join();
+        if let Some((agent, msg)) = failed {
+            self.say(&agent, msg);
+        }
+    }
+
+    fn report(&self) {
+        let Some(rt) = self.rt.as_ref() else { return };
+        let c = rt.counters();
+        let report = WorkerReport {
+            name: HUB_NODE.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            stats: serde_json::json!({
+                "agents": rt.agents().len(), "hookCalls": c.hook_calls, "faults": c.faults, "jobRuns": c.job_runs,
+                "effects": c.effects_submitted, "eventsDropped": c.events_dropped, "consoleLines": c.console_lines,
+            }),
+            hooks: rt.stats().iter().map(HookView::from).collect(),
+            jobs: rt.jobs().iter().map(JobView::from).collect(),
+        };
+        let _ = self.hub.report_worker(report);
+    }
+
+    fn run(&mut self, stop: &AtomicBool) {
+        // Subscribe before reading the store, so no change falls between.
+        let mut events = self.hub.subscribe();
+        self.rebuild();
+        let mut last_report = Instant::now() - REPORT_EVERY;
+        while !stop.load(Ordering::Relaxed) {
+            loop {
+                match events.try_recv() {
+                    Ok(ev) => self.apply(ev),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Lagged(n)) => {
+                        self.hub.counters().events_lagged.fetch_add(n, Ordering::Relaxed);
+                        self.rebuild();
+                    }
+                    Err(TryRecvError::Closed) => return,
+                }
+            }
+            if let Some(rt) = self.rt.as_mut() {
+                rt.poll_completions();
+                let now = SystemTime::now();
+                if rt.next_job_due().is_some_and(|due| due <= now) {
+                    rt.run_due_jobs(now);
+                }
+            }
+            if last_report.elapsed() >= REPORT_EVERY {
+                self.report();
+                last_report = Instant::now();
+            }
+            std::thread::sleep(TICK);
+        }
+        if let Some(rt) = self.rt.take() {
+            self.exec.hub().unregister(rt.id());
         }
     }
 }

@@ -137,7 +137,8 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, 
         if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
             let len = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
-            if len.is_some_and(|n| raw.len() >= end + 4 + n) {
+            // A live stream never ends: its status and headers are the answer.
+            if head.contains("text/event-stream") || len.is_some_and(|n| raw.len() >= end + 4 + n) {
                 break;
             }
         }
