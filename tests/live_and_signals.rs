@@ -21,7 +21,9 @@ fn sigint_and_sigterm_stop_with_a_summary() {
         let out = child.wait_with_output().unwrap();
         assert!(start.elapsed() < Duration::from_secs(5), "stopped promptly");
         assert!(out.status.success(), "{sig}: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        // The demo agents' console lines come first; the summary is the last line.
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
         assert_eq!(v["stopped"], true);
         assert!(v["total"]["packets"].as_u64().unwrap() > 0);
     }
@@ -50,7 +52,8 @@ fn af_packet_counts_loopback_traffic() {
     }
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
     let udp: u64 = v["cores"].as_array().unwrap().iter().map(|c| c["udp"].as_u64().unwrap()).sum();
     assert!(udp >= 200, "captured {udp} UDP datagrams of 200 sent: {v}");
     assert!(v["sources"][0].as_str().unwrap().starts_with("af_packet:lo"));

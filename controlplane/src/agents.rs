@@ -342,16 +342,25 @@ mod tests {
     }
 }
 
-/// Applies the changes of an agent folder to the running runtimes until
-/// `stop`: every `every`, a changed or new agent that compiles is loaded
-/// into every runtime (the others keep their state, capture does not
-/// pause); one that does not compile is reported once and the running
-/// version kept; a removed file removes the agent.
+/// Where the edits of a watched agent folder go.
+pub enum WatchTarget {
+    /// Straight to the local runtimes.
+    Runtimes(crate::executor::ExecutorHandle),
+    /// Into the hub of this process (`skua run`): its store, dashboard and
+    /// hub-side runtime see them, and its link hands them to the runtimes.
+    Hub(crate::hub::HubHandle),
+}
+
+/// Applies the changes of an agent folder until `stop`: every `every`, a
+/// changed or new agent that compiles is loaded into every runtime (the
+/// others keep their state, capture does not pause); one that does not
+/// compile is reported once and the running version kept; a removed file
+/// removes the agent.
 pub fn spawn_watcher(
     mut dir: crate::watch::AgentDir,
     every: Duration,
     es5_strict: bool,
-    executor: crate::executor::ExecutorHandle,
+    target: WatchTarget,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     use crate::watch::Change;
@@ -377,21 +386,29 @@ pub fn spawn_watcher(
                 }
             };
             for change in changes {
-                let event = match change {
-                    Change::Upsert { name, source } => match scripting::check_agent(&name, &source, es5_strict) {
-                        Ok(_) => RuntimeEvent::LoadAgent { name, source: source.into() },
-                        Err(e) => {
-                            eprintln!("skua: agent {name} rejected, the running version is kept: {e}");
-                            continue;
-                        }
+                if let Change::Upsert { name, source } = &change {
+                    if let Err(e) = scripting::check_agent(name, source, es5_strict) {
+                        eprintln!("skua: agent {name} rejected, the running version is kept: {e}");
+                        continue;
+                    }
+                }
+                match (&target, change) {
+                    (WatchTarget::Runtimes(executor), Change::Upsert { name, source }) => {
+                        let n = executor.hub().broadcast(&RuntimeEvent::LoadAgent { name: name.clone(), source: source.into() });
+                        eprintln!("skua: agent {name} (re)loaded into {n} runtimes");
+                    }
+                    (WatchTarget::Runtimes(executor), Change::Removed { name }) => {
+                        let n = executor.hub().broadcast(&RuntimeEvent::RemoveAgent { name: name.clone() });
+                        eprintln!("skua: agent {name} removed from {n} runtimes");
+                    }
+                    (WatchTarget::Hub(hub), Change::Upsert { name, source }) => match hub.save_agent(&name, &source, Some(true)) {
+                        Ok(_) => eprintln!("skua: agent {name} (re)loaded"),
+                        Err(e) => eprintln!("skua: agent {name} not saved: {e}"),
                     },
-                    Change::Removed { name } => RuntimeEvent::RemoveAgent { name },
-                };
-                let n = executor.hub().broadcast(&event);
-                match &event {
-                    RuntimeEvent::LoadAgent { name, .. } => eprintln!("skua: agent {name} (re)loaded into {n} runtimes"),
-                    RuntimeEvent::RemoveAgent { name } => eprintln!("skua: agent {name} removed from {n} runtimes"),
-                    _ => {}
+                    (WatchTarget::Hub(hub), Change::Removed { name }) => match hub.delete_agent(&name) {
+                        Ok(_) => eprintln!("skua: agent {name} removed"),
+                        Err(e) => eprintln!("skua: agent {name} not removed: {e}"),
+                    },
                 }
             }
         }

@@ -147,13 +147,13 @@ pub enum SummaryFormat {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Run(args) => run(&cli, args),
+        Command::Run(args) => run(&cli, args, true),
         Command::Worker(args) => {
             if args.dpdk.is_none() && args.iface.is_none() && args.pcap.is_none() {
                 eprintln!("skua: error: a worker captures from --dpdk, --iface or --pcap");
                 return ExitCode::FAILURE;
             }
-            run(&cli, args)
+            run(&cli, args, false)
         }
         Command::Dissect(args) => dissect(&cli, args),
         Command::Gen(args) => crate::gen_cmd::run(args),
@@ -171,8 +171,17 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
-    let mut sets = cli.sets.clone();
+/// `skua run` (`as_run`: with the hub in the process) and `skua worker`.
+fn run(cli: &Cli, args: &RunArgs, as_run: bool) -> Result<ExitCode> {
+    let bundled_capture = args.pcap.is_none() && args.iface.is_none() && args.dpdk.is_none();
+    // The demo: the bundled capture ten times its recorded pace, round and
+    // round, until stopped; `--loop`, `--pace` or `--set pcap.*` change it.
+    let mut sets: Vec<String> = if as_run && bundled_capture && args.loops.is_none() && args.pace.is_none() {
+        ["pcap.pace=recorded", "pcap.speed=10", "pcap.loops=0"].map(String::from).to_vec()
+    } else {
+        Vec::new()
+    };
+    sets.extend(cli.sets.iter().cloned());
     if let Some(n) = args.cores {
         sets.push(format!("dataplane.cores={n}"));
     }
@@ -212,8 +221,12 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     let rcfg = cfg.reassembly.clone();
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let dir = args.scripts.clone().or_else(|| cfg.scripting.source.clone());
-    if dir.is_some() || !cfg.link.hub.is_empty() {
-        return run_with_agents(&cfg, dir.as_deref(), cpus, sources, progress, args);
+    // `skua run` serves the hub and its dashboard while there is something
+    // to watch: the demo, a live source, an endless replay. A file played
+    // through a set number of times ends too soon for it.
+    let with_hub = as_run && (bundled_capture || args.pcap.is_none() || cfg.pcap.loops == 0);
+    if dir.is_some() || !cfg.link.hub.is_empty() || with_hub {
+        return run_with_agents(&cfg, dir.as_deref(), cpus, sources, progress, args, with_hub, as_run && bundled_capture);
     }
     let report = capture(&cfg, cpus, sources, move |core| Dissector::new(&rcfg, core as u16, CountingSink), progress, |_| {})?;
     match args.summary {
@@ -366,7 +379,16 @@ fn open_dpdk(cfg: &Config, cpus: &[usize]) -> Result<Sources> {
 /// console printer, the control plane their helpers go to and `/metrics`;
 /// at exit the summary, then a table per agent and hook, then the drain of
 /// queued deliveries.
-fn run_with_agents(cfg: &Config, dir: Option<&std::path::Path>, cpus: Vec<usize>, sources: Sources, progress: bool, args: &RunArgs) -> Result<ExitCode> {
+fn run_with_agents(
+    cfg: &Config,
+    dir: Option<&std::path::Path>,
+    cpus: Vec<usize>,
+    sources: Sources,
+    progress: bool,
+    args: &RunArgs,
+    with_hub: bool,
+    demo_agents: bool,
+) -> Result<ExitCode> {
     use crate::agents::{self, InlineResults, InlineSink, PoolSink};
     use scripting::{Clock, ConsoleSink, EffectSink, ScriptPool};
     use std::sync::Mutex;
@@ -376,6 +398,12 @@ fn run_with_agents(cfg: &Config, dir: Option<&std::path::Path>, cpus: Vec<usize>
     let linked = !cfg.link.hub.is_empty();
     let found = match dir {
         Some(d) => agents::load_dir(d)?,
+        // `skua run` with no agents of its own runs the bundled demo agents.
+        None if demo_agents && !linked => crate::hub::examples()
+            .iter()
+            .filter(|(n, _)| crate::hub::DEMO_AGENTS.contains(n))
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect(),
         None => Vec::new(),
     };
     let list: Vec<(String, String)> = found
@@ -388,7 +416,7 @@ fn run_with_agents(cfg: &Config, dir: Option<&std::path::Path>, cpus: Vec<usize>
             }
         })
         .collect();
-    if list.is_empty() && !linked {
+    if list.is_empty() && !linked && !with_hub {
         anyhow::bail!("no agent in {} loaded", dir.map(|d| d.display().to_string()).unwrap_or_default());
     }
     let node = reassembly::NodeInfo { ip: String::new(), name: node_name() };
@@ -433,12 +461,31 @@ fn run_with_agents(cfg: &Config, dir: Option<&std::path::Path>, cpus: Vec<usize>
             snap
         }
     };
-    let cp = crate::control::ControlPlane::start(&cfg.integrations, ctx, Some(effects_rx), gather.clone())?;
-    let link = if linked {
+    let cp = match crate::control::ControlPlane::start(&cfg.integrations, ctx.clone(), Some(effects_rx.clone()), gather.clone()) {
+        // `skua run` on a laptop: a second run finds the port taken; it
+        // goes on without /metrics. A worker (a deployment) stops instead.
+        Err(crate::control::ControlPlaneError::Metrics(e)) if with_hub => {
+            eprintln!("skua: no /metrics this run ({e}); integrations.metrics_listen= turns it off");
+            let quiet = crate::integrations::IntegrationsConfig { metrics_listen: String::new(), ..cfg.integrations.clone() };
+            crate::control::ControlPlane::start(&quiet, ctx, Some(effects_rx), gather.clone())?
+        }
+        r => r?,
+    };
+    // `skua run` is hub and worker in one process: the dashboard, the
+    // hub-side runtime, and a link to it without HTTP.
+    let local_hub = if with_hub && !linked && !cfg.hub.listen.is_empty() {
+        start_local_hub(cfg, &list, cp.tokio().context("the control plane has no runtime for the hub")?)
+    } else {
+        None
+    };
+    let link = if linked || local_hub.is_some() {
         let rt = cp.tokio().context("the control plane has no runtime for the hub link")?;
         let report = worker_report(&cfg.link, &node.name, gather.clone(), inline_results.clone(), pool.clone());
         let names: Vec<String> = list.iter().map(|(n, _)| n.clone()).collect();
-        let l = crate::link::Link::start(&cfg.link, &node.name, cp.handle(), rt, report.clone(), &names)?;
+        let l = match &local_hub {
+            Some(h) => crate::link::Link::start_local(&cfg.link, &node.name, h.server.handle(), cp.handle(), rt, report.clone(), &names),
+            None => crate::link::Link::start(&cfg.link, &node.name, cp.handle(), rt, report.clone(), &names)?,
+        };
         let (tap, from) = (l.tap.clone(), node.name.clone());
         cp.handle().hub().forward_to(Box::new(move |action, object| Ok(usize::from(tap.hub_action(action, object, &from)))));
         *link_tap.lock().unwrap_or_else(|e| e.into_inner()) = Some(l.tap.clone());
@@ -461,7 +508,11 @@ fn run_with_agents(cfg: &Config, dir: Option<&std::path::Path>, cpus: Vec<usize>
     let watcher = if let (true, Some(dir), false) = (cfg.scripting.watch_ms > 0, dir, linked) {
         let dir = crate::watch::AgentDir::with_known(dir, &list);
         let every = Duration::from_millis(cfg.scripting.watch_ms);
-        Some(agents::spawn_watcher(dir, every, cfg.scripting.es5_strict, cp.handle(), stop_watch.clone()).context("starting the agent folder watcher")?)
+        let target = match &local_hub {
+            Some(h) => agents::WatchTarget::Hub(h.server.handle()),
+            None => agents::WatchTarget::Runtimes(cp.handle()),
+        };
+        Some(agents::spawn_watcher(dir, every, cfg.scripting.es5_strict, target, stop_watch.clone()).context("starting the agent folder watcher")?)
     } else {
         None
     };
@@ -537,6 +588,7 @@ fn run_with_agents(cfg: &Config, dir: Option<&std::path::Path>, cpus: Vec<usize>
     if let Some((l, report)) = link {
         l.shutdown(report, Duration::from_secs(2));
     }
+    drop(local_hub);
     let drain = cp.shutdown();
     match args.summary {
         SummaryFormat::Json => {
@@ -606,4 +658,52 @@ fn worker_report(
         };
         serde_json::to_value(report).unwrap_or_default()
     })
+}
+
+/// The hub inside `skua run`: a store of this run's own (a temporary
+/// directory seeded with the agents it runs; `skua hub` keeps a lasting
+/// one), the API and dashboard on `hub.listen`, and the hub-side runtime.
+struct LocalHub {
+    runtime: Option<crate::hub::runtime::HubRuntime>,
+    server: crate::hub::HubServer,
+    _store: tempfile::TempDir,
+}
+
+impl Drop for LocalHub {
+    fn drop(&mut self) {
+        if let Some(r) = self.runtime.take() {
+            r.shutdown();
+        }
+    }
+}
+
+/// Starts the local hub; a dashboard that cannot start (its port is taken)
+/// is reported and the capture goes on without it.
+fn start_local_hub(cfg: &Config, agents: &[(String, String)], rt: &tokio::runtime::Handle) -> Option<LocalHub> {
+    let started = (|| -> Result<LocalHub> {
+        let dir = tempfile::Builder::new().prefix("skua-run-hub").tempdir().context("creating the run's script store")?;
+        let store = Arc::new(crate::hub::DirStore::open(dir.path())?);
+        let server = crate::hub::HubServer::start(&cfg.hub, cfg.scripting.es5_strict, store, rt)?;
+        for (name, source) in agents {
+            server.handle().save_agent(name, source, Some(true)).with_context(|| format!("storing agent {name}"))?;
+        }
+        for (k, v) in &cfg.scripting.env {
+            server.handle().set_env(k, Some(v)).with_context(|| format!("storing env {k}"))?;
+        }
+        let runtime = if cfg.hub.run_agents { Some(crate::hub::runtime::HubRuntime::start(server.handle(), &cfg.scripting, &cfg.integrations)?) } else { None };
+        Ok(LocalHub { runtime, server, _store: dir })
+    })();
+    match started {
+        Ok(h) => {
+            match h.server.generated_token() {
+                Some(t) => eprintln!("skua: dashboard on http://{}/#token={t}", h.server.local_addr()),
+                None => eprintln!("skua: dashboard on http://{}/", h.server.local_addr()),
+            }
+            Some(h)
+        }
+        Err(e) => {
+            eprintln!("skua: no dashboard this run ({e:#}); capture and agents go on (hub.listen= turns it off)");
+            None
+        }
+    }
 }

@@ -236,11 +236,19 @@ pub struct Link {
     rt: tokio::runtime::Handle,
 }
 
+/// How the link reaches its hub.
+enum Transport {
+    /// Over HTTP (`skua worker` with `link.hub`).
+    Remote { client: HttpClient, token: Option<String> },
+    /// The hub in the same process (`skua run`): the same events and
+    /// uplink, as calls.
+    Local(crate::hub::HubHandle),
+}
+
 struct Shared {
     cfg: LinkConfig,
     name: String,
-    client: HttpClient,
-    token: Option<String>,
+    transport: Transport,
     executor: ExecutorHandle,
     tap: LinkTap,
     counters: Arc<LinkCounters>,
@@ -274,21 +282,45 @@ impl Link {
             HttpClient::new(Duration::from_secs(5), None).map_err(|e| LinkError::Client(e.to_string()))?
         };
         let token = Some(cfg.token.clone()).filter(|t| !t.is_empty()).or_else(|| std::env::var("SKUA_TOKEN").ok().filter(|t| !t.is_empty()));
+        Ok(Self::spawn(cfg, node_name, Transport::Remote { client, token }, executor, rt, report, initial))
+    }
+
+    /// Links to the hub of this process (`skua run`).
+    pub fn start_local(
+        cfg: &LinkConfig,
+        node_name: &str,
+        hub: crate::hub::HubHandle,
+        executor: ExecutorHandle,
+        rt: &tokio::runtime::Handle,
+        report: Report,
+        initial: &[String],
+    ) -> Link {
+        Self::spawn(cfg, node_name, Transport::Local(hub), executor, rt, report, initial)
+    }
+
+    fn spawn(
+        cfg: &LinkConfig,
+        node_name: &str,
+        transport: Transport,
+        executor: ExecutorHandle,
+        rt: &tokio::runtime::Handle,
+        report: Report,
+        initial: &[String],
+    ) -> Link {
         let counters = Arc::new(LinkCounters::default());
         let tap = LinkTap::new(cfg, counters.clone());
         let name = if cfg.name.is_empty() { node_name.to_string() } else { cfg.name.clone() };
         let shared = Arc::new(Shared {
             cfg: cfg.clone(),
             name,
-            client,
-            token,
+            transport,
             executor,
             tap: tap.clone(),
             counters: counters.clone(),
             loaded: Mutex::new(initial.iter().cloned().collect()),
         });
         let tasks = vec![rt.spawn(events_loop(shared.clone())), rt.spawn(uplink_loop(shared.clone(), report))];
-        Ok(Link { tap, counters, tasks, shared, rt: rt.clone() })
+        Link { tap, counters, tasks, shared, rt: rt.clone() }
     }
 
     /// Sends what is queued (console lines, a last report) within
@@ -311,28 +343,33 @@ impl Drop for Link {
 }
 
 impl Shared {
-    fn request(&self, method: Method, path: &str, body: Option<Bytes>) -> Option<HttpRequest> {
+    fn request(&self, method: Method, path: &str, body: Option<Bytes>) -> Option<(&HttpClient, HttpRequest)> {
+        let Transport::Remote { client, token } = &self.transport else { return None };
         let url = parse_url(&format!("{}{path}", self.cfg.hub.trim_end_matches('/'))).ok()?;
         let mut headers = HeaderMap::new();
-        if let Some(t) = &self.token {
+        if let Some(t) = token {
             headers.insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {t}")).ok()?);
         }
         if body.is_some() {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
-        Some(HttpRequest { method, url, headers, body: body.unwrap_or_default() })
+        Some((client, HttpRequest { method, url, headers, body: body.unwrap_or_default() }))
     }
 
+    /// One uplink call: `path` is the hub's endpoint for it.
     async fn post(&self, path: &str, v: &Value) -> bool {
-        let Some(req) = self.request(Method::POST, path, Some(Bytes::from(v.to_string()))) else { return false };
-        let opts = SendOptions { timeout: Duration::from_secs(10), max_redirects: 0, max_body_bytes: 64 << 10 };
-        match self.client.send(&req, opts).await {
-            Ok(r) if (200..300).contains(&r.status) => true,
-            _ => {
-                self.counters.send_failures.fetch_add(1, Ordering::Relaxed);
-                false
+        let ok = match &self.transport {
+            Transport::Local(hub) => post_local(hub, path, v),
+            Transport::Remote { .. } => {
+                let Some((client, req)) = self.request(Method::POST, path, Some(Bytes::from(v.to_string()))) else { return false };
+                let opts = SendOptions { timeout: Duration::from_secs(10), max_redirects: 0, max_body_bytes: 64 << 10 };
+                matches!(client.send(&req, opts).await, Ok(r) if (200..300).contains(&r.status))
             }
+        };
+        if !ok {
+            self.counters.send_failures.fetch_add(1, Ordering::Relaxed);
         }
+        ok
     }
 
     fn broadcast(&self, e: RuntimeEvent) {
@@ -402,12 +439,34 @@ impl Shared {
     }
 }
 
+/// The uplink to a hub in this process: what its `/api/link/*` and
+/// `/api/hub/action` handlers would do with `v`.
+fn post_local(hub: &crate::hub::HubHandle, path: &str, v: &Value) -> bool {
+    match path {
+        "/api/link/console" => v.as_array().into_iter().flatten().for_each(|l| hub.publish_console(l.clone())),
+        "/api/link/items" => v.as_array().into_iter().flatten().for_each(|i| hub.publish_item(i.clone())),
+        "/api/link/stats" => match serde_json::from_value(v.clone()) {
+            Ok(report) => return hub.report_worker(report).is_ok(),
+            Err(_) => return false,
+        },
+        "/api/hub/action" => {
+            let (action, from) = (v["action"].as_str().unwrap_or(""), v["from"].as_str().unwrap_or(""));
+            return hub.hub_action(from, action, v["object"].clone()).is_ok();
+        }
+        _ => return false,
+    }
+    true
+}
+
 fn env_of(v: &Value) -> Option<BTreeMap<String, String>> {
     v.as_object().map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
 }
 
 /// Keeps the event stream open, reconnecting with back-off.
 async fn events_loop(sh: Arc<Shared>) {
+    if let Transport::Local(hub) = &sh.transport {
+        return follow_local(&sh, hub.clone()).await;
+    }
     let mut backoff = Duration::from_millis(250);
     let max = Duration::from_millis(sh.cfg.reconnect_max_ms);
     loop {
@@ -429,12 +488,47 @@ async fn events_loop(sh: Arc<Shared>) {
     }
 }
 
+/// The hub of this process: its snapshot, then its events, as a remote
+/// link would get them (a lagging subscriber gets a fresh snapshot).
+async fn follow_local(sh: &Shared, hub: crate::hub::HubHandle) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut events = hub.subscribe();
+    let snapshot = |hub: crate::hub::HubHandle| async move { tokio::task::spawn_blocking(move || hub.snapshot()).await.ok()?.ok() };
+    if let Some(s) = snapshot(hub.clone()).await {
+        sh.apply("snapshot", &serde_json::json!(s));
+    }
+    sh.counters.connected.store(true, Ordering::Relaxed);
+    loop {
+        match events.recv().await {
+            Ok(ev) => {
+                let v = serde_json::json!(ev);
+                let name = v["type"].as_str().unwrap_or("").to_string();
+                // Hub actions are the hub-side runtime's; jobs for another worker are not ours.
+                let ours = match &ev {
+                    crate::hub::HubEvent::HubAction { .. } => false,
+                    crate::hub::HubEvent::Job { worker: Some(w), .. } => *w == sh.name,
+                    _ => true,
+                };
+                if ours {
+                    sh.apply(&name, &v);
+                }
+            }
+            Err(RecvError::Lagged(_)) => {
+                if let Some(s) = snapshot(hub.clone()).await {
+                    sh.apply("snapshot", &serde_json::json!(s));
+                }
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
 /// One connection: reads events until the stream ends.
 async fn follow_events(sh: &Shared) -> Result<(), String> {
     let path = format!("/api/link/events?worker={}", url::form_urlencoded::byte_serialize(sh.name.as_bytes()).collect::<String>());
-    let mut req = sh.request(Method::GET, &path, None).ok_or("bad link.hub URL or token")?;
+    let (client, mut req) = sh.request(Method::GET, &path, None).ok_or("bad link.hub URL or token")?;
     req.headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
-    let resp = sh.client.open(&req, Duration::from_secs(10)).await.map_err(|e| e.to_string())?;
+    let resp = client.open(&req, Duration::from_secs(10)).await.map_err(|e| e.to_string())?;
     if !resp.status().is_success() {
         let status = resp.status();
         let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();

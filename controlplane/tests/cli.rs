@@ -1,5 +1,8 @@
 //! The `skua` command line as a user meets it.
 
+#[path = "support/hub.rs"]
+mod hub_support;
+
 use std::process::Command;
 
 fn skua(args: &[&str]) -> std::process::Output {
@@ -33,13 +36,45 @@ fn unknown_config_key_is_rejected_by_name() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("dataplane.cores: invalid type"));
 }
 
+/// The README's first command: `skua run` alone replays the bundled
+/// capture through the bundled agents and serves the dashboard, until
+/// stopped (here by `--duration`).
 #[test]
-fn bundled_demo_runs_by_default() {
-    let out = skua(&["run", "--summary", "json", "--quiet"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(v["total"]["packets"].as_u64().unwrap() > 5000);
-    assert!(v["total"]["flows"].as_u64().unwrap() >= 600);
+fn bundled_demo_runs_by_default_with_its_dashboard() {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_skua"))
+        .args(["run", "--duration", "8", "--summary", "json", "--quiet", "--set", "hub.listen=127.0.0.1:0", "--set", "integrations.metrics_listen="])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let (addr, token) = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no dashboard line");
+        if let Some(rest) = line.trim().strip_prefix("skua: dashboard on http://") {
+            let (addr, token) = rest.split_once("/#token=").unwrap();
+            break (addr.parse::<std::net::SocketAddr>().unwrap(), token.to_string());
+        }
+    };
+    let get = |path: &str| hub_support::request(addr, "GET", path, Some(&token), None);
+    assert!(get("/").body.contains("<html"), "the dashboard page");
+    let agents = get("/api/agents").json();
+    let names: Vec<&str> = agents["agents"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+    assert_eq!(names, controlplane::hub::DEMO_AGENTS, "the bundled agents run");
+    let t0 = std::time::Instant::now();
+    while get("/api/items?limit=3").json()["items"].as_array().is_none_or(|a| a.is_empty()) {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5), "items reach the dashboard");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{rest}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert!(v["total"]["packets"].as_u64().unwrap() > 0 && v["total"]["items"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["agents"].as_array().unwrap().iter().any(|a| a["agent"] == "count-per-host" && a["calls"].as_u64() > Some(1)), "{v}");
 }
 
 #[test]

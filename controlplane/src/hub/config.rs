@@ -25,7 +25,9 @@ pub enum AuthMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HubConfig {
-    /// Address the hub's HTTP API and dashboard listen on.
+    /// Address the hub's HTTP API and dashboard listen on (`skua hub`, and
+    /// `skua run` while there is something to watch: the demo, a live
+    /// source, an endless replay). Empty: `skua run` serves no dashboard.
     pub listen: String,
     /// Directory of the standalone script store: one `NAME.js` per agent in
     /// `agents/`, which of them are inactive in `inactive.json`, agents' env
@@ -111,10 +113,13 @@ pub struct InvalidHubConfig {
 impl HubConfig {
     pub fn validate(&self) -> Result<(), InvalidHubConfig> {
         let bad = |key: &str, reason: &str| Err(InvalidHubConfig { key: format!("hub.{key}"), reason: reason.into() });
-        let Ok(addr) = self.listen.parse::<SocketAddr>() else {
-            return bad("listen", "must be an address like 127.0.0.1:8899");
+        // Empty: no hub in `skua run` (`skua hub` refuses to start).
+        let addr = match self.listen.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) if self.listen.is_empty() => None,
+            Err(_) => return bad("listen", "must be an address like 127.0.0.1:8899"),
         };
-        if self.auth == AuthMode::None && !addr.ip().is_loopback() {
+        if self.auth == AuthMode::None && !addr.is_some_and(|a| a.ip().is_loopback()) {
             return bad("auth", "`none` is only allowed when hub.listen is a loopback address");
         }
         for (key, v) in [

@@ -33,6 +33,15 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
 pub use config::{AuthMode, HubConfig};
+
+/// The bundled example agents (`examples/*.js`), name and source, sorted.
+pub fn examples() -> &'static [(&'static str, &'static str)] {
+    dashboard::EXAMPLES
+}
+
+/// The bundled agents `skua run` runs when given none: those that need no
+/// endpoint or env to show something.
+pub const DEMO_AGENTS: [&str; 4] = ["count-per-host", "latency-anomaly", "packets-per-minute", "top-dns-names"];
 pub use filter::Filter;
 pub use store::{DirStore, ScriptStore, StoreError, StoredAgent};
 
@@ -518,6 +527,9 @@ impl HubServer {
     /// and serves the API and dashboard on `rt`.
     pub fn start(cfg: &HubConfig, es5_strict: bool, store: Arc<dyn ScriptStore>, rt: &tokio::runtime::Handle) -> Result<HubServer, HubError> {
         cfg.validate()?;
+        if cfg.listen.is_empty() {
+            return Err(HubError::Config(config::InvalidHubConfig { key: "hub.listen".into(), reason: "empty: the hub needs an address".into() }));
+        }
         let (tokens, generated_token) = auth::Tokens::from_config(cfg)?;
         let (events, _) = broadcast::channel(cfg.event_queue);
         let state = Arc::new(HubState {
