@@ -438,8 +438,9 @@ fn run_with_agents(
     let pool: Arc<Mutex<Option<ScriptPool>>> = Arc::default();
     let inline_results: Arc<Mutex<InlineResults>> = Arc::default();
     let started = Instant::now();
+    let kube_snapshot: Arc<Mutex<Option<Arc<crate::kube::KubeCounters>>>> = Arc::default();
     let gather = {
-        let (monitor, pool, inline_results) = (monitor.clone(), pool.clone(), inline_results.clone());
+        let (monitor, pool, inline_results, kube) = (monitor.clone(), pool.clone(), inline_results.clone(), kube_snapshot.clone());
         move || {
             let mut snap = crate::metrics::MetricsSnapshot::default();
             if let Some(m) = monitor.lock().ok().and_then(|m| m.clone()) {
@@ -456,6 +457,7 @@ fn run_with_agents(
             } else if let Ok(r) = inline_results.lock() {
                 snap.hooks = r.all_stats();
             }
+            snap.kubernetes = kube.lock().ok().and_then(|k| k.as_ref().map(|c| c.snapshot()));
             snap.effect_queue_rejected = Some(rejected.rejected_full());
             snap.uptime = Some(started.elapsed());
             snap
@@ -471,6 +473,14 @@ fn run_with_agents(
         }
         r => r?,
     };
+    // Kubernetes: this node's pods name items' endpoints and reach the
+    // agents' onPodEvent (off outside a cluster unless kubernetes.enabled).
+    let (pod_map, kube_counters, _pod_tasks) = match start_pod_watcher(cfg, &cp)? {
+        Some((map, counters, tasks)) => (Some(map), Some(counters), tasks),
+        None => (None, None, Vec::new()),
+    };
+    *kube_snapshot.lock().unwrap_or_else(|e| e.into_inner()) = kube_counters;
+
     // `skua run` is hub and worker in one process: the dashboard, the
     // hub-side runtime, and a link to it without HTTP.
     let local_hub = if with_hub && !linked && !cfg.hub.listen.is_empty() {
@@ -519,8 +529,8 @@ fn run_with_agents(
 
     let rcfg = cfg.reassembly.clone();
     let report = if cfg.scripting.script_cores == 0 {
-        let (scfg, list, node, console, effects, results, hub, hub_tap) =
-            (cfg.scripting.clone(), Arc::new(list.clone()), node.clone(), console.clone(), effects.clone(), inline_results.clone(), cp.handle(), hub_tap.clone());
+        let (scfg, list, node, console, effects, results, hub, hub_tap, pods) =
+            (cfg.scripting.clone(), Arc::new(list.clone()), node.clone(), console.clone(), effects.clone(), inline_results.clone(), cp.handle(), hub_tap.clone(), pod_map.clone());
         capture(
             cfg,
             cpus,
@@ -533,7 +543,7 @@ fn run_with_agents(
                     Err(e) => panic!("agent runtime on core {core}: {e:#}"),
                 };
                 hub.hub().register(sink.mailbox());
-                Dissector::new(&rcfg, core as u16, sink)
+                with_pods(Dissector::new(&rcfg, core as u16, sink), &pods)
             },
             progress,
             |m| *monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone()),
@@ -556,6 +566,7 @@ fn run_with_agents(
         }
         *pool.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
         let producers: Arc<Mutex<Vec<Option<scripting::Producer>>>> = Arc::new(Mutex::new(producers.into_iter().map(Some).collect()));
+        let (hub_tap, pods) = (hub_tap.clone(), pod_map.clone());
         capture(
             cfg,
             cpus,
@@ -563,7 +574,7 @@ fn run_with_agents(
             move |core| {
                 let producer = producers.lock().unwrap_or_else(|e| e.into_inner()).get_mut(core).and_then(Option::take);
                 let producer = producer.unwrap_or_else(|| panic!("no script producer for core {core}"));
-                Dissector::new(&rcfg, core as u16, PoolSink::new(producer, core as u16, hub_tap.clone()))
+                with_pods(Dissector::new(&rcfg, core as u16, PoolSink::new(producer, core as u16, hub_tap.clone())), &pods)
             },
             progress,
             |m| *monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone()),
@@ -706,4 +717,39 @@ fn start_local_hub(cfg: &Config, agents: &[(String, String)], rt: &tokio::runtim
             None
         }
     }
+}
+
+fn with_pods<S: dataplane::dissect::ItemSink>(d: Dissector<S>, pods: &Option<reassembly::PodMap>) -> Dissector<S> {
+    match pods {
+        Some(p) => d.with_pod_map(p.clone()),
+        None => d,
+    }
+}
+
+/// Starts the node-scoped pod watcher when Kubernetes is on: its IP → pod
+/// map, its counters, and the tasks that watch and hand pod events to
+/// every local runtime (a full inbox drops and counts, as for hub actions).
+fn start_pod_watcher(
+    cfg: &Config,
+    cp: &crate::control::ControlPlane,
+) -> Result<Option<(reassembly::PodMap, Arc<crate::kube::KubeCounters>, Vec<tokio::task::JoinHandle<()>>)>> {
+    if !cfg.kubernetes.is_enabled() {
+        return Ok(None);
+    }
+    let rt = cp.tokio().context("the control plane has no runtime for the pod watcher")?;
+    let watcher = rt.block_on(crate::kube::PodWatcher::from_config(&cfg.kubernetes, crate::config::KubernetesScope::Node))?;
+    let Some(watcher) = watcher else { return Ok(None) };
+    let (map, counters) = (watcher.pod_map(), watcher.counters());
+    let (tx, mut rx) = crate::kube::pod_event_channel(&cfg.kubernetes);
+    let watch = {
+        let _guard = rt.enter();
+        watcher.spawn(tx)
+    };
+    let executor = cp.handle();
+    let fan_out = rt.spawn(async move {
+        while let Some(e) = rx.recv().await {
+            executor.hub().broadcast(&e.to_runtime_event());
+        }
+    });
+    Ok(Some((map, counters, vec![watch, fan_out])))
 }
