@@ -107,7 +107,11 @@ fn submit<'js>(
                     sh.counters.borrow_mut().effects_submitted += 1;
                     sh.pending.borrow_mut().insert(
                         id,
-                        PendingPromise { resolve: Persistent::save(ctx, resolve.clone()), reject: Persistent::save(ctx, reject.clone()) },
+                        PendingPromise {
+                            resolve: Persistent::save(ctx, resolve.clone()),
+                            reject: Persistent::save(ctx, reject.clone()),
+                            agent: agent.clone(),
+                        },
                     );
                     None
                 }
@@ -120,7 +124,10 @@ fn submit<'js>(
     };
     if let Some(m) = rejection {
         let e = Exception::from_message(ctx.clone(), &m)?;
-        reject.call::<_, ()>((e,))?;
+        sh.rejections.borrow_mut().agent = Some(agent.clone());
+        let r = reject.call::<_, ()>((e,));
+        sh.rejections.borrow_mut().agent = None;
+        r?;
     }
     Ok(promise.into_value())
 }

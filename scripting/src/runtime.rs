@@ -116,6 +116,8 @@ pub struct RuntimeCounters {
     /// Hub actions and pod events dropped because the inbox was full.
     pub events_dropped: u64,
     pub console_lines: u64,
+    /// Helper Promises rejected with no handler (each also a console error).
+    pub unhandled_rejections: u64,
 }
 
 /// How a JS call went, for accounting.
@@ -150,6 +152,19 @@ pub(crate) struct Job {
 pub(crate) struct PendingPromise {
     pub(crate) resolve: Persistent<Function<'static>>,
     pub(crate) reject: Persistent<Function<'static>>,
+    pub(crate) agent: Arc<str>,
+}
+
+/// Helper Promises rejected with no handler yet. A handler attached in the
+/// same turn (`vendor.webhook(...).catch(...)` on a Promise rejected at
+/// once for bad arguments) takes one off; what is left when the turn ends
+/// is reported on the agent's console, so a failed helper call is never
+/// silent.
+#[derive(Default)]
+pub(crate) struct Rejections {
+    /// The agent whose helper Promise is being rejected now.
+    pub(crate) agent: Option<Arc<str>>,
+    pub(crate) unhandled: Vec<(Persistent<Value<'static>>, Arc<str>, String)>,
 }
 
 /// Runtime state the helper functions (closures living in the JS heap)
@@ -167,6 +182,7 @@ pub(crate) struct Shared {
     pub(crate) max_pending: usize,
     pub(crate) next_request: Cell<u64>,
     pub(crate) pending: RefCell<HashMap<u64, PendingPromise>>,
+    pub(crate) rejections: Rc<RefCell<Rejections>>,
     pub(crate) jobs: RefCell<Vec<Job>>,
     pub(crate) job_generation: Cell<u64>,
     /// Tags `jobs.run`/`runAll` asked for; run after the current call.
@@ -375,6 +391,19 @@ impl AgentRuntime {
             }
             _ => false,
         })));
+        let rejections: Rc<RefCell<Rejections>> = Rc::default();
+        let r = rejections.clone();
+        rt.set_host_promise_rejection_tracker(Some(Box::new(move |ctx, promise, reason, handled| {
+            // Only helper Promises (an agent is being named) are tracked:
+            // an agent's own Promises are its business.
+            let Ok(mut r) = r.try_borrow_mut() else { return };
+            if handled {
+                r.unhandled.retain(|(p, _, _)| p.clone().restore(&ctx).ok().as_ref() != Some(&promise));
+            } else if let Some(agent) = r.agent.clone() {
+                let why = reason.as_exception().and_then(|e| e.message()).or_else(|| reason.as_string().and_then(|s| s.to_string().ok())).unwrap_or_default();
+                r.unhandled.push((Persistent::save(&ctx, promise), agent, why));
+            }
+        })));
         let ctx = Context::full(&rt).map_err(engine)?;
         let max_pending = cfg.max_pending_effects as usize;
         let (mailbox, inbox) = Mailbox::new(opts.id, max_pending, cfg.inbox_queue as usize);
@@ -395,6 +424,7 @@ impl AgentRuntime {
             max_pending,
             next_request: Cell::new(1),
             pending: RefCell::new(HashMap::new()),
+            rejections,
             jobs: RefCell::new(Vec::new()),
             job_generation: Cell::new(0),
             run_now: RefCell::new(Vec::new()),
@@ -809,7 +839,12 @@ impl AgentRuntime {
                             (Err(e), _) | (_, Err(e)) => Err(e),
                         },
                         Err(msg) => match (p.reject.restore(&ctx), Exception::from_message(ctx.clone(), &msg)) {
-                            (Ok(f), Ok(e)) => f.call::<_, Value>((e,)).map(drop),
+                            (Ok(f), Ok(e)) => {
+                                shared.rejections.borrow_mut().agent = Some(p.agent.clone());
+                                let r = f.call::<_, Value>((e,)).map(drop);
+                                shared.rejections.borrow_mut().agent = None;
+                                r
+                            }
                             (Err(e), _) | (_, Err(e)) => Err(e),
                         },
                     };
@@ -867,6 +902,15 @@ impl AgentRuntime {
 
     /// Work left over from the last call: `jobs.run` requests, Promise
     /// reactions, a garbage collection after a heap-limit hit.
+    /// Reports helper Promises still rejected with no handler.
+    fn report_unhandled(&mut self) {
+        let left = std::mem::take(&mut self.shared.rejections.borrow_mut().unhandled);
+        for (_, agent, why) in left {
+            self.shared.counters.borrow_mut().unhandled_rejections += 1;
+            self.shared.print(&agent, ConsoleLevel::Error, format!("unhandled rejection of a helper's Promise: {why}"));
+        }
+    }
+
     fn after_call(&mut self) {
         for _ in 0..64 {
             let tags: Vec<String> = std::mem::take(&mut *self.shared.run_now.borrow_mut());
@@ -879,6 +923,9 @@ impl AgentRuntime {
             }
         }
         self.run_promise_jobs();
+        if !self.shared.rejections.borrow().unhandled.is_empty() {
+            self.report_unhandled();
+        }
         if self.gc_needed {
             self.gc_needed = false;
             self.rt.run_gc();

@@ -423,6 +423,41 @@ fn vendor_helpers_enqueue_and_resolve() {
 }
 
 #[test]
+fn helper_promises_rejected_without_a_handler_are_reported() {
+    let mut h = h();
+    h.load(
+        "r",
+        r#"
+        function onHubAction(action) {
+          if (action === "bad-args") vendor.webhook();                           // rejected at once, unhandled
+          if (action === "caught") vendor.webhook().catch(function (e) {});        // rejected at once, handled
+          if (action === "later") file.read("missing.txt");                      // rejected on completion, unhandled
+          if (action === "later-caught") file.read("missing.txt").then(null, function () {});
+        }
+        "#,
+    );
+    let reported = |h: &mut H| -> Vec<String> {
+        h.full_lines().into_iter().filter(|l| l.level == ConsoleLevel::Error).map(|l| format!("{}: {}", l.agent, l.text)).collect()
+    };
+    h.rt.on_hub_action("bad-args", &Value::Null);
+    h.settle();
+    let said = reported(&mut h);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].starts_with("r: unhandled rejection of a helper's Promise: method is required"), "{said:?}");
+    h.rt.on_hub_action("caught", &Value::Null);
+    h.settle();
+    assert_eq!(reported(&mut h), Vec::<String>::new());
+    h.rt.on_hub_action("later", &Value::Null);
+    h.settle();
+    let said = reported(&mut h);
+    assert!(said.len() == 1 && said[0].starts_with("r: unhandled rejection"), "{said:?}");
+    h.rt.on_hub_action("later-caught", &Value::Null);
+    h.settle();
+    assert_eq!(reported(&mut h), Vec::<String>::new());
+    assert_eq!(h.rt.counters().unhandled_rejections, 2);
+}
+
+#[test]
 fn prometheus_metric_and_pcap_snapshot() {
     let mut h = h();
     h.load(
