@@ -397,3 +397,39 @@ jobs.schedule("yearly", "0 0 0 1 1 *", function () { console.log("yearly ran on 
     assert!(w["workers"].as_array().unwrap().iter().any(|w| w["name"] == "hub"));
     rt.shutdown();
 }
+
+/// `onItemQueried` on the hub: while a hub agent defines it, items pass
+/// through it on their way in, so queries (and streams) show what it
+/// returns; `test.pass` colours an item; removing the agent stops it.
+#[test]
+fn hub_on_item_queried_shapes_items_as_they_come_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), |_| {});
+    let shaper = r#"function onItemQueried(data) {
+  if (data.response && data.response.status >= 500) return test.pass(data);
+  data.request.headers["X-Seen-By"] = "hub";
+  return data;
+}"#;
+    assert_eq!(hub.send("PUT", "/api/agents/shaper", Some(ADMIN), &json!({ "source": shaper }).to_string()).status, 200);
+    let data = tempfile::tempdir().unwrap();
+    let scfg = scripting::ScriptingConfig { data_dir: data.path().to_path_buf(), ..Default::default() };
+    let rt = controlplane::hub::runtime::HubRuntime::start(hub.handle(), &scfg, &Default::default()).unwrap();
+    // Once the runtime has loaded the agent it routes items through it.
+    let h = hub.handle();
+    eventually("items routed through onItemQueried", || {
+        h.publish_item(item(1, "/probe", 200));
+        hub.get("/api/items?limit=1", Some(READ)).json()["items"][0]["request"]["headers"]["X-Seen-By"] == "hub"
+    });
+    h.publish_item(item(2, "/boom", 503));
+    eventually("the 5xx item coloured", || {
+        let items = hub.get("/api/items?limit=1", Some(READ)).json();
+        items["items"][0]["request"]["url"] == "/boom" && items["items"][0]["passed"] == true
+    });
+    assert_eq!(hub.send("DELETE", "/api/agents/shaper", Some(ADMIN), "").status, 204);
+    eventually("items straight in again", || {
+        h.publish_item(item(3, "/plain", 200));
+        let items = hub.get("/api/items?limit=1", Some(READ)).json();
+        items["items"][0]["request"]["url"] == "/plain" && items["items"][0]["request"]["headers"]["X-Seen-By"].is_null()
+    });
+    rt.shutdown();
+}

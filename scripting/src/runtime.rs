@@ -803,6 +803,33 @@ impl AgentRuntime {
         out.unwrap_or(fallback)
     }
 
+    /// `onItemQueried(data)` for an item that arrives as JSON (the hub gets
+    /// workers' items that way): `None` when no agent defines the hook,
+    /// else the item as the agents leave it.
+    pub fn on_item_queried_json(&mut self, item: &serde_json::Value) -> Option<serde_json::Value> {
+        let list = self.active.get(Hook::ItemQueried.index()).filter(|l| !l.is_empty()).cloned()?;
+        let budget = self.hook_budget;
+        let (mut calls, ctx, _) = self.calls();
+        let out = ctx.with(|ctx| {
+            let fns = calls.restore(&ctx, Hook::ItemQueried, &list);
+            let Ok(mut current) = js::from_json(&ctx, item) else {
+                let _ = ctx.catch();
+                return None;
+            };
+            for (i, f) in &fns {
+                if let (CallResult::Ok(v), _) = calls.call(&ctx, *i, CallSite::Hook(Hook::ItemQueried), || f.call((current.clone(),)), budget, Instant::now()) {
+                    if v.is_object() && !v.is_function() {
+                        current = v;
+                    }
+                }
+            }
+            js::to_json(&ctx, current).ok()
+        });
+        self.gc_needed |= calls.finish();
+        self.after_call();
+        Some(out.unwrap_or_else(|| item.clone()))
+    }
+
     /// `onHubAction(action, object)` in every agent defining it.
     pub fn on_hub_action(&mut self, action: &str, object: &serde_json::Value) -> usize {
         let n = self.call_all(Hook::HubAction, |ctx| Ok(vec![js::string(ctx, action)?, js::from_json(ctx, object)?]));

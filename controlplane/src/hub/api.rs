@@ -644,6 +644,7 @@ fn render_metrics(state: &HubState) -> String {
     let counters = [
         ("skua_hub_items_published_total", "Items published to the hub.", get(&c.items_published)),
         ("skua_hub_items_evicted_total", "Items pushed out of the hub's ring (hub.items_capacity).", get(&c.items_evicted)),
+        ("skua_hub_items_unqueried_total", "Items published without the hub's onItemQueried because its queue was full (hub.queried_queue).", get(&c.items_unqueried)),
         ("skua_hub_console_lines_total", "Console lines published to the hub.", get(&c.console_lines)),
         ("skua_hub_console_evicted_total", "Console lines pushed out of the hub's ring (hub.console_capacity).", get(&c.console_evicted)),
         ("skua_hub_sse_dropped_total", "Live-stream events dropped because the client's queue was full (hub.sse_client_queue).", get(&c.sse_dropped)),

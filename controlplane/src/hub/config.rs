@@ -72,6 +72,10 @@ pub struct HubConfig {
     pub worker_timeout_ms: u64,
     /// Workers remembered at once; a report from one more is refused (429).
     pub max_workers: usize,
+    /// Items waiting for the hub's `onItemQueried` (while a hub agent
+    /// defines it). When full, an item is published as it came and counted
+    /// (`skua_hub_items_unqueried_total`).
+    pub queried_queue: usize,
     /// Run the store's active agents on the hub too (node `hub`): their
     /// `onHubAction` receives every `hub.action`, their jobs run on the hub.
     /// Its I/O helpers use the `integrations` section.
@@ -97,6 +101,7 @@ impl Default for HubConfig {
             event_queue: 1_024,
             worker_timeout_ms: 30_000,
             max_workers: 1_024,
+            queried_queue: 1_024,
             run_agents: true,
         }
     }
@@ -130,6 +135,7 @@ impl HubConfig {
             ("max_query_items", self.max_query_items),
             ("event_queue", self.event_queue),
             ("max_workers", self.max_workers),
+            ("queried_queue", self.queried_queue),
         ] {
             if v == 0 {
                 return bad(key, "must be at least 1");

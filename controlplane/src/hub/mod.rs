@@ -216,6 +216,9 @@ pub struct HubCounters {
     pub bad_requests: AtomicU64,
     pub too_large: AtomicU64,
     pub store_errors: AtomicU64,
+    /// Items published without the hub's `onItemQueried` because its queue
+    /// (`hub.queried_queue`) was full.
+    pub items_unqueried: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -342,6 +345,7 @@ pub(crate) struct HubState {
     counters: HubCounters,
     sse_clients: AtomicUsize,
     started: Instant,
+    queried: Mutex<Option<crossbeam_channel::Sender<Value>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -359,8 +363,38 @@ impl HubHandle {
     /// Adds one item (the agents' item shape, `reassembly::Item::to_json`)
     /// to the ring and to every live stream whose filter it matches.
     pub fn publish_item(&self, item: Value) {
+        // While a hub agent defines onItemQueried, items pass through it
+        // (on the hub runtime's thread) on their way in: every query and
+        // stream then shows them as the agents leave them.
+        let item = match lock(&self.state.queried).as_ref() {
+            Some(tx) => match tx.try_send(item) {
+                Ok(()) => return,
+                Err(e) => {
+                    bump(&self.state.counters.items_unqueried);
+                    e.into_inner()
+                }
+            },
+            None => item,
+        };
+        self.publish_queried(item);
+    }
+
+    /// Publishes an item that has been through `onItemQueried` (or needs
+    /// not).
+    pub fn publish_queried(&self, item: Value) {
         let c = &self.state.counters;
         self.publish(&self.state.items, item, &c.items_published, &c.items_evicted);
+    }
+
+    /// Capacity of the queue into the hub's `onItemQueried`.
+    pub(crate) fn queried_queue(&self) -> usize {
+        self.state.cfg.queried_queue.max(1)
+    }
+
+    /// Routes published items through `tx` (the hub runtime, while one of
+    /// its agents defines `onItemQueried`), or straight in (`None`).
+    pub fn set_queried(&self, tx: Option<crossbeam_channel::Sender<Value>>) {
+        *lock(&self.state.queried) = tx;
     }
 
     /// [`HubHandle::publish_item`] for a captured item, in the agents' shape.
@@ -543,6 +577,7 @@ impl HubServer {
             events,
             counters: HubCounters::default(),
             sse_clients: AtomicUsize::new(0),
+            queried: Mutex::new(None),
             started: Instant::now(),
         });
         let err = |source| HubError::Listen { addr: cfg.listen.clone(), source };

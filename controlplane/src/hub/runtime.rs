@@ -67,7 +67,10 @@ impl HubRuntime {
         let thread = std::thread::Builder::new()
             .name("skua-hub-agents".into())
             // The runtime is not Send: it is built on its own thread.
-            .spawn(move || Worker { hub, cfg, console, effects, exec, rt: None }.run(&st))
+            .spawn(move || {
+                let queried = crossbeam_channel::bounded(hub.queried_queue());
+                Worker { hub, queried, cfg, console, effects, exec, rt: None }.run(&st)
+            })
             .map_err(HubRuntimeError::Thread)?;
         Ok(HubRuntime { stop, thread: Some(thread), console: Some(console_thread), executor: Some(executor) })
     }
@@ -100,6 +103,8 @@ impl Drop for HubRuntime {
 
 struct Worker {
     hub: HubHandle,
+    /// Items on their way into the hub through `onItemQueried`.
+    queried: (crossbeam_channel::Sender<serde_json::Value>, crossbeam_channel::Receiver<serde_json::Value>),
     cfg: ScriptingConfig,
     console: ConsoleSink,
     effects: EffectSink,
@@ -193,6 +198,24 @@ impl Worker {
         }
     }
 
+    /// Routes the hub's incoming items through this runtime while one of
+    /// its agents defines `onItemQueried`.
+    fn route_items(&self) {
+        let wants = self.rt.as_ref().is_some_and(|rt| rt.wants(scripting::Hook::ItemQueried));
+        self.hub.set_queried(wants.then(|| self.queried.0.clone()));
+    }
+
+    /// Runs queued items through `onItemQueried` into the hub.
+    fn query_items(&mut self) {
+        for item in self.queried.1.try_iter().take(256).collect::<Vec<_>>() {
+            let out = match self.rt.as_mut() {
+                Some(rt) => rt.on_item_queried_json(&item).unwrap_or(item),
+                None => item,
+            };
+            self.hub.publish_queried(out);
+        }
+    }
+
     fn report(&self) {
         let Some(rt) = self.rt.as_ref() else { return };
         let c = rt.counters();
@@ -226,6 +249,8 @@ impl Worker {
                     Err(TryRecvError::Closed) => return,
                 }
             }
+            self.route_items();
+            self.query_items();
             if let Some(rt) = self.rt.as_mut() {
                 rt.poll_completions();
                 let now = SystemTime::now();
@@ -238,6 +263,11 @@ impl Worker {
                 last_report = Instant::now();
             }
             std::thread::sleep(TICK);
+        }
+        self.hub.set_queried(None);
+        // What was queued goes in as it came.
+        for item in self.queried.1.try_iter() {
+            self.hub.publish_queried(item);
         }
         if let Some(rt) = self.rt.take() {
             self.exec.hub().unregister(rt.id());
