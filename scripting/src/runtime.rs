@@ -774,45 +774,35 @@ impl AgentRuntime {
     /// `test.pass`/`test.fail` mark it). Returns the item's JSON as the
     /// dashboard/API should show it.
     pub fn on_item_queried(&mut self, item: &Item) -> serde_json::Value {
-        let list = self.active.get(Hook::ItemQueried.index()).cloned().unwrap_or_default();
-        if list.is_empty() {
-            return item.to_json(&self.shared.node);
-        }
-        let budget = self.hook_budget;
-        let fallback = item.to_json(&self.shared.node);
         let proto = self.proto.clone();
-        let (mut calls, ctx, env) = self.calls();
-        let out = ctx.with(|ctx| {
-            let fns = calls.restore(&ctx, Hook::ItemQueried, &list);
-            let lazy = restore_lazy(&ctx, &proto)?;
-            let Ok(mut current) = item_value(&ctx, &lazy, env, item.clone()) else {
-                let _ = ctx.catch();
-                return None;
-            };
-            for (i, f) in &fns {
-                if let (CallResult::Ok(v), _) = calls.call(&ctx, *i, CallSite::Hook(Hook::ItemQueried), || f.call((current.clone(),)), budget, Instant::now()) {
-                    if v.is_object() && !v.is_function() {
-                        current = v;
-                    }
-                }
-            }
-            js::to_json(&ctx, current).ok()
+        let made = self.item_queried(|ctx, env| {
+            let lazy = restore_lazy(ctx, &proto).ok_or(rquickjs::Error::Unknown)?;
+            item_value(ctx, &lazy, env, item.clone())
         });
-        self.gc_needed |= calls.finish();
-        self.after_call();
-        out.unwrap_or(fallback)
+        made.flatten().unwrap_or_else(|| item.to_json(&self.shared.node))
     }
 
     /// `onItemQueried(data)` for an item that arrives as JSON (the hub gets
     /// workers' items that way): `None` when no agent defines the hook,
     /// else the item as the agents leave it.
     pub fn on_item_queried_json(&mut self, item: &serde_json::Value) -> Option<serde_json::Value> {
+        let made = self.item_queried(|ctx, _| js::from_json(ctx, item))?;
+        Some(made.unwrap_or_else(|| item.clone()))
+    }
+
+    /// Runs every agent's `onItemQueried` on the object `make` builds:
+    /// `None` when no agent defines it, `Some(None)` when the item could
+    /// not be built or serialised.
+    fn item_queried<M>(&mut self, make: M) -> Option<Option<serde_json::Value>>
+    where
+        M: for<'js> FnOnce(&Ctx<'js>, &Rc<ItemEnv>) -> rquickjs::Result<Value<'js>>,
+    {
         let list = self.active.get(Hook::ItemQueried.index()).filter(|l| !l.is_empty()).cloned()?;
         let budget = self.hook_budget;
-        let (mut calls, ctx, _) = self.calls();
+        let (mut calls, ctx, env) = self.calls();
         let out = ctx.with(|ctx| {
             let fns = calls.restore(&ctx, Hook::ItemQueried, &list);
-            let Ok(mut current) = js::from_json(&ctx, item) else {
+            let Ok(mut current) = make(&ctx, env) else {
                 let _ = ctx.catch();
                 return None;
             };
@@ -827,7 +817,7 @@ impl AgentRuntime {
         });
         self.gc_needed |= calls.finish();
         self.after_call();
-        Some(out.unwrap_or_else(|| item.clone()))
+        Some(out)
     }
 
     /// `onHubAction(action, object)` in every agent defining it.
