@@ -493,6 +493,47 @@ impl Port {
     }
 }
 
+impl Port {
+    /// The TX queue handle (queue 0, the one [`Port::start`] sets up); send
+    /// from one thread only. Capture never transmits: this feeds loopback
+    /// vdevs such as `net_ring`, whose TX ring is its RX ring, to offer a
+    /// controlled load to the dataplane.
+    pub fn tx_queue(self: &Arc<Self>) -> TxQueue {
+        TxQueue { port: self.clone(), burst: Box::new([std::ptr::null_mut(); MAX_BURST]) }
+    }
+}
+
+/// A port's TX queue, with its reused burst array.
+pub struct TxQueue {
+    port: Arc<Port>,
+    burst: Box<[*mut sys::rte_mbuf; MAX_BURST]>,
+}
+
+// SAFETY: the burst array only holds mbuf pointers during one `send`; like
+// an RxQueue, a TxQueue has one user thread and may move to it.
+unsafe impl Send for TxQueue {}
+
+impl TxQueue {
+    /// Transmits up to [`MAX_BURST`] mbufs from the front of `mbufs`
+    /// and removes the ones the device took; the rest stay in `mbufs`
+    /// (the caller retries or drops them). Returns the number sent.
+    pub fn send(&mut self, mbufs: &mut Vec<Mbuf>) -> usize {
+        let n = mbufs.len().min(MAX_BURST);
+        for (slot, m) in self.burst.iter_mut().zip(mbufs.iter()) {
+            *slot = m.raw.as_ptr();
+        }
+        // SAFETY: `burst` holds `n` live mbufs owned by `mbufs`; the device
+        // takes ownership of the first `sent` of them.
+        let sent = unsafe { sys::skua_rte_eth_tx_burst(self.port.id, 0, self.burst.as_mut_ptr(), n as u16) };
+        let sent = usize::from(sent).min(n);
+        for m in mbufs.drain(..sent) {
+            // The device owns these now: forget without freeing.
+            let _ = m.into_raw();
+        }
+        sent
+    }
+}
+
 /// Fills the redirection table round-robin so queue = hash mod queues, the
 /// same mapping the software dispatcher uses.
 fn spread_reta(port: u16, reta_size: u16, queues: u16) {

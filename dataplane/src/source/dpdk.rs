@@ -139,3 +139,62 @@ pub fn open(cfg: &crate::config::DpdkConfig, cores: usize, cpus: &[usize]) -> Re
         crate::engine::Sources::Single(Box::new(DpdkSource::new(eal, &ports, 0, cfg.burst, true)))
     })
 }
+
+/// The sending side of a loopback port (`net_ring`: its TX ring is its RX
+/// ring): a generator thread offers frames at a rate it chooses, and the
+/// dataplane receives them as from a NIC. Benchmarks use it for a known
+/// offered load; capture itself never transmits.
+pub struct Loopback {
+    eal: Arc<Eal>,
+    tx: crate::dpdk::TxQueue,
+    pool: Arc<crate::dpdk::Mempool>,
+    pending: Vec<crate::dpdk::Mbuf>,
+}
+
+impl Loopback {
+    /// Registers the calling (generator) thread with EAL; call once on it.
+    pub fn on_thread_start(&mut self) -> Result<(), SourceError> {
+        self.eal.register_thread().map_err(|e| SourceError::Dpdk(e.to_string()))
+    }
+
+    /// Offers one burst of frames (at most [`crate::dpdk::MAX_BURST`]):
+    /// copies each into an mbuf and transmits. Returns how many the port
+    /// took; the rest (no mbuf, or its ring full) are dropped here.
+    pub fn offer(&mut self, frames: &[&[u8]]) -> usize {
+        for f in frames.iter().take(crate::dpdk::MAX_BURST) {
+            let Some(mut m) = self.pool.alloc() else { break };
+            if m.append(f) {
+                self.pending.push(m);
+            }
+        }
+        let sent = self.tx.send(&mut self.pending);
+        self.pending.clear();
+        sent
+    }
+}
+
+/// Initialises EAL from `cfg` (whose `eal_args` name one loopback vdev,
+/// e.g. `--no-pci --vdev net_ring0`), starts its port and returns the
+/// single stream the dataplane reads and the [`Loopback`] that feeds it.
+pub fn open_loopback(cfg: &crate::config::DpdkConfig, cpus: &[usize]) -> Result<(crate::engine::Sources, Loopback), SourceError> {
+    use crate::dpdk::{eal_args, Mempool, PortConfig};
+    let err = |e: crate::dpdk::DpdkError| SourceError::Dpdk(e.to_string());
+    let eal = Eal::init(&eal_args(&cfg.eal_args, cpus)).map_err(err)?;
+    let Some(&id) = eal.ports().first() else {
+        return Err(err(crate::dpdk::DpdkError::NoPorts));
+    };
+    let port_cfg = PortConfig {
+        rx_queues: 1,
+        rx_descriptors: cfg.rx_descriptors,
+        tx_descriptors: cfg.tx_descriptors,
+        mbufs: cfg.mbufs,
+        mbuf_cache: cfg.mbuf_cache,
+        mbuf_data_room: cfg.mbuf_data_room,
+        promiscuous: false,
+    };
+    let port = Port::start(&eal, id, &port_cfg).map_err(err)?;
+    let pool = Mempool::new(&eal, "skua_loopback_tx", cfg.mbufs, cfg.mbuf_cache, cfg.mbuf_data_room, port.info().socket.max(0)).map_err(err)?;
+    let loopback = Loopback { eal: eal.clone(), tx: port.tx_queue(), pool, pending: Vec::with_capacity(crate::dpdk::MAX_BURST) };
+    let source = DpdkSource::new(eal, &[port], 0, cfg.burst, true);
+    Ok((crate::engine::Sources::Single(Box::new(source)), loopback))
+}

@@ -103,11 +103,58 @@ pub fn open_dpdk(
     #[cfg(not(dpdk))]
     {
         let _ = (cfg, cores, cpus);
-        Err(SourceError::Dpdk(
-            "this skua was built without the DPDK backend (libdpdk-dev 22.11 was not found at build time); \
-             use --pcap or --iface"
-                .into(),
-        ))
+        Err(SourceError::Dpdk(NO_DPDK.into()))
+    }
+}
+
+#[cfg_attr(dpdk, allow(dead_code))]
+const NO_DPDK: &str = "this skua was built without the DPDK backend (libdpdk-dev 22.11 was not found at build time); \
+     use --pcap or --iface";
+
+/// The sending side of a DPDK loopback vdev (`net_ring`), for offering a
+/// known load to the dataplane (see [`open_dpdk_loopback`]).
+pub struct LoopbackSender {
+    #[cfg(dpdk)]
+    inner: dpdk::Loopback,
+}
+
+impl LoopbackSender {
+    /// Registers the calling (generator) thread with DPDK; call once on it.
+    pub fn on_thread_start(&mut self) -> Result<(), SourceError> {
+        #[cfg(dpdk)]
+        return self.inner.on_thread_start();
+        #[cfg(not(dpdk))]
+        Err(SourceError::Dpdk(NO_DPDK.into()))
+    }
+
+    /// Offers one burst of frames; returns how many the port took (the rest
+    /// are dropped by the sender: the loopback ring was full).
+    pub fn offer(&mut self, frames: &[&[u8]]) -> usize {
+        #[cfg(dpdk)]
+        return self.inner.offer(frames);
+        #[cfg(not(dpdk))]
+        {
+            let _ = frames;
+            0
+        }
+    }
+}
+
+/// Opens one DPDK loopback vdev (`cfg.eal_args` such as
+/// `--no-pci --vdev net_ring0`): the stream the dataplane reads and the
+/// sender that feeds it. In a build without DPDK this is an error.
+pub fn open_dpdk_loopback(
+    cfg: &crate::config::DpdkConfig,
+    cpus: &[usize],
+) -> Result<(crate::engine::Sources, LoopbackSender), SourceError> {
+    #[cfg(dpdk)]
+    {
+        dpdk::open_loopback(cfg, cpus).map(|(s, inner)| (s, LoopbackSender { inner }))
+    }
+    #[cfg(not(dpdk))]
+    {
+        let _ = (cfg, cpus);
+        Err(SourceError::Dpdk(NO_DPDK.into()))
     }
 }
 
