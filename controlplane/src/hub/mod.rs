@@ -17,6 +17,7 @@ pub mod auth;
 pub mod config;
 mod dashboard;
 pub mod filter;
+pub mod kube_store;
 pub mod runtime;
 mod sse;
 pub mod store;
@@ -32,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
-pub use config::{AuthMode, HubConfig};
+pub use config::{AuthMode, HubConfig, StoreKind};
 
 /// The bundled example agents (`examples/*.js`), name and source, sorted.
 pub fn examples() -> &'static [(&'static str, &'static str)] {
@@ -591,9 +592,16 @@ pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std
         .enable_all()
         .build()
         .context("starting the hub's runtime")?;
-    let store = Arc::new(DirStore::open(&cfg.hub.store_dir)?);
+    let (store, where_): (Arc<dyn ScriptStore>, String) = match cfg.hub.store {
+        StoreKind::Dir => (Arc::new(DirStore::open(&cfg.hub.store_dir)?), cfg.hub.store_dir.display().to_string()),
+        StoreKind::Kube => {
+            let s = kube_store::KubeStore::connect(&cfg.hub, rt.handle())?;
+            let where_ = s.describe();
+            (Arc::new(s), where_)
+        }
+    };
     let server = HubServer::start(&cfg.hub, cfg.scripting.es5_strict, store, rt.handle())?;
-    eprintln!("skua: hub on http://{} (store {})", server.local_addr(), cfg.hub.store_dir.display());
+    eprintln!("skua: hub on http://{} (store {where_})", server.local_addr());
     if let Some(t) = server.generated_token() {
         // Printed once, to stderr only: the dashboard takes it from the
         // URL fragment, which browsers never send to the server.

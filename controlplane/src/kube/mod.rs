@@ -11,6 +11,8 @@
 //! ([`PodEvent::to_runtime_event`]).
 
 pub mod events;
+#[doc(hidden)]
+pub mod fake_api;
 pub mod podmap;
 pub mod watcher;
 
