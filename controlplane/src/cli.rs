@@ -737,19 +737,10 @@ fn start_pod_watcher(
         return Ok(None);
     }
     let rt = cp.tokio().context("the control plane has no runtime for the pod watcher")?;
-    let watcher = rt.block_on(crate::kube::PodWatcher::from_config(&cfg.kubernetes, crate::config::KubernetesScope::Node))?;
-    let Some(watcher) = watcher else { return Ok(None) };
-    let (map, counters) = (watcher.pod_map(), watcher.counters());
-    let (tx, mut rx) = crate::kube::pod_event_channel(&cfg.kubernetes);
-    let watch = {
-        let _guard = rt.enter();
-        watcher.spawn(tx)
-    };
     let executor = cp.handle();
-    let fan_out = rt.spawn(async move {
-        while let Some(e) = rx.recv().await {
-            executor.hub().broadcast(&e.to_runtime_event());
-        }
-    });
-    Ok(Some((map, counters, vec![watch, fan_out])))
+    let deliver = move |e: scripting::RuntimeEvent| {
+        executor.hub().broadcast(&e);
+    };
+    let watching = crate::kube::start_watching(&cfg.kubernetes, crate::config::KubernetesScope::Node, rt, deliver)?;
+    Ok(watching.map(|w| (w.pod_map, w.counters, w.tasks)))
 }

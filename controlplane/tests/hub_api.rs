@@ -397,3 +397,24 @@ jobs.schedule("yearly", "0 0 0 1 1 *", function () { console.log("yearly ran on 
     assert!(w["workers"].as_array().unwrap().iter().any(|w| w["name"] == "hub"));
     rt.shutdown();
 }
+
+#[test]
+fn pod_events_reach_hub_agents_and_no_worker_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), |_| {});
+    let agent = "function onPodEvent(event, pod) { console.log('pod ' + event + ' ' + pod.metadata.name); }";
+    assert_eq!(hub.send("PUT", "/api/agents/pods", Some(ADMIN), &json!({ "source": agent }).to_string()).status, 200);
+    let mut link = hub.handle().subscribe();
+    let data = tempfile::tempdir().unwrap();
+    let scfg = scripting::ScriptingConfig { data_dir: data.path().to_path_buf(), ..Default::default() };
+    let rt = controlplane::hub::runtime::HubRuntime::start(hub.handle(), &scfg, &Default::default()).unwrap();
+    // What the hub's pod watcher hands over (a fake watcher).
+    let event = scripting::RuntimeEvent::PodEvent { event: "CRASHED".into(), pod: json!({"metadata": {"name": "api-1", "namespace": "shop"}}) };
+    assert!(rt.inbox().deliver(&event), "start returns with the runtime's mailbox registered");
+    eventually("onPodEvent on the hub", || hub.get("/api/console?limit=100", Some(READ)).body.contains("pod CRASHED api-1"));
+    // Worker links follow the hub's events: no pod event among them.
+    while let Ok(e) = link.try_recv() {
+        assert!(matches!(e, HubEvent::AgentChanged { .. }), "{e:?}");
+    }
+    rt.shutdown();
+}

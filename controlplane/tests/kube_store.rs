@@ -2,7 +2,8 @@
 //! server named by a kubeconfig the test writes: `skua hub` with
 //! `hub.store=kube` keeps agents and env across a restart (and never
 //! returns env values), `skua scripts --kube` pushes a folder straight into
-//! the ConfigMap.
+//! the ConfigMap, and the hub's agents get `onPodEvent` from its
+//! cluster-wide pod watcher.
 
 #[path = "support/hub.rs"]
 mod hub_support;
@@ -31,9 +32,10 @@ fn fake_cluster(dir: &Path) -> (tokio::runtime::Runtime, Arc<FakeApi>, std::path
 }
 
 /// `skua hub` on the kube store; the child, its address and its token.
-fn spawn_hub(kubeconfig: &Path) -> (std::process::Child, std::net::SocketAddr, String) {
+fn spawn_hub(kubeconfig: &Path, extra: &[&str]) -> (std::process::Child, std::net::SocketAddr, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_skua"))
-        .args(["hub", "--listen", "127.0.0.1:0", "--set", "hub.store=kube", "--set", "hub.run_agents=false"])
+        .args(["hub", "--listen", "127.0.0.1:0", "--set", "hub.store=kube"])
+        .args(extra)
         .env("KUBECONFIG", kubeconfig)
         .env_remove("KUBERNETES_SERVICE_HOST")
         .stderr(Stdio::piped())
@@ -70,7 +72,7 @@ fn stop(mut child: std::process::Child) {
 fn skua_hub_keeps_agents_and_env_in_the_cluster_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let (_rt, api, kubeconfig) = fake_cluster(dir.path());
-    let (child, addr, token) = spawn_hub(&kubeconfig);
+    let (child, addr, token) = spawn_hub(&kubeconfig, &["--set", "hub.run_agents=false"]);
     let r = hub_support::request(addr, "PUT", "/api/agents/kept", Some(&token), Some(&json!({ "source": AGENT }).to_string()));
     assert_eq!(r.status, 200, "{}", r.body);
     let r = hub_support::request(addr, "PUT", "/api/env/API_KEY", Some(&token), Some(r#"{"value":"s3cret-value"}"#));
@@ -80,13 +82,58 @@ fn skua_hub_keeps_agents_and_env_in_the_cluster_across_restarts() {
     assert!(api.object("secrets/skua/skua-agents-env").unwrap()["data"]["API_KEY"].is_string());
 
     // A new hub pod: the same agents and env names; values stay hidden.
-    let (child, addr, token) = spawn_hub(&kubeconfig);
+    let (child, addr, token) = spawn_hub(&kubeconfig, &["--set", "hub.run_agents=false"]);
     let r = hub_support::request(addr, "GET", "/api/agents/kept", Some(&token), None);
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["source"], AGENT);
     let r = hub_support::request(addr, "GET", "/api/env", Some(&token), None);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("API_KEY") && !r.body.contains("s3cret-value"), "{}", r.body);
+    stop(child);
+}
+
+fn push_folder(kubeconfig: &Path, agents: &Path, extra: &[&str]) -> std::process::Output {
+    let source = format!("scripting.source={}", agents.display());
+    Command::new(env!("CARGO_BIN_EXE_skua"))
+        .args(["scripts", "--kube", "--once", "--set", source.as_str()])
+        .args(extra)
+        .env("KUBECONFIG", kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn hub_agents_get_pod_events_from_the_cluster_watcher() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, api, kubeconfig) = fake_cluster(dir.path());
+    api.add_pod(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "checkout-7f", "namespace": "shop", "uid": "u1", "resourceVersion": "1"},
+        "spec": {"nodeName": "node-9", "containers": [{"name": "app", "image": "app:1"}]},
+        "status": {"phase": "Running", "podIP": "10.1.0.5", "podIPs": [{"ip": "10.1.0.5"}]}
+    }));
+    let agents = dir.path().join("agents");
+    std::fs::create_dir(&agents).unwrap();
+    let watcher = "function onPodEvent(event, pod) { console.log('pod ' + event + ' ' + pod.metadata.namespace + '/' + pod.metadata.name); }\n";
+    std::fs::write(agents.join("pods.js"), watcher).unwrap();
+    let out = push_folder(&kubeconfig, &agents, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let data = dir.path().join("data");
+    let data = format!("scripting.dataDir={}", data.display());
+    let (child, addr, token) = spawn_hub(&kubeconfig, &["--set", "kubernetes.enabled=true", "--set", data.as_str()]);
+    let t0 = std::time::Instant::now();
+    loop {
+        let console = hub_support::request(addr, "GET", "/api/console?limit=100", Some(&token), None).body;
+        if console.contains("pod ADDED shop/checkout-7f") {
+            break;
+        }
+        assert!(t0.elapsed() < std::time::Duration::from_secs(15), "no onPodEvent on the hub: {console}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Cluster scope: one list of every namespace's pods, no node filter.
+    assert!(api.requests().iter().any(|r| r == "GET /api/v1/pods"), "{:?}", api.requests());
     stop(child);
 }
 
@@ -98,12 +145,7 @@ fn skua_scripts_kube_pushes_a_folder_into_the_configmap() {
     std::fs::create_dir(&agents).unwrap();
     std::fs::write(agents.join("good.js"), AGENT).unwrap();
     std::fs::write(agents.join("broken.js"), "function onItemCaptured( {").unwrap();
-    let push = |extra: &[&str]| {
-        let source = format!("scripting.source={}", agents.display());
-        let mut args = vec!["scripts", "--kube", "--once", "--set", source.as_str()];
-        args.extend_from_slice(extra);
-        Command::new(env!("CARGO_BIN_EXE_skua")).args(&args).env("KUBECONFIG", &kubeconfig).env_remove("KUBERNETES_SERVICE_HOST").output().unwrap()
-    };
+    let push = |extra: &[&str]| push_folder(&kubeconfig, &agents, extra);
     let out = push(&[]);
     let said = String::from_utf8_lossy(&out.stderr).to_string();
     // The broken agent is reported and not pushed: the exit says so.

@@ -616,8 +616,26 @@ pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std
     } else {
         None
     };
+    // Cluster-wide: the hub's agents see every pod's events (workers see
+    // their node's). Nothing to deliver to without hub-side agents.
+    let watching = match &agents {
+        Some(a) if cfg.kubernetes.is_enabled() => {
+            let inbox = a.inbox();
+            let deliver = move |e: scripting::RuntimeEvent| {
+                inbox.deliver(&e);
+            };
+            crate::kube::start_watching(&cfg.kubernetes, crate::config::KubernetesScope::Cluster, rt.handle(), deliver)?
+        }
+        _ => None,
+    };
+    if watching.is_some() {
+        eprintln!("skua: hub watching pods for onPodEvent");
+    }
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
+    }
+    for t in watching.iter().flat_map(|w| &w.tasks) {
+        t.abort();
     }
     if let Some(a) = agents {
         a.shutdown();

@@ -1,6 +1,8 @@
 //! A loopback fake of the Kubernetes API for ConfigMaps and Secrets (get,
-//! create, replace with resourceVersion checks), for the kube script
-//! store's tests and `skua scripts --kube`'s end-to-end test. It is public
+//! create, replace with resourceVersion checks) and a fixed pod list (a
+//! list, then a quiet watch; services: none), for the kube script store's
+//! tests and the end-to-end tests of `skua scripts --kube` and the hub's
+//! `onPodEvent`. It is public
 //! (hidden) because integration tests in `tests/` cannot see `cfg(test)`
 //! code; it is a few dozen lines of hyper, which is a dependency anyway.
 
@@ -21,6 +23,8 @@ pub struct FakeApi {
     pub conflicts: Mutex<u32>,
     /// `METHOD PATH` of every request.
     pub requests: Mutex<Vec<String>>,
+    /// What a pod list answers.
+    pub pods: Mutex<Vec<Value>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -81,6 +85,11 @@ impl FakeApi {
         *lock(&self.conflicts) = n;
     }
 
+    /// Adds a pod to what pod lists answer.
+    pub fn add_pod(&self, pod: Value) {
+        lock(&self.pods).push(pod);
+    }
+
     pub fn requests(&self) -> Vec<String> {
         lock(&self.requests).clone()
     }
@@ -98,7 +107,18 @@ impl Answer for FakeApi {
         let method = req.method().as_str().to_string();
         let path = req.uri().path().to_string();
         lock(&self.requests).push(format!("{method} {path}"));
+        let watch = req.uri().query().is_some_and(|q| q.contains("watch=true"));
         let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        for (suffix, kind) in [("/pods", "PodList"), ("/services", "ServiceList")] {
+            if path.ends_with(suffix) && method == "GET" {
+                if watch {
+                    // A quiet watch: nothing changes.
+                    std::future::pending::<()>().await;
+                }
+                let items = if kind == "PodList" { lock(&self.pods).clone() } else { Vec::new() };
+                return respond(200, &json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "1"}, "items": items}));
+            }
+        }
         // /api/v1/namespaces/NS/KIND[/NAME]
         let Some(rest) = path.strip_prefix("/api/v1/namespaces/") else { return status(404, "NotFound") };
         let parts: Vec<&str> = rest.split('/').collect();
