@@ -163,4 +163,22 @@ fn skua_scripts_kube_pushes_a_folder_into_the_configmap() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let cm = api.object("configmaps/skua/skua-agents").unwrap();
     assert_eq!(cm["data"].as_object().unwrap().keys().collect::<Vec<_>>(), ["other.js"]);
+
+    // Without --once it follows the folder's edits.
+    let source = format!("scripting.source={}", agents.display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skua"))
+        .args(["scripts", "--kube", "--set", source.as_str(), "--set", "scripting.watchMs=100"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::fs::write(agents.join("other.js"), "var edited = 1;\n").unwrap();
+    let t0 = std::time::Instant::now();
+    while api.object("configmaps/skua/skua-agents").unwrap()["data"]["other.js"] != "var edited = 1;\n" {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(15), "the edit never reached the ConfigMap");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
