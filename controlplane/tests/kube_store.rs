@@ -132,6 +132,8 @@ fn hub_agents_get_pod_events_from_the_cluster_watcher() {
         assert!(t0.elapsed() < std::time::Duration::from_secs(15), "no onPodEvent on the hub: {console}");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let metrics = hub_support::request(addr, "GET", "/metrics", Some(&token), None).body;
+    assert!(metrics.contains("skua_kubernetes_pod_events_total{result=\"queued\"} 1\n"), "{metrics}");
     // Cluster scope: one list of every namespace's pods, no node filter.
     assert!(api.requests().iter().any(|r| r == "GET /api/v1/pods"), "{:?}", api.requests());
     stop(child);

@@ -343,6 +343,8 @@ pub(crate) struct HubState {
     counters: HubCounters,
     sse_clients: AtomicUsize,
     started: Instant,
+    /// The hub's pod watcher's counters, once it runs (`/metrics`).
+    kube: std::sync::OnceLock<Arc<crate::kube::KubeCounters>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -424,6 +426,12 @@ impl HubHandle {
                 Ok(0)
             }
         }
+    }
+
+    /// Shows the hub's pod watcher's counters on `/metrics` (the first
+    /// call wins: there is one watcher per hub).
+    pub fn show_kube_counters(&self, counters: Arc<crate::kube::KubeCounters>) {
+        let _ = self.state.kube.set(counters);
     }
 
     /// Agent and env changes, job commands and hub actions from now on.
@@ -545,6 +553,7 @@ impl HubServer {
             counters: HubCounters::default(),
             sse_clients: AtomicUsize::new(0),
             started: Instant::now(),
+            kube: std::sync::OnceLock::new(),
         });
         let err = |source| HubError::Listen { addr: cfg.listen.clone(), source };
         let std_listener = std::net::TcpListener::bind(&cfg.listen).map_err(err)?;
@@ -628,7 +637,8 @@ pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std
         }
         _ => None,
     };
-    if watching.is_some() {
+    if let Some(w) = &watching {
+        server.handle().show_kube_counters(w.counters.clone());
         eprintln!("skua: hub watching pods for onPodEvent");
     }
     while !stop.load(Ordering::Relaxed) {
