@@ -8,9 +8,8 @@
 //! With `--kube` the folder goes straight into the cluster store (the
 //! ConfigMap and Secret of `hub.kube_*`, through the same [`KubeStore`]
 //! the hub uses): no hub URL or token, the caller's kubeconfig decides.
-//! A running hub lists such changes at once but announces none (it learns
-//! of changes through its own API, not by watching the ConfigMap): workers
-//! load them with their next snapshot (a restart, a reconnect).
+//! A running hub announces such changes to its workers when it next rereads
+//! its store (`hub.store_poll_ms`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;

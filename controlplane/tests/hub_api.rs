@@ -418,3 +418,24 @@ fn pod_events_reach_hub_agents_and_no_worker_link() {
     }
     rt.shutdown();
 }
+
+#[test]
+fn changes_made_around_the_hub_are_announced_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), |c| c.store_poll_ms = 0);
+    let h = hub.handle();
+    assert_eq!(hub.send("PUT", "/api/agents/a", Some(ADMIN), &json!({ "source": AGENT }).to_string()).status, 200);
+    assert_eq!(h.resync_store().unwrap(), 0, "the first look records");
+    let mut link = h.subscribe();
+    // Saved through the hub: announced by the save, not again by a look.
+    assert_eq!(hub.send("PUT", "/api/agents/b", Some(ADMIN), &json!({ "source": AGENT }).to_string()).status, 200);
+    assert!(matches!(link.try_recv(), Ok(HubEvent::AgentChanged { agent }) if agent.name == "b"));
+    assert_eq!(h.resync_store().unwrap(), 0);
+    // Edited by hand: a look announces it, once.
+    std::fs::write(dir.path().join("agents/a.js"), "var edited;").unwrap();
+    std::fs::remove_file(dir.path().join("agents/b.js")).unwrap();
+    assert_eq!(h.resync_store().unwrap(), 2);
+    assert!(matches!(link.try_recv(), Ok(HubEvent::AgentChanged { agent }) if agent.source == "var edited;"));
+    assert!(matches!(link.try_recv(), Ok(HubEvent::AgentRemoved { name }) if name == "b"));
+    assert_eq!(h.resync_store().unwrap(), 0);
+}

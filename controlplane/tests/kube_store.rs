@@ -2,8 +2,8 @@
 //! server named by a kubeconfig the test writes: `skua hub` with
 //! `hub.store=kube` keeps agents and env across a restart (and never
 //! returns env values), `skua scripts --kube` pushes a folder straight into
-//! the ConfigMap, and the hub's agents get `onPodEvent` from its
-//! cluster-wide pod watcher.
+//! the ConfigMap (which the hub rereads and announces), and the hub's
+//! agents get `onPodEvent` from its cluster-wide pod watcher.
 
 #[path = "support/hub.rs"]
 mod hub_support;
@@ -122,7 +122,7 @@ fn hub_agents_get_pod_events_from_the_cluster_watcher() {
 
     let data = dir.path().join("data");
     let data = format!("scripting.dataDir={}", data.display());
-    let (child, addr, token) = spawn_hub(&kubeconfig, &["--set", "kubernetes.enabled=true", "--set", data.as_str()]);
+    let (child, addr, token) = spawn_hub(&kubeconfig, &["--set", "kubernetes.enabled=true", "--set", data.as_str(), "--set", "hub.store_poll_ms=100"]);
     let t0 = std::time::Instant::now();
     loop {
         let console = hub_support::request(addr, "GET", "/api/console?limit=100", Some(&token), None).body;
@@ -130,6 +130,16 @@ fn hub_agents_get_pod_events_from_the_cluster_watcher() {
             break;
         }
         assert!(t0.elapsed() < std::time::Duration::from_secs(15), "no onPodEvent on the hub: {console}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // An agent pushed around the hub: the hub rereads its ConfigMap and
+    // its own runtime loads it.
+    std::fs::write(agents.join("late.js"), "console.log('late agent loaded');\n").unwrap();
+    let out = push_folder(&kubeconfig, &agents, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t0 = std::time::Instant::now();
+    while !hub_support::request(addr, "GET", "/api/console?limit=100", Some(&token), None).body.contains("late agent loaded") {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(15), "the pushed agent never loaded on the hub");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let metrics = hub_support::request(addr, "GET", "/metrics", Some(&token), None).body;

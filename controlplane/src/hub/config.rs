@@ -67,6 +67,11 @@ pub struct HubConfig {
     pub kube_max_object_bytes: usize,
     /// Time one call to the API server may take (milliseconds).
     pub kube_timeout_ms: u64,
+    /// How often (milliseconds) the hub rereads its store to announce
+    /// changes made around it (the ConfigMap written by `skua scripts
+    /// --kube` or kubectl, files edited by hand) to workers and its own
+    /// runtime; 0: never.
+    pub store_poll_ms: u64,
     /// `tokens` (bearer tokens; the default) or `none` (loopback only).
     pub auth: AuthMode,
     /// Tokens with every right: agents, env, jobs, `hub.action`.
@@ -124,6 +129,7 @@ impl Default for HubConfig {
             kube_write_attempts: 5,
             kube_max_object_bytes: 1_000_000,
             kube_timeout_ms: 10_000,
+            store_poll_ms: 5_000,
             auth: AuthMode::Tokens,
             admin_tokens: Vec::new(),
             read_only_tokens: Vec::new(),
