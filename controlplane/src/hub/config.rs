@@ -188,6 +188,9 @@ impl HubConfig {
         if self.kube_max_object_bytes > 1 << 20 {
             return bad("kube_max_object_bytes", "the API server refuses objects over 1 MiB (1048576 bytes)");
         }
+        if self.kube_max_object_bytes < 1024 {
+            return bad("kube_max_object_bytes", "must be at least 1024");
+        }
         if self.kube_timeout_ms == 0 {
             return bad("kube_timeout_ms", "must be at least 1");
         }
@@ -230,5 +233,17 @@ mod tests {
         assert!(c.validate().unwrap_err().reason.contains("16 characters"));
         let c = HubConfig { listen: "nowhere".into(), ..Default::default() };
         assert_eq!(c.validate().unwrap_err().key, "hub.listen");
+    }
+
+    #[test]
+    fn kube_store_limits_checked() {
+        let c = HubConfig { kube_max_object_bytes: 2 << 20, ..Default::default() };
+        assert!(c.validate().unwrap_err().reason.contains("1 MiB"));
+        let c = HubConfig { kube_write_attempts: 0, ..Default::default() };
+        assert_eq!(c.validate().unwrap_err().key, "hub.kube_write_attempts");
+        let c = HubConfig { store: StoreKind::Kube, kube_secret: String::new(), ..Default::default() };
+        assert_eq!(c.validate().unwrap_err().key, "hub.kube_configmap");
+        let c: HubConfig = serde_yaml::from_str("store: kube\nkube_namespace: skua").unwrap();
+        assert_eq!((c.store, c.kube_namespace.as_str()), (StoreKind::Kube, "skua"));
     }
 }
