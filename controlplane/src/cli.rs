@@ -476,7 +476,7 @@ fn run_with_agents(
     // Kubernetes: this node's pods name items' endpoints and reach the
     // agents' onPodEvent (off outside a cluster unless kubernetes.enabled).
     let (pod_map, kube_counters, _pod_tasks) = match start_pod_watcher(cfg, &cp)? {
-        Some((map, counters, tasks)) => (Some(map), Some(counters), tasks),
+        Some(w) => (Some(w.pod_map), Some(w.counters), w.tasks),
         None => (None, None, Vec::new()),
     };
     *kube_snapshot.lock().unwrap_or_else(|e| e.into_inner()) = kube_counters;
@@ -729,27 +729,14 @@ fn with_pods<S: dataplane::dissect::ItemSink>(d: Dissector<S>, pods: &Option<rea
 /// Starts the node-scoped pod watcher when Kubernetes is on: its IP → pod
 /// map, its counters, and the tasks that watch and hand pod events to
 /// every local runtime (a full inbox drops and counts, as for hub actions).
-fn start_pod_watcher(
-    cfg: &Config,
-    cp: &crate::control::ControlPlane,
-) -> Result<Option<(reassembly::PodMap, Arc<crate::kube::KubeCounters>, Vec<tokio::task::JoinHandle<()>>)>> {
+fn start_pod_watcher(cfg: &Config, cp: &crate::control::ControlPlane) -> Result<Option<crate::kube::Watching>> {
     if !cfg.kubernetes.is_enabled() {
         return Ok(None);
     }
     let rt = cp.tokio().context("the control plane has no runtime for the pod watcher")?;
-    let watcher = rt.block_on(crate::kube::PodWatcher::from_config(&cfg.kubernetes, crate::config::KubernetesScope::Node))?;
-    let Some(watcher) = watcher else { return Ok(None) };
-    let (map, counters) = (watcher.pod_map(), watcher.counters());
-    let (tx, mut rx) = crate::kube::pod_event_channel(&cfg.kubernetes);
-    let watch = {
-        let _guard = rt.enter();
-        watcher.spawn(tx)
-    };
     let executor = cp.handle();
-    let fan_out = rt.spawn(async move {
-        while let Some(e) = rx.recv().await {
-            executor.hub().broadcast(&e.to_runtime_event());
-        }
-    });
-    Ok(Some((map, counters, vec![watch, fan_out])))
+    let deliver = move |e: scripting::RuntimeEvent| {
+        executor.hub().broadcast(&e);
+    };
+    Ok(crate::kube::start_watching(&cfg.kubernetes, crate::config::KubernetesScope::Node, rt, deliver)?)
 }

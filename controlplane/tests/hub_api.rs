@@ -433,3 +433,45 @@ fn hub_on_item_queried_shapes_items_as_they_come_in() {
     });
     rt.shutdown();
 }
+
+#[test]
+fn pod_events_reach_hub_agents_and_no_worker_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), |_| {});
+    let agent = "function onPodEvent(event, pod) { console.log('pod ' + event + ' ' + pod.metadata.name); }";
+    assert_eq!(hub.send("PUT", "/api/agents/pods", Some(ADMIN), &json!({ "source": agent }).to_string()).status, 200);
+    let mut link = hub.handle().subscribe();
+    let data = tempfile::tempdir().unwrap();
+    let scfg = scripting::ScriptingConfig { data_dir: data.path().to_path_buf(), ..Default::default() };
+    let rt = controlplane::hub::runtime::HubRuntime::start(hub.handle(), &scfg, &Default::default()).unwrap();
+    // What the hub's pod watcher hands over (a fake watcher).
+    let event = scripting::RuntimeEvent::PodEvent { event: "CRASHED".into(), pod: json!({"metadata": {"name": "api-1", "namespace": "shop"}}) };
+    assert!(rt.inbox().deliver(&event), "start returns with the runtime's mailbox registered");
+    eventually("onPodEvent on the hub", || hub.get("/api/console?limit=100", Some(READ)).body.contains("pod CRASHED api-1"));
+    // Worker links follow the hub's events: no pod event among them.
+    while let Ok(e) = link.try_recv() {
+        assert!(matches!(e, HubEvent::AgentChanged { .. }), "{e:?}");
+    }
+    rt.shutdown();
+}
+
+#[test]
+fn changes_made_around_the_hub_are_announced_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), |c| c.store_poll_ms = 0);
+    let h = hub.handle();
+    assert_eq!(hub.send("PUT", "/api/agents/a", Some(ADMIN), &json!({ "source": AGENT }).to_string()).status, 200);
+    assert_eq!(h.resync_store().unwrap(), 0, "the first look records");
+    let mut link = h.subscribe();
+    // Saved through the hub: announced by the save, not again by a look.
+    assert_eq!(hub.send("PUT", "/api/agents/b", Some(ADMIN), &json!({ "source": AGENT }).to_string()).status, 200);
+    assert!(matches!(link.try_recv(), Ok(HubEvent::AgentChanged { agent }) if agent.name == "b"));
+    assert_eq!(h.resync_store().unwrap(), 0);
+    // Edited by hand: a look announces it, once.
+    std::fs::write(dir.path().join("agents/a.js"), "var edited;").unwrap();
+    std::fs::remove_file(dir.path().join("agents/b.js")).unwrap();
+    assert_eq!(h.resync_store().unwrap(), 2);
+    assert!(matches!(link.try_recv(), Ok(HubEvent::AgentChanged { agent }) if agent.source == "var edited;"));
+    assert!(matches!(link.try_recv(), Ok(HubEvent::AgentRemoved { name }) if name == "b"));
+    assert_eq!(h.resync_store().unwrap(), 0);
+}

@@ -166,6 +166,9 @@ def check_invariants(c, values, objects):
         c.check(store is not None and any("configmaps" in r["resources"] and r.get("resourceNames") == [cm]
                                           and {"get", "update", "patch"} <= set(r["verbs"]) for r in store["rules"]),
                 "no Role to read/write the agents ConfigMap")
+        if values["hub"].get("store") == "kube":
+            c.check(store is not None and any("create" in r["verbs"] and "secrets" in r["resources"] for r in store["rules"]),
+                    "hub.store is kube but the hub may not create its ConfigMap and Secret")
         sas = {o["metadata"]["name"] for _, o in objects if o["kind"] == "ServiceAccount"}
         for _, o in objects:
             if o["kind"] in ("RoleBinding", "ClusterRoleBinding"):
@@ -177,6 +180,13 @@ def check_invariants(c, values, objects):
         want = {"1Gi": "1G", "2Mi": "2M"}[w["hugepages"]["size"]]
         c.check(skua_yaml["hugepages"]["page_size"] == want, f"skua.yaml hugepages.page_size {skua_yaml['hugepages']}")
         c.check(skua_yaml.get("dataplane", {}).get("cores", 1) <= w["cpus"], "dataplane.cores exceed worker.cpus")
+        if values["hub"].get("store") == "kube":
+            hub_cfg = skua_yaml.get("hub", {})
+            secret = values.get("existingSecret") or next((o["metadata"]["name"] for _, o in objects if o["kind"] == "Secret" and o["metadata"]["name"].endswith("-env")), None)
+            c.check(hub_cfg.get("store") == "kube" and hub_cfg.get("kube_configmap") == (agents or {}).get("metadata", {}).get("name")
+                    and hub_cfg.get("kube_secret") == secret, f"skua.yaml hub store is not the chart's ConfigMap and Secret: {hub_cfg}")
+            c.check(not any(v.get("emptyDir") is not None and v["name"] == "store" for v in (hub or {}).get("spec", {}).get("template", {}).get("spec", {}).get("volumes", [])),
+                    "hub.store is kube but the hub still mounts an emptyDir store")
 
 
 def check_entrypoint(c, values, objects, tmp):
@@ -295,6 +305,7 @@ def check_rejections(chart_dir):
         ({"sriov": {"enabled": True, "resourceName": "no-domain"}}, "resource name without a domain"),
         ({"worker": {"dpdk": {"allowList": ["3b:02.0"]}}}, "PCI address without a domain"),
         ({"workers": {}}, "unknown top-level key"),
+        ({"hub": {"store": "configmap"}}, "unknown hub store"),
         ({"agents": {"bad name": "x"}}, "agent file name"),
     ]
     for values, what in bad:
@@ -335,6 +346,7 @@ def main():
         ("variant: no SR-IOV, allow-list", {"sriov": {"enabled": False}, "worker": {"dpdk": {"allowList": ["0000:3b:02.0"]}}}),
         ("variant: no hub, existing Secret", {"hub": {"enabled": False}, "existingSecret": "skua-env-external"}),
         ("variant: no RBAC", {"rbac": {"create": False}, "serviceAccount": {"create": False}}),
+        ("variant: directory store, existing Secret", {"hub": {"store": "dir"}, "existingSecret": "skua-env-external"}),
     ]
     results = []
     for name, user in sets:

@@ -637,7 +637,11 @@ async fn link_events(state: &Arc<HubState>, hub: HubHandle, q: &HashMap<String, 
 
 fn render_metrics(state: &HubState) -> String {
     use crate::metrics::write_family;
-    let snap = crate::metrics::MetricsSnapshot { uptime: Some(state.started.elapsed()), ..Default::default() };
+    let snap = crate::metrics::MetricsSnapshot {
+        uptime: Some(state.started.elapsed()),
+        kubernetes: state.kube.get().map(|k| k.snapshot()),
+        ..Default::default()
+    };
     let mut out = crate::metrics::render(&snap);
     let c = &state.counters;
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);

@@ -22,6 +22,18 @@ pub enum AuthMode {
     None,
 }
 
+/// Where the hub keeps agents and env.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// A directory (`store_dir`): standalone, or a pod with a volume.
+    #[default]
+    Dir,
+    /// A ConfigMap (agents) and a Secret (env) in the hub's namespace, so
+    /// agents saved in the dashboard survive a restart of the hub's pod.
+    Kube,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HubConfig {
@@ -33,6 +45,33 @@ pub struct HubConfig {
     /// `agents/`, which of them are inactive in `inactive.json`, agents' env
     /// in `env.json` (mode 0600). Created if missing.
     pub store_dir: PathBuf,
+    /// `dir` (`store_dir`) or `kube` (`kube_configmap` and `kube_secret`).
+    pub store: StoreKind,
+    /// Namespace of the kube store's ConfigMap and Secret. Empty: the
+    /// client's default namespace (in a pod: the pod's own, from its
+    /// service account; else the kubeconfig context's; else `default`).
+    pub kube_namespace: String,
+    /// ConfigMap holding the agents: one key `NAME.js` per agent; the
+    /// names of inactive agents are the annotation `skua.io/inactive` (a
+    /// JSON list). Created when missing.
+    pub kube_configmap: String,
+    /// Secret holding the agents' env: one key per variable. Created when
+    /// missing. Values are never logged.
+    pub kube_secret: String,
+    /// Attempts of one write to the ConfigMap or Secret when another writer
+    /// changed it in between (409 Conflict); each re-reads it first.
+    pub kube_write_attempts: u32,
+    /// Largest ConfigMap or Secret the kube store writes, in bytes of keys
+    /// and values (the API server refuses objects over 1 MiB); a save past
+    /// it fails with an error naming the size.
+    pub kube_max_object_bytes: usize,
+    /// Time one call to the API server may take (milliseconds).
+    pub kube_timeout_ms: u64,
+    /// How often (milliseconds) the hub rereads its store to announce
+    /// changes made around it (the ConfigMap written by `skua scripts
+    /// --kube` or kubectl, files edited by hand) to workers and its own
+    /// runtime; 0: never.
+    pub store_poll_ms: u64,
     /// `tokens` (bearer tokens; the default) or `none` (loopback only).
     pub auth: AuthMode,
     /// Tokens with every right: agents, env, jobs, `hub.action`.
@@ -87,6 +126,14 @@ impl Default for HubConfig {
         HubConfig {
             listen: "127.0.0.1:8899".into(),
             store_dir: PathBuf::from("/var/lib/skua/hub"),
+            store: StoreKind::Dir,
+            kube_namespace: String::new(),
+            kube_configmap: "skua-agents".into(),
+            kube_secret: "skua-agents-env".into(),
+            kube_write_attempts: 5,
+            kube_max_object_bytes: 1_000_000,
+            kube_timeout_ms: 10_000,
+            store_poll_ms: 5_000,
             auth: AuthMode::Tokens,
             admin_tokens: Vec::new(),
             read_only_tokens: Vec::new(),
@@ -141,6 +188,21 @@ impl HubConfig {
                 return bad(key, "must be at least 1");
             }
         }
+        if self.kube_write_attempts == 0 {
+            return bad("kube_write_attempts", "must be at least 1");
+        }
+        if self.kube_max_object_bytes > 1 << 20 {
+            return bad("kube_max_object_bytes", "the API server refuses objects over 1 MiB (1048576 bytes)");
+        }
+        if self.kube_max_object_bytes < 1024 {
+            return bad("kube_max_object_bytes", "must be at least 1024");
+        }
+        if self.kube_timeout_ms == 0 {
+            return bad("kube_timeout_ms", "must be at least 1");
+        }
+        if self.store == StoreKind::Kube && (self.kube_configmap.is_empty() || self.kube_secret.is_empty()) {
+            return bad("kube_configmap", "hub.store is kube: name the ConfigMap and the Secret");
+        }
         if self.max_body_bytes < 1024 {
             return bad("max_body_bytes", "must be at least 1024");
         }
@@ -177,5 +239,17 @@ mod tests {
         assert!(c.validate().unwrap_err().reason.contains("16 characters"));
         let c = HubConfig { listen: "nowhere".into(), ..Default::default() };
         assert_eq!(c.validate().unwrap_err().key, "hub.listen");
+    }
+
+    #[test]
+    fn kube_store_limits_checked() {
+        let c = HubConfig { kube_max_object_bytes: 2 << 20, ..Default::default() };
+        assert!(c.validate().unwrap_err().reason.contains("1 MiB"));
+        let c = HubConfig { kube_write_attempts: 0, ..Default::default() };
+        assert_eq!(c.validate().unwrap_err().key, "hub.kube_write_attempts");
+        let c = HubConfig { store: StoreKind::Kube, kube_secret: String::new(), ..Default::default() };
+        assert_eq!(c.validate().unwrap_err().key, "hub.kube_configmap");
+        let c: HubConfig = serde_yaml::from_str("store: kube\nkube_namespace: skua").unwrap();
+        assert_eq!((c.store, c.kube_namespace.as_str()), (StoreKind::Kube, "skua"));
     }
 }

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod config;
 mod dashboard;
 pub mod filter;
+pub mod kube_store;
 pub mod runtime;
 mod sse;
 pub mod store;
@@ -32,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
-pub use config::{AuthMode, HubConfig};
+pub use config::{AuthMode, HubConfig, StoreKind};
 
 /// The bundled example agents (`examples/*.js`), name and source, sorted.
 pub fn examples() -> &'static [(&'static str, &'static str)] {
@@ -346,6 +347,19 @@ pub(crate) struct HubState {
     sse_clients: AtomicUsize,
     started: Instant,
     queried: Mutex<Option<crossbeam_channel::Sender<Value>>>,
+    /// The hub's pod watcher's counters, once it runs (`/metrics`).
+    kube: std::sync::OnceLock<Arc<crate::kube::KubeCounters>>,
+    /// What subscribers were last told the store holds, to find changes
+    /// made around the hub; `None` before the first look. Held across each
+    /// store write and its announcement, so a look never sees one without
+    /// the other.
+    announced: Mutex<Option<Announced>>,
+}
+
+/// The store as subscribers last heard of it.
+struct Announced {
+    agents: BTreeMap<String, StoredAgent>,
+    env: BTreeMap<String, String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -459,6 +473,12 @@ impl HubHandle {
         }
     }
 
+    /// Shows the hub's pod watcher's counters on `/metrics` (the first
+    /// call wins: there is one watcher per hub).
+    pub fn show_kube_counters(&self, counters: Arc<crate::kube::KubeCounters>) {
+        let _ = self.state.kube.set(counters);
+    }
+
     /// Agent and env changes, job commands and hub actions from now on.
     /// Pair with [`HubHandle::snapshot`] to start from the current state.
     pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
@@ -476,15 +496,23 @@ impl HubHandle {
     pub fn save_agent(&self, name: &str, source: &str, active: Option<bool>) -> Result<(StoredAgent, Vec<scripting::Es5Finding>), SaveError> {
         store::check_agent_name(name)?;
         let warnings = scripting::check_agent(name, source, self.state.es5_strict)?;
+        let mut announced = lock(&self.state.announced);
         let agent = self.state.store.put(name, source, active)?;
+        if let Some(a) = announced.as_mut() {
+            a.agents.insert(agent.name.clone(), agent.clone());
+        }
         let _ = self.state.events.send(HubEvent::AgentChanged { agent: agent.clone() });
         Ok((agent, warnings))
     }
 
     /// `None` if there is no such agent.
     pub fn set_active(&self, name: &str, active: bool) -> Result<Option<StoredAgent>, StoreError> {
+        let mut announced = lock(&self.state.announced);
         let agent = self.state.store.set_active(name, active)?;
         if let Some(a) = &agent {
+            if let Some(known) = announced.as_mut() {
+                known.agents.insert(a.name.clone(), a.clone());
+            }
             let _ = self.state.events.send(HubEvent::AgentChanged { agent: a.clone() });
         }
         Ok(agent)
@@ -492,8 +520,12 @@ impl HubHandle {
 
     /// `false` if there was no such agent.
     pub fn delete_agent(&self, name: &str) -> Result<bool, StoreError> {
+        let mut announced = lock(&self.state.announced);
         let existed = self.state.store.delete(name)?;
         if existed {
+            if let Some(a) = announced.as_mut() {
+                a.agents.remove(name);
+            }
             let _ = self.state.events.send(HubEvent::AgentRemoved { name: name.to_string() });
         }
         Ok(existed)
@@ -502,12 +534,45 @@ impl HubHandle {
     /// Sets or removes one env variable; `false` when removing one that
     /// did not exist.
     pub fn set_env(&self, name: &str, value: Option<&str>) -> Result<bool, StoreError> {
+        let mut announced = lock(&self.state.announced);
         let changed = self.state.store.set_env(name, value)?;
         if changed {
             let env = self.state.store.env()?;
+            if let Some(a) = announced.as_mut() {
+                a.env = env.clone();
+            }
             let _ = self.state.events.send(HubEvent::EnvChanged { env });
         }
         Ok(changed)
+    }
+
+    /// Rereads the store and announces what changed in it around the hub
+    /// since the last look; the first look only records. Returns the
+    /// number of events sent. Blocks (store calls).
+    pub fn resync_store(&self) -> Result<usize, StoreError> {
+        let mut announced = lock(&self.state.announced);
+        let agents: BTreeMap<String, StoredAgent> = self.state.store.list()?.into_iter().map(|a| (a.name.clone(), a)).collect();
+        let env = self.state.store.env()?;
+        let mut events = Vec::new();
+        if let Some(old) = announced.as_ref() {
+            for (name, a) in &agents {
+                if old.agents.get(name) != Some(a) {
+                    events.push(HubEvent::AgentChanged { agent: a.clone() });
+                }
+            }
+            for name in old.agents.keys().filter(|n| !agents.contains_key(*n)) {
+                events.push(HubEvent::AgentRemoved { name: name.clone() });
+            }
+            if old.env != env {
+                events.push(HubEvent::EnvChanged { env: env.clone() });
+            }
+        }
+        *announced = Some(Announced { agents, env });
+        let n = events.len();
+        for e in events {
+            let _ = self.state.events.send(e);
+        }
+        Ok(n)
     }
 
     /// Asks one worker (or all) to run or remove a job (or all jobs).
@@ -548,11 +613,38 @@ pub struct HubServer {
     local_addr: SocketAddr,
     generated_token: Option<String>,
     task: tokio::task::JoinHandle<()>,
+    /// Rereads the store (`hub.store_poll_ms`).
+    poller: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for HubServer {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(p) = &self.poller {
+            p.abort();
+        }
+    }
+}
+
+/// Every `every`, [`HubHandle::resync_store`] on the blocking pool. A
+/// failing store is counted each time and said once until it recovers.
+async fn poll_store(hub: HubHandle, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        let h = hub.clone();
+        match tokio::task::spawn_blocking(move || h.resync_store()).await {
+            Ok(Err(e)) => {
+                bump(&hub.state.counters.store_errors);
+                if !failing {
+                    eprintln!("skua: hub store ({}): rereading it: {e}", hub.state.store.kind());
+                }
+                failing = true;
+            }
+            _ => failing = false,
+        }
     }
 }
 
@@ -579,6 +671,8 @@ impl HubServer {
             sse_clients: AtomicUsize::new(0),
             queried: Mutex::new(None),
             started: Instant::now(),
+            kube: std::sync::OnceLock::new(),
+            announced: Mutex::new(None),
         });
         let err = |source| HubError::Listen { addr: cfg.listen.clone(), source };
         let std_listener = std::net::TcpListener::bind(&cfg.listen).map_err(err)?;
@@ -587,7 +681,9 @@ impl HubServer {
         let _guard = rt.enter();
         let listener = tokio::net::TcpListener::from_std(std_listener).map_err(err)?;
         let task = rt.spawn(api::serve(listener, state.clone()));
-        Ok(HubServer { handle: HubHandle { state }, local_addr, generated_token, task })
+        let handle = HubHandle { state };
+        let poller = (cfg.store_poll_ms > 0).then(|| rt.spawn(poll_store(handle.clone(), Duration::from_millis(cfg.store_poll_ms))));
+        Ok(HubServer { handle, local_addr, generated_token, task, poller })
     }
 
     pub fn handle(&self) -> HubHandle {
@@ -626,9 +722,16 @@ pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std
         .enable_all()
         .build()
         .context("starting the hub's runtime")?;
-    let store = Arc::new(DirStore::open(&cfg.hub.store_dir)?);
+    let (store, where_): (Arc<dyn ScriptStore>, String) = match cfg.hub.store {
+        StoreKind::Dir => (Arc::new(DirStore::open(&cfg.hub.store_dir)?), cfg.hub.store_dir.display().to_string()),
+        StoreKind::Kube => {
+            let s = kube_store::KubeStore::connect(&cfg.hub, rt.handle())?;
+            let where_ = s.describe();
+            (Arc::new(s), where_)
+        }
+    };
     let server = HubServer::start(&cfg.hub, cfg.scripting.es5_strict, store, rt.handle())?;
-    eprintln!("skua: hub on http://{} (store {})", server.local_addr(), cfg.hub.store_dir.display());
+    eprintln!("skua: hub on http://{} (store {where_})", server.local_addr());
     if let Some(t) = server.generated_token() {
         // Printed once, to stderr only: the dashboard takes it from the
         // URL fragment, which browsers never send to the server.
@@ -643,8 +746,27 @@ pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std
     } else {
         None
     };
+    // Cluster-wide: the hub's agents see every pod's events (workers see
+    // their node's). Nothing to deliver to without hub-side agents.
+    let watching = match &agents {
+        Some(a) if cfg.kubernetes.is_enabled() => {
+            let inbox = a.inbox();
+            let deliver = move |e: scripting::RuntimeEvent| {
+                inbox.deliver(&e);
+            };
+            crate::kube::start_watching(&cfg.kubernetes, crate::config::KubernetesScope::Cluster, rt.handle(), deliver)?
+        }
+        _ => None,
+    };
+    if let Some(w) = &watching {
+        server.handle().show_kube_counters(w.counters.clone());
+        eprintln!("skua: hub watching pods for onPodEvent");
+    }
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
+    }
+    for t in watching.iter().flat_map(|w| &w.tasks) {
+        t.abort();
     }
     if let Some(a) = agents {
         a.shutdown();

@@ -1,6 +1,8 @@
 //! The hub-side agent runtime: the store's active agents run on the hub
-//! too (node `hub`), where `onHubAction` gets every `hub.action` and jobs
-//! run on the hub's clock (Kubeshark's hub, same scripts).
+//! too (node `hub`), where `onHubAction` gets every `hub.action`,
+//! `onPodEvent` the events of the hub's cluster-wide pod watcher (through
+//! [`HubRuntime::inbox`]) and jobs run on the hub's clock (Kubeshark's
+//! hub, same scripts).
 //!
 //! One thread owns the runtime (QuickJS is not `Send`). It follows the
 //! hub's events (agent saved/removed: load/unload; env changed: rebuild,
@@ -39,6 +41,7 @@ pub enum HubRuntimeError {
 
 /// The running hub-side runtime; [`HubRuntime::shutdown`] stops it.
 pub struct HubRuntime {
+    inbox: HubRuntimeInbox,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
     console: Option<std::thread::JoinHandle<()>>,
@@ -64,15 +67,25 @@ impl HubRuntime {
             .map_err(HubRuntimeError::Thread)?;
         let stop = Arc::new(AtomicBool::new(false));
         let (st, cfg, exec) = (stop.clone(), scripting.clone(), executor.handle());
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("skua-hub-agents".into())
             // The runtime is not Send: it is built on its own thread.
             .spawn(move || {
                 let queried = crossbeam_channel::bounded(hub.queried_queue());
-                Worker { hub, queried, cfg, console, effects, exec, rt: None }.run(&st)
+                Worker { hub, queried, cfg, console, effects, exec, rt: None }.run(&st, ready_tx)
             })
             .map_err(HubRuntimeError::Thread)?;
-        Ok(HubRuntime { stop, thread: Some(thread), console: Some(console_thread), executor: Some(executor) })
+        // Back only once the store's agents are loaded and the runtime's
+        // mailbox registered: a pod watcher started next must not deliver
+        // its first list to nobody. (An error ends the thread: recv fails.)
+        let _ = ready_rx.recv();
+        Ok(HubRuntime { inbox: HubRuntimeInbox(executor.handle()), stop, thread: Some(thread), console: Some(console_thread), executor: Some(executor) })
+    }
+
+    /// Where the hub's own pod watcher hands its events.
+    pub fn inbox(&self) -> HubRuntimeInbox {
+        self.inbox.clone()
     }
 
     /// Stops the runtime, then drains its helpers' deliveries.
@@ -98,6 +111,20 @@ impl HubRuntime {
 impl Drop for HubRuntime {
     fn drop(&mut self) {
         self.stop_now();
+    }
+}
+
+/// Events for the hub-side runtime's mailbox (pod events for
+/// `onPodEvent`), from any thread. They go straight to the runtime, not
+/// through [`HubEvent`]s, so worker links never see them: workers watch
+/// the pods of their own node.
+#[derive(Clone)]
+pub struct HubRuntimeInbox(ExecutorHandle);
+
+impl HubRuntimeInbox {
+    /// `false` when no runtime took it (none running, or its inbox full).
+    pub fn deliver(&self, event: &scripting::RuntimeEvent) -> bool {
+        self.0.hub().broadcast(event) > 0
     }
 }
 
@@ -232,10 +259,11 @@ impl Worker {
         let _ = self.hub.report_worker(report);
     }
 
-    fn run(&mut self, stop: &AtomicBool) {
+    fn run(&mut self, stop: &AtomicBool, ready: std::sync::mpsc::SyncSender<()>) {
         // Subscribe before reading the store, so no change falls between.
         let mut events = self.hub.subscribe();
         self.rebuild();
+        let _ = ready.send(());
         let mut last_report = Instant::now() - REPORT_EVERY;
         while !stop.load(Ordering::Relaxed) {
             loop {

@@ -37,11 +37,28 @@ pub enum StoreError {
     },
     #[error("{what}: {reason}")]
     Corrupt { what: String, reason: String },
+    /// The API server failed or refused a call; `retry` says whether trying
+    /// again may help (a timeout, a 5xx, a conflict) or a change of
+    /// configuration or RBAC is needed (403, 404 of the namespace, 422).
+    #[error("{what}: {source}")]
+    Kube {
+        what: String,
+        retry: bool,
+        #[source]
+        source: ::kube::Error,
+    },
+    #[error("{what}: the API server did not answer within {ms} ms (retrying may help)")]
+    Timeout { what: String, ms: u64 },
+    /// Other writers kept changing the object for every attempt.
+    #[error("{what}: changed by another writer {attempts} times in a row (hub.kube_write_attempts); retrying may help")]
+    Conflict { what: String, attempts: u32 },
+    #[error("{what}: {bytes} bytes would pass hub.kube_max_object_bytes ({limit}); the API server refuses objects over 1 MiB: remove or shorten agents")]
+    TooLarge { what: String, bytes: usize, limit: usize },
 }
 
 /// Where agents and env live. Implementations serialise their own writes.
 pub trait ScriptStore: Send + Sync + 'static {
-    /// A short name for logs and `/readyz` (`dir`, `configmap`).
+    /// A short name for logs and `/readyz` (`dir`, `kube`).
     fn kind(&self) -> &'static str;
     /// Every agent, sorted by name.
     fn list(&self) -> Result<Vec<StoredAgent>, StoreError>;

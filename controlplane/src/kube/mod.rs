@@ -11,6 +11,8 @@
 //! ([`PodEvent::to_runtime_event`]).
 
 pub mod events;
+#[doc(hidden)]
+pub mod fake_api;
 pub mod podmap;
 pub mod watcher;
 
@@ -121,6 +123,38 @@ impl PodWatcher {
         let options = WatchOptions::from_config(cfg, default_scope)?;
         Ok(Some(PodWatcher::new(client().await?, options)))
     }
+}
+
+/// A started watcher: the map it keeps, its counters, and its tasks (the
+/// watch and the delivery loop; abort both to stop).
+pub struct Watching {
+    pub pod_map: PodMap,
+    pub counters: std::sync::Arc<KubeCounters>,
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts the watcher the `kubernetes` section asks for on `rt` and hands
+/// each of its events to `deliver` (a runtime mailbox router) in order;
+/// `None` when watching is off. Workers and the hub both start theirs here.
+pub fn start_watching(
+    cfg: &KubernetesConfig,
+    default_scope: KubernetesScope,
+    rt: &tokio::runtime::Handle,
+    deliver: impl Fn(scripting::RuntimeEvent) + Send + 'static,
+) -> Result<Option<Watching>, KubeError> {
+    let Some(watcher) = rt.block_on(PodWatcher::from_config(cfg, default_scope))? else { return Ok(None) };
+    let (pod_map, counters) = (watcher.pod_map(), watcher.counters());
+    let (tx, mut rx) = pod_event_channel(cfg);
+    let watch = {
+        let _guard = rt.enter();
+        watcher.spawn(tx)
+    };
+    let fan_out = rt.spawn(async move {
+        while let Some(e) = rx.recv().await {
+            deliver(e.to_runtime_event());
+        }
+    });
+    Ok(Some(Watching { pod_map, counters, tasks: vec![watch, fan_out] }))
 }
 
 #[cfg(test)]

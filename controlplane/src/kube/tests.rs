@@ -141,24 +141,16 @@ impl FakeApi {
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let server = api.clone();
-        tokio::spawn(async move {
-            while let Ok((conn, _)) = listener.accept().await {
-                let api = server.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let api = api.clone();
-                        async move { Ok::<_, std::convert::Infallible>(api.answer(req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(conn), service)
-                        .await;
-                });
-            }
-        });
+        super::fake_api::serve(listener, api.clone());
         (api, url)
     }
 
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl super::fake_api::Answer for FakeApi {
     async fn answer(&self, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<Full<Bytes>> {
         let uri = req.uri().to_string();
         self.requests.lock().unwrap().push(uri.clone());
@@ -183,10 +175,6 @@ impl FakeApi {
             serde_json::to_vec(&list.unwrap()).unwrap()
         };
         hyper::Response::builder().header("content-type", "application/json").body(Full::new(Bytes::from(body))).unwrap()
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
     }
 }
 

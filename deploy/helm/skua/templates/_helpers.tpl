@@ -79,5 +79,12 @@ memory: {{ .Values.worker.memory | quote }}
 {{- $_ := set $hp "page_size" (include "skua.pageSize" .) }}
 {{- $_ := set $hp "mount_path" "/dev/hugepages" }}
 {{- $_ := set $cfg "hugepages" $hp }}
+{{- if eq (.Values.hub.store | default "kube") "kube" }}
+{{- $hub := get $cfg "hub" | default dict }}
+{{- $_ := set $hub "store" "kube" }}
+{{- $_ := set $hub "kube_configmap" (include "skua.agentsConfigMap" .) }}
+{{- $_ := set $hub "kube_secret" (include "skua.envSecret" .) }}
+{{- $_ := set $cfg "hub" $hub }}
+{{- end }}
 {{- toYaml $cfg }}
 {{- end }}
