@@ -396,9 +396,7 @@ impl Shared {
                     self.broadcast(RuntimeEvent::RemoveAgent { name: gone.clone() });
                 }
                 *loaded = active;
-                // A hub that does not say is taken to want them (still at
-                // most `max_items_per_s`).
-                self.tap.set_wanted(v["itemsWanted"].as_bool().unwrap_or(true));
+                self.tap.set_wanted(v["itemsWanted"].as_bool().unwrap_or(false));
             }
             "agentChanged" => {
                 let a = &v["agent"];

@@ -91,7 +91,7 @@ fn start_hub(addr: SocketAddr, store: &Path) -> Proc {
     let hub = Proc::spawn(&[
         "hub", "--listen", &addr.to_string(), "--store", store.to_str().unwrap(),
         "--set", &format!("hub.admin_tokens=[{ADMIN}]"), "--set", &format!("hub.worker_tokens=[{WORKER}]"),
-        "--set", "scripting.dataDir=/tmp/skua-test-hub-data",
+        "--set", "scripting.dataDir=/tmp/skua-test-hub-data", "--set", "hub.items_demand_ms=1500",
     ], "hub-node");
     wait_until(Duration::from_secs(20), "the hub to answer", || std::net::TcpStream::connect(addr).is_ok());
     hub
@@ -173,6 +173,7 @@ fn agents_pushed_to_a_hub_run_on_its_workers_and_survive_a_hub_restart() {
         panic!("the agent's first console line never reached the hub\nhub console: {:?}\nw1: {}\nhub: {}", console(addr), w1.said(), hub.said());
     }
     let took = t0.elapsed();
+    eprintln!("pushed agent live on both workers and shown on the hub after {took:?}");
     assert!(took < Duration::from_secs(2), "pushed agent ran on the workers and showed on the hub after {took:?}");
     assert!(w1.said().contains("loaded v1 on w1"), "{}", w1.said());
 
@@ -181,8 +182,18 @@ fn agents_pushed_to_a_hub_run_on_its_workers_and_survive_a_hub_restart() {
         // (The hub's own runtime runs the job too: it reports as "hub".)
         console(addr).iter().any(|l| l["node"] == "hub" && l["text"] == "hub sees hub,w1,w2")
     });
-    // Items flow up to the hub's item view.
+    // Items go up only while someone asks: none so far, then a query
+    // brings them for hub.items_demand_ms (1.5 s here), then they stop.
+    let published = || -> u64 {
+        let m = request(addr, "GET", "/metrics", Some(ADMIN), None).body;
+        m.lines().find_map(|l| l.strip_prefix("skua_hub_items_published_total ")?.parse().ok()).unwrap_or(0)
+    };
+    assert_eq!(published(), 0, "no item went to the hub before anyone asked");
     wait_until(Duration::from_secs(10), "items on the hub", || get(addr, "/api/items?limit=5")["items"].as_array().is_some_and(|a| !a.is_empty()));
+    std::thread::sleep(Duration::from_millis(2500));
+    let settled = published();
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(published(), settled, "items stop once nobody asks");
 
     // The hub dies; the workers go on capturing with their agent.
     let before: Vec<u64> = w1.counts();

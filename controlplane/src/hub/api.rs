@@ -478,6 +478,9 @@ async fn dispatch(state: &Arc<HubState>, op: Op, params: &[String], path: &str, 
             }
         }
         Op::ItemsQuery | Op::Console => {
+            if op == Op::ItemsQuery {
+                hub.items_queried();
+            }
             let (feed, key) = if op == Op::ItemsQuery { (&state.items, "items") } else { (&state.console, "lines") };
             let f = filter_of(&q).map_err(|e| bad_request(state, e))?;
             let n = limit(&q, "limit", 100, state.cfg.max_query_items).map_err(|e| bad_request(state, e))?;

@@ -115,6 +115,10 @@ pub struct HubConfig {
     /// defines it). When full, an item is published as it came and counted
     /// (`skua_hub_items_unqueried_total`).
     pub queried_queue: usize,
+    /// How long after an items query (`GET /api/items`) workers keep
+    /// sending items, in milliseconds; a live item stream asks for them as
+    /// long as it is open. Otherwise workers send none.
+    pub items_demand_ms: u64,
     /// Run the store's active agents on the hub too (node `hub`): their
     /// `onHubAction` receives every `hub.action`, their jobs run on the hub.
     /// Its I/O helpers use the `integrations` section.
@@ -149,6 +153,7 @@ impl Default for HubConfig {
             worker_timeout_ms: 30_000,
             max_workers: 1_024,
             queried_queue: 1_024,
+            items_demand_ms: 30_000,
             run_agents: true,
         }
     }

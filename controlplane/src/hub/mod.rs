@@ -93,6 +93,11 @@ pub enum HubEvent {
     /// hub-side `onHubAction`.
     #[serde(rename_all = "camelCase")]
     HubAction { from: String, action: String, object: Value },
+    /// Whether anyone wants items now (a live item stream is open, or items
+    /// were queried within `hub.items_demand_ms`): workers send items only
+    /// while this is so, so the hub never pulls traffic nobody looks at.
+    #[serde(rename_all = "camelCase")]
+    Demand { items: bool },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +112,9 @@ pub enum JobOp {
 pub struct LinkSnapshot {
     pub agents: Vec<StoredAgent>,
     pub env: BTreeMap<String, String>,
+    /// See [`HubEvent::Demand`].
+    #[serde(rename = "itemsWanted")]
+    pub items_wanted: bool,
 }
 
 /// One job as a worker reports it.
@@ -250,6 +258,13 @@ struct Feed {
     clients: Vec<Client>,
 }
 
+impl Feed {
+    /// Live-stream clients still connected.
+    fn live_clients(&self) -> usize {
+        self.clients.iter().filter(|c| !c.tx.is_closed()).count()
+    }
+}
+
 /// `event: NAME` / `id:` / `data: JSON` (serde_json's output holds no
 /// newline, so one `data:` line is the whole value).
 fn sse_frame(event: &str, seq: Option<u64>, json: &[u8]) -> Bytes {
@@ -347,6 +362,10 @@ pub(crate) struct HubState {
     sse_clients: AtomicUsize,
     started: Instant,
     queried: Mutex<Option<crossbeam_channel::Sender<Value>>>,
+    /// Whether workers are to send items ([`HubEvent::Demand`]).
+    items_wanted: std::sync::atomic::AtomicBool,
+    /// When items were last queried (`GET /api/items...`).
+    items_queried_at: Mutex<Option<Instant>>,
     /// The hub's pod watcher's counters, once it runs (`/metrics`).
     kube: std::sync::OnceLock<Arc<crate::kube::KubeCounters>>,
     /// What subscribers were last told the store holds, to find changes
@@ -398,6 +417,12 @@ impl HubHandle {
     pub fn publish_queried(&self, item: Value) {
         let c = &self.state.counters;
         self.publish(&self.state.items, item, &c.items_published, &c.items_evicted);
+    }
+
+    /// Notes an items query: workers are asked for items for
+    /// `hub.items_demand_ms` after it.
+    pub(crate) fn items_queried(&self) {
+        *lock(&self.state.items_queried_at) = Some(Instant::now());
     }
 
     /// Capacity of the queue into the hub's `onItemQueried`.
@@ -489,7 +514,7 @@ impl HubHandle {
     /// again after missing events).
     pub fn snapshot(&self) -> Result<LinkSnapshot, StoreError> {
         let agents = self.state.store.list()?.into_iter().filter(|a| a.active).collect();
-        Ok(LinkSnapshot { agents, env: self.state.store.env()? })
+        Ok(LinkSnapshot { agents, env: self.state.store.env()?, items_wanted: self.state.items_wanted.load(Ordering::Relaxed) })
     }
 
     /// Saves an agent after checking that it compiles; subscribers hear of it.
@@ -615,11 +640,14 @@ pub struct HubServer {
     task: tokio::task::JoinHandle<()>,
     /// Rereads the store (`hub.store_poll_ms`).
     poller: Option<tokio::task::JoinHandle<()>>,
+    /// Announces item demand to workers.
+    demand: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for HubServer {
     fn drop(&mut self) {
         self.task.abort();
+        self.demand.abort();
         if let Some(p) = &self.poller {
             p.abort();
         }
@@ -628,6 +656,23 @@ impl Drop for HubServer {
 
 /// Every `every`, [`HubHandle::resync_store`] on the blocking pool. A
 /// failing store is counted each time and said once until it recovers.
+/// Tells workers when items start and stop being wanted: a live item
+/// stream is open, or items were queried within `hub.items_demand_ms`.
+async fn watch_demand(hub: HubHandle) {
+    let window = Duration::from_millis(hub.state.cfg.items_demand_ms);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let st = &hub.state;
+        let streams = lock(&st.items).live_clients() > 0;
+        let queried = lock(&st.items_queried_at).is_some_and(|t| t.elapsed() < window);
+        let wanted = streams || queried;
+        if st.items_wanted.swap(wanted, Ordering::Relaxed) != wanted {
+            let _ = st.events.send(HubEvent::Demand { items: wanted });
+        }
+    }
+}
+
 async fn poll_store(hub: HubHandle, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -670,6 +715,8 @@ impl HubServer {
             counters: HubCounters::default(),
             sse_clients: AtomicUsize::new(0),
             queried: Mutex::new(None),
+            items_wanted: std::sync::atomic::AtomicBool::new(false),
+            items_queried_at: Mutex::new(None),
             started: Instant::now(),
             kube: std::sync::OnceLock::new(),
             announced: Mutex::new(None),
@@ -683,7 +730,8 @@ impl HubServer {
         let task = rt.spawn(api::serve(listener, state.clone()));
         let handle = HubHandle { state };
         let poller = (cfg.store_poll_ms > 0).then(|| rt.spawn(poll_store(handle.clone(), Duration::from_millis(cfg.store_poll_ms))));
-        Ok(HubServer { handle, local_addr, generated_token, task, poller })
+        let demand = rt.spawn(watch_demand(handle.clone()));
+        Ok(HubServer { handle, local_addr, generated_token, task, poller, demand })
     }
 
     pub fn handle(&self) -> HubHandle {

@@ -218,7 +218,7 @@ impl Worker {
                     };
                 }
             }
-            HubEvent::Job { .. } | HubEvent::EnvChanged { .. } => {}
+            HubEvent::Job { .. } | HubEvent::EnvChanged { .. } | HubEvent::Demand { .. } => {}
         }
         if let Some((agent, msg)) = failed {
             self.say(&agent, msg);
