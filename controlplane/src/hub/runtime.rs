@@ -60,7 +60,10 @@ impl HubRuntime {
         let console_thread = std::thread::Builder::new()
             .name("skua-hub-console".into())
             .spawn(move || {
+                // On stdout too, as workers print theirs: `skua run`'s
+                // terminal and the hub pod's log show onHubAction's lines.
                 for line in console_rx.iter() {
+                    println!("{line}");
                     h.publish_console_line(&line);
                 }
             })
