@@ -136,18 +136,16 @@ impl ItemSink for PoolSink {
 pub struct InlineResults {
     pub stats: Vec<HookStats>,
     pub counters: Vec<(RuntimeId, RuntimeCounters)>,
-    /// Hook stats of the runtimes still running, by core, republished
-    /// every [`PUBLISH_EVERY`] for `/metrics`.
-    pub live: std::collections::BTreeMap<u16, Vec<HookStats>>,
-    /// Jobs of the runtimes still running, by core, published with `live`.
-    pub live_jobs: std::collections::BTreeMap<u16, Vec<scripting::JobInfo>>,
+    /// Hook stats and jobs of the runtimes still running, by core,
+    /// republished every [`PUBLISH_EVERY`] for `/metrics` and the hub.
+    pub live: std::collections::BTreeMap<u16, (Vec<HookStats>, Vec<scripting::JobInfo>)>,
 }
 
 impl InlineResults {
     /// Every runtime's hook stats: the final ones of stopped runtimes and
     /// the last published ones of running runtimes.
     pub fn all_stats(&self) -> Vec<HookStats> {
-        self.stats.iter().chain(self.live.values().flatten()).cloned().collect()
+        self.stats.iter().chain(self.live.values().flat_map(|(s, _)| s)).cloned().collect()
     }
 }
 
@@ -204,8 +202,7 @@ impl InlineSink {
         if self.last_publish.elapsed() >= PUBLISH_EVERY {
             // Never wait on a scrape: skip this round if it holds the lock.
             if let Ok(mut r) = self.results.try_lock() {
-                r.live.insert(self.core, self.rt.stats());
-                r.live_jobs.insert(self.core, self.rt.jobs());
+                r.live.insert(self.core, (self.rt.stats(), self.rt.jobs()));
                 self.last_publish = self.last_service;
             }
         }
@@ -252,7 +249,6 @@ impl ItemSink for InlineSink {
         self.service();
         if let Ok(mut r) = self.results.lock() {
             r.live.remove(&self.core);
-            r.live_jobs.remove(&self.core);
             r.stats.extend(self.rt.stats());
             r.counters.push((self.rt.id(), self.rt.counters()));
         }

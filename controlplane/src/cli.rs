@@ -655,7 +655,7 @@ fn worker_report(
         }
         let jobs: Vec<JobView> = match pool.lock().ok().as_ref().and_then(|p| p.as_ref()) {
             Some(p) => p.jobs().unwrap_or_default().iter().flat_map(|(_, j)| j.iter().map(JobView::from)).collect(),
-            None => inline.lock().map(|r| r.live_jobs.values().flatten().map(JobView::from).collect()).unwrap_or_default(),
+            None => inline.lock().map(|r| r.live.values().flat_map(|(_, j)| j).map(JobView::from).collect()).unwrap_or_default(),
         };
         let report = WorkerReport {
             name: name.clone(),

@@ -42,5 +42,5 @@ pub use jobs::JobInfo;
 pub use executor::{ExecutedEffect, LocalExecutor};
 pub use packet::{PacketInfo, PacketProtocol};
 pub use pool::{CoreReport, PoolOptions, PoolReport, Producer, ProducerCounters, ScriptPool};
-pub use runtime::{check_agent, source_hash, AgentRuntime, AgentStatus, Clock, RuntimeCounters, RuntimeOptions};
+pub use runtime::{check_agent, AgentRuntime, AgentStatus, Clock, RuntimeCounters, RuntimeOptions};
 pub use stats::{CallSite, Hook, HookStats};

@@ -272,12 +272,6 @@ fn secrets_of(env: &std::collections::BTreeMap<String, String>) -> Vec<String> {
     env.values().filter(|v| v.len() >= 4).cloned().collect()
 }
 
-/// The hash [`AgentStatus::source_hash`] carries: equal sources, equal
-/// hashes (to skip loading what is already loaded).
-pub fn source_hash(s: &str) -> u64 {
-    hash_source(s)
-}
-
 fn hash_source(s: &str) -> u64 {
     let mut h = DefaultHasher::new();
     s.hash(&mut h);

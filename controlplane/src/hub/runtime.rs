@@ -76,7 +76,7 @@ impl HubRuntime {
             // The runtime is not Send: it is built on its own thread.
             .spawn(move || {
                 let queried = crossbeam_channel::bounded(hub.queried_queue());
-                Worker { hub, queried, cfg, console, effects, exec, rt: None }.run(&st, ready_tx)
+                Worker { hub, queried, routing: false, cfg, console, effects, exec, rt: None }.run(&st, ready_tx)
             })
             .map_err(HubRuntimeError::Thread)?;
         // Back only once the store's agents are loaded and the runtime's
@@ -135,6 +135,8 @@ struct Worker {
     hub: HubHandle,
     /// Items on their way into the hub through `onItemQueried`.
     queried: (crossbeam_channel::Sender<serde_json::Value>, crossbeam_channel::Receiver<serde_json::Value>),
+    /// Whether the hub routes items through `queried` now.
+    routing: bool,
     cfg: ScriptingConfig,
     console: ConsoleSink,
     effects: EffectSink,
@@ -230,9 +232,13 @@ impl Worker {
 
     /// Routes the hub's incoming items through this runtime while one of
     /// its agents defines `onItemQueried`.
-    fn route_items(&self) {
+    /// (Told to the hub only when it changes.)
+    fn route_items(&mut self) {
         let wants = self.rt.as_ref().is_some_and(|rt| rt.wants(scripting::Hook::ItemQueried));
-        self.hub.set_queried(wants.then(|| self.queried.0.clone()));
+        if wants != self.routing {
+            self.routing = wants;
+            self.hub.set_queried(wants.then(|| self.queried.0.clone()));
+        }
     }
 
     /// Runs queued items through `onItemQueried` into the hub.
