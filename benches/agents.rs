@@ -9,6 +9,10 @@
 
 use std::time::{Duration, Instant};
 
+/// The skua binary's allocator, so items are freed as they are in skua.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use reassembly::{Item, NodeInfo};
 use scripting::testkit::http_get;

@@ -180,7 +180,9 @@ pub struct Item {
     pub src: Endpoint,
     /// The server.
     pub dst: Endpoint,
-    pub exchange: Exchange,
+    /// Boxed: an item is moved through batches and rings several times on
+    /// its way to the agents, and the exchange is most of its size.
+    pub exchange: Box<Exchange>,
     pub passed: bool,
     pub failed: bool,
 }

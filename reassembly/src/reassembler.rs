@@ -667,7 +667,7 @@ impl Reassembler {
                 ip_version: key.ip_version,
                 src: Endpoint::new(key.ip_version, key.ip(client), key.port(client)),
                 dst: Endpoint::new(key.ip_version, key.ip(client.other()), key.port(client.other())),
-                exchange: ex,
+                exchange: Box::new(ex),
                 passed: false,
                 failed: false,
             });

@@ -14,15 +14,11 @@
 //! writes become real own properties (`passed`/`failed` set the item's
 //! flags), unknown names fall through to `Object.prototype`.
 //!
-//! Writes and rquickjs 0.14: its exotic `set_property` glue takes ownership
-//! of the written value that QuickJS frees again after the call (a double
-//! free for reference-counted values). So scripts never see the exotic
-//! objects themselves but a `Proxy` of each with a single `set` trap
-//! ([`set_trap`]): a write defines an own property on the target instead
-//! (own properties are found before the exotic hooks run, so later reads
-//! and writes of that name are plain); reads, `in`, keys and deletes go
-//! straight to the target. The exotic `set_property` stays as a backstop
-//! that cannot be reached from scripts.
+//! A write defines an own property on the object (QuickJS finds own
+//! properties before it calls the exotic hooks, so later reads and writes
+//! of that name are plain). This needs the patched rquickjs-core in
+//! `vendor/` (see its README): the released 0.14 glue freed every written
+//! value twice.
 //!
 //! Invariant: no `RefCell` borrow is held across a QuickJS allocation (an
 //! allocation may run the GC, which traces these objects).
@@ -39,7 +35,7 @@ use reassembly::item::{rfc3339, Layer4, Message};
 use reassembly::{AppProtocol, Item, NodeInfo};
 use rquickjs::class::{ClassKind, JsCell, JsClass, PropertyDescriptor, PropertyName, Readable, Trace, Tracer};
 use rquickjs::object::Property;
-use rquickjs::{Array, Atom, Class, Constructor, Ctx, FromJs, JsLifetime, Object, Persistent, Result, Type, Value};
+use rquickjs::{Array, Atom, Class, Constructor, Ctx, JsLifetime, Object, Persistent, Result, Value};
 
 use crate::js::{atom_id, from_json, num, string};
 use crate::packet::PacketInfo;
@@ -180,11 +176,6 @@ const PACKET_KEYS: [&str; 12] = [
 /// the runtime).
 const MAX_CACHED_HEADER_NAMES: usize = 4_096;
 
-/// Backstop writes (module docs) after which new items are plain objects:
-/// each keeps one reference on the context, far below the 2^31 at which
-/// its count would overflow.
-const MAX_COMPENSATED_WRITES: u64 = 1 << 28;
-
 /// Names a lazy object remembers having been written (for `in`); more are
 /// still written, only `in` may miss them.
 const MAX_WRITTEN_NAMES: usize = 32;
@@ -226,8 +217,6 @@ pub(crate) struct ItemEnv {
     header_names: RefCell<HashMap<u32, HeaderName, BuildHasherDefault<IdHasher>>>,
     /// An object whose property names keep every atom id above alive.
     pins: RefCell<Option<Persistent<Object<'static>>>>,
-    /// Writes compensated for the rquickjs double free (module docs).
-    compensated: Cell<u64>,
 }
 
 impl ItemEnv {
@@ -258,7 +247,6 @@ impl ItemEnv {
             packet_ids: fixed(ids(&PACKET_KEYS)?),
             header_names: RefCell::new(HashMap::default()),
             pins: RefCell::new(Some(Persistent::save(ctx, pins))),
-            compensated: Cell::new(0),
         }))
     }
 
@@ -266,12 +254,6 @@ impl ItemEnv {
     pub(crate) fn release(&self) {
         self.pins.borrow_mut().take();
         self.header_names.borrow_mut().clear();
-    }
-
-    /// Whether new items may still be lazy (exotic) objects.
-    #[inline]
-    pub(crate) fn lazy_ok(&self) -> bool {
-        self.compensated.get() < MAX_COMPENSATED_WRITES
     }
 
     /// Looks up (and remembers) a header-name atom, then calls `f` with its
@@ -348,8 +330,6 @@ struct Common<'js> {
     /// Shared by all lazy objects of the runtime (an empty object whose
     /// prototype is `Object.prototype`).
     proto: Object<'js>,
-    /// The `Proxy` handler wrapping every lazy object given to scripts.
-    handler: Object<'js>,
     slots: RefCell<Slots<'js>>,
     written: RefCell<Vec<u32>>,
 }
@@ -359,14 +339,13 @@ impl<'js> Common<'js> {
         Common {
             env,
             proto: lazy.proto.clone(),
-            handler: lazy.handler.clone(),
             slots: RefCell::new(Slots::default()),
             written: RefCell::new(Vec::new()),
         }
     }
 
     fn lazy(&self) -> Lazy<'js> {
-        Lazy { proto: self.proto.clone(), handler: self.handler.clone() }
+        Lazy { proto: self.proto.clone() }
     }
 
     fn note_written(&self, atom: &Atom<'js>) {
@@ -389,7 +368,6 @@ impl<'js> Common<'js> {
 
     fn trace<'a>(&self, tracer: Tracer<'a, 'js>) {
         self.proto.trace(tracer);
-        self.handler.trace(tracer);
         // A borrow held elsewhere means the GC runs from inside a build;
         // skipping is safe (an untraced child only looks externally held).
         if let Ok(s) = self.slots.try_borrow() {
@@ -404,18 +382,16 @@ impl<'js> Common<'js> {
         self.written.borrow().contains(&id)
     }
 
-    /// The backstop write (module docs): defines an own property on the
-    /// receiver, then compensates the rquickjs double free.
+    /// A write (module docs): an own property on the receiver (the object
+    /// itself, or one that has it as its prototype).
     fn write(&self, atom: Atom<'js>, receiver: Value<'js>, value: Value<'js>) -> Result<bool> {
-        let r = match receiver.as_object() {
+        match receiver.as_object() {
             Some(o) => {
                 self.note_written(&atom);
-                define(o, atom, value.clone()).map(|_| true)
+                define(o, atom, value).map(|_| true)
             }
             None => Ok(false),
-        };
-        forget_written(&self.env, value);
-        r
+        }
     }
 
     fn proto_get(&self, atom: Atom<'js>) -> Result<Value<'js>> {
@@ -431,81 +407,26 @@ fn define<'js>(o: &Object<'js>, atom: Atom<'js>, value: Value<'js>) -> Result<()
     o.prop(atom, Property::from(value).writable().enumerable().configurable())
 }
 
-/// What a lazy object needs to create its children: the shared prototype
-/// and the `Proxy` handler.
+/// What a lazy object needs to create its children: the shared prototype.
 #[derive(Clone)]
 pub(crate) struct Lazy<'js> {
     pub(crate) proto: Object<'js>,
-    pub(crate) handler: Object<'js>,
 }
 
 impl<'js> Lazy<'js> {
     /// Built once per runtime.
     pub(crate) fn new(ctx: &Ctx<'js>) -> Result<Lazy<'js>> {
-        let proto = Object::new(ctx.clone())?;
-        let handler = Object::new(ctx.clone())?;
-        // Null prototype: the traps the proxy does not have ("get", "has",
-        // ...) are looked up on every access and must miss fast.
-        handler.set_prototype(None)?;
-        handler.set("set", rquickjs::Function::new(ctx.clone(), set_trap)?)?;
-        Ok(Lazy { proto, handler })
+        Ok(Lazy { proto: Object::new(ctx.clone())? })
     }
 
-    fn wrap<C: JsClass<'js>>(&self, ctx: &Ctx<'js>, obj: C) -> Result<Value<'js>> {
-        let target = Class::instance_proto(obj, self.proto.clone())?;
-        let handler = rquickjs::proxy::ProxyHandler::from_object(self.handler.clone())?;
-        Ok(rquickjs::Proxy::new(ctx.clone(), target, handler)?.into_value())
+    fn wrap<C: JsClass<'js>>(&self, _ctx: &Ctx<'js>, obj: C) -> Result<Value<'js>> {
+        Ok(Class::instance_proto(obj, self.proto.clone())?.into_value())
     }
 }
 
-/// The `set` trap of every lazy object's proxy: `passed`/`failed` of an
-/// item set its flags; any other write becomes an own property of the
-/// target (or of the receiver, when the proxy is only its prototype).
-fn set_trap<'js>(ctx: Ctx<'js>, target: Object<'js>, key: Value<'js>, value: Value<'js>, receiver: Value<'js>) -> Result<bool> {
-    let atom = Atom::from_value(ctx.clone(), &key)?;
-    if let Some(item) = Class::<ItemObj>::from_object(&target) {
-        let me = item.borrow();
-        if let Some(k) = me.lookup(&atom) {
-            if me.set_known(k, &value) {
-                return Ok(true);
-            }
-        }
-        me.common.note_written(&atom);
-    } else if let Some(m) = Class::<MsgObj>::from_object(&target) {
-        m.borrow().common.note_written(&atom);
-    } else if let Some(h) = Class::<HeadersObj>::from_object(&target) {
-        h.borrow().common.note_written(&atom);
-    } else if let Some(p) = Class::<PacketObj>::from_object(&target) {
-        p.borrow().common.note_written(&atom);
-    }
-    match receiver.as_object() {
-        Some(r) if !receiver.is_proxy() => define(r, atom, value)?,
-        _ => define(&target, atom, value)?,
-    }
-    Ok(true)
-}
-
-/// The item behind `data` (unwrapping its proxy), for `test.pass`.
+/// The item behind `data`, for `test.pass`.
 pub(crate) fn item_of<'js>(v: &Value<'js>) -> Option<Class<'js, ItemObj<'js>>> {
-    let obj = v.as_object()?;
-    if v.is_proxy() {
-        let p = rquickjs::Proxy::from_js(v.ctx(), v.clone()).ok()?;
-        return Class::<ItemObj>::from_object(&p.target().ok()?);
-    }
-    Class::<ItemObj>::from_object(obj)
-}
-
-/// The second half of the rquickjs 0.14 set-property workaround: QuickJS
-/// frees the written value after the callback, so the handle rquickjs gave
-/// us must not free it too. Values without a reference count are dropped.
-fn forget_written(env: &ItemEnv, value: Value<'_>) {
-    match value.type_of() {
-        Type::Uninitialized | Type::Undefined | Type::Null | Type::Bool | Type::Int | Type::Float => drop(value),
-        _ => {
-            env.compensated.set(env.compensated.get().saturating_add(1));
-            std::mem::forget(value);
-        }
-    }
+    Class::<ItemObj>::from_object(v.as_object()?)
 }
 
 fn value_desc(v: Value<'_>) -> PropertyDescriptor<'_> {
@@ -555,7 +476,6 @@ macro_rules! lazy_class {
                 let me = this.borrow();
                 if let Some(k) = me.lookup(&atom) {
                     if me.set_known(k, &value) {
-                        forget_written(&me.common().env, value);
                         return Ok(true);
                     }
                 }
@@ -614,20 +534,13 @@ pub(crate) struct ItemObj<'js> {
 
 lazy_class!(ItemObj, "Item");
 
-/// `data` for an item: a lazy object, or (past the write limit) a plain
-/// one built from the item's JSON.
+/// `data` for an item.
 pub(crate) fn item_value<'js>(ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, item: Item) -> Result<Value<'js>> {
-    if !env.lazy_ok() {
-        return from_json(ctx, &item.to_json(&env.node));
-    }
     lazy.wrap(ctx, ItemObj::new(Rc::new(item), env.clone(), lazy))
 }
 
-/// `info` for a packet, likewise.
+/// `info` for a packet.
 pub(crate) fn packet_value<'js>(ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, info: PacketInfo) -> Result<Value<'js>> {
-    if !env.lazy_ok() {
-        return from_json(ctx, &info.to_json());
-    }
     lazy.wrap(ctx, PacketObj { info, common: Common::new(env.clone(), lazy) })
 }
 

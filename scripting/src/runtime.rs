@@ -361,9 +361,8 @@ pub struct AgentRuntime {
     memory_limit_mb: u32,
     gc_needed: bool,
     data_dir: PathBuf,
-    /// Prototype and proxy handler of every lazy item, message, header and
-    /// packet object.
-    proto: (Persistent<Object<'static>>, Persistent<Object<'static>>),
+    /// Prototype of every lazy item, message, header and packet object.
+    proto: Persistent<Object<'static>>,
     ctx: Context,
     rt: Runtime,
 }
@@ -403,7 +402,7 @@ impl AgentRuntime {
         let (mailbox, inbox) = Mailbox::new(opts.id, max_pending, cfg.inbox_queue as usize);
         let env = ctx.with(|ctx| ItemEnv::new(&ctx, opts.node.clone(), cfg.max_body_bytes as usize)).map_err(engine)?;
         let proto = ctx
-            .with(|ctx| Lazy::new(&ctx).map(|l| (Persistent::save(&ctx, l.proto), Persistent::save(&ctx, l.handler))))
+            .with(|ctx| Lazy::new(&ctx).map(|l| Persistent::save(&ctx, l.proto)))
             .map_err(engine)?;
         let shared = Rc::new(Shared {
             id: opts.id,
@@ -943,6 +942,12 @@ impl AgentRuntime {
         }
     }
 
+    /// A full garbage collection now (tests).
+    #[cfg(test)]
+    pub(crate) fn collect_garbage(&mut self) {
+        self.rt.run_gc();
+    }
+
     fn run_promise_jobs(&mut self) {
         let mut n = 0;
         while n < MAX_PENDING_JOBS_PER_POLL && self.rt.is_job_pending() {
@@ -1263,8 +1268,8 @@ impl Calls<'_> {
     }
 }
 
-fn restore_lazy<'js>(ctx: &Ctx<'js>, p: &(Persistent<Object<'static>>, Persistent<Object<'static>>)) -> Option<Lazy<'js>> {
-    Some(Lazy { proto: p.0.clone().restore(ctx).ok()?, handler: p.1.clone().restore(ctx).ok()? })
+fn restore_lazy<'js>(ctx: &Ctx<'js>, p: &Persistent<Object<'static>>) -> Option<Lazy<'js>> {
+    Some(Lazy { proto: p.clone().restore(ctx).ok()? })
 }
 
 /// Calls `f` with a list of arguments (and `this` undefined).

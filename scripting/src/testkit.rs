@@ -32,7 +32,7 @@ fn item(protocol: AppProtocol, layer4: Layer4, stream: u64, exchange: Exchange, 
         ip_version: 4,
         src: Endpoint::new(4, ip(1), 40_000 + (stream % 20_000) as u16),
         dst: Endpoint::new(4, ip(2), dport),
-        exchange,
+        exchange: Box::new(exchange),
         passed: false,
         failed: false,
     }
