@@ -2,8 +2,9 @@
 //! agent (`counts[data.request.headers.host]++`) on hand-built HTTP items,
 //! inline in one runtime and through the script pool's ring; the same
 //! items with no agent hook (the agent-less pipeline) against dropping them
-//! (no scripting at all). Hook latency quantiles are printed after the
-//! inline run.
+//! (no scripting at all); and the cost of each level an agent reads
+//! (`agents/levels`). Hook latency quantiles are printed after the inline
+//! run.
 //!
 //! `cargo bench --bench agents`
 
@@ -80,6 +81,25 @@ fn inline(c: &mut Criterion) {
     g.finish();
 }
 
+/// Where an item's time goes: the same items through agents that read one
+/// level deeper each, from a hook that reads nothing to the header value.
+/// Each row less the one before is the cost of that step.
+fn levels(c: &mut Criterion) {
+    let template = items(BATCH);
+    let mut g = c.benchmark_group("agents/levels");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    for (name, source) in [
+        ("call", "function onItemCaptured(data) {}"),
+        ("data.request", "var x; function onItemCaptured(data) { x = data.request; }"),
+        ("data.request.headers", "var x; function onItemCaptured(data) { x = data.request.headers; }"),
+        ("data.request.headers.host", "var x; function onItemCaptured(data) { x = data.request.headers.host; }"),
+    ] {
+        let mut rt = runtime(source);
+        g.bench_function(name, |b| b.iter_batched(|| template.clone(), |batch| rt.on_items_captured(batch), BatchSize::LargeInput));
+    }
+    g.finish();
+}
+
 fn pool(c: &mut Criterion) {
     let template = items(BATCH);
     let (console, _rx) = ConsoleSink::new(1024);
@@ -127,6 +147,6 @@ fn pool(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1)).sample_size(30);
-    targets = inline, pool
+    targets = inline, levels, pool
 }
 criterion_main!(benches);

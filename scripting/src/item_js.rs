@@ -176,6 +176,13 @@ const PACKET_KEYS: [&str; 12] = [
 /// the runtime).
 const MAX_CACHED_HEADER_NAMES: usize = 4_096;
 
+/// Header values up to this long are handed out as the interned string
+/// of their atom: scripts use short values (`host`, `content-type`) as
+/// property keys (`counts[host]++`), and an atom's own string is a key
+/// QuickJS takes without hashing it again, while a value used as a key
+/// often already is an atom, so the string costs no allocation either.
+const MAX_ATOM_VALUE_BYTES: usize = 64;
+
 /// Names a lazy object remembers having been written (for `in`); more are
 /// still written, only `in` may miss them.
 const MAX_WRITTEN_NAMES: usize = 32;
@@ -290,62 +297,88 @@ fn key_of(ids: &[u32], atom: &Atom<'_>) -> Option<usize> {
 // What every lazy class shares: object-valued keys cached in slots, writes
 // turned into own properties, unknown names answered by the prototype.
 
-/// Up to eight cached values (the most any class needs), without a heap
-/// allocation per object.
-#[derive(JsLifetime, Default)]
-struct Slots<'js> {
-    s0: Option<Value<'js>>,
-    s1: Option<Value<'js>>,
-    s2: Option<Value<'js>>,
-    s3: Option<Value<'js>>,
-    s4: Option<Value<'js>>,
-    s5: Option<Value<'js>>,
-    s6: Option<Value<'js>>,
-    s7: Option<Value<'js>>,
-}
-
-impl<'js> Slots<'js> {
-    fn slot(&mut self, i: u8) -> &mut Option<Value<'js>> {
-        match i {
-            0 => &mut self.s0,
-            1 => &mut self.s1,
-            2 => &mut self.s2,
-            3 => &mut self.s3,
-            4 => &mut self.s4,
-            5 => &mut self.s5,
-            6 => &mut self.s6,
-            _ => &mut self.s7,
-        }
-    }
-
-    fn each(&self) -> [&Option<Value<'js>>; 8] {
-        [&self.s0, &self.s1, &self.s2, &self.s3, &self.s4, &self.s5, &self.s6, &self.s7]
-    }
-}
-
-/// The state every lazy object has besides its data.
+/// The state every lazy object has besides its data. Classes with
+/// object-valued keys also keep those values, once built, in an array of
+/// `Slots` sized to their count (so `data.request === data.request`); the
+/// object is copied into its allocation whole, so nothing is there that
+/// the class does not use.
 #[derive(JsLifetime)]
 struct Common<'js> {
     env: Rc<ItemEnv>,
     /// Shared by all lazy objects of the runtime (an empty object whose
     /// prototype is `Object.prototype`).
     proto: Object<'js>,
-    slots: RefCell<Slots<'js>>,
     written: RefCell<Vec<u32>>,
 }
 
+/// A fixed set of cached values (named fields, not an array, so the
+/// class stays `JsLifetime`).
+trait SlotSet<'js> {
+    fn slot(&mut self, i: u8) -> Option<&mut Option<Value<'js>>>;
+    fn trace<'a>(&self, tracer: Tracer<'a, 'js>);
+}
+
+macro_rules! slot_set {
+    ($name:ident { $($field:ident = $i:literal),* }) => {
+        #[derive(JsLifetime, Default)]
+        struct $name<'js> {
+            $($field: Option<Value<'js>>,)*
+        }
+
+        impl<'js> SlotSet<'js> for $name<'js> {
+            fn slot(&mut self, i: u8) -> Option<&mut Option<Value<'js>>> {
+                match i {
+                    $($i => Some(&mut self.$field),)*
+                    _ => None,
+                }
+            }
+
+            fn trace<'a>(&self, tracer: Tracer<'a, 'js>) {
+                $(if let Some(v) = &self.$field {
+                    v.trace(tracer);
+                })*
+            }
+        }
+    };
+}
+
+slot_set!(ItemSlots { s0 = 0, s1 = 1, s2 = 2, s3 = 3, s4 = 4, s5 = 5, s6 = 6, s7 = 7 });
+slot_set!(MsgSlots { s0 = 0, s1 = 1, s2 = 2, s3 = 3, s4 = 4 });
+
+/// The value cached in `slot`, built first if need be.
+#[inline]
+fn cached<'js, S: SlotSet<'js>>(slots: &RefCell<S>, slot: u8, build: impl FnOnce() -> Result<Value<'js>>) -> Result<Value<'js>> {
+    if let Some(Some(v)) = slots.borrow_mut().slot(slot) {
+        return Ok(v.clone());
+    }
+    let v = build()?;
+    if let Some(s) = slots.borrow_mut().slot(slot) {
+        *s = Some(v.clone());
+    }
+    Ok(v)
+}
+
+fn trace_slots<'a, 'js, S: SlotSet<'js>>(slots: &RefCell<S>, tracer: Tracer<'a, 'js>) {
+    // A borrow held elsewhere means the GC runs from inside a build;
+    // skipping is safe (an untraced child only looks externally held).
+    if let Ok(s) = slots.try_borrow() {
+        s.trace(tracer);
+    }
+}
+
 impl<'js> Common<'js> {
-    fn new(env: Rc<ItemEnv>, lazy: &Lazy<'js>) -> Self {
+    fn new(env: Rc<ItemEnv>, proto: Object<'js>) -> Self {
         Common {
             env,
-            proto: lazy.proto.clone(),
-            slots: RefCell::new(Slots::default()),
+            proto,
             written: RefCell::new(Vec::new()),
         }
     }
 
-    fn lazy(&self) -> Lazy<'js> {
-        Lazy { proto: self.proto.clone() }
+    /// A child lazy object sharing this one's prototype and env.
+    fn child<C: JsClass<'js>>(&self, make: impl FnOnce(Common<'js>) -> C) -> Result<Value<'js>> {
+        let obj = make(Common::new(self.env.clone(), self.proto.clone()));
+        Ok(Class::instance_proto(obj, self.proto.clone())?.into_value())
     }
 
     fn note_written(&self, atom: &Atom<'js>) {
@@ -356,25 +389,8 @@ impl<'js> Common<'js> {
         }
     }
 
-    #[inline]
-    fn cached(&self, slot: u8, build: impl FnOnce() -> Result<Value<'js>>) -> Result<Value<'js>> {
-        if let Some(v) = self.slots.borrow_mut().slot(slot).clone() {
-            return Ok(v);
-        }
-        let v = build()?;
-        *self.slots.borrow_mut().slot(slot) = Some(v.clone());
-        Ok(v)
-    }
-
     fn trace<'a>(&self, tracer: Tracer<'a, 'js>) {
         self.proto.trace(tracer);
-        // A borrow held elsewhere means the GC runs from inside a build;
-        // skipping is safe (an untraced child only looks externally held).
-        if let Ok(s) = self.slots.try_borrow() {
-            for v in s.each().into_iter().flatten() {
-                v.trace(tracer);
-            }
-        }
     }
 
     fn was_written(&self, atom: &Atom<'js>) -> bool {
@@ -407,7 +423,7 @@ fn define<'js>(o: &Object<'js>, atom: Atom<'js>, value: Value<'js>) -> Result<()
     o.prop(atom, Property::from(value).writable().enumerable().configurable())
 }
 
-/// What a lazy object needs to create its children: the shared prototype.
+/// What the runtime needs to create lazy objects: their shared prototype.
 #[derive(Clone)]
 pub(crate) struct Lazy<'js> {
     pub(crate) proto: Object<'js>,
@@ -419,7 +435,7 @@ impl<'js> Lazy<'js> {
         Ok(Lazy { proto: Object::new(ctx.clone())? })
     }
 
-    fn wrap<C: JsClass<'js>>(&self, _ctx: &Ctx<'js>, obj: C) -> Result<Value<'js>> {
+    fn wrap<C: JsClass<'js>>(&self, obj: C) -> Result<Value<'js>> {
         Ok(Class::instance_proto(obj, self.proto.clone())?.into_value())
     }
 }
@@ -516,6 +532,7 @@ macro_rules! lazy_class {
         impl<'js> Trace<'js> for $ty<'js> {
             fn trace<'a>(&self, tracer: Tracer<'a, 'js>) {
                 self.common.trace(tracer);
+                self.trace_slots(tracer);
             }
         }
     };
@@ -530,24 +547,31 @@ pub(crate) struct ItemObj<'js> {
     passed: Cell<bool>,
     failed: Cell<bool>,
     common: Common<'js>,
+    slots: RefCell<ItemSlots<'js>>,
 }
 
 lazy_class!(ItemObj, "Item");
 
 /// `data` for an item.
-pub(crate) fn item_value<'js>(ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, item: Item) -> Result<Value<'js>> {
-    lazy.wrap(ctx, ItemObj::new(Rc::new(item), env.clone(), lazy))
+pub(crate) fn item_value<'js>(_ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, item: Item) -> Result<Value<'js>> {
+    lazy.wrap(ItemObj::new(Rc::new(item), env.clone(), lazy))
 }
 
 /// `info` for a packet.
-pub(crate) fn packet_value<'js>(ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, info: PacketInfo) -> Result<Value<'js>> {
-    lazy.wrap(ctx, PacketObj { info, common: Common::new(env.clone(), lazy) })
+pub(crate) fn packet_value<'js>(_ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, info: PacketInfo) -> Result<Value<'js>> {
+    lazy.wrap(PacketObj { info, common: Common::new(env.clone(), lazy.proto.clone()) })
 }
 
 impl<'js> ItemObj<'js> {
     pub(crate) fn new(item: Rc<Item>, env: Rc<ItemEnv>, lazy: &Lazy<'js>) -> Self {
         let (passed, failed) = (item.passed, item.failed);
-        ItemObj { item, passed: Cell::new(passed), failed: Cell::new(failed), common: Common::new(env, lazy) }
+        ItemObj {
+            item,
+            passed: Cell::new(passed),
+            failed: Cell::new(failed),
+            common: Common::new(env, lazy.proto.clone()),
+            slots: RefCell::default(),
+        }
     }
 
     /// `test.pass` / `test.fail`.
@@ -561,6 +585,9 @@ impl<'js> ItemObj<'js> {
 
     fn common(&self) -> &Common<'js> {
         &self.common
+    }
+    fn trace_slots<'a>(&self, tracer: Tracer<'a, 'js>) {
+        trace_slots(&self.slots, tracer);
     }
 
     fn keys(&self) -> &'static [&'static str] {
@@ -584,7 +611,7 @@ impl<'js> ItemObj<'js> {
 
     fn value(&self, ctx: &Ctx<'js>, k: usize, _receiver: Option<&Value<'js>>) -> Result<Value<'js>> {
         if let Some(slot) = ITEM_SLOTS.get(k).copied().flatten() {
-            return self.common.cached(slot, || self.build(ctx, k));
+            return cached(&self.slots, slot, || self.build(ctx, k));
         }
         self.build(ctx, k)
     }
@@ -674,8 +701,7 @@ fn message<'js>(ctx: &Ctx<'js>, item: &Rc<Item>, common: &Common<'js>, response:
     let env = &common.env;
     Ok(match m {
         Some(Message::Http(_)) => {
-            let lazy = common.lazy();
-            lazy.wrap(ctx, MsgObj { item: item.clone(), response, common: Common::new(env.clone(), &lazy) })?
+            common.child(|common| MsgObj { item: item.clone(), response, common, slots: RefCell::default() })?
         }
         // DNS messages are small and read whole; build them at once.
         Some(Message::Dns(d)) => dns_message(ctx, d, response)?,
@@ -707,6 +733,7 @@ pub(crate) struct MsgObj<'js> {
     item: Rc<Item>,
     response: bool,
     common: Common<'js>,
+    slots: RefCell<MsgSlots<'js>>,
 }
 
 lazy_class!(MsgObj, "HttpMessage");
@@ -745,6 +772,9 @@ impl<'js> MsgObj<'js> {
     fn common(&self) -> &Common<'js> {
         &self.common
     }
+    fn trace_slots<'a>(&self, tracer: Tracer<'a, 'js>) {
+        trace_slots(&self.slots, tracer);
+    }
 
     fn keys(&self) -> &'static [&'static str] {
         if self.response {
@@ -770,7 +800,7 @@ impl<'js> MsgObj<'js> {
     fn value(&self, ctx: &Ctx<'js>, k: usize, _receiver: Option<&Value<'js>>) -> Result<Value<'js>> {
         let slot = if self.response { RESP_SLOTS.get(k) } else { REQ_SLOTS.get(k) };
         if let Some(slot) = slot.copied().flatten() {
-            return self.common.cached(slot, || self.build(ctx, k));
+            return cached(&self.slots, slot, || self.build(ctx, k));
         }
         self.build(ctx, k)
     }
@@ -792,10 +822,8 @@ impl<'js> MsgObj<'js> {
         }
     }
 
-    fn headers(&self, ctx: &Ctx<'js>) -> Result<Value<'js>> {
-        let lazy = self.common.lazy();
-        let h = HeadersObj { item: self.item.clone(), response: self.response, common: Common::new(self.common.env.clone(), &lazy) };
-        lazy.wrap(ctx, h)
+    fn headers(&self) -> Result<Value<'js>> {
+        self.common.child(|common| HeadersObj { item: self.item.clone(), response: self.response, common })
     }
 
     fn build_request(&self, ctx: &Ctx<'js>, m: &HttpMessage, k: usize) -> Result<Value<'js>> {
@@ -820,7 +848,7 @@ impl<'js> MsgObj<'js> {
                 string(ctx, &uri)?
             }
             rq::HTTP_VERSION => string(ctx, &Self::version(m))?,
-            rq::HEADERS => self.headers(ctx)?,
+            rq::HEADERS => self.headers()?,
             rq::COOKIES => cookies(ctx, m)?,
             rq::QUERY_STRING => {
                 let o = Object::new(ctx.clone())?;
@@ -849,7 +877,7 @@ impl<'js> MsgObj<'js> {
             rs::STATUS => num(ctx, u64::from(m.status)),
             rs::STATUS_TEXT => string(ctx, &text(m.reason()))?,
             rs::HTTP_VERSION => string(ctx, &Self::version(m))?,
-            rs::HEADERS => self.headers(ctx)?,
+            rs::HEADERS => self.headers()?,
             rs::COOKIES => cookies(ctx, m)?,
             rs::HEADERS_SIZE => num(ctx, u64::from(m.headers_size)),
             rs::BODY_SIZE => num(ctx, m.body_size),
@@ -926,6 +954,7 @@ impl<'js> HeadersObj<'js> {
         let Some(m) = self.msg() else { return Ok(None) };
         match self.common.env.with_name(ctx, atom, |exact, lower| header_value(m, exact, lower)) {
             Some(Some(HeaderValue::One(v))) => match std::str::from_utf8(v) {
+                Ok(s) if s.len() <= MAX_ATOM_VALUE_BYTES => Ok(Some(Atom::from_str(ctx.clone(), s)?.to_js_string()?.into_value())),
                 Ok(s) => Ok(Some(string(ctx, s)?)),
                 Err(_) => Ok(Some(string(ctx, &String::from_utf8_lossy(v))?)),
             },
@@ -1043,6 +1072,7 @@ impl<'js> PacketObj<'js> {
     fn common(&self) -> &Common<'js> {
         &self.common
     }
+    fn trace_slots<'a>(&self, _tracer: Tracer<'a, 'js>) {}
 
     fn keys(&self) -> &'static [&'static str] {
         &PACKET_KEYS

@@ -236,11 +236,17 @@ impl CoreLoop {
     /// Handles one control message; `true` on shutdown.
     fn control(&mut self, c: Control) -> bool {
         match c {
+            // The hook mask is published before the answer, so a caller that
+            // loaded an agent finds producers routing to it.
             Control::Load { name, source, reply } => {
-                let _ = reply.send(self.rt.load_agent(&name, &source));
+                let r = self.rt.load_agent(&name, &source);
+                self.publish_mask();
+                let _ = reply.send(r);
             }
             Control::Remove { name, reply } => {
-                let _ = reply.send(self.rt.remove_agent(&name));
+                let r = self.rt.remove_agent(&name);
+                self.publish_mask();
+                let _ = reply.send(r);
             }
             Control::Agents(r) => {
                 let _ = r.send(self.rt.agents());
