@@ -15,7 +15,8 @@
    the values, RBAC for pods and the agents ConfigMap; the workers' link to
    the hub: link.hub in skua.yaml is the hub Service's URL, workers get
    SKUA_TOKEN from the tokens Secret, the hub mounts that Secret's tokens
-   file where hub.tokens_file says, and no ConfigMap holds a token;
+   file where hub.tokens_file says, and no ConfigMap holds a token (and,
+   with the Secret's lookup stubbed, an upgrade keeps the tokens it has);
 5. the worker entrypoint, run with sh against a stand-in skua, turns
    PCIDEVICE_* (and, failing that, Multus' network-status annotation) into
    the EAL allow-list;
@@ -32,6 +33,7 @@ import copy
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -453,6 +455,38 @@ def check_rejections(chart_dir):
     return c
 
 
+LOOKUP = '(lookup "v1" "Secret" .Release.Namespace $name | default dict)'
+
+
+def check_token_reuse(chart_dir):
+    """On upgrade the tokens Secret keeps the tokens it has: with no cluster
+    to answer `lookup`, the chart is copied with the lookup replaced by an
+    existing Secret's shape (base64 data) and rendered."""
+    c = Checks("tokens kept on upgrade")
+    old = {"worker-token": "existing-worker-token-0123456789", "admin-token": "existing-admin-token-0123456789"}
+    with tempfile.TemporaryDirectory() as tmp:
+        copy_dir = os.path.join(tmp, "skua")
+        shutil.copytree(chart_dir, copy_dir)
+        path = os.path.join(copy_dir, "templates", "tokens-secret.yaml")
+        with open(path) as f:
+            text = f.read()
+        if not c.check(LOOKUP in text, f"tokens-secret.yaml no longer looks the Secret up with {LOOKUP}"):
+            return c
+        stub = '(dict "data" (dict ' + " ".join(f'"{k}" ("{v}" | b64enc)' for k, v in old.items()) + "))"
+        with open(path, "w") as f:
+            f.write(text.replace(LOOKUP, stub))
+        chart = helm.Chart.load(copy_dir)
+        for user, want in (({}, old), ({"hub": {"workerToken": "given-worker-token-0123456789"}},
+                                       dict(old, **{"worker-token": "given-worker-token-0123456789"}))):
+            objects, _ = render(chart, user)
+            data = secret_data(find(objects, "Secret", "-tokens"))
+            c.check({k: data.get(k) for k in want} == want, f"tokens not kept with values {user}: {data}")
+            entries = parse_tokens_file(data.get("tokens", ""))
+            c.check(("worker", want["worker-token"]) in entries and ("admin", want["admin-token"]) in entries,
+                    f"tokens file does not hold the kept tokens: {entries}")
+    return c
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--chart", required=True)
@@ -489,11 +523,11 @@ def main():
             print(f"   {k}: {v}")
         for f in c.failures:
             print(f"   FAIL: {f}")
-    c = check_rejections(args.chart)
-    results.append(c)
-    print(f"\n== {c.name}: {c.passed} checks passed, {len(c.failures)} failed")
-    for f in c.failures:
-        print(f"   FAIL: {f}")
+    for c in (check_rejections(args.chart), check_token_reuse(args.chart)):
+        results.append(c)
+        print(f"\n== {c.name}: {c.passed} checks passed, {len(c.failures)} failed")
+        for f in c.failures:
+            print(f"   FAIL: {f}")
     failed = sum(len(r.failures) for r in results)
     passed = sum(r.passed for r in results)
     print(f"\nhelm chart checks: {passed} passed, {failed} failed")
