@@ -12,7 +12,11 @@
    hugepages requested equal to their limits and mounted from an
    emptyDir of medium HugePages, IPC_LOCK/SYS_NICE/NET_RAW added, nothing
    privileged, /dev/vfio from the host, the SR-IOV resource name taken from
-   the values, RBAC for pods and the agents ConfigMap;
+   the values, RBAC for pods and the agents ConfigMap; the workers' link to
+   the hub: link.hub in skua.yaml is the hub Service's URL, workers get
+   SKUA_TOKEN from the tokens Secret, the hub mounts that Secret's tokens
+   file where hub.tokens_file says, and no ConfigMap holds a token (and,
+   with the Secret's lookup stubbed, an upgrade keeps the tokens it has);
 5. the worker entrypoint, run with sh against a stand-in skua, turns
    PCIDEVICE_* (and, failing that, Multus' network-status annotation) into
    the EAL allow-list;
@@ -24,10 +28,12 @@ Usage: test_chart.py --chart deploy/helm/skua [--values FILE ...] [--skua BIN]
 """
 
 import argparse
+import base64
 import copy
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +43,7 @@ import kubernetes_validate
 import yaml
 
 KUBE_VERSION = "1.30.0"
+NAMESPACE = "skua"
 REQUIRED_CAPS = {"IPC_LOCK", "SYS_NICE", "NET_RAW"}
 QUANTITY = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "": 1}
 
@@ -63,7 +70,7 @@ def quantity_bytes(q):
 
 
 def render(chart, values):
-    manifests = chart.render(values=values, name="skua", namespace="skua", is_install=True)
+    manifests = chart.render(values=values, name="skua", namespace=NAMESPACE, is_install=True)
     objects, notes = [], ""
     for path, text in sorted(manifests.items()):
         if path.endswith("NOTES.txt"):
@@ -189,6 +196,115 @@ def check_invariants(c, values, objects):
                     "hub.store is kube but the hub still mounts an emptyDir store")
 
 
+def secret_data(secret):
+    """A Secret's values as text (data is base64, stringData plain)."""
+    out = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+    out.update(secret.get("stringData") or {})
+    return out
+
+
+def parse_tokens_file(text):
+    """[(role, token)] as skua's hub reads a tokens file (hub/auth.rs,
+    read_tokens_file), or raises ValueError."""
+    out = []
+    for i, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) != 2:
+            raise ValueError(f"line {i}: expected `ROLE TOKEN`")
+        role, token = parts
+        if role not in ("admin", "read", "worker"):
+            raise ValueError(f"line {i}: role must be admin, read or worker")
+        if len(token) < 16:
+            raise ValueError(f"line {i}: a token must be at least 16 characters")
+        out.append((role, token))
+    return out
+
+
+def check_link(c, values, objects):
+    """Workers reach the hub (link.hub) with a worker token the hub accepts."""
+    cfg = find(objects, "ConfigMap", "-config")
+    ds = find(objects, "DaemonSet", "-worker")
+    secret = find(objects, "Secret", "-tokens")
+    if not (c.check(cfg is not None and ds is not None, "config ConfigMap or worker DaemonSet missing")
+            and c.check(secret is not None, "tokens Secret missing")):
+        return
+    skua_yaml = yaml.safe_load(cfg["data"]["skua.yaml"])
+    link = skua_yaml.get("link") or {}
+    data = secret_data(secret)
+    worker_token = data.get("worker-token", "")
+    admin_token = data.get("admin-token", "")
+    c.check(len(worker_token) >= 16 and not any(ch.isspace() or ch == "#" for ch in worker_token),
+            f"worker token of {len(worker_token)} characters (at least 16, no spaces or #)")
+    c.check(len(admin_token) >= 16, f"admin token of {len(admin_token)} characters")
+    for key, given in (("worker-token", values["hub"].get("workerToken")), ("admin-token", values["hub"].get("adminToken"))):
+        if given:
+            c.check(data.get(key) == given, f"tokens Secret {key} is not the one the values give")
+
+    # Workers: SKUA_TOKEN from the Secret, no leftover SKUA_HUB_URL.
+    main = ds["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in main.get("env", [])}
+    ref = env.get("SKUA_TOKEN", {}).get("valueFrom", {}).get("secretKeyRef", {})
+    c.check(ref.get("name") == secret["metadata"]["name"] and ref.get("key") == "worker-token",
+            f"worker SKUA_TOKEN is not the tokens Secret's worker-token: {env.get('SKUA_TOKEN')}")
+    c.check("SKUA_HUB_URL" not in env, "worker still sets SKUA_HUB_URL (skua reads link.hub)")
+    c.check(not link.get("token"), "skua.yaml link.token is set: the token would sit in a ConfigMap")
+
+    # No token in any ConfigMap (nor anywhere outside its Secret).
+    for _, o in objects:
+        if o["kind"] == "ConfigMap":
+            text = json.dumps(o.get("data") or {}) + json.dumps(o.get("binaryData") or {})
+            c.check(worker_token not in text and admin_token not in text, f"ConfigMap {o['metadata']['name']} holds a token")
+        elif o is not secret:
+            text = json.dumps(o)
+            c.check(worker_token not in text and admin_token not in text, f"{o['kind']} {o['metadata']['name']} holds a token")
+
+    user_hub = ((values.get("config") or {}).get("link") or {}).get("hub")
+    hub = find(objects, "Deployment", "-hub")
+    svc = find(objects, "Service", "-hub")
+    if not values["hub"]["enabled"]:
+        c.check(link.get("hub", "") == (user_hub or ""), f"no hub in the chart, yet link.hub is {link.get('hub')!r}")
+        return
+    if not c.check(hub is not None and svc is not None, "hub Deployment/Service missing"):
+        return
+    # link.hub: the hub Service, by name, namespace and port.
+    url = f"http://{svc['metadata']['name']}.{NAMESPACE}.svc:{svc['spec']['ports'][0]['port']}"
+    c.check(link.get("hub") == (user_hub or url), f"skua.yaml link.hub {link.get('hub')!r}, want {user_hub or url!r}")
+    c.check(svc["spec"]["ports"][0]["port"] == values["hub"]["service"]["port"], "hub Service port is not hub.service.port")
+
+    # The hub: its tokens file mounted where hub.tokens_file says, holding
+    # the workers' token with the worker role.
+    path = (skua_yaml.get("hub") or {}).get("tokens_file", "")
+    if not c.check(path.startswith("/"), f"skua.yaml hub.tokens_file {path!r} is no absolute path"):
+        return
+    spec = hub["spec"]["template"]["spec"]
+    ctr = spec["containers"][0]
+    vols = {v["name"]: v for v in spec.get("volumes", [])}
+    found = None
+    for m in ctr.get("volumeMounts", []):
+        v = vols.get(m["name"], {})
+        sv = v.get("secret")
+        if not sv or sv.get("secretName") != secret["metadata"]["name"]:
+            continue
+        rel = os.path.relpath(path, m["mountPath"])
+        if rel.startswith(".."):
+            continue
+        items = sv.get("items")
+        key = next((i["key"] for i in items if i["path"] == rel), None) if items else rel
+        if key is not None and "subPath" not in m:
+            found = key
+    if c.check(found in data, f"hub does not mount the tokens Secret's file at {path}"):
+        try:
+            entries = parse_tokens_file(data[found])
+        except ValueError as e:
+            entries = []
+            c.check(False, f"the hub would reject its tokens file: {e}")
+        c.check(("worker", worker_token) in entries, "the hub's tokens file lacks `worker <the workers' token>`")
+        c.check(("admin", admin_token) in entries, "the hub's tokens file lacks `admin <admin-token>`")
+
+
 def check_entrypoint(c, values, objects, tmp):
     cfg = find(objects, "ConfigMap", "-config")
     script = os.path.join(tmp, "entrypoint.sh")
@@ -278,6 +394,7 @@ def check_values_set(chart_dir, name, user, skua):
             c.check(False, f"{path} {o['kind']}/{o['metadata'].get('name')}: {e}")
     c.check(bool(notes.strip()) and "skua hugepages plan" in notes, "NOTES.txt empty or without the sizing step")
     check_invariants(c, values, objects)
+    check_link(c, values, objects)
     need = None
     with tempfile.TemporaryDirectory() as tmp:
         check_entrypoint(c, values, objects, tmp)
@@ -307,6 +424,8 @@ def check_rejections(chart_dir):
         ({"workers": {}}, "unknown top-level key"),
         ({"hub": {"store": "configmap"}}, "unknown hub store"),
         ({"agents": {"bad name": "x"}}, "agent file name"),
+        ({"hub": {"workerToken": "short"}}, "worker token under 16 characters"),
+        ({"hub": {"adminToken": "with a space in it, long enough"}}, "admin token with spaces"),
     ]
     for values, what in bad:
         try:
@@ -319,11 +438,52 @@ def check_rejections(chart_dir):
         c.check(False, "rendered with more dataplane cores than worker CPUs")
     except helm.HelmError as e:
         c.check("must fit in worker.cpus" in str(e), f"wrong render error: {e}")
+    # The chart owns hub.tokens_file (the mounted Secret).
+    try:
+        chart.render(values={"config": {"hub": {"tokens_file": "/elsewhere"}}}, name="skua", namespace="skua")
+        c.check(False, "rendered with config.hub.tokens_file given")
+    except helm.HelmError as e:
+        c.check("hub.workerToken" in str(e), f"wrong render error: {e}")
+    # A generated token is 40 characters; two installs do not share one.
+    a, b = (secret_data(find(render(chart, {})[0], "Secret", "-tokens"))["worker-token"] for _ in range(2))
+    c.check(len(a) == 40 and a != b, f"generated worker tokens {len(a)} characters, equal: {a == b}")
     # privileged can be turned on only on purpose; then the check above fires.
     objects, _ = render(chart, {"worker": {"privileged": True}})
     probe = Checks("probe")
     check_invariants(probe, chart.merge_values({"worker": {"privileged": True}}), objects)
     c.check(any("privileged" in f for f in probe.failures), "privileged: true went unnoticed")
+    return c
+
+
+LOOKUP = '(lookup "v1" "Secret" .Release.Namespace $name | default dict)'
+
+
+def check_token_reuse(chart_dir):
+    """On upgrade the tokens Secret keeps the tokens it has: with no cluster
+    to answer `lookup`, the chart is copied with the lookup replaced by an
+    existing Secret's shape (base64 data) and rendered."""
+    c = Checks("tokens kept on upgrade")
+    old = {"worker-token": "existing-worker-token-0123456789", "admin-token": "existing-admin-token-0123456789"}
+    with tempfile.TemporaryDirectory() as tmp:
+        copy_dir = os.path.join(tmp, "skua")
+        shutil.copytree(chart_dir, copy_dir)
+        path = os.path.join(copy_dir, "templates", "tokens-secret.yaml")
+        with open(path) as f:
+            text = f.read()
+        if not c.check(LOOKUP in text, f"tokens-secret.yaml no longer looks the Secret up with {LOOKUP}"):
+            return c
+        stub = '(dict "data" (dict ' + " ".join(f'"{k}" ("{v}" | b64enc)' for k, v in old.items()) + "))"
+        with open(path, "w") as f:
+            f.write(text.replace(LOOKUP, stub))
+        chart = helm.Chart.load(copy_dir)
+        for user, want in (({}, old), ({"hub": {"workerToken": "given-worker-token-0123456789"}},
+                                       dict(old, **{"worker-token": "given-worker-token-0123456789"}))):
+            objects, _ = render(chart, user)
+            data = secret_data(find(objects, "Secret", "-tokens"))
+            c.check({k: data.get(k) for k in want} == want, f"tokens not kept with values {user}: {data}")
+            entries = parse_tokens_file(data.get("tokens", ""))
+            c.check(("worker", want["worker-token"]) in entries and ("admin", want["admin-token"]) in entries,
+                    f"tokens file does not hold the kept tokens: {entries}")
     return c
 
 
@@ -347,6 +507,11 @@ def main():
         ("variant: no hub, existing Secret", {"hub": {"enabled": False}, "existingSecret": "skua-env-external"}),
         ("variant: no RBAC", {"rbac": {"create": False}, "serviceAccount": {"create": False}}),
         ("variant: directory store, existing Secret", {"hub": {"store": "dir"}, "existingSecret": "skua-env-external"}),
+        ("variant: own tokens, port, fullname", {"hub": {"workerToken": "w0rker-token-0123456789", "adminToken": "adm1n-token-0123456789",
+                                                        "service": {"port": 9443}}, "fullnameOverride": "capture"}),
+        ("variant: own link.hub", {"config": {"link": {"hub": "https://hub.example.invalid:8443"}}}),
+        ("variant: no hub, own link.hub and token", {"hub": {"enabled": False, "workerToken": "w0rker-token-0123456789"},
+                                                      "config": {"link": {"hub": "https://hub.example.invalid:8443"}}}),
     ]
     results = []
     for name, user in sets:
@@ -358,11 +523,11 @@ def main():
             print(f"   {k}: {v}")
         for f in c.failures:
             print(f"   FAIL: {f}")
-    c = check_rejections(args.chart)
-    results.append(c)
-    print(f"\n== {c.name}: {c.passed} checks passed, {len(c.failures)} failed")
-    for f in c.failures:
-        print(f"   FAIL: {f}")
+    for c in (check_rejections(args.chart), check_token_reuse(args.chart)):
+        results.append(c)
+        print(f"\n== {c.name}: {c.passed} checks passed, {len(c.failures)} failed")
+        for f in c.failures:
+            print(f"   FAIL: {f}")
     failed = sum(len(r.failures) for r in results)
     passed = sum(r.passed for r in results)
     print(f"\nhelm chart checks: {passed} passed, {failed} failed")

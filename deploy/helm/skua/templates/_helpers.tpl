@@ -44,6 +44,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.existingSecret }}{{ .Values.existingSecret }}{{ else }}{{ include "skua.fullname" . }}-env{{ end }}
 {{- end }}
 
+{{/* The Secret of the hub's tokens; workers take theirs from it too. */}}
+{{- define "skua.tokensSecret" -}}
+{{ include "skua.fullname" . }}-tokens
+{{- end }}
+
+{{/* Where the hub reads its tokens file (hub.tokens_file). */}}
+{{- define "skua.tokensFile" -}}
+/etc/skua-tokens/tokens
+{{- end }}
+
+{{/* The hub Service's URL inside the cluster (link.hub of the workers). */}}
+{{- define "skua.hubURL" -}}
+{{- printf "http://%s-hub.%s.svc:%d" (include "skua.fullname" .) .Release.Namespace (int .Values.hub.service.port) }}
+{{- end }}
+
 {{- define "skua.serviceAccount" -}}
 {{ include "skua.fullname" . }}-{{ .component }}
 {{- end }}
@@ -72,18 +87,37 @@ memory: {{ .Values.worker.memory | quote }}
 {{- end }}
 {{- end }}
 
-{{/* skua.yaml: the user's config with the hugepage settings the pod has. */}}
+{{/*
+skua.yaml: the user's config with the hugepage settings the pod has, the
+hub's store and tokens file, and the workers' link to the hub. Hub and
+workers share it: `skua worker` ignores the hub section, `skua hub` the link
+section. No token goes in here (it is a ConfigMap).
+*/}}
 {{- define "skua.config" -}}
 {{- $cfg := deepCopy (default dict .Values.config) }}
 {{- $hp := get $cfg "hugepages" | default dict }}
 {{- $_ := set $hp "page_size" (include "skua.pageSize" .) }}
 {{- $_ := set $hp "mount_path" "/dev/hugepages" }}
 {{- $_ := set $cfg "hugepages" $hp }}
-{{- if eq (.Values.hub.store | default "kube") "kube" }}
 {{- $hub := get $cfg "hub" | default dict }}
+{{- if eq (.Values.hub.store | default "kube") "kube" }}
 {{- $_ := set $hub "store" "kube" }}
 {{- $_ := set $hub "kube_configmap" (include "skua.agentsConfigMap" .) }}
 {{- $_ := set $hub "kube_secret" (include "skua.envSecret" .) }}
+{{- end }}
+{{- if .Values.hub.enabled }}
+{{- if get $hub "tokens_file" }}
+{{- fail "config.hub.tokens_file is the chart's (the tokens Secret, mounted in the hub): set hub.workerToken / hub.adminToken instead" }}
+{{- end }}
+{{- $_ := set $hub "tokens_file" (include "skua.tokensFile" .) }}
+{{- /* Workers reach the hub through its Service unless told otherwise. */}}
+{{- $link := get $cfg "link" | default dict }}
+{{- if not (get $link "hub") }}
+{{- $_ := set $link "hub" (include "skua.hubURL" .) }}
+{{- end }}
+{{- $_ := set $cfg "link" $link }}
+{{- end }}
+{{- if $hub }}
 {{- $_ := set $cfg "hub" $hub }}
 {{- end }}
 {{- toYaml $cfg }}
