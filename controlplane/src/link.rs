@@ -41,7 +41,8 @@ pub struct LinkConfig {
     /// The hub's base URL (`http://skua-hub:8899`). Empty: no hub; the
     /// worker runs the agents of `scripting.source`.
     pub hub: String,
-    /// Bearer token for the hub (a worker or admin token of `hub.tokens`).
+    /// Bearer token for the hub: a worker token (`hub.worker_tokens`, or a
+    /// `worker` line of `hub.tokens_file`); the link refuses other roles.
     /// Empty: the `SKUA_TOKEN` environment variable.
     pub token: String,
     /// This worker's name on the hub. Empty: the node name.
