@@ -22,6 +22,7 @@ pub fn skua_bin() -> PathBuf {
             let release = profile_dir.file_name().is_some_and(|n| n == "release");
             let mut cmd = Command::new(env!("CARGO"));
             cmd.args(["build", "-p", "controlplane", "--bin", "skua"]);
+            without_package_env(&mut cmd);
             if release {
                 cmd.arg("--release");
             }
@@ -31,6 +32,37 @@ pub fn skua_bin() -> PathBuf {
         bin
     })
     .clone()
+}
+
+/// Removes from `cmd` the variables cargo sets for a test or bench process
+/// about the package under test (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`,
+/// `OUT_DIR`, ...). A nested `cargo build` inherits them otherwise, and a
+/// build script that declares `rerun-if-env-changed` for one of them
+/// (ring 0.17.14 does, for `CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME` and
+/// `CARGO_PKG_VERSION_*`) then sees them "changed" against a build from a
+/// shell: it reruns, and everything above it — rustls, kube, the AWS SDK,
+/// controlplane — is rebuilt, by every `cargo bench` and again by the next
+/// plain `cargo build`. Cargo sets each build script's own values itself,
+/// and the variables that configure a build (`CARGO_TARGET_DIR`,
+/// `CARGO_PROFILE_*`, `CARGO_BUILD_*`, `RUSTFLAGS`, ...) are kept.
+fn without_package_env(cmd: &mut Command) {
+    const SET_BY_CARGO: [&str; 9] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        if SET_BY_CARGO.contains(&key) || key.starts_with("CARGO_PKG_") || key.starts_with("CARGO_BIN_EXE_") {
+            cmd.env_remove(key);
+        }
+    }
 }
 
 /// `../shared/corpus` beside the repository, if present.

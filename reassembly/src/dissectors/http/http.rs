@@ -523,6 +523,18 @@ impl HttpSession {
                 d.framing = Some(f);
                 d.remaining = if let Framing::Length(n) = f { n } else { 0 };
                 d.state = State::Body;
+                if let (Framing::Length(n), None) = (f, d.decoder.as_ref()) {
+                    // The kept body's size is known: one allocation of it
+                    // (at most max_body_bytes) rather than doubling as the
+                    // segments arrive, a copy of the body per doubling.
+                    let keep = usize::try_from(n).unwrap_or(usize::MAX).min(ctx.limits.max_body_bytes);
+                    if let Some(m) = self.txs.iter_mut().find(|t| t.id == id).and_then(|t| match dir {
+                        Direction::ToServer => t.req.as_mut(),
+                        Direction::ToClient => t.resp.as_mut(),
+                    }) {
+                        m.body.reserve_exact(keep.saturating_sub(m.body.len()));
+                    }
+                }
                 ParseResult::Continue { consumed }
             }
         }
