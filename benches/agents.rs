@@ -73,6 +73,12 @@ fn inline(c: &mut Criterion) {
             s.sum_ns / s.calls.max(1)
         );
     }
+    // The bundled example (`skua run`'s default agent): it also checks
+    // `data.protocol.name` and falls back from `Host` to `host`.
+    let mut example = runtime(include_str!("../examples/count-per-host.js"));
+    g.bench_function("examples/count-per-host.js", |b| {
+        b.iter_batched(|| template.clone(), |batch| example.on_items_captured(batch), BatchSize::LargeInput)
+    });
     let mut idle = runtime(NO_ITEM_HOOK);
     g.bench_function("no-item-hook", |b| {
         b.iter_batched(|| template.clone(), |batch| idle.on_items_captured(batch), BatchSize::LargeInput)

@@ -166,6 +166,17 @@ pub enum Layer4 {
     Udp,
 }
 
+/// `data.protocol` of an item (`AGENTS_API.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolInfo {
+    pub name: &'static str,
+    pub version: Cow<'static, str>,
+    pub abbr: &'static str,
+    pub long_name: Cow<'static, str>,
+    pub layer4: &'static str,
+    pub layer3: &'static str,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
     /// Id of the L4 flow, unique per worker (the core is in the top bits).
@@ -238,33 +249,32 @@ impl Item {
         self.exchange.request.as_ref().or(self.exchange.response.as_ref())
     }
 
-    fn protocol_json(&self) -> Value {
+    /// What `data.protocol` says of this item.
+    pub fn protocol_info(&self) -> ProtocolInfo {
         let layer4 = match self.layer4 {
             Layer4::Tcp => "tcp",
             Layer4::Udp => "udp",
         };
         let layer3 = if self.ip_version == 6 { "ipv6" } else { "ipv4" };
-        let named = |name: &str, version: &str, abbr: &str, long: &str| {
-            json!({"name": name, "version": version, "abbr": abbr, "longName": long, "layer4": layer4, "layer3": layer3})
+        let named = |name, version: &'static str, abbr, long_name| ProtocolInfo {
+            name,
+            version: Cow::Borrowed(version),
+            abbr,
+            long_name: Cow::Borrowed(long_name),
+            layer4,
+            layer3,
         };
         match self.protocol {
             AppProtocol::Http => {
-                let version = self
-                    .http_request()
-                    .or(self.http_response())
-                    .map(|m| m.version_number())
-                    .unwrap_or("1.1");
-                json!({
-                    "name": "http", "version": version, "abbr": "HTTP",
-                    "longName": format!("Hypertext Transfer Protocol -- HTTP/{version}"),
-                    "layer4": layer4, "layer3": layer3,
-                })
+                let version = self.http_request().or(self.http_response()).map(|m| m.version_number()).unwrap_or("1.1");
+                let long_name = match version {
+                    "1.1" => Cow::Borrowed("Hypertext Transfer Protocol -- HTTP/1.1"),
+                    "1.0" => Cow::Borrowed("Hypertext Transfer Protocol -- HTTP/1.0"),
+                    v => Cow::Owned(format!("Hypertext Transfer Protocol -- HTTP/{v}")),
+                };
+                ProtocolInfo { name: "http", version: Cow::Borrowed(version), abbr: "HTTP", long_name, layer4, layer3 }
             }
-            AppProtocol::Dns => json!({
-                "name": "dns", "version": "0", "abbr": "DNS",
-                "longName": "Domain Name System",
-                "layer4": layer4, "layer3": layer3,
-            }),
+            AppProtocol::Dns => named("dns", "0", "DNS", "Domain Name System"),
             AppProtocol::Http2 => named("http", "2", "HTTP/2", "Hypertext Transfer Protocol Version 2 (HTTP/2)"),
             AppProtocol::Grpc => named("grpc", "2", "gRPC", "gRPC Remote Procedure Calls over HTTP/2"),
             AppProtocol::Redis => {
@@ -276,14 +286,22 @@ impl Item {
             }
             AppProtocol::Kafka => {
                 let version = match self.message() {
-                    Some(Message::Kafka(k)) => k.api_version().to_string(),
-                    _ => "0".to_string(),
+                    Some(Message::Kafka(k)) => Cow::Owned(k.api_version().to_string()),
+                    _ => Cow::Borrowed("0"),
                 };
-                named("kafka", &version, "KAFKA", "Apache Kafka Protocol")
+                ProtocolInfo { version, ..named("kafka", "0", "KAFKA", "Apache Kafka Protocol") }
             }
             AppProtocol::Postgresql => named("postgresql", "3.0", "PGSQL", "PostgreSQL Frontend/Backend Protocol"),
             AppProtocol::Amqp => named("amqp", "0-9-1", "AMQP", "Advanced Message Queuing Protocol 0-9-1"),
         }
+    }
+
+    fn protocol_json(&self) -> Value {
+        let p = self.protocol_info();
+        json!({
+            "name": p.name, "version": p.version, "abbr": p.abbr, "longName": p.long_name,
+            "layer4": p.layer4, "layer3": p.layer3,
+        })
     }
 
     /// The `AGENTS_API.md` JSON of this item.

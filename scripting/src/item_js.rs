@@ -31,8 +31,8 @@ use std::rc::Rc;
 
 use reassembly::dissectors::dns::{self, DnsMessage};
 use reassembly::dissectors::http::{percent_decode, HttpMessage};
-use reassembly::item::{rfc3339, Layer4, Message};
-use reassembly::{AppProtocol, Item, NodeInfo};
+use reassembly::item::{rfc3339, Message};
+use reassembly::{Item, NodeInfo};
 use rquickjs::class::{ClassKind, JsCell, JsClass, PropertyDescriptor, PropertyName, Readable, Trace, Tracer};
 use rquickjs::object::Property;
 use rquickjs::{Array, Atom, Class, Constructor, Ctx, JsLifetime, Object, Persistent, Result, Value};
@@ -155,6 +155,39 @@ const RESP_SLOTS: [Option<u8>; 9] = {
     s
 };
 
+const PROTOCOL_KEYS: [&str; 6] = ["name", "version", "abbr", "longName", "layer4", "layer3"];
+
+/// The fixed strings `data.protocol` answers with, pinned as atoms so each
+/// read is a lookup that hands out the atom's own string (see
+/// [`interned`]); a string not here still works, made per read.
+const PROTOCOL_STRINGS: [&str; 25] = [
+    "http",
+    "dns",
+    "grpc",
+    "redis",
+    "kafka",
+    "postgresql",
+    "amqp",
+    "HTTP",
+    "DNS",
+    "HTTP/2",
+    "gRPC",
+    "REDIS",
+    "KAFKA",
+    "PGSQL",
+    "AMQP",
+    "tcp",
+    "udp",
+    "ipv4",
+    "ipv6",
+    "1.1",
+    "1.0",
+    "0-9-1",
+    "Hypertext Transfer Protocol -- HTTP/1.1",
+    "Hypertext Transfer Protocol -- HTTP/1.0",
+    "Domain Name System",
+];
+
 const PACKET_KEYS: [&str; 12] = [
     "timestamp",
     "captureLength",
@@ -220,6 +253,7 @@ pub(crate) struct ItemEnv {
     req_ids: [u32; 12],
     resp_ids: [u32; 9],
     packet_ids: [u32; 12],
+    protocol_ids: [u32; 6],
     /// Header-name atoms seen so far.
     header_names: RefCell<HashMap<u32, HeaderName, BuildHasherDefault<IdHasher>>>,
     /// An object whose property names keep every atom id above alive.
@@ -245,6 +279,7 @@ impl ItemEnv {
             }
             a
         }
+        ids(&PROTOCOL_STRINGS)?;
         Ok(Rc::new(ItemEnv {
             node,
             max_body,
@@ -252,6 +287,7 @@ impl ItemEnv {
             req_ids: fixed(ids(&REQ_KEYS)?),
             resp_ids: fixed(ids(&RESP_KEYS)?),
             packet_ids: fixed(ids(&PACKET_KEYS)?),
+            protocol_ids: fixed(ids(&PROTOCOL_KEYS)?),
             header_names: RefCell::new(HashMap::default()),
             pins: RefCell::new(Some(Persistent::save(ctx, pins))),
         }))
@@ -538,6 +574,35 @@ macro_rules! lazy_class {
     };
 }
 
+/// A lazy class whose keys are all read-only leaves (no cached children,
+/// no keys with a meaning when written); the class provides only `value`.
+macro_rules! leaf_class {
+    ($ty:ident, $name:literal, $keys:ident, $ids:ident) => {
+        lazy_class!($ty, $name);
+
+        impl<'js> $ty<'js> {
+            fn common(&self) -> &Common<'js> {
+                &self.common
+            }
+
+            fn trace_slots<'a>(&self, _tracer: Tracer<'a, 'js>) {}
+
+            fn keys(&self) -> &'static [&'static str] {
+                &$keys
+            }
+
+            #[inline]
+            fn lookup(&self, atom: &Atom<'js>) -> Option<usize> {
+                key_of(&self.common.env.$ids, atom)
+            }
+
+            fn set_known(&self, _k: usize, _v: &Value<'js>) -> bool {
+                false
+            }
+        }
+    };
+}
+
 // ---------------------------------------------------------------------
 // data
 
@@ -630,7 +695,7 @@ impl<'js> ItemObj<'js> {
                 o.set("name", env.node.name.as_str())?;
                 o.into_value()
             }
-            ik::PROTOCOL => protocol(ctx, it, &env.node)?,
+            ik::PROTOCOL => self.common.child(|common| ProtocolObj { item: self.item.clone(), common })?,
             ik::SRC => endpoint(ctx, &it.src)?,
             ik::DST => endpoint(ctx, &it.dst)?,
             ik::TIMESTAMP => num(ctx, it.ts_ns() / 1_000_000),
@@ -663,36 +728,6 @@ fn endpoint<'js>(ctx: &Ctx<'js>, e: &reassembly::item::Endpoint) -> Result<Value
     o.set("port", e.port.to_string())?;
     o.set("name", e.name.as_str())?;
     o.set("namespace", e.namespace.as_str())?;
-    Ok(o.into_value())
-}
-
-fn protocol<'js>(ctx: &Ctx<'js>, it: &Item, node: &NodeInfo) -> Result<Value<'js>> {
-    let layer4 = match it.layer4 {
-        Layer4::Tcp => "tcp",
-        Layer4::Udp => "udp",
-    };
-    let layer3 = if it.ip_version == 6 { "ipv6" } else { "ipv4" };
-    let o = Object::new(ctx.clone())?;
-    match it.protocol {
-        AppProtocol::Http => {
-            let version = it.http_request().or(it.http_response()).map(|m| m.version_number()).unwrap_or("1.1");
-            o.set("name", "http")?;
-            o.set("version", version)?;
-            o.set("abbr", "HTTP")?;
-            o.set("longName", format!("Hypertext Transfer Protocol -- HTTP/{version}"))?;
-        }
-        AppProtocol::Dns => {
-            o.set("name", "dns")?;
-            o.set("version", "0")?;
-            o.set("abbr", "DNS")?;
-            o.set("longName", "Domain Name System")?;
-        }
-        // Protocols without a lazy view yet take their JSON from the item.
-        #[allow(unreachable_patterns)]
-        _ => return from_json(ctx, item_json(it, node).get("protocol").unwrap_or(&serde_json::Value::Null)),
-    }
-    o.set("layer4", layer4)?;
-    o.set("layer3", layer3)?;
     Ok(o.into_value())
 }
 
@@ -740,6 +775,13 @@ lazy_class!(MsgObj, "HttpMessage");
 
 fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(b)
+}
+
+/// `s` as the string of its atom: no allocation when the atom exists (is
+/// pinned, or is a property name somewhere), and a string QuickJS then
+/// uses as a property key without hashing it again.
+fn interned<'js>(ctx: &Ctx<'js>, s: &str) -> Result<Value<'js>> {
+    Ok(Atom::from_str(ctx.clone(), s)?.to_js_string()?.into_value())
 }
 
 use reassembly::dissectors::http::split_target;
@@ -954,7 +996,7 @@ impl<'js> HeadersObj<'js> {
         let Some(m) = self.msg() else { return Ok(None) };
         match self.common.env.with_name(ctx, atom, |exact, lower| header_value(m, exact, lower)) {
             Some(Some(HeaderValue::One(v))) => match std::str::from_utf8(v) {
-                Ok(s) if s.len() <= MAX_ATOM_VALUE_BYTES => Ok(Some(Atom::from_str(ctx.clone(), s)?.to_js_string()?.into_value())),
+                Ok(s) if s.len() <= MAX_ATOM_VALUE_BYTES => Ok(Some(interned(ctx, s)?)),
                 Ok(s) => Ok(Some(string(ctx, s)?)),
                 Err(_) => Ok(Some(string(ctx, &String::from_utf8_lossy(v))?)),
             },
@@ -1058,6 +1100,36 @@ impl<'js> JsClass<'js> for HeadersObj<'js> {
 }
 
 // ---------------------------------------------------------------------
+// data.protocol
+
+#[derive(JsLifetime)]
+pub(crate) struct ProtocolObj<'js> {
+    item: Rc<Item>,
+    common: Common<'js>,
+}
+
+leaf_class!(ProtocolObj, "Protocol", PROTOCOL_KEYS, protocol_ids);
+
+impl<'js> ProtocolObj<'js> {
+    fn value(&self, ctx: &Ctx<'js>, k: usize, _receiver: Option<&Value<'js>>) -> Result<Value<'js>> {
+        let p = self.item.protocol_info();
+        let cow = |c: &std::borrow::Cow<'static, str>| match c {
+            std::borrow::Cow::Borrowed(s) => interned(ctx, s),
+            std::borrow::Cow::Owned(s) => string(ctx, s),
+        };
+        match k {
+            0 => interned(ctx, p.name),
+            1 => cow(&p.version),
+            2 => interned(ctx, p.abbr),
+            3 => cow(&p.long_name),
+            4 => interned(ctx, p.layer4),
+            5 => interned(ctx, p.layer3),
+            _ => Ok(Value::new_undefined(ctx.clone())),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------
 // info
 
 #[derive(JsLifetime)]
@@ -1066,27 +1138,9 @@ pub(crate) struct PacketObj<'js> {
     common: Common<'js>,
 }
 
-lazy_class!(PacketObj, "PacketInfo");
+leaf_class!(PacketObj, "PacketInfo", PACKET_KEYS, packet_ids);
 
 impl<'js> PacketObj<'js> {
-    fn common(&self) -> &Common<'js> {
-        &self.common
-    }
-    fn trace_slots<'a>(&self, _tracer: Tracer<'a, 'js>) {}
-
-    fn keys(&self) -> &'static [&'static str] {
-        &PACKET_KEYS
-    }
-
-    #[inline]
-    fn lookup(&self, atom: &Atom<'js>) -> Option<usize> {
-        key_of(&self.common.env.packet_ids, atom)
-    }
-
-    fn set_known(&self, _k: usize, _v: &Value<'js>) -> bool {
-        false
-    }
-
     fn value(&self, ctx: &Ctx<'js>, k: usize, _receiver: Option<&Value<'js>>) -> Result<Value<'js>> {
         let p = &self.info;
         let ip = |a: IpAddr| string(ctx, &a.to_string());

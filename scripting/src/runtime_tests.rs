@@ -120,6 +120,36 @@ fn on_item_captured_sees_the_full_item_shape() {
     assert_eq!(lines[4], "true undefined true");
 }
 
+/// `data.protocol` is a lazy object too: for every protocol it shows what
+/// the item's JSON shows, in the same key order, and stays the same object.
+#[test]
+fn data_protocol_matches_the_item_json_for_every_protocol() {
+    use reassembly::AppProtocol as P;
+    let mut h = h();
+    h.load(
+        "p",
+        r#"function onItemCaptured(d) {
+            console.log(JSON.stringify(d.protocol), d.protocol === d.protocol, d.protocol.name === d.protocol.name);
+        }"#,
+    );
+    let all = [P::Http, P::Dns, P::Http2, P::Grpc, P::Redis, P::Kafka, P::Postgresql, P::Amqp];
+    for (i, p) in all.into_iter().enumerate() {
+        let mut item = http_get(i as u64, "h", "/", 200);
+        item.protocol = p;
+        if i % 2 == 1 {
+            item.ip_version = 6;
+        }
+        let expected = item.to_json(&node())["protocol"].clone();
+        h.rt.on_item_captured(item);
+        let line = h.lines().pop().unwrap();
+        let (json, rest) = line.split_at(line.find("} ").unwrap() + 1);
+        assert_eq!(serde_json::from_str::<Value>(json).unwrap(), expected, "{p:?}");
+        let keys: Vec<&str> = json.match_indices("\":").map(|(at, _)| json[..at].rsplit('"').next().unwrap()).collect();
+        assert_eq!(keys, ["name", "version", "abbr", "longName", "layer4", "layer3"], "{p:?}: key order");
+        assert_eq!(rest, " true true");
+    }
+}
+
 #[test]
 fn dns_items_and_console_log_of_data_are_json() {
     let mut h = h();
