@@ -334,10 +334,10 @@ fn key_of(ids: &[u32], atom: &Atom<'_>) -> Option<usize> {
 // turned into own properties, unknown names answered by the prototype.
 
 /// The state every lazy object has besides its data. Classes with
-/// object-valued keys also keep those values, once built, in an array of
-/// `Slots` sized to their count (so `data.request === data.request`); the
-/// object is copied into its allocation whole, so nothing is there that
-/// the class does not use.
+/// object-valued keys also keep those values, once built, in a slot set
+/// sized to their count (`ItemSlots`, `MsgSlots`; so `data.request ===
+/// data.request`): the object is copied into its allocation whole, so it
+/// holds nothing its class does not use.
 #[derive(JsLifetime)]
 struct Common<'js> {
     env: Rc<ItemEnv>,
