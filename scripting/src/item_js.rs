@@ -413,8 +413,7 @@ impl<'js> Common<'js> {
 
     /// A child lazy object sharing this one's prototype and env.
     fn child<C: JsClass<'js>>(&self, make: impl FnOnce(Common<'js>) -> C) -> Result<Value<'js>> {
-        let obj = make(Common::new(self.env.clone(), self.proto.clone()));
-        Ok(Class::instance_proto(obj, self.proto.clone())?.into_value())
+        instance(&self.env, &self.proto, make)
     }
 
     fn note_written(&self, atom: &Atom<'js>) {
@@ -470,10 +469,12 @@ impl<'js> Lazy<'js> {
     pub(crate) fn new(ctx: &Ctx<'js>) -> Result<Lazy<'js>> {
         Ok(Lazy { proto: Object::new(ctx.clone())? })
     }
+}
 
-    fn wrap<C: JsClass<'js>>(&self, obj: C) -> Result<Value<'js>> {
-        Ok(Class::instance_proto(obj, self.proto.clone())?.into_value())
-    }
+/// A new lazy object of class `C` on the runtime's prototype.
+fn instance<'js, C: JsClass<'js>>(env: &Rc<ItemEnv>, proto: &Object<'js>, make: impl FnOnce(Common<'js>) -> C) -> Result<Value<'js>> {
+    let obj = make(Common::new(env.clone(), proto.clone()));
+    Ok(Class::instance_proto(obj, proto.clone())?.into_value())
 }
 
 /// The item behind `data`, for `test.pass`.
@@ -619,22 +620,22 @@ lazy_class!(ItemObj, "Item");
 
 /// `data` for an item.
 pub(crate) fn item_value<'js>(_ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, item: Item) -> Result<Value<'js>> {
-    lazy.wrap(ItemObj::new(Rc::new(item), env.clone(), lazy))
+    instance(env, &lazy.proto, |common| ItemObj::new(Rc::new(item), common))
 }
 
 /// `info` for a packet.
 pub(crate) fn packet_value<'js>(_ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, info: PacketInfo) -> Result<Value<'js>> {
-    lazy.wrap(PacketObj { info, common: Common::new(env.clone(), lazy.proto.clone()) })
+    instance(env, &lazy.proto, |common| PacketObj { info, common })
 }
 
 impl<'js> ItemObj<'js> {
-    pub(crate) fn new(item: Rc<Item>, env: Rc<ItemEnv>, lazy: &Lazy<'js>) -> Self {
+    fn new(item: Rc<Item>, common: Common<'js>) -> Self {
         let (passed, failed) = (item.passed, item.failed);
         ItemObj {
             item,
             passed: Cell::new(passed),
             failed: Cell::new(failed),
-            common: Common::new(env, lazy.proto.clone()),
+            common,
             slots: RefCell::default(),
         }
     }
