@@ -4,8 +4,9 @@
 //! canonical order (`lo` < `hi` by address, then port), so both directions of
 //! a connection find the same flow; which side is the client is flow state,
 //! not key. The [`FlowTable`] owns a slab allocated once at `max_flows`
-//! slots, an index whose capacity is reserved up front so it never grows,
-//! and one intrusive list per [`TimerClass`].
+//! slots, an index of slab ids (keys are compared in the slab, so the index
+//! is 4 bytes a bucket) whose capacity is reserved up front so it never
+//! grows, and one intrusive list per [`TimerClass`].
 //!
 //! Timers: every class has one fixed timeout and a flow is moved to the tail
 //! of its class list on every packet, so each list is ordered by deadline and
@@ -13,7 +14,9 @@
 //! exact, at O(1) per packet with no allocation; a hashed wheel would only
 //! add slot granularity. The same lists give the eviction order.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use crate::packet::Packet;
 
@@ -118,10 +121,12 @@ struct Slot<T> {
 /// Slab of flows + index + timer lists. `T` is the flow state.
 pub struct FlowTable<T> {
     slots: Vec<Slot<T>>,
+    /// Slab ids; an id's key is `slots[id].key`.
+    index: HashTable<u32>,
     /// foldhash rather than std's SipHash: a third of the cost per lookup
     /// on a 37-byte key, still seeded per process so that remote hosts
     /// cannot aim their addresses at one bucket chain.
-    index: HashMap<FlowKey, u32, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
     free: Vec<u32>,
     lists: [List; TimerClass::COUNT],
     capacity: u32,
@@ -133,10 +138,11 @@ impl<T> FlowTable<T> {
         // Twice the capacity: hashbrown rehashes in place (rather than
         // growing) while fewer than half of its buckets are in use, so with
         // removals and inserts the index never reallocates.
-        let index = HashMap::with_capacity_and_hasher(capacity as usize * 2, foldhash::fast::RandomState::default());
+        let index = HashTable::with_capacity(capacity as usize * 2);
         FlowTable {
             slots: Vec::with_capacity(capacity as usize),
             index,
+            hasher: foldhash::fast::RandomState::default(),
             free: Vec::with_capacity(capacity as usize),
             lists: [List { head: NIL, tail: NIL }; TimerClass::COUNT],
             capacity,
@@ -156,7 +162,8 @@ impl<T> FlowTable<T> {
     }
 
     pub fn lookup(&self, key: &FlowKey) -> Option<u32> {
-        self.index.get(key).copied()
+        let slots = &self.slots;
+        self.index.find(self.hasher.hash_one(key), |id| slots.get(*id as usize).is_some_and(|s| s.key == *key)).copied()
     }
 
     /// Inserts a flow; the caller makes room first (see [`Self::victim`]).
@@ -178,7 +185,10 @@ impl<T> FlowTable<T> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.index.insert(key, id);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index.insert_unique(hasher.hash_one(key), id, |i| {
+            slots.get(*i as usize).map_or(0, |s| hasher.hash_one(s.key))
+        });
         self.link_tail(id, class);
         Ok(id)
     }
@@ -212,7 +222,9 @@ impl<T> FlowTable<T> {
         let value = self.slots.get_mut(id as usize)?.value.take()?;
         self.unlink(id);
         let key = self.slots.get(id as usize)?.key;
-        self.index.remove(&key);
+        if let Ok(entry) = self.index.find_entry(self.hasher.hash_one(key), |i| *i == id) {
+            entry.remove();
+        }
         self.free.push(id);
         Some((key, value))
     }
@@ -288,7 +300,7 @@ impl<T> FlowTable<T> {
     /// Bytes the table itself holds per flow slot (slab + index share).
     pub fn bytes_per_flow() -> usize {
         core::mem::size_of::<Slot<T>>()
-            + 2 * (core::mem::size_of::<(FlowKey, u32)>() + 1)
+            + 2 * (core::mem::size_of::<u32>() + 1)
             + core::mem::size_of::<u32>()
     }
 }
