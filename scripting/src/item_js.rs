@@ -20,10 +20,16 @@
 //! `vendor/` (see its README): the released 0.14 glue freed every written
 //! value twice.
 //!
+//! After the hooks have seen an item, its objects show the next item when
+//! no script kept or changed them (told by `crate::probe`): the item, its
+//! `protocol`, HTTP `request`/`response` and their `headers` are rebound to
+//! the next item instead of being freed and made again. Everything else
+//! (endpoints, cookies, bodies) is let go and built anew on a read.
+//!
 //! Invariant: no `RefCell` borrow is held across a QuickJS allocation (an
 //! allocation may run the GC, which traces these objects).
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
@@ -39,6 +45,7 @@ use rquickjs::{Array, Atom, Class, Constructor, Ctx, JsLifetime, Object, Persist
 
 use crate::js::{atom_id, from_json, num, string};
 use crate::packet::PacketInfo;
+use crate::probe::{object, Probe};
 
 const ITEM_KEYS: [&str; 19] = [
     "id",
@@ -96,6 +103,10 @@ const ITEM_SLOTS: [Option<u8>; 19] = {
     s
 };
 
+/// The inverse of `ITEM_SLOTS`: slot → key.
+const ITEM_SLOT_KEYS: [usize; 8] =
+    [ik::WORKER, ik::NODE, ik::PROTOCOL, ik::SRC, ik::DST, ik::REQUEST, ik::RESPONSE, ik::ERROR];
+
 const REQ_KEYS: [&str; 12] = [
     "method",
     "url",
@@ -124,9 +135,12 @@ mod rq {
     pub const BODY_SIZE: usize = 10;
     pub const POST_DATA: usize = 11;
 }
+/// The slot of `headers`, in requests and responses alike.
+const MSG_HEADERS_SLOT: u8 = 0;
+
 const REQ_SLOTS: [Option<u8>; 12] = {
     let mut s = [None; 12];
-    s[rq::HEADERS] = Some(0);
+    s[rq::HEADERS] = Some(MSG_HEADERS_SLOT);
     s[rq::COOKIES] = Some(1);
     s[rq::QUERY_STRING] = Some(2);
     s[rq::PATH_SEGMENTS] = Some(3);
@@ -149,7 +163,7 @@ mod rs {
 }
 const RESP_SLOTS: [Option<u8>; 9] = {
     let mut s = [None; 9];
-    s[rs::HEADERS] = Some(0);
+    s[rs::HEADERS] = Some(MSG_HEADERS_SLOT);
     s[rs::COOKIES] = Some(1);
     s[rs::CONTENT] = Some(4);
     s
@@ -436,7 +450,7 @@ impl<'js> Common<'js> {
     /// A write (module docs): an own property on the receiver (the object
     /// itself, or one that has it as its prototype).
     fn write(&self, atom: Atom<'js>, receiver: Value<'js>, value: Value<'js>) -> Result<bool> {
-        match receiver.as_object() {
+        match object(&receiver) {
             Some(o) => {
                 self.note_written(&atom);
                 define(o, atom, value).map(|_| true)
@@ -479,7 +493,7 @@ fn instance<'js, C: JsClass<'js>>(env: &Rc<ItemEnv>, proto: &Object<'js>, make: 
 
 /// The item behind `data`, for `test.pass`.
 pub(crate) fn item_of<'js>(v: &Value<'js>) -> Option<Class<'js, ItemObj<'js>>> {
-    Class::<ItemObj>::from_object(v.as_object()?)
+    Class::<ItemObj>::from_object(object(v)?)
 }
 
 fn value_desc(v: Value<'_>) -> PropertyDescriptor<'_> {
@@ -609,7 +623,8 @@ macro_rules! leaf_class {
 
 #[derive(JsLifetime)]
 pub(crate) struct ItemObj<'js> {
-    item: Rc<Item>,
+    /// The item shown; another one when the object is reused (`reuse`).
+    item: RefCell<Rc<Item>>,
     passed: Cell<bool>,
     failed: Cell<bool>,
     common: Common<'js>,
@@ -625,14 +640,14 @@ pub(crate) fn item_value<'js>(_ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEn
 
 /// `info` for a packet.
 pub(crate) fn packet_value<'js>(_ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, info: PacketInfo) -> Result<Value<'js>> {
-    instance(env, &lazy.proto, |common| PacketObj { info, common })
+    instance(env, &lazy.proto, |common| PacketObj { info: RefCell::new(info), common })
 }
 
 impl<'js> ItemObj<'js> {
     fn new(item: Rc<Item>, common: Common<'js>) -> Self {
         let (passed, failed) = (item.passed, item.failed);
         ItemObj {
-            item,
+            item: RefCell::new(item),
             passed: Cell::new(passed),
             failed: Cell::new(failed),
             common,
@@ -683,7 +698,8 @@ impl<'js> ItemObj<'js> {
     }
 
     fn build(&self, ctx: &Ctx<'js>, k: usize) -> Result<Value<'js>> {
-        let it = &*self.item;
+        let item = self.item.borrow();
+        let it = &**item;
         let ex = &it.exchange;
         let env = &self.common.env;
         Ok(match k {
@@ -696,14 +712,14 @@ impl<'js> ItemObj<'js> {
                 o.set("name", env.node.name.as_str())?;
                 o.into_value()
             }
-            ik::PROTOCOL => self.common.child(|common| ProtocolObj { item: self.item.clone(), common })?,
+            ik::PROTOCOL => self.common.child(|common| ProtocolObj { item: RefCell::new(item.clone()), common })?,
             ik::SRC => endpoint(ctx, &it.src)?,
             ik::DST => endpoint(ctx, &it.dst)?,
             ik::TIMESTAMP => num(ctx, it.ts_ns() / 1_000_000),
             ik::START_TIME => string(ctx, &rfc3339(it.ts_ns()))?,
             ik::ELAPSED => Value::new_number(ctx.clone(), it.elapsed_ms()),
-            ik::REQUEST => message(ctx, &self.item, &self.common, false)?,
-            ik::RESPONSE => message(ctx, &self.item, &self.common, true)?,
+            ik::REQUEST => message(ctx, &item, &self.common, false)?,
+            ik::RESPONSE => message(ctx, &item, &self.common, true)?,
             ik::REQUEST_SIZE => num(ctx, ex.request_size),
             ik::RESPONSE_SIZE => num(ctx, ex.response_size),
             ik::SIZE => num(ctx, ex.request_size.saturating_add(ex.response_size)),
@@ -737,7 +753,7 @@ fn message<'js>(ctx: &Ctx<'js>, item: &Rc<Item>, common: &Common<'js>, response:
     let env = &common.env;
     Ok(match m {
         Some(Message::Http(_)) => {
-            common.child(|common| MsgObj { item: item.clone(), response, common, slots: RefCell::default() })?
+            common.child(|common| MsgObj { item: RefCell::new(item.clone()), response, common, slots: RefCell::default() })?
         }
         // DNS messages are small and read whole; build them at once.
         Some(Message::Dns(d)) => dns_message(ctx, d, response)?,
@@ -762,17 +778,158 @@ fn dns_message<'js>(ctx: &Ctx<'js>, m: &DnsMessage, response: bool) -> Result<Va
 
 
 // ---------------------------------------------------------------------
+// Reuse: the objects of an item no script kept or changed show the next
+// item, so a hook that reads `data.request.headers.host` makes and frees
+// no object at all (see `crate::probe` for how "kept" and "changed" are
+// told). An object a script kept keeps showing its own item for good.
+
+/// `v` as a lazy object of class `C` if nothing but its holder (the
+/// runtime, or its parent's slot) has it and no script changed it.
+fn untouched<'a, 'js, C: JsClass<'js>>(probe: &Probe, v: &'a Value<'js>, proto: &Object<'js>) -> Option<&'a Class<'js, C>> {
+    if !probe.untouched(v, proto) {
+        return None;
+    }
+    object(v)?.as_class::<C>()
+}
+
+/// Lets go of the cached values of `slots` but those in `keep` that pass
+/// `follows`; the values are dropped after the borrow ends.
+fn prune_slots<'js, S: SlotSet<'js>>(slots: &RefCell<S>, count: u8, keep: impl Fn(u8, &Value<'js>) -> bool) {
+    let mut dropped: [Option<Value<'js>>; 8] = Default::default();
+    {
+        let mut s = slots.borrow_mut();
+        for i in 0..count {
+            if let Some(slot) = s.slot(i) {
+                if slot.as_ref().is_some_and(|v| !keep(i, v)) {
+                    dropped[usize::from(i)] = slot.take();
+                }
+            }
+        }
+    }
+    drop(dropped);
+}
+
+impl<'js> ItemObj<'js> {
+    /// Keeps the children that can follow the object to the next item:
+    /// `protocol` and HTTP `request`/`response`, when untouched.
+    fn prune(&self, probe: &Probe) {
+        let proto = &self.common.proto;
+        prune_slots(&self.slots, 8, |i, v| match ITEM_SLOT_KEYS.get(usize::from(i)) {
+            Some(&ik::PROTOCOL) => untouched::<ProtocolObj>(probe, v, proto).is_some(),
+            Some(&ik::REQUEST) | Some(&ik::RESPONSE) => match untouched::<MsgObj>(probe, v, proto) {
+                Some(m) => {
+                    m.borrow().prune(probe);
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        });
+    }
+
+    /// Shows `item` from now on, with the children `prune` kept.
+    fn rebind(&self, item: Rc<Item>) {
+        self.passed.set(item.passed);
+        self.failed.set(item.failed);
+        self.common.written.borrow_mut().clear();
+        let http = [item.http_request().is_some(), item.http_response().is_some()];
+        prune_slots(&self.slots, 8, |i, v| match ITEM_SLOT_KEYS.get(usize::from(i)) {
+            Some(&ik::PROTOCOL) => object(v).and_then(|o| o.as_class::<ProtocolObj>()).is_some_and(|p| {
+                *p.borrow().item.borrow_mut() = item.clone();
+                true
+            }),
+            Some(&k @ (ik::REQUEST | ik::RESPONSE)) => {
+                http[usize::from(k == ik::RESPONSE)]
+                    && object(v).and_then(|o| o.as_class::<MsgObj>()).is_some_and(|m| {
+                        m.borrow().rebind(&item);
+                        true
+                    })
+            }
+            _ => false,
+        });
+        *self.item.borrow_mut() = item;
+    }
+}
+
+impl<'js> MsgObj<'js> {
+    /// Keeps `headers` if untouched.
+    fn prune(&self, probe: &Probe) {
+        let proto = &self.common.proto;
+        prune_slots(&self.slots, 5, |i, v| i == MSG_HEADERS_SLOT && untouched::<HeadersObj>(probe, v, proto).is_some());
+    }
+
+    fn rebind(&self, item: &Rc<Item>) {
+        self.common.written.borrow_mut().clear();
+        prune_slots(&self.slots, 5, |i, v| {
+            i == MSG_HEADERS_SLOT
+                && object(v).and_then(|o| o.as_class::<HeadersObj>()).is_some_and(|h| {
+                    let h = h.borrow();
+                    h.common.written.borrow_mut().clear();
+                    *h.item.borrow_mut() = item.clone();
+                    true
+                })
+        });
+        *self.item.borrow_mut() = item.clone();
+    }
+}
+
+/// After the hooks: `data` again if it can show the next item, else
+/// `None` (the runtime lets go of it).
+pub(crate) fn spare_item<'js>(probe: &Probe, data: Value<'js>) -> Option<Value<'js>> {
+    let proto = object(&data)?.as_class::<ItemObj>()?.borrow().common.proto.clone();
+    untouched::<ItemObj>(probe, &data, &proto)?.borrow().prune(probe);
+    Some(data)
+}
+
+/// `data` for `item`, made anew or, given a spare, by rebinding it.
+pub(crate) fn reuse_item<'js>(ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, item: Item, spare: Option<Value<'js>>) -> Result<Value<'js>> {
+    if let Some(data) = spare {
+        if let Some(obj) = object(&data).and_then(|o| o.as_class::<ItemObj>()) {
+            obj.borrow().rebind(Rc::new(item));
+            return Ok(data);
+        }
+    }
+    item_value(ctx, lazy, env, item)
+}
+
+/// After the hooks: `info` again if it can show the next packet.
+pub(crate) fn spare_packet<'js>(probe: &Probe, info: Value<'js>) -> Option<Value<'js>> {
+    let proto = object(&info)?.as_class::<PacketObj>()?.borrow().common.proto.clone();
+    untouched::<PacketObj>(probe, &info, &proto)?;
+    Some(info)
+}
+
+/// `info` for a packet, made anew or by rebinding a spare.
+pub(crate) fn reuse_packet<'js>(ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, p: PacketInfo, spare: Option<Value<'js>>) -> Result<Value<'js>> {
+    if let Some(info) = spare {
+        if let Some(obj) = object(&info).and_then(|o| o.as_class::<PacketObj>()) {
+            let me = obj.borrow();
+            me.common.written.borrow_mut().clear();
+            *me.info.borrow_mut() = p;
+            drop(me);
+            return Ok(info);
+        }
+    }
+    packet_value(ctx, lazy, env, p)
+}
+
+// ---------------------------------------------------------------------
 // data.request / data.response (HTTP)
 
 #[derive(JsLifetime)]
 pub(crate) struct MsgObj<'js> {
-    item: Rc<Item>,
+    item: RefCell<Rc<Item>>,
     response: bool,
     common: Common<'js>,
     slots: RefCell<MsgSlots<'js>>,
 }
 
 lazy_class!(MsgObj, "HttpMessage");
+
+/// The HTTP request or response of the item in `cell`.
+fn http_message(cell: &RefCell<Rc<Item>>, response: bool) -> Option<Ref<'_, HttpMessage>> {
+    Ref::filter_map(cell.borrow(), |it| if response { it.http_response() } else { it.http_request() }).ok()
+}
 
 fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(b)
@@ -804,12 +961,8 @@ fn body_text(body: &[u8], max: usize) -> (String, &'static str) {
 
 
 impl<'js> MsgObj<'js> {
-    fn msg(&self) -> Option<&HttpMessage> {
-        if self.response {
-            self.item.http_response()
-        } else {
-            self.item.http_request()
-        }
+    fn msg(&self) -> Option<Ref<'_, HttpMessage>> {
+        http_message(&self.item, self.response)
     }
 
     fn common(&self) -> &Common<'js> {
@@ -851,9 +1004,9 @@ impl<'js> MsgObj<'js> {
     fn build(&self, ctx: &Ctx<'js>, k: usize) -> Result<Value<'js>> {
         let Some(m) = self.msg() else { return Ok(Value::new_undefined(ctx.clone())) };
         if self.response {
-            self.build_response(ctx, m, k)
+            self.build_response(ctx, &m, k)
         } else {
-            self.build_request(ctx, m, k)
+            self.build_request(ctx, &m, k)
         }
     }
 
@@ -866,7 +1019,8 @@ impl<'js> MsgObj<'js> {
     }
 
     fn headers(&self) -> Result<Value<'js>> {
-        self.common.child(|common| HeadersObj { item: self.item.clone(), response: self.response, common })
+        let item = self.item.borrow().clone();
+        self.common.child(|common| HeadersObj { item: RefCell::new(item), response: self.response, common })
     }
 
     fn build_request(&self, ctx: &Ctx<'js>, m: &HttpMessage, k: usize) -> Result<Value<'js>> {
@@ -973,7 +1127,7 @@ fn cookies<'js>(ctx: &Ctx<'js>, m: &HttpMessage) -> Result<Value<'js>> {
 /// finds `Host:`. Repeated headers are joined with `", "`.
 #[derive(JsLifetime)]
 pub(crate) struct HeadersObj<'js> {
-    item: Rc<Item>,
+    item: RefCell<Rc<Item>>,
     response: bool,
     common: Common<'js>,
 }
@@ -985,17 +1139,13 @@ impl<'js> Trace<'js> for HeadersObj<'js> {
 }
 
 impl<'js> HeadersObj<'js> {
-    fn msg(&self) -> Option<&HttpMessage> {
-        if self.response {
-            self.item.http_response()
-        } else {
-            self.item.http_request()
-        }
+    fn msg(&self) -> Option<Ref<'_, HttpMessage>> {
+        http_message(&self.item, self.response)
     }
 
     fn find(&self, ctx: &Ctx<'js>, atom: &Atom<'js>) -> Result<Option<Value<'js>>> {
         let Some(m) = self.msg() else { return Ok(None) };
-        match self.common.env.with_name(ctx, atom, |exact, lower| header_value(m, exact, lower)) {
+        match self.common.env.with_name(ctx, atom, |exact, lower| header_value(&m, exact, lower)) {
             Some(Some(HeaderValue::One(v))) => match std::str::from_utf8(v) {
                 Ok(s) if s.len() <= MAX_ATOM_VALUE_BYTES => Ok(Some(interned(ctx, s)?)),
                 Ok(s) => Ok(Some(string(ctx, s)?)),
@@ -1105,7 +1255,7 @@ impl<'js> JsClass<'js> for HeadersObj<'js> {
 
 #[derive(JsLifetime)]
 pub(crate) struct ProtocolObj<'js> {
-    item: Rc<Item>,
+    item: RefCell<Rc<Item>>,
     common: Common<'js>,
 }
 
@@ -1113,7 +1263,7 @@ leaf_class!(ProtocolObj, "Protocol", PROTOCOL_KEYS, protocol_ids);
 
 impl<'js> ProtocolObj<'js> {
     fn value(&self, ctx: &Ctx<'js>, k: usize, _receiver: Option<&Value<'js>>) -> Result<Value<'js>> {
-        let p = self.item.protocol_info();
+        let p = self.item.borrow().protocol_info();
         let cow = |c: &std::borrow::Cow<'static, str>| match c {
             std::borrow::Cow::Borrowed(s) => interned(ctx, s),
             std::borrow::Cow::Owned(s) => string(ctx, s),
@@ -1135,7 +1285,7 @@ impl<'js> ProtocolObj<'js> {
 
 #[derive(JsLifetime)]
 pub(crate) struct PacketObj<'js> {
-    info: PacketInfo,
+    info: RefCell<PacketInfo>,
     common: Common<'js>,
 }
 
@@ -1143,7 +1293,7 @@ leaf_class!(PacketObj, "PacketInfo", PACKET_KEYS, packet_ids);
 
 impl<'js> PacketObj<'js> {
     fn value(&self, ctx: &Ctx<'js>, k: usize, _receiver: Option<&Value<'js>>) -> Result<Value<'js>> {
-        let p = &self.info;
+        let p = &*self.info.borrow();
         let ip = |a: IpAddr| string(ctx, &a.to_string());
         Ok(match k {
             0 => num(ctx, p.timestamp_ms()),

@@ -34,7 +34,8 @@ use crate::config::ScriptingConfig;
 use crate::console::{ConsoleLevel, ConsoleLine, ConsoleSink, RuntimeId};
 use crate::effects::{EffectSink, Mailbox, MailboxReceiver, RuntimeEvent};
 use crate::error::{Es5Finding, LoadError, Position, ScriptError};
-use crate::item_js::{item_value, packet_value, ItemEnv, Lazy};
+use crate::item_js::{item_value, reuse_item, reuse_packet, spare_item, spare_packet, ItemEnv, Lazy};
+use crate::probe::Probe;
 use crate::jobs::{next_after, JobInfo};
 use crate::js;
 use crate::packet::PacketInfo;
@@ -118,6 +119,9 @@ pub struct RuntimeCounters {
     pub console_lines: u64,
     /// Helper Promises rejected with no handler (each also a console error).
     pub unhandled_rejections: u64,
+    /// Items and packets shown to the hooks through the object of the one
+    /// before (no hook kept or changed it); the rest got a new object.
+    pub objects_reused: u64,
 }
 
 /// How a JS call went, for accounting.
@@ -361,6 +365,8 @@ pub struct AgentRuntime {
     memory_limit_mb: u32,
     gc_needed: bool,
     data_dir: PathBuf,
+    /// Tells when an item's objects can be reused for the next item.
+    probe: Probe,
     /// Prototype of every lazy item, message, header and packet object.
     proto: Persistent<Object<'static>>,
     ctx: Context,
@@ -426,6 +432,7 @@ impl AgentRuntime {
             counters: RefCell::new(RuntimeCounters::default()),
         });
         ctx.with(|ctx| crate::helpers::install_globals(&ctx, &shared)).map_err(engine)?;
+        let probe = ctx.with(|ctx| Probe::new(&ctx));
         Ok(AgentRuntime {
             agents: Vec::new(),
             active: Default::default(),
@@ -443,6 +450,7 @@ impl AgentRuntime {
             gc_needed: false,
             data_dir: cfg.data_dir.clone(),
             proto,
+            probe,
             ctx,
             rt,
         })
@@ -666,7 +674,7 @@ impl AgentRuntime {
             return 0;
         };
         let list = list.clone();
-        let n = self.dispatch(Hook::ItemCaptured, &list, items, item_value);
+        let n = self.dispatch(Hook::ItemCaptured, &list, items, reuse_item, spare_item);
         self.shared.counters.borrow_mut().items += n as u64;
         self.after_call();
         n
@@ -678,30 +686,37 @@ impl AgentRuntime {
             return 0;
         };
         let list = list.clone();
-        let n = self.dispatch(Hook::PacketCaptured, &list, infos, packet_value);
+        let n = self.dispatch(Hook::PacketCaptured, &list, infos, reuse_packet, spare_packet);
         self.shared.counters.borrow_mut().packets += n as u64;
         self.after_call();
         n
     }
 
     /// One engine entry for a batch: one JS object per input, each agent's
-    /// hook called on it under the hook budget.
-    fn dispatch<T, I, F>(&mut self, hook: Hook, list: &[usize], inputs: I, make: F) -> usize
+    /// hook called on it under the hook budget. The object of an input no
+    /// hook kept or changed is the next input's (`spare`, then `make`
+    /// rebinds it; see `item_js`).
+    fn dispatch<T, I, F, S>(&mut self, hook: Hook, list: &[usize], inputs: I, make: F, spare: S) -> usize
     where
         I: IntoIterator<Item = T>,
-        F: for<'js> Fn(&Ctx<'js>, &Lazy<'js>, &Rc<ItemEnv>, T) -> rquickjs::Result<Value<'js>>,
+        F: for<'js> Fn(&Ctx<'js>, &Lazy<'js>, &Rc<ItemEnv>, T, Option<Value<'js>>) -> rquickjs::Result<Value<'js>>,
+        S: for<'js> Fn(&Probe, Value<'js>) -> Option<Value<'js>>,
     {
         let budget = self.hook_budget;
         let mut count = 0usize;
         let proto = self.proto.clone();
+        let probe = self.probe;
         let (mut calls, ctx, env) = self.calls();
         ctx.with(|ctx| {
             let fns: Vec<(usize, Function)> = calls.restore(&ctx, hook, list);
             let Some(lazy) = restore_lazy(&ctx, &proto) else { return };
             let mut t0 = Instant::now();
+            let mut kept: Option<Value> = None;
+            let mut reused = 0u64;
             for input in inputs {
                 count += 1;
-                let arg = match make(&ctx, &lazy, env, input) {
+                reused += u64::from(kept.is_some());
+                let arg = match make(&ctx, &lazy, env, input, kept.take()) {
                     Ok(v) => v,
                     Err(_) => {
                         // No memory left to build the object: skip it.
@@ -713,7 +728,9 @@ impl AgentRuntime {
                 for (i, f) in &fns {
                     t0 = calls.call(&ctx, *i, CallSite::Hook(hook), || f.call((arg.clone(),)), budget, t0).1;
                 }
+                kept = spare(&probe, arg);
             }
+            calls.shared.counters.borrow_mut().objects_reused += reused;
         });
         self.gc_needed |= calls.finish();
         count
@@ -1121,7 +1138,13 @@ impl AgentRuntime {
         out
     }
 
-    pub fn counters(&self) -> RuntimeCounters {
+    /// Whether item and packet objects can be reused on this build (the
+    /// QuickJS layout check passed; see `probe`).
+    pub fn reuses_objects(&self) -> bool {
+        self.probe.is_on()
+    }
+
+        pub fn counters(&self) -> RuntimeCounters {
         let mut c = *self.shared.counters.borrow();
         c.events_dropped = self.inbox.events_dropped.load(std::sync::atomic::Ordering::Relaxed);
         c

@@ -818,3 +818,139 @@ fn seed_complete_example_runs_verbatim_on_a_fake_clock() {
     }
     assert_eq!(h.lines(), expected);
 }
+
+// ---------------------------------------------------------------------
+// Reuse of item objects
+
+/// An item's objects show the next item only when no script kept or
+/// changed them: whatever a script keeps (the item, its request, its
+/// headers, a weak reference) keeps showing its own item, and what a script
+/// wrote or froze never shows on a later item.
+#[test]
+fn item_objects_are_reused_only_when_no_script_kept_or_changed_them() {
+    let mut h = h();
+    h.load(
+        "keeper",
+        r#"
+        var kept = [], reqs = [], heads = [], weak = new WeakMap(), refs = [], leaks = [], seen = [], first;
+        function onItemCaptured(data) {
+          if (data.protocol.name !== "http") { seen.push("dns " + data.request.questions[0].name); return; }
+          var path = data.request.path, host = data.request.headers.host;
+          seen.push(path + " " + host + " " + data.response.status);
+          // What earlier items were given must not show on this one.
+          if (weak.has(data)) leaks.push("weak-map key at " + path);
+          if (data.note !== undefined) leaks.push("own property at " + path);
+          if (data.request.x !== undefined) leaks.push("defined property at " + path);
+          if (!Object.isExtensible(data.request.headers)) leaks.push("sealed headers at " + path);
+          if (first === undefined) first = Object.getPrototypeOf(data);
+          if (Object.getPrototypeOf(data) !== first) leaks.push("prototype at " + path);
+          if (path === "/keep-item") kept.push(data);
+          if (path === "/keep-request") reqs.push(data.request);
+          if (path === "/keep-headers") heads.push(data.request.headers);
+          if (path === "/weak-map") weak.set(data, path);
+          if (path === "/weak-ref") refs.push([new WeakRef(data.request), host]);
+          if (path === "/write") data.note = "written";
+          if (path === "/define") Object.defineProperty(data.request, "x", { value: 1 });
+          if (path === "/seal") Object.preventExtensions(data.request.headers);
+          if (path === "/reparent") Object.setPrototypeOf(data, { custom: 1 });
+        }
+        function onHubAction() {
+          console.log(JSON.stringify({
+            kept: kept.map(function (d) { return d.request.path + " " + d.request.headers.host + " " + d.response.status; }),
+            reqs: reqs.map(function (r) { return r.path + " " + r.headers.host; }),
+            heads: heads.map(function (x) { return x.host; }),
+            refs: refs.map(function (p) { var r = p[0].deref(); return (r ? r.headers.host : "gone") + " " + p[1]; }),
+            leaks: leaks, seen: seen }));
+        }
+    "#,
+    );
+    let paths = [
+        "/a", "/keep-item", "/b", "/keep-request", "/c", "/keep-headers", "/d", "/weak-map", "/e", "/weak-ref", "/f",
+        "/write", "/g", "/define", "/h", "/seal", "/i", "/reparent", "/j", "/k",
+    ];
+    let mut items = Vec::new();
+    for round in 0..2u64 {
+        for (i, p) in paths.iter().enumerate() {
+            let n = round * 100 + i as u64;
+            items.push(http_get(n, &format!("host-{n}"), p, 200 + n as u16));
+            if i % 7 == 3 {
+                // A DNS item in between: its request is no HTTP message.
+                items.push(dns_item(1000 + n, 7, &format!("name-{n}.example"), [10, 0, 0, 1]));
+            }
+        }
+    }
+    let total = items.len() as u64;
+    h.rt.on_items_captured(items);
+    h.rt.on_hub_action("report", &json!({}));
+    let out: Value = serde_json::from_str(h.lines().last().expect("report")).unwrap();
+
+    assert_eq!(out["leaks"], json!([]), "{out}");
+    let want_seen: Vec<String> = (0..2u64)
+        .flat_map(|round| {
+            paths.iter().enumerate().flat_map(move |(i, p)| {
+                let n = round * 100 + i as u64;
+                let mut v = vec![format!("{p} host-{n} {}", 200 + n)];
+                if i % 7 == 3 {
+                    v.push(format!("dns name-{n}.example"));
+                }
+                v
+            })
+        })
+        .collect();
+    assert_eq!(out["seen"], json!(want_seen));
+    assert_eq!(out["kept"], json!(["/keep-item host-1 201", "/keep-item host-101 301"]));
+    assert_eq!(out["reqs"], json!(["/keep-request host-3", "/keep-request host-103"]));
+    assert_eq!(out["heads"], json!(["host-5", "host-105"]));
+    // A weakly held request is the one it was, or gone; never another.
+    for r in out["refs"].as_array().unwrap() {
+        let (got, host) = r.as_str().unwrap().split_once(' ').unwrap();
+        assert!(got == host || got == "gone", "{r}");
+    }
+
+    // And reuse did happen: most items were shown through the object of
+    // the one before.
+    let reused = h.rt.counters().objects_reused;
+    assert!(h.rt.reuses_objects(), "the QuickJS layout check failed on this build");
+    assert!(reused > total / 2 && reused < total, "{reused} of {total} reused");
+}
+
+/// Reused objects follow the item through every level a hook reads:
+/// counts per host over many items, with the objects kept every so often.
+#[test]
+fn reused_objects_show_each_items_own_values() {
+    let mut h = h();
+    h.load(
+        "counter",
+        r#"
+        var counts = {}, paths = {}, kept = [], n = 0;
+        function onItemCaptured(data) {
+          var host = data.request.headers.host;
+          counts[host] = (counts[host] || 0) + 1;
+          paths[data.request.path] = (paths[data.request.path] || 0) + data.response.status;
+          if (n++ % 97 === 0) kept.push(data.request.headers);
+        }
+        function onHubAction() { console.log(JSON.stringify({ counts: counts, paths: paths, kept: kept.map(function (x) { return x.host; }) })); }
+    "#,
+    );
+    let items: Vec<_> = (0..3000u64).map(|i| http_get(i, &format!("h{}", i % 13), &format!("/p{}", i % 5), 200 + (i % 3) as u16)).collect();
+    let mut counts = serde_json::Map::new();
+    let mut paths = serde_json::Map::new();
+    let mut kept = Vec::new();
+    for i in 0..items.len() as u64 {
+        let c = counts.entry(format!("h{}", i % 13)).or_insert(json!(0));
+        *c = json!(c.as_u64().unwrap() + 1);
+        let p = paths.entry(format!("/p{}", i % 5)).or_insert(json!(0));
+        *p = json!(p.as_u64().unwrap() + 200 + i % 3);
+        if i % 97 == 0 {
+            kept.push(format!("h{}", i % 13));
+        }
+    }
+    for chunk in items.chunks(256) {
+        h.rt.on_items_captured(chunk.to_vec());
+    }
+    h.rt.on_hub_action("report", &json!({}));
+    let out: Value = serde_json::from_str(h.lines().last().expect("report")).unwrap();
+    assert_eq!(out, json!({ "counts": counts, "paths": paths, "kept": kept }));
+    assert!(h.rt.counters().objects_reused > 2500, "{:?}", h.rt.counters().objects_reused);
+}
+

@@ -1,0 +1,179 @@
+//! What QuickJS's API does not tell about an object, read from its memory:
+//! whether anything but the caller holds it (its reference count), whether
+//! it is weakly held (a `WeakMap`/`WeakSet` key, a `WeakRef` target),
+//! whether it has own properties, is extensible and keeps its prototype.
+//!
+//! The runtime asks this after the hooks have seen an item, to reuse the
+//! item's lazy objects for the next one when no script kept them and none
+//! changed them (see `item_js`): making and freeing them is most of what an
+//! item costs a short hook.
+//!
+//! The layouts below are those of the QuickJS that rquickjs-sys 0.14.0
+//! bundles (quickjs-ng with the reference count in the allocator's block
+//! header) on 64-bit targets. [`Probe::new`] checks them against the live
+//! runtime (reference counts that move with clones, a property, a weak
+//! reference, `preventExtensions`, `setPrototypeOf`, the class id) and
+//! turns itself off on any mismatch, so another QuickJS build only loses
+//! the reuse, never correctness.
+// The one module of this crate with unsafe code (see Cargo.toml).
+#![allow(unsafe_code)]
+
+use rquickjs::{qjs, Ctx, Function, Object, Value};
+
+/// Byte offsets (64-bit).
+mod at {
+    /// `JSMallocBlockHeader.ref_count`, before the object's first byte.
+    pub const REF_COUNT: isize = -4;
+    /// `JSObject`: the flags byte (bit 1 = `extensible`), `class_id`,
+    /// `shape`, `first_weak_ref`.
+    pub const FLAGS: usize = 16;
+    pub const CLASS_ID: usize = 18;
+    pub const SHAPE: usize = 24;
+    pub const FIRST_WEAK_REF: usize = 40;
+    /// `JSShape`: `prop_count` (deleted properties included), `proto`.
+    pub const PROP_COUNT: usize = 32;
+    pub const PROTO: usize = 48;
+}
+
+/// Whether this runtime's objects can be read as laid out in [`at`].
+#[derive(Clone, Copy)]
+pub(crate) struct Probe {
+    on: bool,
+}
+
+/// What one object looks like.
+#[derive(Debug, PartialEq, Eq)]
+struct Facts {
+    ref_count: i32,
+    class_id: u32,
+    weakly_held: bool,
+    own_properties: i32,
+    extensible: bool,
+    proto: usize,
+}
+
+fn ptr_of(v: &Value<'_>) -> Option<*const u8> {
+    let raw = v.as_raw();
+    // SAFETY: reading the tag and pointer of a live value's bits.
+    let (tag, ptr) = unsafe { (qjs::JS_VALUE_GET_TAG(raw), qjs::JS_VALUE_GET_PTR(raw)) };
+    (tag == qjs::JS_TAG_OBJECT && !ptr.is_null()).then_some(ptr as *const u8)
+}
+
+/// Reads an object's facts. Only called once [`Probe::new`] has checked
+/// the layout on this runtime, or by that check itself on objects it made.
+fn facts(v: &Value<'_>) -> Option<Facts> {
+    if !cfg!(target_pointer_width = "64") {
+        return None;
+    }
+    let p = ptr_of(v)?;
+    // SAFETY: `p` is a live `JSObject` (the value holds a reference). Every
+    // read is inside the object, its allocator header (8 bytes before it)
+    // or its shape (which a live object always has), at the offsets of
+    // `at`; reads are unaligned-safe and copy plain integers and pointers.
+    unsafe {
+        let ref_count = p.offset(at::REF_COUNT).cast::<i32>().read_unaligned();
+        let flags = p.add(at::FLAGS).read();
+        let class_id = p.add(at::CLASS_ID).cast::<u16>().read_unaligned();
+        let shape = p.add(at::SHAPE).cast::<*const u8>().read_unaligned();
+        let weak = p.add(at::FIRST_WEAK_REF).cast::<*const u8>().read_unaligned();
+        if shape.is_null() {
+            return None;
+        }
+        let own_properties = shape.add(at::PROP_COUNT).cast::<i32>().read_unaligned();
+        let proto = shape.add(at::PROTO).cast::<usize>().read_unaligned();
+        Some(Facts {
+            ref_count,
+            class_id: u32::from(class_id),
+            weakly_held: !weak.is_null(),
+            own_properties,
+            extensible: flags & 0b10 != 0,
+            proto,
+        })
+    }
+}
+
+impl Probe {
+    /// Checks the layout on `ctx`'s runtime; off if anything disagrees.
+    pub(crate) fn new(ctx: &Ctx<'_>) -> Probe {
+        Probe { on: Self::check(ctx).unwrap_or(false) }
+    }
+
+    pub(crate) fn is_on(&self) -> bool {
+        self.on
+    }
+
+    fn check(ctx: &Ctx<'_>) -> rquickjs::Result<bool> {
+        let proto = Object::new(ctx.clone())?;
+        let fresh = || -> rquickjs::Result<Object<'_>> {
+            let o = Object::new(ctx.clone())?;
+            o.set_prototype(Some(&proto))?;
+            Ok(o)
+        };
+        let proto_ptr = ptr_of(proto.as_value()).map(|p| p as usize);
+        let o = fresh()?;
+        // SAFETY: reading the class id through the public API.
+        let class_id = unsafe { qjs::JS_GetClassID(o.as_value().as_raw()) };
+        let base = Facts {
+            ref_count: 1,
+            class_id,
+            weakly_held: false,
+            own_properties: 0,
+            extensible: true,
+            proto: proto_ptr.unwrap_or(0),
+        };
+        if facts(o.as_value()).as_ref() != Some(&base) || !untouched_facts(o.as_value(), &proto) {
+            return Ok(false);
+        }
+        // A second holder.
+        let copy = o.clone();
+        let held = facts(o.as_value()).is_some_and(|f| f.ref_count == 2);
+        drop(copy);
+        let released = facts(o.as_value()).is_some_and(|f| f.ref_count == 1);
+        // An own property.
+        o.set("x", 1)?;
+        let property = facts(o.as_value()).is_some_and(|f| f.own_properties == 1);
+        // A weak holder, a sealed object, another prototype: each through
+        // the global constructors scripts use.
+        let object: Object = ctx.globals().get("Object")?;
+        let weak_map: rquickjs::Constructor = ctx.globals().get("WeakMap")?;
+        let map: Object = weak_map.construct(())?;
+        let w = fresh()?;
+        map.get::<_, Function>("set")?.call::<_, ()>((rquickjs::function::This(map.clone()), w.clone(), 1))?;
+        let weak = facts(w.as_value()).is_some_and(|f| f.weakly_held && f.ref_count == 1);
+        let s = fresh()?;
+        object.get::<_, Function>("preventExtensions")?.call::<_, ()>((s.clone(),))?;
+        let sealed = facts(s.as_value()).is_some_and(|f| !f.extensible && f.ref_count == 1);
+        let r = fresh()?;
+        r.set_prototype(Some(&Object::new(ctx.clone())?))?;
+        let reparented = facts(r.as_value()).is_some_and(|f| f.proto != base.proto && f.own_properties == 0);
+        Ok(held && released && property && weak && sealed && reparented)
+    }
+
+    /// Whether the caller's reference to `v` is its only one, and no script
+    /// changed it: no weak holder, no own property, still extensible, still
+    /// on `proto`. False whenever the probe is off.
+    #[inline]
+    pub(crate) fn untouched(&self, v: &Value<'_>, proto: &Object<'_>) -> bool {
+        self.on && untouched_facts(v, proto)
+    }
+}
+
+fn untouched_facts(v: &Value<'_>, proto: &Object<'_>) -> bool {
+    let Some(f) = facts(v) else { return false };
+    f.ref_count == 1
+        && !f.weakly_held
+        && f.own_properties == 0
+        && f.extensible
+        && Some(f.proto) == ptr_of(proto.as_value()).map(|p| p as usize)
+}
+
+/// `v` as an object, told by its tag alone. rquickjs's `Value::as_object`
+/// first asks QuickJS which kind of object it is (six calls), which costs
+/// more than the rest of a reuse check.
+#[inline]
+pub(crate) fn object<'a, 'js>(v: &'a Value<'js>) -> Option<&'a Object<'js>> {
+    // SAFETY: `ref_object` only requires an object value, which the tag
+    // says; every kind of object (array, function, error, proxy...) is an
+    // `Object` to rquickjs.
+    v.is_object().then(|| unsafe { v.ref_object() })
+}
