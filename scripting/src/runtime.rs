@@ -367,6 +367,9 @@ pub struct AgentRuntime {
     data_dir: PathBuf,
     /// Tells when an item's objects can be reused for the next item.
     probe: Probe,
+    /// The objects of the last item and packet, kept for the next one (see
+    /// `dispatch`), across calls: the inline sink hands items one by one.
+    spares: [Option<Persistent<Value<'static>>>; 2],
     /// Prototype of every lazy item, message, header and packet object.
     proto: Persistent<Object<'static>>,
     ctx: Context,
@@ -451,6 +454,7 @@ impl AgentRuntime {
             data_dir: cfg.data_dir.clone(),
             proto,
             probe,
+            spares: [None, None],
             ctx,
             rt,
         })
@@ -674,7 +678,7 @@ impl AgentRuntime {
             return 0;
         };
         let list = list.clone();
-        let n = self.dispatch(Hook::ItemCaptured, &list, items, reuse_item, spare_item);
+        let n = self.dispatch(Hook::ItemCaptured, &list, items, 0, reuse_item, spare_item);
         self.shared.counters.borrow_mut().items += n as u64;
         self.after_call();
         n
@@ -686,7 +690,7 @@ impl AgentRuntime {
             return 0;
         };
         let list = list.clone();
-        let n = self.dispatch(Hook::PacketCaptured, &list, infos, reuse_packet, spare_packet);
+        let n = self.dispatch(Hook::PacketCaptured, &list, infos, 1, reuse_packet, spare_packet);
         self.shared.counters.borrow_mut().packets += n as u64;
         self.after_call();
         n
@@ -695,8 +699,9 @@ impl AgentRuntime {
     /// One engine entry for a batch: one JS object per input, each agent's
     /// hook called on it under the hook budget. The object of an input no
     /// hook kept or changed is the next input's (`spare`, then `make`
-    /// rebinds it; see `item_js`).
-    fn dispatch<T, I, F, S>(&mut self, hook: Hook, list: &[usize], inputs: I, make: F, spare: S) -> usize
+    /// rebinds it; see `item_js`), in this batch or the next
+    /// (`self.spares[kind]`).
+    fn dispatch<T, I, F, S>(&mut self, hook: Hook, list: &[usize], inputs: I, kind: usize, make: F, spare: S) -> usize
     where
         I: IntoIterator<Item = T>,
         F: for<'js> Fn(&Ctx<'js>, &Lazy<'js>, &Rc<ItemEnv>, T, Option<Value<'js>>) -> rquickjs::Result<Value<'js>>,
@@ -706,12 +711,13 @@ impl AgentRuntime {
         let mut count = 0usize;
         let proto = self.proto.clone();
         let probe = self.probe;
+        let mut stored = self.spares.get_mut(kind).and_then(Option::take);
         let (mut calls, ctx, env) = self.calls();
         ctx.with(|ctx| {
             let fns: Vec<(usize, Function)> = calls.restore(&ctx, hook, list);
             let Some(lazy) = restore_lazy(&ctx, &proto) else { return };
             let mut t0 = Instant::now();
-            let mut kept: Option<Value> = None;
+            let mut kept: Option<Value> = stored.take().and_then(|p| p.restore(&ctx).ok());
             let mut reused = 0u64;
             for input in inputs {
                 count += 1;
@@ -731,8 +737,12 @@ impl AgentRuntime {
                 kept = spare(&probe, arg);
             }
             calls.shared.counters.borrow_mut().objects_reused += reused;
+            stored = kept.map(|v| Persistent::save(&ctx, v));
         });
         self.gc_needed |= calls.finish();
+        if let Some(s) = self.spares.get_mut(kind) {
+            *s = stored;
+        }
         count
     }
 
@@ -1162,6 +1172,7 @@ impl Drop for AgentRuntime {
         self.agents.clear();
         self.shared.jobs.borrow_mut().clear();
         self.shared.pending.borrow_mut().clear();
+        self.spares = [None, None];
         self.env.release();
     }
 }

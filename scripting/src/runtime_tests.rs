@@ -945,12 +945,20 @@ fn reused_objects_show_each_items_own_values() {
             kept.push(format!("h{}", i % 13));
         }
     }
-    for chunk in items.chunks(256) {
+    // Half one by one (as the inline sink hands them), half in batches:
+    // the objects carry over from call to call.
+    let (one_by_one, batched) = items.split_at(1500);
+    for item in one_by_one {
+        h.rt.on_item_captured(item.clone());
+    }
+    for chunk in batched.chunks(256) {
         h.rt.on_items_captured(chunk.to_vec());
     }
     h.rt.on_hub_action("report", &json!({}));
     let out: Value = serde_json::from_str(h.lines().last().expect("report")).unwrap();
     assert_eq!(out, json!({ "counts": counts, "paths": paths, "kept": kept }));
-    assert!(h.rt.counters().objects_reused > 2500, "{:?}", h.rt.counters().objects_reused);
+    // All but the first and those after a kept one.
+    let reused = h.rt.counters().objects_reused;
+    assert!(reused >= 3000 - 1 - 31, "{reused}");
 }
 
