@@ -54,21 +54,6 @@ impl Input {
             Input::Bytes { name, .. } => name.clone(),
         }
     }
-
-    fn open(&self) -> io::Result<Box<dyn BufRead + Send>> {
-        match self {
-            Input::Path(p) => Ok(Box::new(io::BufReader::with_capacity(1 << 16, File::open(p)?))),
-            Input::Bytes { bytes, .. } => Ok(Box::new(io::Cursor::new(ByteSlice(bytes.clone())))),
-        }
-    }
-}
-
-struct ByteSlice(Arc<[u8]>);
-
-impl AsRef<[u8]> for ByteSlice {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
 }
 
 /// Where the records come from.
@@ -198,20 +183,23 @@ impl FileSource {
 
 fn open_reader(input: &Input) -> Result<Reader, SourceError> {
     let err = |reason: String| SourceError::File { path: input.name(), reason };
-    let whole = match input {
-        Input::Bytes { bytes, .. } => Some(Whole::Shared(bytes.clone())),
-        Input::Path(p) => map_file(p).map_err(|e| err(e.to_string()))?.map(Whole::Map),
-    };
-    match whole {
-        Some(bytes) => open_slice(bytes).map_err(err),
-        None => open_stream(input),
+    match input {
+        Input::Bytes { bytes, .. } => open_slice(Whole::Shared(bytes.clone())).map_err(err),
+        Input::Path(p) => {
+            let file = File::open(p).map_err(|e| err(e.to_string()))?;
+            // The same open file either way: a FIFO opened twice would
+            // need its writer twice.
+            match map_file(&file).map_err(|e| err(e.to_string()))? {
+                Some(map) => open_slice(Whole::Map(map)).map_err(err),
+                None => open_stream(Box::new(io::BufReader::with_capacity(1 << 16, file))).map_err(err),
+            }
+        }
     }
 }
 
-/// Maps `path` if it is a regular, non-empty file; `None` for anything
+/// Maps `file` if it is a regular, non-empty file; `None` for anything
 /// else (a pipe, a character device), which is then streamed.
-fn map_file(path: &Path) -> io::Result<Option<memmap2::Mmap>> {
-    let file = File::open(path)?;
+fn map_file(file: &File) -> io::Result<Option<memmap2::Mmap>> {
     let meta = file.metadata()?;
     if !meta.is_file() || meta.len() == 0 {
         return Ok(None);
@@ -221,7 +209,7 @@ fn map_file(path: &Path) -> io::Result<Option<memmap2::Mmap>> {
     // parsers; what remains is the file being truncated under skua, which
     // `FileSource::open` documents.
     #[allow(unsafe_code)]
-    let map = unsafe { memmap2::MmapOptions::new().map(&file) };
+    let map = unsafe { memmap2::MmapOptions::new().map(file) };
     match map {
         Ok(m) => {
             // Read-ahead, and pages behind the reader may be dropped.
@@ -273,20 +261,18 @@ fn open_slice(bytes: Whole) -> Result<Reader, String> {
     Ok(Reader::Slice { bytes, off, format })
 }
 
-fn open_stream(input: &Input) -> Result<Reader, SourceError> {
-    let err = |reason: String| SourceError::File { path: input.name(), reason };
-    let mut r = input.open().map_err(|e| err(e.to_string()))?;
+fn open_stream(mut r: Box<dyn BufRead + Send>) -> Result<Reader, String> {
     // Peek at the magic number without consuming it.
     let head = loop {
         match r.fill_buf() {
             Ok(b) => break b,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(err(e.to_string())),
+            Err(e) => return Err(e.to_string()),
         }
     };
-    let magic = check_magic(head).map_err(err)?;
+    let magic = check_magic(head)?;
     let chained: Box<dyn Read + Send> = Box::new(r);
-    let pcap_err = |e: PcapError<&[u8]>| err(format!("not a readable capture: {e:?}"));
+    let pcap_err = |e: PcapError<&[u8]>| format!("not a readable capture: {e:?}");
     if magic == NG_MAGIC {
         let r = PcapNGReader::new(READ_BUFFER, chained).map_err(pcap_err)?;
         return Ok(Reader::Ng { r, ifaces: Vec::new() });
@@ -300,8 +286,8 @@ fn open_stream(input: &Input) -> Result<Reader, SourceError> {
             r.consume(n);
             Ok(Reader::Legacy { r, link, nanos })
         }
-        Ok(_) => Err(err("pcap header missing".into())),
-        Err(e) => Err(err(format!("bad pcap header: {e:?}"))),
+        Ok(_) => Err("pcap header missing".into()),
+        Err(e) => Err(format!("bad pcap header: {e:?}")),
     }
 }
 
