@@ -104,8 +104,17 @@ const ITEM_SLOTS: [Option<u8>; 19] = {
 };
 
 /// The inverse of `ITEM_SLOTS`: slot → key.
-const ITEM_SLOT_KEYS: [usize; 8] =
-    [ik::WORKER, ik::NODE, ik::PROTOCOL, ik::SRC, ik::DST, ik::REQUEST, ik::RESPONSE, ik::ERROR];
+const ITEM_SLOT_KEYS: [usize; 8] = {
+    let mut keys = [usize::MAX; 8];
+    let mut k = 0;
+    while k < ITEM_SLOTS.len() {
+        if let Some(slot) = ITEM_SLOTS[k] {
+            keys[slot as usize] = k;
+        }
+        k += 1;
+    }
+    keys
+};
 
 const REQ_KEYS: [&str; 12] = [
     "method",
@@ -792,8 +801,8 @@ fn untouched<'a, 'js, C: JsClass<'js>>(probe: &Probe, v: &'a Value<'js>, proto: 
     object(v)?.as_class::<C>()
 }
 
-/// Lets go of the cached values of `slots` but those in `keep` that pass
-/// `follows`; the values are dropped after the borrow ends.
+/// Lets go of the cached values of the first `count` slots for which
+/// `keep` says no; the values are dropped after the borrow ends.
 fn prune_slots<'js, S: SlotSet<'js>>(slots: &RefCell<S>, count: u8, keep: impl Fn(u8, &Value<'js>) -> bool) {
     let mut dropped: [Option<Value<'js>>; 8] = Default::default();
     {
@@ -874,10 +883,9 @@ impl<'js> MsgObj<'js> {
 }
 
 /// After the hooks: `data` again if it can show the next item, else
-/// `None` (the runtime lets go of it).
-pub(crate) fn spare_item<'js>(probe: &Probe, data: Value<'js>) -> Option<Value<'js>> {
-    let proto = object(&data)?.as_class::<ItemObj>()?.borrow().common.proto.clone();
-    untouched::<ItemObj>(probe, &data, &proto)?.borrow().prune(probe);
+/// `None` (the runtime lets go of it). `lazy` made it.
+pub(crate) fn spare_item<'js>(probe: &Probe, lazy: &Lazy<'js>, data: Value<'js>) -> Option<Value<'js>> {
+    untouched::<ItemObj>(probe, &data, &lazy.proto)?.borrow().prune(probe);
     Some(data)
 }
 
@@ -893,9 +901,8 @@ pub(crate) fn reuse_item<'js>(ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv
 }
 
 /// After the hooks: `info` again if it can show the next packet.
-pub(crate) fn spare_packet<'js>(probe: &Probe, info: Value<'js>) -> Option<Value<'js>> {
-    let proto = object(&info)?.as_class::<PacketObj>()?.borrow().common.proto.clone();
-    untouched::<PacketObj>(probe, &info, &proto)?;
+pub(crate) fn spare_packet<'js>(probe: &Probe, lazy: &Lazy<'js>, info: Value<'js>) -> Option<Value<'js>> {
+    untouched::<PacketObj>(probe, &info, &lazy.proto)?;
     Some(info)
 }
 

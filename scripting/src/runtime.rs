@@ -705,7 +705,7 @@ impl AgentRuntime {
     where
         I: IntoIterator<Item = T>,
         F: for<'js> Fn(&Ctx<'js>, &Lazy<'js>, &Rc<ItemEnv>, T, Option<Value<'js>>) -> rquickjs::Result<Value<'js>>,
-        S: for<'js> Fn(&Probe, Value<'js>) -> Option<Value<'js>>,
+        S: for<'js> Fn(&Probe, &Lazy<'js>, Value<'js>) -> Option<Value<'js>>,
     {
         let budget = self.hook_budget;
         let mut count = 0usize;
@@ -734,7 +734,7 @@ impl AgentRuntime {
                 for (i, f) in &fns {
                     t0 = calls.call(&ctx, *i, CallSite::Hook(hook), || f.call((arg.clone(),)), budget, t0).1;
                 }
-                kept = spare(&probe, arg);
+                kept = spare(&probe, &lazy, arg);
             }
             calls.shared.counters.borrow_mut().objects_reused += reused;
             stored = kept.map(|v| Persistent::save(&ctx, v));
