@@ -41,7 +41,7 @@ use reassembly::item::{rfc3339, Message};
 use reassembly::{Item, NodeInfo};
 use rquickjs::class::{ClassKind, JsCell, JsClass, PropertyDescriptor, PropertyName, Readable, Trace, Tracer};
 use rquickjs::object::Property;
-use rquickjs::{Array, Atom, Class, Constructor, Ctx, JsLifetime, Object, Persistent, Result, Value};
+use rquickjs::{Array, Atom, Class, Constructor, Ctx, JsLifetime, Object, Persistent, Result, String as JsString, Value};
 
 use crate::js::{atom_id, from_json, num, string};
 use crate::packet::PacketInfo;
@@ -239,6 +239,11 @@ const MAX_CACHED_HEADER_NAMES: usize = 4_096;
 /// often already is an atom, so the string costs no allocation either.
 const MAX_ATOM_VALUE_BYTES: usize = 64;
 
+/// Header values remembered with their interned strings; when full the
+/// memory is cleared and starts over (each remembered value pins its atom
+/// until then).
+const MAX_CACHED_HEADER_VALUES: usize = 1_024;
+
 /// Names a lazy object remembers having been written (for `in`); more are
 /// still written, only `in` may miss them.
 const MAX_WRITTEN_NAMES: usize = 32;
@@ -279,8 +284,14 @@ pub(crate) struct ItemEnv {
     protocol_ids: [u32; 6],
     /// Header-name atoms seen so far.
     header_names: RefCell<HashMap<u32, HeaderName, BuildHasherDefault<IdHasher>>>,
+    /// Header values seen so far (up to `MAX_ATOM_VALUE_BYTES`), each with
+    /// its interned string: a hash here instead of QuickJS's atom lookup.
+    header_values: RefCell<HashMap<Box<[u8]>, Persistent<JsString<'static>>, foldhash::fast::FixedState>>,
     /// An object whose property names keep every atom id above alive.
     pins: RefCell<Option<Persistent<Object<'static>>>>,
+    /// What reused objects point at for the moment their item is swapped
+    /// (`ItemObj::rebind`).
+    blank: Rc<Item>,
 }
 
 impl ItemEnv {
@@ -312,7 +323,9 @@ impl ItemEnv {
             packet_ids: fixed(ids(&PACKET_KEYS)?),
             protocol_ids: fixed(ids(&PROTOCOL_KEYS)?),
             header_names: RefCell::new(HashMap::default()),
+            header_values: RefCell::new(HashMap::default()),
             pins: RefCell::new(Some(Persistent::save(ctx, pins))),
+            blank: Rc::new(blank_item()),
         }))
     }
 
@@ -320,6 +333,28 @@ impl ItemEnv {
     pub(crate) fn release(&self) {
         self.pins.borrow_mut().take();
         self.header_names.borrow_mut().clear();
+        self.header_values.borrow_mut().clear();
+    }
+
+    /// A short header value as its interned string ([`interned`]),
+    /// remembered; `None` when it is not UTF-8.
+    fn header_value<'js>(&self, ctx: &Ctx<'js>, v: &[u8]) -> Option<Result<Value<'js>>> {
+        if let Some(s) = self.header_values.borrow().get(v) {
+            return Some(s.clone().restore(ctx).map(JsString::into_value));
+        }
+        let text = std::str::from_utf8(v).ok()?;
+        let value = match interned(ctx, text) {
+            Ok(value) => value,
+            Err(e) => return Some(Err(e)),
+        };
+        if let Some(s) = value.as_string() {
+            let mut values = self.header_values.borrow_mut();
+            if values.len() >= MAX_CACHED_HEADER_VALUES {
+                values.clear();
+            }
+            values.insert(v.into(), Persistent::save(ctx, s.clone()));
+        }
+        Some(Ok(value))
     }
 
     /// Looks up (and remembers) a header-name atom, then calls `f` with its
@@ -343,6 +378,37 @@ impl ItemEnv {
             }
         }
         Some(r)
+    }
+}
+
+/// An item with nothing in it.
+fn blank_item() -> Item {
+    let nowhere = || reassembly::item::Endpoint {
+        ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        port: 0,
+        name: String::new(),
+        namespace: String::new(),
+    };
+    Item {
+        stream: 0,
+        index: 0,
+        core: 0,
+        protocol: reassembly::AppProtocol::Http,
+        layer4: reassembly::item::Layer4::Tcp,
+        ip_version: 4,
+        src: nowhere(),
+        dst: nowhere(),
+        exchange: Box::new(reassembly::item::Exchange {
+            request: None,
+            response: None,
+            request_ts_ns: 0,
+            response_ts_ns: 0,
+            request_size: 0,
+            response_size: 0,
+            error: None,
+        }),
+        passed: false,
+        failed: false,
     }
 }
 
@@ -374,20 +440,45 @@ struct Common<'js> {
 /// class stays `JsLifetime`).
 trait SlotSet<'js> {
     fn slot(&mut self, i: u8) -> Option<&mut Option<Value<'js>>>;
+    fn slot_ref(&self, i: u8) -> Option<&Option<Value<'js>>>;
+    /// Bit `i` set when slot `i` holds a value: what the per-item passes
+    /// (`prune_slots`, `ItemObj::rebind`) visit instead of every slot.
+    fn filled(&mut self) -> &mut u8;
     fn trace<'a>(&self, tracer: Tracer<'a, 'js>);
+}
+
+/// The slots `bits` marks, lowest first.
+fn slots_in(mut bits: u8) -> impl Iterator<Item = u8> {
+    std::iter::from_fn(move || {
+        let i = u8::try_from(bits.trailing_zeros()).ok().filter(|&i| i < 8)?;
+        bits &= bits - 1;
+        Some(i)
+    })
 }
 
 macro_rules! slot_set {
     ($name:ident { $($field:ident = $i:literal),* }) => {
         #[derive(JsLifetime, Default)]
         struct $name<'js> {
+            filled: u8,
             $($field: Option<Value<'js>>,)*
         }
 
         impl<'js> SlotSet<'js> for $name<'js> {
+            fn filled(&mut self) -> &mut u8 {
+                &mut self.filled
+            }
+
             fn slot(&mut self, i: u8) -> Option<&mut Option<Value<'js>>> {
                 match i {
                     $($i => Some(&mut self.$field),)*
+                    _ => None,
+                }
+            }
+
+            fn slot_ref(&self, i: u8) -> Option<&Option<Value<'js>>> {
+                match i {
+                    $($i => Some(&self.$field),)*
                     _ => None,
                 }
             }
@@ -411,8 +502,10 @@ fn cached<'js, S: SlotSet<'js>>(slots: &RefCell<S>, slot: u8, build: impl FnOnce
         return Ok(v.clone());
     }
     let v = build()?;
-    if let Some(s) = slots.borrow_mut().slot(slot) {
+    let mut slots = slots.borrow_mut();
+    if let Some(s) = slots.slot(slot) {
         *s = Some(v.clone());
+        *slots.filled() |= 1 << slot;
     }
     Ok(v)
 }
@@ -532,13 +625,13 @@ macro_rules! lazy_class {
             fn exotic_get_property(
                 this: &JsCell<'js, Self>,
                 ctx: &Ctx<'js>,
-                atom: Atom<'js>,
-                receiver: Value<'js>,
+                atom: &Atom<'js>,
+                receiver: &Value<'js>,
             ) -> Result<Value<'js>> {
                 let me = this.borrow();
-                match me.lookup(&atom) {
-                    Some(k) => me.value(ctx, k, Some(&receiver)),
-                    None => me.common().proto_get(atom),
+                match me.lookup(atom) {
+                    Some(k) => me.value(ctx, k, Some(receiver)),
+                    None => me.common().proto_get(atom.clone()),
                 }
             }
 
@@ -804,18 +897,30 @@ fn untouched<'a, 'js, C: JsClass<'js>>(probe: &Probe, v: &'a Value<'js>, proto: 
 /// Lets go of the cached values of the first `count` slots for which
 /// `keep` says no; the values are dropped after the borrow ends.
 fn prune_slots<'js, S: SlotSet<'js>>(slots: &RefCell<S>, count: u8, keep: impl Fn(u8, &Value<'js>) -> bool) {
-    let mut dropped: [Option<Value<'js>>; 8] = Default::default();
+    // Dropped as a whole only when something was let go: an array of
+    // `None`s needs no drop, and this runs several times per item.
+    let mut dropped: std::mem::ManuallyDrop<[Option<Value<'js>>; 8]> = Default::default();
+    let mut any = false;
     {
         let mut s = slots.borrow_mut();
-        for i in 0..count {
+        let filled = *s.filled();
+        for i in slots_in(filled).filter(|&i| i < count) {
             if let Some(slot) = s.slot(i) {
                 if slot.as_ref().is_some_and(|v| !keep(i, v)) {
-                    dropped[usize::from(i)] = slot.take();
+                    if let Some(d) = dropped.get_mut(usize::from(i)) {
+                        *d = slot.take();
+                        any = true;
+                    }
                 }
+            }
+            if s.slot_ref(i).is_some_and(Option::is_none) {
+                *s.filled() &= !(1 << i);
             }
         }
     }
-    drop(dropped);
+    if any {
+        drop(std::mem::ManuallyDrop::into_inner(dropped));
+    }
 }
 
 impl<'js> ItemObj<'js> {
@@ -836,27 +941,56 @@ impl<'js> ItemObj<'js> {
         });
     }
 
-    /// Shows `item` from now on, with the children `prune` kept.
-    fn rebind(&self, item: Rc<Item>) {
+    /// Shows `item` from now on, with the children `prune` kept. The kept
+    /// children let go of the old item first, so when nothing else holds
+    /// it (no script kept a child `prune` let go) the new item takes its
+    /// place in the same allocation.
+    fn rebind(&self, item: Item) {
         self.passed.set(item.passed);
         self.failed.set(item.failed);
         self.common.written.borrow_mut().clear();
+        let blank = &self.common.env.blank;
         let http = [item.http_request().is_some(), item.http_response().is_some()];
         prune_slots(&self.slots, 8, |i, v| match ITEM_SLOT_KEYS.get(usize::from(i)) {
             Some(&ik::PROTOCOL) => object(v).and_then(|o| o.as_class::<ProtocolObj>()).is_some_and(|p| {
-                *p.borrow().item.borrow_mut() = item.clone();
+                *p.borrow().item.borrow_mut() = blank.clone();
                 true
             }),
             Some(&k @ (ik::REQUEST | ik::RESPONSE)) => {
                 http[usize::from(k == ik::RESPONSE)]
                     && object(v).and_then(|o| o.as_class::<MsgObj>()).is_some_and(|m| {
-                        m.borrow().rebind(&item);
+                        m.borrow().rebind(blank);
                         true
                     })
             }
             _ => false,
         });
-        *self.item.borrow_mut() = item;
+        let item = {
+            let mut current = self.item.borrow_mut();
+            match Rc::get_mut(&mut current) {
+                Some(slot) => *slot = item,
+                None => *current = Rc::new(item),
+            }
+            current.clone()
+        };
+        let mut slots = self.slots.borrow_mut();
+        let filled = *slots.filled();
+        for slot in slots_in(filled) {
+            let (Some(Some(v)), Some(key)) = (slots.slot_ref(slot), ITEM_SLOT_KEYS.get(usize::from(slot))) else { continue };
+            match *key {
+                ik::PROTOCOL => {
+                    if let Some(p) = object(v).and_then(|o| o.as_class::<ProtocolObj>()) {
+                        *p.borrow().item.borrow_mut() = item.clone();
+                    }
+                }
+                ik::REQUEST | ik::RESPONSE => {
+                    if let Some(m) = object(v).and_then(|o| o.as_class::<MsgObj>()) {
+                        m.borrow().rebind(&item);
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 }
 
@@ -867,6 +1001,7 @@ impl<'js> MsgObj<'js> {
         prune_slots(&self.slots, 5, |i, v| i == MSG_HEADERS_SLOT && untouched::<HeadersObj>(probe, v, proto).is_some());
     }
 
+    /// Shows `item`, with `headers` if kept.
     fn rebind(&self, item: &Rc<Item>) {
         self.common.written.borrow_mut().clear();
         prune_slots(&self.slots, 5, |i, v| {
@@ -893,7 +1028,7 @@ pub(crate) fn spare_item<'js>(probe: &Probe, lazy: &Lazy<'js>, data: Value<'js>)
 pub(crate) fn reuse_item<'js>(ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, item: Item, spare: Option<Value<'js>>) -> Result<Value<'js>> {
     if let Some(data) = spare {
         if let Some(obj) = object(&data).and_then(|o| o.as_class::<ItemObj>()) {
-            obj.borrow().rebind(Rc::new(item));
+            obj.borrow().rebind(item);
             return Ok(data);
         }
     }
@@ -1153,11 +1288,14 @@ impl<'js> HeadersObj<'js> {
     fn find(&self, ctx: &Ctx<'js>, atom: &Atom<'js>) -> Result<Option<Value<'js>>> {
         let Some(m) = self.msg() else { return Ok(None) };
         match self.common.env.with_name(ctx, atom, |exact, lower| header_value(&m, exact, lower)) {
-            Some(Some(HeaderValue::One(v))) => match std::str::from_utf8(v) {
-                Ok(s) if s.len() <= MAX_ATOM_VALUE_BYTES => Ok(Some(interned(ctx, s)?)),
-                Ok(s) => Ok(Some(string(ctx, s)?)),
-                Err(_) => Ok(Some(string(ctx, &String::from_utf8_lossy(v))?)),
-            },
+            Some(Some(HeaderValue::One(v))) => {
+                if v.len() <= MAX_ATOM_VALUE_BYTES {
+                    if let Some(value) = self.common.env.header_value(ctx, v) {
+                        return Ok(Some(value?));
+                    }
+                }
+                Ok(Some(string(ctx, &String::from_utf8_lossy(v))?))
+            }
             Some(Some(HeaderValue::Joined(s))) => Ok(Some(string(ctx, &s)?)),
             _ => Ok(None),
         }
@@ -1170,28 +1308,29 @@ enum HeaderValue<'m> {
 }
 
 /// The value of header `exact` (all exact-name matches joined), else of
-/// any header named so in another case; no allocation for a single match.
+/// any header named so in another case; one pass over the headers, no
+/// allocation for a single match.
 fn header_value<'m>(m: &'m HttpMessage, exact: &str, lower: &str) -> Option<HeaderValue<'m>> {
-    let pick = |exact_only: bool| -> Option<HeaderValue<'m>> {
-        let mut found: Option<HeaderValue<'m>> = None;
-        for (n, v) in m.headers() {
-            let hit = if exact_only { n == exact.as_bytes() } else { n.eq_ignore_ascii_case(lower.as_bytes()) };
-            if !hit {
-                continue;
+    fn add<'m>(found: &mut Option<HeaderValue<'m>>, v: &'m [u8]) {
+        *found = Some(match found.take() {
+            None => HeaderValue::One(v),
+            Some(HeaderValue::One(first)) => HeaderValue::Joined(format!("{}, {}", text(first), text(v))),
+            Some(HeaderValue::Joined(mut s)) => {
+                s.push_str(", ");
+                s.push_str(&text(v));
+                HeaderValue::Joined(s)
             }
-            found = Some(match found {
-                None => HeaderValue::One(v),
-                Some(HeaderValue::One(first)) => HeaderValue::Joined(format!("{}, {}", text(first), text(v))),
-                Some(HeaderValue::Joined(mut s)) => {
-                    s.push_str(", ");
-                    s.push_str(&text(v));
-                    HeaderValue::Joined(s)
-                }
-            });
+        });
+    }
+    let (mut same, mut other_case) = (None, None);
+    for (n, v) in m.headers() {
+        if n == exact.as_bytes() {
+            add(&mut same, v);
+        } else if n.eq_ignore_ascii_case(lower.as_bytes()) {
+            add(&mut other_case, v);
         }
-        found
-    };
-    pick(true).or_else(|| pick(false))
+    }
+    same.or(other_case)
 }
 
 impl<'js> JsClass<'js> for HeadersObj<'js> {
@@ -1203,11 +1342,11 @@ impl<'js> JsClass<'js> for HeadersObj<'js> {
         Ok(None)
     }
 
-    fn exotic_get_property(this: &JsCell<'js, Self>, ctx: &Ctx<'js>, atom: Atom<'js>, _r: Value<'js>) -> Result<Value<'js>> {
+    fn exotic_get_property(this: &JsCell<'js, Self>, ctx: &Ctx<'js>, atom: &Atom<'js>, _r: &Value<'js>) -> Result<Value<'js>> {
         let me = this.borrow();
-        match me.find(ctx, &atom)? {
+        match me.find(ctx, atom)? {
             Some(v) => Ok(v),
-            None => me.common.proto_get(atom),
+            None => me.common.proto_get(atom.clone()),
         }
     }
 

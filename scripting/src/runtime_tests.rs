@@ -832,7 +832,7 @@ fn item_objects_are_reused_only_when_no_script_kept_or_changed_them() {
     h.load(
         "keeper",
         r#"
-        var kept = [], reqs = [], heads = [], weak = new WeakMap(), refs = [], leaks = [], seen = [], first;
+        var kept = [], reqs = [], heads = [], resps = [], protos = [], weak = new WeakMap(), refs = [], leaks = [], seen = [], first;
         function onItemCaptured(data) {
           if (data.protocol.name !== "http") { seen.push("dns " + data.request.questions[0].name); return; }
           var path = data.request.path, host = data.request.headers.host;
@@ -847,6 +847,8 @@ fn item_objects_are_reused_only_when_no_script_kept_or_changed_them() {
           if (path === "/keep-item") kept.push(data);
           if (path === "/keep-request") reqs.push(data.request);
           if (path === "/keep-headers") heads.push(data.request.headers);
+          if (path === "/keep-response") resps.push(data.response);
+          if (path === "/keep-protocol") protos.push(data.protocol);
           if (path === "/weak-map") weak.set(data, path);
           if (path === "/weak-ref") refs.push([new WeakRef(data.request), host]);
           if (path === "/write") data.note = "written";
@@ -859,14 +861,17 @@ fn item_objects_are_reused_only_when_no_script_kept_or_changed_them() {
             kept: kept.map(function (d) { return d.request.path + " " + d.request.headers.host + " " + d.response.status; }),
             reqs: reqs.map(function (r) { return r.path + " " + r.headers.host; }),
             heads: heads.map(function (x) { return x.host; }),
+            resps: resps.map(function (r) { return r.status; }),
+            protos: protos.map(function (p) { return p.name + " " + p.abbr; }),
             refs: refs.map(function (p) { var r = p[0].deref(); return (r ? r.headers.host : "gone") + " " + p[1]; }),
             leaks: leaks, seen: seen }));
         }
     "#,
     );
     let paths = [
-        "/a", "/keep-item", "/b", "/keep-request", "/c", "/keep-headers", "/d", "/weak-map", "/e", "/weak-ref", "/f",
-        "/write", "/g", "/define", "/h", "/seal", "/i", "/reparent", "/j", "/k",
+        // A DNS item follows each index 3 mod 7: `/keep-protocol` is one.
+        "/a", "/keep-item", "/b", "/keep-request", "/c", "/keep-headers", "/d", "/weak-map", "/keep-response", "/weak-ref",
+        "/keep-protocol", "/write", "/g", "/define", "/h", "/seal", "/i", "/reparent", "/j", "/k",
     ];
     let mut items = Vec::new();
     for round in 0..2u64 {
@@ -901,6 +906,8 @@ fn item_objects_are_reused_only_when_no_script_kept_or_changed_them() {
     assert_eq!(out["kept"], json!(["/keep-item host-1 201", "/keep-item host-101 301"]));
     assert_eq!(out["reqs"], json!(["/keep-request host-3", "/keep-request host-103"]));
     assert_eq!(out["heads"], json!(["host-5", "host-105"]));
+    assert_eq!(out["resps"], json!([208, 308]));
+    assert_eq!(out["protos"], json!(["http HTTP", "http HTTP"]));
     // A weakly held request is the one it was, or gone; never another.
     for r in out["refs"].as_array().unwrap() {
         let (got, host) = r.as_str().unwrap().split_once(' ').unwrap();
@@ -929,20 +936,35 @@ fn reused_objects_show_each_items_own_values() {
           paths[data.request.path] = (paths[data.request.path] || 0) + data.response.status;
           if (n++ % 97 === 0) kept.push(data.request.headers);
         }
-        function onHubAction() { console.log(JSON.stringify({ counts: counts, paths: paths, kept: kept.map(function (x) { return x.host; }) })); }
+        // The counts are too many for one console line: the test sends
+        // the ones it expects and gets back what differs.
+        function onHubAction(action, want) {
+          var diff = [];
+          for (var k in want) if (counts[k] !== want[k]) diff.push(k + ": " + counts[k] + " != " + want[k]);
+          for (var k in counts) if (!(k in want)) diff.push("unexpected " + k);
+          console.log(JSON.stringify({ diff: diff, hosts: Object.keys(counts).length, paths: paths, kept: kept.map(function (x) { return x.host; }) }));
+        }
     "#,
     );
-    let items: Vec<_> = (0..3000u64).map(|i| http_get(i, &format!("h{}", i % 13), &format!("/p{}", i % 5), 200 + (i % 3) as u16)).collect();
+    // Hosts repeat on even items; odd ones are all different (more than
+    // the runtime remembers, so its memory of values fills and restarts),
+    // some too long to be interned.
+    let host = |i: u64| match i {
+        _ if i % 2 == 0 => format!("h{}", i % 13),
+        _ if i % 101 == 0 => format!("long-{i}-{}", "x".repeat(70)),
+        _ => format!("u{i}"),
+    };
+    let items: Vec<_> = (0..3000u64).map(|i| http_get(i, &host(i), &format!("/p{}", i % 5), 200 + (i % 3) as u16)).collect();
     let mut counts = serde_json::Map::new();
     let mut paths = serde_json::Map::new();
     let mut kept = Vec::new();
     for i in 0..items.len() as u64 {
-        let c = counts.entry(format!("h{}", i % 13)).or_insert(json!(0));
+        let c = counts.entry(host(i)).or_insert(json!(0));
         *c = json!(c.as_u64().unwrap() + 1);
         let p = paths.entry(format!("/p{}", i % 5)).or_insert(json!(0));
         *p = json!(p.as_u64().unwrap() + 200 + i % 3);
         if i % 97 == 0 {
-            kept.push(format!("h{}", i % 13));
+            kept.push(host(i));
         }
     }
     // Half one by one (as the inline sink hands them), half in batches:
@@ -954,9 +976,10 @@ fn reused_objects_show_each_items_own_values() {
     for chunk in batched.chunks(256) {
         h.rt.on_items_captured(chunk.to_vec());
     }
-    h.rt.on_hub_action("report", &json!({}));
+    let hosts = counts.len();
+    h.rt.on_hub_action("report", &Value::Object(counts));
     let out: Value = serde_json::from_str(h.lines().last().expect("report")).unwrap();
-    assert_eq!(out, json!({ "counts": counts, "paths": paths, "kept": kept }));
+    assert_eq!(out, json!({ "diff": [], "hosts": hosts, "paths": paths, "kept": kept }));
     // All but the first and those after a kept one.
     let reused = h.rt.counters().objects_reused;
     assert!(reused >= 3000 - 1 - 31, "{reused}");

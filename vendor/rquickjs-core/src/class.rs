@@ -115,8 +115,8 @@ pub trait JsClass<'js>: Trace<'js> + JsLifetime<'js> + Sized {
     fn exotic_get_property(
         this: &JsCell<'js, Self>,
         ctx: &Ctx<'js>,
-        _atom: Atom<'js>,
-        _receiver: Value<'js>,
+        _atom: &Atom<'js>,
+        _receiver: &Value<'js>,
     ) -> Result<Value<'js>> {
         let _ = this;
         Ok(Value::new_undefined(ctx.clone()))
@@ -340,9 +340,11 @@ impl<'js, C: JsClass<'js>> Class<'js, C> {
     /// returns a pointer to the class object.
     #[inline]
     pub(crate) fn get_class_ptr(&self) -> NonNull<ClassCell<JsCell<'js, C>>> {
-        let id = unsafe { class_id::<C>(&self.ctx).expect("invalid class") };
-
-        let ptr = unsafe { qjs::JS_GetOpaque2(self.0.ctx.as_ptr(), self.0 .0.as_js_value(), id) };
+        // skua: a `Class<C>` is only ever made for an object of C's class
+        // (`instance_of`), so its opaque is read without checking the class
+        // id again (one call instead of three on every borrow).
+        let mut id: qjs::JSClassID = 0;
+        let ptr = unsafe { qjs::JS_GetAnyOpaque(self.0 .0.as_js_value(), &mut id) };
 
         NonNull::new(ptr.cast()).expect("invalid class object, object didn't have opaque value")
     }
@@ -392,17 +394,12 @@ impl<'js> Object<'js> {
             return false;
         };
 
-        // This checks if the class is of the right class id.
-        let Some(x) = NonNull::new(unsafe {
-            qjs::JS_GetOpaque2(self.0.ctx.as_ptr(), self.0.as_js_value(), id)
-        }) else {
-            // `JS_GetOpaque2` throws a `TypeError` internally whenever the class id
-            // doesn't match, leaving it pending on the runtime even though a
-            // negative result here is an ordinary, expected outcome. Clear it so a
-            // failed `instance_of` can't be mistaken for a real exception by code
-            // that later checks `Ctx::has_exception`/`Ctx::catch` for something
-            // unrelated (e.g. a pending `Promise`).
-            self.ctx.catch();
+        // This checks if the class is of the right class id. skua: read
+        // with `JS_GetAnyOpaque` and compared here, so a mismatch, an
+        // expected outcome, raises no exception to be caught again.
+        let mut found: qjs::JSClassID = 0;
+        let x = unsafe { qjs::JS_GetAnyOpaque(self.0.as_js_value(), &mut found) };
+        let Some(x) = NonNull::new(x).filter(|_| found == id) else {
             return false;
         };
 
@@ -854,8 +851,8 @@ mod test {
             fn exotic_get_property(
                 this: &crate::class::JsCell<'js, Self>,
                 ctx: &crate::Ctx<'js>,
-                atom: crate::Atom<'js>,
-                _receiver: crate::Value<'js>,
+                atom: &crate::Atom<'js>,
+                _receiver: &crate::Value<'js>,
             ) -> crate::Result<crate::Value<'js>> {
                 println!("Get property [iter]: {}", atom.to_string()?);
                 if atom.to_string()? == "next" {
@@ -958,8 +955,8 @@ mod test {
             fn exotic_get_property(
                 this: &crate::class::JsCell<'js, Self>,
                 ctx: &crate::Ctx<'js>,
-                atom: crate::Atom<'js>,
-                _receiver: crate::Value<'js>,
+                atom: &crate::Atom<'js>,
+                _receiver: &crate::Value<'js>,
             ) -> crate::Result<crate::Value<'js>> {
                 let symbol_iterator = crate::Atom::from_predefined(
                     ctx.clone(),
@@ -975,7 +972,7 @@ mod test {
                         Ok::<&'static str, crate::Error>(f)
                     })?
                     .into_value())
-                } else if atom == symbol_iterator {
+                } else if *atom == symbol_iterator {
                     println!("Getting iterator");
                     let exotic = Class::<ExoticIterator>::instance(
                         ctx.clone(),

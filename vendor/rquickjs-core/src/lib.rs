@@ -23,6 +23,7 @@ pub(crate) use core::result::Result as StdResult;
 mod js_lifetime;
 pub mod markers;
 mod persistent;
+mod rc;
 mod result;
 mod safe_ref;
 mod util;

@@ -67,7 +67,7 @@ impl<'js> Hash for Value<'js> {
 impl<'js> Clone for Value<'js> {
     fn clone(&self) -> Self {
         let ctx = self.ctx.clone();
-        let value = unsafe { qjs::JS_DupValue(ctx.as_ptr(), self.value) };
+        let value = unsafe { crate::rc::dup_value(self.value) };
         Self { ctx, value }
     }
 }
@@ -75,7 +75,7 @@ impl<'js> Clone for Value<'js> {
 impl<'js> Drop for Value<'js> {
     fn drop(&mut self) {
         unsafe {
-            qjs::JS_FreeValue(self.ctx.as_ptr(), self.value);
+            crate::rc::free_value(self.ctx.as_ptr(), self.value);
         }
     }
 }
@@ -131,7 +131,7 @@ impl<'js> Value<'js> {
 
     #[inline]
     pub(crate) unsafe fn from_js_value_const(ctx: Ctx<'js>, value: qjs::JSValueConst) -> Self {
-        let value = qjs::JS_DupValue(ctx.as_ptr(), value);
+        let value = crate::rc::dup_value(value);
         Self { ctx, value }
     }
 
@@ -143,7 +143,7 @@ impl<'js> Value<'js> {
     #[inline]
     pub(crate) fn into_js_value(self) -> qjs::JSValue {
         let value = self.value;
-        unsafe { qjs::JS_FreeContext(self.ctx.as_ptr()) };
+        unsafe { crate::rc::free_context(self.ctx.as_ptr()) };
         mem::forget(self);
         value
     }

@@ -1,7 +1,7 @@
 use super::{JsClass, Tracer};
 use crate::{class::JsCell, function::Params, qjs, runtime::opaque::Opaque, Atom, Ctx, Value};
 use alloc::boxed::Box;
-use core::{any::TypeId, mem, panic::AssertUnwindSafe, ptr::NonNull};
+use core::{any::TypeId, mem, mem::ManuallyDrop, panic::AssertUnwindSafe, ptr::NonNull};
 
 /// FFI finalizer, destroying the object once it is delete by the Gc.
 pub(crate) unsafe extern "C" fn class_finalizer(rt: *mut qjs::JSRuntime, val: qjs::JSValue) {
@@ -89,9 +89,11 @@ pub(crate) unsafe extern "C" fn exotic_get_property(
     atom: qjs::JSAtom,
     receiver: qjs::JSValueConst,
 ) -> qjs::JSValue {
-    let rt = qjs::JS_GetRuntime(ctx);
-    let id = Opaque::from_runtime_ptr(rt).get_exotic_id();
-    let ptr = qjs::JS_GetOpaque(obj, id);
+    // skua: QuickJS calls this hook only for objects of the exotic class, so
+    // the opaque is read without looking the class id up first (one call
+    // instead of three on every property read).
+    let mut id: qjs::JSClassID = 0;
+    let ptr = qjs::JS_GetAnyOpaque(obj, &mut id);
     let ptr = NonNull::new(ptr).unwrap().cast::<ClassCell<()>>();
     (ptr.as_ref().v_table.get_property)(ptr, ctx, obj, atom, receiver)
 }
@@ -286,12 +288,18 @@ impl VTable {
         receiver: qjs::JSValueConst,
     ) -> qjs::JSValue {
         let this_ptr = this_ptr.cast::<ClassCell<JsCell<C>>>();
-        let ctx = Ctx::from_ptr(ctx);
-        let atom = Atom::from_atom_val_dup(ctx.clone(), atom);
-        let receiver = Value::from_js_value_const(ctx.clone(), receiver);
+        // skua: the context, the atom and the receiver are lent to the hook
+        // for the length of the call (QuickJS holds all three), so they are
+        // neither duplicated nor freed here.
+        let ctx = ManuallyDrop::new(Ctx::borrowed(ctx));
+        let atom = ManuallyDrop::new(Atom::from_atom_val(Ctx::borrowed(ctx.as_ptr()), atom));
+        let receiver = ManuallyDrop::new(Value {
+            ctx: Ctx::borrowed(ctx.as_ptr()),
+            value: receiver,
+        });
 
         ctx.handle_panic(AssertUnwindSafe(|| {
-            C::exotic_get_property(&this_ptr.as_ref().data, &ctx, atom, receiver)
+            C::exotic_get_property(&this_ptr.as_ref().data, &ctx, &atom, &receiver)
                 .map(Value::into_js_value)
                 .unwrap_or_else(|e| e.throw(&ctx))
         }))

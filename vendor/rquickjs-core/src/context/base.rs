@@ -75,6 +75,7 @@ impl Context {
         // rquickjs assumes the base objects exist, so we allways need to add this.
         unsafe { qjs::JS_AddIntrinsicBaseObjects(ctx.as_ptr()) };
         unsafe { I::add_intrinsic(ctx) };
+        unsafe { crate::rc::check(ctx.as_ptr()) };
         let res = unsafe { ContextOwner::new(ctx, runtime.clone()) };
         mem::drop(guard);
 
@@ -88,6 +89,7 @@ impl Context {
         let guard = runtime.inner.lock();
         let ctx = NonNull::new(unsafe { qjs::JS_NewContext(guard.rt.as_ptr()) })
             .ok_or(Error::Allocation)?;
+        unsafe { crate::rc::check(ctx.as_ptr()) };
         let res = unsafe { ContextOwner::new(ctx, runtime.clone()) };
         // Explicitly drop the guard to ensure it is valid during the entire use of runtime
         mem::drop(guard);

@@ -86,7 +86,7 @@ pub struct Ctx<'js> {
 
 impl<'js> Clone for Ctx<'js> {
     fn clone(&self) -> Self {
-        unsafe { qjs::JS_DupContext(self.ctx.as_ptr()) };
+        unsafe { crate::rc::dup_context(self.ctx.as_ptr()) };
         Ctx {
             ctx: self.ctx,
             _marker: self._marker,
@@ -96,7 +96,7 @@ impl<'js> Clone for Ctx<'js> {
 
 impl<'js> Drop for Ctx<'js> {
     fn drop(&mut self) {
-        unsafe { qjs::JS_FreeContext(self.ctx.as_ptr()) };
+        unsafe { crate::rc::free_context(self.ctx.as_ptr()) };
     }
 }
 
@@ -108,7 +108,7 @@ impl<'js> Ctx<'js> {
     }
 
     pub(crate) unsafe fn from_ptr(ctx: *mut qjs::JSContext) -> Self {
-        unsafe { qjs::JS_DupContext(ctx) };
+        unsafe { crate::rc::dup_context(ctx) };
         let ctx = NonNull::new_unchecked(ctx);
         Ctx {
             ctx,
@@ -116,8 +116,18 @@ impl<'js> Ctx<'js> {
         }
     }
 
+    /// skua: a `Ctx` for a context someone else holds, without taking a
+    /// reference; it must not be dropped (wrap it in `ManuallyDrop`).
+    #[inline]
+    pub(crate) unsafe fn borrowed(ctx: *mut qjs::JSContext) -> Self {
+        Ctx {
+            ctx: NonNull::new_unchecked(ctx),
+            _marker: Invariant::new(),
+        }
+    }
+
     pub(crate) unsafe fn new(ctx: &'js Context) -> Self {
-        unsafe { qjs::JS_DupContext(ctx.0.ctx().as_ptr()) };
+        unsafe { crate::rc::dup_context(ctx.0.ctx().as_ptr()) };
         Ctx {
             ctx: ctx.0.ctx(),
             _marker: Invariant::new(),
@@ -126,7 +136,7 @@ impl<'js> Ctx<'js> {
 
     #[cfg(feature = "futures")]
     pub(crate) unsafe fn new_async(ctx: &'js AsyncContext) -> Self {
-        unsafe { qjs::JS_DupContext(ctx.0.ctx().as_ptr()) };
+        unsafe { crate::rc::dup_context(ctx.0.ctx().as_ptr()) };
         Ctx {
             ctx: ctx.0.ctx(),
             _marker: Invariant::new(),

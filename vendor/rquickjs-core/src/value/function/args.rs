@@ -96,7 +96,7 @@ impl<'js> Args<'js> {
     {
         let v = this.into_js(&self.ctx)?;
         let v = core::mem::replace(&mut self.this, v.into_js_value());
-        unsafe { qjs::JS_FreeValue(self.ctx.as_ptr(), v) };
+        unsafe { crate::rc::free_value(self.ctx.as_ptr(), v) };
         Ok(())
     }
 
@@ -205,15 +205,15 @@ impl Drop for Args<'_> {
     fn drop(&mut self) {
         match self.args {
             ArgsSlice::Heap(ref h) => h.iter().for_each(|v| {
-                unsafe { qjs::JS_FreeValue(self.ctx.as_ptr(), *v) };
+                unsafe { crate::rc::free_value(self.ctx.as_ptr(), *v) };
             }),
             ArgsSlice::Stack { ref slice, offset } => {
                 slice[..(offset as usize)].iter().for_each(|v| {
-                    unsafe { qjs::JS_FreeValue(self.ctx.as_ptr(), *v) };
+                    unsafe { crate::rc::free_value(self.ctx.as_ptr(), *v) };
                 })
             }
         }
-        unsafe { qjs::JS_FreeValue(self.ctx.as_ptr(), self.this) };
+        unsafe { crate::rc::free_value(self.ctx.as_ptr(), self.this) };
     }
 }
 

@@ -1,0 +1,59 @@
+//! A fixed amount of agent work, for instruction counts: `BATCHES` batches
+//! of 4,096 hand-built HTTP items (16 hosts) through one runtime running
+//! the agent in `AGENT` (a path; the count-per-host agent of the agents
+//! benchmark when absent). Wall-clock time on a shared VM moves by ±20 %
+//! from run to run; instructions counted under callgrind do not, so two
+//! builds compare exactly (BENCHMARKS.md, "Agents"):
+//!
+//! ```text
+//! cargo build --release -p scripting --example item_loop
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/item_loop 12
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/item_loop 2
+//! ```
+//!
+//! The difference of the two totals over 40,960 items is the cost of one
+//! item: copying it out of the template, the hook, dropping it.
+//!
+//! Usage: `item_loop [BATCHES] [AGENT]`
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use reassembly::{Item, NodeInfo};
+use scripting::testkit::http_get;
+use scripting::{AgentRuntime, Clock, ConsoleSink, EffectSink, RuntimeId, RuntimeOptions, ScriptingConfig};
+
+const COUNT_PER_HOST: &str = r#"
+var counts = {};
+for (var i = 0; i < 16; i++) counts["host-" + i + ".example.com"] = 0;
+function onItemCaptured(data) {
+  counts[data.request.headers.host]++;
+}
+"#;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let batches: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(12);
+    let source = match args.next() {
+        Some(path) => std::fs::read_to_string(path)?,
+        None => COUNT_PER_HOST.to_owned(),
+    };
+    let (console, _console_rx) = ConsoleSink::new(1024);
+    let (effects, _effects_rx) = EffectSink::new(1024);
+    let mut rt = AgentRuntime::new(RuntimeOptions {
+        id: RuntimeId(0),
+        node: NodeInfo { ip: "127.0.0.1".into(), name: "item-loop".into() },
+        config: ScriptingConfig::default(),
+        console,
+        effects,
+        clock: Clock::System,
+    })?;
+    rt.load_agent("agent", &source)?;
+    let template: Vec<Item> =
+        (0..4096).map(|i| http_get(i as u64, &format!("host-{}.example.com", i % 16), "/api/v1/orders?id=7", 200)).collect();
+    for _ in 0..batches {
+        rt.on_items_captured(template.clone());
+    }
+    println!("{} items through {} hook calls", batches * template.len(), rt.counters().hook_calls);
+    Ok(())
+}
