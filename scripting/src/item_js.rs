@@ -896,7 +896,7 @@ fn untouched<'a, 'js, C: JsClass<'js>>(probe: &Probe, v: &'a Value<'js>, proto: 
 
 /// Lets go of the cached values of the first `count` slots for which
 /// `keep` says no; the values are dropped after the borrow ends.
-fn prune_slots<'js, S: SlotSet<'js>>(slots: &RefCell<S>, count: u8, keep: impl Fn(u8, &Value<'js>) -> bool) {
+fn prune_slots<'js, S: SlotSet<'js>>(slots: &RefCell<S>, count: u8, mut keep: impl FnMut(u8, &Value<'js>) -> bool) {
     // Dropped as a whole only when something was let go: an array of
     // `None`s needs no drop, and this runs several times per item.
     let mut dropped: std::mem::ManuallyDrop<[Option<Value<'js>>; 8]> = Default::default();
@@ -951,17 +951,30 @@ impl<'js> ItemObj<'js> {
         self.common.written.borrow_mut().clear();
         let blank = &self.common.env.blank;
         let http = [item.http_request().is_some(), item.http_response().is_some()];
+        // The kept children, each cast once: pointed at the blank item
+        // first, at the new one after.
+        let mut protocol: Option<Class<'js, ProtocolObj<'js>>> = None;
+        let mut messages: [Option<(Class<'js, MsgObj<'js>>, Option<Class<'js, HeadersObj<'js>>>)>; 2] = [None, None];
         prune_slots(&self.slots, 8, |i, v| match ITEM_SLOT_KEYS.get(usize::from(i)) {
-            Some(&ik::PROTOCOL) => object(v).and_then(|o| o.as_class::<ProtocolObj>()).is_some_and(|p| {
-                *p.borrow().item.borrow_mut() = blank.clone();
-                true
-            }),
+            Some(&ik::PROTOCOL) => match object(v).and_then(|o| o.as_class::<ProtocolObj>()) {
+                Some(p) => {
+                    *p.borrow().item.borrow_mut() = blank.clone();
+                    protocol = Some(p.clone());
+                    true
+                }
+                None => false,
+            },
             Some(&k @ (ik::REQUEST | ik::RESPONSE)) => {
-                http[usize::from(k == ik::RESPONSE)]
-                    && object(v).and_then(|o| o.as_class::<MsgObj>()).is_some_and(|m| {
-                        m.borrow().rebind(blank);
+                let side = usize::from(k == ik::RESPONSE);
+                match object(v).and_then(|o| o.as_class::<MsgObj>()).filter(|_| http[side]) {
+                    Some(m) => {
+                        let mut headers = None;
+                        m.borrow().rebind(blank, &mut headers);
+                        messages[side] = Some((m.clone(), headers));
                         true
-                    })
+                    }
+                    None => false,
+                }
             }
             _ => false,
         });
@@ -973,23 +986,11 @@ impl<'js> ItemObj<'js> {
             }
             current.clone()
         };
-        let mut slots = self.slots.borrow_mut();
-        let filled = *slots.filled();
-        for slot in slots_in(filled) {
-            let (Some(Some(v)), Some(key)) = (slots.slot_ref(slot), ITEM_SLOT_KEYS.get(usize::from(slot))) else { continue };
-            match *key {
-                ik::PROTOCOL => {
-                    if let Some(p) = object(v).and_then(|o| o.as_class::<ProtocolObj>()) {
-                        *p.borrow().item.borrow_mut() = item.clone();
-                    }
-                }
-                ik::REQUEST | ik::RESPONSE => {
-                    if let Some(m) = object(v).and_then(|o| o.as_class::<MsgObj>()) {
-                        m.borrow().rebind(&item);
-                    }
-                }
-                _ => {}
-            }
+        if let Some(p) = protocol {
+            *p.borrow().item.borrow_mut() = item.clone();
+        }
+        for (m, mut headers) in messages.into_iter().flatten() {
+            m.borrow().rebind(&item, &mut headers);
         }
     }
 }
@@ -1001,18 +1002,27 @@ impl<'js> MsgObj<'js> {
         prune_slots(&self.slots, 5, |i, v| i == MSG_HEADERS_SLOT && untouched::<HeadersObj>(probe, v, proto).is_some());
     }
 
-    /// Shows `item`, with `headers` if kept.
-    fn rebind(&self, item: &Rc<Item>) {
+    /// Shows `item`, with `headers` if kept; `headers` is the kept headers
+    /// object once found, so a second call need not look again.
+    fn rebind(&self, item: &Rc<Item>, headers: &mut Option<Class<'js, HeadersObj<'js>>>) {
         self.common.written.borrow_mut().clear();
-        prune_slots(&self.slots, 5, |i, v| {
-            i == MSG_HEADERS_SLOT
-                && object(v).and_then(|o| o.as_class::<HeadersObj>()).is_some_and(|h| {
-                    let h = h.borrow();
-                    h.common.written.borrow_mut().clear();
-                    *h.item.borrow_mut() = item.clone();
-                    true
-                })
-        });
+        if headers.is_none() {
+            prune_slots(&self.slots, 5, |i, v| {
+                i == MSG_HEADERS_SLOT
+                    && match object(v).and_then(|o| o.as_class::<HeadersObj>()) {
+                        Some(h) => {
+                            *headers = Some(h.clone());
+                            true
+                        }
+                        None => false,
+                    }
+            });
+        }
+        if let Some(h) = headers {
+            let h = h.borrow();
+            h.common.written.borrow_mut().clear();
+            *h.item.borrow_mut() = item.clone();
+        }
         *self.item.borrow_mut() = item.clone();
     }
 }
