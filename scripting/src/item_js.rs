@@ -1333,11 +1333,16 @@ fn header_value<'m>(m: &'m HttpMessage, exact: &str, lower: &str) -> Option<Head
         });
     }
     let (mut same, mut other_case) = (None, None);
-    for (n, v) in m.headers() {
+    for &(name, value) in &m.headers {
+        // Most names differ in length: neither comparison runs for them.
+        if name.1.saturating_sub(name.0) as usize != exact.len() {
+            continue;
+        }
+        let n = m.span(name);
         if n == exact.as_bytes() {
-            add(&mut same, v);
+            add(&mut same, m.span(value));
         } else if n.eq_ignore_ascii_case(lower.as_bytes()) {
-            add(&mut other_case, v);
+            add(&mut other_case, m.span(value));
         }
     }
     same.or(other_case)
