@@ -16,43 +16,22 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use reassembly::{Item, NodeInfo};
-use scripting::testkit::http_get;
+use scripting::testkit::{host_items, runtime_with, COUNT_PER_HOST};
 use scripting::{
-    AgentRuntime, CallSite, Clock, ConsoleSink, EffectSink, Hook, PoolOptions, RuntimeId, RuntimeOptions, ScriptPool,
+    AgentRuntime, CallSite, ConsoleSink, EffectSink, Hook, PoolOptions, ScriptPool,
     ScriptingConfig,
 };
 
 const BATCH: usize = 4096;
-const HOSTS: usize = 16;
-
-const COUNT_PER_HOST: &str = r#"
-var counts = {};
-for (var i = 0; i < 16; i++) counts["host-" + i + ".example.com"] = 0;
-function onItemCaptured(data) {
-  counts[data.request.headers.host]++;
-}
-"#;
 
 const NO_ITEM_HOOK: &str = "function onHubAction(action, object) {}";
 
 fn items(n: usize) -> Vec<Item> {
-    (0..n).map(|i| http_get(i as u64, &format!("host-{}.example.com", i % HOSTS), "/api/v1/orders?id=7", 200)).collect()
+    host_items(n)
 }
 
 fn runtime(source: &str) -> AgentRuntime {
-    let (console, _rx) = ConsoleSink::new(1024);
-    let (effects, _erx) = EffectSink::new(1024);
-    let mut rt = AgentRuntime::new(RuntimeOptions {
-        id: RuntimeId(0),
-        node: NodeInfo { ip: "127.0.0.1".into(), name: "bench".into() },
-        config: ScriptingConfig::default(),
-        console,
-        effects,
-        clock: Clock::System,
-    })
-    .expect("runtime");
-    rt.load_agent("agent", source).expect("agent loads");
-    rt
+    runtime_with(source).expect("runtime with the agent loaded")
 }
 
 fn inline(c: &mut Criterion) {

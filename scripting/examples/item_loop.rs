@@ -21,17 +21,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use reassembly::{Item, NodeInfo};
-use scripting::testkit::http_get;
-use scripting::{AgentRuntime, Clock, ConsoleSink, EffectSink, RuntimeId, RuntimeOptions, ScriptingConfig};
-
-const COUNT_PER_HOST: &str = r#"
-var counts = {};
-for (var i = 0; i < 16; i++) counts["host-" + i + ".example.com"] = 0;
-function onItemCaptured(data) {
-  counts[data.request.headers.host]++;
-}
-"#;
+use scripting::testkit::{host_items, runtime_with, COUNT_PER_HOST};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -40,19 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(path) => std::fs::read_to_string(path)?,
         None => COUNT_PER_HOST.to_owned(),
     };
-    let (console, _console_rx) = ConsoleSink::new(1024);
-    let (effects, _effects_rx) = EffectSink::new(1024);
-    let mut rt = AgentRuntime::new(RuntimeOptions {
-        id: RuntimeId(0),
-        node: NodeInfo { ip: "127.0.0.1".into(), name: "item-loop".into() },
-        config: ScriptingConfig::default(),
-        console,
-        effects,
-        clock: Clock::System,
-    })?;
-    rt.load_agent("agent", &source)?;
-    let template: Vec<Item> =
-        (0..4096).map(|i| http_get(i as u64, &format!("host-{}.example.com", i % 16), "/api/v1/orders?id=7", 200)).collect();
+    let mut rt = runtime_with(&source)?;
+    let template = host_items(4096);
     for _ in 0..batches {
         rt.on_items_captured(template.clone());
     }

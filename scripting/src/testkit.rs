@@ -137,3 +137,35 @@ pub fn packet(ts_ns: u64, length: u32) -> PacketInfo {
         core: 0,
     }
 }
+
+/// The agent of the agents benchmark: counts requests per `Host` header.
+pub const COUNT_PER_HOST: &str = r#"
+var counts = {};
+for (var i = 0; i < 16; i++) counts["host-" + i + ".example.com"] = 0;
+function onItemCaptured(data) {
+  counts[data.request.headers.host]++;
+}
+"#;
+
+/// `n` HTTP GETs to 16 hosts (`host-0.example.com` …), as the agents
+/// benchmark feeds them.
+pub fn host_items(n: usize) -> Vec<Item> {
+    (0..n).map(|i| http_get(i as u64, &format!("host-{}.example.com", i % 16), "/api/v1/orders?id=7", 200)).collect()
+}
+
+/// A runtime on the default configuration with `source` loaded as agent
+/// `agent`; its console lines and effects go nowhere (benchmarks).
+pub fn runtime_with(source: &str) -> Result<crate::AgentRuntime, Box<dyn std::error::Error>> {
+    let (console, _console_rx) = crate::ConsoleSink::new(1024);
+    let (effects, _effects_rx) = crate::EffectSink::new(1024);
+    let mut rt = crate::AgentRuntime::new(crate::RuntimeOptions {
+        id: crate::RuntimeId(0),
+        node: reassembly::NodeInfo { ip: "127.0.0.1".into(), name: "bench".into() },
+        config: crate::ScriptingConfig::default(),
+        console,
+        effects,
+        clock: crate::Clock::System,
+    })?;
+    rt.load_agent("agent", source)?;
+    Ok(rt)
+}
