@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use reassembly::{Item, NodeInfo};
+use reassembly::NodeInfo;
 use scripting::testkit::{host_items, runtime_with, COUNT_PER_HOST};
 use scripting::{
     AgentRuntime, CallSite, ConsoleSink, EffectSink, Hook, PoolOptions, ScriptPool,
@@ -26,16 +26,12 @@ const BATCH: usize = 4096;
 
 const NO_ITEM_HOOK: &str = "function onHubAction(action, object) {}";
 
-fn items(n: usize) -> Vec<Item> {
-    host_items(n)
-}
-
 fn runtime(source: &str) -> AgentRuntime {
     runtime_with(source).expect("runtime with the agent loaded")
 }
 
 fn inline(c: &mut Criterion) {
-    let template = items(BATCH);
+    let template = host_items(BATCH);
     let mut g = c.benchmark_group("agents/inline");
     g.throughput(Throughput::Elements(BATCH as u64));
     let mut rt = runtime(COUNT_PER_HOST);
@@ -72,7 +68,7 @@ fn inline(c: &mut Criterion) {
 /// past the hook (so each item's objects are reused for the next one),
 /// except in the last row, which keeps the request as a global.
 fn levels(c: &mut Criterion) {
-    let template = items(BATCH);
+    let template = host_items(BATCH);
     let mut g = c.benchmark_group("agents/levels");
     g.throughput(Throughput::Elements(BATCH as u64));
     for (name, source) in [
@@ -90,7 +86,7 @@ fn levels(c: &mut Criterion) {
 }
 
 fn pool(c: &mut Criterion) {
-    let template = items(BATCH);
+    let template = host_items(BATCH);
     let (console, _rx) = ConsoleSink::new(1024);
     let (effects, _erx) = EffectSink::new(1024);
     let config = ScriptingConfig { script_cores: 1, ring_capacity: 8192, batch_size: 256, idle_sleep_us: 20, ..Default::default() };

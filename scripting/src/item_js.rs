@@ -336,9 +336,12 @@ impl ItemEnv {
         self.header_values.borrow_mut().clear();
     }
 
-    /// A short header value as its interned string ([`interned`]),
-    /// remembered; `None` when it is not UTF-8.
-    fn header_value<'js>(&self, ctx: &Ctx<'js>, v: &[u8]) -> Option<Result<Value<'js>>> {
+    /// A header value as its interned string ([`interned`]), remembered;
+    /// `None` when it is longer than `MAX_ATOM_VALUE_BYTES` or not UTF-8.
+    fn interned_value<'js>(&self, ctx: &Ctx<'js>, v: &[u8]) -> Option<Result<Value<'js>>> {
+        if v.len() > MAX_ATOM_VALUE_BYTES {
+            return None;
+        }
         if let Some(s) = self.header_values.borrow().get(v) {
             return Some(s.clone().restore(ctx).map(JsString::into_value));
         }
@@ -440,9 +443,8 @@ struct Common<'js> {
 /// class stays `JsLifetime`).
 trait SlotSet<'js> {
     fn slot(&mut self, i: u8) -> Option<&mut Option<Value<'js>>>;
-    fn slot_ref(&self, i: u8) -> Option<&Option<Value<'js>>>;
-    /// Bit `i` set when slot `i` holds a value: what the per-item passes
-    /// (`prune_slots`, `ItemObj::rebind`) visit instead of every slot.
+    /// Bit `i` set when slot `i` holds a value: what `prune_slots`, run
+    /// several times per item, visits instead of every slot.
     fn filled(&mut self) -> &mut u8;
     fn trace<'a>(&self, tracer: Tracer<'a, 'js>);
 }
@@ -472,13 +474,6 @@ macro_rules! slot_set {
             fn slot(&mut self, i: u8) -> Option<&mut Option<Value<'js>>> {
                 match i {
                     $($i => Some(&mut self.$field),)*
-                    _ => None,
-                }
-            }
-
-            fn slot_ref(&self, i: u8) -> Option<&Option<Value<'js>>> {
-                match i {
-                    $($i => Some(&self.$field),)*
                     _ => None,
                 }
             }
@@ -905,17 +900,13 @@ fn prune_slots<'js, S: SlotSet<'js>>(slots: &RefCell<S>, count: u8, mut keep: im
         let mut s = slots.borrow_mut();
         let filled = *s.filled();
         for i in slots_in(filled).filter(|&i| i < count) {
-            if let Some(slot) = s.slot(i) {
-                if slot.as_ref().is_some_and(|v| !keep(i, v)) {
-                    if let Some(d) = dropped.get_mut(usize::from(i)) {
-                        *d = slot.take();
-                        any = true;
-                    }
-                }
+            let (Some(slot), Some(d)) = (s.slot(i), dropped.get_mut(usize::from(i))) else { continue };
+            if slot.as_ref().is_some_and(|v| keep(i, v)) {
+                continue;
             }
-            if s.slot_ref(i).is_some_and(Option::is_none) {
-                *s.filled() &= !(1 << i);
-            }
+            *d = slot.take();
+            any |= d.is_some();
+            *s.filled() &= !(1 << i);
         }
     }
     if any {
@@ -1298,14 +1289,10 @@ impl<'js> HeadersObj<'js> {
     fn find(&self, ctx: &Ctx<'js>, atom: &Atom<'js>) -> Result<Option<Value<'js>>> {
         let Some(m) = self.msg() else { return Ok(None) };
         match self.common.env.with_name(ctx, atom, |exact, lower| header_value(&m, exact, lower)) {
-            Some(Some(HeaderValue::One(v))) => {
-                if v.len() <= MAX_ATOM_VALUE_BYTES {
-                    if let Some(value) = self.common.env.header_value(ctx, v) {
-                        return Ok(Some(value?));
-                    }
-                }
-                Ok(Some(string(ctx, &String::from_utf8_lossy(v))?))
-            }
+            Some(Some(HeaderValue::One(v))) => match self.common.env.interned_value(ctx, v) {
+                Some(value) => Ok(Some(value?)),
+                None => Ok(Some(string(ctx, &String::from_utf8_lossy(v))?)),
+            },
             Some(Some(HeaderValue::Joined(s))) => Ok(Some(string(ctx, &s)?)),
             _ => Ok(None),
         }

@@ -129,6 +129,11 @@ pub struct RuntimeCounters {
     pub objects_reused: u64,
 }
 
+/// Where `AgentRuntime::spares` keeps the object of the last item and of
+/// the last packet.
+const SPARE_ITEM: usize = 0;
+const SPARE_PACKET: usize = 1;
+
 /// How a JS call went, for accounting.
 struct CallEnd {
     outcome: Outcome,
@@ -372,8 +377,9 @@ pub struct AgentRuntime {
     data_dir: PathBuf,
     /// Tells when an item's objects can be reused for the next item.
     probe: Probe,
-    /// The objects of the last item and packet, kept for the next one (see
-    /// `dispatch`), across calls: the inline sink hands items one by one.
+    /// The objects of the last item and packet (`SPARE_ITEM`,
+    /// `SPARE_PACKET`), kept for the next one (see `dispatch`), across
+    /// calls: the inline sink hands items one by one.
     spares: [Option<Persistent<Value<'static>>>; 2],
     /// Prototype of every lazy item, message, header and packet object.
     proto: Persistent<Object<'static>>,
@@ -683,7 +689,7 @@ impl AgentRuntime {
             return 0;
         };
         let list = list.clone();
-        let n = self.dispatch(Hook::ItemCaptured, &list, items, 0, reuse_item, spare_item);
+        let n = self.dispatch(Hook::ItemCaptured, &list, items, SPARE_ITEM, reuse_item, spare_item);
         self.shared.counters.borrow_mut().items += n as u64;
         self.after_call();
         n
@@ -695,7 +701,7 @@ impl AgentRuntime {
             return 0;
         };
         let list = list.clone();
-        let n = self.dispatch(Hook::PacketCaptured, &list, infos, 1, reuse_packet, spare_packet);
+        let n = self.dispatch(Hook::PacketCaptured, &list, infos, SPARE_PACKET, reuse_packet, spare_packet);
         self.shared.counters.borrow_mut().packets += n as u64;
         self.after_call();
         n
@@ -1159,7 +1165,7 @@ impl AgentRuntime {
         self.probe.is_on()
     }
 
-        pub fn counters(&self) -> RuntimeCounters {
+    pub fn counters(&self) -> RuntimeCounters {
         let mut c = *self.shared.counters.borrow();
         c.events_dropped = self.inbox.events_dropped.load(std::sync::atomic::Ordering::Relaxed);
         c

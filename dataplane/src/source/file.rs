@@ -128,6 +128,9 @@ pub struct FileSource {
     /// First and last raw timestamps of the current play, for the loop offset.
     raw_first: Option<u64>,
     raw_last: u64,
+    /// The bytes of an in-memory capture whose play ended, played again by
+    /// the next loop without opening and mapping the file anew.
+    replay: Option<Whole>,
     stats: FileStats,
 }
 
@@ -149,6 +152,7 @@ impl FileSource {
             loops_left: if loops == 0 { None } else { Some(loops - 1) },
             raw_first: None,
             raw_last: 0,
+            replay: None,
             stats: FileStats::default(),
         })
     }
@@ -176,8 +180,19 @@ impl FileSource {
         if let Some(first) = self.raw_first.take() {
             self.play.loop_offset_ns += self.raw_last.saturating_sub(first) + 1_000_000;
         }
-        self.reader = Some(open_reader(&self.input)?);
+        self.reader = Some(match self.replay.take() {
+            Some(bytes) => open_slice(bytes).map_err(|reason| SourceError::File { path: self.input.name(), reason })?,
+            None => open_reader(&self.input)?,
+        });
         Ok(true)
+    }
+
+    /// Ends the current play; an in-memory capture keeps its bytes for the
+    /// next one.
+    fn end_play(&mut self) {
+        if let Some(Reader::Slice { bytes, .. }) = self.reader.take() {
+            self.replay = Some(bytes);
+        }
     }
 }
 
@@ -524,7 +539,7 @@ impl PacketSource for FileSource {
                         });
                     }
                 }
-                Step::End => self.reader = None,
+                Step::End => self.end_play(),
                 Step::Truncated => {
                     self.stats.truncated_capture += 1;
                     self.reader = None;
