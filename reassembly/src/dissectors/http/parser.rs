@@ -7,6 +7,8 @@
 //! obsolete folding); those fall back to a lenient line parser and the
 //! message carries a `Malformed` anomaly instead of being dropped.
 
+use std::mem::MaybeUninit;
+
 use super::Span;
 use crate::dissectors::{Confidence, Direction, ErrorKind};
 
@@ -73,7 +75,7 @@ pub fn probe(b: &[u8], dir: Direction) -> Confidence {
 /// Index just past the blank line ending a head, searching from `from`.
 pub fn find_head_end(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
-    while let Some(off) = b.get(i..)?.iter().position(|c| *c == b'\n') {
+    while let Some(off) = memchr::memchr(b'\n', b.get(i..)?) {
         let nl = i + off;
         match b.get(nl + 1) {
             Some(b'\n') => return Some(nl + 2),
@@ -87,7 +89,7 @@ pub fn find_head_end(b: &[u8], from: usize) -> Option<usize> {
 
 /// Index just past the first line feed.
 pub fn line_end(b: &[u8]) -> Option<usize> {
-    b.iter().position(|c| *c == b'\n').map(|i| i + 1)
+    memchr::memchr(b'\n', b).map(|i| i + 1)
 }
 
 /// A parsed head: spans into the slice it was parsed from.
@@ -135,6 +137,13 @@ fn start_line(b: &[u8]) -> ([Span; 3], usize) {
 
 fn offset_in(base: &[u8], part: &[u8]) -> u32 {
     (part.as_ptr() as usize).saturating_sub(base.as_ptr() as usize) as u32
+}
+
+/// Header slots for `httparse`, left uninitialised: it writes only the
+/// slots a head fills, where a zeroed array of 256 would be 8 KiB of stores
+/// per head.
+fn uninit_headers<'b>() -> [MaybeUninit<httparse::Header<'b>>; STACK_HEADERS] {
+    [const { MaybeUninit::uninit() }; STACK_HEADERS]
 }
 
 fn httparse_headers(b: &[u8], hdrs: &[httparse::Header<'_>]) -> Vec<(Span, Span)> {
@@ -208,10 +217,10 @@ pub fn parse_request_head(b: &[u8], max_headers: usize) -> Head {
         let anomaly = (!target_present).then_some(ErrorKind::Malformed);
         return Head { start, headers: Vec::new(), status: 0, http09: true, anomaly };
     }
-    let mut hdrs = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut hdrs = uninit_headers();
     let slots = max_headers.clamp(1, STACK_HEADERS);
-    let mut req = httparse::Request::new(hdrs.get_mut(..slots).unwrap_or_default());
-    let (headers, anomaly) = match req.parse(b) {
+    let mut req = httparse::Request::new(&mut []);
+    let (headers, anomaly) = match req.parse_with_uninit_headers(b, hdrs.get_mut(..slots).unwrap_or_default()) {
         Ok(httparse::Status::Complete(_)) => (httparse_headers(b, req.headers), None),
         Err(httparse::Error::TooManyHeaders) => {
             let (h, _) = lenient_headers(b, first_end, max_headers);
@@ -250,13 +259,13 @@ pub fn parse_response_head(b: &[u8], max_headers: usize) -> Result<Head, ErrorKi
         return Err(ErrorKind::Malformed);
     }
     let status = code.iter().fold(0u16, |a, c| a * 10 + u16::from(c - b'0'));
-    let mut hdrs = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut hdrs = uninit_headers();
     let slots = max_headers.clamp(1, STACK_HEADERS);
-    let mut resp = httparse::Response::new(hdrs.get_mut(..slots).unwrap_or_default());
+    let mut resp = httparse::Response::new(&mut []);
     let (headers, anomaly) = match httparse::ParserConfig::default()
         .allow_spaces_after_header_name_in_responses(true)
         .allow_obsolete_multiline_headers_in_responses(true)
-        .parse_response(&mut resp, b)
+        .parse_response_with_uninit_headers(&mut resp, b, hdrs.get_mut(..slots).unwrap_or_default())
     {
         Ok(httparse::Status::Complete(_)) => (httparse_headers(b, resp.headers), None),
         Err(httparse::Error::TooManyHeaders) => {
