@@ -820,6 +820,18 @@ struct Peer {
     generator_counts: BTreeMap<String, u64>,
 }
 
+impl Peer {
+    /// Every run of both sides counted what the generator wrote.
+    fn same(&self) -> bool {
+        self.consistent && self.tshark_counts == self.skua_counts && self.skua_counts == self.generator_counts
+    }
+
+    /// tshark's CPU time over skua's.
+    fn ratio(&self) -> f64 {
+        self.tshark_cpu_s / self.skua_cpu_s.max(1e-9)
+    }
+}
+
 /// tshark + Lua and skua on the same capture, `runs` times each,
 /// alternating; each side's least CPU time is its figure (the run the
 /// shared VM disturbed least) and the range is kept. Every run's counts
@@ -892,19 +904,18 @@ fn peer(dir: &Path, pcap: &Path, summary: &Summary, runs: usize) -> Option<Peer>
 
 /// The peer comparison's line of the report.
 fn print_peer(p: &Peer) {
-    let same = p.consistent && p.tshark_counts == p.skua_counts && p.skua_counts == p.generator_counts;
+    let runs = if p.runs == 1 { "one run each".to_string() } else { format!("least CPU of {} alternating runs each", p.runs) };
     println!(
-        "\npeer, {} HTTP requests, least CPU of {} alternating runs each: tshark+Lua {:.2} CPU s ({:.2} s wall; slowest run {:.2}), skua {:.2} CPU s ({:.2} s wall; slowest run {:.2}): {:.1}x less CPU; per-host counts {}",
+        "\npeer, {} HTTP requests, {runs}: tshark+Lua {:.2} CPU s ({:.2} s wall; slowest run {:.2}), skua {:.2} CPU s ({:.2} s wall; slowest run {:.2}): {:.1}x less CPU; per-host counts {}",
         p.requests,
-        p.runs,
         p.tshark_cpu_s,
         p.tshark_wall_s,
         p.tshark_cpu_max_s,
         p.skua_cpu_s,
         p.skua_wall_s,
         p.skua_cpu_max_s,
-        p.tshark_cpu_s / p.skua_cpu_s.max(1e-9),
-        if same { "identical (tshark = skua = generator)".to_string() } else { format!("DIFFER: tshark {:?} skua {:?} generator {:?}", p.tshark_counts, p.skua_counts, p.generator_counts) }
+        p.ratio(),
+        if p.same() { "identical (tshark = skua = generator)".to_string() } else { format!("DIFFER: tshark {:?} skua {:?} generator {:?}", p.tshark_counts, p.skua_counts, p.generator_counts) }
     );
 }
 
@@ -1008,10 +1019,18 @@ fn main() {
     let (cpu, mhz) = cpu_info();
     let ncpu = engine::affinity().len();
     let dir = tempfile::tempdir().expect("temp dir");
-    let mix = dir.path().join("http-mix.pcap");
-    let mix_summary = write_traffic(&mix, TrafficSpec { exchanges: plan.mix_exchanges, mix: SizeMix::Mixed, seed: 7, ..TrafficSpec::default() }, false);
     let api = dir.path().join("http-api.pcap");
     let api_summary = write_traffic(&api, TrafficSpec { exchanges: plan.peer_exchanges, mix: SizeMix::Api, seed: 11, ..TrafficSpec::default() }, true);
+    let _ = skua_bin();
+    if args.iter().any(|a| a == "--peer") {
+        // Only the comparison with tshark (at the plan's size).
+        if let Some(p) = peer(dir.path(), &api, &api_summary, plan.peer_runs) {
+            print_peer(&p);
+        }
+        return;
+    }
+    let mix = dir.path().join("http-mix.pcap");
+    let mix_summary = write_traffic(&mix, TrafficSpec { exchanges: plan.mix_exchanges, mix: SizeMix::Mixed, seed: 7, ..TrafficSpec::default() }, false);
     let frames = load_frames(&mix);
     eprintln!(
         "captures: HTTP mix {} exchanges, {} frames, {:.1} MB; API {} requests, {} frames ({:.1} s)",
@@ -1022,14 +1041,6 @@ fn main() {
         api_summary.packets,
         t0.elapsed().as_secs_f64()
     );
-    let _ = skua_bin();
-    if args.iter().any(|a| a == "--peer") {
-        // Only the comparison with tshark (at the plan's size).
-        if let Some(p) = peer(dir.path(), &api, &api_summary, plan.peer_runs) {
-            print_peer(&p);
-        }
-        return;
-    }
 
     // Raw rx and rx + parse on the DPDK port, in a child (one EAL each).
     let rx = if dataplane::DPDK_AVAILABLE { run_child_rx(&mix, frames.len(), plan.run_secs.min(5.0)) } else { None };
@@ -1192,8 +1203,8 @@ fn main() {
             "steps": s.iter().map(|s| json!({"rate_pps": s.rate_pps, "offered": s.offered, "lost": s.lost, "secs": s.secs})).collect::<Vec<_>>()})).collect::<Vec<_>>(),
         "peer": peer.as_ref().map(|p| json!({"requests": p.requests, "runs": p.runs, "tshark_cpu_s": p.tshark_cpu_s, "skua_cpu_s": p.skua_cpu_s,
             "tshark_cpu_max_s": p.tshark_cpu_max_s, "skua_cpu_max_s": p.skua_cpu_max_s,
-            "ratio": p.tshark_cpu_s / p.skua_cpu_s.max(1e-9), "tshark_counts": p.tshark_counts, "skua_counts": p.skua_counts,
-            "generator_counts": p.generator_counts, "same": p.consistent && p.tshark_counts == p.skua_counts && p.skua_counts == p.generator_counts})),
+            "ratio": p.ratio(), "tshark_counts": p.tshark_counts, "skua_counts": p.skua_counts,
+            "generator_counts": p.generator_counts, "same": p.same()})),
         "plots": plots,
         "elapsed_s": t0.elapsed().as_secs_f64(),
     });
