@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// The skua binary's allocator, so items are freed as they are in skua.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: dataplane::alloc::Allocator = dataplane::alloc::Allocator;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use reassembly::NodeInfo;

@@ -8,9 +8,10 @@
 //!
 //! Rules of this crate: the per-packet path does not allocate, lock, log
 //! or make syscalls (DPDK and file sources poll in bursts into reused
-//! buffers); nothing in it panics on input; `unsafe` lives only in `dpdk`
-//! and `source::afpacket`.
+//! buffers); nothing in it panics on input; `unsafe` lives only in `dpdk`,
+//! `source::afpacket` and `alloc` (the process allocator).
 
+pub mod alloc;
 pub mod config;
 pub mod counters;
 pub mod dissect;

@@ -19,7 +19,7 @@
 //! Usage: `item_loop [BATCHES] [AGENT]`
 
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: dataplane::alloc::Allocator = dataplane::alloc::Allocator;
 
 use scripting::testkit::{host_items, runtime_with, COUNT_PER_HOST};
 
