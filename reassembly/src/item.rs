@@ -249,14 +249,29 @@ impl Item {
         self.exchange.request.as_ref().or(self.exchange.response.as_ref())
     }
 
+    /// `data.protocol.name`: what agents test first, so it is had without
+    /// the rest of [`Item::protocol_info`].
+    pub fn protocol_name(&self) -> &'static str {
+        match self.protocol {
+            AppProtocol::Http | AppProtocol::Http2 => "http",
+            AppProtocol::Dns => "dns",
+            AppProtocol::Grpc => "grpc",
+            AppProtocol::Redis => "redis",
+            AppProtocol::Kafka => "kafka",
+            AppProtocol::Postgresql => "postgresql",
+            AppProtocol::Amqp => "amqp",
+        }
+    }
+
     /// What `data.protocol` says of this item.
     pub fn protocol_info(&self) -> ProtocolInfo {
+        let name = self.protocol_name();
         let layer4 = match self.layer4 {
             Layer4::Tcp => "tcp",
             Layer4::Udp => "udp",
         };
         let layer3 = if self.ip_version == 6 { "ipv6" } else { "ipv4" };
-        let named = |name, version: &'static str, abbr, long_name| ProtocolInfo {
+        let named = |version: &'static str, abbr, long_name| ProtocolInfo {
             name,
             version: Cow::Borrowed(version),
             abbr,
@@ -272,27 +287,27 @@ impl Item {
                     "1.0" => Cow::Borrowed("Hypertext Transfer Protocol -- HTTP/1.0"),
                     v => Cow::Owned(format!("Hypertext Transfer Protocol -- HTTP/{v}")),
                 };
-                ProtocolInfo { name: "http", version: Cow::Borrowed(version), abbr: "HTTP", long_name, layer4, layer3 }
+                ProtocolInfo { name, version: Cow::Borrowed(version), abbr: "HTTP", long_name, layer4, layer3 }
             }
-            AppProtocol::Dns => named("dns", "0", "DNS", "Domain Name System"),
-            AppProtocol::Http2 => named("http", "2", "HTTP/2", "Hypertext Transfer Protocol Version 2 (HTTP/2)"),
-            AppProtocol::Grpc => named("grpc", "2", "gRPC", "gRPC Remote Procedure Calls over HTTP/2"),
+            AppProtocol::Dns => named("0", "DNS", "Domain Name System"),
+            AppProtocol::Http2 => named("2", "HTTP/2", "Hypertext Transfer Protocol Version 2 (HTTP/2)"),
+            AppProtocol::Grpc => named("2", "gRPC", "gRPC Remote Procedure Calls over HTTP/2"),
             AppProtocol::Redis => {
                 let resp3 = [&self.exchange.request, &self.exchange.response]
                     .into_iter()
                     .flatten()
                     .any(|m| matches!(m, Message::Redis(r) if r.resp3()));
-                named("redis", if resp3 { "3" } else { "2" }, "REDIS", "Redis Serialization Protocol")
+                named(if resp3 { "3" } else { "2" }, "REDIS", "Redis Serialization Protocol")
             }
             AppProtocol::Kafka => {
                 let version = match self.message() {
                     Some(Message::Kafka(k)) => Cow::Owned(k.api_version().to_string()),
                     _ => Cow::Borrowed("0"),
                 };
-                ProtocolInfo { version, ..named("kafka", "0", "KAFKA", "Apache Kafka Protocol") }
+                ProtocolInfo { version, ..named("0", "KAFKA", "Apache Kafka Protocol") }
             }
-            AppProtocol::Postgresql => named("postgresql", "3.0", "PGSQL", "PostgreSQL Frontend/Backend Protocol"),
-            AppProtocol::Amqp => named("amqp", "0-9-1", "AMQP", "Advanced Message Queuing Protocol 0-9-1"),
+            AppProtocol::Postgresql => named("3.0", "PGSQL", "PostgreSQL Frontend/Backend Protocol"),
+            AppProtocol::Amqp => named("0-9-1", "AMQP", "Advanced Message Queuing Protocol 0-9-1"),
         }
     }
 

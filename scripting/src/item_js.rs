@@ -180,9 +180,10 @@ const RESP_SLOTS: [Option<u8>; 9] = {
 
 const PROTOCOL_KEYS: [&str; 6] = ["name", "version", "abbr", "longName", "layer4", "layer3"];
 
-/// The fixed strings `data.protocol` answers with, pinned as atoms so each
-/// read is a lookup that hands out the atom's own string (see
-/// [`interned`]); a string not here still works, made per read.
+/// The fixed strings `data.protocol` answers with, made into JS strings
+/// once per runtime so a read hands out one of them (a scan of this list,
+/// where [`interned`] would hash the text into QuickJS's atom table every
+/// time); a string not here still works, made per read. Most read first.
 const PROTOCOL_STRINGS: [&str; 25] = [
     "http",
     "dns",
@@ -289,6 +290,8 @@ pub(crate) struct ItemEnv {
     header_values: RefCell<HashMap<Box<[u8]>, Persistent<JsString<'static>>, foldhash::fast::FixedState>>,
     /// An object whose property names keep every atom id above alive.
     pins: RefCell<Option<Persistent<Object<'static>>>>,
+    /// `PROTOCOL_STRINGS` as JS strings, index for index.
+    fixed_strings: RefCell<Vec<Persistent<JsString<'static>>>>,
     /// What reused objects point at for the moment their item is swapped
     /// (`ItemObj::rebind`).
     blank: Rc<Item>,
@@ -313,7 +316,10 @@ impl ItemEnv {
             }
             a
         }
-        ids(&PROTOCOL_STRINGS)?;
+        let fixed_strings = PROTOCOL_STRINGS
+            .iter()
+            .map(|s| Ok(Persistent::save(ctx, Atom::from_str(ctx.clone(), s)?.to_js_string()?)))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Rc::new(ItemEnv {
             node,
             max_body,
@@ -325,6 +331,7 @@ impl ItemEnv {
             header_names: RefCell::new(HashMap::default()),
             header_values: RefCell::new(HashMap::default()),
             pins: RefCell::new(Some(Persistent::save(ctx, pins))),
+            fixed_strings: RefCell::new(fixed_strings),
             blank: Rc::new(blank_item()),
         }))
     }
@@ -332,6 +339,7 @@ impl ItemEnv {
     /// Drops the pinned atoms; called while the runtime is still alive.
     pub(crate) fn release(&self) {
         self.pins.borrow_mut().take();
+        self.fixed_strings.borrow_mut().clear();
         self.header_names.borrow_mut().clear();
         self.header_values.borrow_mut().clear();
     }
@@ -358,6 +366,17 @@ impl ItemEnv {
             values.insert(v.into(), Persistent::save(ctx, s.clone()));
         }
         Some(Ok(value))
+    }
+
+    /// `s` as a JS string: one of `PROTOCOL_STRINGS` made at start, or a
+    /// new one.
+    fn fixed_string<'js>(&self, ctx: &Ctx<'js>, s: &str) -> Result<Value<'js>> {
+        if let Some(i) = PROTOCOL_STRINGS.iter().position(|t| *t == s) {
+            if let Some(js) = self.fixed_strings.borrow().get(i) {
+                return Ok(js.clone().restore(ctx)?.into_value());
+            }
+        }
+        interned(ctx, s)
     }
 
     /// Looks up (and remembers) a header-name atom, then calls `f` with its
@@ -1411,18 +1430,21 @@ leaf_class!(ProtocolObj, "Protocol", PROTOCOL_KEYS, protocol_ids);
 
 impl<'js> ProtocolObj<'js> {
     fn value(&self, ctx: &Ctx<'js>, k: usize, _receiver: Option<&Value<'js>>) -> Result<Value<'js>> {
+        let env = &self.common.env;
+        if k == 0 {
+            return env.fixed_string(ctx, self.item.borrow().protocol_name());
+        }
         let p = self.item.borrow().protocol_info();
         let cow = |c: &std::borrow::Cow<'static, str>| match c {
-            std::borrow::Cow::Borrowed(s) => interned(ctx, s),
+            std::borrow::Cow::Borrowed(s) => env.fixed_string(ctx, s),
             std::borrow::Cow::Owned(s) => string(ctx, s),
         };
         match k {
-            0 => interned(ctx, p.name),
             1 => cow(&p.version),
-            2 => interned(ctx, p.abbr),
+            2 => env.fixed_string(ctx, p.abbr),
             3 => cow(&p.long_name),
-            4 => interned(ctx, p.layer4),
-            5 => interned(ctx, p.layer3),
+            4 => env.fixed_string(ctx, p.layer4),
+            5 => env.fixed_string(ctx, p.layer3),
             _ => Ok(Value::new_undefined(ctx.clone())),
         }
     }
