@@ -54,7 +54,9 @@ pub struct ScriptingConfig {
     /// and counts (`packets_dropped_ring_full`).
     pub packet_ring_capacity: u32,
     /// Items or packets a script core takes from one ring at a time before
-    /// looking at its other rings, jobs and completions.
+    /// looking at its other rings, jobs and completions; with
+    /// `script_cores = 0`, the items a capture core hands its inline
+    /// runtime in one call.
     pub batch_size: u32,
     /// Requests of I/O helpers (`vendor.*`, `hub.action`, `file.*`,
     /// `pcap.snapshot`, `prometheus.metric`) waiting for the control plane,
