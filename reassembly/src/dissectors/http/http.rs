@@ -395,9 +395,10 @@ impl HttpSession {
         let mut tx = self.new_tx();
         tx.head = msg.method().eq_ignore_ascii_case(b"HEAD");
         tx.connect = msg.method().eq_ignore_ascii_case(b"CONNECT");
-        tx.upgrade = msg.header("upgrade").is_some();
+        let upgrade = msg.header("upgrade");
+        tx.upgrade = upgrade.is_some();
         tx.h2c = ctx.limits.h2c
-            && msg.header("upgrade").is_some_and(|v| v.split(|c| *c == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"h2c")));
+            && upgrade.is_some_and(|v| v.split(|c| *c == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"h2c")));
         tx.http09 = msg.http09;
         tx.req_ts = start_ts;
         tx.req_size = end as u64;

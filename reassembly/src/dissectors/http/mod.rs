@@ -86,7 +86,12 @@ impl HttpMessage {
 
     /// First header of that name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v)
+        let name = name.as_bytes();
+        // Lengths first, from the spans: most names are not even sliced.
+        self.headers
+            .iter()
+            .find(|(n, _)| n.1.wrapping_sub(n.0) as usize == name.len() && self.span(*n).eq_ignore_ascii_case(name))
+            .map(|(_, v)| self.span(*v))
     }
 }
 
