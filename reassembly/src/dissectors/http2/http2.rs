@@ -221,7 +221,7 @@ impl Http2Session {
                 info.status = status.and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok());
                 info.message = msg.trailer("grpc-message").or(msg.header("grpc-message")).map(<[u8]>::to_vec);
             }
-            Some(Message::Grpc(GrpcMessage { http: msg, grpc: info }))
+            Some(Message::Grpc(Box::new(GrpcMessage { http: msg, grpc: info })))
         };
         let (req_ts, resp_ts, req_wire, resp_wire) = (req.ts, resp.ts, req.wire, resp.wire);
         let request = wrap(req, true);
