@@ -135,6 +135,40 @@ fn start_line(b: &[u8]) -> ([Span; 3], usize) {
     ([(a.0 as u32, a.1 as u32), (bb.0 as u32, bb.1 as u32), rest], end)
 }
 
+/// The start-line spans of a request httparse accepted: method and target
+/// are its slices, and the version (`HTTP/1.x`, all it accepts) follows
+/// the target after one space. `None` when the head does not have that
+/// shape, for [`start_line`] to read.
+fn request_line_spans(b: &[u8], method: Option<&str>, path: Option<&str>) -> Option<[Span; 3]> {
+    let (method, path) = (method?.as_bytes(), path?.as_bytes());
+    let m = offset_in(b, method);
+    let p = offset_in(b, path);
+    let v = p + path.len() as u32 + 1;
+    let version = b.get(v as usize..v as usize + 8)?;
+    version.starts_with(b"HTTP/").then_some([(m, m + method.len() as u32), (p, v - 1), (v, v + 8)])
+}
+
+/// The start-line spans of a response httparse accepted: `HTTP/1.x`, one
+/// space, the three-digit code, and the reason (trimmed; empty at the
+/// code's end when there is none). `None` unless the head starts with the
+/// version.
+fn status_line_spans(b: &[u8], reason: Option<&str>) -> Option<[Span; 3]> {
+    if !b.starts_with(b"HTTP/") {
+        return None;
+    }
+    let reason = match reason.map(str::as_bytes).filter(|r| !r.is_empty()) {
+        Some(r) => {
+            let s = offset_in(b, r) as usize;
+            trim_span(b, s, s + r.len())
+        }
+        // httparse also reports a reason with non-ASCII bytes as empty:
+        // only a line that really ends at the code is read here.
+        None if matches!(b.get(12), Some(b'\r' | b'\n')) => (12, 12),
+        None => return None,
+    };
+    Some([(0, 8), (9, 12), reason])
+}
+
 fn offset_in(base: &[u8], part: &[u8]) -> u32 {
     (part.as_ptr() as usize).saturating_sub(base.as_ptr() as usize) as u32
 }
@@ -191,6 +225,17 @@ fn lenient_headers(b: &[u8], from: usize, max: usize) -> (Vec<(Span, Span)>, Opt
 /// HTTP/0.9, through its only line). Never fails: what cannot be parsed is
 /// recorded as an anomaly.
 pub fn parse_request_head(b: &[u8], max_headers: usize) -> Head {
+    // Most heads are well formed: httparse reads them whole, and the start
+    // line's spans come from its slices instead of a second scan.
+    let mut hdrs = uninit_headers();
+    let slots = max_headers.clamp(1, STACK_HEADERS);
+    let mut req = httparse::Request::new(&mut []);
+    let parsed = req.parse_with_uninit_headers(b, hdrs.get_mut(..slots).unwrap_or_default());
+    if let Ok(httparse::Status::Complete(_)) = parsed {
+        if let Some(start) = request_line_spans(b, req.method, req.path) {
+            return Head { start, headers: httparse_headers(b, req.headers), status: 0, http09: false, anomaly: None };
+        }
+    }
     let (mut start, first_end) = start_line(b);
     let version = b.get(start[2].0 as usize..start[2].1 as usize).unwrap_or_default();
     let target_present = start[1].0 < start[1].1;
@@ -217,10 +262,7 @@ pub fn parse_request_head(b: &[u8], max_headers: usize) -> Head {
         let anomaly = (!target_present).then_some(ErrorKind::Malformed);
         return Head { start, headers: Vec::new(), status: 0, http09: true, anomaly };
     }
-    let mut hdrs = uninit_headers();
-    let slots = max_headers.clamp(1, STACK_HEADERS);
-    let mut req = httparse::Request::new(&mut []);
-    let (headers, anomaly) = match req.parse_with_uninit_headers(b, hdrs.get_mut(..slots).unwrap_or_default()) {
+    let (headers, anomaly) = match parsed {
         Ok(httparse::Status::Complete(_)) => (httparse_headers(b, req.headers), None),
         Err(httparse::Error::TooManyHeaders) => {
             let (h, _) = lenient_headers(b, first_end, max_headers);
@@ -253,20 +295,26 @@ pub fn looks_like_header_line(rest: &[u8]) -> bool {
 
 /// Parses a response head (`b` through its blank line).
 pub fn parse_response_head(b: &[u8], max_headers: usize) -> Result<Head, ErrorKind> {
+    let mut hdrs = uninit_headers();
+    let slots = max_headers.clamp(1, STACK_HEADERS);
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default()
+        .allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .parse_response_with_uninit_headers(&mut resp, b, hdrs.get_mut(..slots).unwrap_or_default());
+    // As for requests: a head httparse reads whole needs no second scan.
+    if let (Ok(httparse::Status::Complete(_)), Some(status)) = (&parsed, resp.code) {
+        if let Some(start) = status_line_spans(b, resp.reason) {
+            return Ok(Head { start, headers: httparse_headers(b, resp.headers), status, http09: false, anomaly: None });
+        }
+    }
     let (start, first_end) = start_line(b);
     let code = b.get(start[1].0 as usize..start[1].1 as usize).unwrap_or_default();
     if code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
         return Err(ErrorKind::Malformed);
     }
     let status = code.iter().fold(0u16, |a, c| a * 10 + u16::from(c - b'0'));
-    let mut hdrs = uninit_headers();
-    let slots = max_headers.clamp(1, STACK_HEADERS);
-    let mut resp = httparse::Response::new(&mut []);
-    let (headers, anomaly) = match httparse::ParserConfig::default()
-        .allow_spaces_after_header_name_in_responses(true)
-        .allow_obsolete_multiline_headers_in_responses(true)
-        .parse_response_with_uninit_headers(&mut resp, b, hdrs.get_mut(..slots).unwrap_or_default())
-    {
+    let (headers, anomaly) = match parsed {
         Ok(httparse::Status::Complete(_)) => (httparse_headers(b, resp.headers), None),
         Err(httparse::Error::TooManyHeaders) => {
             (lenient_headers(b, first_end, max_headers).0, Some(ErrorKind::TooManyHeaders))
@@ -496,6 +544,39 @@ mod tests {
         assert!(!h.http09);
         assert_eq!(span(b, h.start[1]), b"/HTTP/1.1");
         assert_eq!(h.headers.len(), 1);
+    }
+
+    #[test]
+    fn start_lines_from_httparse_match_the_line_scanner() {
+        let requests: [&[u8]; 5] = [
+            b"GET /a?b=c HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"POST http://h.example/p HTTP/1.0\r\n\r\n",
+            b"OPTIONS * HTTP/1.1\nHost: x\n\n",
+            b"M-SEARCH /x%20y HTTP/1.1\r\nA: b\r\n\r\n",
+            b"DELETE /items/7 HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+        ];
+        for b in requests {
+            let h = parse_request_head(b, 16);
+            assert_eq!(h.anomaly, None, "{}", String::from_utf8_lossy(b));
+            assert_eq!(h.start, start_line(b).0, "{}", String::from_utf8_lossy(b));
+        }
+        let responses: [&[u8]; 6] = [
+            b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n",
+            b"HTTP/1.1 404 Not Found\r\n\r\n",
+            b"HTTP/1.0 204\r\n\r\n",
+            b"HTTP/1.1 200 \r\n\r\n",
+            b"HTTP/1.1 500 Internal  Error  \r\n\r\n",
+            b"HTTP/1.1 200 D\xc3\xa9j\xc3\xa0 vu\r\n\r\n",
+        ];
+        for b in responses {
+            let h = parse_response_head(b, 16).expect("valid");
+            assert_eq!(h.start, start_line(b).0, "{}", String::from_utf8_lossy(b));
+            assert_eq!(h.status, u16::from(b[9] - b'0') * 100 + u16::from(b[10] - b'0') * 10 + u16::from(b[11] - b'0'));
+        }
+        // A reason httparse reports as empty (non-ASCII) keeps its bytes.
+        let b = b"HTTP/1.1 200 \xffok\r\n\r\n";
+        let h = parse_response_head(b, 16).expect("valid");
+        assert_eq!(span(b, h.start[2]), b"\xffok");
     }
 
     #[test]
