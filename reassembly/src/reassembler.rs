@@ -20,6 +20,9 @@ use crate::seq::SeqNumber;
 use crate::tcp::{Chunk, OooBuf, TcpCtx, TcpHalf};
 
 const NS_PER_MS: u64 = 1_000_000;
+/// How much capture time passes between the expiry sweeps packets make:
+/// a flow is ended at most this late past its timeout.
+const SWEEP_EVERY_NS: u64 = NS_PER_MS;
 /// Flow extensions kept for reuse; past it they are freed.
 const EXT_POOL_MAX: usize = 1024;
 /// Bytes of a direction held for probing before a flow is left undissected.
@@ -220,6 +223,8 @@ pub struct Reassembler {
     mem_used: u64,
     next_stream: u64,
     now_ns: u64,
+    /// Capture time from which a packet sweeps for expired flows again.
+    next_sweep_ns: u64,
     exchanges: Vec<Exchange>,
     // Boxed: the same allocation moves between the pool and a flow slot.
     #[allow(clippy::vec_box)]
@@ -239,6 +244,7 @@ impl Reassembler {
             mem_used: 0,
             next_stream: 0,
             now_ns: 0,
+            next_sweep_ns: 0,
             exchanges: Vec::with_capacity(16),
             pool: Vec::new(),
             enabled: cfg.protocols.iter().fold(0, |m, p| m | 1 << *p as u16),
@@ -268,7 +274,9 @@ impl Reassembler {
     /// Processes one packet; completed items are passed to `out`.
     pub fn packet(&mut self, pkt: &Packet<'_>, out: &mut impl FnMut(Item)) {
         self.counters.packets += 1;
-        self.advance(pkt.ts_ns, out);
+        if pkt.ts_ns >= self.next_sweep_ns {
+            self.advance(pkt.ts_ns, out);
+        }
         if pkt.fragment.is_some() {
             let Some(datagram) = self.frags.add(pkt, &mut self.counters) else { return };
             match parse_l4(pkt.protocol, &datagram) {
@@ -302,9 +310,13 @@ impl Reassembler {
     }
 
     /// Expires flows and fragments idle past their timeouts at `now_ns`.
+    /// Packets call this themselves at most once per `SWEEP_EVERY_NS` of
+    /// capture time (timeouts are seconds; a sweep per packet cost about
+    /// a hundred instructions each); a call from outside always sweeps.
     pub fn advance(&mut self, now_ns: u64, out: &mut impl FnMut(Item)) {
         self.now_ns = self.now_ns.max(now_ns);
         let now = self.now_ns;
+        self.next_sweep_ns = now.saturating_add(SWEEP_EVERY_NS);
         let timeouts = [
             (TimerClass::HalfOpen, self.cfg.half_open_timeout_ms),
             (TimerClass::Closed, self.cfg.closed_timeout_ms),
@@ -502,11 +514,11 @@ impl Reassembler {
             let FlowExt { ooo, session, .. } = ext;
             let [lo, hi] = ooo;
             if side == Side::Lo {
-                *lo = mine_buf;
-                *hi = theirs_buf;
+                mine_buf.put_back(lo);
+                theirs_buf.put_back(hi);
             } else {
-                *hi = mine_buf;
-                *lo = theirs_buf;
+                mine_buf.put_back(hi);
+                theirs_buf.put_back(lo);
             }
             // A direction ends when its FIN is reached (or, undissected, seen).
             for (s, h) in [(side, &mut *half), (side.other(), &mut *peer)] {

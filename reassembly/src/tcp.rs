@@ -66,6 +66,18 @@ impl OooBuf {
     pub fn is_empty(&self) -> bool {
         self.segs.is_empty()
     }
+
+    /// Moves `self` into `slot`, which `mem::take` left empty for a call
+    /// that needed the buffer apart from its flow. An empty buffer that
+    /// never allocated owns nothing, so it is forgotten rather than
+    /// dropped (a drop call per buffer per packet otherwise); any other is
+    /// dropped as usual.
+    pub fn put_back(self, slot: &mut OooBuf) {
+        let old = std::mem::replace(slot, self);
+        if old.segs.capacity() == 0 {
+            std::mem::forget(old);
+        }
+    }
 }
 
 /// Limits and accounting shared by every flow of a core.
