@@ -743,7 +743,7 @@ impl AgentRuntime {
                     }
                 };
                 for (i, f) in &fns {
-                    t0 = calls.call(&ctx, *i, CallSite::Hook(hook), || f.call((arg.clone(),)), budget, t0).1;
+                    t0 = calls.call(&ctx, *i, CallSite::Hook(hook), || f.call_lent(&arg), budget, t0).1;
                 }
                 kept = spare(&probe, &lazy, arg);
             }

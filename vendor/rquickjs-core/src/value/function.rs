@@ -65,6 +65,22 @@ impl<'js> Function<'js> {
         self.call_arg(accum_args)
     }
 
+    /// skua: calls the function with `this` undefined and one argument,
+    /// lent to QuickJS as it is (no `Args` built, no reference taken and
+    /// given back), for calls made once per captured item.
+    pub fn call_lent(&self, arg: &Value<'js>) -> Result<Value<'js>> {
+        let ctx = self.ctx();
+        unsafe {
+            #[cfg(feature = "parallel")]
+            qjs::JS_UpdateStackTop(qjs::JS_GetRuntime(ctx.as_ptr()));
+
+            let mut argv = [arg.as_js_value()];
+            let val = qjs::JS_Call(ctx.as_ptr(), self.as_js_value(), qjs::JS_UNDEFINED, 1, argv.as_mut_ptr());
+            let val = ctx.handle_exception(val)?;
+            Ok(Value::from_js_value(ctx.clone(), val))
+        }
+    }
+
     /// Call the function with given arguments in the form of an [`Args`] object.
     pub fn call_arg<R>(&self, args: Args<'js>) -> Result<R>
     where
