@@ -240,14 +240,61 @@ const MAX_CACHED_HEADER_NAMES: usize = 4_096;
 /// often already is an atom, so the string costs no allocation either.
 const MAX_ATOM_VALUE_BYTES: usize = 64;
 
-/// Header values remembered with their interned strings; when full the
-/// memory is cleared and starts over (each remembered value pins its atom
-/// until then).
+/// Header values remembered with their interned strings: a direct-mapped
+/// table of this many entries (a power of two), where a value replaces the
+/// one in its entry (each remembered value pins its atom until then).
 const MAX_CACHED_HEADER_VALUES: usize = 1_024;
 
 /// Names a lazy object remembers having been written (for `in`); more are
 /// still written, only `in` may miss them.
 const MAX_WRITTEN_NAMES: usize = 32;
+
+/// Header values with their interned strings, one per entry of a table
+/// indexed by a hash of the value's length and its first and last eight
+/// bytes: a few instructions, where a general hash of the whole value and
+/// a probe cost several times more on every header read.
+struct ValueCache {
+    entries: Box<[Option<(Box<[u8]>, Persistent<JsString<'static>>)>]>,
+}
+
+impl ValueCache {
+    fn new() -> ValueCache {
+        ValueCache { entries: (0..MAX_CACHED_HEADER_VALUES).map(|_| None).collect() }
+    }
+
+    /// The entry `v` belongs in.
+    #[inline]
+    fn entry(v: &[u8]) -> usize {
+        // The first eight bytes (all of a shorter value), as a number.
+        fn word(b: &[u8]) -> u64 {
+            match b.get(..8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+                Some(w) => u64::from_le_bytes(w),
+                None => b.iter().rev().fold(0, |a, &c| a << 8 | u64::from(c)),
+            }
+        }
+        let first = word(v);
+        let last = word(v.get(v.len().saturating_sub(8)..).unwrap_or_default());
+        let h = (first ^ last.rotate_left(29) ^ v.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> 54) as usize & (MAX_CACHED_HEADER_VALUES - 1)
+    }
+
+    #[inline]
+    fn get(&self, entry: usize, v: &[u8]) -> Option<&Persistent<JsString<'static>>> {
+        match self.entries.get(entry)? {
+            Some((bytes, s)) if bytes.len() == v.len() && bytes.iter().eq(v) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Remembers `s` for `v`, handing back what the entry held.
+    fn put(&mut self, entry: usize, v: &[u8], s: Persistent<JsString<'static>>) -> Option<(Box<[u8]>, Persistent<JsString<'static>>)> {
+        self.entries.get_mut(entry).and_then(|e| e.replace((v.into(), s)))
+    }
+
+    fn clear(&mut self) {
+        self.entries.iter_mut().for_each(|e| *e = None);
+    }
+}
 
 /// Atom ids are small sequential integers: a multiply is hash enough.
 #[derive(Default)]
@@ -278,16 +325,16 @@ struct HeaderName {
 pub(crate) struct ItemEnv {
     pub(crate) node: NodeInfo,
     max_body: usize,
-    item_ids: [u32; 19],
-    req_ids: [u32; 12],
-    resp_ids: [u32; 9],
-    packet_ids: [u32; 12],
-    protocol_ids: [u32; 6],
+    item_ids: KeyTable,
+    req_ids: KeyTable,
+    resp_ids: KeyTable,
+    packet_ids: KeyTable,
+    protocol_ids: KeyTable,
     /// Header-name atoms seen so far.
     header_names: RefCell<HashMap<u32, HeaderName, BuildHasherDefault<IdHasher>>>,
-    /// Header values seen so far (up to `MAX_ATOM_VALUE_BYTES`), each with
-    /// its interned string: a hash here instead of QuickJS's atom lookup.
-    header_values: RefCell<HashMap<Box<[u8]>, Persistent<JsString<'static>>, foldhash::fast::FixedState>>,
+    /// Header values seen lately (up to `MAX_ATOM_VALUE_BYTES`), each with
+    /// its interned string: a look here instead of QuickJS's atom lookup.
+    header_values: RefCell<ValueCache>,
     /// An object whose property names keep every atom id above alive.
     pins: RefCell<Option<Persistent<Object<'static>>>>,
     /// `PROTOCOL_STRINGS` as JS strings, index for index.
@@ -309,13 +356,6 @@ impl ItemEnv {
                 })
                 .collect()
         };
-        fn fixed<const N: usize>(v: Vec<u32>) -> [u32; N] {
-            let mut a = [u32::MAX; N];
-            for (d, s) in a.iter_mut().zip(v) {
-                *d = s;
-            }
-            a
-        }
         let fixed_strings = PROTOCOL_STRINGS
             .iter()
             .map(|s| Ok(Persistent::save(ctx, Atom::from_str(ctx.clone(), s)?.to_js_string()?)))
@@ -323,13 +363,13 @@ impl ItemEnv {
         Ok(Rc::new(ItemEnv {
             node,
             max_body,
-            item_ids: fixed(ids(&ITEM_KEYS)?),
-            req_ids: fixed(ids(&REQ_KEYS)?),
-            resp_ids: fixed(ids(&RESP_KEYS)?),
-            packet_ids: fixed(ids(&PACKET_KEYS)?),
-            protocol_ids: fixed(ids(&PROTOCOL_KEYS)?),
+            item_ids: KeyTable::new(&ids(&ITEM_KEYS)?),
+            req_ids: KeyTable::new(&ids(&REQ_KEYS)?),
+            resp_ids: KeyTable::new(&ids(&RESP_KEYS)?),
+            packet_ids: KeyTable::new(&ids(&PACKET_KEYS)?),
+            protocol_ids: KeyTable::new(&ids(&PROTOCOL_KEYS)?),
             header_names: RefCell::new(HashMap::default()),
-            header_values: RefCell::new(HashMap::default()),
+            header_values: RefCell::new(ValueCache::new()),
             pins: RefCell::new(Some(Persistent::save(ctx, pins))),
             fixed_strings: RefCell::new(fixed_strings),
             blank: Rc::new(blank_item()),
@@ -350,7 +390,8 @@ impl ItemEnv {
         if v.len() > MAX_ATOM_VALUE_BYTES {
             return None;
         }
-        if let Some(s) = self.header_values.borrow().get(v) {
+        let entry = ValueCache::entry(v);
+        if let Some(s) = self.header_values.borrow().get(entry, v) {
             return Some(s.clone().restore(ctx).map(JsString::into_value));
         }
         let text = std::str::from_utf8(v).ok()?;
@@ -359,11 +400,9 @@ impl ItemEnv {
             Err(e) => return Some(Err(e)),
         };
         if let Some(s) = value.as_string() {
-            let mut values = self.header_values.borrow_mut();
-            if values.len() >= MAX_CACHED_HEADER_VALUES {
-                values.clear();
-            }
-            values.insert(v.into(), Persistent::save(ctx, s.clone()));
+            let old = self.header_values.borrow_mut().put(entry, v, Persistent::save(ctx, s.clone()));
+            // Freed after the borrow ends (a free may run the GC).
+            drop(old);
         }
         Some(Ok(value))
     }
@@ -434,10 +473,36 @@ fn blank_item() -> Item {
     }
 }
 
+/// Atom id → key index for one lazy class: atom ids are small sequential
+/// integers, so a byte per id up to the largest key's is a direct lookup
+/// (a scan of the class's ids compared up to 19 per property read). Ids
+/// past the table, such as integer-tagged atoms (`data[0]`), are no key.
+struct KeyTable(Box<[u8]>);
+
+impl KeyTable {
+    const NONE: u8 = u8::MAX;
+
+    fn new(ids: &[u32]) -> KeyTable {
+        let len = ids.iter().max().map_or(0, |m| *m as usize + 1);
+        let mut table = vec![Self::NONE; len];
+        for (k, id) in ids.iter().enumerate() {
+            if let (Some(slot), Ok(k)) = (table.get_mut(*id as usize), u8::try_from(k)) {
+                *slot = k;
+            }
+        }
+        KeyTable(table.into_boxed_slice())
+    }
+
+    #[inline]
+    fn get(&self, id: u32) -> Option<usize> {
+        let k = *self.0.get(usize::try_from(id).ok()?)?;
+        (k != Self::NONE).then_some(usize::from(k))
+    }
+}
+
 #[inline]
-fn key_of(ids: &[u32], atom: &Atom<'_>) -> Option<usize> {
-    let id = atom_id(atom);
-    ids.iter().position(|x| *x == id)
+fn key_of(table: &KeyTable, atom: &Atom<'_>) -> Option<usize> {
+    table.get(atom_id(atom))
 }
 
 // ---------------------------------------------------------------------
@@ -1318,6 +1383,13 @@ impl<'js> HeadersObj<'js> {
     }
 }
 
+/// `n` lower-cased is `lower`. Names are a few bytes: byte loops here and
+/// below cost less than the calls to `memcmp` slice compares make.
+#[inline]
+fn folds_to(n: &[u8], lower: &[u8]) -> bool {
+    n.len() == lower.len() && n.iter().zip(lower).all(|(a, b)| a.to_ascii_lowercase() == *b)
+}
+
 enum HeaderValue<'m> {
     One(&'m [u8]),
     Joined(String),
@@ -1340,14 +1412,17 @@ fn header_value<'m>(m: &'m HttpMessage, exact: &str, lower: &str) -> Option<Head
     }
     let (mut same, mut other_case) = (None, None);
     for &(name, value) in &m.headers {
-        // Most names differ in length: neither comparison runs for them.
-        if name.1.saturating_sub(name.0) as usize != exact.len() {
+        // Most names differ in length: no byte of theirs is looked at.
+        if name.1.wrapping_sub(name.0) as usize != lower.len() {
             continue;
         }
         let n = m.span(name);
-        if n == exact.as_bytes() {
+        if !folds_to(n, lower.as_bytes()) {
+            continue;
+        }
+        if n.iter().eq(exact.as_bytes()) {
             add(&mut same, m.span(value));
-        } else if n.eq_ignore_ascii_case(lower.as_bytes()) {
+        } else {
             add(&mut other_case, m.span(value));
         }
     }
@@ -1489,6 +1564,18 @@ impl<'js> PacketObj<'js> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_tables_map_atom_ids_to_key_indexes() {
+        let t = KeyTable::new(&[5, 300, 7]);
+        assert_eq!(t.get(5), Some(0));
+        assert_eq!(t.get(300), Some(1));
+        assert_eq!(t.get(7), Some(2));
+        assert_eq!(t.get(6), None);
+        assert_eq!(t.get(301), None);
+        assert_eq!(t.get(1 << 31), None);
+        assert_eq!(KeyTable::new(&[]).get(0), None);
+    }
 
     #[test]
     fn body_text_cuts_at_char_boundary() {

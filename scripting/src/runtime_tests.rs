@@ -120,6 +120,36 @@ fn on_item_captured_sees_the_full_item_shape() {
     assert_eq!(lines[4], "true undefined true");
 }
 
+/// A header read matches the name as written first (every such header,
+/// joined with ", "), else the name in any case; and values read back are
+/// each item's own, past the number the value memory holds.
+#[test]
+fn header_reads_prefer_the_exact_name_and_show_each_items_value() {
+    let mut h = h();
+    h.load(
+        "headers",
+        r#"
+        var seen = [];
+        function onItemCaptured(data) {
+          var hs = data.request.headers;
+          if (data.request.path === "/tags") {
+            console.log(hs["X-Tag"] + "|" + hs["x-tag"] + "|" + hs["X-TAG"] + "|" + hs.host + "|" + hs.HOST + "|" + hs["x-ta"]);
+            return;
+          }
+          seen.push(hs.host);
+          if (seen.length === 3000) {
+            var bad = 0;
+            for (var i = 0; i < seen.length; i++) if (seen[i] !== "h" + (i % 1500) + ".example") bad++;
+            console.log("bad " + bad);
+          }
+        }"#,
+    );
+    let req = b"GET /tags HTTP/1.1\r\nX-Tag: a\r\nHost: h\r\nx-tag: b\r\nX-Tag: c\r\n\r\n";
+    h.rt.on_item_captured(http_item(1, req, Some(b"HTTP/1.1 204 No Content\r\n\r\n")));
+    h.rt.on_items_captured((0..3000u64).map(|i| http_get(i + 2, &format!("h{}.example", i % 1500), "/", 200)));
+    assert_eq!(h.lines(), vec!["a, c|b|a, b, c|h|h|undefined", "bad 0"]);
+}
+
 /// `data.protocol` is a lazy object too: for every protocol it shows what
 /// the item's JSON shows, in the same key order, and stays the same object.
 #[test]
