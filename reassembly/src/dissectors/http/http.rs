@@ -340,7 +340,11 @@ impl HttpSession {
             d.in_head = true;
             d.start_ts = ctx.ts_ns;
         }
-        let end = match parser::find_head_end(b, d.scanned.saturating_sub(3)) {
+        // A head httparse reads whole from the buffer needs no scan for
+        // its end first; others are found and read leniently.
+        let whole = parser::whole_request_head(b, ctx.limits.max_headers);
+        let found = whole.as_ref().map(|(_, len)| *len).or_else(|| parser::find_head_end(b, d.scanned.saturating_sub(3)));
+        let end = match found {
             Some(e) => e,
             None => {
                 // An HTTP/0.9 request is one line; wait for more only when
@@ -361,7 +365,10 @@ impl HttpSession {
             }
         };
         let head = b.get(..end).unwrap_or_default();
-        let h = parser::parse_request_head(head, ctx.limits.max_headers);
+        let h = match whole {
+            Some((h, _)) => h,
+            None => parser::parse_request_head(head, ctx.limits.max_headers),
+        };
         let start_ts = d.start_ts;
         d.in_head = false;
         d.scanned = 0;
@@ -446,7 +453,9 @@ impl HttpSession {
             return self.resync(Direction::ToClient, b);
         }
         let d = &mut self.dirs[Direction::ToClient.idx()];
-        let Some(end) = parser::find_head_end(b, d.scanned.saturating_sub(3)) else {
+        let whole = parser::whole_response_head(b, ctx.limits.max_headers);
+        let found = whole.as_ref().map(|(_, len)| *len).or_else(|| parser::find_head_end(b, d.scanned.saturating_sub(3)));
+        let Some(end) = found else {
             if b.len() > ctx.limits.max_head_bytes {
                 return ParseResult::Error(ErrorKind::HeaderTooLarge);
             }
@@ -456,7 +465,11 @@ impl HttpSession {
         d.in_head = false;
         d.scanned = 0;
         let head = b.get(..end).unwrap_or_default();
-        let h = match parser::parse_response_head(head, ctx.limits.max_headers) {
+        let parsed = match whole {
+            Some((h, _)) => Ok(h),
+            None => parser::parse_response_head(head, ctx.limits.max_headers),
+        };
+        let h = match parsed {
             Ok(h) => h,
             Err(kind) => {
                 ctx.errors.bump(kind);

@@ -225,16 +225,10 @@ fn lenient_headers(b: &[u8], from: usize, max: usize) -> (Vec<(Span, Span)>, Opt
 /// HTTP/0.9, through its only line). Never fails: what cannot be parsed is
 /// recorded as an anomaly.
 pub fn parse_request_head(b: &[u8], max_headers: usize) -> Head {
-    // Most heads are well formed: httparse reads them whole, and the start
-    // line's spans come from its slices instead of a second scan.
     let mut hdrs = uninit_headers();
-    let slots = max_headers.clamp(1, STACK_HEADERS);
-    let mut req = httparse::Request::new(&mut []);
-    let parsed = req.parse_with_uninit_headers(b, hdrs.get_mut(..slots).unwrap_or_default());
-    if let Ok(httparse::Status::Complete(_)) = parsed {
-        if let Some(start) = request_line_spans(b, req.method, req.path) {
-            return Head { start, headers: httparse_headers(b, req.headers), status: 0, http09: false, anomaly: None };
-        }
+    let (parsed, req) = httparse_request(b, &mut hdrs, max_headers);
+    if let Some((head, _)) = whole_request(b, &parsed, &req) {
+        return head;
     }
     let (mut start, first_end) = start_line(b);
     let version = b.get(start[2].0 as usize..start[2].1 as usize).unwrap_or_default();
@@ -276,6 +270,66 @@ pub fn parse_request_head(b: &[u8], max_headers: usize) -> Head {
     Head { start, headers, status: 0, http09: false, anomaly }
 }
 
+/// The request head at the front of `b` and its length, when httparse
+/// reads it whole: most heads, found this way without a scan for the
+/// head's end before the parse. `None` for a head not complete yet and
+/// for one [`parse_request_head`] must read leniently; the caller then
+/// finds the end with [`find_head_end`].
+pub fn whole_request_head(b: &[u8], max_headers: usize) -> Option<(Head, usize)> {
+    let mut hdrs = uninit_headers();
+    let (parsed, req) = httparse_request(b, &mut hdrs, max_headers);
+    whole_request(b, &parsed, &req)
+}
+
+/// [`whole_request_head`] for a response head.
+pub fn whole_response_head(b: &[u8], max_headers: usize) -> Option<(Head, usize)> {
+    let mut hdrs = uninit_headers();
+    let (parsed, resp) = httparse_response(b, &mut hdrs, max_headers);
+    whole_response(b, &parsed, &resp)
+}
+
+type Headers<'b> = [MaybeUninit<httparse::Header<'b>>; STACK_HEADERS];
+
+fn httparse_request<'h, 'b>(
+    b: &'b [u8],
+    hdrs: &'h mut Headers<'b>,
+    max_headers: usize,
+) -> (httparse::Result<usize>, httparse::Request<'h, 'b>) {
+    let slots = max_headers.clamp(1, STACK_HEADERS);
+    let mut req = httparse::Request::new(&mut []);
+    let parsed = req.parse_with_uninit_headers(b, hdrs.get_mut(..slots).unwrap_or_default());
+    (parsed, req)
+}
+
+fn httparse_response<'h, 'b>(
+    b: &'b [u8],
+    hdrs: &'h mut Headers<'b>,
+    max_headers: usize,
+) -> (httparse::Result<usize>, httparse::Response<'h, 'b>) {
+    let slots = max_headers.clamp(1, STACK_HEADERS);
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default()
+        .allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .parse_response_with_uninit_headers(&mut resp, b, hdrs.get_mut(..slots).unwrap_or_default());
+    (parsed, resp)
+}
+
+/// A head httparse read whole, with the start line's spans taken from its
+/// slices (no second scan of the line); `None` when the line does not
+/// have the shape those spans assume.
+fn whole_request(b: &[u8], parsed: &httparse::Result<usize>, req: &httparse::Request<'_, '_>) -> Option<(Head, usize)> {
+    let Ok(httparse::Status::Complete(len)) = parsed else { return None };
+    let start = request_line_spans(b, req.method, req.path)?;
+    Some((Head { start, headers: httparse_headers(b, req.headers), status: 0, http09: false, anomaly: None }, *len))
+}
+
+fn whole_response(b: &[u8], parsed: &httparse::Result<usize>, resp: &httparse::Response<'_, '_>) -> Option<(Head, usize)> {
+    let (Ok(httparse::Status::Complete(len)), Some(status)) = (parsed, resp.code) else { return None };
+    let start = status_line_spans(b, resp.reason)?;
+    Some((Head { start, headers: httparse_headers(b, resp.headers), status, http09: false, anomaly: None }, *len))
+}
+
 /// `HTTP/` followed by a digit: a version where a target was expected.
 fn is_version_token(t: &[u8]) -> bool {
     t.len() > 5 && t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(b"HTTP/")) && t.get(5).is_some_and(u8::is_ascii_digit)
@@ -296,17 +350,9 @@ pub fn looks_like_header_line(rest: &[u8]) -> bool {
 /// Parses a response head (`b` through its blank line).
 pub fn parse_response_head(b: &[u8], max_headers: usize) -> Result<Head, ErrorKind> {
     let mut hdrs = uninit_headers();
-    let slots = max_headers.clamp(1, STACK_HEADERS);
-    let mut resp = httparse::Response::new(&mut []);
-    let parsed = httparse::ParserConfig::default()
-        .allow_spaces_after_header_name_in_responses(true)
-        .allow_obsolete_multiline_headers_in_responses(true)
-        .parse_response_with_uninit_headers(&mut resp, b, hdrs.get_mut(..slots).unwrap_or_default());
-    // As for requests: a head httparse reads whole needs no second scan.
-    if let (Ok(httparse::Status::Complete(_)), Some(status)) = (&parsed, resp.code) {
-        if let Some(start) = status_line_spans(b, resp.reason) {
-            return Ok(Head { start, headers: httparse_headers(b, resp.headers), status, http09: false, anomaly: None });
-        }
+    let (parsed, resp) = httparse_response(b, &mut hdrs, max_headers);
+    if let Some((head, _)) = whole_response(b, &parsed, &resp) {
+        return Ok(head);
     }
     let (start, first_end) = start_line(b);
     let code = b.get(start[1].0 as usize..start[1].1 as usize).unwrap_or_default();
