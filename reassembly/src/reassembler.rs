@@ -149,7 +149,7 @@ fn deliver(ext: &mut FlowExt, client: &mut Side, roles_known: bool, side: Side, 
                 let probe_bytes = if held { buf.bytes() } else { bytes };
                 let mut best = (Confidence::None, false, AppProtocol::Http);
                 let flips: &[bool] = if roles_known { &[false] } else { &[false, true] };
-                for &flip in flips {
+                'probe: for &flip in flips {
                     let pd = if flip { d.other() } else { d };
                     for p in AppProtocol::ALL {
                         if !env.enabled(p) {
@@ -164,6 +164,11 @@ fn deliver(ext: &mut FlowExt, client: &mut Side, roles_known: bool, side: Side, 
                         };
                         if c > best.0 {
                             best = (c, flip, p);
+                            // Only a higher confidence replaces the best,
+                            // and none is higher: the other probes are moot.
+                            if c == Confidence::High {
+                                break 'probe;
+                            }
                         }
                     }
                 }
