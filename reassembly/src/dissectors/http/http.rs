@@ -340,9 +340,7 @@ impl HttpSession {
             d.in_head = true;
             d.start_ts = ctx.ts_ns;
         }
-        // A head httparse reads whole from the buffer needs no scan for
-        // its end first; others are found and read leniently.
-        let whole = parser::whole_request_head(b, ctx.limits.max_headers);
+        let whole = whole_head(d.scanned, || parser::whole_request_head(b, ctx.limits.max_headers));
         let found = whole.as_ref().map(|(_, len)| *len).or_else(|| parser::find_head_end(b, d.scanned.saturating_sub(3)));
         let end = match found {
             Some(e) => e,
@@ -453,7 +451,7 @@ impl HttpSession {
             return self.resync(Direction::ToClient, b);
         }
         let d = &mut self.dirs[Direction::ToClient.idx()];
-        let whole = parser::whole_response_head(b, ctx.limits.max_headers);
+        let whole = whole_head(d.scanned, || parser::whole_response_head(b, ctx.limits.max_headers));
         let found = whole.as_ref().map(|(_, len)| *len).or_else(|| parser::find_head_end(b, d.scanned.saturating_sub(3)));
         let Some(end) = found else {
             if b.len() > ctx.limits.max_head_bytes {
@@ -703,6 +701,15 @@ impl HttpSession {
     }
 }
 
+/// A head httparse reads whole from the buffer, with its length: it
+/// needs no scan for its end first. Tried on a head's first bytes only: a
+/// head still incomplete then is found by the incremental scan from
+/// `scanned` on and parsed once, not parsed again from its start with
+/// every segment that adds to it.
+fn whole_head(scanned: usize, parse: impl FnOnce() -> Option<(parser::Head, usize)>) -> Option<(parser::Head, usize)> {
+    if scanned == 0 { parse() } else { None }
+}
+
 fn content_coding(m: &HttpMessage) -> Option<Coding> {
     coding(m.header("content-encoding")?)
 }
@@ -930,6 +937,37 @@ mod tests {
         assert_eq!(m.body, b"abcde");
         assert!(r.out.iter().all(|e| e.error.is_none()));
         assert_eq!(r.out[0].response_ts_ns - r.out[0].request_ts_ns, 1_000_000);
+    }
+
+    /// Heads that arrive whole and heads that arrive a few bytes at a time
+    /// (found by the incremental scan, parsed once) give the same messages,
+    /// a lenient head among them.
+    #[test]
+    fn heads_split_over_segments_parse_as_whole_ones() {
+        let client: &[u8] = b"GET /a?x=1 HTTP/1.1\r\nHost: h\r\nCookie: a=1; b=2\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nX-Bad header\r\nContent-Length: 3\r\n\r\nxyz";
+        let server: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Fold: a\r\n b\r\n\r\nhiHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+        let shape = |r: &Run| -> Vec<String> {
+            let mut v: Vec<String> = r
+                .out
+                .iter()
+                .map(|e| {
+                    let (q, a) = (req(e), resp(e));
+                    format!(
+                        "{:?} {:?} {:?} {} {:?} {:?} {}",
+                        q.start, q.headers, q.body, a.status, a.headers, a.body, e.request_size + e.response_size
+                    )
+                })
+                .collect();
+            v.push(format!("{:?}", r.errors));
+            v
+        };
+        let whole = run(&[C(client), S(server)], FinishReason::Timeout);
+        assert_eq!(whole.out.len(), 2);
+        for n in [1, 3, 7] {
+            let mut steps: Vec<Step<'_>> = client.chunks(n).map(C).collect();
+            steps.extend(server.chunks(n).map(S));
+            assert_eq!(shape(&run(&steps, FinishReason::Timeout)), shape(&whole), "{n}-byte segments");
+        }
     }
 
     #[test]
