@@ -22,9 +22,11 @@
 //!
 //! After the hooks have seen an item, its objects show the next item when
 //! no script kept or changed them (told by `crate::probe`): the item, its
-//! `protocol`, HTTP `request`/`response` and their `headers` are rebound to
-//! the next item instead of being freed and made again. Everything else
-//! (endpoints, cookies, bodies) is let go and built anew on a read.
+//! `protocol`, HTTP `request`/`response` and their `headers` go on to the
+//! next item instead of being freed and made again. They all read one
+//! [`Shown`] cell, so moving the whole tree on is a store into it, and each
+//! object lets go of what it cached for the old item (endpoints, cookies,
+//! bodies, names written) the next time it is read.
 //!
 //! Invariant: no `RefCell` borrow is held across a QuickJS allocation (an
 //! allocation may run the GC, which traces these objects).
@@ -89,31 +91,29 @@ mod ik {
     pub const FAILED: usize = 17;
     pub const ERROR: usize = 18;
 }
-/// Item keys whose values are objects, cached per item: key → slot.
+/// The slots of the item keys whose values are objects, cached per item.
+mod slot {
+    pub const WORKER: u8 = 0;
+    pub const NODE: u8 = 1;
+    pub const PROTOCOL: u8 = 2;
+    pub const SRC: u8 = 3;
+    pub const DST: u8 = 4;
+    pub const REQUEST: u8 = 5;
+    pub const RESPONSE: u8 = 6;
+    pub const ERROR: u8 = 7;
+}
+/// Item key → slot.
 const ITEM_SLOTS: [Option<u8>; 19] = {
     let mut s = [None; 19];
-    s[ik::WORKER] = Some(0);
-    s[ik::NODE] = Some(1);
-    s[ik::PROTOCOL] = Some(2);
-    s[ik::SRC] = Some(3);
-    s[ik::DST] = Some(4);
-    s[ik::REQUEST] = Some(5);
-    s[ik::RESPONSE] = Some(6);
-    s[ik::ERROR] = Some(7);
+    s[ik::WORKER] = Some(slot::WORKER);
+    s[ik::NODE] = Some(slot::NODE);
+    s[ik::PROTOCOL] = Some(slot::PROTOCOL);
+    s[ik::SRC] = Some(slot::SRC);
+    s[ik::DST] = Some(slot::DST);
+    s[ik::REQUEST] = Some(slot::REQUEST);
+    s[ik::RESPONSE] = Some(slot::RESPONSE);
+    s[ik::ERROR] = Some(slot::ERROR);
     s
-};
-
-/// The inverse of `ITEM_SLOTS`: slot → key.
-const ITEM_SLOT_KEYS: [usize; 8] = {
-    let mut keys = [usize::MAX; 8];
-    let mut k = 0;
-    while k < ITEM_SLOTS.len() {
-        if let Some(slot) = ITEM_SLOTS[k] {
-            keys[slot as usize] = k;
-        }
-        k += 1;
-    }
-    keys
 };
 
 const REQ_KEYS: [&str; 12] = [
@@ -339,9 +339,6 @@ pub(crate) struct ItemEnv {
     pins: RefCell<Option<Persistent<Object<'static>>>>,
     /// `PROTOCOL_STRINGS` as JS strings, index for index.
     fixed_strings: RefCell<Vec<Persistent<JsString<'static>>>>,
-    /// What reused objects point at for the moment their item is swapped
-    /// (`ItemObj::rebind`).
-    blank: Rc<Item>,
 }
 
 impl ItemEnv {
@@ -372,7 +369,6 @@ impl ItemEnv {
             header_values: RefCell::new(ValueCache::new()),
             pins: RefCell::new(Some(Persistent::save(ctx, pins))),
             fixed_strings: RefCell::new(fixed_strings),
-            blank: Rc::new(blank_item()),
         }))
     }
 
@@ -442,37 +438,6 @@ impl ItemEnv {
     }
 }
 
-/// An item with nothing in it.
-fn blank_item() -> Item {
-    let nowhere = || reassembly::item::Endpoint {
-        ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        port: 0,
-        name: String::new(),
-        namespace: String::new(),
-    };
-    Item {
-        stream: 0,
-        index: 0,
-        core: 0,
-        protocol: reassembly::AppProtocol::Http,
-        layer4: reassembly::item::Layer4::Tcp,
-        ip_version: 4,
-        src: nowhere(),
-        dst: nowhere(),
-        exchange: Box::new(reassembly::item::Exchange {
-            request: None,
-            response: None,
-            request_ts_ns: 0,
-            response_ts_ns: 0,
-            request_size: 0,
-            response_size: 0,
-            error: None,
-        }),
-        passed: false,
-        failed: false,
-    }
-}
-
 /// Atom id → key index for one lazy class: atom ids are small sequential
 /// integers, so a byte per id up to the largest key's is a direct lookup
 /// (a scan of the class's ids compared up to 19 per property read). Ids
@@ -521,14 +486,32 @@ struct Common<'js> {
     /// prototype is `Object.prototype`).
     proto: Object<'js>,
     written: RefCell<Vec<u32>>,
+    /// The [`Shown::count`] of the item this object last showed.
+    seen: Cell<u64>,
+}
+
+/// The item one tree of lazy objects shows (`data` and the objects under
+/// it, each holding the cell), and how many items the tree has shown:
+/// the tree moves on to the next item by a store here ([`ItemObj::rebind`]),
+/// and an object that finds the count past its own lets go of what it
+/// cached for the item before ([`Common::catch_up`]).
+struct Shown {
+    item: RefCell<Item>,
+    count: Cell<u64>,
+}
+
+impl Shown {
+    fn new(item: Item) -> Rc<Shown> {
+        Rc::new(Shown { item: RefCell::new(item), count: Cell::new(0) })
+    }
 }
 
 /// A fixed set of cached values (named fields, not an array, so the
 /// class stays `JsLifetime`).
 trait SlotSet<'js> {
     fn slot(&mut self, i: u8) -> Option<&mut Option<Value<'js>>>;
-    /// Bit `i` set when slot `i` holds a value: what `prune_slots`, run
-    /// several times per item, visits instead of every slot.
+    /// Bit `i` set when slot `i` holds a value: what the reuse checks,
+    /// run for every item, look at instead of every slot.
     fn filled(&mut self) -> &mut u8;
     fn trace<'a>(&self, tracer: Tracer<'a, 'js>);
 }
@@ -603,12 +586,31 @@ impl<'js> Common<'js> {
             env,
             proto,
             written: RefCell::new(Vec::new()),
+            seen: Cell::new(0),
         }
     }
 
-    /// A child lazy object sharing this one's prototype and env.
-    fn child<C: JsClass<'js>>(&self, make: impl FnOnce(Common<'js>) -> C) -> Result<Value<'js>> {
-        instance(&self.env, &self.proto, make)
+    /// A child lazy object sharing this one's prototype and env, current
+    /// with `shown`.
+    fn child<C: JsClass<'js>>(&self, shown: &Shown, make: impl FnOnce(Common<'js>) -> C) -> Result<Value<'js>> {
+        instance(&self.env, &self.proto, |common| {
+            common.seen.set(shown.count.get());
+            make(common)
+        })
+    }
+
+    /// Whether `shown` has moved on since this object last showed its
+    /// item; if so the names written for that item are forgotten and the
+    /// object is current again (the caller drops what it cached).
+    #[inline]
+    fn catch_up(&self, shown: &Shown) -> bool {
+        let count = shown.count.get();
+        if self.seen.get() == count {
+            return false;
+        }
+        self.seen.set(count);
+        self.written.borrow_mut().clear();
+        true
     }
 
     fn note_written(&self, atom: &Atom<'js>) {
@@ -686,8 +688,8 @@ fn names<'js>(ctx: &Ctx<'js>, keys: &[&str]) -> Result<Vec<PropertyName<'js>>> {
 }
 
 /// Implements the exotic `JsClass` plumbing for a lazy class with a fixed
-/// key set; the class provides `common`, `lookup`, `value`, `set_known`,
-/// `keys`.
+/// key set; the class provides `common`, `catch_up` (which every hook
+/// calls first), `lookup`, `value`, `set_known`, `keys`.
 macro_rules! lazy_class {
     ($ty:ident, $name:literal) => {
         impl<'js> JsClass<'js> for $ty<'js> {
@@ -708,6 +710,7 @@ macro_rules! lazy_class {
                 receiver: &Value<'js>,
             ) -> Result<Value<'js>> {
                 let me = this.borrow();
+                me.catch_up();
                 match me.lookup(atom) {
                     Some(k) => me.value(ctx, k, Some(receiver)),
                     None => me.common().proto_get(atom.clone()),
@@ -722,6 +725,7 @@ macro_rules! lazy_class {
                 value: Value<'js>,
             ) -> Result<bool> {
                 let me = this.borrow();
+                me.catch_up();
                 if let Some(k) = me.lookup(&atom) {
                     if me.set_known(k, &value) {
                         return Ok(true);
@@ -738,6 +742,7 @@ macro_rules! lazy_class {
 
             fn exotic_has_property(this: &JsCell<'js, Self>, _ctx: &Ctx<'js>, atom: Atom<'js>) -> Result<bool> {
                 let me = this.borrow();
+                me.catch_up();
                 if me.lookup(&atom).is_some() || me.common().was_written(&atom) {
                     return Ok(true);
                 }
@@ -750,6 +755,7 @@ macro_rules! lazy_class {
                 atom: Atom<'js>,
             ) -> Result<Option<PropertyDescriptor<'js>>> {
                 let me = this.borrow();
+                me.catch_up();
                 match me.lookup(&atom) {
                     Some(k) => Ok(Some(value_desc(me.value(ctx, k, None)?))),
                     None => Ok(None),
@@ -804,8 +810,10 @@ macro_rules! leaf_class {
 
 #[derive(JsLifetime)]
 pub(crate) struct ItemObj<'js> {
-    /// The item shown; another one when the object is reused (`reuse`).
-    item: RefCell<Rc<Item>>,
+    /// The item shown, with the objects under this one; the next item
+    /// when the tree is reused (`rebind`), a cell of its own when a script
+    /// kept an object under this one.
+    shown: RefCell<Rc<Shown>>,
     passed: Cell<bool>,
     failed: Cell<bool>,
     common: Common<'js>,
@@ -816,7 +824,7 @@ lazy_class!(ItemObj, "Item");
 
 /// `data` for an item.
 pub(crate) fn item_value<'js>(_ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, item: Item) -> Result<Value<'js>> {
-    instance(env, &lazy.proto, |common| ItemObj::new(Rc::new(item), common))
+    instance(env, &lazy.proto, |common| ItemObj::new(item, common))
 }
 
 /// `info` for a packet.
@@ -825,10 +833,10 @@ pub(crate) fn packet_value<'js>(_ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<Item
 }
 
 impl<'js> ItemObj<'js> {
-    fn new(item: Rc<Item>, common: Common<'js>) -> Self {
+    fn new(item: Item, common: Common<'js>) -> Self {
         let (passed, failed) = (item.passed, item.failed);
         ItemObj {
-            item: RefCell::new(item),
+            shown: RefCell::new(Shown::new(item)),
             passed: Cell::new(passed),
             failed: Cell::new(failed),
             common,
@@ -848,6 +856,11 @@ impl<'js> ItemObj<'js> {
     fn common(&self) -> &Common<'js> {
         &self.common
     }
+
+    /// The root is made current by `rebind` itself.
+    #[inline]
+    fn catch_up(&self) {}
+
     fn trace_slots<'a>(&self, tracer: Tracer<'a, 'js>) {
         trace_slots(&self.slots, tracer);
     }
@@ -879,8 +892,8 @@ impl<'js> ItemObj<'js> {
     }
 
     fn build(&self, ctx: &Ctx<'js>, k: usize) -> Result<Value<'js>> {
-        let item = self.item.borrow();
-        let it = &**item;
+        let shown = self.shown.borrow().clone();
+        let it = &*shown.item.borrow();
         let ex = &it.exchange;
         let env = &self.common.env;
         Ok(match k {
@@ -893,14 +906,14 @@ impl<'js> ItemObj<'js> {
                 o.set("name", env.node.name.as_str())?;
                 o.into_value()
             }
-            ik::PROTOCOL => self.common.child(|common| ProtocolObj { item: RefCell::new(item.clone()), common })?,
+            ik::PROTOCOL => self.common.child(&shown, |common| ProtocolObj { shown: shown.clone(), common })?,
             ik::SRC => endpoint(ctx, &it.src)?,
             ik::DST => endpoint(ctx, &it.dst)?,
             ik::TIMESTAMP => num(ctx, it.ts_ns() / 1_000_000),
             ik::START_TIME => string(ctx, &rfc3339(it.ts_ns()))?,
             ik::ELAPSED => Value::new_number(ctx.clone(), it.elapsed_ms()),
-            ik::REQUEST => message(ctx, &item, &self.common, false)?,
-            ik::RESPONSE => message(ctx, &item, &self.common, true)?,
+            ik::REQUEST => message(ctx, &shown, it, &self.common, false)?,
+            ik::RESPONSE => message(ctx, &shown, it, &self.common, true)?,
             ik::REQUEST_SIZE => num(ctx, ex.request_size),
             ik::RESPONSE_SIZE => num(ctx, ex.response_size),
             ik::SIZE => num(ctx, ex.request_size.saturating_add(ex.response_size)),
@@ -929,12 +942,13 @@ fn endpoint<'js>(ctx: &Ctx<'js>, e: &reassembly::item::Endpoint) -> Result<Value
     Ok(o.into_value())
 }
 
-fn message<'js>(ctx: &Ctx<'js>, item: &Rc<Item>, common: &Common<'js>, response: bool) -> Result<Value<'js>> {
+/// `request` or `response` of `item`, which `shown` holds.
+fn message<'js>(ctx: &Ctx<'js>, shown: &Rc<Shown>, item: &Item, common: &Common<'js>, response: bool) -> Result<Value<'js>> {
     let m = if response { &item.exchange.response } else { &item.exchange.request };
     let env = &common.env;
     Ok(match m {
         Some(Message::Http(_)) => {
-            common.child(|common| MsgObj { item: RefCell::new(item.clone()), response, common, slots: RefCell::default() })?
+            common.child(shown, |common| MsgObj { shown: shown.clone(), response, common, slots: RefCell::default() })?
         }
         // DNS messages are small and read whole; build them at once.
         Some(Message::Dns(d)) => dns_message(ctx, d, response)?,
@@ -964,6 +978,10 @@ fn dns_message<'js>(ctx: &Ctx<'js>, m: &DnsMessage, response: bool) -> Result<Va
 // no object at all (see `crate::probe` for how "kept" and "changed" are
 // told). An object a script kept keeps showing its own item for good.
 
+/// The slots of `data` that hold objects of its tree (they read its
+/// [`Shown`] cell): `protocol`, and the HTTP `request` and `response`.
+const ITEM_TREE_SLOTS: u8 = 1 << slot::PROTOCOL | 1 << slot::REQUEST | 1 << slot::RESPONSE;
+
 /// `v` as a lazy object of class `C` if nothing but its holder (the
 /// runtime, or its parent's slot) has it and no script changed it.
 fn untouched<'a, 'js, C: JsClass<'js>>(probe: &Probe, v: &'a Value<'js>, proto: &Object<'js>) -> Option<&'a Class<'js, C>> {
@@ -973,139 +991,96 @@ fn untouched<'a, 'js, C: JsClass<'js>>(probe: &Probe, v: &'a Value<'js>, proto: 
     object(v)?.as_class::<C>()
 }
 
-/// Lets go of the cached values of the first `count` slots for which
-/// `keep` says no; the values are dropped after the borrow ends.
-fn prune_slots<'js, S: SlotSet<'js>>(slots: &RefCell<S>, count: u8, mut keep: impl FnMut(u8, &Value<'js>) -> bool) {
-    // Dropped as a whole only when something was let go: an array of
-    // `None`s needs no drop, and this runs several times per item.
-    let mut dropped: std::mem::ManuallyDrop<[Option<Value<'js>>; 8]> = Default::default();
-    let mut any = false;
-    {
-        let mut s = slots.borrow_mut();
-        let filled = *s.filled();
-        for i in slots_in(filled).filter(|&i| i < count) {
-            let (Some(slot), Some(d)) = (s.slot(i), dropped.get_mut(usize::from(i))) else { continue };
-            if slot.as_ref().is_some_and(|v| keep(i, v)) {
-                continue;
-            }
-            *d = slot.take();
-            any |= d.is_some();
-            *s.filled() &= !(1 << i);
-        }
-    }
-    if any {
-        drop(std::mem::ManuallyDrop::into_inner(dropped));
+/// Lets go of the cached values of the slots in `mask`.
+#[inline]
+fn drop_slots<'js, S: SlotSet<'js>>(slots: &RefCell<S>, mask: u8) {
+    let gone = *slots.borrow_mut().filled() & mask;
+    if gone != 0 {
+        drop_filled_slots(slots, gone);
     }
 }
 
+/// `drop_slots` for slots known filled; the values are dropped after the
+/// borrow ends (a free may run finalizers).
+#[inline(never)]
+fn drop_filled_slots<'js, S: SlotSet<'js>>(slots: &RefCell<S>, gone: u8) {
+    let mut dropped: [Option<Value<'js>>; 8] = Default::default();
+    {
+        let mut s = slots.borrow_mut();
+        *s.filled() &= !gone;
+        for i in slots_in(gone) {
+            if let (Some(slot), Some(d)) = (s.slot(i), dropped.get_mut(usize::from(i))) {
+                *d = slot.take();
+            }
+        }
+    }
+    drop(dropped);
+}
+
 impl<'js> ItemObj<'js> {
-    /// Keeps the children that can follow the object to the next item:
-    /// `protocol` and HTTP `request`/`response`, when untouched.
-    fn prune(&self, probe: &Probe) {
+    /// After the hooks, on an untouched `data`: the objects of its tree
+    /// stay for the next item if every one is untouched too; otherwise all
+    /// are let go (they are made again on a read), and the kept one keeps
+    /// the old item's cell, since `rebind` then gives `data` a new one.
+    fn keep_tree(&self, probe: &Probe) {
         let proto = &self.common.proto;
-        prune_slots(&self.slots, 8, |i, v| match ITEM_SLOT_KEYS.get(usize::from(i)) {
-            Some(&ik::PROTOCOL) => untouched::<ProtocolObj>(probe, v, proto).is_some(),
-            Some(&ik::REQUEST) | Some(&ik::RESPONSE) => match untouched::<MsgObj>(probe, v, proto) {
-                Some(m) => {
-                    m.borrow().prune(probe);
-                    true
-                }
-                None => false,
-            },
-            _ => false,
-        });
+        let untouched = {
+            let mut s = self.slots.borrow_mut();
+            let tree = *s.filled() & ITEM_TREE_SLOTS;
+            slots_in(tree).all(|i| match s.slot(i) {
+                Some(Some(v)) if i == slot::PROTOCOL => probe.untouched(v, proto),
+                Some(Some(v)) => match object(v).and_then(|o| o.as_class::<MsgObj>()) {
+                    Some(m) => probe.untouched(v, proto) && m.borrow().headers_untouched(probe),
+                    // A DNS message, a plain object: let go with its item.
+                    None => true,
+                },
+                _ => true,
+            })
+        };
+        if !untouched {
+            drop_slots(&self.slots, ITEM_TREE_SLOTS);
+        }
     }
 
-    /// Shows `item` from now on, with the children `prune` kept. The kept
-    /// children let go of the old item first, so when nothing else holds
-    /// it (no script kept a child `prune` let go) the new item takes its
-    /// place in the same allocation.
+    /// Shows `item` from now on. The tree's objects, when `keep_tree`
+    /// kept them, read it from the same cell, which takes the new item in
+    /// place of the old; the values cached for the old item (endpoints,
+    /// and a request or response that is no longer an HTTP message) are
+    /// let go here, the tree's objects let go of theirs when next read.
     fn rebind(&self, item: Item) {
         self.passed.set(item.passed);
         self.failed.set(item.failed);
         self.common.written.borrow_mut().clear();
-        let blank = &self.common.env.blank;
-        let http = [item.http_request().is_some(), item.http_response().is_some()];
-        // The kept children, each cast once: pointed at the blank item
-        // first, at the new one after.
-        let mut protocol: Option<Class<'js, ProtocolObj<'js>>> = None;
-        let mut messages: [Option<(Class<'js, MsgObj<'js>>, Option<Class<'js, HeadersObj<'js>>>)>; 2] = [None, None];
-        prune_slots(&self.slots, 8, |i, v| match ITEM_SLOT_KEYS.get(usize::from(i)) {
-            Some(&ik::PROTOCOL) => match object(v).and_then(|o| o.as_class::<ProtocolObj>()) {
-                Some(p) => {
-                    *p.borrow().item.borrow_mut() = blank.clone();
-                    protocol = Some(p.clone());
-                    true
-                }
-                None => false,
-            },
-            Some(&k @ (ik::REQUEST | ik::RESPONSE)) => {
-                let side = usize::from(k == ik::RESPONSE);
-                match object(v).and_then(|o| o.as_class::<MsgObj>()).filter(|_| http[side]) {
-                    Some(m) => {
-                        let mut headers = None;
-                        m.borrow().rebind(blank, &mut headers);
-                        messages[side] = Some((m.clone(), headers));
-                        true
-                    }
-                    None => false,
-                }
+        let tree = *self.slots.borrow_mut().filled() & ITEM_TREE_SLOTS;
+        // With no object of the tree in a slot, any other holder of the
+        // cell is an object a script kept: it keeps the cell.
+        if tree == 0 && Rc::strong_count(&self.shown.borrow()) > 1 {
+            drop_slots(&self.slots, u8::MAX);
+            *self.shown.borrow_mut() = Shown::new(item);
+            return;
+        }
+        let mut gone = !ITEM_TREE_SLOTS;
+        {
+            let shown = self.shown.borrow();
+            let old = shown.item.borrow();
+            if old.http_request().is_none() || item.http_request().is_none() {
+                gone |= 1 << slot::REQUEST;
             }
-            _ => false,
-        });
-        let item = {
-            let mut current = self.item.borrow_mut();
-            match Rc::get_mut(&mut current) {
-                Some(slot) => *slot = item,
-                None => *current = Rc::new(item),
+            if old.http_response().is_none() || item.http_response().is_none() {
+                gone |= 1 << slot::RESPONSE;
             }
-            current.clone()
-        };
-        if let Some(p) = protocol {
-            *p.borrow().item.borrow_mut() = item.clone();
         }
-        for (m, mut headers) in messages.into_iter().flatten() {
-            m.borrow().rebind(&item, &mut headers);
-        }
-    }
-}
-
-impl<'js> MsgObj<'js> {
-    /// Keeps `headers` if untouched.
-    fn prune(&self, probe: &Probe) {
-        let proto = &self.common.proto;
-        prune_slots(&self.slots, 5, |i, v| i == MSG_HEADERS_SLOT && untouched::<HeadersObj>(probe, v, proto).is_some());
-    }
-
-    /// Shows `item`, with `headers` if kept; `headers` is the kept headers
-    /// object once found, so a second call need not look again.
-    fn rebind(&self, item: &Rc<Item>, headers: &mut Option<Class<'js, HeadersObj<'js>>>) {
-        self.common.written.borrow_mut().clear();
-        if headers.is_none() {
-            prune_slots(&self.slots, 5, |i, v| {
-                i == MSG_HEADERS_SLOT
-                    && match object(v).and_then(|o| o.as_class::<HeadersObj>()) {
-                        Some(h) => {
-                            *headers = Some(h.clone());
-                            true
-                        }
-                        None => false,
-                    }
-            });
-        }
-        if let Some(h) = headers {
-            let h = h.borrow();
-            h.common.written.borrow_mut().clear();
-            *h.item.borrow_mut() = item.clone();
-        }
-        *self.item.borrow_mut() = item.clone();
+        drop_slots(&self.slots, gone);
+        let shown = self.shown.borrow();
+        *shown.item.borrow_mut() = item;
+        shown.count.set(shown.count.get().wrapping_add(1));
     }
 }
 
 /// After the hooks: `data` again if it can show the next item, else
 /// `None` (the runtime lets go of it). `lazy` made it.
 pub(crate) fn spare_item<'js>(probe: &Probe, lazy: &Lazy<'js>, data: Value<'js>) -> Option<Value<'js>> {
-    untouched::<ItemObj>(probe, &data, &lazy.proto)?.borrow().prune(probe);
+    untouched::<ItemObj>(probe, &data, &lazy.proto)?.borrow().keep_tree(probe);
     Some(data)
 }
 
@@ -1145,7 +1120,7 @@ pub(crate) fn reuse_packet<'js>(ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemE
 
 #[derive(JsLifetime)]
 pub(crate) struct MsgObj<'js> {
-    item: RefCell<Rc<Item>>,
+    shown: Rc<Shown>,
     response: bool,
     common: Common<'js>,
     slots: RefCell<MsgSlots<'js>>,
@@ -1153,9 +1128,9 @@ pub(crate) struct MsgObj<'js> {
 
 lazy_class!(MsgObj, "HttpMessage");
 
-/// The HTTP request or response of the item in `cell`.
-fn http_message(cell: &RefCell<Rc<Item>>, response: bool) -> Option<Ref<'_, HttpMessage>> {
-    Ref::filter_map(cell.borrow(), |it| if response { it.http_response() } else { it.http_request() }).ok()
+/// The HTTP request or response of the item `shown` holds.
+fn http_message(shown: &Shown, response: bool) -> Option<Ref<'_, HttpMessage>> {
+    Ref::filter_map(shown.item.borrow(), |it| if response { it.http_response() } else { it.http_request() }).ok()
 }
 
 fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -1189,12 +1164,30 @@ fn body_text(body: &[u8], max: usize) -> (String, &'static str) {
 
 impl<'js> MsgObj<'js> {
     fn msg(&self) -> Option<Ref<'_, HttpMessage>> {
-        http_message(&self.item, self.response)
+        http_message(&self.shown, self.response)
     }
 
     fn common(&self) -> &Common<'js> {
         &self.common
     }
+
+    /// Once the tree shows another item: everything cached but `headers`
+    /// (which reads the cell itself) is of the old one.
+    #[inline]
+    fn catch_up(&self) {
+        if self.common.catch_up(&self.shown) {
+            drop_slots(&self.slots, !(1 << MSG_HEADERS_SLOT));
+        }
+    }
+
+    /// Whether `headers`, if made, is untouched ([`ItemObj::keep_tree`]).
+    fn headers_untouched(&self, probe: &Probe) -> bool {
+        match self.slots.borrow_mut().slot(MSG_HEADERS_SLOT) {
+            Some(Some(h)) => probe.untouched(h, &self.common.proto),
+            _ => true,
+        }
+    }
+
     fn trace_slots<'a>(&self, tracer: Tracer<'a, 'js>) {
         trace_slots(&self.slots, tracer);
     }
@@ -1246,8 +1239,7 @@ impl<'js> MsgObj<'js> {
     }
 
     fn headers(&self) -> Result<Value<'js>> {
-        let item = self.item.borrow().clone();
-        self.common.child(|common| HeadersObj { item: RefCell::new(item), response: self.response, common })
+        self.common.child(&self.shown, |common| HeadersObj { shown: self.shown.clone(), response: self.response, common })
     }
 
     fn build_request(&self, ctx: &Ctx<'js>, m: &HttpMessage, k: usize) -> Result<Value<'js>> {
@@ -1354,7 +1346,7 @@ fn cookies<'js>(ctx: &Ctx<'js>, m: &HttpMessage) -> Result<Value<'js>> {
 /// finds `Host:`. Repeated headers are joined with `", "`.
 #[derive(JsLifetime)]
 pub(crate) struct HeadersObj<'js> {
-    item: RefCell<Rc<Item>>,
+    shown: Rc<Shown>,
     response: bool,
     common: Common<'js>,
 }
@@ -1367,7 +1359,13 @@ impl<'js> Trace<'js> for HeadersObj<'js> {
 
 impl<'js> HeadersObj<'js> {
     fn msg(&self) -> Option<Ref<'_, HttpMessage>> {
-        http_message(&self.item, self.response)
+        http_message(&self.shown, self.response)
+    }
+
+    /// Once the tree shows another item, the names written are of the old.
+    #[inline]
+    fn catch_up(&self) {
+        self.common.catch_up(&self.shown);
     }
 
     fn find(&self, ctx: &Ctx<'js>, atom: &Atom<'js>) -> Result<Option<Value<'js>>> {
@@ -1440,6 +1438,7 @@ impl<'js> JsClass<'js> for HeadersObj<'js> {
 
     fn exotic_get_property(this: &JsCell<'js, Self>, ctx: &Ctx<'js>, atom: &Atom<'js>, _r: &Value<'js>) -> Result<Value<'js>> {
         let me = this.borrow();
+        me.catch_up();
         match me.find(ctx, atom)? {
             Some(v) => Ok(v),
             None => me.common.proto_get(atom.clone()),
@@ -1453,7 +1452,9 @@ impl<'js> JsClass<'js> for HeadersObj<'js> {
         receiver: Value<'js>,
         value: Value<'js>,
     ) -> Result<bool> {
-        this.borrow().common.write(atom, receiver, value)
+        let me = this.borrow();
+        me.catch_up();
+        me.common.write(atom, receiver, value)
     }
 
     fn exotic_delete_property(_this: &JsCell<'js, Self>, _ctx: &Ctx<'js>, _atom: Atom<'js>) -> Result<bool> {
@@ -1462,6 +1463,7 @@ impl<'js> JsClass<'js> for HeadersObj<'js> {
 
     fn exotic_has_property(this: &JsCell<'js, Self>, ctx: &Ctx<'js>, atom: Atom<'js>) -> Result<bool> {
         let me = this.borrow();
+        me.catch_up();
         if me.common.was_written(&atom) || me.find(ctx, &atom)?.is_some() {
             return Ok(true);
         }
@@ -1473,7 +1475,9 @@ impl<'js> JsClass<'js> for HeadersObj<'js> {
         ctx: &Ctx<'js>,
         atom: Atom<'js>,
     ) -> Result<Option<PropertyDescriptor<'js>>> {
-        Ok(this.borrow().find(ctx, &atom)?.map(value_desc))
+        let me = this.borrow();
+        me.catch_up();
+        Ok(me.find(ctx, &atom)?.map(value_desc))
     }
 
     fn exotic_get_own_property_names(this: &JsCell<'js, Self>, ctx: &Ctx<'js>) -> Result<Vec<PropertyName<'js>>> {
@@ -1497,19 +1501,24 @@ impl<'js> JsClass<'js> for HeadersObj<'js> {
 
 #[derive(JsLifetime)]
 pub(crate) struct ProtocolObj<'js> {
-    item: RefCell<Rc<Item>>,
+    shown: Rc<Shown>,
     common: Common<'js>,
 }
 
 leaf_class!(ProtocolObj, "Protocol", PROTOCOL_KEYS, protocol_ids);
 
 impl<'js> ProtocolObj<'js> {
+    #[inline]
+    fn catch_up(&self) {
+        self.common.catch_up(&self.shown);
+    }
+
     fn value(&self, ctx: &Ctx<'js>, k: usize, _receiver: Option<&Value<'js>>) -> Result<Value<'js>> {
         let env = &self.common.env;
         if k == 0 {
-            return env.fixed_string(ctx, self.item.borrow().protocol_name());
+            return env.fixed_string(ctx, self.shown.item.borrow().protocol_name());
         }
-        let p = self.item.borrow().protocol_info();
+        let p = self.shown.item.borrow().protocol_info();
         let cow = |c: &std::borrow::Cow<'static, str>| match c {
             std::borrow::Cow::Borrowed(s) => env.fixed_string(ctx, s),
             std::borrow::Cow::Owned(s) => string(ctx, s),
@@ -1537,6 +1546,10 @@ pub(crate) struct PacketObj<'js> {
 leaf_class!(PacketObj, "PacketInfo", PACKET_KEYS, packet_ids);
 
 impl<'js> PacketObj<'js> {
+    /// Rebound whole by `reuse_packet`.
+    #[inline]
+    fn catch_up(&self) {}
+
     fn value(&self, ctx: &Ctx<'js>, k: usize, _receiver: Option<&Value<'js>>) -> Result<Value<'js>> {
         let p = &*self.info.borrow();
         let ip = |a: IpAddr| string(ctx, &a.to_string());
