@@ -265,15 +265,16 @@ impl ValueCache {
     /// The entry `v` belongs in.
     #[inline]
     fn entry(v: &[u8]) -> usize {
-        // The first eight bytes (all of a shorter value), as a number.
-        fn word(b: &[u8]) -> u64 {
-            match b.get(..8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
-                Some(w) => u64::from_le_bytes(w),
-                None => b.iter().rev().fold(0, |a, &c| a << 8 | u64::from(c)),
+        let word = |b: &[u8]| <[u8; 8]>::try_from(b).map(u64::from_le_bytes);
+        // The first and the last eight bytes, as numbers; a shorter value
+        // is one number, read a byte at a time.
+        let (first, last) = match (v.get(..8).map(word), v.get(v.len().wrapping_sub(8)..).map(word)) {
+            (Some(Ok(first)), Some(Ok(last))) => (first, last),
+            _ => {
+                let w = v.iter().rev().fold(0, |a, &c| a << 8 | u64::from(c));
+                (w, w)
             }
-        }
-        let first = word(v);
-        let last = word(v.get(v.len().saturating_sub(8)..).unwrap_or_default());
+        };
         let h = (first ^ last.rotate_left(29) ^ v.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         (h >> 54) as usize & (MAX_CACHED_HEADER_VALUES - 1)
     }
@@ -1394,9 +1395,27 @@ enum HeaderValue<'m> {
 }
 
 /// The value of header `exact` (all exact-name matches joined), else of
-/// any header named so in another case; one pass over the headers, no
-/// allocation for a single match.
+/// any header named so in another case. A name found once, as most are,
+/// is its value whatever its case: one pass over the headers, no
+/// allocation.
 fn header_value<'m>(m: &'m HttpMessage, exact: &str, lower: &str) -> Option<HeaderValue<'m>> {
+    let mut found = None;
+    for &(name, value) in &m.headers {
+        // Most names differ in length: no byte of theirs is looked at.
+        if name.1.wrapping_sub(name.0) as usize != lower.len() || !folds_to(m.span(name), lower.as_bytes()) {
+            continue;
+        }
+        if found.is_some() {
+            return repeated_header_value(m, exact, lower);
+        }
+        found = Some(value);
+    }
+    found.map(|v| HeaderValue::One(m.span(v)))
+}
+
+/// `header_value` for a name found more than once.
+#[inline(never)]
+fn repeated_header_value<'m>(m: &'m HttpMessage, exact: &str, lower: &str) -> Option<HeaderValue<'m>> {
     fn add<'m>(found: &mut Option<HeaderValue<'m>>, v: &'m [u8]) {
         *found = Some(match found.take() {
             None => HeaderValue::One(v),
@@ -1410,7 +1429,6 @@ fn header_value<'m>(m: &'m HttpMessage, exact: &str, lower: &str) -> Option<Head
     }
     let (mut same, mut other_case) = (None, None);
     for &(name, value) in &m.headers {
-        // Most names differ in length: no byte of theirs is looked at.
         if name.1.wrapping_sub(name.0) as usize != lower.len() {
             continue;
         }
