@@ -252,9 +252,44 @@ const MAX_WRITTEN_NAMES: usize = 32;
 /// Header values with their interned strings, one per entry of a table
 /// indexed by a hash of the value's length and its first and last eight
 /// bytes: a few instructions, where a general hash of the whole value and
-/// a probe cost several times more on every header read.
+/// a probe cost several times more on every header read. The same three
+/// numbers tell a value up to 16 bytes long from any other, so only a
+/// longer one is compared byte for byte.
 struct ValueCache {
-    entries: Box<[Option<(Box<[u8]>, Persistent<JsString<'static>>)>]>,
+    entries: Box<[Option<CachedValue>]>,
+}
+
+struct CachedValue {
+    key: ValueKey,
+    bytes: Box<[u8]>,
+    string: Persistent<JsString<'static>>,
+}
+
+/// A value's length and its first and last eight bytes as numbers (all of
+/// a shorter value, as one number).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct ValueKey(usize, u64, u64);
+
+impl ValueKey {
+    #[inline]
+    fn of(v: &[u8]) -> ValueKey {
+        let word = |b: &[u8]| <[u8; 8]>::try_from(b).map(u64::from_le_bytes);
+        match (v.get(..8).map(word), v.get(v.len().wrapping_sub(8)..).map(word)) {
+            (Some(Ok(first)), Some(Ok(last))) => ValueKey(v.len(), first, last),
+            _ => {
+                let w = v.iter().rev().fold(0, |a, &c| a << 8 | u64::from(c));
+                ValueKey(v.len(), w, w)
+            }
+        }
+    }
+
+    /// The entry a value with this key belongs in.
+    #[inline]
+    fn entry(self) -> usize {
+        let ValueKey(len, first, last) = self;
+        let h = (first ^ last.rotate_left(29) ^ len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> 54) as usize & (MAX_CACHED_HEADER_VALUES - 1)
+    }
 }
 
 impl ValueCache {
@@ -262,34 +297,17 @@ impl ValueCache {
         ValueCache { entries: (0..MAX_CACHED_HEADER_VALUES).map(|_| None).collect() }
     }
 
-    /// The entry `v` belongs in.
     #[inline]
-    fn entry(v: &[u8]) -> usize {
-        let word = |b: &[u8]| <[u8; 8]>::try_from(b).map(u64::from_le_bytes);
-        // The first and the last eight bytes, as numbers; a shorter value
-        // is one number, read a byte at a time.
-        let (first, last) = match (v.get(..8).map(word), v.get(v.len().wrapping_sub(8)..).map(word)) {
-            (Some(Ok(first)), Some(Ok(last))) => (first, last),
-            _ => {
-                let w = v.iter().rev().fold(0, |a, &c| a << 8 | u64::from(c));
-                (w, w)
-            }
-        };
-        let h = (first ^ last.rotate_left(29) ^ v.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        (h >> 54) as usize & (MAX_CACHED_HEADER_VALUES - 1)
-    }
-
-    #[inline]
-    fn get(&self, entry: usize, v: &[u8]) -> Option<&Persistent<JsString<'static>>> {
-        match self.entries.get(entry)? {
-            Some((bytes, s)) if bytes.len() == v.len() && bytes.iter().eq(v) => Some(s),
+    fn get(&self, key: ValueKey, v: &[u8]) -> Option<&Persistent<JsString<'static>>> {
+        match self.entries.get(key.entry())? {
+            Some(e) if e.key == key && (v.len() <= 16 || *e.bytes == *v) => Some(&e.string),
             _ => None,
         }
     }
 
-    /// Remembers `s` for `v`, handing back what the entry held.
-    fn put(&mut self, entry: usize, v: &[u8], s: Persistent<JsString<'static>>) -> Option<(Box<[u8]>, Persistent<JsString<'static>>)> {
-        self.entries.get_mut(entry).and_then(|e| e.replace((v.into(), s)))
+    /// Remembers `string` for `v`, handing back what the entry held.
+    fn put(&mut self, key: ValueKey, v: &[u8], string: Persistent<JsString<'static>>) -> Option<CachedValue> {
+        self.entries.get_mut(key.entry()).and_then(|e| e.replace(CachedValue { key, bytes: v.into(), string }))
     }
 
     fn clear(&mut self) {
@@ -387,8 +405,8 @@ impl ItemEnv {
         if v.len() > MAX_ATOM_VALUE_BYTES {
             return None;
         }
-        let entry = ValueCache::entry(v);
-        if let Some(s) = self.header_values.borrow().get(entry, v) {
+        let key = ValueKey::of(v);
+        if let Some(s) = self.header_values.borrow().get(key, v) {
             return Some(s.clone().restore(ctx).map(JsString::into_value));
         }
         let text = std::str::from_utf8(v).ok()?;
@@ -397,7 +415,7 @@ impl ItemEnv {
             Err(e) => return Some(Err(e)),
         };
         if let Some(s) = value.as_string() {
-            let old = self.header_values.borrow_mut().put(entry, v, Persistent::save(ctx, s.clone()));
+            let old = self.header_values.borrow_mut().put(key, v, Persistent::save(ctx, s.clone()));
             // Freed after the borrow ends (a free may run the GC).
             drop(old);
         }
