@@ -15,10 +15,12 @@
 //! [`ConsoleSink`] the caller drains.
 //!
 //! `unsafe` lives only in `probe` (QuickJS object internals read to reuse
-//! item objects); the rest of the crate denies it.
+//! item objects) and in `clock` (the TSC read); the rest of the crate
+//! denies it.
 
 #![deny(unsafe_code)]
 
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod effects;

@@ -25,10 +25,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-// Hook calls are timed from the TSC, read directly: 10 ns a read on the
-// 2-vCPU VM of BENCHMARKS.md against 25 ns for `std::time::Instant::now`,
-// with one read per call.
-use quanta::Instant;
+// Hook calls are timed from the TSC where it is invariant (`clock`).
+use crate::clock::Instant;
 
 use cron::Schedule;
 use reassembly::{Item, NodeInfo};
