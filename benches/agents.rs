@@ -27,6 +27,9 @@ const BATCH: usize = 4096;
 const NO_ITEM_HOOK: &str = "function onHubAction(action, object) {}";
 
 fn runtime(source: &str) -> AgentRuntime {
+    // The heap as skua runs it: without transparent huge pages
+    // (`dataplane.transparent_huge_pages`).
+    let _ = dataplane::alloc::transparent_huge_pages(false);
     runtime_with(source).expect("runtime with the agent loaded")
 }
 
@@ -86,6 +89,7 @@ fn levels(c: &mut Criterion) {
 }
 
 fn pool(c: &mut Criterion) {
+    let _ = dataplane::alloc::transparent_huge_pages(false);
     let template = host_items(BATCH);
     let (console, _rx) = ConsoleSink::new(1024);
     let (effects, _erx) = EffectSink::new(1024);

@@ -145,6 +145,9 @@ pub enum SummaryFormat {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // Off before the first large allocations; `run` turns them back on when
+    // the configuration asks (`dataplane.transparent_huge_pages`).
+    huge_pages(false);
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Run(args) => run(&cli, args, true),
@@ -168,6 +171,14 @@ pub fn main() -> ExitCode {
             eprintln!("skua: error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Transparent huge pages for the heap on or off; a kernel that refuses
+/// leaves the process as it was, which is only slower.
+fn huge_pages(on: bool) {
+    if let Err(e) = dataplane::alloc::transparent_huge_pages(on) {
+        eprintln!("skua: warning: transparent huge pages left as they were: {e}");
     }
 }
 
@@ -195,6 +206,7 @@ fn run(cli: &Cli, args: &RunArgs, as_run: bool) -> Result<ExitCode> {
         sets.push(format!("dataplane.duration_s={d}"));
     }
     let mut cfg = Config::load(cli.config.as_deref(), &sets)?;
+    huge_pages(cfg.dataplane.transparent_huge_pages);
     if let Some(eal) = &args.dpdk {
         cfg.dpdk.eal_args = eal.clone();
     }
@@ -301,6 +313,7 @@ fn dissect(cli: &Cli, args: &DissectArgs) -> Result<ExitCode> {
         sets.push(format!("reassembly.protocols=[{}]", args.protocol.join(",")));
     }
     let cfg = Config::load(cli.config.as_deref(), &sets)?;
+    huge_pages(cfg.dataplane.transparent_huge_pages);
     let source = FileSource::open(Input::Path(args.file.clone()), Pace::Fast, 1)?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<reassembly::Item>(65_536);
     let collector = std::thread::spawn(move || rx.into_iter().collect::<Vec<_>>());

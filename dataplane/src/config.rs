@@ -25,6 +25,9 @@ pub struct DataplaneConfig {
     /// Stop after this many seconds (0 = run until the source ends or a
     /// signal).
     pub duration_s: f64,
+    /// Let the kernel back the process' heap with transparent huge pages
+    /// (`alloc::transparent_huge_pages` says why they are off by default).
+    pub transparent_huge_pages: bool,
 }
 
 impl Default for DataplaneConfig {
@@ -36,6 +39,7 @@ impl Default for DataplaneConfig {
             ring_batches: 64,
             idle_timeout_ms: 0,
             duration_s: 0.0,
+            transparent_huge_pages: false,
         }
     }
 }
