@@ -689,8 +689,12 @@ impl<'js> Lazy<'js> {
 
 /// A new lazy object of class `C` on the runtime's prototype.
 fn instance<'js, C: JsClass<'js>>(env: &Rc<ItemEnv>, proto: &Object<'js>, make: impl FnOnce(Common<'js>) -> C) -> Result<Value<'js>> {
+    Ok(instance_class(env, proto, make)?.into_value())
+}
+
+fn instance_class<'js, C: JsClass<'js>>(env: &Rc<ItemEnv>, proto: &Object<'js>, make: impl FnOnce(Common<'js>) -> C) -> Result<Class<'js, C>> {
     let obj = make(Common::new(env.clone(), proto.clone()));
-    Ok(Class::instance_proto(obj, proto.clone())?.into_value())
+    Class::instance_proto(obj, proto.clone())
 }
 
 /// The item behind `data`, for `test.pass`.
@@ -846,10 +850,6 @@ pub(crate) fn item_value<'js>(_ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEn
     instance(env, &lazy.proto, |common| ItemObj::new(item, common))
 }
 
-/// `info` for a packet.
-pub(crate) fn packet_value<'js>(_ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, info: PacketInfo) -> Result<Value<'js>> {
-    instance(env, &lazy.proto, |common| PacketObj { info: RefCell::new(info), common })
-}
 
 impl<'js> ItemObj<'js> {
     fn new(item: Item, common: Common<'js>) -> Self {
@@ -1001,15 +1001,6 @@ fn dns_message<'js>(ctx: &Ctx<'js>, m: &DnsMessage, response: bool) -> Result<Va
 /// [`Shown`] cell): `protocol`, and the HTTP `request` and `response`.
 const ITEM_TREE_SLOTS: u8 = 1 << slot::PROTOCOL | 1 << slot::REQUEST | 1 << slot::RESPONSE;
 
-/// `v` as a lazy object of class `C` if nothing but its holder (the
-/// runtime, or its parent's slot) has it and no script changed it.
-fn untouched<'a, 'js, C: JsClass<'js>>(probe: &Probe, v: &'a Value<'js>, proto: &Object<'js>) -> Option<&'a Class<'js, C>> {
-    if !probe.untouched(v, proto) {
-        return None;
-    }
-    object(v)?.as_class::<C>()
-}
-
 /// Lets go of the cached values of the slots in `mask`.
 #[inline]
 fn drop_slots<'js, S: SlotSet<'js>>(slots: &RefCell<S>, mask: u8) {
@@ -1096,42 +1087,90 @@ impl<'js> ItemObj<'js> {
     }
 }
 
-/// After the hooks: `data` again if it can show the next item, else
-/// `None` (the runtime lets go of it). `lazy` made it.
-pub(crate) fn spare_item<'js>(probe: &Probe, lazy: &Lazy<'js>, data: Value<'js>) -> Option<Value<'js>> {
-    untouched::<ItemObj>(probe, &data, &lazy.proto)?.borrow().keep_tree(probe);
-    Some(data)
+/// A kind of lazy object the runtime hands to a hook, one per input, made
+/// anew or rebound from the one before (`AgentRuntime::dispatch`). Typed,
+/// so the object goes from the hook back to the next input without its
+/// class being looked up again: the runtime made it, a script cannot
+/// swap it for another.
+pub(crate) trait Reusable {
+    type Input;
+    type Obj<'js>: JsClass<'js>;
+
+    /// The object for `input`: `spare` rebound to it, or a new one.
+    fn make<'js>(
+        ctx: &Ctx<'js>,
+        lazy: &Lazy<'js>,
+        env: &Rc<ItemEnv>,
+        input: Self::Input,
+        spare: Option<Class<'js, Self::Obj<'js>>>,
+    ) -> Result<Class<'js, Self::Obj<'js>>>;
+
+    /// After the hooks: the object again if it can show the next input,
+    /// else `None` (the runtime lets go of it).
+    fn spare<'js>(probe: &Probe, lazy: &Lazy<'js>, obj: Class<'js, Self::Obj<'js>>) -> Option<Class<'js, Self::Obj<'js>>>;
 }
 
-/// `data` for `item`, made anew or, given a spare, by rebinding it.
-pub(crate) fn reuse_item<'js>(ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, item: Item, spare: Option<Value<'js>>) -> Result<Value<'js>> {
-    if let Some(data) = spare {
-        if let Some(obj) = object(&data).and_then(|o| o.as_class::<ItemObj>()) {
-            obj.borrow().rebind(item);
-            return Ok(data);
+/// `data` for items.
+pub(crate) struct Items;
+
+impl Reusable for Items {
+    type Input = Item;
+    type Obj<'js> = ItemObj<'js>;
+
+    fn make<'js>(
+        _ctx: &Ctx<'js>,
+        lazy: &Lazy<'js>,
+        env: &Rc<ItemEnv>,
+        item: Item,
+        spare: Option<Class<'js, ItemObj<'js>>>,
+    ) -> Result<Class<'js, ItemObj<'js>>> {
+        match spare {
+            Some(data) => {
+                data.borrow().rebind(item);
+                Ok(data)
+            }
+            None => instance_class(env, &lazy.proto, |common| ItemObj::new(item, common)),
         }
     }
-    item_value(ctx, lazy, env, item)
+
+    fn spare<'js>(probe: &Probe, lazy: &Lazy<'js>, data: Class<'js, ItemObj<'js>>) -> Option<Class<'js, ItemObj<'js>>> {
+        if !probe.untouched(data.as_value(), &lazy.proto) {
+            return None;
+        }
+        data.borrow().keep_tree(probe);
+        Some(data)
+    }
 }
 
-/// After the hooks: `info` again if it can show the next packet.
-pub(crate) fn spare_packet<'js>(probe: &Probe, lazy: &Lazy<'js>, info: Value<'js>) -> Option<Value<'js>> {
-    untouched::<PacketObj>(probe, &info, &lazy.proto)?;
-    Some(info)
-}
+/// `info` for packets.
+pub(crate) struct Packets;
 
-/// `info` for a packet, made anew or by rebinding a spare.
-pub(crate) fn reuse_packet<'js>(ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, p: PacketInfo, spare: Option<Value<'js>>) -> Result<Value<'js>> {
-    if let Some(info) = spare {
-        if let Some(obj) = object(&info).and_then(|o| o.as_class::<PacketObj>()) {
-            let me = obj.borrow();
-            me.common.written.borrow_mut().clear();
-            *me.info.borrow_mut() = p;
-            drop(me);
-            return Ok(info);
+impl Reusable for Packets {
+    type Input = PacketInfo;
+    type Obj<'js> = PacketObj<'js>;
+
+    fn make<'js>(
+        _ctx: &Ctx<'js>,
+        lazy: &Lazy<'js>,
+        env: &Rc<ItemEnv>,
+        p: PacketInfo,
+        spare: Option<Class<'js, PacketObj<'js>>>,
+    ) -> Result<Class<'js, PacketObj<'js>>> {
+        match spare {
+            Some(info) => {
+                let me = info.borrow();
+                me.common.written.borrow_mut().clear();
+                *me.info.borrow_mut() = p;
+                drop(me);
+                Ok(info)
+            }
+            None => instance_class(env, &lazy.proto, |common| PacketObj { info: RefCell::new(p), common }),
         }
     }
-    packet_value(ctx, lazy, env, p)
+
+    fn spare<'js>(probe: &Probe, lazy: &Lazy<'js>, info: Class<'js, PacketObj<'js>>) -> Option<Class<'js, PacketObj<'js>>> {
+        probe.untouched(info.as_value(), &lazy.proto).then_some(info)
+    }
 }
 
 // ---------------------------------------------------------------------

@@ -31,13 +31,13 @@ use crate::clock::Instant;
 use cron::Schedule;
 use reassembly::{Item, NodeInfo};
 use rquickjs::context::EvalOptions;
-use rquickjs::{Context, Ctx, Exception, Function, Object, Persistent, Runtime, Value};
+use rquickjs::{Class, Context, Ctx, Exception, Function, Object, Persistent, Runtime, Value};
 
 use crate::config::ScriptingConfig;
 use crate::console::{ConsoleLevel, ConsoleLine, ConsoleSink, RuntimeId};
 use crate::effects::{EffectSink, Mailbox, MailboxReceiver, RuntimeEvent};
 use crate::error::{Es5Finding, LoadError, Position, ScriptError};
-use crate::item_js::{item_value, reuse_item, reuse_packet, spare_item, spare_packet, ItemEnv, Lazy};
+use crate::item_js::{item_value, ItemEnv, Items, Lazy, Packets, Reusable};
 use crate::probe::Probe;
 use crate::jobs::{next_after, JobInfo};
 use crate::js;
@@ -687,7 +687,7 @@ impl AgentRuntime {
             return 0;
         };
         let list = list.clone();
-        let n = self.dispatch(Hook::ItemCaptured, &list, items, SPARE_ITEM, reuse_item, spare_item);
+        let n = self.dispatch::<Items, _>(Hook::ItemCaptured, &list, items, SPARE_ITEM);
         self.shared.counters.borrow_mut().items += n as u64;
         self.after_call();
         n
@@ -699,7 +699,7 @@ impl AgentRuntime {
             return 0;
         };
         let list = list.clone();
-        let n = self.dispatch(Hook::PacketCaptured, &list, infos, SPARE_PACKET, reuse_packet, spare_packet);
+        let n = self.dispatch::<Packets, _>(Hook::PacketCaptured, &list, infos, SPARE_PACKET);
         self.shared.counters.borrow_mut().packets += n as u64;
         self.after_call();
         n
@@ -707,15 +707,10 @@ impl AgentRuntime {
 
     /// One engine entry for a batch: one JS object per input, each agent's
     /// hook called on it under the hook budget. The object of an input no
-    /// hook kept or changed is the next input's (`spare`, then `make`
+    /// hook kept or changed is the next input's (`R::spare`, then `R::make`
     /// rebinds it; see `item_js`), in this batch or the next
-    /// (`self.spares[kind]`).
-    fn dispatch<T, I, F, S>(&mut self, hook: Hook, list: &[usize], inputs: I, kind: usize, make: F, spare: S) -> usize
-    where
-        I: IntoIterator<Item = T>,
-        F: for<'js> Fn(&Ctx<'js>, &Lazy<'js>, &Rc<ItemEnv>, T, Option<Value<'js>>) -> rquickjs::Result<Value<'js>>,
-        S: for<'js> Fn(&Probe, &Lazy<'js>, Value<'js>) -> Option<Value<'js>>,
-    {
+    /// (`self.spares[kind]`, whose class is checked once per batch).
+    fn dispatch<R: Reusable, I: IntoIterator<Item = R::Input>>(&mut self, hook: Hook, list: &[usize], inputs: I, kind: usize) -> usize {
         let budget = self.hook_budget;
         let mut count = 0usize;
         let proto = self.proto.clone();
@@ -726,12 +721,13 @@ impl AgentRuntime {
             let fns: Vec<(usize, Function)> = calls.restore(&ctx, hook, list);
             let Some(lazy) = restore_lazy(&ctx, &proto) else { return };
             let mut t0 = Instant::now();
-            let mut kept: Option<Value> = stored.take().and_then(|p| p.restore(&ctx).ok());
+            let mut kept: Option<Class<R::Obj<'_>>> =
+                stored.take().and_then(|p| p.restore(&ctx).ok()).and_then(|v| Class::from_value(&v).ok());
             let mut reused = 0u64;
             for input in inputs {
                 count += 1;
                 reused += u64::from(kept.is_some());
-                let arg = match make(&ctx, &lazy, env, input, kept.take()) {
+                let arg = match R::make(&ctx, &lazy, env, input, kept.take()) {
                     Ok(v) => v,
                     Err(_) => {
                         // No memory left to build the object: skip it.
@@ -741,12 +737,12 @@ impl AgentRuntime {
                     }
                 };
                 for (i, f) in &fns {
-                    t0 = calls.call(&ctx, *i, CallSite::Hook(hook), || f.call_lent(&arg), budget, t0).1;
+                    t0 = calls.call(&ctx, *i, CallSite::Hook(hook), || f.call_lent(arg.as_value()), budget, t0).1;
                 }
-                kept = spare(&probe, &lazy, arg);
+                kept = R::spare(&probe, &lazy, arg);
             }
             calls.shared.counters.borrow_mut().objects_reused += reused;
-            stored = kept.map(|v| Persistent::save(&ctx, v));
+            stored = kept.map(|c| Persistent::save(&ctx, c.into_value()));
         });
         self.gc_needed |= calls.finish();
         if let Some(s) = self.spares.get_mut(kind) {
