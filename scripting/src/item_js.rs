@@ -1457,7 +1457,7 @@ enum HeaderValue<'m> {
 /// allocation.
 fn header_value<'m>(m: &'m HttpMessage, exact: &str, lower: &str) -> Option<HeaderValue<'m>> {
     let mut found = None;
-    for &(name, value) in &m.headers {
+    for (name, value) in m.header_spans() {
         // Most names differ in length: no byte of theirs is looked at.
         if name.1.wrapping_sub(name.0) as usize != lower.len() || !folds_to(m.span(name), lower.as_bytes()) {
             continue;
@@ -1485,7 +1485,7 @@ fn repeated_header_value<'m>(m: &'m HttpMessage, exact: &str, lower: &str) -> Op
         });
     }
     let (mut same, mut other_case) = (None, None);
-    for &(name, value) in &m.headers {
+    for (name, value) in m.header_spans() {
         if name.1.wrapping_sub(name.0) as usize != lower.len() {
             continue;
         }

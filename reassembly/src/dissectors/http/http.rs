@@ -381,13 +381,11 @@ impl HttpSession {
             return ParseResult::Continue { consumed: parser::line_end(b).unwrap_or(end) };
         }
         let msg = HttpMessage {
-            head: head.to_vec(),
             is_request: true,
             start: h.start,
-            headers: h.headers,
             http09: h.http09,
             headers_size: end as u32,
-            ..HttpMessage::default()
+            ..HttpMessage::with_head(head, &h.headers)
         };
         let (framing, anomaly) = if msg.http09 { (Framing::None, None) } else { parser::framing(msg.headers(), Framing::None) };
         if self.txs.len() >= ctx.limits.max_pending {
@@ -495,14 +493,12 @@ impl HttpSession {
             return ParseResult::Done { consumed: end };
         }
         let msg = HttpMessage {
-            head: head.to_vec(),
             is_request: false,
             start: h.start,
-            headers: h.headers,
             status: h.status,
             info_code: tx.info_code,
             headers_size: end as u32,
-            ..HttpMessage::default()
+            ..HttpMessage::with_head(head, &h.headers)
         };
         let no_body = tx.head
             || h.status == 204
@@ -954,7 +950,13 @@ mod tests {
                     let (q, a) = (req(e), resp(e));
                     format!(
                         "{:?} {:?} {:?} {} {:?} {:?} {}",
-                        q.start, q.headers, q.body, a.status, a.headers, a.body, e.request_size + e.response_size
+                        q.start,
+                        q.header_spans().collect::<Vec<_>>(),
+                        q.body,
+                        a.status,
+                        a.header_spans().collect::<Vec<_>>(),
+                        a.body,
+                        e.request_size + e.response_size
                     )
                 })
                 .collect();

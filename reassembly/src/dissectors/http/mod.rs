@@ -6,8 +6,10 @@
 //! message and its `AGENTS_API.md` JSON.
 //!
 //! A message keeps its raw header block as bytes; the start-line parts and
-//! headers are spans into it, so a message costs two allocations for its
-//! head, whatever its header count.
+//! headers are spans into it, and the header spans are kept after the
+//! bytes in the same buffer, so a message's head is one allocation
+//! whatever its header count: one to make on the dataplane core and one
+//! to free wherever the item ends (on a script core, once per item).
 
 // The Suricata layout names the stateful file after the protocol.
 #[allow(clippy::module_inception)]
@@ -21,14 +23,19 @@ use serde_json::{json, Map, Value};
 /// Byte range `[start, end)` into [`HttpMessage::head`].
 pub type Span = (u32, u32);
 
+/// Bytes one header's spans take in [`HttpMessage`]'s buffer: name start
+/// and end, value start and end, each a little-endian `u32`.
+const HEADER_SPAN_BYTES: usize = 16;
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HttpMessage {
-    /// Start line and header block as captured.
-    pub head: Vec<u8>,
+    /// Start line and header block as captured (`head_len` bytes), then
+    /// each header's name and value spans ([`HEADER_SPAN_BYTES`] each).
+    buf: Box<[u8]>,
+    head_len: u32,
     pub is_request: bool,
     /// Request: method, target, version. Response: version, status, reason.
     pub start: [Span; 3],
-    pub headers: Vec<(Span, Span)>,
     /// Final status of a response (0 for an HTTP/0.9 response).
     pub status: u16,
     /// Last interim (1xx) status seen before the final response, as Zeek's
@@ -48,8 +55,36 @@ pub struct HttpMessage {
 }
 
 impl HttpMessage {
+    /// A message whose head is `head` with these header spans into it;
+    /// every other field empty.
+    pub fn with_head(head: &[u8], headers: &[(Span, Span)]) -> HttpMessage {
+        let mut buf = Vec::with_capacity(head.len() + headers.len() * HEADER_SPAN_BYTES);
+        buf.extend_from_slice(head);
+        for &((n0, n1), (v0, v1)) in headers {
+            for x in [n0, n1, v0, v1] {
+                buf.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        HttpMessage { buf: buf.into_boxed_slice(), head_len: head.len() as u32, ..HttpMessage::default() }
+    }
+
+    /// Start line and header block as captured.
+    pub fn head(&self) -> &[u8] {
+        self.buf.get(..self.head_len as usize).unwrap_or_default()
+    }
+
     pub fn span(&self, s: Span) -> &[u8] {
-        self.head.get(s.0 as usize..s.1 as usize).unwrap_or_default()
+        self.head().get(s.0 as usize..s.1 as usize).unwrap_or_default()
+    }
+
+    /// Each header's name and value spans, in order.
+    pub fn header_spans(&self) -> impl ExactSizeIterator<Item = (Span, Span)> + '_ {
+        let word = |b: &[u8], i: usize| b.get(i..i + 4).and_then(|w| w.try_into().ok()).map_or(0, u32::from_le_bytes);
+        self.buf
+            .get(self.head_len as usize..)
+            .unwrap_or_default()
+            .chunks_exact(HEADER_SPAN_BYTES)
+            .map(move |c| ((word(c, 0), word(c, 4)), (word(c, 8), word(c, 12))))
     }
 
     pub fn method(&self) -> &[u8] {
@@ -81,17 +116,16 @@ impl HttpMessage {
     }
 
     pub fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.headers.iter().map(|(n, v)| (self.span(*n), self.span(*v)))
+        self.header_spans().map(|(n, v)| (self.span(n), self.span(v)))
     }
 
     /// First header of that name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         let name = name.as_bytes();
         // Lengths first, from the spans: most names are not even sliced.
-        self.headers
-            .iter()
+        self.header_spans()
             .find(|(n, _)| n.1.wrapping_sub(n.0) as usize == name.len() && self.span(*n).eq_ignore_ascii_case(name))
-            .map(|(_, v)| self.span(*v))
+            .map(|(_, v)| self.span(v))
     }
 }
 
