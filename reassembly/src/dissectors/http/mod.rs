@@ -61,9 +61,8 @@ impl HttpMessage {
         let mut buf = Vec::with_capacity(head.len() + headers.len() * HEADER_SPAN_BYTES);
         buf.extend_from_slice(head);
         for &((n0, n1), (v0, v1)) in headers {
-            for x in [n0, n1, v0, v1] {
-                buf.extend_from_slice(&x.to_le_bytes());
-            }
+            let spans = u128::from(n0) | u128::from(n1) << 32 | u128::from(v0) << 64 | u128::from(v1) << 96;
+            buf.extend_from_slice(&spans.to_le_bytes());
         }
         HttpMessage { buf: buf.into_boxed_slice(), head_len: head.len() as u32, ..HttpMessage::default() }
     }
@@ -79,12 +78,11 @@ impl HttpMessage {
 
     /// Each header's name and value spans, in order.
     pub fn header_spans(&self) -> impl ExactSizeIterator<Item = (Span, Span)> + '_ {
-        let word = |b: &[u8], i: usize| b.get(i..i + 4).and_then(|w| w.try_into().ok()).map_or(0, u32::from_le_bytes);
-        self.buf
-            .get(self.head_len as usize..)
-            .unwrap_or_default()
-            .chunks_exact(HEADER_SPAN_BYTES)
-            .map(move |c| ((word(c, 0), word(c, 4)), (word(c, 8), word(c, 12))))
+        self.buf.get(self.head_len as usize..).unwrap_or_default().chunks_exact(HEADER_SPAN_BYTES).map(|c| {
+            let spans = <[u8; HEADER_SPAN_BYTES]>::try_from(c).map_or(0, u128::from_le_bytes);
+            let word = |i: u32| (spans >> (32 * i)) as u32;
+            ((word(0), word(1)), (word(2), word(3)))
+        })
     }
 
     pub fn method(&self) -> &[u8] {
