@@ -850,7 +850,6 @@ pub(crate) fn item_value<'js>(_ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEn
     instance(env, &lazy.proto, |common| ItemObj::new(item, common))
 }
 
-
 impl<'js> ItemObj<'js> {
     fn new(item: Item, common: Common<'js>) -> Self {
         let (passed, failed) = (item.passed, item.failed);
@@ -1097,13 +1096,8 @@ pub(crate) trait Reusable {
     type Obj<'js>: JsClass<'js>;
 
     /// The object for `input`: `spare` rebound to it, or a new one.
-    fn make<'js>(
-        ctx: &Ctx<'js>,
-        lazy: &Lazy<'js>,
-        env: &Rc<ItemEnv>,
-        input: Self::Input,
-        spare: Option<Class<'js, Self::Obj<'js>>>,
-    ) -> Result<Class<'js, Self::Obj<'js>>>;
+    fn make<'js>(lazy: &Lazy<'js>, env: &Rc<ItemEnv>, input: Self::Input, spare: Option<Class<'js, Self::Obj<'js>>>)
+        -> Result<Class<'js, Self::Obj<'js>>>;
 
     /// After the hooks: the object again if it can show the next input,
     /// else `None` (the runtime lets go of it).
@@ -1117,13 +1111,7 @@ impl Reusable for Items {
     type Input = Item;
     type Obj<'js> = ItemObj<'js>;
 
-    fn make<'js>(
-        _ctx: &Ctx<'js>,
-        lazy: &Lazy<'js>,
-        env: &Rc<ItemEnv>,
-        item: Item,
-        spare: Option<Class<'js, ItemObj<'js>>>,
-    ) -> Result<Class<'js, ItemObj<'js>>> {
+    fn make<'js>(lazy: &Lazy<'js>, env: &Rc<ItemEnv>, item: Item, spare: Option<Class<'js, ItemObj<'js>>>) -> Result<Class<'js, ItemObj<'js>>> {
         match spare {
             Some(data) => {
                 data.borrow().rebind(item);
@@ -1149,13 +1137,7 @@ impl Reusable for Packets {
     type Input = PacketInfo;
     type Obj<'js> = PacketObj<'js>;
 
-    fn make<'js>(
-        _ctx: &Ctx<'js>,
-        lazy: &Lazy<'js>,
-        env: &Rc<ItemEnv>,
-        p: PacketInfo,
-        spare: Option<Class<'js, PacketObj<'js>>>,
-    ) -> Result<Class<'js, PacketObj<'js>>> {
+    fn make<'js>(lazy: &Lazy<'js>, env: &Rc<ItemEnv>, p: PacketInfo, spare: Option<Class<'js, PacketObj<'js>>>) -> Result<Class<'js, PacketObj<'js>>> {
         match spare {
             Some(info) => {
                 let me = info.borrow();

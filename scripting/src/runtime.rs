@@ -727,7 +727,7 @@ impl AgentRuntime {
             for input in inputs {
                 count += 1;
                 reused += u64::from(kept.is_some());
-                let arg = match R::make(&ctx, &lazy, env, input, kept.take()) {
+                let arg = match R::make(&lazy, env, input, kept.take()) {
                     Ok(v) => v,
                     Err(_) => {
                         // No memory left to build the object: skip it.

@@ -7,9 +7,9 @@
 //!
 //! A message keeps its raw header block as bytes; the start-line parts and
 //! headers are spans into it, and the header spans are kept after the
-//! bytes in the same buffer, so a message's head is one allocation
-//! whatever its header count: one to make on the dataplane core and one
-//! to free wherever the item ends (on a script core, once per item).
+//! bytes in the same buffer, so a message holds one allocation for its
+//! head whatever its header count: one free wherever the item ends (on a
+//! script core, once per item).
 
 // The Suricata layout names the stateful file after the protocol.
 #[allow(clippy::module_inception)]
