@@ -28,6 +28,13 @@
 //! object lets go of what it cached for the old item (endpoints, cookies,
 //! bodies, names written) the next time it is read.
 //!
+//! A tree kept that way also has its objects made plain own properties of
+//! their parents (`data.protocol`, `data.request`, `data.response`,
+//! `request.headers`): QuickJS then reads them like any object's property,
+//! without calling the class, and the probe checks on every item that they
+//! are still exactly as the runtime defined them. The patched QuickJS in
+//! `vendor/rquickjs-sys` lists such a property once, in the class's order.
+//!
 //! Invariant: no `RefCell` borrow is held across a QuickJS allocation (an
 //! allocation may run the GC, which traces these objects).
 
@@ -47,7 +54,7 @@ use rquickjs::{Array, Atom, Class, Constructor, Ctx, JsLifetime, Object, Persist
 
 use crate::js::{atom_id, from_json, num, string};
 use crate::packet::PacketInfo;
-use crate::probe::{object, Probe};
+use crate::probe::{addr, object, Own, Probe};
 
 const ITEM_KEYS: [&str; 19] = [
     "id",
@@ -349,6 +356,10 @@ pub(crate) struct ItemEnv {
     resp_ids: KeyTable,
     packet_ids: KeyTable,
     protocol_ids: KeyTable,
+    /// The atom ids of `data`'s keys, for the values made plain.
+    item_atoms: Vec<u32>,
+    /// The atom id of `headers`.
+    headers_atom: u32,
     /// Header-name atoms seen so far.
     header_names: RefCell<HashMap<u32, HeaderName, BuildHasherDefault<IdHasher>>>,
     /// Header values seen lately (up to `MAX_ATOM_VALUE_BYTES`), each with
@@ -376,14 +387,18 @@ impl ItemEnv {
             .iter()
             .map(|s| Ok(Persistent::save(ctx, Atom::from_str(ctx.clone(), s)?.to_js_string()?)))
             .collect::<Result<Vec<_>>>()?;
+        let item_atoms = ids(&ITEM_KEYS)?;
+        let req_atoms = ids(&REQ_KEYS)?;
         Ok(Rc::new(ItemEnv {
             node,
             max_body,
-            item_ids: KeyTable::new(&ids(&ITEM_KEYS)?),
-            req_ids: KeyTable::new(&ids(&REQ_KEYS)?),
+            item_ids: KeyTable::new(&item_atoms),
+            headers_atom: req_atoms.get(rq::HEADERS).copied().unwrap_or(0),
+            req_ids: KeyTable::new(&req_atoms),
             resp_ids: KeyTable::new(&ids(&RESP_KEYS)?),
             packet_ids: KeyTable::new(&ids(&PACKET_KEYS)?),
             protocol_ids: KeyTable::new(&ids(&PROTOCOL_KEYS)?),
+            item_atoms,
             header_names: RefCell::new(HashMap::default()),
             header_values: RefCell::new(ValueCache::new()),
             pins: RefCell::new(Some(Persistent::save(ctx, pins))),
@@ -575,6 +590,48 @@ macro_rules! slot_set {
 
 slot_set!(ItemSlots { s0 = 0, s1 = 1, s2 = 2, s3 = 3, s4 = 4, s5 = 5, s6 = 6, s7 = 7 });
 slot_set!(MsgSlots { s0 = 0, s1 = 1, s2 = 2, s3 = 3, s4 = 4 });
+
+/// The slots whose values the runtime has also made own properties of
+/// their object, in the order it defined them, which is the order QuickJS
+/// keeps them in ([`ItemObj::make_plain`]).
+#[derive(Clone, Copy, Default)]
+struct Plain {
+    n: u8,
+    slots: [u8; 3],
+}
+
+impl Plain {
+    fn slots(&self) -> &[u8] {
+        self.slots.get(..usize::from(self.n)).unwrap_or_default()
+    }
+
+    fn has(&self, slot: u8) -> bool {
+        self.slots().contains(&slot)
+    }
+
+    fn mask(&self) -> u8 {
+        self.slots().iter().fold(0, |m, &i| m | 1 << i)
+    }
+
+    /// With `slot` added; `None` when full.
+    fn with(mut self, slot: u8) -> Option<Plain> {
+        *self.slots.get_mut(usize::from(self.n))? = slot;
+        self.n += 1;
+        Some(self)
+    }
+
+    /// What the probe expects of the object's own properties: the value in
+    /// each plain slot under the name `atom_of` gives it. `None` when a
+    /// plain slot is empty, which only a bug would cause.
+    fn own<'js, S: SlotSet<'js>>(&self, slots: &mut S, atom_of: impl Fn(u8) -> u32) -> Option<([Own; 3], usize)> {
+        let mut own = [Own { atom: 0, value: 0 }; 3];
+        for (o, &i) in own.iter_mut().zip(self.slots()) {
+            let value = slots.slot(i)?.as_ref().and_then(addr)?;
+            *o = Own { atom: atom_of(i), value };
+        }
+        Some((own, usize::from(self.n)))
+    }
+}
 
 /// The value cached in `slot`, built first if need be.
 #[inline]
@@ -841,6 +898,7 @@ pub(crate) struct ItemObj<'js> {
     failed: Cell<bool>,
     common: Common<'js>,
     slots: RefCell<ItemSlots<'js>>,
+    plain: Cell<Plain>,
 }
 
 lazy_class!(ItemObj, "Item");
@@ -859,6 +917,7 @@ impl<'js> ItemObj<'js> {
             failed: Cell::new(failed),
             common,
             slots: RefCell::default(),
+            plain: Cell::default(),
         }
     }
 
@@ -966,7 +1025,7 @@ fn message<'js>(ctx: &Ctx<'js>, shown: &Rc<Shown>, item: &Item, common: &Common<
     let env = &common.env;
     Ok(match m {
         Some(Message::Http(_)) => {
-            common.child(shown, |common| MsgObj { shown: shown.clone(), response, common, slots: RefCell::default() })?
+            common.child(shown, |common| MsgObj { shown: shown.clone(), response, common, slots: RefCell::default(), plain: Cell::default() })?
         }
         // DNS messages are small and read whole; build them at once.
         Some(Message::Dns(d)) => dns_message(ctx, d, response)?,
@@ -1027,47 +1086,130 @@ fn drop_filled_slots<'js, S: SlotSet<'js>>(slots: &RefCell<S>, gone: u8) {
 }
 
 impl<'js> ItemObj<'js> {
-    /// After the hooks, on an untouched `data`: the objects of its tree
-    /// stay for the next item if every one is untouched too; otherwise all
-    /// are let go (they are made again on a read), and the kept one keeps
-    /// the old item's cell, since `rebind` then gives `data` a new one.
-    fn keep_tree(&self, probe: &Probe) {
+    /// The atom id of `data`'s key whose value slot `slot` holds.
+    fn slot_atom(&self, slot: u8) -> u32 {
+        let key = match slot {
+            slot::PROTOCOL => ik::PROTOCOL,
+            slot::REQUEST => ik::REQUEST,
+            slot::RESPONSE => ik::RESPONSE,
+            _ => return 0,
+        };
+        self.common.env.item_atoms.get(key).copied().unwrap_or(0)
+    }
+
+    /// After the hooks: whether no script kept or changed `data` (`v`):
+    /// no holder but the runtime, no own property but those it made
+    /// plain, each still holding its value.
+    fn untouched(&self, probe: &Probe, v: &Value<'js>) -> bool {
+        let plain = self.plain.get();
+        let mut slots = self.slots.borrow_mut();
+        match plain.own(&mut *slots, |i| self.slot_atom(i)) {
+            Some((own, n)) => probe.untouched_with(v, &self.common.proto, 1, own.get(..n).unwrap_or_default()),
+            None => false,
+        }
+    }
+
+    /// After the hooks, on an untouched `data`: whether the objects of its
+    /// tree stay for the next item, which they do if every one is
+    /// untouched too. Otherwise all are let go (they are made again on a
+    /// read), and the kept one keeps the old item's cell, since `rebind`
+    /// then gives `data` a new one.
+    fn keep_tree(&self, probe: &Probe) -> Tree {
         let proto = &self.common.proto;
+        let plain = self.plain.get();
+        let mut all_plain = true;
         let untouched = {
             let mut s = self.slots.borrow_mut();
             let tree = *s.filled() & ITEM_TREE_SLOTS;
-            slots_in(tree).all(|i| match s.slot(i) {
-                Some(Some(v)) if i == slot::PROTOCOL => probe.untouched(v, proto),
-                Some(Some(v)) => match object(v).and_then(|o| o.as_class::<MsgObj>()) {
-                    Some(m) => probe.untouched(v, proto) && m.borrow().headers_untouched(probe),
-                    // A DNS message, a plain object: let go with its item.
-                    None => true,
-                },
-                _ => true,
+            slots_in(tree).all(|i| {
+                let holders = 1 + i32::from(plain.has(i));
+                match s.slot(i) {
+                    Some(Some(v)) if i == slot::PROTOCOL => {
+                        all_plain &= plain.has(i);
+                        probe.untouched_with(v, proto, holders, &[])
+                    }
+                    Some(Some(v)) => match object(v).and_then(|o| o.as_class::<MsgObj>()) {
+                        Some(m) => {
+                            let m = m.borrow();
+                            all_plain &= plain.has(i) && m.all_plain();
+                            m.untouched(probe, v, holders)
+                        }
+                        // A DNS message, a plain object: let go with its item.
+                        None => true,
+                    },
+                    _ => true,
+                }
             })
         };
         if !untouched {
             drop_slots(&self.slots, ITEM_TREE_SLOTS);
+            return Tree::Dropped;
+        }
+        if all_plain {
+            Tree::Plain
+        } else {
+            Tree::Kept
         }
     }
 
-    /// Shows `item` from now on. The tree's objects, when `keep_tree`
-    /// kept them, read it from the same cell, which takes the new item in
-    /// place of the old; the values cached for the old item (endpoints,
-    /// and a request or response that is no longer an HTTP message) are
-    /// let go here, the tree's objects let go of theirs when next read.
-    fn rebind(&self, item: Item) {
-        self.passed.set(item.passed);
-        self.failed.set(item.failed);
-        self.common.written.borrow_mut().clear();
-        let tree = *self.slots.borrow_mut().filled() & ITEM_TREE_SLOTS;
-        // With no object of the tree in a slot, any other holder of the
-        // cell is an object a script kept: it keeps the cell.
-        if tree == 0 && Rc::strong_count(&self.shown.borrow()) > 1 {
-            drop_slots(&self.slots, u8::MAX);
-            *self.shown.borrow_mut() = Shown::new(item);
-            return;
+    /// On a kept tree: its objects `data` (`this`) holds in slots become
+    /// plain own properties of `data` too, and the `headers` of its HTTP
+    /// messages of theirs, so QuickJS answers later reads of those names
+    /// from the objects themselves without calling the class. Done once
+    /// per object; the probe then checks the properties are as defined.
+    /// A DNS message is not made plain: it is let go with its item.
+    fn make_plain(&self, this: &Object<'js>) -> Result<()> {
+        let plain = self.plain.get();
+        let mut fresh: [Option<(u8, Value<'js>)>; 3] = Default::default();
+        let mut msgs: [Option<Value<'js>>; 2] = Default::default();
+        {
+            let mut s = self.slots.borrow_mut();
+            let tree = *s.filled() & ITEM_TREE_SLOTS;
+            for (n, i) in slots_in(tree).enumerate() {
+                let Some(Some(v)) = s.slot(i) else { continue };
+                let msg = object(v).and_then(|o| o.as_class::<MsgObj>()).is_some();
+                if msg {
+                    if let Some(m) = msgs.iter_mut().find(|m| m.is_none()) {
+                        *m = Some(v.clone());
+                    }
+                }
+                if !plain.has(i) && (msg || i == slot::PROTOCOL) {
+                    if let Some(f) = fresh.get_mut(n) {
+                        *f = Some((i, v.clone()));
+                    }
+                }
+            }
         }
+        for (i, v) in fresh.into_iter().flatten() {
+            let Some(next) = self.plain.get().with(i) else { break };
+            define(this, Atom::from_str(this.ctx().clone(), ITEM_KEYS.get(self.key_of_slot(i)).copied().unwrap_or_default())?, v)?;
+            self.plain.set(next);
+        }
+        for m in msgs.into_iter().flatten() {
+            if let Some(o) = object(&m) {
+                if let Some(msg) = o.as_class::<MsgObj>() {
+                    msg.borrow().make_plain(o)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn key_of_slot(&self, slot: u8) -> usize {
+        match slot {
+            slot::PROTOCOL => ik::PROTOCOL,
+            slot::REQUEST => ik::REQUEST,
+            _ => ik::RESPONSE,
+        }
+    }
+
+    /// The slots `rebind` lets go of to show `item`: all but the tree's,
+    /// and a request or response that is no longer an HTTP message (or
+    /// was none). `None` when this object cannot show `item` at all: one
+    /// of those was made plain, and an own property cannot be dropped
+    /// without leaving QuickJS a deleted entry the probe would have to
+    /// account for.
+    fn gone_for(&self, item: &Item) -> Option<u8> {
         let mut gone = !ITEM_TREE_SLOTS;
         {
             let shown = self.shown.borrow();
@@ -1079,11 +1221,41 @@ impl<'js> ItemObj<'js> {
                 gone |= 1 << slot::RESPONSE;
             }
         }
+        (gone & self.plain.get().mask() == 0).then_some(gone)
+    }
+
+    /// Shows `item` from now on, letting go of the slots in `gone`
+    /// ([`ItemObj::gone_for`]). The tree's objects, when `keep_tree` kept
+    /// them, read `item` from the same cell, which takes the new item in
+    /// place of the old; the values cached for the old item are let go
+    /// here, the tree's objects let go of theirs when next read.
+    fn rebind(&self, item: Item, gone: u8) {
+        self.passed.set(item.passed);
+        self.failed.set(item.failed);
+        self.common.written.borrow_mut().clear();
+        let tree = *self.slots.borrow_mut().filled() & ITEM_TREE_SLOTS;
+        // With no object of the tree in a slot, any other holder of the
+        // cell is an object a script kept: it keeps the cell.
+        if tree == 0 && Rc::strong_count(&self.shown.borrow()) > 1 {
+            drop_slots(&self.slots, u8::MAX);
+            *self.shown.borrow_mut() = Shown::new(item);
+            return;
+        }
         drop_slots(&self.slots, gone);
         let shown = self.shown.borrow();
         *shown.item.borrow_mut() = item;
         shown.count.set(shown.count.get().wrapping_add(1));
     }
+}
+
+/// What [`ItemObj::keep_tree`] found.
+enum Tree {
+    /// A script kept or changed an object of the tree: all were let go.
+    Dropped,
+    /// Kept, with an object not made plain yet.
+    Kept,
+    /// Kept, every object plain already.
+    Plain,
 }
 
 /// A kind of lazy object the runtime hands to a hook, one per input, made
@@ -1112,20 +1284,31 @@ impl Reusable for Items {
     type Obj<'js> = ItemObj<'js>;
 
     fn make<'js>(lazy: &Lazy<'js>, env: &Rc<ItemEnv>, item: Item, spare: Option<Class<'js, ItemObj<'js>>>) -> Result<Class<'js, ItemObj<'js>>> {
-        match spare {
-            Some(data) => {
-                data.borrow().rebind(item);
-                Ok(data)
+        if let Some(data) = spare {
+            let gone = data.borrow().gone_for(&item);
+            if let Some(gone) = gone {
+                data.borrow().rebind(item, gone);
+                return Ok(data);
             }
-            None => instance_class(env, &lazy.proto, |common| ItemObj::new(item, common)),
         }
+        instance_class(env, &lazy.proto, |common| ItemObj::new(item, common))
     }
 
-    fn spare<'js>(probe: &Probe, lazy: &Lazy<'js>, data: Class<'js, ItemObj<'js>>) -> Option<Class<'js, ItemObj<'js>>> {
-        if !probe.untouched(data.as_value(), &lazy.proto) {
+    fn spare<'js>(probe: &Probe, _lazy: &Lazy<'js>, data: Class<'js, ItemObj<'js>>) -> Option<Class<'js, ItemObj<'js>>> {
+        let me = data.borrow();
+        if !me.untouched(probe, data.as_value()) {
             return None;
         }
-        data.borrow().keep_tree(probe);
+        match me.keep_tree(probe) {
+            Tree::Plain => {}
+            // The properties made plain hold the objects let go.
+            Tree::Dropped if me.plain.get().n != 0 => return None,
+            Tree::Dropped => {}
+            // A failure here (out of memory) leaves a property the probe
+            // does not know of: this `data` is not reused.
+            Tree::Kept => me.make_plain(object(data.as_value())?).ok()?,
+        }
+        drop(me);
         Some(data)
     }
 }
@@ -1164,6 +1347,8 @@ pub(crate) struct MsgObj<'js> {
     response: bool,
     common: Common<'js>,
     slots: RefCell<MsgSlots<'js>>,
+    /// `headers`, once made plain.
+    plain: Cell<Plain>,
 }
 
 lazy_class!(MsgObj, "HttpMessage");
@@ -1220,12 +1405,42 @@ impl<'js> MsgObj<'js> {
         }
     }
 
-    /// Whether `headers`, if made, is untouched ([`ItemObj::keep_tree`]).
-    fn headers_untouched(&self, probe: &Probe) -> bool {
-        match self.slots.borrow_mut().slot(MSG_HEADERS_SLOT) {
-            Some(Some(h)) => probe.untouched(h, &self.common.proto),
-            _ => true,
+    /// Whether this object (`v`), held by the runtime in `holders`
+    /// references, and its `headers`, if made, are untouched
+    /// ([`ItemObj::keep_tree`]).
+    fn untouched(&self, probe: &Probe, v: &Value<'js>, holders: i32) -> bool {
+        let plain = self.plain.get();
+        let mut slots = self.slots.borrow_mut();
+        let Some((own, n)) = plain.own(&mut *slots, |_| self.common.env.headers_atom) else { return false };
+        let proto = &self.common.proto;
+        probe.untouched_with(v, proto, holders, own.get(..n).unwrap_or_default())
+            && match slots.slot(MSG_HEADERS_SLOT) {
+                Some(Some(h)) => probe.untouched_with(h, proto, 1 + i32::from(plain.has(MSG_HEADERS_SLOT)), &[]),
+                _ => true,
+            }
+    }
+
+    /// Whether `headers`, if made, is plain already.
+    fn all_plain(&self) -> bool {
+        self.plain.get().has(MSG_HEADERS_SLOT) || *self.slots.borrow_mut().filled() & 1 << MSG_HEADERS_SLOT == 0
+    }
+
+    /// `headers`, once made, as a plain own property of this object
+    /// (`this`); see [`ItemObj::make_plain`].
+    fn make_plain(&self, this: &Object<'js>) -> Result<()> {
+        let plain = self.plain.get();
+        if plain.has(MSG_HEADERS_SLOT) {
+            return Ok(());
         }
+        let headers = match self.slots.borrow_mut().slot(MSG_HEADERS_SLOT) {
+            Some(Some(h)) => h.clone(),
+            _ => return Ok(()),
+        };
+        if let Some(next) = plain.with(MSG_HEADERS_SLOT) {
+            define(this, Atom::from_str(this.ctx().clone(), "headers")?, headers)?;
+            self.plain.set(next);
+        }
+        Ok(())
     }
 
     fn trace_slots<'a>(&self, tracer: Tracer<'a, 'js>) {

@@ -29,11 +29,34 @@ mod at {
     pub const FLAGS: usize = 16;
     pub const CLASS_ID: usize = 18;
     pub const SHAPE: usize = 24;
+    /// `JSObject.prop`: the values, one 16-byte `JSValue` each (the
+    /// pointer, then the tag), in the order of the shape's entries.
+    pub const PROP: usize = 32;
     pub const FIRST_WEAK_REF: usize = 40;
-    /// `JSShape`: `prop_count` (deleted properties included), `proto`.
+    /// `JSShape`: `prop_hash_mask`, `prop_count` (deleted properties
+    /// included), `proto`, then the hash table (`prop_hash_mask + 1` u32s)
+    /// and the entries: 8 bytes each, the flags in the top 6 bits of the
+    /// first u32, the atom in the second (`JS_ATOM_NULL` once deleted).
+    pub const PROP_HASH_MASK: usize = 24;
     pub const PROP_COUNT: usize = 32;
     pub const PROTO: usize = 48;
+    pub const HASH_TABLE: usize = 56;
+    pub const ENTRY: usize = 8;
+    pub const VALUE: usize = 16;
 }
+
+/// An own property the runtime itself defined on a lazy object (a value
+/// it made plain, so QuickJS reads it without calling the class), as it
+/// must still be: its name's atom id and the object it holds (its
+/// address), writable, enumerable and configurable.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Own {
+    pub(crate) atom: u32,
+    pub(crate) value: usize,
+}
+
+/// `JS_PROP_C_W_E` of a plain data property, as its entry's 6 flag bits.
+const PLAIN_FLAGS: u32 = 0b111;
 
 /// Whether this runtime's objects can be read as laid out in [`at`].
 #[derive(Clone, Copy)]
@@ -50,6 +73,11 @@ struct Facts {
     own_properties: i32,
     extensible: bool,
     proto: usize,
+}
+
+/// The address of the object `v` holds, if it holds one.
+pub(crate) fn addr(v: &Value<'_>) -> Option<usize> {
+    ptr_of(v).map(|p| p as usize)
 }
 
 fn ptr_of(v: &Value<'_>) -> Option<*const u8> {
@@ -92,6 +120,49 @@ fn facts(v: &Value<'_>) -> Option<Facts> {
     }
 }
 
+/// Own property `i` of object `p` (below its shape's `prop_count`): its
+/// name's atom id, its flags and, for a data property holding an object,
+/// that object's address.
+///
+/// # Safety
+/// `p` is a live object whose layout [`Probe::new`] has checked, `i` is
+/// below its shape's `prop_count`.
+unsafe fn own_property(p: *const u8, i: usize) -> (u32, u32, Option<usize>) {
+    // SAFETY: the caller's (see above).
+    unsafe {
+        let shape = p.add(at::SHAPE).cast::<*const u8>().read_unaligned();
+        let mask = shape.add(at::PROP_HASH_MASK).cast::<u32>().read_unaligned() as usize;
+        let entry = shape.add(at::HASH_TABLE + 4 * (mask + 1) + at::ENTRY * i);
+        let flags = entry.cast::<u32>().read_unaligned() >> 26;
+        let atom = entry.add(4).cast::<u32>().read_unaligned();
+        let values = p.add(at::PROP).cast::<*const u8>().read_unaligned();
+        let value = values.add(at::VALUE * i);
+        let tag = value.add(8).cast::<i64>().read_unaligned();
+        let object = (tag == i64::from(qjs::JS_TAG_OBJECT)).then(|| value.cast::<usize>().read_unaligned());
+        (atom, flags, object)
+    }
+}
+
+/// Whether object `p`'s own properties are exactly `own`, in that order.
+///
+/// # Safety
+/// As [`own_property`]; `count` is `p`'s shape's `prop_count`.
+unsafe fn owns_exactly(p: *const u8, count: i32, own: &[Own]) -> bool {
+    // SAFETY: the caller's, and `i` below `count`.
+    unsafe {
+        usize::try_from(count).is_ok_and(|c| c == own.len())
+            && own.iter().enumerate().all(|(i, o)| own_property(p, i) == (o.atom, PLAIN_FLAGS, Some(o.value)))
+    }
+}
+
+/// Defines `name` on `o` holding `v` as the runtime defines the values it
+/// makes plain, for [`Probe::check`].
+fn define_plain<'js>(o: &Object<'js>, name: &str, v: &Object<'js>) -> rquickjs::Result<Own> {
+    let atom = rquickjs::Atom::from_str(o.ctx().clone(), name)?;
+    o.prop(atom.clone(), rquickjs::object::Property::from(v.clone()).writable().enumerable().configurable())?;
+    Ok(Own { atom: crate::js::atom_id(&atom), value: addr(v.as_value()).unwrap_or(0) })
+}
+
 impl Probe {
     /// Checks the layout on `ctx`'s runtime; off if anything disagrees.
     pub(crate) fn new(ctx: &Ctx<'_>) -> Probe {
@@ -110,6 +181,7 @@ impl Probe {
             Ok(o)
         };
         let proto_ptr = ptr_of(proto.as_value()).map(|p| p as usize);
+        let object: Object = ctx.globals().get("Object")?;
         let o = fresh()?;
         // SAFETY: reading the class id through the public API.
         let class_id = unsafe { qjs::JS_GetClassID(o.as_value().as_raw()) };
@@ -121,7 +193,7 @@ impl Probe {
             extensible: true,
             proto: proto_ptr.unwrap_or(0),
         };
-        if facts(o.as_value()).as_ref() != Some(&base) || !untouched_facts(o.as_value(), &proto) {
+        if facts(o.as_value()).as_ref() != Some(&base) || !untouched_facts(o.as_value(), &proto, 1, &[]) {
             return Ok(false);
         }
         // A second holder.
@@ -129,12 +201,36 @@ impl Probe {
         let held = facts(o.as_value()).is_some_and(|f| f.ref_count == 2);
         drop(copy);
         let released = facts(o.as_value()).is_some_and(|f| f.ref_count == 1);
-        // An own property.
+        // An own property, then a second one defined as the runtime
+        // defines the values it makes plain: each read back where
+        // `own_property` looks, flags, name and value.
         o.set("x", 1)?;
         let property = facts(o.as_value()).is_some_and(|f| f.own_properties == 1);
+        let p = fresh()?;
+        let (a, b) = (Object::new(ctx.clone())?, Object::new(ctx.clone())?);
+        let own = [define_plain(&p, "probeA", &a)?, define_plain(&p, "probeB", &b)?];
+        let plain_read = facts(p.as_value()).is_some_and(|f| f.own_properties == 2)
+            // SAFETY: `p` is live and has two own properties; the reads are
+            // what this check is for, and only plain integers are copied.
+            && unsafe { ptr_of(p.as_value()).is_some_and(|q| owns_exactly(q, 2, &own)) };
+        // A property made read-only no longer counts as plain.
+        object.get::<_, Function>("defineProperty")?.call::<_, ()>((p.clone(), "probeA", {
+            let d = Object::new(ctx.clone())?;
+            d.set("writable", false)?;
+            d
+        }))?;
+        // SAFETY: as above.
+        let reconfigured = unsafe { ptr_of(p.as_value()).is_some_and(|q| !owns_exactly(q, 2, &own)) };
+        // Nor one holding another value.
+        let q = fresh()?;
+        let own_q = [define_plain(&q, "probeB", &b)?];
+        // SAFETY: as above (one own property).
+        let held_b = unsafe { ptr_of(q.as_value()).is_some_and(|r| owns_exactly(r, 1, &own_q)) };
+        q.set("probeB", a.clone())?;
+        // SAFETY: as above.
+        let replaced = unsafe { ptr_of(q.as_value()).is_some_and(|r| !owns_exactly(r, 1, &own_q)) };
         // A weak holder, a sealed object, another prototype: each through
         // the global constructors scripts use.
-        let object: Object = ctx.globals().get("Object")?;
         let weak_map: rquickjs::Constructor = ctx.globals().get("WeakMap")?;
         let map: Object = weak_map.construct(())?;
         let w = fresh()?;
@@ -146,7 +242,7 @@ impl Probe {
         let r = fresh()?;
         r.set_prototype(Some(&Object::new(ctx.clone())?))?;
         let reparented = facts(r.as_value()).is_some_and(|f| f.proto != base.proto && f.own_properties == 0);
-        Ok(held && released && property && weak && sealed && reparented)
+        Ok(held && released && property && plain_read && reconfigured && held_b && replaced && weak && sealed && reparented)
     }
 
     /// Whether the caller's reference to `v` is its only one, and no script
@@ -154,17 +250,31 @@ impl Probe {
     /// on `proto`. False whenever the probe is off.
     #[inline]
     pub(crate) fn untouched(&self, v: &Value<'_>, proto: &Object<'_>) -> bool {
-        self.on && untouched_facts(v, proto)
+        self.untouched_with(v, proto, 1, &[])
+    }
+
+    /// [`Probe::untouched`] for an object the runtime also holds in
+    /// `holders - 1` properties of its own making, and whose own
+    /// properties are exactly `own`, as the runtime defined them.
+    #[inline]
+    pub(crate) fn untouched_with(&self, v: &Value<'_>, proto: &Object<'_>, holders: i32, own: &[Own]) -> bool {
+        self.on && untouched_facts(v, proto, holders, own)
     }
 }
 
-fn untouched_facts(v: &Value<'_>, proto: &Object<'_>) -> bool {
+fn untouched_facts(v: &Value<'_>, proto: &Object<'_>, holders: i32, own: &[Own]) -> bool {
     let Some(f) = facts(v) else { return false };
-    f.ref_count == 1
+    let kept = f.ref_count == holders
         && !f.weakly_held
-        && f.own_properties == 0
         && f.extensible
-        && Some(f.proto) == ptr_of(proto.as_value()).map(|p| p as usize)
+        && Some(f.proto) == ptr_of(proto.as_value()).map(|p| p as usize);
+    kept && if own.is_empty() {
+        f.own_properties == 0
+    } else {
+        // SAFETY: `facts` read `v`'s layout, checked by `Probe::new` (or
+        // this is that check), and `own_properties` is its shape's count.
+        ptr_of(v).is_some_and(|p| unsafe { owns_exactly(p, f.own_properties, own) })
+    }
 }
 
 /// `v` as an object, told by its tag alone. rquickjs's `Value::as_object`

@@ -951,6 +951,81 @@ fn item_objects_are_reused_only_when_no_script_kept_or_changed_them() {
     assert!(reused > total / 2 && reused < total, "{reused} of {total} reused");
 }
 
+/// The values the runtime makes plain own properties (`data.request`,
+/// `request.headers` and the like, once a tree is reused) look to scripts
+/// as they did before: listed once and in order, described the same, and
+/// whatever a script does to them (assign, delete, redefine, keep) shows
+/// on its item only.
+#[test]
+fn values_made_plain_look_the_same_and_never_leak_to_later_items() {
+    let mut h = h();
+    h.load(
+        "plain",
+        r#"
+        var keys, reqKeys, kept = [], leaks = [], seen = [];
+        function onItemCaptured(data) {
+          if (data.protocol.name !== "http") { seen.push("dns " + data.request.questions[0].name); return; }
+          var path = data.request.path;
+          seen.push(path + " " + data.request.headers.host);
+          var k = Object.keys(data).join(), rk = Object.keys(data.request).join();
+          if (keys === undefined) { keys = k; reqKeys = rk; }
+          if (k !== keys) leaks.push("keys at " + path + ": " + k);
+          if (rk !== reqKeys) leaks.push("request keys at " + path + ": " + rk);
+          if (JSON.stringify(data).split('"request":').length !== 2) leaks.push("request twice at " + path);
+          var d = Object.getOwnPropertyDescriptor(data, "request");
+          if (!(d.writable && d.enumerable && d.configurable)) leaks.push("descriptor at " + path);
+          if (data.request !== data.request || !("request" in data) || !data.hasOwnProperty("headers") === false) leaks.push("identity at " + path);
+          if (typeof data.request !== "object" || typeof data.request.headers !== "object") leaks.push("changed at " + path);
+          var names = []; for (var n in data.request) names.push(n);
+          if (names.join() !== reqKeys) leaks.push("for-in at " + path);
+          if (path === "/assign") data.request = "replaced";
+          if (path === "/assign-headers") data.request.headers = 5;
+          if (path === "/delete-keep") { var r = data.request; delete data.request; kept.push(r); }
+          if (path === "/delete-headers") delete data.request.headers;
+          if (path === "/readonly") Object.defineProperty(data, "request", { writable: false });
+          if (path === "/getter") Object.defineProperty(data.request, "headers", { get: function () { return { host: "fake" }; } });
+          if (path === "/swap-keep") { kept.push(data.request); data.request = {}; }
+          if (path === "/assign-same") data.request = data.request;
+        }
+        function onHubAction() {
+          console.log(JSON.stringify({ leaks: leaks, seen: seen,
+            kept: kept.map(function (r) { return r.path + " " + r.headers.host; }) }));
+        }
+    "#,
+    );
+    let paths = [
+        "/a", "/b", "/assign", "/c", "/assign-headers", "/d", "/delete-keep", "/e", "/delete-headers", "/f", "/readonly",
+        "/g", "/getter", "/h", "/swap-keep", "/i", "/assign-same", "/j", "/k", "/l",
+    ];
+    let mut items = Vec::new();
+    let mut want_seen = Vec::new();
+    for round in 0..3u64 {
+        for (i, p) in paths.iter().enumerate() {
+            let n = round * 100 + i as u64;
+            items.push(http_get(n, &format!("host-{n}"), p, 200));
+            want_seen.push(format!("{p} host-{n}"));
+            if round == 1 && i % 5 == 4 {
+                // A DNS item in between: its request is no HTTP message.
+                items.push(dns_item(1000 + n, 7, &format!("name-{n}.example"), [10, 0, 0, 1]));
+                want_seen.push(format!("dns name-{n}.example"));
+            }
+        }
+    }
+    let total = items.len() as u64;
+    h.rt.on_items_captured(items);
+    h.rt.on_hub_action("report", &json!({}));
+    let out: Value = serde_json::from_str(h.lines().last().expect("report")).unwrap();
+    assert_eq!(out["leaks"], json!([]), "{out}");
+    assert_eq!(out["seen"], json!(want_seen));
+    assert_eq!(
+        out["kept"],
+        json!(["/delete-keep host-6", "/swap-keep host-14", "/delete-keep host-106", "/swap-keep host-114", "/delete-keep host-206", "/swap-keep host-214"])
+    );
+    let reused = h.rt.counters().objects_reused;
+    assert!(h.rt.reuses_objects(), "the QuickJS layout check failed on this build");
+    assert!(reused > total / 2 && reused < total, "{reused} of {total} reused");
+}
+
 /// Reused objects follow the item through every level a hook reads:
 /// counts per host over many items, with the objects kept every so often.
 #[test]
