@@ -613,6 +613,11 @@ impl Plain {
         self.slots().iter().fold(0, |m, &i| m | 1 << i)
     }
 
+    /// Without `slot`, the others in their order.
+    fn without(self, slot: u8) -> Plain {
+        self.slots().iter().filter(|&&i| i != slot).fold(Plain::default(), |p, &i| p.with(i).unwrap_or(p))
+    }
+
     /// With `slot` added; `None` when full.
     fn with(mut self, slot: u8) -> Option<Plain> {
         *self.slots.get_mut(usize::from(self.n))? = slot;
@@ -1205,11 +1210,8 @@ impl<'js> ItemObj<'js> {
 
     /// The slots `rebind` lets go of to show `item`: all but the tree's,
     /// and a request or response that is no longer an HTTP message (or
-    /// was none). `None` when this object cannot show `item` at all: one
-    /// of those was made plain, and an own property cannot be dropped
-    /// without leaving QuickJS a deleted entry the probe would have to
-    /// account for.
-    fn gone_for(&self, item: &Item) -> Option<u8> {
+    /// was none).
+    fn gone_for(&self, item: &Item) -> u8 {
         let mut gone = !ITEM_TREE_SLOTS;
         {
             let shown = self.shown.borrow();
@@ -1221,7 +1223,18 @@ impl<'js> ItemObj<'js> {
                 gone |= 1 << slot::RESPONSE;
             }
         }
-        (gone & self.plain.get().mask() == 0).then_some(gone)
+        gone
+    }
+
+    /// Takes back the values of the plain slots in `mask` (`this` is
+    /// `data`): their own properties are deleted, before `rebind` lets go
+    /// of the slots.
+    fn unplain(&self, this: &Object<'js>, mask: u8) -> Result<()> {
+        for i in slots_in(mask) {
+            this.remove(Atom::from_str(this.ctx().clone(), ITEM_KEYS.get(self.key_of_slot(i)).copied().unwrap_or_default())?)?;
+            self.plain.set(self.plain.get().without(i));
+        }
+        Ok(())
     }
 
     /// Shows `item` from now on, letting go of the slots in `gone`
@@ -1285,9 +1298,14 @@ impl Reusable for Items {
 
     fn make<'js>(lazy: &Lazy<'js>, env: &Rc<ItemEnv>, item: Item, spare: Option<Class<'js, ItemObj<'js>>>) -> Result<Class<'js, ItemObj<'js>>> {
         if let Some(data) = spare {
-            let gone = data.borrow().gone_for(&item);
-            if let Some(gone) = gone {
-                data.borrow().rebind(item, gone);
+            let me = data.borrow();
+            let gone = me.gone_for(&item);
+            let plain = gone & me.plain.get().mask();
+            // A failure to take a value back (out of memory) leaves this
+            // `data` as it was: a new one shows the item.
+            if plain == 0 || object(data.as_value()).is_some_and(|o| me.unplain(o, plain).is_ok()) {
+                me.rebind(item, gone);
+                drop(me);
                 return Ok(data);
             }
         }

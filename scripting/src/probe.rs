@@ -143,16 +143,42 @@ unsafe fn own_property(p: *const u8, i: usize) -> (u32, u32, Option<usize>) {
     }
 }
 
-/// Whether object `p`'s own properties are exactly `own`, in that order.
+/// Whether object `p`'s own properties are exactly `own`, in that order,
+/// past the entries of deleted ones (which the runtime leaves when it
+/// takes a plain value back; QuickJS compacts them now and then).
 ///
 /// # Safety
 /// As [`own_property`]; `count` is `p`'s shape's `prop_count`.
 unsafe fn owns_exactly(p: *const u8, count: i32, own: &[Own]) -> bool {
-    // SAFETY: the caller's, and `i` below `count`.
-    unsafe {
-        usize::try_from(count).is_ok_and(|c| c == own.len())
-            && own.iter().enumerate().all(|(i, o)| own_property(p, i) == (o.atom, PLAIN_FLAGS, Some(o.value)))
+    let Ok(count) = usize::try_from(count) else { return false };
+    if count != own.len() {
+        // SAFETY: the caller's.
+        return unsafe { owns_past_deleted(p, count, own) };
     }
+    // SAFETY: the caller's, and `i` below `count`.
+    own.iter().enumerate().all(|(i, o)| unsafe { own_property(p, i) } == (o.atom, PLAIN_FLAGS, Some(o.value)))
+}
+
+/// [`owns_exactly`] once entries were deleted (there are more than `own`).
+///
+/// # Safety
+/// As [`owns_exactly`].
+#[inline(never)]
+unsafe fn owns_past_deleted(p: *const u8, count: usize, own: &[Own]) -> bool {
+    let mut want = own.iter();
+    let mut next = want.next();
+    for i in 0..count {
+        // SAFETY: the caller's, and `i` below `count`.
+        let (atom, flags, value) = unsafe { own_property(p, i) };
+        if atom == qjs::JS_ATOM_NULL {
+            continue;
+        }
+        match next {
+            Some(o) if (atom, flags, value) == (o.atom, PLAIN_FLAGS, Some(o.value)) => next = want.next(),
+            _ => return false,
+        }
+    }
+    next.is_none()
 }
 
 /// Defines `name` on `o` holding `v` as the runtime defines the values it
@@ -221,6 +247,14 @@ impl Probe {
         }))?;
         // SAFETY: as above.
         let reconfigured = unsafe { ptr_of(p.as_value()).is_some_and(|q| !owns_exactly(q, 2, &own)) };
+        // One deleted before another is skipped.
+        let d = fresh()?;
+        define_plain(&d, "probeA", &a)?;
+        let own_d = [define_plain(&d, "probeB", &b)?];
+        d.remove("probeA")?;
+        // SAFETY: as above (two entries, one deleted).
+        let deleted = facts(d.as_value()).is_some_and(|f| f.own_properties == 2)
+            && unsafe { ptr_of(d.as_value()).is_some_and(|r| owns_exactly(r, 2, &own_d) && !owns_exactly(r, 2, &own)) };
         // Nor one holding another value.
         let q = fresh()?;
         let own_q = [define_plain(&q, "probeB", &b)?];
@@ -242,7 +276,7 @@ impl Probe {
         let r = fresh()?;
         r.set_prototype(Some(&Object::new(ctx.clone())?))?;
         let reparented = facts(r.as_value()).is_some_and(|f| f.proto != base.proto && f.own_properties == 0);
-        Ok(held && released && property && plain_read && reconfigured && held_b && replaced && weak && sealed && reparented)
+        Ok(held && released && property && plain_read && reconfigured && deleted && held_b && replaced && weak && sealed && reparented)
     }
 
     /// Whether the caller's reference to `v` is its only one, and no script
@@ -268,8 +302,8 @@ fn untouched_facts(v: &Value<'_>, proto: &Object<'_>, holders: i32, own: &[Own])
         && !f.weakly_held
         && f.extensible
         && Some(f.proto) == ptr_of(proto.as_value()).map(|p| p as usize);
-    kept && if own.is_empty() {
-        f.own_properties == 0
+    kept && if f.own_properties == 0 {
+        own.is_empty()
     } else {
         // SAFETY: `facts` read `v`'s layout, checked by `Probe::new` (or
         // this is that check), and `own_properties` is its shape's count.
