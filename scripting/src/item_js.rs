@@ -1091,15 +1091,15 @@ fn drop_filled_slots<'js, S: SlotSet<'js>>(slots: &RefCell<S>, gone: u8) {
 }
 
 impl<'js> ItemObj<'js> {
-    /// The atom id of `data`'s key whose value slot `slot` holds.
+    /// The atom id of `data`'s key whose value tree slot `slot` holds.
     fn slot_atom(&self, slot: u8) -> u32 {
-        let key = match slot {
-            slot::PROTOCOL => ik::PROTOCOL,
-            slot::REQUEST => ik::REQUEST,
-            slot::RESPONSE => ik::RESPONSE,
-            _ => return 0,
-        };
-        self.common.env.item_atoms.get(key).copied().unwrap_or(0)
+        tree_key(slot).and_then(|k| self.common.env.item_atoms.get(k)).copied().unwrap_or(0)
+    }
+
+    /// The name of `data`'s key whose value tree slot `slot` holds.
+    fn slot_name(&self, slot: u8) -> Result<Atom<'js>> {
+        let name = tree_key(slot).and_then(|k| ITEM_KEYS.get(k)).copied().unwrap_or_default();
+        Atom::from_str(self.common.proto.ctx().clone(), name)
     }
 
     /// After the hooks: whether no script kept or changed `data` (`v`):
@@ -1187,7 +1187,7 @@ impl<'js> ItemObj<'js> {
         }
         for (i, v) in fresh.into_iter().flatten() {
             let Some(next) = self.plain.get().with(i) else { break };
-            define(this, Atom::from_str(this.ctx().clone(), ITEM_KEYS.get(self.key_of_slot(i)).copied().unwrap_or_default())?, v)?;
+            define(this, self.slot_name(i)?, v)?;
             self.plain.set(next);
         }
         for m in msgs.into_iter().flatten() {
@@ -1198,14 +1198,6 @@ impl<'js> ItemObj<'js> {
             }
         }
         Ok(())
-    }
-
-    fn key_of_slot(&self, slot: u8) -> usize {
-        match slot {
-            slot::PROTOCOL => ik::PROTOCOL,
-            slot::REQUEST => ik::REQUEST,
-            _ => ik::RESPONSE,
-        }
     }
 
     /// The slots `rebind` lets go of to show `item`: all but the tree's,
@@ -1231,7 +1223,7 @@ impl<'js> ItemObj<'js> {
     /// of the slots.
     fn unplain(&self, this: &Object<'js>, mask: u8) -> Result<()> {
         for i in slots_in(mask) {
-            this.remove(Atom::from_str(this.ctx().clone(), ITEM_KEYS.get(self.key_of_slot(i)).copied().unwrap_or_default())?)?;
+            this.remove(self.slot_name(i)?)?;
             self.plain.set(self.plain.get().without(i));
         }
         Ok(())
@@ -1258,6 +1250,16 @@ impl<'js> ItemObj<'js> {
         let shown = self.shown.borrow();
         *shown.item.borrow_mut() = item;
         shown.count.set(shown.count.get().wrapping_add(1));
+    }
+}
+
+/// The key of `data` whose value tree slot `slot` holds.
+fn tree_key(slot: u8) -> Option<usize> {
+    match slot {
+        slot::PROTOCOL => Some(ik::PROTOCOL),
+        slot::REQUEST => Some(ik::REQUEST),
+        slot::RESPONSE => Some(ik::RESPONSE),
+        _ => None,
     }
 }
 
@@ -1455,7 +1457,7 @@ impl<'js> MsgObj<'js> {
             _ => return Ok(()),
         };
         if let Some(next) = plain.with(MSG_HEADERS_SLOT) {
-            define(this, Atom::from_str(this.ctx().clone(), "headers")?, headers)?;
+            define(this, Atom::from_str(this.ctx().clone(), REQ_KEYS[rq::HEADERS])?, headers)?;
             self.plain.set(next);
         }
         Ok(())

@@ -206,7 +206,7 @@ impl Probe {
             o.set_prototype(Some(&proto))?;
             Ok(o)
         };
-        let proto_ptr = ptr_of(proto.as_value()).map(|p| p as usize);
+        let proto_ptr = addr(proto.as_value());
         let object: Object = ctx.globals().get("Object")?;
         let o = fresh()?;
         // SAFETY: reading the class id through the public API.
@@ -301,7 +301,7 @@ fn untouched_facts(v: &Value<'_>, proto: &Object<'_>, holders: i32, own: &[Own])
     let kept = f.ref_count == holders
         && !f.weakly_held
         && f.extensible
-        && Some(f.proto) == ptr_of(proto.as_value()).map(|p| p as usize);
+        && Some(f.proto) == addr(proto.as_value());
     kept && if f.own_properties == 0 {
         own.is_empty()
     } else {
