@@ -18,8 +18,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use reassembly::NodeInfo;
 use scripting::testkit::{host_items, runtime_with, COUNT_PER_HOST};
 use scripting::{
-    AgentRuntime, CallSite, ConsoleSink, EffectSink, Hook, PoolOptions, ScriptPool,
-    ScriptingConfig,
+    AgentRuntime, CallSite, ConsoleSink, EffectSink, Hook, PoolOptions, ScriptPool, ScriptingConfig,
 };
 
 const BATCH: usize = 4096;
@@ -39,7 +38,11 @@ fn inline(c: &mut Criterion) {
     g.throughput(Throughput::Elements(BATCH as u64));
     let mut rt = runtime(COUNT_PER_HOST);
     g.bench_function("count-per-host", |b| {
-        b.iter_batched(|| template.clone(), |batch| rt.on_items_captured(batch), BatchSize::LargeInput)
+        b.iter_batched(
+            || template.clone(),
+            |batch| rt.on_items_captured(batch),
+            BatchSize::LargeInput,
+        )
     });
     if let Some(s) = rt.stats().into_iter().find(|s| s.site == CallSite::Hook(Hook::ItemCaptured)) {
         eprintln!(
@@ -55,13 +58,23 @@ fn inline(c: &mut Criterion) {
     // `data.protocol.name` and falls back from `Host` to `host`.
     let mut example = runtime(include_str!("../examples/count-per-host.js"));
     g.bench_function("examples/count-per-host.js", |b| {
-        b.iter_batched(|| template.clone(), |batch| example.on_items_captured(batch), BatchSize::LargeInput)
+        b.iter_batched(
+            || template.clone(),
+            |batch| example.on_items_captured(batch),
+            BatchSize::LargeInput,
+        )
     });
     let mut idle = runtime(NO_ITEM_HOOK);
     g.bench_function("no-item-hook", |b| {
-        b.iter_batched(|| template.clone(), |batch| idle.on_items_captured(batch), BatchSize::LargeInput)
+        b.iter_batched(
+            || template.clone(),
+            |batch| idle.on_items_captured(batch),
+            BatchSize::LargeInput,
+        )
     });
-    g.bench_function("no-scripting", |b| b.iter_batched(|| template.clone(), drop, BatchSize::LargeInput));
+    g.bench_function("no-scripting", |b| {
+        b.iter_batched(|| template.clone(), drop, BatchSize::LargeInput)
+    });
     g.finish();
 }
 
@@ -78,12 +91,21 @@ fn levels(c: &mut Criterion) {
         ("call", "function onItemCaptured(data) {}"),
         ("data.request", "function onItemCaptured(data) { data.request; }"),
         ("data.request.headers", "function onItemCaptured(data) { data.request.headers; }"),
-        ("data.request.headers.host", "var x; function onItemCaptured(data) { x = data.request.headers.host; }"),
+        (
+            "data.request.headers.host",
+            "var x; function onItemCaptured(data) { x = data.request.headers.host; }",
+        ),
         // Keeping the request past the hook: its objects cannot be reused.
         ("data.request kept", "var x; function onItemCaptured(data) { x = data.request; }"),
     ] {
         let mut rt = runtime(source);
-        g.bench_function(name, |b| b.iter_batched(|| template.clone(), |batch| rt.on_items_captured(batch), BatchSize::LargeInput));
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || template.clone(),
+                |batch| rt.on_items_captured(batch),
+                BatchSize::LargeInput,
+            )
+        });
     }
     g.finish();
 }
@@ -93,7 +115,13 @@ fn pool(c: &mut Criterion) {
     let template = host_items(BATCH);
     let (console, _rx) = ConsoleSink::new(1024);
     let (effects, _erx) = EffectSink::new(1024);
-    let config = ScriptingConfig { script_cores: 1, ring_capacity: 8192, batch_size: 256, idle_sleep_us: 20, ..Default::default() };
+    let config = ScriptingConfig {
+        script_cores: 1,
+        ring_capacity: 8192,
+        batch_size: 256,
+        idle_sleep_us: 20,
+        ..Default::default()
+    };
     let (pool, mut producers) = ScriptPool::start(PoolOptions {
         node: NodeInfo { ip: "127.0.0.1".into(), name: "bench".into() },
         config,

@@ -65,9 +65,25 @@ struct Plan {
 impl Plan {
     fn new(quick: bool) -> Self {
         if quick {
-            Plan { quick, mix_exchanges: 400, peer_exchanges: 10_000, run_secs: 3.0, step_secs: 2.0, steps: 4, peer_runs: 1 }
+            Plan {
+                quick,
+                mix_exchanges: 400,
+                peer_exchanges: 10_000,
+                run_secs: 3.0,
+                step_secs: 2.0,
+                steps: 4,
+                peer_runs: 1,
+            }
         } else {
-            Plan { quick, mix_exchanges: 2_000, peer_exchanges: 100_000, run_secs: 10.0, step_secs: 30.0, steps: 7, peer_runs: 5 }
+            Plan {
+                quick,
+                mix_exchanges: 2_000,
+                peer_exchanges: 100_000,
+                run_secs: 10.0,
+                step_secs: 30.0,
+                steps: 7,
+                peer_runs: 5,
+            }
         }
     }
 }
@@ -77,7 +93,10 @@ const HOST_MARKER: &str = "skua-bench.end";
 // ---------------------------------------------------------------- inputs
 
 fn write_traffic(path: &Path, spec: TrafficSpec, marker: bool) -> Summary {
-    let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).expect("creating capture"));
+    let file = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(path).expect("creating capture"),
+    );
     let start = spec.start_ns;
     let (pkts, summary) = Traffic::collect_all(spec);
     let mut w = PcapWriter::new(file, LinkType::Ethernet, true).expect("pcap header");
@@ -115,9 +134,14 @@ fn marker_exchange() -> Vec<Vec<u8>> {
 
 /// A capture read into memory: (timestamp, bytes).
 fn load_frames(path: &Path) -> Vec<(u64, Vec<u8>)> {
-    let mut src = FileSource::open(Input::Path(path.to_path_buf()), Pace::Fast, 1).expect("opening capture");
+    let mut src =
+        FileSource::open(Input::Path(path.to_path_buf()), Pace::Fast, 1).expect("opening capture");
     let mut out = Vec::new();
-    while src.poll(&mut |f: Frame<'_>| out.push((f.ts_ns, f.data.to_vec()))).expect("reading capture") != Poll::End {}
+    while src
+        .poll(&mut |f: Frame<'_>| out.push((f.ts_ns, f.data.to_vec())))
+        .expect("reading capture")
+        != Poll::End
+    {}
     out
 }
 
@@ -234,7 +258,8 @@ fn rss_of(pid: u32) -> u64 {
 fn measure(mut cmd: Command) -> Measured {
     let before = children_cpu_s();
     let start = Instant::now();
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawning child");
+    let mut child =
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawning child");
     let pid = child.id();
     let mut out = child.stdout.take().expect("stdout");
     let mut err = child.stderr.take().expect("stderr");
@@ -277,7 +302,8 @@ fn hugepages() -> bool {
         .find_map(|l| l.strip_prefix("HugePages_Free:"))
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(0);
-    free >= 256 && std::fs::read_to_string("/proc/mounts").unwrap_or_default().contains(" hugetlbfs ")
+    free >= 256
+        && std::fs::read_to_string("/proc/mounts").unwrap_or_default().contains(" hugetlbfs ")
 }
 
 /// Mbufs for a pool that holds a whole `net_pcap` in-memory ring plus
@@ -287,7 +313,11 @@ fn mbufs_for(frames: usize) -> u32 {
 }
 
 fn pcap_eal(path: &Path) -> String {
-    format!("--no-pci {} --vdev net_pcap0,rx_pcap={},infinite_rx=1", if hugepages() { "" } else { "--no-huge" }, path.display())
+    format!(
+        "--no-pci {} --vdev net_pcap0,rx_pcap={},infinite_rx=1",
+        if hugepages() { "" } else { "--no-huge" },
+        path.display()
+    )
 }
 
 /// One maximum-rate run of the real `skua run` on `net_pcap` infinite rx.
@@ -329,7 +359,15 @@ impl RateRow {
     }
 }
 
-fn skua_rate(mode: &str, pcap: &Path, frames: usize, cores: usize, script_cores: usize, scripts: Option<&Path>, secs: f64) -> Option<RateRow> {
+fn skua_rate(
+    mode: &str,
+    pcap: &Path,
+    frames: usize,
+    cores: usize,
+    script_cores: usize,
+    scripts: Option<&Path>,
+    secs: f64,
+) -> Option<RateRow> {
     let mut cmd = Command::new(skua_bin());
     cmd.args(["worker", "--quiet", "--summary", "json", "--dpdk", &pcap_eal(pcap)])
         .args(["--cores", &cores.to_string(), "--duration", &secs.to_string()])
@@ -343,7 +381,11 @@ fn skua_rate(mode: &str, pcap: &Path, frames: usize, cores: usize, script_cores:
         cmd.arg("--scripts").arg(dir);
     }
     let m = measure(cmd);
-    let Some(v) = m.stdout.lines().rev().find_map(|l| serde_json::from_str::<Value>(l).ok().filter(|v| v.get("total").is_some())) else {
+    let Some(v) =
+        m.stdout.lines().rev().find_map(|l| {
+            serde_json::from_str::<Value>(l).ok().filter(|v| v.get("total").is_some())
+        })
+    else {
         eprintln!("skua run ({mode}, {cores} cores) gave no summary: {}", m.stderr.trim());
         return None;
     };
@@ -351,16 +393,26 @@ fn skua_rate(mode: &str, pcap: &Path, frames: usize, cores: usize, script_cores:
         eprintln!("skua run ({mode}) failed: {}", m.stderr.trim());
     }
     let t = &v["total"];
-    let mut drops: BTreeMap<String, u64> =
-        t["drops"].as_object().map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect()).unwrap_or_default();
+    let mut drops: BTreeMap<String, u64> = t["drops"]
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect())
+        .unwrap_or_default();
     if let Some(n) = v["scriptRingDrops"].as_u64() {
         drops.insert("script_ring_full".into(), n);
     }
     let hook = v["agents"].as_array().and_then(|a| {
         a.iter()
-            .filter(|s| s["hook"].as_str().is_some_and(|h| h.contains("Item") || h.contains("Packet")))
+            .filter(|s| {
+                s["hook"].as_str().is_some_and(|h| h.contains("Item") || h.contains("Packet"))
+            })
             .max_by_key(|s| s["calls"].as_u64().unwrap_or(0))
-            .map(|s| (s["p50Ns"].as_u64().unwrap_or(0), s["p99Ns"].as_u64().unwrap_or(0), s["p999Ns"].as_u64().unwrap_or(0)))
+            .map(|s| {
+                (
+                    s["p50Ns"].as_u64().unwrap_or(0),
+                    s["p99Ns"].as_u64().unwrap_or(0),
+                    s["p999Ns"].as_u64().unwrap_or(0),
+                )
+            })
     });
     Some(RateRow {
         mode: mode.into(),
@@ -384,9 +436,16 @@ fn skua_rate(mode: &str, pcap: &Path, frames: usize, cores: usize, script_cores:
 /// `--child rx PCAP SECS`: DPDK `net_pcap` infinite rx polled here, rx only
 /// and rx + parse; prints one JSON line.
 fn child_rx(pcap: &Path, frames: usize, secs: f64) {
-    let cfg = dataplane::config::DpdkConfig { eal_args: pcap_eal(pcap), burst: 64, mbufs: mbufs_for(frames), ..Default::default() };
+    let cfg = dataplane::config::DpdkConfig {
+        eal_args: pcap_eal(pcap),
+        burst: 64,
+        mbufs: mbufs_for(frames),
+        ..Default::default()
+    };
     let cpus = engine::affinity();
-    let Ok(Sources::Single(mut src)) = dataplane::source::open_dpdk(&cfg, 1, &cpus[..1.min(cpus.len())]) else {
+    let Ok(Sources::Single(mut src)) =
+        dataplane::source::open_dpdk(&cfg, 1, &cpus[..1.min(cpus.len())])
+    else {
         println!("{}", json!({"error": "net_pcap did not open as one stream"}));
         return;
     };
@@ -439,9 +498,18 @@ fn inline_agent_handler(core: usize, agent: &str) -> Dissector<controlplane::age
     // the process's life so the sink never reports a closed queue.
     std::mem::forget(erx);
     let node = NodeInfo { ip: "127.0.0.1".into(), name: "bench".into() };
-    let opts = controlplane::agents::runtime_options(core as u32, &node, &ScriptingConfig::default(), &console, &effects, Clock::System);
+    let opts = controlplane::agents::runtime_options(
+        core as u32,
+        &node,
+        &ScriptingConfig::default(),
+        &console,
+        &effects,
+        Clock::System,
+    );
     let list = vec![("count-per-host".to_string(), agent.to_string())];
-    let sink = controlplane::agents::InlineSink::new(opts, &list, core as u16, Arc::default(), None).expect("agent runtime");
+    let sink =
+        controlplane::agents::InlineSink::new(opts, &list, core as u16, Arc::default(), None)
+            .expect("agent runtime");
     Dissector::new(&ReassemblyConfig::default(), core as u16, sink)
 }
 
@@ -452,7 +520,12 @@ fn inline_agent_handler(core: usize, agent: &str) -> Dissector<controlplane::age
 fn child_offered(pcap: &Path, cores: usize) {
     let frames = load_frames(pcap);
     let huge = if hugepages() { "" } else { "--no-huge" };
-    let cfg = dataplane::config::DpdkConfig { eal_args: format!("--no-pci {huge} --vdev net_ring0"), burst: 64, mbufs: 32_767, ..Default::default() };
+    let cfg = dataplane::config::DpdkConfig {
+        eal_args: format!("--no-pci {huge} --vdev net_ring0"),
+        burst: 64,
+        mbufs: 32_767,
+        ..Default::default()
+    };
     let cpus = engine::affinity();
     let (sources, mut sender) = match dataplane::source::open_dpdk_loopback(&cfg, &cpus) {
         Ok(x) => x,
@@ -463,7 +536,13 @@ fn child_offered(pcap: &Path, cores: usize) {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let ecfg = EngineConfig { cores, pin_cores: false, ..EngineConfig::default() };
-    let running = engine::start(sources, &ecfg, |core| inline_agent_handler(core, COUNT_PER_HOST_MARKED), stop.clone()).expect("engine");
+    let running = engine::start(
+        sources,
+        &ecfg,
+        |core| inline_agent_handler(core, COUNT_PER_HOST_MARKED),
+        stop.clone(),
+    )
+    .expect("engine");
     let monitor = running.monitor().clone();
     let (step_tx, step_rx) = std::sync::mpsc::channel::<(f64, f64)>();
     let (res_tx, res_rx) = std::sync::mpsc::channel::<(u64, u64, f64)>();
@@ -587,7 +666,8 @@ fn zero_loss(pcap: &Path, cores: usize, plan: &Plan, hi_pps: f64) -> (Option<f64
             break;
         }
         let offered = v["offered"].as_u64().unwrap_or(0);
-        let lost = v["rejected_by_port"].as_u64().unwrap_or(0) + v["dataplane_drops"].as_u64().unwrap_or(0);
+        let lost = v["rejected_by_port"].as_u64().unwrap_or(0)
+            + v["dataplane_drops"].as_u64().unwrap_or(0);
         let secs = v["secs"].as_f64().unwrap_or(plan.step_secs);
         // A generator that could not keep up did not offer the rate.
         let achieved = offered as f64 / secs >= 0.98 * rate;
@@ -633,7 +713,11 @@ struct Stages {
     packets: u64,
 }
 
-fn pass_time<S: ItemSink>(frames: &[(u64, Vec<u8>)], make: impl Fn() -> Dissector<S>, passes: u32) -> (f64, u64) {
+fn pass_time<S: ItemSink>(
+    frames: &[(u64, Vec<u8>)],
+    make: impl Fn() -> Dissector<S>,
+    passes: u32,
+) -> (f64, u64) {
     let mut best = f64::MAX;
     let mut items = 0;
     for p in 0..passes {
@@ -642,7 +726,12 @@ fn pass_time<S: ItemSink>(frames: &[(u64, Vec<u8>)], make: impl Fn() -> Dissecto
         let off = u64::from(p) * 3_600_000_000_000;
         let start = Instant::now();
         for (ts, data) in frames {
-            let f = Frame { data, wire_len: data.len() as u32, ts_ns: ts + off, link: LinkType::Ethernet };
+            let f = Frame {
+                data,
+                wire_len: data.len() as u32,
+                ts_ns: ts + off,
+                link: LinkType::Ethernet,
+            };
             if let Ok(m) = parse(LinkType::Ethernet, data, data.len() as u32) {
                 d.packet(&f, &m, &mut c);
             }
@@ -670,7 +759,8 @@ fn flow_pass(frames: &[(u64, Vec<u8>)], passes: u32) -> f64 {
         let mut table = FlowTable::<u64>::new(cfg.max_flows);
         let start = Instant::now();
         for (ts, data) in frames {
-            let f = Frame { data, wire_len: data.len() as u32, ts_ns: *ts, link: LinkType::Ethernet };
+            let f =
+                Frame { data, wire_len: data.len() as u32, ts_ns: *ts, link: LinkType::Ethernet };
             let Ok(m) = parse(LinkType::Ethernet, data, data.len() as u32) else { continue };
             let pkt = dataplane::dissect::to_packet(&f, &m);
             let class = match pkt.protocol {
@@ -702,21 +792,27 @@ fn stage_costs(frames: &[(u64, Vec<u8>)], passes: u32) -> Stages {
     for _ in 0..passes {
         let start = Instant::now();
         for (_, data) in frames {
-            std::hint::black_box(parse(LinkType::Ethernet, std::hint::black_box(data), data.len() as u32).ok());
+            std::hint::black_box(
+                parse(LinkType::Ethernet, std::hint::black_box(data), data.len() as u32).ok(),
+            );
         }
         parse_best = parse_best.min(start.elapsed().as_secs_f64());
     }
     let parse_ns = parse_best * 1e9 / frames.len() as f64;
     let flow_total = flow_pass(frames, passes);
     let bare = ReassemblyConfig { protocols: Vec::new(), ..ReassemblyConfig::default() };
-    let (reassembly_total, _) = pass_time(frames, || Dissector::new(&bare, 0, CountingSink), passes);
+    let (reassembly_total, _) =
+        pass_time(frames, || Dissector::new(&bare, 0, CountingSink), passes);
     let cfg = ReassemblyConfig::default();
-    let (dissect_total, items) = pass_time(frames, || Dissector::new(&cfg, 0, CountingSink), passes);
+    let (dissect_total, items) =
+        pass_time(frames, || Dissector::new(&cfg, 0, CountingSink), passes);
     // The hand-off is an item reaching an onItemCaptured that does
     // nothing (the item wrapped for JS, the call); an agent with no item
     // hook would measure nothing, as the runtime then asks for no items.
-    let (handoff_total, _) = pass_time(frames, || inline_agent_handler(0, "function onItemCaptured(data) {}"), passes);
-    let (hook_total, _) = pass_time(frames, || inline_agent_handler(0, COUNT_PER_HOST_MARKED), passes);
+    let (handoff_total, _) =
+        pass_time(frames, || inline_agent_handler(0, "function onItemCaptured(data) {}"), passes);
+    let (hook_total, _) =
+        pass_time(frames, || inline_agent_handler(0, COUNT_PER_HOST_MARKED), passes);
     Stages {
         parse_ns,
         flow_ns: (flow_total - parse_ns).max(0.0),
@@ -748,7 +844,14 @@ fn hook_latency(frames: &[(u64, Vec<u8>)]) -> Histogram<u64> {
     let (console, _crx) = ConsoleSink::new(1024);
     let (effects, _erx) = EffectSink::new(1024);
     let node = NodeInfo { ip: "127.0.0.1".into(), name: "bench".into() };
-    let opts = controlplane::agents::runtime_options(0, &node, &ScriptingConfig::default(), &console, &effects, Clock::System);
+    let opts = controlplane::agents::runtime_options(
+        0,
+        &node,
+        &ScriptingConfig::default(),
+        &console,
+        &effects,
+        Clock::System,
+    );
     let mut rt = AgentRuntime::new(opts).expect("runtime");
     rt.load_agent("count-per-host", COUNT_PER_HOST_MARKED).expect("agent loads");
     let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
@@ -774,8 +877,22 @@ fn bytes_per_flow(flows: u32) -> f64 {
     let mut c = CoreCounters::default();
     let before = rss_bytes();
     for i in 0..flows {
-        let f = tcp4([10, 50, (i >> 16) as u8, (i >> 8) as u8], [10, 51, 0, 1], 1024 + (i % 60_000) as u16, 80, i, 0, 0x02, b"");
-        let frame = Frame { data: &f, wire_len: f.len() as u32, ts_ns: 1_000_000_000 + u64::from(i), link: LinkType::Ethernet };
+        let f = tcp4(
+            [10, 50, (i >> 16) as u8, (i >> 8) as u8],
+            [10, 51, 0, 1],
+            1024 + (i % 60_000) as u16,
+            80,
+            i,
+            0,
+            0x02,
+            b"",
+        );
+        let frame = Frame {
+            data: &f,
+            wire_len: f.len() as u32,
+            ts_ns: 1_000_000_000 + u64::from(i),
+            link: LinkType::Ethernet,
+        };
         if let Ok(m) = parse(LinkType::Ethernet, &f, f.len() as u32) {
             d.packet(&frame, &m, &mut c);
         }
@@ -823,7 +940,9 @@ struct Peer {
 impl Peer {
     /// Every run of both sides counted what the generator wrote.
     fn same(&self) -> bool {
-        self.consistent && self.tshark_counts == self.skua_counts && self.skua_counts == self.generator_counts
+        self.consistent
+            && self.tshark_counts == self.skua_counts
+            && self.skua_counts == self.generator_counts
     }
 
     /// tshark's CPU time over skua's.
@@ -844,7 +963,8 @@ fn peer(dir: &Path, pcap: &Path, summary: &Summary, runs: usize) -> Option<Peer>
     std::fs::write(scripts.join("count-per-host.js"), COUNT_PER_HOST_MARKED).ok()?;
 
     let (mut tshark, mut skua) = (Vec::new(), Vec::new());
-    let (mut tshark_counts, mut skua_counts) = (None::<BTreeMap<String, u64>>, None::<BTreeMap<String, u64>>);
+    let (mut tshark_counts, mut skua_counts) =
+        (None::<BTreeMap<String, u64>>, None::<BTreeMap<String, u64>>);
     let mut consistent = true;
     for _ in 0..runs.max(1) {
         let mut t = Command::new("tshark");
@@ -858,14 +978,19 @@ fn peer(dir: &Path, pcap: &Path, summary: &Summary, runs: usize) -> Option<Peer>
             .stdout
             .lines()
             .filter_map(|l| l.strip_prefix("HOST\t"))
-            .filter_map(|l| l.rsplit_once('\t').and_then(|(k, v)| Some((k.to_string(), v.parse().ok()?))))
+            .filter_map(|l| {
+                l.rsplit_once('\t').and_then(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+            })
             .collect();
         counts.remove(HOST_MARKER);
         consistent &= tshark_counts.get_or_insert_with(|| counts.clone()) == &counts;
         tshark.push((tm.cpu_s, tm.wall_s));
 
         let mut s = Command::new(skua_bin());
-        s.args(["run", "--quiet", "--summary", "json", "--cores", "1", "--pcap"]).arg(pcap).arg("--scripts").arg(&scripts);
+        s.args(["run", "--quiet", "--summary", "json", "--cores", "1", "--pcap"])
+            .arg(pcap)
+            .arg("--scripts")
+            .arg(&scripts);
         let sm = measure(s);
         let counts: BTreeMap<String, u64> = sm
             .stdout
@@ -882,7 +1007,9 @@ fn peer(dir: &Path, pcap: &Path, summary: &Summary, runs: usize) -> Option<Peer>
     if !consistent {
         eprintln!("peer: the counts of one run differ from another's");
     }
-    let least = |v: &[(f64, f64)]| v.iter().copied().fold((f64::MAX, f64::MAX), |a, b| if b.0 < a.0 { b } else { a });
+    let least = |v: &[(f64, f64)]| {
+        v.iter().copied().fold((f64::MAX, f64::MAX), |a, b| if b.0 < a.0 { b } else { a })
+    };
     let (tshark_cpu_s, tshark_wall_s) = least(&tshark);
     let (skua_cpu_s, skua_wall_s) = least(&skua);
     let most = |v: &[(f64, f64)]| v.iter().map(|r| r.0).fold(0.0, f64::max);
@@ -904,7 +1031,11 @@ fn peer(dir: &Path, pcap: &Path, summary: &Summary, runs: usize) -> Option<Peer>
 
 /// The peer comparison's line of the report.
 fn print_peer(p: &Peer) {
-    let runs = if p.runs == 1 { "one run each".to_string() } else { format!("least CPU of {} alternating runs each", p.runs) };
+    let runs = if p.runs == 1 {
+        "one run each".to_string()
+    } else {
+        format!("least CPU of {} alternating runs each", p.runs)
+    };
     println!(
         "\npeer, {} HTTP requests, {runs}: tshark+Lua {:.2} CPU s ({:.2} s wall; slowest run {:.2}), skua {:.2} CPU s ({:.2} s wall; slowest run {:.2}): {:.1}x less CPU; per-host counts {}",
         p.requests,
@@ -933,22 +1064,38 @@ fn plot_cores(path: &Path, series: &[(String, Vec<(f64, f64)>)]) -> Result<(), S
         .y_label_area_size(60)
         .build_cartesian_2d(0.5f64..2.5f64, 0.0..ymax)
         .map_err(|e| e.to_string())?;
-    chart.configure_mesh().x_desc("dataplane cores").y_desc("Gbps").x_labels(3).draw().map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("dataplane cores")
+        .y_desc("Gbps")
+        .x_labels(3)
+        .draw()
+        .map_err(|e| e.to_string())?;
     for (i, (name, pts)) in series.iter().enumerate() {
         let color = [RED, BLUE, GREEN, MAGENTA, CYAN, BLACK][i % 6];
         chart
             .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)).point_size(4))
             .map_err(|e| e.to_string())?
             .label(name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| e.to_string())?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
 }
 
 fn plot_cdf(path: &Path, h: &Histogram<u64>) -> Result<(), String> {
     use plotters::prelude::*;
-    let pts: Vec<(f64, f64)> = h.iter_quantiles(4).map(|v| ((v.value_iterated_to().max(1) as f64).log10(), v.quantile_iterated_to())).collect();
+    let pts: Vec<(f64, f64)> = h
+        .iter_quantiles(4)
+        .map(|v| ((v.value_iterated_to().max(1) as f64).log10(), v.quantile_iterated_to()))
+        .collect();
     let xmax = pts.iter().map(|p| p.0).fold(1.0, f64::max) + 0.2;
     let xmin = pts.iter().map(|p| p.0).fold(xmax, f64::min) - 0.2;
     let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
@@ -974,11 +1121,18 @@ fn plot_cdf(path: &Path, h: &Histogram<u64>) -> Result<(), String> {
 /// Registers a system font for the plots' labels (Debian's
 /// fonts-dejavu-core, which .ci/run installs).
 fn register_font() -> bool {
-    const CANDIDATES: [&str; 2] = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf"];
+    const CANDIDATES: [&str; 2] =
+        ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf"];
     for p in CANDIDATES {
         if let Ok(bytes) = std::fs::read(p) {
             let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            if plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes).is_ok() {
+            if plotters::style::register_font(
+                "sans-serif",
+                plotters::style::FontStyle::Normal,
+                bytes,
+            )
+            .is_ok()
+            {
                 return true;
             }
         }
@@ -989,7 +1143,9 @@ fn register_font() -> bool {
 // ------------------------------------------------------------------ main
 
 fn out_dir() -> PathBuf {
-    let base = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target"));
+    let base = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
     let dir = base.join("skua-bench");
     let _ = std::fs::create_dir_all(&dir);
     dir
@@ -997,8 +1153,15 @@ fn out_dir() -> PathBuf {
 
 fn cpu_info() -> (String, f64) {
     let text = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()));
-    (field("model name").unwrap_or_else(|| "unknown CPU".into()), field("cpu MHz").and_then(|v| v.parse().ok()).unwrap_or(0.0))
+    let field = |name: &str| {
+        text.lines().find_map(|l| {
+            l.strip_prefix(name).and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string())
+        })
+    };
+    (
+        field("model name").unwrap_or_else(|| "unknown CPU".into()),
+        field("cpu MHz").and_then(|v| v.parse().ok()).unwrap_or(0.0),
+    )
 }
 
 fn main() {
@@ -1020,7 +1183,16 @@ fn main() {
     let ncpu = engine::affinity().len();
     let dir = tempfile::tempdir().expect("temp dir");
     let api = dir.path().join("http-api.pcap");
-    let api_summary = write_traffic(&api, TrafficSpec { exchanges: plan.peer_exchanges, mix: SizeMix::Api, seed: 11, ..TrafficSpec::default() }, true);
+    let api_summary = write_traffic(
+        &api,
+        TrafficSpec {
+            exchanges: plan.peer_exchanges,
+            mix: SizeMix::Api,
+            seed: 11,
+            ..TrafficSpec::default()
+        },
+        true,
+    );
     let _ = skua_bin();
     if args.iter().any(|a| a == "--peer") {
         // Only the comparison with tshark (at the plan's size).
@@ -1030,7 +1202,16 @@ fn main() {
         return;
     }
     let mix = dir.path().join("http-mix.pcap");
-    let mix_summary = write_traffic(&mix, TrafficSpec { exchanges: plan.mix_exchanges, mix: SizeMix::Mixed, seed: 7, ..TrafficSpec::default() }, false);
+    let mix_summary = write_traffic(
+        &mix,
+        TrafficSpec {
+            exchanges: plan.mix_exchanges,
+            mix: SizeMix::Mixed,
+            seed: 7,
+            ..TrafficSpec::default()
+        },
+        false,
+    );
     let frames = load_frames(&mix);
     eprintln!(
         "captures: HTTP mix {} exchanges, {} frames, {:.1} MB; API {} requests, {} frames ({:.1} s)",
@@ -1043,14 +1224,39 @@ fn main() {
     );
 
     // Raw rx and rx + parse on the DPDK port, in a child (one EAL each).
-    let rx = if dataplane::DPDK_AVAILABLE { run_child_rx(&mix, frames.len(), plan.run_secs.min(5.0)) } else { None };
-    let rx_rate = |k: &str| rx.as_ref().map(|v| (v[k]["packets"].as_f64().unwrap_or(0.0) / v[k]["secs"].as_f64().unwrap_or(1.0), v[k]["bytes"].as_f64().unwrap_or(0.0) * 8.0 / v[k]["secs"].as_f64().unwrap_or(1.0) / 1e9));
+    let rx = if dataplane::DPDK_AVAILABLE {
+        run_child_rx(&mix, frames.len(), plan.run_secs.min(5.0))
+    } else {
+        None
+    };
+    let rx_rate = |k: &str| {
+        rx.as_ref().map(|v| {
+            (
+                v[k]["packets"].as_f64().unwrap_or(0.0) / v[k]["secs"].as_f64().unwrap_or(1.0),
+                v[k]["bytes"].as_f64().unwrap_or(0.0) * 8.0
+                    / v[k]["secs"].as_f64().unwrap_or(1.0)
+                    / 1e9,
+            )
+        })
+    };
 
     // Agents.
     let (hook_url, hook_count) = webhook_server();
     let agent_dirs: Vec<(&str, PathBuf)> = [
-        ("count-per-host", std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/count-per-host.js")).expect("example")),
-        ("per-minute", std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/packets-per-minute.js")).expect("example")),
+        (
+            "count-per-host",
+            std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/count-per-host.js"),
+            )
+            .expect("example"),
+        ),
+        (
+            "per-minute",
+            std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/packets-per-minute.js"),
+            )
+            .expect("example"),
+        ),
         ("heavy+webhook", heavy_agent(&hook_url)),
     ]
     .into_iter()
@@ -1067,19 +1273,40 @@ fn main() {
     if dataplane::DPDK_AVAILABLE {
         let core_counts: &[usize] = if ncpu >= 2 { &[1, 2] } else { &[1] };
         for &cores in core_counts {
-            rows.extend(skua_rate("dissect (no agent)", &mix, frames.len(), cores, 0, None, plan.run_secs));
+            rows.extend(skua_rate(
+                "dissect (no agent)",
+                &mix,
+                frames.len(),
+                cores,
+                0,
+                None,
+                plan.run_secs,
+            ));
             for (name, d) in &agent_dirs {
                 let before = hook_count.load(Ordering::Relaxed);
-                if let Some(mut r) = skua_rate(name, &mix, frames.len(), cores, 0, Some(d), plan.run_secs) {
+                if let Some(mut r) =
+                    skua_rate(name, &mix, frames.len(), cores, 0, Some(d), plan.run_secs)
+                {
                     if name.contains("webhook") {
-                        r.extra = format!("{} webhook posts received", hook_count.load(Ordering::Relaxed) - before);
+                        r.extra = format!(
+                            "{} webhook posts received",
+                            hook_count.load(Ordering::Relaxed) - before
+                        );
                     }
                     rows.push(r);
                 }
             }
         }
         // M script cores: the agent in a pool beside one dataplane core.
-        rows.extend(skua_rate("count-per-host", &mix, frames.len(), 1, 1, Some(&agent_dirs[0].1), plan.run_secs));
+        rows.extend(skua_rate(
+            "count-per-host",
+            &mix,
+            frames.len(),
+            1,
+            1,
+            Some(&agent_dirs[0].1),
+            plan.run_secs,
+        ));
     }
 
     // Per-stage costs and hook latency on frames in memory.
@@ -1090,7 +1317,8 @@ fn main() {
     // Zero-loss throughput through net_ring, 1 and 2 dataplane cores.
     let mut zl = Vec::new();
     if dataplane::DPDK_AVAILABLE {
-        let full_row = rows.iter().find(|r| r.mode == "count-per-host" && r.cores == 1 && r.script_cores == 0);
+        let full_row =
+            rows.iter().find(|r| r.mode == "count-per-host" && r.cores == 1 && r.script_cores == 0);
         let hi = full_row.map_or(2e6, |r| r.packets as f64 / r.secs * 1.5).max(1e5);
         let core_counts: &[usize] = if ncpu >= 2 { &[1, 2] } else { &[1] };
         for &cores in core_counts {
@@ -1104,9 +1332,13 @@ fn main() {
     let peer = peer(dir.path(), &api, &api_summary, plan.peer_runs);
 
     // ---- report
-    let gbps_of_pps = |pps: f64| pps * mix_summary.bytes as f64 / mix_summary.packets as f64 * 8.0 / 1e9;
+    let gbps_of_pps =
+        |pps: f64| pps * mix_summary.bytes as f64 / mix_summary.packets as f64 * 8.0 / 1e9;
     let cyc = |ns: f64| ns * mhz / 1e3;
-    println!("\nskua line rate — {cpu} ({ncpu} CPUs, {mhz:.0} MHz){}", if plan.quick { ", --quick" } else { "" });
+    println!(
+        "\nskua line rate — {cpu} ({ncpu} CPUs, {mhz:.0} MHz){}",
+        if plan.quick { ", --quick" } else { "" }
+    );
     println!(
         "input: generated HTTP/1.1 mix (seed 7), {} exchanges, {} frames, {:.1} MB, mean frame {:.0} B",
         mix_summary.http_exchanges,
@@ -1114,13 +1346,48 @@ fn main() {
         mix_summary.bytes as f64 / 1e6,
         mix_summary.bytes as f64 / mix_summary.packets as f64
     );
-    println!("\n{:<28} {:>3} {:>3} {:>8} {:>8} {:>10} {:>10} {:>8} {:>8}  drops / note", "mode (net_pcap infinite_rx)", "dp", "sc", "Mpps", "Gbps", "Gbps/core", "items/s", "CPU s", "RSS MB");
+    println!(
+        "\n{:<28} {:>3} {:>3} {:>8} {:>8} {:>10} {:>10} {:>8} {:>8}  drops / note",
+        "mode (net_pcap infinite_rx)",
+        "dp",
+        "sc",
+        "Mpps",
+        "Gbps",
+        "Gbps/core",
+        "items/s",
+        "CPU s",
+        "RSS MB"
+    );
     if let (Some((rp, rg)), Some((pp, pg))) = (rx_rate("rx"), rx_rate("rx+parse")) {
-        println!("{:<28} {:>3} {:>3} {:>8.2} {:>8.2} {:>10.2} {:>10} {:>8} {:>8}", "raw rx", 1, 0, rp / 1e6, rg, rg, "-", "-", "-");
-        println!("{:<28} {:>3} {:>3} {:>8.2} {:>8.2} {:>10.2} {:>10} {:>8} {:>8}  {:.0} % of raw rx", "rx + parse", 1, 0, pp / 1e6, pg, pg, "-", "-", "-", pp / rp * 100.0);
+        println!(
+            "{:<28} {:>3} {:>3} {:>8.2} {:>8.2} {:>10.2} {:>10} {:>8} {:>8}",
+            "raw rx",
+            1,
+            0,
+            rp / 1e6,
+            rg,
+            rg,
+            "-",
+            "-",
+            "-"
+        );
+        println!(
+            "{:<28} {:>3} {:>3} {:>8.2} {:>8.2} {:>10.2} {:>10} {:>8} {:>8}  {:.0} % of raw rx",
+            "rx + parse",
+            1,
+            0,
+            pp / 1e6,
+            pg,
+            pg,
+            "-",
+            "-",
+            "-",
+            pp / rp * 100.0
+        );
     }
     for r in &rows {
-        let drops: Vec<String> = r.drops.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k}={v}")).collect();
+        let drops: Vec<String> =
+            r.drops.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k}={v}")).collect();
         println!(
             "{:<28} {:>3} {:>3} {:>8.2} {:>8.2} {:>10.2} {:>10.0} {:>8.2} {:>8.0}  {} {}",
             r.mode,
@@ -1136,9 +1403,17 @@ fn main() {
             r.extra
         );
     }
-    println!("\nper packet, one core, frames in memory ({} packets, {} items):", stages.packets, stages.items);
+    println!(
+        "\nper packet, one core, frames in memory ({} packets, {} items):",
+        stages.packets, stages.items
+    );
     if let Some((rp, _)) = rx_rate("rx") {
-        println!("  {:<34} {:>8.1} ns {:>8.0} cycles", "rx (DPDK net_pcap burst + free)", 1e9 / rp, cyc(1e9 / rp));
+        println!(
+            "  {:<34} {:>8.1} ns {:>8.0} cycles",
+            "rx (DPDK net_pcap burst + free)",
+            1e9 / rp,
+            cyc(1e9 / rp)
+        );
     }
     for (name, ns) in [
         ("parse (L2-L4)", stages.parse_ns),
@@ -1162,8 +1437,16 @@ fn main() {
     for (cores, best, steps) in &zl {
         let s = steps.last().map_or(0.0, |s| s.secs);
         match best {
-            Some(pps) => println!("  {cores} dataplane core(s): {:.3} Mpps = {:.2} Gbps ({} steps of {s:.0} s)", pps / 1e6, gbps_of_pps(*pps), steps.len()),
-            None => println!("  {cores} dataplane core(s): no step without loss ({} steps)", steps.len()),
+            Some(pps) => println!(
+                "  {cores} dataplane core(s): {:.3} Mpps = {:.2} Gbps ({} steps of {s:.0} s)",
+                pps / 1e6,
+                gbps_of_pps(*pps),
+                steps.len()
+            ),
+            None => println!(
+                "  {cores} dataplane core(s): no step without loss ({} steps)",
+                steps.len()
+            ),
         }
     }
     if let Some(p) = &peer {
@@ -1180,7 +1463,10 @@ fn main() {
         }
         let p1 = out.join("linerate-cores.png");
         let p2 = out.join("linerate-hook-cdf.png");
-        for (p, res) in [(&p1, plot_cores(&p1, &series.into_iter().collect::<Vec<_>>())), (&p2, plot_cdf(&p2, &hist))] {
+        for (p, res) in [
+            (&p1, plot_cores(&p1, &series.into_iter().collect::<Vec<_>>())),
+            (&p2, plot_cdf(&p2, &hist)),
+        ] {
             match res {
                 Ok(()) => plots.push(p.display().to_string()),
                 Err(e) => eprintln!("plot {}: {e}", p.display()),

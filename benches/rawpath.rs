@@ -47,7 +47,8 @@ fn small_frames(flows: u32) -> Vec<Vec<u8>> {
     (0..flows)
         .map(|i| {
             let src = [10, 0, (i >> 8) as u8, i as u8];
-            let mut f = synth::tcp4(src, [10, 1, 0, 1], 1024 + (i % 60000) as u16, 80, i, 0, 0x10, b"");
+            let mut f =
+                synth::tcp4(src, [10, 1, 0, 1], 1024 + (i % 60000) as u16, 80, i, 0, 0x10, b"");
             f.resize(60, 0);
             f
         })
@@ -65,7 +66,12 @@ fn bench_parse(frames: &[Vec<u8>], dur: Duration) -> Row {
         }
         n += 64 * frames.len() as u64;
     }
-    Row { name: "parse", packets: n, secs: start.elapsed().as_secs_f64(), note: "decoder only, frames in L1/L2".into() }
+    Row {
+        name: "parse",
+        packets: n,
+        secs: start.elapsed().as_secs_f64(),
+        note: "decoder only, frames in L1/L2".into(),
+    }
 }
 
 fn bench_parse_hash(frames: &[Vec<u8>], dur: Duration) -> Row {
@@ -84,7 +90,12 @@ fn bench_parse_hash(frames: &[Vec<u8>], dur: Duration) -> Row {
         n += 64 * frames.len() as u64;
     }
     black_box(acc);
-    Row { name: "parse+hash", packets: n, secs: start.elapsed().as_secs_f64(), note: "decoder + symmetric Toeplitz".into() }
+    Row {
+        name: "parse+hash",
+        packets: n,
+        secs: start.elapsed().as_secs_f64(),
+        note: "decoder + symmetric Toeplitz".into(),
+    }
 }
 
 fn write_capture(path: &Path, frames: &[Vec<u8>], count: usize) {
@@ -115,7 +126,12 @@ fn bench_file(path: &Path) -> Row {
         }
     }
     assert_eq!(n, ok);
-    Row { name: "pcap file rx+parse", packets: n, secs: start.elapsed().as_secs_f64(), note: "pcap-parser reader, page cache".into() }
+    Row {
+        name: "pcap file rx+parse",
+        packets: n,
+        secs: start.elapsed().as_secs_f64(),
+        note: "pcap-parser reader, page cache".into(),
+    }
 }
 
 struct Null;
@@ -129,7 +145,13 @@ fn bench_engine(path: &Path) -> Row {
     let src = FileSource::open(Input::Path(path.to_path_buf()), Pace::Fast, 1).unwrap();
     let cfg = EngineConfig { cores: 1, ..EngineConfig::default() };
     let start = Instant::now();
-    let running = engine::start(Sources::Single(Box::new(src)), &cfg, |_| Null, Arc::new(AtomicBool::new(false))).unwrap();
+    let running = engine::start(
+        Sources::Single(Box::new(src)),
+        &cfg,
+        |_| Null,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
     let report = running.wait().unwrap();
     Row {
         name: "engine pcap 1 core",
@@ -163,7 +185,9 @@ fn bench_dpdk(path: &Path, dur: Duration) -> Vec<Row> {
     let mut cfg = dataplane::config::DpdkConfig { eal_args: eal, ..Default::default() };
     cfg.burst = 64;
     let cpus = engine::affinity();
-    let Sources::Single(mut src) = dataplane::source::open_dpdk(&cfg, 1, &cpus[..1.min(cpus.len())]).unwrap() else {
+    let Sources::Single(mut src) =
+        dataplane::source::open_dpdk(&cfg, 1, &cpus[..1.min(cpus.len())]).unwrap()
+    else {
         panic!("net_pcap has no RSS: expected one stream");
     };
     src.on_thread_start().unwrap();
@@ -208,7 +232,9 @@ fn bench_dpdk(path: &Path, dur: Duration) -> Vec<Row> {
 }
 
 fn out_dir() -> PathBuf {
-    let base = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target"));
+    let base = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
     let dir = base.join("skua-bench");
     let _ = std::fs::create_dir_all(&dir);
     dir
@@ -218,7 +244,11 @@ fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
@@ -236,7 +266,12 @@ fn main() {
     // Read once so the page cache holds the file, as in a repeated replay.
     let _ = std::fs::read(&file);
 
-    let mut rows = vec![bench_parse(&frames, dur), bench_parse_hash(&frames, dur), bench_file(&file), bench_engine(&file)];
+    let mut rows = vec![
+        bench_parse(&frames, dur),
+        bench_parse_hash(&frames, dur),
+        bench_file(&file),
+        bench_engine(&file),
+    ];
     rows.extend(bench_dpdk(&ring, dur));
 
     println!("\nskua raw path, 64-byte frames, one core — {} ({} CPUs)", cpu_model(), cpus);

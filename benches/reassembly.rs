@@ -51,7 +51,11 @@ struct Core {
 
 impl Core {
     fn new(cfg: &ReassemblyConfig) -> Self {
-        Core { dissector: Dissector::new(cfg, 0, CountingSink), counters: CoreCounters::default(), offset_ns: 0 }
+        Core {
+            dissector: Dissector::new(cfg, 0, CountingSink),
+            counters: CoreCounters::default(),
+            offset_ns: 0,
+        }
     }
 
     /// Runs every frame through the stage; returns the items produced.
@@ -93,7 +97,9 @@ fn protocol_frames(protocol: AppProtocol, flows: u16, exchanges: usize) -> (Fram
     const MSS: usize = 1448;
     const ACK: u8 = 0x10;
     const PSH_ACK: u8 = 0x18;
-    let convs: Vec<_> = (0..flows).map(|i| reassembly::conversations::generate(protocol, u64::from(i), exchanges, 4)).collect();
+    let convs: Vec<_> = (0..flows)
+        .map(|i| reassembly::conversations::generate(protocol, u64::from(i), exchanges, 4))
+        .collect();
     let items: u64 = convs.iter().map(|c| c.items as u64).sum();
     let mut frames = Frames::new();
     let mut ts = 1_000_000_000u64;
@@ -120,7 +126,11 @@ fn protocol_frames(protocol: AppProtocol, flows: u16, exchanges: usize) -> (Fram
             let sp = convs[usize::from(i)].server_port;
             for part in m.data.chunks(MSS) {
                 let (cs, ss) = &mut seq[usize::from(i)];
-                let f = if m.from_client { tcp4(c, s, cp, sp, *cs, *ss, PSH_ACK, part) } else { tcp4(s, c, sp, cp, *ss, *cs, PSH_ACK, part) };
+                let f = if m.from_client {
+                    tcp4(c, s, cp, sp, *cs, *ss, PSH_ACK, part)
+                } else {
+                    tcp4(s, c, sp, cp, *ss, *cs, PSH_ACK, part)
+                };
                 if m.from_client {
                     *cs = cs.wrapping_add(part.len() as u32);
                 } else {
@@ -147,7 +157,11 @@ fn corpus() -> Option<(Frames, u64)> {
     let mut names: Vec<String> = std::fs::read_dir(dir.join("expected"))
         .ok()?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| (n.ends_with(".http.jsonl") || n.ends_with(".dns.jsonl")) && !n.contains("http2") && !n.contains("grpc"))
+        .filter(|n| {
+            (n.ends_with(".http.jsonl") || n.ends_with(".dns.jsonl"))
+                && !n.contains("http2")
+                && !n.contains("grpc")
+        })
         .filter_map(|n| Some(n.rsplit_once('.')?.0.rsplit_once('.')?.0.to_string()))
         .collect();
     names.sort();
@@ -157,7 +171,8 @@ fn corpus() -> Option<(Frames, u64)> {
     // Each capture starts where the last ended, so timers see one timeline.
     let mut offset = 0u64;
     for name in names {
-        let mut src = FileSource::open(Input::Path(dir.join("pcaps").join(name)), Pace::Fast, 1).ok()?;
+        let mut src =
+            FileSource::open(Input::Path(dir.join("pcaps").join(name)), Pace::Fast, 1).ok()?;
         let base = offset;
         let mut first = None;
         loop {
@@ -194,7 +209,17 @@ fn idle_flow_memory() {
     let mut sink = |_| {};
     for i in 0..FLOWS {
         let src = [10, 3, (i >> 16) as u8, (i >> 8) as u8];
-        let p = Packet::tcp_v4(1_000_000_000 + u64::from(i), src, 1024 + (i & 0xff) as u16, [10, 4, 0, 1], 443, 0x02, i, 0, &[]);
+        let p = Packet::tcp_v4(
+            1_000_000_000 + u64::from(i),
+            src,
+            1024 + (i & 0xff) as u16,
+            [10, 4, 0, 1],
+            443,
+            0x02,
+            i,
+            0,
+            &[],
+        );
         r.packet(&p, &mut sink);
     }
     let after = rss_bytes();
@@ -212,7 +237,9 @@ fn benches(c: &mut Criterion) {
     let cfg = ReassemblyConfig::default();
     let mut g = c.benchmark_group("reassembly+dissection 1 core");
     g.sample_size(10);
-    for (name, mix, exchanges) in [("http-mix", SizeMix::Mixed, 2_000), ("http-api", SizeMix::Api, 40_000)] {
+    for (name, mix, exchanges) in
+        [("http-mix", SizeMix::Mixed, 2_000), ("http-api", SizeMix::Api, 40_000)]
+    {
         let (frames, bytes, items) = generated(mix, exchanges);
         // Every exchange must come out as an item, or the figure is wrong.
         assert_eq!(run(&frames, &cfg), items, "{name}: items");
@@ -226,7 +253,13 @@ fn benches(c: &mut Criterion) {
         g.throughput(Throughput::Elements(items));
         g.bench_function(format!("{name} items"), |b| b.iter(|| core.pass(black_box(&frames))));
     }
-    for protocol in [AppProtocol::Http2, AppProtocol::Redis, AppProtocol::Kafka, AppProtocol::Postgresql, AppProtocol::Amqp] {
+    for protocol in [
+        AppProtocol::Http2,
+        AppProtocol::Redis,
+        AppProtocol::Kafka,
+        AppProtocol::Postgresql,
+        AppProtocol::Amqp,
+    ] {
         let name = protocol.name();
         let (frames, bytes, items) = protocol_frames(protocol, 128, 40);
         // Every generated exchange must come out as an item.

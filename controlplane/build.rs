@@ -28,6 +28,7 @@ fn main() {
         out.push_str(&format!("    ({name:?}, include_str!({path:?})),\n"));
     }
     out.push(']');
-    let dest = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("examples.rs");
+    let dest =
+        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("examples.rs");
     std::fs::write(dest, out).expect("writing examples.rs");
 }

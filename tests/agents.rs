@@ -20,7 +20,10 @@ fn records(bytes: &[u8]) -> Vec<(u64, u32)> {
     loop {
         match reader.next() {
             Ok((n, pcap_parser::PcapBlockOwned::Legacy(b))) => {
-                out.push((u64::from(b.ts_sec) * 1_000_000_000 + u64::from(b.ts_usec) * 1_000, b.origlen));
+                out.push((
+                    u64::from(b.ts_sec) * 1_000_000_000 + u64::from(b.ts_usec) * 1_000,
+                    b.origlen,
+                ));
                 reader.consume(n);
             }
             Ok((n, _)) => reader.consume(n),
@@ -104,14 +107,23 @@ fn broken_agents_do_not_stall_capture_or_the_good_agent() {
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("agent broken rejected") && stderr.contains("3:"), "the syntax error names its line: {stderr}");
+    assert!(
+        stderr.contains("agent broken rejected") && stderr.contains("3:"),
+        "the syntax error names its line: {stderr}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let v: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     let (packets, _) = totals(&v);
     assert_eq!(packets, 7789, "capture lost nothing");
     let items = v["total"]["items"].as_u64().unwrap();
     let hook = |agent: &str| -> Value {
-        v["agents"].as_array().unwrap().iter().find(|s| s["agent"] == agent && s["hook"] == "onItemCaptured").cloned().unwrap_or(Value::Null)
+        v["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["agent"] == agent && s["hook"] == "onItemCaptured")
+            .cloned()
+            .unwrap_or(Value::Null)
     };
     assert_eq!(hook("good")["calls"].as_u64(), Some(items), "the good agent saw every item");
     let runaway = hook("runaway");
@@ -120,7 +132,10 @@ fn broken_agents_do_not_stall_capture_or_the_good_agent() {
     assert!(runaway["calls"].as_u64().unwrap() <= 10, "{runaway}");
     let thrower = hook("thrower");
     assert_eq!(thrower["errors"].as_u64(), Some(10), "{thrower}");
-    assert!(stdout.contains("[") && stdout.contains("thrower"), "the exception was logged with the agent");
+    assert!(
+        stdout.contains("[") && stdout.contains("thrower"),
+        "the exception was logged with the agent"
+    );
 }
 
 #[test]
@@ -141,7 +156,11 @@ fn every_bundled_example_runs_clean_on_the_demo_capture() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = skua(&args);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "a bundled example faulted or was quarantined: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "a bundled example faulted or was quarantined: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // No row of the table reports an error, an interrupt or a heap-limit hit.
     let table = stdout.split("agent                    rt").nth(1).unwrap();
     for row in table.lines().skip(1) {
@@ -149,7 +168,10 @@ fn every_bundled_example_runs_clean_on_the_demo_capture() {
         assert_eq!(&cols[4..7], ["0", "0", "0"], "{row}");
     }
     // hub.action from a job reached onHubAction; helpers were called.
-    assert!(table.lines().any(|r| r.starts_with("top-dns-names") && r.contains("onHubAction")), "{table}");
+    assert!(
+        table.lines().any(|r| r.starts_with("top-dns-names") && r.contains("onHubAction")),
+        "{table}"
+    );
     for call in [
         "[effect har-to-kinesis] vendor.kinesis.put(",
         "[effect influxdb-status-counts] vendor.influxdb(",
@@ -194,7 +216,8 @@ fn the_seed_job_fires_on_the_wall_clock_at_recorded_pace() {
     // start-up; the ±1 s gap around the boundary absorbs the error).
     let origin = start + 300_000_000;
     let end = boundary + 3 * S;
-    let mut w = PcapWriter::new(std::fs::File::create(&pcap).unwrap(), LinkType::Ethernet, true).unwrap();
+    let mut w =
+        PcapWriter::new(std::fs::File::create(&pcap).unwrap(), LinkType::Ethernet, true).unwrap();
     let (mut before, mut before_bytes, mut total) = (0u64, 0u64, 0u64);
     let mut t = origin;
     let mut i = 0u32;
@@ -202,7 +225,8 @@ fn the_seed_job_fires_on_the_wall_clock_at_recorded_pace() {
         if t.abs_diff(boundary) > S {
             // Many flows, so both dataplane cores (and runtimes) see packets.
             let payload = vec![0x5a; 20 + (i % 7) as usize * 100];
-            let frame = udp4([10, 0, 0, 1], [10, 0, 0, 2], 40_000 + (i % 64) as u16, 9_000, &payload);
+            let frame =
+                udp4([10, 0, 0, 1], [10, 0, 0, 2], 40_000 + (i % 64) as u16, 9_000, &payload);
             w.write(t, &frame, frame.len() as u32).unwrap();
             if t < boundary {
                 before += 1;
@@ -217,7 +241,10 @@ fn the_seed_job_fires_on_the_wall_clock_at_recorded_pace() {
     assert!(before > 0 && total > before);
 
     let late = now_ns().saturating_sub(origin);
-    assert!(late < 700_000_000, "start-up {late} ns after the planned origin: the test's timing assumption broke");
+    assert!(
+        late < 700_000_000,
+        "start-up {late} ns after the planned origin: the test's timing assumption broke"
+    );
     let out = skua(&[
         "run",
         "--pcap",
@@ -245,7 +272,10 @@ fn the_seed_job_fires_on_the_wall_clock_at_recorded_pace() {
             .lines()
             .filter_map(|l| {
                 let (tag, value) = l.split_once(needle)?;
-                Some((tag.split_whitespace().nth(1).unwrap_or("").to_string(), value.trim().parse().unwrap()))
+                Some((
+                    tag.split_whitespace().nth(1).unwrap_or("").to_string(),
+                    value.trim().parse().unwrap(),
+                ))
             })
             .collect()
     };
@@ -258,7 +288,11 @@ fn the_seed_job_fires_on_the_wall_clock_at_recorded_pace() {
     let count: f64 = counts.iter().map(|(_, n)| n).sum();
     let kb: f64 = kbs.iter().map(|(_, n)| n).sum();
     assert_eq!(count as u64, before, "packets before the boundary:\n{stdout}");
-    assert!((kb - before_bytes as f64 / 1000.0).abs() < 1e-6, "{kb} KB vs {} KB", before_bytes as f64 / 1000.0);
+    assert!(
+        (kb - before_bytes as f64 / 1000.0).abs() < 1e-6,
+        "{kb} KB vs {} KB",
+        before_bytes as f64 / 1000.0
+    );
 }
 
 /// Editing the agent folder while `skua run` captures: the changed agent is
@@ -272,8 +306,26 @@ fn edited_agents_reload_while_capture_goes_on() {
     w("keep.js", "var n = 0;\nfunction onItemCaptured(d) { n++; }\njobs.schedule('report', '* * * * * *', function () { console.log('keep', n); });\n");
     w("edit.js", "jobs.schedule('say', '* * * * * *', function () { console.log('edit v1'); });\n");
     let child = std::process::Command::new(skua_bin())
-        .args(["run", "--loop", "0", "--duration", "6", "--cores", "2", "--scripts", dir.path().to_str().unwrap()])
-        .args(["--summary", "json", "--quiet", "--set", "integrations.metrics_listen=", "--set", "scripting.watchMs=200"])
+        .args([
+            "run",
+            "--loop",
+            "0",
+            "--duration",
+            "6",
+            "--cores",
+            "2",
+            "--scripts",
+            dir.path().to_str().unwrap(),
+        ])
+        .args([
+            "--summary",
+            "json",
+            "--quiet",
+            "--set",
+            "integrations.metrics_listen=",
+            "--set",
+            "scripting.watchMs=200",
+        ])
         // With the run's hub (and dashboard): edits go through its store.
         .args(["--set", "hub.listen=127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
@@ -283,18 +335,32 @@ fn edited_agents_reload_while_capture_goes_on() {
     std::thread::sleep(std::time::Duration::from_millis(2200));
     w("edit.js", "jobs.schedule('say', '* * * * * *', function () { console.log('edit v2'); });\n");
     std::thread::sleep(std::time::Duration::from_millis(1200));
-    w("edit.js", "jobs.schedule('say', '* * * * * *', function () {\n  console.log('edit v3';\n});\n");
+    w(
+        "edit.js",
+        "jobs.schedule('say', '* * * * * *', function () {\n  console.log('edit v3';\n});\n",
+    );
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
 
     assert!(stderr.contains("agent edit (re)loaded"), "{stderr}");
-    assert!(stderr.contains("agent edit rejected") && stderr.contains("2:"), "the broken save names its line: {stderr}");
+    assert!(
+        stderr.contains("agent edit rejected") && stderr.contains("2:"),
+        "the broken save names its line: {stderr}"
+    );
     // (The run's hub-side runtime prints too, on its own clock: left out.)
-    let said: Vec<&str> = stdout.lines().filter(|l| !l.starts_with("[hub ")).filter_map(|l| l.split("edit ").nth(1)).collect();
-    let first_v2 = said.iter().position(|s| *s == "v2").unwrap_or_else(|| panic!("v2 never ran:\n{stdout}"));
-    assert!(said[..first_v2].iter().all(|s| *s == "v1") && said[first_v2..].iter().all(|s| *s == "v2"), "{said:?}");
+    let said: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("[hub "))
+        .filter_map(|l| l.split("edit ").nth(1))
+        .collect();
+    let first_v2 =
+        said.iter().position(|s| *s == "v2").unwrap_or_else(|| panic!("v2 never ran:\n{stdout}"));
+    assert!(
+        said[..first_v2].iter().all(|s| *s == "v1") && said[first_v2..].iter().all(|s| *s == "v2"),
+        "{said:?}"
+    );
     assert!(said.iter().all(|s| *s != "v3;"), "the broken version never ran");
 
     // Per runtime, `keep` counted on through the reload: never reset.
@@ -305,9 +371,13 @@ fn edited_agents_reload_while_capture_goes_on() {
             .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
             .collect();
         assert!(counts.len() >= 4, "{rt}: {counts:?}\n{stdout}");
-        assert!(counts.windows(2).all(|p| p[0] <= p[1]) && counts.last() > counts.first(), "{rt}: {counts:?}");
+        assert!(
+            counts.windows(2).all(|p| p[0] <= p[1]) && counts.last() > counts.first(),
+            "{rt}: {counts:?}"
+        );
     }
     let v: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    let dropped: u64 = v["total"]["drops"].as_object().unwrap().values().filter_map(Value::as_u64).sum();
+    let dropped: u64 =
+        v["total"]["drops"].as_object().unwrap().values().filter_map(Value::as_u64).sum();
     assert_eq!(dropped, 0, "{v}");
 }

@@ -18,19 +18,25 @@ fn hostile_frames() -> Vec<(Vec<u8>, u32)> {
     bad_tcp[12] = 0x20;
     let frames = vec![
         (good.clone(), good.len() as u32),
-        (Vec::new(), 0),                                                         // empty_frame
-        (synth::ethernet(0x0800, &lie), 0),                                      // ip_length_exceeds_frame
-        (jumbo.clone(), jumbo.len() as u32),                                     // fine: 9000 bytes
-        (synth::ethernet(0x88b5, &[0u8; 46]), 0),                                // unknown_ethertype
-        (vec![0xff; 10], 0),                                                     // truncated_l2
-        (synth::ethernet(0x0800, &[0x45, 0, 0, 20]), 0),                         // truncated_ip
-        (synth::ethernet(0x0800, &[0x42; 40]), 0),                               // bad_ip_header
-        (synth::ethernet(0x0800, &synth::ipv4(A, B, 6, &bad_tcp)), 0),           // bad_tcp_header
-        (synth::ethernet(0x0800, &synth::ipv4(A, B, 17, &[0, 53, 0])), 0),      // truncated_l4
+        (Vec::new(), 0),                                               // empty_frame
+        (synth::ethernet(0x0800, &lie), 0),                            // ip_length_exceeds_frame
+        (jumbo.clone(), jumbo.len() as u32),                           // fine: 9000 bytes
+        (synth::ethernet(0x88b5, &[0u8; 46]), 0),                      // unknown_ethertype
+        (vec![0xff; 10], 0),                                           // truncated_l2
+        (synth::ethernet(0x0800, &[0x45, 0, 0, 20]), 0),               // truncated_ip
+        (synth::ethernet(0x0800, &[0x42; 40]), 0),                     // bad_ip_header
+        (synth::ethernet(0x0800, &synth::ipv4(A, B, 6, &bad_tcp)), 0), // bad_tcp_header
+        (synth::ethernet(0x0800, &synth::ipv4(A, B, 17, &[0, 53, 0])), 0), // truncated_l4
         (synth::ethernet(0x86dd, &synth::ipv6([1; 16], [2; 16], 0, &[6])), 0), // bad_ipv6_extensions
         (good.clone(), good.len() as u32),
     ];
-    frames.into_iter().map(|(d, l)| { let l = if l == 0 { d.len() as u32 } else { l }; (d, l) }).collect()
+    frames
+        .into_iter()
+        .map(|(d, l)| {
+            let l = if l == 0 { d.len() as u32 } else { l };
+            (d, l)
+        })
+        .collect()
 }
 
 const REASONS: [&str; 9] = [
@@ -51,8 +57,13 @@ fn check(s: &serde_json::Value, frames: &[(Vec<u8>, u32)], what: &str) {
     for r in REASONS {
         assert_eq!(drop_count(s, r), 1, "{what}: {r}");
     }
-    let dropped: u64 = s["total"]["drops"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
-    assert_eq!(dropped, REASONS.len() as u64, "{what}: nothing else dropped (the jumbo frame passes)");
+    let dropped: u64 =
+        s["total"]["drops"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(
+        dropped,
+        REASONS.len() as u64,
+        "{what}: nothing else dropped (the jumbo frame passes)"
+    );
 }
 
 #[test]
@@ -161,7 +172,8 @@ fn dpdk_counts_malformed_frames_too() {
     let path = dir.path().join("hostile-dpdk.pcap");
     // net_pcap skips zero-length records; the rest must be counted as in a file.
     let frames: Vec<_> = hostile_frames().into_iter().filter(|(d, _)| !d.is_empty()).collect();
-    let mut w = PcapWriter::new(std::fs::File::create(&path).unwrap(), LinkType::Ethernet, false).unwrap();
+    let mut w =
+        PcapWriter::new(std::fs::File::create(&path).unwrap(), LinkType::Ethernet, false).unwrap();
     for (i, (d, l)) in frames.iter().enumerate() {
         w.write(i as u64 * 1000, d, *l).unwrap();
     }

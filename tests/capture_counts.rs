@@ -44,22 +44,46 @@ fn mixed_packets() -> Vec<synth::Packet> {
         let req = format!("GET /item/{i} HTTP/1.1\r\nHost: shop\r\n\r\n");
         let body = "x".repeat(usize::from(i) * 97);
         let resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
-        t = synth::http_conversation(&mut pkts, t, [10, 0, 0, 1], [10, 0, 0, 2], 41000 + i, req.as_bytes(), resp.as_bytes(), 333_333);
-        synth::dns_exchange(&mut pkts, t, [10, 0, 0, 1], [10, 0, 0, 53], 53000 + i, i, "shop.example", [10, 0, 0, 2]);
+        t = synth::http_conversation(
+            &mut pkts,
+            t,
+            [10, 0, 0, 1],
+            [10, 0, 0, 2],
+            41000 + i,
+            req.as_bytes(),
+            resp.as_bytes(),
+            333_333,
+        );
+        synth::dns_exchange(
+            &mut pkts,
+            t,
+            [10, 0, 0, 1],
+            [10, 0, 0, 53],
+            53000 + i,
+            i,
+            "shop.example",
+            [10, 0, 0, 2],
+        );
         t += 1_234_567;
     }
     let mut push = |data: Vec<u8>| {
         t += 1_001;
         pkts.push(synth::Packet { ts_ns: t, data });
     };
-    let v6 = synth::ethernet(0x86dd, &synth::ipv6([0x20; 16], [0x21; 16], 6, &synth::tcp(443, 50000, 1, 1, 0x10, b"data")));
+    let v6 = synth::ethernet(
+        0x86dd,
+        &synth::ipv6([0x20; 16], [0x21; 16], 6, &synth::tcp(443, 50000, 1, 1, 0x10, b"data")),
+    );
     push(v6.clone());
     push(synth::tag(&v6, 0x8100, 42));
     push(synth::tag(&synth::tag(&v6, 0x8100, 42), 0x88a8, 7));
     let mut frag = synth::ipv4([10, 0, 0, 9], [10, 0, 0, 10], 17, &[0u8; 64]);
     frag[6] = 0x20;
     push(synth::ethernet(0x0800, &frag));
-    push(synth::ethernet(0x0800, &synth::ipv4([10, 0, 0, 9], [10, 0, 0, 10], 1, &[8, 0, 0, 0, 0, 1, 0, 1])));
+    push(synth::ethernet(
+        0x0800,
+        &synth::ipv4([10, 0, 0, 9], [10, 0, 0, 10], 1, &[8, 0, 0, 0, 0, 1, 0, 1]),
+    ));
     push(synth::ethernet(0x0806, &[0u8; 28]));
     push(synth::tcp4([10, 0, 0, 7], [10, 0, 0, 8], 1, 2, 0, 0, 0x18, &vec![0x5a; 9000 - 54]));
     pkts.sort_by_key(|p| p.ts_ns);
@@ -72,7 +96,11 @@ fn write_all(path: &Path, pcapng: bool, nanos: bool, pkts: &[synth::Packet]) {
     // snap length would.
     let stored = |i: usize, p: &synth::Packet| -> (Vec<u8>, u32) {
         let len = p.data.len() as u32;
-        if i % 17 == 0 && p.data.len() > 96 { (p.data[..96].to_vec(), len) } else { (p.data.clone(), len) }
+        if i % 17 == 0 && p.data.len() > 96 {
+            (p.data[..96].to_vec(), len)
+        } else {
+            (p.data.clone(), len)
+        }
     };
     if pcapng {
         let mut w = PcapNgWriter::new(file, LinkType::Ethernet, nanos).unwrap();
@@ -90,7 +118,12 @@ fn write_all(path: &Path, pcapng: bool, nanos: bool, pkts: &[synth::Packet]) {
 }
 
 fn write_whole(path: &Path, pkts: &[synth::Packet]) {
-    let mut w = PcapWriter::new(std::io::BufWriter::new(std::fs::File::create(path).unwrap()), LinkType::Ethernet, false).unwrap();
+    let mut w = PcapWriter::new(
+        std::io::BufWriter::new(std::fs::File::create(path).unwrap()),
+        LinkType::Ethernet,
+        false,
+    )
+    .unwrap();
     for p in pkts {
         w.write(p.ts_ns, &p.data, p.data.len() as u32).unwrap();
     }
@@ -100,7 +133,12 @@ fn write_whole(path: &Path, pkts: &[synth::Packet]) {
 fn generated_pcap_and_pcapng_match_capinfos() {
     let dir = tempfile::tempdir().unwrap();
     let pkts = mixed_packets();
-    for (name, ng, nanos) in [("us.pcap", false, false), ("ns.pcap", false, true), ("us.pcapng", true, false), ("ns.pcapng", true, true)] {
+    for (name, ng, nanos) in [
+        ("us.pcap", false, false),
+        ("ns.pcap", false, true),
+        ("us.pcapng", true, false),
+        ("ns.pcapng", true, true),
+    ] {
         let path = dir.path().join(name);
         write_all(&path, ng, nanos, &pkts);
         let expected = capinfos(&path);
@@ -108,7 +146,9 @@ fn generated_pcap_and_pcapng_match_capinfos() {
         let s = run_json(&["--pcap", path.to_str().unwrap(), "--cores", "2"]);
         assert_eq!(totals(&s), expected, "{name}");
         assert_eq!(drop_count(&s, "non_ip"), 1, "{name}: the ARP frame");
-        let sum = |k: &str| s["cores"].as_array().unwrap().iter().map(|c| c[k].as_u64().unwrap()).sum::<u64>();
+        let sum = |k: &str| {
+            s["cores"].as_array().unwrap().iter().map(|c| c[k].as_u64().unwrap()).sum::<u64>()
+        };
         assert_eq!(sum("vlan_tagged"), 2, "{name}");
         assert_eq!(sum("fragments"), 1, "{name}");
         assert!(sum("snap_truncated") > 0, "{name}");
@@ -130,7 +170,8 @@ fn loop_plays_the_capture_n_times() {
 fn recorded_pace_takes_the_capture_time() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("paced.pcap");
-    let mut w = PcapWriter::new(std::fs::File::create(&path).unwrap(), LinkType::Ethernet, false).unwrap();
+    let mut w =
+        PcapWriter::new(std::fs::File::create(&path).unwrap(), LinkType::Ethernet, false).unwrap();
     let f = synth::udp4([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, b"tick");
     for i in 0..5u64 {
         w.write(1_000_000_000_000 + i * 100_000_000, &f, f.len() as u32).unwrap();
@@ -140,7 +181,10 @@ fn recorded_pace_takes_the_capture_time() {
     let s = run_json(&["--pcap", path.to_str().unwrap(), "--pace", "recorded"]);
     let took = start.elapsed();
     assert_eq!(totals(&s).0, 5);
-    assert!(took >= std::time::Duration::from_millis(400), "400 ms of capture replayed in {took:?}");
+    assert!(
+        took >= std::time::Duration::from_millis(400),
+        "400 ms of capture replayed in {took:?}"
+    );
 }
 
 #[test]
@@ -167,7 +211,14 @@ fn dpdk_net_pcap_counts_match_capinfos() {
     for p in &inputs {
         let eal = format!("--no-pci --no-huge --vdev net_pcap0,rx_pcap={}", p.display());
         for cores in ["1", "2"] {
-            let s = run_json(&["--dpdk", &eal, "--cores", cores, "--set", "dataplane.idle_timeout_ms=300"]);
+            let s = run_json(&[
+                "--dpdk",
+                &eal,
+                "--cores",
+                cores,
+                "--set",
+                "dataplane.idle_timeout_ms=300",
+            ]);
             assert_eq!(totals(&s), capinfos(p), "{} via net_pcap, {cores} core(s)", p.display());
             assert!(s["sources"][0].as_str().unwrap().starts_with("dpdk:net_pcap0"));
         }
@@ -180,13 +231,22 @@ fn dpdk_with_hugepages() {
         return;
     }
     if !hugepages_ready(256) {
-        eprintln!("note: fewer than 256 free 2 MiB hugepages or no hugetlbfs mount; hugepage run skipped");
+        eprintln!(
+            "note: fewer than 256 free 2 MiB hugepages or no hugetlbfs mount; hugepage run skipped"
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("huge.pcap");
     write_whole(&path, &mixed_packets());
     let eal = format!("--no-pci --vdev net_pcap0,rx_pcap={}", path.display());
-    let s = run_json(&["--dpdk", &eal, "--set", "dataplane.idle_timeout_ms=300", "--set", "dpdk.mbufs=4095"]);
+    let s = run_json(&[
+        "--dpdk",
+        &eal,
+        "--set",
+        "dataplane.idle_timeout_ms=300",
+        "--set",
+        "dpdk.mbufs=4095",
+    ]);
     assert_eq!(totals(&s), capinfos(&path));
 }

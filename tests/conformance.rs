@@ -60,7 +60,13 @@ const OPEN: &[(&str, usize, &str)] = &[];
 
 /// Expected-row protocols compared, and the `--protocol` list that
 /// dissects them (the peers' "http" covers HTTP/2 and gRPC).
-const PROTOCOLS: &[(&str, &str)] = &[("http", "http,http2,grpc"), ("dns", "dns"), ("redis", "redis"), ("postgresql", "postgresql"), ("kafka", "kafka")];
+const PROTOCOLS: &[(&str, &str)] = &[
+    ("http", "http,http2,grpc"),
+    ("dns", "dns"),
+    ("redis", "redis"),
+    ("postgresql", "postgresql"),
+    ("kafka", "kafka"),
+];
 
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -70,7 +76,8 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         if b[i] == b'%' {
             if i + 5 < b.len() && (b[i + 1] == b'u' || b[i + 1] == b'U') {
-                let d: Option<Vec<u32>> = b[i + 2..(i + 6).min(b.len())].iter().map(|&c| hex(c)).collect();
+                let d: Option<Vec<u32>> =
+                    b[i + 2..(i + 6).min(b.len())].iter().map(|&c| hex(c)).collect();
                 if let Some(d) = d.filter(|d| d.len() == 4) {
                     let cp = d.iter().fold(0, |a, x| a * 16 + x);
                     if let Some(ch) = char::from_u32(cp) {
@@ -81,7 +88,9 @@ fn percent_decode(s: &str) -> String {
                     }
                 }
             }
-            if let (Some(h), Some(l)) = (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+            if let (Some(h), Some(l)) =
+                (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c)))
+            {
                 out.push((h * 16 + l) as u8);
                 i += 3;
                 continue;
@@ -94,7 +103,11 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn header(req: &Value, name: &str) -> Option<String> {
-    req["headers"].as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str().map(str::to_string))
+    req["headers"]
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_str().map(str::to_string))
 }
 
 fn rcode_name(v: &Value) -> Option<String> {
@@ -138,7 +151,8 @@ fn squash(s: &str) -> String {
 /// compared.
 fn pg_raw_matches(raw: &Value, req: &Value, resp: &Value) -> bool {
     let Some(raw) = raw.as_object() else { return true };
-    let auth = |step: &str| resp["authentication"].as_array().is_some_and(|a| a.iter().any(|x| x == step));
+    let auth =
+        |step: &str| resp["authentication"].as_array().is_some_and(|a| a.iter().any(|x| x == step));
     raw.iter().all(|(k, want)| match k.as_str() {
         "pgsql.request.message" => match want.as_str() {
             Some("SSL Request") => req["type"] == "ssl_request",
@@ -152,7 +166,9 @@ fn pg_raw_matches(raw: &Value, req: &Value, resp: &Value) -> bool {
             let name = k.rsplit('.').next().unwrap_or("");
             req["parameters"][name] == *want
         }
-        "pgsql.request.sasl_authentication_mechanism" => req["saslMechanism"].as_str().map(squash) == want.as_str().map(squash),
+        "pgsql.request.sasl_authentication_mechanism" => {
+            req["saslMechanism"].as_str().map(squash) == want.as_str().map(squash)
+        }
         "pgsql.response.message" => match want.as_str() {
             Some("authentication_sasl") => auth("SASL"),
             Some("authentication_sasl_continue") => auth("SASLContinue"),
@@ -166,7 +182,9 @@ fn pg_raw_matches(raw: &Value, req: &Value, resp: &Value) -> bool {
         "pgsql.response.command_completed" => resp["commandTag"] == *want,
         "pgsql.response.code" => resp["error"]["code"] == *want,
         "pgsql.response.routine" => resp["error"]["routine"] == *want,
-        "pgsql.response.severity_localizable" | "pgsql.response.severity_non_localizable" => resp["error"]["severity"] == *want,
+        "pgsql.response.severity_localizable" | "pgsql.response.severity_non_localizable" => {
+            resp["error"]["severity"] == *want
+        }
         "pgsql.response.data_rows" => resp["rows"] == *want,
         "pgsql.response.field_count" => resp["fields"] == *want,
         _ => true,
@@ -177,7 +195,10 @@ fn pg_raw_matches(raw: &Value, req: &Value, resp: &Value) -> bool {
 /// an error or notice (`Code=28P01`).
 fn pg_backend_arg_matches(want: &str, resp: &Value) -> bool {
     let steps: Vec<&str> = want.split(',').take_while(|t| !t.contains('=')).collect();
-    let auth: Vec<&str> = resp["authentication"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+    let auth: Vec<&str> = resp["authentication"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
     if !steps.is_empty() && steps != auth {
         return false;
     }
@@ -189,7 +210,10 @@ fn pg_backend_arg_matches(want: &str, resp: &Value) -> bool {
 
 /// Whether `item` agrees with every comparable field `row` asserts.
 fn matches(proto: &str, row: &Value, item: &Value) -> bool {
-    let fields: Vec<&str> = row["_fields"].as_array().map(|a| a.iter().filter_map(|f| f.as_str()).collect()).unwrap_or_default();
+    let fields: Vec<&str> = row["_fields"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|f| f.as_str()).collect())
+        .unwrap_or_default();
     let req = &item["request"];
     let resp = &item["response"];
     if proto == "postgresql" && !pg_raw_matches(&row["_raw"], req, resp) {
@@ -206,19 +230,30 @@ fn matches(proto: &str, row: &Value, item: &Value) -> bool {
         let ok = match (proto, f) {
             ("http", "method") => req["method"].as_str() == want.as_str(),
             ("http", "host") => header(req, "host").as_deref() == want.as_str(),
-            ("http", "uri") => req["url"].as_str().map(percent_decode).as_deref() == want.as_str().map(percent_decode).as_deref(),
+            ("http", "uri") => {
+                req["url"].as_str().map(percent_decode).as_deref()
+                    == want.as_str().map(percent_decode).as_deref()
+            }
             ("http", "status_code") => resp["status"].as_u64() == want.as_u64(),
             // No request captured: no request body either (the peers write 0).
-            ("http", "request_body_len") => req["bodySize"].as_u64().or(req.is_null().then_some(0)) == want.as_u64(),
+            ("http", "request_body_len") => {
+                req["bodySize"].as_u64().or(req.is_null().then_some(0)) == want.as_u64()
+            }
             ("http", "response_body_len") => resp["content"]["size"].as_u64() == want.as_u64(),
-            ("dns", "query") => question["name"].as_str().map(str::to_lowercase) == want.as_str().map(str::to_lowercase),
+            ("dns", "query") => {
+                question["name"].as_str().map(str::to_lowercase)
+                    == want.as_str().map(str::to_lowercase)
+            }
             ("dns", "qtype_name") => question["type"].as_str() == want.as_str(),
             ("dns", "rcode_name") => rcode_name(&resp["code"]).as_deref() == want.as_str(),
             (_, "orig_h") => item["src"]["ip"] == *want,
             (_, "resp_h") => item["dst"]["ip"] == *want,
             (_, "orig_p") => text(&item["src"]["port"]) == text(want),
             (_, "resp_p") => text(&item["dst"]["port"]) == text(want),
-            (_, "proto") if proto != "dns" => item["protocol"]["layer4"].as_str() == want.as_str().map(str::to_lowercase).as_deref(),
+            (_, "proto") if proto != "dns" => {
+                item["protocol"]["layer4"].as_str()
+                    == want.as_str().map(str::to_lowercase).as_deref()
+            }
             // HTTP/2 and gRPC.
             // HTTP/2 rows only: HTTP/1.x versions were never compared (Zeek
             // logs the request's, HTTP/0.9 answers included, as the
@@ -230,14 +265,19 @@ fn matches(proto: &str, row: &Value, item: &Value) -> bool {
             ("http", "suricata_length") => resp["bodySize"] == *want,
             ("http", "df_proto") => match want.as_str() {
                 Some("Grpc") => item["protocol"]["name"] == "grpc",
-                Some("Http2") => item["protocol"]["name"] == "http" && item["protocol"]["version"] == "2",
+                Some("Http2") => {
+                    item["protocol"]["name"] == "http" && item["protocol"]["version"] == "2"
+                }
                 _ => true,
             },
             ("http", "req_content_length") => req["bodySize"] == *want,
             ("http", "resp_content_length") => resp["bodySize"] == *want,
             ("http", "grpc_status_code") => resp["grpc"]["status"] == *want,
             // Redis.
-            ("redis", "cmd_name") => req["command"].as_str().map(str::to_uppercase) == want.as_str().map(str::to_uppercase),
+            ("redis", "cmd_name") => {
+                req["command"].as_str().map(str::to_uppercase)
+                    == want.as_str().map(str::to_uppercase)
+            }
             ("redis", "cmd_key") => req["key"] == *want,
             ("redis", "cmd_value") => req["args"][1] == *want,
             ("redis", "success") => resp["type"].as_str().map(|t| t != "error") == want.as_bool(),
@@ -256,16 +296,20 @@ fn matches(proto: &str, row: &Value, item: &Value) -> bool {
             ("postgresql", "command_completed") => resp["commandTag"] == *want,
             ("postgresql", "backend") => {
                 let b = want.as_str().unwrap_or("");
-                (!b.contains("auth_ok") || resp["authenticated"] == true) && (!b.contains("error") || !resp["error"].is_null())
+                (!b.contains("auth_ok") || resp["authenticated"] == true)
+                    && (!b.contains("error") || !resp["error"].is_null())
             }
-            ("postgresql", "backend_arg") => pg_backend_arg_matches(want.as_str().unwrap_or(""), resp),
+            ("postgresql", "backend_arg") => {
+                pg_backend_arg_matches(want.as_str().unwrap_or(""), resp)
+            }
             ("postgresql", "success") => resp["success"] == *want,
             ("postgresql", "rows") => resp["rows"] == *want,
             // Suricata numbers a connection's transactions; skua folds the
             // SASL round trips into the startup item, which covers them.
             ("postgresql", "pg_tx_id") => {
                 let id = want.as_u64().unwrap_or(0);
-                item["_pg_tx"][0].as_u64().unwrap_or(0) <= id && id <= item["_pg_tx"][1].as_u64().unwrap_or(0)
+                item["_pg_tx"][0].as_u64().unwrap_or(0) <= id
+                    && id <= item["_pg_tx"][1].as_u64().unwrap_or(0)
             }
             // Kafka (DeepFlow's names).
             ("kafka", "correlation_id") => req["correlationId"] == *want,
@@ -276,7 +320,11 @@ fn matches(proto: &str, row: &Value, item: &Value) -> bool {
             // DeepFlow writes 0 for an API without partitions.
             ("kafka", "partition") => {
                 let first = &req["topics"][0]["partitions"][0];
-                if first.is_null() { want.as_u64() == Some(0) } else { *first == *want }
+                if first.is_null() {
+                    want.as_u64() == Some(0)
+                } else {
+                    *first == *want
+                }
             }
             ("kafka", "req_msg_size") => req["length"] == *want,
             ("kafka", "resp_msg_size") => resp["length"] == *want,
@@ -288,11 +336,19 @@ fn matches(proto: &str, row: &Value, item: &Value) -> bool {
             ("dns", "answers") => {
                 let mut exp: Vec<String> = want
                     .as_array()
-                    .map(|a| a.iter().filter_map(|x| x.as_str()).filter(|s| s.parse::<std::net::IpAddr>().is_ok()).map(str::to_string).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str())
+                            .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
+                            .map(str::to_string)
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let mut got: Vec<String> = resp["answers"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|x| x["ip"].as_str()).map(str::to_string).collect())
+                    .map(|a| {
+                        a.iter().filter_map(|x| x["ip"].as_str()).map(str::to_string).collect()
+                    })
                     .unwrap_or_default();
                 exp.sort();
                 got.sort();
@@ -321,12 +377,21 @@ struct Row {
 /// each password/SASL message, each query or batch), counted per stream.
 fn number_pg_transactions(items: &mut [Value]) {
     let mut order: Vec<usize> = (0..items.len()).collect();
-    order.sort_by_key(|&i| (items[i]["stream"].as_str().unwrap_or("").to_string(), items[i]["index"].as_u64().unwrap_or(0)));
+    order.sort_by_key(|&i| {
+        (
+            items[i]["stream"].as_str().unwrap_or("").to_string(),
+            items[i]["index"].as_u64().unwrap_or(0),
+        )
+    });
     let mut next: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     for i in order {
         let stream = items[i]["stream"].as_str().unwrap_or("").to_string();
         let req = &items[i]["request"];
-        let extra = if req["type"] == "startup" { req["messages"].as_str().map_or(0, |m| m.matches('p').count() as u64) } else { 0 };
+        let extra = if req["type"] == "startup" {
+            req["messages"].as_str().map_or(0, |m| m.matches('p').count() as u64)
+        } else {
+            0
+        };
         let lo = *next.get(&stream).unwrap_or(&1);
         next.insert(stream, lo + 1 + extra);
         items[i]["_pg_tx"] = serde_json::json!([lo, lo + extra]);
@@ -338,7 +403,10 @@ fn check(pcap: &Path, proto: &str, rows: &[Value]) -> Row {
     let enable = PROTOCOLS.iter().find(|(p, _)| *p == proto).map_or(proto, |(_, e)| *e);
     let out = skua(&["dissect", pcap.to_str().unwrap(), "--jsonl", "--protocol", enable]);
     assert!(out.status.success(), "dissect {name}: {}", String::from_utf8_lossy(&out.stderr));
-    let mut items: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut items: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     if proto == "postgresql" {
         number_pg_transactions(&mut items);
     }
@@ -358,7 +426,14 @@ fn check(pcap: &Path, proto: &str, rows: &[Value]) -> Row {
             matched += 1;
         }
     }
-    Row { capture: name, proto: proto.to_string(), expected, found: items.len(), matched, note: String::new() }
+    Row {
+        capture: name,
+        proto: proto.to_string(),
+        expected,
+        found: items.len(),
+        matched,
+        note: String::new(),
+    }
 }
 
 #[test]
@@ -367,11 +442,17 @@ fn every_protocol_matches_the_peers() {
         eprintln!("note: ../shared/corpus is absent; conformance skipped");
         return;
     };
-    let known: BTreeMap<&str, (usize, &str)> = KNOWN.iter().map(|(k, n, why)| (*k, (*n, *why))).collect();
-    let open: BTreeMap<&str, (usize, &str)> = OPEN.iter().map(|(k, n, why)| (*k, (*n, *why))).collect();
+    let known: BTreeMap<&str, (usize, &str)> =
+        KNOWN.iter().map(|(k, n, why)| (*k, (*n, *why))).collect();
+    let open: BTreeMap<&str, (usize, &str)> =
+        OPEN.iter().map(|(k, n, why)| (*k, (*n, *why))).collect();
     let mut table = Vec::new();
     let mut failures = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(dir.join("expected")).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("expected"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
     files.sort();
     for exp in files {
         let fname = exp.file_name().unwrap().to_string_lossy().to_string();
@@ -380,31 +461,53 @@ fn every_protocol_matches_the_peers() {
         if !PROTOCOLS.iter().any(|(p, _)| *p == proto) {
             continue;
         }
-        let rows: Vec<Value> = std::fs::read_to_string(&exp).unwrap().lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+        let rows: Vec<Value> = std::fs::read_to_string(&exp)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         let mut row = check(&dir.join("pcaps").join(pcap), proto, &rows);
         let all = row.matched == row.expected;
         match (all, known.get(pcap), open.get(pcap)) {
             (true, None, None) => {}
-            (true, _, _) => failures.push(format!("{pcap}: matches now; remove it from KNOWN/OPEN")),
+            (true, _, _) => {
+                failures.push(format!("{pcap}: matches now; remove it from KNOWN/OPEN"))
+            }
             (false, Some((misses, why)), _) => {
                 row.note = (*why).to_string();
                 if row.expected - row.matched != *misses {
-                    failures.push(format!("{pcap} ({proto}): {} rows differ, {misses} explained", row.expected - row.matched));
+                    failures.push(format!(
+                        "{pcap} ({proto}): {} rows differ, {misses} explained",
+                        row.expected - row.matched
+                    ));
                 }
             }
             (false, None, Some((floor, why))) => {
                 row.note = format!("open: {why}");
                 if row.matched < *floor {
-                    failures.push(format!("{pcap} ({proto}): {} rows matched, fewer than the {floor} matched before", row.matched));
+                    failures.push(format!(
+                        "{pcap} ({proto}): {} rows matched, fewer than the {floor} matched before",
+                        row.matched
+                    ));
                 }
             }
-            (false, None, None) => failures.push(format!("{pcap} ({proto}): {} of {} rows matched", row.matched, row.expected)),
+            (false, None, None) => failures.push(format!(
+                "{pcap} ({proto}): {} of {} rows matched",
+                row.matched, row.expected
+            )),
         }
         table.push(row);
     }
-    println!("{:<42} {:<10} {:>8} {:>6} {:>8}  note", "capture", "proto", "expected", "found", "matched");
+    println!(
+        "{:<42} {:<10} {:>8} {:>6} {:>8}  note",
+        "capture", "proto", "expected", "found", "matched"
+    );
     for r in &table {
-        println!("{:<42} {:<10} {:>8} {:>6} {:>8}  {}", r.capture, r.proto, r.expected, r.found, r.matched, r.note);
+        println!(
+            "{:<42} {:<10} {:>8} {:>6} {:>8}  {}",
+            r.capture, r.proto, r.expected, r.found, r.matched, r.note
+        );
     }
     assert!(failures.is_empty(), "conformance failures:\n{}", failures.join("\n"));
 }

@@ -23,16 +23,37 @@ fn net_ring_loopback_delivers_what_it_accepts() {
     if !dpdk_usable() {
         return;
     }
-    let cfg = dataplane::config::DpdkConfig { eal_args: "--no-pci --no-huge --vdev net_ring0".into(), mbufs: 4095, ..Default::default() };
-    let (sources, mut sender) = dataplane::source::open_dpdk_loopback(&cfg, &engine::affinity()).expect("net_ring opens");
+    let cfg = dataplane::config::DpdkConfig {
+        eal_args: "--no-pci --no-huge --vdev net_ring0".into(),
+        mbufs: 4095,
+        ..Default::default()
+    };
+    let (sources, mut sender) =
+        dataplane::source::open_dpdk_loopback(&cfg, &engine::affinity()).expect("net_ring opens");
     let frames: Vec<Vec<u8>> = (0..300u32)
-        .map(|i| dataplane::synth::tcp4([10, 0, 0, 1], [10, 0, 0, 2], 1000 + i as u16, 80, i, 0, 0x02, &i.to_be_bytes()))
+        .map(|i| {
+            dataplane::synth::tcp4(
+                [10, 0, 0, 1],
+                [10, 0, 0, 2],
+                1000 + i as u16,
+                80,
+                i,
+                0,
+                0x02,
+                &i.to_be_bytes(),
+            )
+        })
         .collect();
     let got = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
-    let ecfg = EngineConfig { cores: 1, idle_timeout: Duration::from_millis(300), ..EngineConfig::default() };
+    let ecfg = EngineConfig {
+        cores: 1,
+        idle_timeout: Duration::from_millis(300),
+        ..EngineConfig::default()
+    };
     let g = got.clone();
-    let running = engine::start(sources, &ecfg, move |_| Collect(g.clone()), stop).expect("engine starts");
+    let running =
+        engine::start(sources, &ecfg, move |_| Collect(g.clone()), stop).expect("engine starts");
     sender.on_thread_start().expect("sender thread registers");
     let mut accepted = Vec::new();
     for chunk in frames.chunks(50) {

@@ -47,13 +47,19 @@ fn venv() -> Result<PathBuf, String> {
                 made = true;
                 break;
             }
-            Ok(o) => errors.push(format!("{candidate} -m venv: {}", String::from_utf8_lossy(&o.stderr).trim())),
+            Ok(o) => errors.push(format!(
+                "{candidate} -m venv: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
             Err(e) => errors.push(format!("{candidate}: {e}")),
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
     if !made {
-        return Err(format!("no working `python3 -m venv` (apt-get install python3-venv python3-pip): {}", errors.join("; ")));
+        return Err(format!(
+            "no working `python3 -m venv` (apt-get install python3-venv python3-pip): {}",
+            errors.join("; ")
+        ));
     }
     let out = Command::new(&python)
         .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
@@ -61,7 +67,11 @@ fn venv() -> Result<PathBuf, String> {
         .output()
         .map_err(|e| format!("running pip: {e}"))?;
     if !out.status.success() {
-        return Err(format!("pip install {} failed: {}", REQUIREMENTS.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "pip install {} failed: {}",
+            REQUIREMENTS.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     std::fs::write(&marker, wanted).map_err(|e| e.to_string())?;
     Ok(python)
@@ -86,8 +96,15 @@ fn chart_renders_lints_validates_and_keeps_its_invariants() {
         .expect("running test_chart.py");
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
-    assert!(out.status.success(), "chart checks failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("== default values: ") && stdout.contains("== values-sriov.yaml: "), "{stdout}");
+    assert!(
+        out.status.success(),
+        "chart checks failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("== default values: ") && stdout.contains("== values-sriov.yaml: "),
+        "{stdout}"
+    );
     assert!(stdout.contains(" 0 failed"), "{stdout}");
 }
 
@@ -120,7 +137,10 @@ fn deploy_scripts_and_units_parse() {
         let out = Command::new("systemd-analyze").arg("verify").arg(&copy).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         for line in err.lines().filter(|l| !l.trim().is_empty()) {
-            assert!(line.contains("is not executable: No such file or directory"), "{unit}: {line}");
+            assert!(
+                line.contains("is not executable: No such file or directory"),
+                "{unit}: {line}"
+            );
         }
     }
 }

@@ -26,7 +26,11 @@ fn fake_root(dir: &Path, nr: u64, free: u64) -> PathBuf {
     std::fs::write(pool.join("free_hugepages"), format!("{free}\n")).unwrap();
     std::fs::write(pool.join("surplus_hugepages"), "0\n").unwrap();
     std::fs::create_dir_all(root.join("proc")).unwrap();
-    std::fs::write(root.join("proc/mounts"), "nodev /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\n").unwrap();
+    std::fs::write(
+        root.join("proc/mounts"),
+        "nodev /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\n",
+    )
+    .unwrap();
     root
 }
 
@@ -42,7 +46,8 @@ fn json(args: &[&str]) -> Value {
 
 /// A pcap of `n` UDP frames.
 fn write_pcap(path: &Path, n: u16) {
-    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap(), LinkType::Ethernet, false).unwrap();
+    let mut w =
+        PcapWriter::new(std::fs::File::create(path).unwrap(), LinkType::Ethernet, false).unwrap();
     for i in 0..n {
         let f = synth::udp4([10, 0, 0, 1], [10, 0, 0, 2], 40_000 + i, 53, &[0u8; 40]);
         w.write(u64::from(i) * 1_000, &f, f.len() as u32).unwrap();
@@ -54,7 +59,9 @@ fn plan_prints_pages_per_node_for_the_default_and_a_10gbe_config() {
     let dir = tempfile::tempdir().unwrap();
     let root = fake_root(dir.path(), 512, 512);
     let root_set = format!("hugepages.root={}", root.display());
-    for (name, args) in [("default config", vec![]), ("4-core 10 GbE config", vec!["--config", TEN_GBE])] {
+    for (name, args) in
+        [("default config", vec![]), ("4-core 10 GbE config", vec!["--config", TEN_GBE])]
+    {
         let mut a = vec!["hugepages", "plan", "--set", &root_set];
         a.extend(&args);
         let text = ok_stdout(&a);
@@ -69,13 +76,29 @@ fn plan_prints_pages_per_node_for_the_default_and_a_10gbe_config() {
     let def = json(&["hugepages", "plan", "--json", "--set", &root_set]);
     let ten = json(&["hugepages", "plan", "--json", "--set", &root_set, "--config", TEN_GBE]);
     let node = |v: &Value| v["nodes"][0].clone();
-    assert_eq!((node(&def)["pages_2m"].as_u64(), node(&def)["pages_1g"].as_u64()), (Some(29), Some(1)), "{def}");
-    assert_eq!((node(&ten)["pages_2m"].as_u64(), node(&ten)["pages_1g"].as_u64()), (Some(85), Some(1)), "{ten}");
+    assert_eq!(
+        (node(&def)["pages_2m"].as_u64(), node(&def)["pages_1g"].as_u64()),
+        (Some(29), Some(1)),
+        "{def}"
+    );
+    assert_eq!(
+        (node(&ten)["pages_2m"].as_u64(), node(&ten)["pages_1g"].as_u64()),
+        (Some(85), Some(1)),
+        "{ten}"
+    );
     assert_eq!(ten["ports"][0]["name"], "0000:3b:02.0");
     assert_eq!(ten["ports"][0]["rx_queues"], 4);
     assert_eq!(node(&ten)["cores"], 4);
     // --no-huge needs none.
-    let nohuge = json(&["hugepages", "plan", "--json", "--set", &root_set, "--dpdk", "--no-pci --no-huge --vdev net_null0"]);
+    let nohuge = json(&[
+        "hugepages",
+        "plan",
+        "--json",
+        "--set",
+        &root_set,
+        "--dpdk",
+        "--no-pci --no-huge --vdev net_null0",
+    ]);
     assert_eq!(nohuge["hugepages"], false);
 }
 
@@ -102,12 +125,18 @@ fn a_worker_without_enough_hugepages_exits_at_once_naming_the_fix() {
     assert!(err.contains("short by 28 × 2 MiB pages"), "{err}");
     // The pool holds 4 pages; 28 more make 32.
     assert!(err.contains("fix: skua hugepages reserve --node 0 --size 2M --pages 32"), "{err}");
-    assert!(err.contains("echo 32 > /sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages"), "{err}");
+    assert!(
+        err.contains(
+            "echo 32 > /sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages"
+        ),
+        "{err}"
+    );
     assert!(!err.contains("EAL"), "EAL never started: {err}");
 
     // --no-huge skips the check and runs.
     let eal = format!("--no-pci --no-huge --vdev net_pcap0,rx_pcap={}", pcap.display());
-    let s = run_json(&["--dpdk", &eal, "--set", &root_set, "--set", "dataplane.idle_timeout_ms=300"]);
+    let s =
+        run_json(&["--dpdk", &eal, "--set", &root_set, "--set", "dataplane.idle_timeout_ms=300"]);
     assert_eq!(totals(&s).0, 10);
 }
 
@@ -116,17 +145,22 @@ fn reserve_and_mount_as_root_then_a_dpdk_run_uses_the_mount() {
     if !dpdk_usable() {
         return;
     }
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:").and_then(|v| v.split_whitespace().nth(1)).map(str::to_string));
+    let uid =
+        std::fs::read_to_string("/proc/self/status").unwrap_or_default().lines().find_map(|l| {
+            l.strip_prefix("Uid:").and_then(|v| v.split_whitespace().nth(1)).map(str::to_string)
+        });
     if uid.as_deref() != Some("0") {
         eprintln!("note: not root; reserve + mount + DPDK hugepage run skipped");
         return;
     }
     let status = json(&["hugepages", "status", "--json"]);
     let numa = status["numa"].as_bool().unwrap();
-    let pool = status["nodes"][0]["pools"].as_array().unwrap().iter().find(|p| p["size_kib"] == 2048).cloned();
+    let pool = status["nodes"][0]["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["size_kib"] == 2048)
+        .cloned();
     let Some(pool) = pool else {
         eprintln!("note: no 2 MiB hugepage pool; skipped");
         return;
@@ -138,7 +172,11 @@ fn reserve_and_mount_as_root_then_a_dpdk_run_uses_the_mount() {
     write_pcap(&pcap, 500);
     let huge = dir.path().join("huge");
     let prefix = format!("skua-hp-test-{}", std::process::id());
-    let eal = format!("--no-pci --vdev net_pcap0,rx_pcap={} --huge-dir {} --file-prefix {prefix}", pcap.display(), huge.display());
+    let eal = format!(
+        "--no-pci --vdev net_pcap0,rx_pcap={} --huge-dir {} --file-prefix {prefix}",
+        pcap.display(),
+        huge.display()
+    );
     let plan = json(&["hugepages", "plan", "--json", "--dpdk", &eal]);
     let need = plan["nodes"][0]["pages_2m"].as_u64().unwrap();
 
@@ -153,7 +191,14 @@ fn reserve_and_mount_as_root_then_a_dpdk_run_uses_the_mount() {
     println!("{out}");
     assert!(out.contains(&format!("2 MiB pool now {want} pages")), "{out}");
     // Without --pages: what the plan needs, already there: no change.
-    let out = ok_stdout(&["hugepages", "reserve", "--size", "2M", "--set", &format!("dpdk.eal_args={eal}")]);
+    let out = ok_stdout(&[
+        "hugepages",
+        "reserve",
+        "--size",
+        "2M",
+        "--set",
+        &format!("dpdk.eal_args={eal}"),
+    ]);
     assert!(out.contains(&format!("2 MiB pool now {want} pages")), "{out}");
 
     // mount: a fresh hugetlbfs with 2 MiB pages.
@@ -161,11 +206,24 @@ fn reserve_and_mount_as_root_then_a_dpdk_run_uses_the_mount() {
     let out = ok_stdout(&["hugepages", "mount", "--path", &huge_s, "--size", "2M"]);
     assert!(out.contains("mounted hugetlbfs (2 MiB pages)"), "{out}");
     let mounted = json(&["hugepages", "status", "--json"]);
-    assert!(mounted["mounts"].as_array().unwrap().iter().any(|m| m["path"] == huge_s.as_str() && m["page_size_kib"] == 2048));
+    assert!(mounted["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["path"] == huge_s.as_str() && m["page_size_kib"] == 2048));
     assert!(ok_stdout(&["hugepages", "mount", "--path", &huge_s]).contains("already has hugetlbfs"));
 
     // A DPDK run whose memory comes from that mount (--huge-dir, not --in-memory).
-    let out = skua(&["run", "--summary", "json", "--quiet", "--dpdk", &eal, "--set", "dataplane.idle_timeout_ms=300"]);
+    let out = skua(&[
+        "run",
+        "--summary",
+        "json",
+        "--quiet",
+        "--dpdk",
+        &eal,
+        "--set",
+        "dataplane.idle_timeout_ms=300",
+    ]);
     let backing: Vec<String> = std::fs::read_dir(&huge)
         .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
@@ -181,7 +239,14 @@ fn reserve_and_mount_as_root_then_a_dpdk_run_uses_the_mount() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let s: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(totals(&s).0, 500);
-    assert!(backing.iter().any(|f| f.starts_with(&prefix) && f.contains("map_")), "no hugepage files in the mount: {backing:?}");
-    println!("DPDK ran from {huge_s}: {} hugepage file(s), e.g. {:?}", backing.len(), backing.first());
+    assert!(
+        backing.iter().any(|f| f.starts_with(&prefix) && f.contains("map_")),
+        "no hugepage files in the mount: {backing:?}"
+    );
+    println!(
+        "DPDK ran from {huge_s}: {} hugepage file(s), e.g. {:?}",
+        backing.len(),
+        backing.first()
+    );
     assert!(umount.is_ok_and(|s| s.success()), "umount {huge_s}");
 }

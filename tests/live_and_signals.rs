@@ -20,10 +20,16 @@ fn sigint_and_sigterm_stop_with_a_summary() {
         let start = Instant::now();
         let out = child.wait_with_output().unwrap();
         assert!(start.elapsed() < Duration::from_secs(5), "stopped promptly");
-        assert!(out.status.success(), "{sig}: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{sig}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
         // The demo agents' console lines come first; the summary is the last line.
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
         assert_eq!(v["stopped"], true);
         assert!(v["total"]["packets"].as_u64().unwrap() > 0);
     }

@@ -24,7 +24,9 @@ fn scrape(addr: &str) -> String {
 
 /// The value of the sample `series` (name with labels, as written).
 fn sample(text: &str, series: &str) -> Option<u64> {
-    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok()).map(|v| v as u64)
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok())
+        .map(|v| v as u64)
 }
 
 #[test]
@@ -37,9 +39,11 @@ fn metrics_of_a_running_dpdk_capture_with_agents() {
     std::fs::write(&pcap, dataplane::synth::demo_capture()).unwrap();
     let agents = dir.path().join("agents");
     std::fs::create_dir(&agents).unwrap();
-    std::fs::write(agents.join("count.js"), "var n = 0;\nfunction onItemCaptured(data) { n++; }\n").unwrap();
+    std::fs::write(agents.join("count.js"), "var n = 0;\nfunction onItemCaptured(data) { n++; }\n")
+        .unwrap();
 
-    let eal = format!("--no-pci --no-huge --vdev net_pcap0,rx_pcap={},infinite_rx=1", pcap.display());
+    let eal =
+        format!("--no-pci --no-huge --vdev net_pcap0,rx_pcap={},infinite_rx=1", pcap.display());
     let mut child = Command::new(skua_bin())
         .args(["run", "--dpdk", &eal, "--duration", "6", "--scripts", agents.to_str().unwrap()])
         .args(["--set", "integrations.metrics_listen=127.0.0.1:0"])
@@ -76,13 +80,18 @@ fn metrics_of_a_running_dpdk_capture_with_agents() {
     let queue = r#"skua_nic_queue_received_packets_total{port="net_pcap0",queue="0"}"#;
     let (q1, q2) = (sample(&first, queue).expect(queue), sample(&second, queue).unwrap());
     assert!(q1 > 0 && q2 > q1, "the queue's counter advances: {q1} → {q2}");
-    assert!(sample(&second, r#"skua_nic_missed_packets_total{port="net_pcap0"}"#).is_some(), "{second}");
+    assert!(
+        sample(&second, r#"skua_nic_missed_packets_total{port="net_pcap0"}"#).is_some(),
+        "{second}"
+    );
     let core = r#"skua_dataplane_packets_total{core="0"}"#;
     assert!(sample(&second, core).expect(core) > 0);
     let calls = r#"skua_agent_calls_total{runtime="rt0",agent="count",hook="onItemCaptured"}"#;
     assert!(sample(&second, calls).expect(calls) > 0, "{second}");
 
-    if let Some(promtool) = ["/usr/bin/promtool"].into_iter().find(|p| std::path::Path::new(p).exists()) {
+    if let Some(promtool) =
+        ["/usr/bin/promtool"].into_iter().find(|p| std::path::Path::new(p).exists())
+    {
         let (ok, said) = promtool_check(promtool, &second);
         assert!(ok, "promtool check metrics:\n{said}\n---\n{second}");
     } else {
@@ -105,6 +114,7 @@ fn promtool_check(promtool: &str, text: &str) -> (bool, String) {
         .unwrap();
     child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let said =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success() && said.trim().is_empty(), said)
 }

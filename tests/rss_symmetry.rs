@@ -26,7 +26,8 @@ fn random_tuples_hash_the_same_both_ways() {
             rev.extend_from_slice(&(b as u32).to_be_bytes());
             rev.extend_from_slice(&(a as u32).to_be_bytes());
         } else {
-            let (x, y) = ((a as u128) << 64 | b as u128, (b as u128) << 64 | rng.next_u64() as u128);
+            let (x, y) =
+                ((a as u128) << 64 | b as u128, (b as u128) << 64 | rng.next_u64() as u128);
             fwd.extend_from_slice(&x.to_be_bytes());
             fwd.extend_from_slice(&y.to_be_bytes());
             rev.extend_from_slice(&y.to_be_bytes());
@@ -46,7 +47,8 @@ fn every_corpus_connection_lands_on_one_core() {
     let mut connections = 0;
     for p in corpus_pcaps() {
         let mut src = FileSource::path(&p).unwrap();
-        let mut cores_of: HashMap<(u8, [u8; 16], u16, [u8; 16], u16), HashSet<usize>> = HashMap::new();
+        let mut cores_of: HashMap<(u8, [u8; 16], u16, [u8; 16], u16), HashSet<usize>> =
+            HashMap::new();
         loop {
             let polled = src
                 .poll(&mut |f| {
@@ -58,7 +60,10 @@ fn every_corpus_connection_lands_on_one_core() {
                     let b = (m.dst_ip, m.dst_port);
                     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
                     let core = core_for(t.packet(&m), 2);
-                    cores_of.entry((m.ip_version, lo.0, lo.1, hi.0, hi.1)).or_default().insert(core);
+                    cores_of
+                        .entry((m.ip_version, lo.0, lo.1, hi.0, hi.1))
+                        .or_default()
+                        .insert(core);
                 })
                 .unwrap();
             if polled == Poll::End {
@@ -66,7 +71,12 @@ fn every_corpus_connection_lands_on_one_core() {
             }
         }
         for (k, cores) in &cores_of {
-            assert_eq!(cores.len(), 1, "{}: connection {k:?} split over cores {cores:?}", p.display());
+            assert_eq!(
+                cores.len(),
+                1,
+                "{}: connection {k:?} split over cores {cores:?}",
+                p.display()
+            );
         }
         connections += cores_of.len();
     }

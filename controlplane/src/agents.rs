@@ -14,13 +14,14 @@ use dataplane::dissect::ItemSink;
 use dataplane::{Frame, PacketMeta};
 use reassembly::{Item, NodeInfo};
 use scripting::{
-    AgentRuntime, Clock, ConsoleLine, ConsoleSink, EffectSink, HookStats, PacketInfo, PacketProtocol, Producer, RuntimeCounters, RuntimeId,
-    RuntimeOptions, ScriptingConfig,
+    AgentRuntime, Clock, ConsoleLine, ConsoleSink, EffectSink, HookStats, PacketInfo,
+    PacketProtocol, Producer, RuntimeCounters, RuntimeId, RuntimeOptions, ScriptingConfig,
 };
 
 /// The `.js` files of `dir`, sorted, as (agent name = file stem, source).
 pub fn load_dir(dir: &Path) -> Result<Vec<(String, String)>> {
-    let out = crate::watch::read_agents(dir).with_context(|| format!("reading agents from {}", dir.display()))?;
+    let out = crate::watch::read_agents(dir)
+        .with_context(|| format!("reading agents from {}", dir.display()))?;
     if out.is_empty() {
         bail!("no .js agents in {}", dir.display());
     }
@@ -74,7 +75,11 @@ pub fn packet_info(frame: &Frame<'_>, m: &PacketMeta, core: u16) -> PacketInfo {
 }
 
 fn packet_hash(m: &PacketMeta) -> u64 {
-    flow_hash((ip(m.ip_version, &m.src_ip), m.src_port), (ip(m.ip_version, &m.dst_ip), m.dst_port), u8::from(m.protocol))
+    flow_hash(
+        (ip(m.ip_version, &m.src_ip), m.src_port),
+        (ip(m.ip_version, &m.dst_ip), m.dst_port),
+        u8::from(m.protocol),
+    )
 }
 
 /// A dataplane core's sink into the script pool: a full ring is a counted
@@ -183,7 +188,13 @@ pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 impl InlineSink {
     /// Builds the runtime on the calling (core) thread and loads `agents`;
     /// an agent that fails to load is reported on the console and left out.
-    pub fn new(opts: RuntimeOptions, agents: &[(String, String)], core: u16, results: Arc<Mutex<InlineResults>>, tap: Option<HubTap>) -> Result<Self> {
+    pub fn new(
+        opts: RuntimeOptions,
+        agents: &[(String, String)],
+        core: u16,
+        results: Arc<Mutex<InlineResults>>,
+        tap: Option<HubTap>,
+    ) -> Result<Self> {
         let batch = (opts.config.batch_size as usize).max(1);
         let mut rt = AgentRuntime::new(opts)?;
         for (name, src) in agents {
@@ -292,7 +303,10 @@ impl ItemSink for InlineSink {
 }
 
 /// Prints agents' console lines as they come, on its own thread.
-pub fn spawn_console_printer(rx: crossbeam_channel::Receiver<ConsoleLine>, hub: Option<crate::link::LinkTap>) -> std::thread::JoinHandle<()> {
+pub fn spawn_console_printer(
+    rx: crossbeam_channel::Receiver<ConsoleLine>,
+    hub: Option<crate::link::LinkTap>,
+) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("skua-console".into())
         .spawn(move || {
@@ -318,15 +332,31 @@ pub fn spawn_console_printer(rx: crossbeam_channel::Receiver<ConsoleLine>, hub: 
 }
 
 /// Runtime options for runtime `id` on `node`.
-pub fn runtime_options(id: u32, node: &NodeInfo, cfg: &ScriptingConfig, console: &ConsoleSink, effects: &EffectSink, clock: Clock) -> RuntimeOptions {
-    RuntimeOptions { id: RuntimeId(id), node: node.clone(), config: cfg.clone(), console: console.clone(), effects: effects.clone(), clock }
+pub fn runtime_options(
+    id: u32,
+    node: &NodeInfo,
+    cfg: &ScriptingConfig,
+    console: &ConsoleSink,
+    effects: &EffectSink,
+    clock: Clock,
+) -> RuntimeOptions {
+    RuntimeOptions {
+        id: RuntimeId(id),
+        node: node.clone(),
+        config: cfg.clone(),
+        console: console.clone(),
+        effects: effects.clone(),
+        clock,
+    }
 }
 
 /// The per-agent table printed at exit: one row per agent, runtime and
 /// hook or job.
 pub fn table(stats: &[HookStats]) -> String {
     let mut rows: Vec<&HookStats> = stats.iter().filter(|s| s.calls > 0 || s.errors > 0).collect();
-    rows.sort_by(|a, b| (&a.agent, a.runtime, a.site_name()).cmp(&(&b.agent, b.runtime, b.site_name())));
+    rows.sort_by(|a, b| {
+        (&a.agent, a.runtime, a.site_name()).cmp(&(&b.agent, b.runtime, b.site_name()))
+    });
     let mut out = format!(
         "{:<24} {:<5} {:<18} {:>10} {:>7} {:>6} {:>4} {:>9} {:>9} {:>9}\n",
         "agent", "rt", "hook", "calls", "errors", "intr", "oom", "p50 µs", "p99 µs", "p999 µs"
@@ -381,7 +411,9 @@ mod tests {
         let cfg = ScriptingConfig { batch_size: 4, ..ScriptingConfig::default() };
         let opts = runtime_options(0, &node, &cfg, &console, &effects, Clock::System);
         let results = Arc::new(Mutex::new(InlineResults::default()));
-        let mut sink = InlineSink::new(opts, &[("order".into(), src.into())], 0, results.clone(), None).unwrap();
+        let mut sink =
+            InlineSink::new(opts, &[("order".into(), src.into())], 0, results.clone(), None)
+                .unwrap();
         let said = || lines.try_iter().map(|l| l.text).collect::<Vec<_>>();
 
         sink.item(http_get(1, "h", "/1", 200));
@@ -389,7 +421,12 @@ mod tests {
         assert!(said().is_empty(), "items wait for their batch");
         // A packet hook sees the items of earlier packets first.
         let data = udp_frame();
-        let frame = Frame { data: &data, wire_len: data.len() as u32, ts_ns: 1, link: dataplane::wire::LinkType::Ethernet };
+        let frame = Frame {
+            data: &data,
+            wire_len: data.len() as u32,
+            ts_ns: 1,
+            link: dataplane::wire::LinkType::Ethernet,
+        };
         let meta = dataplane::parse(frame.link, frame.data, frame.wire_len).unwrap();
         sink.packet(&frame, &meta);
         assert_eq!(said(), ["/1", "/2", "packet 43"]);
@@ -406,7 +443,12 @@ mod tests {
         sink.finish();
         assert_eq!(said(), ["/11"]);
         let r = results.lock().unwrap();
-        let calls: u64 = r.stats.iter().filter(|s| s.site == scripting::CallSite::Hook(scripting::Hook::ItemCaptured)).map(|s| s.calls).sum();
+        let calls: u64 = r
+            .stats
+            .iter()
+            .filter(|s| s.site == scripting::CallSite::Hook(scripting::Hook::ItemCaptured))
+            .map(|s| s.calls)
+            .sum();
         assert_eq!(calls, 11);
     }
 
@@ -461,7 +503,10 @@ pub fn spawn_watcher(
                 }
                 Err(e) => {
                     if !std::mem::replace(&mut unreadable, true) {
-                        eprintln!("skua: watching {}: {e}; agents stay as they are", dir.dir().display());
+                        eprintln!(
+                            "skua: watching {}: {e}; agents stay as they are",
+                            dir.dir().display()
+                        );
                     }
                     continue;
                 }
@@ -475,21 +520,30 @@ pub fn spawn_watcher(
                 }
                 match (&target, change) {
                     (WatchTarget::Runtimes(executor), Change::Upsert { name, source }) => {
-                        let n = executor.hub().broadcast(&RuntimeEvent::LoadAgent { name: name.clone(), source: source.into() });
+                        let n = executor.hub().broadcast(&RuntimeEvent::LoadAgent {
+                            name: name.clone(),
+                            source: source.into(),
+                        });
                         eprintln!("skua: agent {name} (re)loaded into {n} runtimes");
                     }
                     (WatchTarget::Runtimes(executor), Change::Removed { name }) => {
-                        let n = executor.hub().broadcast(&RuntimeEvent::RemoveAgent { name: name.clone() });
+                        let n = executor
+                            .hub()
+                            .broadcast(&RuntimeEvent::RemoveAgent { name: name.clone() });
                         eprintln!("skua: agent {name} removed from {n} runtimes");
                     }
-                    (WatchTarget::Hub(hub), Change::Upsert { name, source }) => match hub.save_agent(&name, &source, Some(true)) {
-                        Ok(_) => eprintln!("skua: agent {name} (re)loaded"),
-                        Err(e) => eprintln!("skua: agent {name} not saved: {e}"),
-                    },
-                    (WatchTarget::Hub(hub), Change::Removed { name }) => match hub.delete_agent(&name) {
-                        Ok(_) => eprintln!("skua: agent {name} removed"),
-                        Err(e) => eprintln!("skua: agent {name} not removed: {e}"),
-                    },
+                    (WatchTarget::Hub(hub), Change::Upsert { name, source }) => {
+                        match hub.save_agent(&name, &source, Some(true)) {
+                            Ok(_) => eprintln!("skua: agent {name} (re)loaded"),
+                            Err(e) => eprintln!("skua: agent {name} not saved: {e}"),
+                        }
+                    }
+                    (WatchTarget::Hub(hub), Change::Removed { name }) => {
+                        match hub.delete_agent(&name) {
+                            Ok(_) => eprintln!("skua: agent {name} removed"),
+                            Err(e) => eprintln!("skua: agent {name} not removed: {e}"),
+                        }
+                    }
                 }
             }
         }

@@ -160,10 +160,16 @@ pub fn main() -> ExitCode {
         }
         Command::Dissect(args) => dissect(&cli, args),
         Command::Gen(args) => crate::gen_cmd::run(args),
-        Command::Scripts(args) => Config::load(cli.config.as_deref(), &cli.sets).map_err(Into::into).and_then(|c| crate::scripts_cmd::run(&c, args)),
-        Command::TestAgent(args) => Config::load(cli.config.as_deref(), &cli.sets).map_err(Into::into).and_then(|c| crate::test_agent::run(&c, args)),
+        Command::Scripts(args) => Config::load(cli.config.as_deref(), &cli.sets)
+            .map_err(Into::into)
+            .and_then(|c| crate::scripts_cmd::run(&c, args)),
+        Command::TestAgent(args) => Config::load(cli.config.as_deref(), &cli.sets)
+            .map_err(Into::into)
+            .and_then(|c| crate::test_agent::run(&c, args)),
         Command::Hugepages(args) => crate::hugepages_cmd::run(&cli, args),
-        Command::Hub(args) => Config::load(cli.config.as_deref(), &cli.sets).map_err(Into::into).and_then(|c| crate::hub::run(c, args)),
+        Command::Hub(args) => Config::load(cli.config.as_deref(), &cli.sets)
+            .map_err(Into::into)
+            .and_then(|c| crate::hub::run(c, args)),
     };
     match result {
         Ok(code) => code,
@@ -187,11 +193,12 @@ fn run(cli: &Cli, args: &RunArgs, as_run: bool) -> Result<ExitCode> {
     let bundled_capture = args.pcap.is_none() && args.iface.is_none() && args.dpdk.is_none();
     // The demo: the bundled capture ten times its recorded pace, round and
     // round, until stopped; `--loop`, `--pace` or `--set pcap.*` change it.
-    let mut sets: Vec<String> = if as_run && bundled_capture && args.loops.is_none() && args.pace.is_none() {
-        ["pcap.pace=recorded", "pcap.speed=10", "pcap.loops=0"].map(String::from).to_vec()
-    } else {
-        Vec::new()
-    };
+    let mut sets: Vec<String> =
+        if as_run && bundled_capture && args.loops.is_none() && args.pace.is_none() {
+            ["pcap.pace=recorded", "pcap.speed=10", "pcap.loops=0"].map(String::from).to_vec()
+        } else {
+            Vec::new()
+        };
     sets.extend(cli.sets.iter().cloned());
     if let Some(n) = args.cores {
         sets.push(format!("dataplane.cores={n}"));
@@ -200,7 +207,13 @@ fn run(cli: &Cli, args: &RunArgs, as_run: bool) -> Result<ExitCode> {
         sets.push(format!("pcap.loops={n}"));
     }
     if let Some(p) = args.pace {
-        sets.push(format!("pcap.pace={}", match p { PaceArg::Fast => "fast", PaceArg::Recorded => "recorded" }));
+        sets.push(format!(
+            "pcap.pace={}",
+            match p {
+                PaceArg::Fast => "fast",
+                PaceArg::Recorded => "recorded",
+            }
+        ));
     }
     if let Some(d) = args.duration {
         sets.push(format!("dataplane.duration_s={d}"));
@@ -217,7 +230,11 @@ fn run(cli: &Cli, args: &RunArgs, as_run: bool) -> Result<ExitCode> {
         PaceMode::Recorded => Pace::Recorded { speed: cfg.pcap.speed },
     };
     let sources = if let Some(path) = &args.pcap {
-        Sources::Single(Box::new(FileSource::open(Input::Path(path.clone()), pace, cfg.pcap.loops)?))
+        Sources::Single(Box::new(FileSource::open(
+            Input::Path(path.clone()),
+            pace,
+            cfg.pcap.loops,
+        )?))
     } else if let Some(iface) = &args.iface {
         Sources::Single(Box::new(AfPacketSource::open(iface, (&cfg.afpacket).into())?))
     } else if args.dpdk.is_some() {
@@ -238,9 +255,25 @@ fn run(cli: &Cli, args: &RunArgs, as_run: bool) -> Result<ExitCode> {
     // through a set number of times ends too soon for it.
     let with_hub = as_run && (bundled_capture || args.pcap.is_none() || cfg.pcap.loops == 0);
     if dir.is_some() || !cfg.link.hub.is_empty() || with_hub {
-        return run_with_agents(&cfg, dir.as_deref(), cpus, sources, progress, args, with_hub, as_run && bundled_capture);
+        return run_with_agents(
+            &cfg,
+            dir.as_deref(),
+            cpus,
+            sources,
+            progress,
+            args,
+            with_hub,
+            as_run && bundled_capture,
+        );
     }
-    let report = capture(&cfg, cpus, sources, move |core| Dissector::new(&rcfg, core as u16, CountingSink), progress, |_| {})?;
+    let report = capture(
+        &cfg,
+        cpus,
+        sources,
+        move |core| Dissector::new(&rcfg, core as u16, CountingSink),
+        progress,
+        |_| {},
+    )?;
     match args.summary {
         SummaryFormat::Json => println!("{}", summary::to_json(&report)),
         SummaryFormat::Text => print!("{}", summary::to_text(&report)),
@@ -274,7 +307,8 @@ where
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal while stopping exits at once.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone()).context("installing signal handler")?;
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
+            .context("installing signal handler")?;
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
     }
     let running = engine::start(sources, &ecfg, make, stop)?;
@@ -318,9 +352,14 @@ fn dissect(cli: &Cli, args: &DissectArgs) -> Result<ExitCode> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<reassembly::Item>(65_536);
     let collector = std::thread::spawn(move || rx.into_iter().collect::<Vec<_>>());
     let rcfg = cfg.reassembly.clone();
-    let report = capture(&cfg, engine::affinity(), Sources::Single(Box::new(source)), move |core| {
-        Dissector::new(&rcfg, core as u16, tx.clone())
-    }, false, |_| {})?;
+    let report = capture(
+        &cfg,
+        engine::affinity(),
+        Sources::Single(Box::new(source)),
+        move |core| Dissector::new(&rcfg, core as u16, tx.clone()),
+        false,
+        |_| {},
+    )?;
     let mut items = collector.join().map_err(|_| anyhow::anyhow!("item collector panicked"))?;
     items.sort_by_key(|i| (i.ts_ns(), i.stream, i.index));
     let node = reassembly::NodeInfo { ip: String::new(), name: node_name() };
@@ -343,7 +382,9 @@ fn dissect(cli: &Cli, args: &DissectArgs) -> Result<ExitCode> {
 /// One human line per item: time, protocol, endpoints and the gist.
 fn item_line(v: &serde_json::Value) -> String {
     let proto = v["protocol"]["abbr"].as_str().unwrap_or("?");
-    let ep = |e: &serde_json::Value| format!("{}:{}", e["ip"].as_str().unwrap_or(""), e["port"].as_str().unwrap_or(""));
+    let ep = |e: &serde_json::Value| {
+        format!("{}:{}", e["ip"].as_str().unwrap_or(""), e["port"].as_str().unwrap_or(""))
+    };
     let req = &v["request"];
     let resp = &v["response"];
     let gist = match v["protocol"]["name"].as_str() {
@@ -357,7 +398,11 @@ fn item_line(v: &serde_json::Value) -> String {
             "{} {} → {}",
             req["questions"][0]["type"].as_str().unwrap_or("-"),
             req["questions"][0]["name"].as_str().unwrap_or("-"),
-            resp["code"].as_str().map(str::to_string).or_else(|| resp["code"].as_i64().map(|c| c.to_string())).unwrap_or("-".into())
+            resp["code"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| resp["code"].as_i64().map(|c| c.to_string()))
+                .unwrap_or("-".into())
         ),
         _ => String::new(),
     };
@@ -380,7 +425,9 @@ pub fn node_name() -> String {
     if let Some(n) = std::env::var("SKUA_NODE_NAME").ok().filter(|n| !n.trim().is_empty()) {
         return n.trim().to_string();
     }
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 fn open_dpdk(cfg: &Config, cpus: &[usize]) -> Result<Sources> {
@@ -430,7 +477,10 @@ fn run_with_agents(
         })
         .collect();
     if list.is_empty() && !linked && !with_hub {
-        anyhow::bail!("no agent in {} loaded", dir.map(|d| d.display().to_string()).unwrap_or_default());
+        anyhow::bail!(
+            "no agent in {} loaded",
+            dir.map(|d| d.display().to_string()).unwrap_or_default()
+        );
     }
     let node = reassembly::NodeInfo { ip: String::new(), name: node_name() };
     let (console, console_rx) = ConsoleSink::new(cfg.scripting.console_queue as usize);
@@ -453,7 +503,8 @@ fn run_with_agents(
     let started = Instant::now();
     let kube_snapshot: Arc<Mutex<Option<Arc<crate::kube::KubeCounters>>>> = Arc::default();
     let gather = {
-        let (monitor, pool, inline_results, kube) = (monitor.clone(), pool.clone(), inline_results.clone(), kube_snapshot.clone());
+        let (monitor, pool, inline_results, kube) =
+            (monitor.clone(), pool.clone(), inline_results.clone(), kube_snapshot.clone());
         move || {
             let mut snap = crate::metrics::MetricsSnapshot::default();
             if let Some(m) = monitor.lock().ok().and_then(|m| m.clone()) {
@@ -461,7 +512,11 @@ fn run_with_agents(
                     .cores
                     .iter()
                     .enumerate()
-                    .map(|(core, c)| crate::metrics::CoreSample { core, counters: c.snapshot(), reassembly: None })
+                    .map(|(core, c)| crate::metrics::CoreSample {
+                        core,
+                        counters: c.snapshot(),
+                        reassembly: None,
+                    })
                     .collect();
                 snap.devices = m.devices();
             }
@@ -476,12 +531,22 @@ fn run_with_agents(
             snap
         }
     };
-    let cp = match crate::control::ControlPlane::start(&cfg.integrations, ctx.clone(), Some(effects_rx.clone()), gather.clone()) {
+    let cp = match crate::control::ControlPlane::start(
+        &cfg.integrations,
+        ctx.clone(),
+        Some(effects_rx.clone()),
+        gather.clone(),
+    ) {
         // `skua run` on a laptop: a second run finds the port taken; it
         // goes on without /metrics. A worker (a deployment) stops instead.
         Err(crate::control::ControlPlaneError::Metrics(e)) if with_hub => {
-            eprintln!("skua: no /metrics this run ({e}); integrations.metrics_listen= turns it off");
-            let quiet = crate::integrations::IntegrationsConfig { metrics_listen: String::new(), ..cfg.integrations.clone() };
+            eprintln!(
+                "skua: no /metrics this run ({e}); integrations.metrics_listen= turns it off"
+            );
+            let quiet = crate::integrations::IntegrationsConfig {
+                metrics_listen: String::new(),
+                ..cfg.integrations.clone()
+            };
             crate::control::ControlPlane::start(&quiet, ctx, Some(effects_rx), gather.clone())?
         }
         r => r?,
@@ -497,20 +562,47 @@ fn run_with_agents(
     // `skua run` is hub and worker in one process: the dashboard, the
     // hub-side runtime, and a link to it without HTTP.
     let local_hub = if with_hub && !linked && !cfg.hub.listen.is_empty() {
-        start_local_hub(cfg, &list, cp.tokio().context("the control plane has no runtime for the hub")?)
+        start_local_hub(
+            cfg,
+            &list,
+            cp.tokio().context("the control plane has no runtime for the hub")?,
+        )
     } else {
         None
     };
     let link = if linked || local_hub.is_some() {
         let rt = cp.tokio().context("the control plane has no runtime for the hub link")?;
-        let report = worker_report(&cfg.link, &node.name, gather.clone(), inline_results.clone(), pool.clone());
+        let report = worker_report(
+            &cfg.link,
+            &node.name,
+            gather.clone(),
+            inline_results.clone(),
+            pool.clone(),
+        );
         let names: Vec<String> = list.iter().map(|(n, _)| n.clone()).collect();
         let l = match &local_hub {
-            Some(h) => crate::link::Link::start_local(&cfg.link, &node.name, h.server.handle(), cp.handle(), rt, report.clone(), &names),
-            None => crate::link::Link::start(&cfg.link, &node.name, cp.handle(), rt, report.clone(), &names)?,
+            Some(h) => crate::link::Link::start_local(
+                &cfg.link,
+                &node.name,
+                h.server.handle(),
+                cp.handle(),
+                rt,
+                report.clone(),
+                &names,
+            ),
+            None => crate::link::Link::start(
+                &cfg.link,
+                &node.name,
+                cp.handle(),
+                rt,
+                report.clone(),
+                &names,
+            )?,
         };
         let (tap, from) = (l.tap.clone(), node.name.clone());
-        cp.handle().hub().forward_to(Box::new(move |action, object| Ok(usize::from(tap.hub_action(action, object, &from)))));
+        cp.handle().hub().forward_to(Box::new(move |action, object| {
+            Ok(usize::from(tap.hub_action(action, object, &from)))
+        }));
         *link_tap.lock().unwrap_or_else(|e| e.into_inner()) = Some(l.tap.clone());
         Some((l, report))
     } else {
@@ -535,22 +627,47 @@ fn run_with_agents(
             Some(h) => agents::WatchTarget::Hub(h.server.handle()),
             None => agents::WatchTarget::Runtimes(cp.handle()),
         };
-        Some(agents::spawn_watcher(dir, every, cfg.scripting.es5_strict, target, stop_watch.clone()).context("starting the agent folder watcher")?)
+        Some(
+            agents::spawn_watcher(dir, every, cfg.scripting.es5_strict, target, stop_watch.clone())
+                .context("starting the agent folder watcher")?,
+        )
     } else {
         None
     };
 
     let rcfg = cfg.reassembly.clone();
     let report = if cfg.scripting.script_cores == 0 {
-        let (scfg, list, node, console, effects, results, hub, hub_tap, pods) =
-            (cfg.scripting.clone(), Arc::new(list.clone()), node.clone(), console.clone(), effects.clone(), inline_results.clone(), cp.handle(), hub_tap.clone(), pod_map.clone());
+        let (scfg, list, node, console, effects, results, hub, hub_tap, pods) = (
+            cfg.scripting.clone(),
+            Arc::new(list.clone()),
+            node.clone(),
+            console.clone(),
+            effects.clone(),
+            inline_results.clone(),
+            cp.handle(),
+            hub_tap.clone(),
+            pod_map.clone(),
+        );
         capture(
             cfg,
             cpus,
             sources,
             move |core| {
-                let opts = agents::runtime_options(core as u32, &node, &scfg, &console, &effects, Clock::System);
-                let sink = match InlineSink::new(opts, &list, core as u16, results.clone(), hub_tap.clone()) {
+                let opts = agents::runtime_options(
+                    core as u32,
+                    &node,
+                    &scfg,
+                    &console,
+                    &effects,
+                    Clock::System,
+                );
+                let sink = match InlineSink::new(
+                    opts,
+                    &list,
+                    core as u16,
+                    results.clone(),
+                    hub_tap.clone(),
+                ) {
                     Ok(s) => s,
                     // Only the runtime's own set-up can fail here (agents were checked).
                     Err(e) => panic!("agent runtime on core {core}: {e:#}"),
@@ -578,16 +695,29 @@ fn run_with_agents(
             cp.handle().hub().register(mb);
         }
         *pool.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
-        let producers: Arc<Mutex<Vec<Option<scripting::Producer>>>> = Arc::new(Mutex::new(producers.into_iter().map(Some).collect()));
+        let producers: Arc<Mutex<Vec<Option<scripting::Producer>>>> =
+            Arc::new(Mutex::new(producers.into_iter().map(Some).collect()));
         let (hub_tap, pods) = (hub_tap.clone(), pod_map.clone());
         capture(
             cfg,
             cpus,
             sources,
             move |core| {
-                let producer = producers.lock().unwrap_or_else(|e| e.into_inner()).get_mut(core).and_then(Option::take);
-                let producer = producer.unwrap_or_else(|| panic!("no script producer for core {core}"));
-                with_pods(Dissector::new(&rcfg, core as u16, PoolSink::new(producer, core as u16, hub_tap.clone())), &pods)
+                let producer = producers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_mut(core)
+                    .and_then(Option::take);
+                let producer =
+                    producer.unwrap_or_else(|| panic!("no script producer for core {core}"));
+                with_pods(
+                    Dissector::new(
+                        &rcfg,
+                        core as u16,
+                        PoolSink::new(producer, core as u16, hub_tap.clone()),
+                    ),
+                    &pods,
+                )
             },
             progress,
             |m| *monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone()),
@@ -601,10 +731,16 @@ fn run_with_agents(
     let (stats, ring_drops) = match pool.lock().unwrap_or_else(|e| e.into_inner()).take() {
         Some(p) => {
             let r = p.shutdown();
-            let drops: u64 = r.producers.iter().map(|c| c.items_dropped_ring_full + c.packets_dropped_ring_full).sum();
+            let drops: u64 = r
+                .producers
+                .iter()
+                .map(|c| c.items_dropped_ring_full + c.packets_dropped_ring_full)
+                .sum();
             (r.stats(), drops)
         }
-        None => (std::mem::take(&mut inline_results.lock().unwrap_or_else(|e| e.into_inner()).stats), 0),
+        None => {
+            (std::mem::take(&mut inline_results.lock().unwrap_or_else(|e| e.into_inner()).stats), 0)
+        }
     };
     drop(console);
     drop(effects);
@@ -667,8 +803,16 @@ fn worker_report(
             dropped += c.counters.dropped();
         }
         let jobs: Vec<JobView> = match pool.lock().ok().as_ref().and_then(|p| p.as_ref()) {
-            Some(p) => p.jobs().unwrap_or_default().iter().flat_map(|(_, j)| j.iter().map(JobView::from)).collect(),
-            None => inline.lock().map(|r| r.live.values().flat_map(|(_, j)| j).map(JobView::from).collect()).unwrap_or_default(),
+            Some(p) => p
+                .jobs()
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|(_, j)| j.iter().map(JobView::from))
+                .collect(),
+            None => inline
+                .lock()
+                .map(|r| r.live.values().flat_map(|(_, j)| j).map(JobView::from).collect())
+                .unwrap_or_default(),
         };
         let report = WorkerReport {
             name: name.clone(),
@@ -703,24 +847,44 @@ impl Drop for LocalHub {
 
 /// Starts the local hub; a dashboard that cannot start (its port is taken)
 /// is reported and the capture goes on without it.
-fn start_local_hub(cfg: &Config, agents: &[(String, String)], rt: &tokio::runtime::Handle) -> Option<LocalHub> {
+fn start_local_hub(
+    cfg: &Config,
+    agents: &[(String, String)],
+    rt: &tokio::runtime::Handle,
+) -> Option<LocalHub> {
     let started = (|| -> Result<LocalHub> {
-        let dir = tempfile::Builder::new().prefix("skua-run-hub").tempdir().context("creating the run's script store")?;
+        let dir = tempfile::Builder::new()
+            .prefix("skua-run-hub")
+            .tempdir()
+            .context("creating the run's script store")?;
         let store = Arc::new(crate::hub::DirStore::open(dir.path())?);
         let server = crate::hub::HubServer::start(&cfg.hub, cfg.scripting.es5_strict, store, rt)?;
         for (name, source) in agents {
-            server.handle().save_agent(name, source, Some(true)).with_context(|| format!("storing agent {name}"))?;
+            server
+                .handle()
+                .save_agent(name, source, Some(true))
+                .with_context(|| format!("storing agent {name}"))?;
         }
         for (k, v) in &cfg.scripting.env {
             server.handle().set_env(k, Some(v)).with_context(|| format!("storing env {k}"))?;
         }
-        let runtime = if cfg.hub.run_agents { Some(crate::hub::runtime::HubRuntime::start(server.handle(), &cfg.scripting, &cfg.integrations)?) } else { None };
+        let runtime = if cfg.hub.run_agents {
+            Some(crate::hub::runtime::HubRuntime::start(
+                server.handle(),
+                &cfg.scripting,
+                &cfg.integrations,
+            )?)
+        } else {
+            None
+        };
         Ok(LocalHub { runtime, server, _store: dir })
     })();
     match started {
         Ok(h) => {
             match h.server.generated_token() {
-                Some(t) => eprintln!("skua: dashboard on http://{}/#token={t}", h.server.local_addr()),
+                Some(t) => {
+                    eprintln!("skua: dashboard on http://{}/#token={t}", h.server.local_addr())
+                }
                 None => eprintln!("skua: dashboard on http://{}/", h.server.local_addr()),
             }
             Some(h)
@@ -732,7 +896,10 @@ fn start_local_hub(cfg: &Config, agents: &[(String, String)], rt: &tokio::runtim
     }
 }
 
-fn with_pods<S: dataplane::dissect::ItemSink>(d: Dissector<S>, pods: &Option<reassembly::PodMap>) -> Dissector<S> {
+fn with_pods<S: dataplane::dissect::ItemSink>(
+    d: Dissector<S>,
+    pods: &Option<reassembly::PodMap>,
+) -> Dissector<S> {
     match pods {
         Some(p) => d.with_pod_map(p.clone()),
         None => d,
@@ -742,7 +909,10 @@ fn with_pods<S: dataplane::dissect::ItemSink>(d: Dissector<S>, pods: &Option<rea
 /// Starts the node-scoped pod watcher when Kubernetes is on: its IP → pod
 /// map, its counters, and the tasks that watch and hand pod events to
 /// every local runtime (a full inbox drops and counts, as for hub actions).
-fn start_pod_watcher(cfg: &Config, cp: &crate::control::ControlPlane) -> Result<Option<crate::kube::Watching>> {
+fn start_pod_watcher(
+    cfg: &Config,
+    cp: &crate::control::ControlPlane,
+) -> Result<Option<crate::kube::Watching>> {
     if !cfg.kubernetes.is_enabled() {
         return Ok(None);
     }
@@ -751,5 +921,10 @@ fn start_pod_watcher(cfg: &Config, cp: &crate::control::ControlPlane) -> Result<
     let deliver = move |e: scripting::RuntimeEvent| {
         executor.hub().broadcast(&e);
     };
-    Ok(crate::kube::start_watching(&cfg.kubernetes, crate::config::KubernetesScope::Node, rt, deliver)?)
+    Ok(crate::kube::start_watching(
+        &cfg.kubernetes,
+        crate::config::KubernetesScope::Node,
+        rt,
+        deliver,
+    )?)
 }

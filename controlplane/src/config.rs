@@ -108,11 +108,16 @@ impl KubernetesConfig {
     /// chart sets) from the environment.
     pub fn node_name(&self) -> Option<String> {
         let env = |name: &str| std::env::var(name).ok();
-        [self.node_name.clone(), env("NODE_NAME"), env("SKUA_NODE_NAME")].into_iter().flatten().find(|n| !n.is_empty())
+        [self.node_name.clone(), env("NODE_NAME"), env("SKUA_NODE_NAME")]
+            .into_iter()
+            .flatten()
+            .find(|n| !n.is_empty())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &str, reason: &str| Err(ConfigError::Invalid { key: key.into(), reason: reason.into() });
+        let invalid = |key: &str, reason: &str| {
+            Err(ConfigError::Invalid { key: key.into(), reason: reason.into() })
+        };
         if self.event_queue == 0 {
             return invalid("kubernetes.event_queue", "must be at least 1");
         }
@@ -143,16 +148,23 @@ pub enum ConfigError {
 impl Config {
     /// Loads `file` (if any), applies `sets` in order, then validates.
     pub fn load(file: Option<&Path>, sets: &[String]) -> Result<Self, ConfigError> {
-        let mut doc = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-                let v: Value = serde_yaml::from_str(&text)
-                    .map_err(|source| ConfigError::Yaml { path: path.display().to_string(), source })?;
-                if v.is_null() { Value::Mapping(Mapping::new()) } else { v }
-            }
-            None => Value::Mapping(Mapping::new()),
-        };
+        let mut doc =
+            match file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|source| {
+                        ConfigError::Read { path: path.display().to_string(), source }
+                    })?;
+                    let v: Value = serde_yaml::from_str(&text).map_err(|source| {
+                        ConfigError::Yaml { path: path.display().to_string(), source }
+                    })?;
+                    if v.is_null() {
+                        Value::Mapping(Mapping::new())
+                    } else {
+                        v
+                    }
+                }
+                None => Value::Mapping(Mapping::new()),
+            };
         for set in sets {
             apply_set(&mut doc, set)?;
         }
@@ -170,18 +182,28 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let named = |e: dataplane::config::Invalid| ConfigError::Invalid { key: e.key.to_string(), reason: e.reason };
+        let named = |e: dataplane::config::Invalid| ConfigError::Invalid {
+            key: e.key.to_string(),
+            reason: e.reason,
+        };
         self.dataplane.validate().map_err(named)?;
         self.pcap.validate().map_err(named)?;
         self.dpdk.validate().map_err(named)?;
         self.afpacket.validate().map_err(named)?;
-        self.integrations.validate().map_err(|e| ConfigError::Invalid { key: e.key, reason: e.reason })?;
+        self.integrations
+            .validate()
+            .map_err(|e| ConfigError::Invalid { key: e.key, reason: e.reason })?;
         self.hub.validate().map_err(|e| ConfigError::Invalid { key: e.key, reason: e.reason })?;
         self.link.validate().map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
-        self.scripting.validate().map_err(|e| ConfigError::Invalid { key: "scripting".into(), reason: e.to_string() })?;
+        self.scripting
+            .validate()
+            .map_err(|e| ConfigError::Invalid { key: "scripting".into(), reason: e.to_string() })?;
         self.kubernetes.validate()?;
         if self.reassembly.max_flows == 0 {
-            return Err(ConfigError::Invalid { key: "reassembly.max_flows".into(), reason: "must be at least 1".into() });
+            return Err(ConfigError::Invalid {
+                key: "reassembly.max_flows".into(),
+                reason: "must be at least 1".into(),
+            });
         }
         Ok(())
     }
@@ -232,7 +254,11 @@ mod tests {
 
     #[test]
     fn defaults_and_overrides() {
-        let c = Config::load(None, &sets(&["dataplane.cores=2", "pcap.pace=recorded", "dpdk.eal_args=--no-pci --no-huge"])).unwrap();
+        let c = Config::load(
+            None,
+            &sets(&["dataplane.cores=2", "pcap.pace=recorded", "dpdk.eal_args=--no-pci --no-huge"]),
+        )
+        .unwrap();
         assert_eq!(c.dataplane.cores, 2);
         assert_eq!(c.pcap.pace, dataplane::config::PaceMode::Recorded);
         assert_eq!(c.dpdk.eal_args, "--no-pci --no-huge");
@@ -264,14 +290,24 @@ mod tests {
         assert_eq!(e, "dataplane.cores: must be between 1 and 128");
         let e = Config::load(None, &sets(&["pcap.pace=sideways"])).unwrap_err().to_string();
         assert!(e.starts_with("pcap.pace: unknown variant `sideways`"), "{e}");
-        let e = Config::load(None, &sets(&["dataplane.cores=1", "dataplane.cores.x=1"])).unwrap_err().to_string();
+        let e = Config::load(None, &sets(&["dataplane.cores=1", "dataplane.cores.x=1"]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("dataplane.cores is not a section"), "{e}");
         assert!(Config::load(None, &sets(&["novalue"])).is_err());
     }
 
     #[test]
     fn kubernetes_section() {
-        let c = Config::load(None, &sets(&["kubernetes.enabled=true", "kubernetes.scope=cluster", "kubernetes.node_name=n1"])).unwrap();
+        let c = Config::load(
+            None,
+            &sets(&[
+                "kubernetes.enabled=true",
+                "kubernetes.scope=cluster",
+                "kubernetes.node_name=n1",
+            ]),
+        )
+        .unwrap();
         assert!(c.kubernetes.is_enabled());
         assert_eq!(c.kubernetes.scope, Some(KubernetesScope::Cluster));
         assert_eq!(c.kubernetes.node_name().as_deref(), Some("n1"));
@@ -285,7 +321,8 @@ mod tests {
 
     #[test]
     fn unreadable_and_invalid_files() {
-        let e = Config::load(Some(Path::new("/nonexistent/skua.yaml")), &[]).unwrap_err().to_string();
+        let e =
+            Config::load(Some(Path::new("/nonexistent/skua.yaml")), &[]).unwrap_err().to_string();
         assert!(e.starts_with("/nonexistent/skua.yaml: "), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("bad.yaml");

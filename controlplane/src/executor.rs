@@ -58,7 +58,11 @@ pub struct ExecutorContext {
 /// `affinity`: the control plane then shares, and the caller should say so.
 pub fn housekeeping_cpus(affinity: &[usize], busy: &[usize]) -> Vec<usize> {
     let free: Vec<usize> = affinity.iter().copied().filter(|c| !busy.contains(c)).collect();
-    if free.is_empty() { affinity.to_vec() } else { free }
+    if free.is_empty() {
+        affinity.to_vec()
+    } else {
+        free
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +109,11 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn new(agent: impl Into<Arc<str>>, effect: Effect, reply: impl FnOnce(EffectResult) + Send + 'static) -> Self {
+    pub fn new(
+        agent: impl Into<Arc<str>>,
+        effect: Effect,
+        reply: impl FnOnce(EffectResult) + Send + 'static,
+    ) -> Self {
         Job { agent: agent.into(), effect, reply: Reply::new(reply) }
     }
 
@@ -133,9 +141,11 @@ pub fn integration_of(e: &Effect) -> Integration {
         Effect::KinesisPut { .. } => Integration::Kinesis,
         Effect::HubAction { .. } => Integration::Hub,
         Effect::PrometheusMetric { .. } => Integration::Prometheus,
-        Effect::FileWrite { .. } | Effect::FileAppend { .. } | Effect::FileRead { .. } | Effect::FileDelete { .. } | Effect::FileMkdir { .. } => {
-            Integration::File
-        }
+        Effect::FileWrite { .. }
+        | Effect::FileAppend { .. }
+        | Effect::FileRead { .. }
+        | Effect::FileDelete { .. }
+        | Effect::FileMkdir { .. } => Integration::File,
         Effect::PcapSnapshot { .. } => Integration::Pcap,
     }
 }
@@ -170,9 +180,15 @@ impl Shared {
         let now = self.started.elapsed().as_secs() + 10;
         let last = &self.last_log_s[i.index()];
         let prev = last.load(Ordering::Relaxed);
-        if now >= prev + 10 && last.compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        if now >= prev + 10
+            && last.compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
             let held = self.suppressed[i.index()].swap(0, Ordering::Relaxed);
-            let more = if held > 0 { format!(" ({held} more failures since the last report)") } else { String::new() };
+            let more = if held > 0 {
+                format!(" ({held} more failures since the last report)")
+            } else {
+                String::new()
+            };
             eprintln!("skua: {msg}{more}");
         } else {
             self.suppressed[i.index()].fetch_add(1, Ordering::Relaxed);
@@ -268,7 +284,11 @@ impl Executor {
     /// Starts the runtime, the lanes and — when `effects` is given — the
     /// intake thread that drains it. Call (and drop) from a plain thread,
     /// not from inside a tokio runtime.
-    pub fn start(cfg: IntegrationsConfig, ctx: ExecutorContext, effects: Option<Receiver<EffectRequest>>) -> Result<Executor, ExecutorError> {
+    pub fn start(
+        cfg: IntegrationsConfig,
+        ctx: ExecutorContext,
+        effects: Option<Receiver<EffectRequest>>,
+    ) -> Result<Executor, ExecutorError> {
         cfg.validate()?;
         let cpus = ctx.cpus.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -281,10 +301,14 @@ impl Executor {
             .map_err(ExecutorError::Runtime)?;
         let guard = runtime.enter();
         let ca = (!cfg.tls_ca_file.is_empty()).then(|| PathBuf::from(&cfg.tls_ca_file));
-        let http = HttpClient::new(Duration::from_millis(cfg.webhook.connect_timeout_ms), ca.as_deref()).map_err(ExecutorError::Http)?;
+        let http =
+            HttpClient::new(Duration::from_millis(cfg.webhook.connect_timeout_ms), ca.as_deref())
+                .map_err(ExecutorError::Http)?;
         let counters = Integration::ALL
             .iter()
-            .map(|&i| Arc::new(IntegrationCounters::new(i, lane_config(&cfg, i).map_or(0, |l| l.queue))))
+            .map(|&i| {
+                Arc::new(IntegrationCounters::new(i, lane_config(&cfg, i).map_or(0, |l| l.queue)))
+            })
             .collect();
         let shared = Arc::new(Shared {
             kinesis: kinesis::Clients::new(&cfg.kinesis),
@@ -386,7 +410,12 @@ impl Executor {
             // Dropping the tasks drops their replies: abandoned Promises reject.
             rt.shutdown_timeout(Duration::from_millis(200));
         }
-        DrainReport { complete, took: t0.elapsed(), abandoned, integrations: self.handle.counters() }
+        DrainReport {
+            complete,
+            took: t0.elapsed(),
+            abandoned,
+            integrations: self.handle.counters(),
+        }
     }
 }
 
@@ -439,11 +468,19 @@ fn dispatch(shared: &Arc<Shared>, router: &RwLock<Option<Router>>, job: Job) -> 
         }
         _ => {
             let guard = router.read();
-            let tx = match guard.as_ref().ok().and_then(|r| r.as_ref()).and_then(|r| r[i.index()].as_ref()) {
+            let tx = match guard
+                .as_ref()
+                .ok()
+                .and_then(|r| r.as_ref())
+                .and_then(|r| r[i.index()].as_ref())
+            {
                 Some(tx) => tx,
                 None => {
                     counters.rejected();
-                    job.reply.send(Err(helper_error(helper, "rejected: the control plane is shutting down")));
+                    job.reply.send(Err(helper_error(
+                        helper,
+                        "rejected: the control plane is shutting down",
+                    )));
                     return false;
                 }
             };
@@ -454,10 +491,14 @@ fn dispatch(shared: &Arc<Shared>, router: &RwLock<Option<Router>>, job: Job) -> 
                     counters.dequeued_unstarted();
                     counters.rejected();
                     let q = match e {
-                        mpsc::error::TrySendError::Full(q) | mpsc::error::TrySendError::Closed(q) => q,
+                        mpsc::error::TrySendError::Full(q)
+                        | mpsc::error::TrySendError::Closed(q) => q,
                     };
                     let cap = counters.capacity();
-                    q.job.reply.send(Err(helper_error(helper, format!("queue full ({cap} requests waiting); request dropped"))));
+                    q.job.reply.send(Err(helper_error(
+                        helper,
+                        format!("queue full ({cap} requests waiting); request dropped"),
+                    )));
                     false
                 }
             }
@@ -467,7 +508,9 @@ fn dispatch(shared: &Arc<Shared>, router: &RwLock<Option<Router>>, job: Job) -> 
 
 fn inline(shared: &Shared, effect: &Effect) -> Result<Value, IntegrationError> {
     match effect {
-        Effect::HubAction { action, object } => shared.hub.deliver(action, object).map(|n| json!(n)),
+        Effect::HubAction { action, object } => {
+            shared.hub.deliver(action, object).map(|n| json!(n))
+        }
         Effect::PrometheusMetric { name, help, kind, value, labels } => {
             shared.agent_metrics.update(name, help, *kind, *value, labels).map(|v| json!(v))
         }
@@ -475,7 +518,13 @@ fn inline(shared: &Shared, effect: &Effect) -> Result<Value, IntegrationError> {
     }
 }
 
-async fn lane_loop(shared: Arc<Shared>, i: Integration, mut rx: mpsc::Receiver<Queued>, sem: Arc<Semaphore>, concurrency: usize) {
+async fn lane_loop(
+    shared: Arc<Shared>,
+    i: Integration,
+    mut rx: mpsc::Receiver<Queued>,
+    sem: Arc<Semaphore>,
+    concurrency: usize,
+) {
     while let Some(q) = rx.recv().await {
         let Ok(permit) = sem.clone().acquire_owned().await else { break };
         let shared = shared.clone();
@@ -484,7 +533,9 @@ async fn lane_loop(shared: Arc<Shared>, i: Integration, mut rx: mpsc::Receiver<Q
             counters.started();
             let t0 = Instant::now();
             let Job { agent, effect, reply } = q.job;
-            let result = deliver(&shared, &agent, &effect).await.map_err(|f| helper_error(effect.helper(), f.message()));
+            let result = deliver(&shared, &agent, &effect)
+                .await
+                .map_err(|f| helper_error(effect.helper(), f.message()));
             counters.finished(result.is_ok(), t0.elapsed());
             if let Err(e) = &result {
                 shared.log_failure(i, e);
@@ -513,22 +564,37 @@ async fn deliver(shared: &Shared, agent: &Arc<str>, effect: &Effect) -> Result<V
             with_retries(retry, counters, |_| webhook::attempt(&shared.http, &req, opts)).await
         }
         Effect::Slack { webhook_url, pretext, text, color } => {
-            let req = slack::build_webhook_request(webhook_url, pretext, text, color).map_err(once)?;
+            let req =
+                slack::build_webhook_request(webhook_url, pretext, text, color).map_err(once)?;
             let t = Duration::from_millis(cfg.slack.timeout_ms);
             with_retries(retry, counters, |_| slack::webhook_attempt(&shared.http, &req, t)).await
         }
         Effect::SlackBot { token, channel_id, pretext, text, color, fields } => {
-            let req = slack::build_bot_request(&cfg.slack_bot.api_url, token, channel_id, pretext, text, color, fields.as_ref()).map_err(once)?;
+            let req = slack::build_bot_request(
+                &cfg.slack_bot.api_url,
+                token,
+                channel_id,
+                pretext,
+                text,
+                color,
+                fields.as_ref(),
+            )
+            .map_err(once)?;
             let t = Duration::from_millis(cfg.slack_bot.timeout_ms);
             with_retries(retry, counters, |_| slack::bot_attempt(&shared.http, &req, t)).await
         }
         Effect::InfluxDb { url, token, org, bucket, measurement, data, tags } => {
             let p = influxdb::Point { url, token, org, bucket, measurement, data, tags };
-            let req = influxdb::build_request(&p, &cfg.influxdb, influxdb::now_ns()).map_err(once)?;
+            let req =
+                influxdb::build_request(&p, &cfg.influxdb, influxdb::now_ns()).map_err(once)?;
             let t = Duration::from_millis(cfg.influxdb.timeout_ms);
             with_retries(retry, counters, |_| influxdb::attempt(&shared.http, &req, t)).await
         }
-        Effect::FileWrite { .. } | Effect::FileAppend { .. } | Effect::FileRead { .. } | Effect::FileDelete { .. } | Effect::FileMkdir { .. } => {
+        Effect::FileWrite { .. }
+        | Effect::FileAppend { .. }
+        | Effect::FileRead { .. }
+        | Effect::FileDelete { .. }
+        | Effect::FileMkdir { .. } => {
             let op = match effect.clone() {
                 Effect::FileWrite { path, content } => FileOp::Write { path, content },
                 Effect::FileAppend { path, content } => FileOp::Append { path, content },
@@ -540,7 +606,11 @@ async fn deliver(shared: &Shared, agent: &Arc<str>, effect: &Effect) -> Result<V
             let dir = shared.ctx.data_dir.clone();
             let agent = agent.clone();
             let max = cfg.file.max_read_bytes;
-            blocking(Duration::from_millis(cfg.file.timeout_ms), move || file::run(&dir, &agent, &op, max)).await.map_err(once)
+            blocking(Duration::from_millis(cfg.file.timeout_ms), move || {
+                file::run(&dir, &agent, &op, max)
+            })
+            .await
+            .map_err(once)
         }
         Effect::PcapSnapshot { seconds } => {
             let ring = shared.ring.read().ok().and_then(|r| r.clone()).ok_or_else(|| {
@@ -548,12 +618,22 @@ async fn deliver(shared: &Shared, agent: &Arc<str>, effect: &Effect) -> Result<V
                     "no packet ring is attached to this capture, so there are no recent packets to write".into(),
                 ))
             })?;
-            let secs = seconds.unwrap_or(cfg.pcap.default_seconds).clamp(1, cfg.pcap.max_seconds.max(1));
-            let dir = if cfg.pcap.dir.is_empty() { shared.ctx.data_dir.join("pcap") } else { PathBuf::from(&cfg.pcap.dir) };
+            let secs =
+                seconds.unwrap_or(cfg.pcap.default_seconds).clamp(1, cfg.pcap.max_seconds.max(1));
+            let dir = if cfg.pcap.dir.is_empty() {
+                shared.ctx.data_dir.join("pcap")
+            } else {
+                PathBuf::from(&cfg.pcap.dir)
+            };
             let agent = agent.clone();
             blocking(Duration::from_millis(cfg.pcap.timeout_ms), move || {
-                pcap::write_snapshot(ring.as_ref(), Duration::from_secs(u64::from(secs)), &dir, &agent)
-                    .map(|p| Value::String(p.to_string_lossy().into_owned()))
+                pcap::write_snapshot(
+                    ring.as_ref(),
+                    Duration::from_secs(u64::from(secs)),
+                    &dir,
+                    &agent,
+                )
+                .map(|p| Value::String(p.to_string_lossy().into_owned()))
             })
             .await
             .map_err(once)
@@ -578,7 +658,12 @@ where
 /// The Kinesis lane: gathers queued records for up to `linger_ms`, groups
 /// them by target and sends each group in `PutRecords` calls within AWS's
 /// limits, at most `concurrency` calls at once.
-async fn kinesis_lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>, sem: Arc<Semaphore>, concurrency: usize) {
+async fn kinesis_lane(
+    shared: Arc<Shared>,
+    mut rx: mpsc::Receiver<Queued>,
+    sem: Arc<Semaphore>,
+    concurrency: usize,
+) {
     let kc = shared.cfg.kinesis.clone();
     let counters = shared.counters(Integration::Kinesis);
     let mut open = true;
@@ -611,12 +696,20 @@ async fn kinesis_lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>, sem: 
         let mut groups: Vec<(kinesis::Target, Vec<(kinesis::Record, Queued)>)> = Vec::new();
         for q in gathered {
             counters.started();
-            let Effect::KinesisPut { stream, payload, region, key_id, secret } = &q.job.effect else {
+            let Effect::KinesisPut { stream, payload, region, key_id, secret } = &q.job.effect
+            else {
                 counters.finished(false, Duration::ZERO);
                 q.job.reply.send(Err("vendor.kinesis.put: misrouted".into()));
                 continue;
             };
-            match kinesis::build_record(&kc, stream, payload, region, key_id.as_deref(), secret.as_deref()) {
+            match kinesis::build_record(
+                &kc,
+                stream,
+                payload,
+                region,
+                key_id.as_deref(),
+                secret.as_deref(),
+            ) {
                 Ok((target, record)) => match groups.iter_mut().find(|(t, _)| *t == target) {
                     Some((_, v)) => v.push((record, q)),
                     None => groups.push((target, vec![(record, q)])),
@@ -631,7 +724,8 @@ async fn kinesis_lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>, sem: 
         }
         for (target, items) in groups {
             let sizes: Vec<usize> = items.iter().map(|(r, _)| r.size()).collect();
-            let plan = kinesis::plan_batches(&sizes, kc.max_batch_records, kinesis::MAX_BYTES_PER_REQUEST);
+            let plan =
+                kinesis::plan_batches(&sizes, kc.max_batch_records, kinesis::MAX_BYTES_PER_REQUEST);
             let mut items = items.into_iter();
             for n in plan {
                 let batch: Vec<(kinesis::Record, Queued)> = items.by_ref().take(n).collect();
@@ -644,10 +738,19 @@ async fn kinesis_lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>, sem: 
                     let client = shared.kinesis.client(&target).await;
                     let (records, jobs): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                     let timeout = Duration::from_millis(shared.cfg.kinesis.timeout_ms);
-                    let outcomes = kinesis::put_batch(&client, &target.stream, &records, &shared.cfg.retry, timeout, counters).await;
+                    let outcomes = kinesis::put_batch(
+                        &client,
+                        &target.stream,
+                        &records,
+                        &shared.cfg.retry,
+                        timeout,
+                        counters,
+                    )
+                    .await;
                     let elapsed = t0.elapsed();
                     for (q, outcome) in jobs.into_iter().zip(outcomes) {
-                        let result = outcome.map_err(|f| helper_error("vendor.kinesis.put", f.message()));
+                        let result =
+                            outcome.map_err(|f| helper_error("vendor.kinesis.put", f.message()));
                         counters.finished(result.is_ok(), elapsed);
                         if let Err(e) = &result {
                             shared.log_failure(Integration::Kinesis, e);

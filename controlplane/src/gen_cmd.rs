@@ -79,7 +79,8 @@ pub fn run(args: &GenArgs) -> Result<ExitCode> {
         ..TrafficSpec::default()
     };
     let pcapng = args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("pcapng"));
-    let file = std::fs::File::create(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+    let file = std::fs::File::create(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
     let s = Traffic::write(spec, std::io::BufWriter::with_capacity(1 << 20, file), pcapng)
         .with_context(|| format!("writing {}", args.output.display()))?;
     let secs = s.last_ns.saturating_sub(s.first_ns) as f64 / 1e9;

@@ -76,7 +76,9 @@ pub fn run(cli: &Cli, args: &HugepagesArgs) -> Result<ExitCode> {
             let path = path.clone().unwrap_or_else(|| cfg.hugepages.mount_path.clone());
             let size = size.unwrap_or(cfg.hugepages.page_size);
             match sys.mount(&path, size)? {
-                hugepages::MountOutcome::Mounted => println!("mounted hugetlbfs ({size} pages) on {}", path.display()),
+                hugepages::MountOutcome::Mounted => {
+                    println!("mounted hugetlbfs ({size} pages) on {}", path.display())
+                }
                 hugepages::MountOutcome::AlreadyMounted => {
                     println!("{} already has hugetlbfs with {size} pages", path.display())
                 }
@@ -144,7 +146,11 @@ fn status(sys: &System, json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for n in &s.nodes {
-        let cpus = if n.cpus.is_empty() { "CPUs unknown".into() } else { format!("CPUs {}", cpu_list(&n.cpus)) };
+        let cpus = if n.cpus.is_empty() {
+            "CPUs unknown".into()
+        } else {
+            format!("CPUs {}", cpu_list(&n.cpus))
+        };
         if s.numa {
             println!("NUMA node {} ({cpus})", n.node);
         } else {
@@ -178,7 +184,13 @@ fn status(sys: &System, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn reserve(cfg: &Config, sys: &System, pages: Option<u64>, size: PageSize, node: Option<u32>) -> Result<ExitCode> {
+fn reserve(
+    cfg: &Config,
+    sys: &System,
+    pages: Option<u64>,
+    size: PageSize,
+    node: Option<u32>,
+) -> Result<ExitCode> {
     let numa = sys.numa();
     let mut done = Vec::new();
     match pages {
@@ -220,7 +232,14 @@ fn plan_text(cfg: &Config, plan: &Plan, sys: &System) -> String {
         hugepages::plan::obj_bytes(cfg.dpdk.mbuf_data_room)
     );
     for p in &plan.ports {
-        let _ = writeln!(o, "  port {:<16} node {}, {} RX queue{}", p.name, p.node, p.rx_queues, if p.rx_queues == 1 { "" } else { "s" });
+        let _ = writeln!(
+            o,
+            "  port {:<16} node {}, {} RX queue{}",
+            p.name,
+            p.node,
+            p.rx_queues,
+            if p.rx_queues == 1 { "" } else { "s" }
+        );
     }
     let now = sys.nodes().ok();
     for n in &plan.nodes {
@@ -233,11 +252,21 @@ fn plan_text(cfg: &Config, plan: &Plan, sys: &System) -> String {
             if n.pages_1g == 1 { "" } else { "s" },
             human_bytes(n.hugepage_bytes)
         );
-        let _ = writeln!(o, "  mempools {:>10}  ({} port{})", human_bytes(n.mempool_bytes), n.ports.len(), if n.ports.len() == 1 { "" } else { "s" });
+        let _ = writeln!(
+            o,
+            "  mempools {:>10}  ({} port{})",
+            human_bytes(n.mempool_bytes),
+            n.ports.len(),
+            if n.ports.len() == 1 { "" } else { "s" }
+        );
         let _ = writeln!(o, "  rings    {:>10}", human_bytes(n.ring_bytes));
         let _ = writeln!(o, "  DPDK     {:>10}", human_bytes(n.dpdk_bytes));
         if n.eal_floor_bytes > 0 {
-            let _ = writeln!(o, "  EAL asks {:>10}  (--socket-mem / -m)", human_bytes(n.eal_floor_bytes));
+            let _ = writeln!(
+                o,
+                "  EAL asks {:>10}  (--socket-mem / -m)",
+                human_bytes(n.eal_floor_bytes)
+            );
         }
         let _ = writeln!(
             o,
@@ -255,7 +284,11 @@ fn plan_text(cfg: &Config, plan: &Plan, sys: &System) -> String {
             } else {
                 "NOT enough: `skua hugepages reserve` fixes it"
             };
-            let _ = writeln!(o, "  here now {:>10}  free hugepages on this node: {verdict}", human_bytes(free));
+            let _ = writeln!(
+                o,
+                "  here now {:>10}  free hugepages on this node: {verdict}",
+                human_bytes(free)
+            );
         }
     }
     for note in &plan.notes {

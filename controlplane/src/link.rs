@@ -146,7 +146,13 @@ impl LinkTap {
         LinkTap {
             inner: Arc::new(TapInner {
                 wanted: AtomicBool::new(false),
-                items: Mutex::new(ItemQueue { q: VecDeque::new(), cap: cfg.item_queue, tokens: rate, rate, last: Instant::now() }),
+                items: Mutex::new(ItemQueue {
+                    q: VecDeque::new(),
+                    cap: cfg.item_queue,
+                    tokens: rate,
+                    rate,
+                    last: Instant::now(),
+                }),
                 console: Mutex::new(VecDeque::new()),
                 actions: Mutex::new(VecDeque::new()),
                 console_cap: cfg.console_queue,
@@ -208,11 +214,25 @@ impl LinkTap {
     }
 
     fn take_console(&self, max: usize) -> Vec<Value> {
-        self.inner.console.lock().map(|mut q| { let n = q.len().min(max); q.drain(..n).collect() }).unwrap_or_default()
+        self.inner
+            .console
+            .lock()
+            .map(|mut q| {
+                let n = q.len().min(max);
+                q.drain(..n).collect()
+            })
+            .unwrap_or_default()
     }
 
     fn take_items(&self, max: usize) -> Vec<Value> {
-        self.inner.items.lock().map(|mut q| { let n = q.q.len().min(max); q.q.drain(..n).collect() }).unwrap_or_default()
+        self.inner
+            .items
+            .lock()
+            .map(|mut q| {
+                let n = q.q.len().min(max);
+                q.q.drain(..n).collect()
+            })
+            .unwrap_or_default()
     }
 
     fn set_wanted(&self, wanted: bool) {
@@ -280,10 +300,21 @@ impl Link {
         parse_url(&cfg.hub).map_err(|e| LinkError::Url(cfg.hub.clone(), e.to_string()))?;
         let client = {
             let _guard = rt.enter();
-            HttpClient::new(Duration::from_secs(5), None).map_err(|e| LinkError::Client(e.to_string()))?
+            HttpClient::new(Duration::from_secs(5), None)
+                .map_err(|e| LinkError::Client(e.to_string()))?
         };
-        let token = Some(cfg.token.clone()).filter(|t| !t.is_empty()).or_else(|| std::env::var("SKUA_TOKEN").ok().filter(|t| !t.is_empty()));
-        Ok(Self::spawn(cfg, node_name, Transport::Remote { client, token }, executor, rt, report, initial))
+        let token = Some(cfg.token.clone())
+            .filter(|t| !t.is_empty())
+            .or_else(|| std::env::var("SKUA_TOKEN").ok().filter(|t| !t.is_empty()));
+        Ok(Self::spawn(
+            cfg,
+            node_name,
+            Transport::Remote { client, token },
+            executor,
+            rt,
+            report,
+            initial,
+        ))
     }
 
     /// Links to the hub of this process (`skua run`).
@@ -320,7 +351,10 @@ impl Link {
             counters: counters.clone(),
             loaded: Mutex::new(initial.iter().cloned().collect()),
         });
-        let tasks = vec![rt.spawn(events_loop(shared.clone())), rt.spawn(uplink_loop(shared.clone(), report))];
+        let tasks = vec![
+            rt.spawn(events_loop(shared.clone())),
+            rt.spawn(uplink_loop(shared.clone(), report)),
+        ];
         Link { tap, counters, tasks, shared, rt: rt.clone() }
     }
 
@@ -331,7 +365,9 @@ impl Link {
             t.abort();
         }
         let shared = self.shared.clone();
-        let _ = self.rt.block_on(async move { tokio::time::timeout(timeout, flush(&shared, &report)).await });
+        let _ = self
+            .rt
+            .block_on(async move { tokio::time::timeout(timeout, flush(&shared, &report)).await });
     }
 }
 
@@ -344,7 +380,12 @@ impl Drop for Link {
 }
 
 impl Shared {
-    fn request(&self, method: Method, path: &str, body: Option<Bytes>) -> Option<(&HttpClient, HttpRequest)> {
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Option<(&HttpClient, HttpRequest)> {
         let Transport::Remote { client, token } = &self.transport else { return None };
         let url = parse_url(&format!("{}{path}", self.cfg.hub.trim_end_matches('/'))).ok()?;
         let mut headers = HeaderMap::new();
@@ -362,8 +403,16 @@ impl Shared {
         let ok = match &self.transport {
             Transport::Local(hub) => post_local(hub, path, v),
             Transport::Remote { .. } => {
-                let Some((client, req)) = self.request(Method::POST, path, Some(Bytes::from(v.to_string()))) else { return false };
-                let opts = SendOptions { timeout: Duration::from_secs(10), max_redirects: 0, max_body_bytes: 64 << 10 };
+                let Some((client, req)) =
+                    self.request(Method::POST, path, Some(Bytes::from(v.to_string())))
+                else {
+                    return false;
+                };
+                let opts = SendOptions {
+                    timeout: Duration::from_secs(10),
+                    max_redirects: 0,
+                    max_body_bytes: 64 << 10,
+                };
                 matches!(client.send(&req, opts).await, Ok(r) if (200..300).contains(&r.status))
             }
         };
@@ -387,9 +436,16 @@ impl Shared {
                 }
                 let mut active = BTreeSet::new();
                 for a in v["agents"].as_array().into_iter().flatten() {
-                    if let (Some(n), Some(src), true) = (a["name"].as_str(), a["source"].as_str(), a["active"].as_bool().unwrap_or(true)) {
+                    if let (Some(n), Some(src), true) = (
+                        a["name"].as_str(),
+                        a["source"].as_str(),
+                        a["active"].as_bool().unwrap_or(true),
+                    ) {
                         active.insert(n.to_string());
-                        self.broadcast(RuntimeEvent::LoadAgent { name: n.into(), source: src.into() });
+                        self.broadcast(RuntimeEvent::LoadAgent {
+                            name: n.into(),
+                            source: src.into(),
+                        });
                     }
                 }
                 let Ok(mut loaded) = self.loaded.lock() else { return };
@@ -406,7 +462,10 @@ impl Shared {
                 match (a["source"].as_str(), a["active"].as_bool().unwrap_or(true)) {
                     (Some(src), true) => {
                         loaded.insert(n.to_string());
-                        self.broadcast(RuntimeEvent::LoadAgent { name: n.into(), source: src.into() });
+                        self.broadcast(RuntimeEvent::LoadAgent {
+                            name: n.into(),
+                            source: src.into(),
+                        });
                     }
                     _ => {
                         loaded.remove(n);
@@ -442,14 +501,19 @@ impl Shared {
 /// `/api/hub/action` handlers would do with `v`.
 fn post_local(hub: &crate::hub::HubHandle, path: &str, v: &Value) -> bool {
     match path {
-        "/api/link/console" => v.as_array().into_iter().flatten().for_each(|l| hub.publish_console(l.clone())),
-        "/api/link/items" => v.as_array().into_iter().flatten().for_each(|i| hub.publish_item(i.clone())),
+        "/api/link/console" => {
+            v.as_array().into_iter().flatten().for_each(|l| hub.publish_console(l.clone()))
+        }
+        "/api/link/items" => {
+            v.as_array().into_iter().flatten().for_each(|i| hub.publish_item(i.clone()))
+        }
         "/api/link/stats" => match serde_json::from_value(v.clone()) {
             Ok(report) => return hub.report_worker(report).is_ok(),
             Err(_) => return false,
         },
         "/api/hub/action" => {
-            let (action, from) = (v["action"].as_str().unwrap_or(""), v["from"].as_str().unwrap_or(""));
+            let (action, from) =
+                (v["action"].as_str().unwrap_or(""), v["from"].as_str().unwrap_or(""));
             return hub.hub_action(from, action, v["object"].clone()).is_ok();
         }
         _ => return false,
@@ -458,7 +522,8 @@ fn post_local(hub: &crate::hub::HubHandle, path: &str, v: &Value) -> bool {
 }
 
 fn env_of(v: &Value) -> Option<BTreeMap<String, String>> {
-    v.as_object().map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+    v.as_object()
+        .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
 }
 
 /// Keeps the event stream open, reconnecting with back-off.
@@ -474,14 +539,19 @@ async fn events_loop(sh: Arc<Shared>) {
             Err(e) => {
                 sh.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
                 if sh.counters.connect_failures.load(Ordering::Relaxed) == 1 || backoff >= max {
-                    eprintln!("skua: hub {}: {e}; capture goes on with the current agents, retrying", sh.cfg.hub);
+                    eprintln!(
+                        "skua: hub {}: {e}; capture goes on with the current agents, retrying",
+                        sh.cfg.hub
+                    );
                 }
             }
         }
         sh.counters.connected.store(false, Ordering::Relaxed);
         sh.tap.set_wanted(false);
         // Jitter: workers that lost the hub together do not all return at once.
-        let jitter = Duration::from_millis(u64::from(std::process::id() % 97) * backoff.as_millis() as u64 / 400);
+        let jitter = Duration::from_millis(
+            u64::from(std::process::id() % 97) * backoff.as_millis() as u64 / 400,
+        );
         tokio::time::sleep(backoff + jitter).await;
         backoff = (backoff * 2).min(max);
     }
@@ -492,7 +562,9 @@ async fn events_loop(sh: Arc<Shared>) {
 async fn follow_local(sh: &Shared, hub: crate::hub::HubHandle) {
     use tokio::sync::broadcast::error::RecvError;
     let mut events = hub.subscribe();
-    let snapshot = |hub: crate::hub::HubHandle| async move { tokio::task::spawn_blocking(move || hub.snapshot()).await.ok()?.ok() };
+    let snapshot = |hub: crate::hub::HubHandle| async move {
+        tokio::task::spawn_blocking(move || hub.snapshot()).await.ok()?.ok()
+    };
     if let Some(s) = snapshot(hub.clone()).await {
         sh.apply("snapshot", &serde_json::json!(s));
     }
@@ -524,8 +596,12 @@ async fn follow_local(sh: &Shared, hub: crate::hub::HubHandle) {
 
 /// One connection: reads events until the stream ends.
 async fn follow_events(sh: &Shared) -> Result<(), String> {
-    let path = format!("/api/link/events?worker={}", url::form_urlencoded::byte_serialize(sh.name.as_bytes()).collect::<String>());
-    let (client, mut req) = sh.request(Method::GET, &path, None).ok_or("bad link.hub URL or token")?;
+    let path = format!(
+        "/api/link/events?worker={}",
+        url::form_urlencoded::byte_serialize(sh.name.as_bytes()).collect::<String>()
+    );
+    let (client, mut req) =
+        sh.request(Method::GET, &path, None).ok_or("bad link.hub URL or token")?;
     req.headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     let resp = client.open(&req, Duration::from_secs(10)).await.map_err(|e| e.to_string())?;
     if !resp.status().is_success() {
@@ -622,7 +698,11 @@ async fn uplink_loop(sh: Arc<Shared>, report: Report) {
 async fn send_queued(sh: &Shared) {
     const BATCH: usize = 512;
     for a in sh.tap.take_actions() {
-        let counter = if sh.post("/api/hub/action", &a).await { &sh.counters.actions_sent } else { &sh.counters.actions_dropped };
+        let counter = if sh.post("/api/hub/action", &a).await {
+            &sh.counters.actions_sent
+        } else {
+            &sh.counters.actions_dropped
+        };
         counter.fetch_add(1, Ordering::Relaxed);
     }
     loop {
@@ -641,7 +721,11 @@ async fn send_queued(sh: &Shared) {
     let items = sh.tap.take_items(BATCH);
     if !items.is_empty() {
         let n = items.len() as u64;
-        let counter = if sh.post("/api/link/items", &Value::Array(items)).await { &sh.counters.items_sent } else { &sh.counters.items_dropped };
+        let counter = if sh.post("/api/link/items", &Value::Array(items)).await {
+            &sh.counters.items_sent
+        } else {
+            &sh.counters.items_dropped
+        };
         counter.fetch_add(n, Ordering::Relaxed);
     }
 }
@@ -660,14 +744,29 @@ mod tests {
     fn sse_frames_split_across_reads_and_line_endings() {
         let mut p = SseParser::new(1 << 20);
         assert!(p.push(b"event: snapshot\ndata: {\"a\"").unwrap().is_empty());
-        let got = p.push(b":1}\n\n: keep-alive\n\nevent: demand\r\ndata: {\"items\":true}\r\n\r\nevent: x\n").unwrap();
-        assert_eq!(got, [("snapshot".to_string(), "{\"a\":1}".to_string()), ("demand".to_string(), "{\"items\":true}".to_string())]);
+        let got = p
+            .push(
+                b":1}\n\n: keep-alive\n\nevent: demand\r\ndata: {\"items\":true}\r\n\r\nevent: x\n",
+            )
+            .unwrap();
+        assert_eq!(
+            got,
+            [
+                ("snapshot".to_string(), "{\"a\":1}".to_string()),
+                ("demand".to_string(), "{\"items\":true}".to_string())
+            ]
+        );
         assert!(SseParser::new(8).push(b"event: big\ndata: 0123456789").is_err());
     }
 
     #[test]
     fn the_item_tap_is_off_until_wanted_then_rate_limited_and_bounded() {
-        let cfg = LinkConfig { max_items_per_s: 5, item_queue: 3, console_queue: 2, ..LinkConfig::default() };
+        let cfg = LinkConfig {
+            max_items_per_s: 5,
+            item_queue: 3,
+            console_queue: 2,
+            ..LinkConfig::default()
+        };
         let counters = Arc::new(LinkCounters::default());
         let tap = LinkTap::new(&cfg, counters.clone());
         assert!(!tap.wants_item());
@@ -680,7 +779,11 @@ mod tests {
         for i in 0..3 {
             tap.console(serde_json::json!({ "text": i }));
         }
-        assert_eq!(tap.take_console(10), [serde_json::json!({"text": 1}), serde_json::json!({"text": 2})], "the oldest line went");
+        assert_eq!(
+            tap.take_console(10),
+            [serde_json::json!({"text": 1}), serde_json::json!({"text": 2})],
+            "the oldest line went"
+        );
         assert_eq!(counters.console_dropped.load(Ordering::Relaxed), 1);
     }
 }

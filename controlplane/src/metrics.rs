@@ -82,7 +82,11 @@ fn num(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else {
         format!("{v}")
     }
@@ -145,9 +149,21 @@ impl Drop for Family<'_> {
 fn devices(out: &mut String, d: &DeviceSample) {
     type Get = fn(&dataplane::source::QueueSample) -> u64;
     let queue_families: [(&str, &str, Get); 3] = [
-        ("skua_nic_queue_received_packets_total", "Frames the device delivered to the RX queue.", |q| q.packets),
-        ("skua_nic_queue_received_bytes_total", "Bytes the device delivered to the RX queue.", |q| q.bytes),
-        ("skua_nic_queue_errors_total", "Receive errors the device counted on the RX queue.", |q| q.errors),
+        (
+            "skua_nic_queue_received_packets_total",
+            "Frames the device delivered to the RX queue.",
+            |q| q.packets,
+        ),
+        (
+            "skua_nic_queue_received_bytes_total",
+            "Bytes the device delivered to the RX queue.",
+            |q| q.bytes,
+        ),
+        (
+            "skua_nic_queue_errors_total",
+            "Receive errors the device counted on the RX queue.",
+            |q| q.errors,
+        ),
     ];
     for (name, help, get) in queue_families {
         let mut f = Family::new(out, name, "counter", help);
@@ -171,14 +187,26 @@ fn devices(out: &mut String, d: &DeviceSample) {
     }
 }
 
-fn core_counter(out: &mut String, s: &MetricsSnapshot, name: &str, help: &str, get: impl Fn(&CoreCounters) -> u64) {
+fn core_counter(
+    out: &mut String,
+    s: &MetricsSnapshot,
+    name: &str,
+    help: &str,
+    get: impl Fn(&CoreCounters) -> u64,
+) {
     let mut f = Family::new(out, name, "counter", help);
     for c in &s.cores {
         f.u(&[("core", &c.core.to_string())], get(&c.counters));
     }
 }
 
-fn reassembly_counter(out: &mut String, s: &MetricsSnapshot, name: &str, help: &str, get: impl Fn(&ReassemblyCounters) -> u64) {
+fn reassembly_counter(
+    out: &mut String,
+    s: &MetricsSnapshot,
+    name: &str,
+    help: &str,
+    get: impl Fn(&ReassemblyCounters) -> u64,
+) {
     let mut f = Family::new(out, name, "counter", help);
     for c in &s.cores {
         if let Some(r) = &c.reassembly {
@@ -187,14 +215,30 @@ fn reassembly_counter(out: &mut String, s: &MetricsSnapshot, name: &str, help: &
     }
 }
 
-fn hook_counter(out: &mut String, s: &MetricsSnapshot, name: &str, help: &str, get: impl Fn(&HookStats) -> u64) {
+fn hook_counter(
+    out: &mut String,
+    s: &MetricsSnapshot,
+    name: &str,
+    help: &str,
+    get: impl Fn(&HookStats) -> u64,
+) {
     let mut f = Family::new(out, name, "counter", help);
     for h in &s.hooks {
-        f.u(&[("runtime", &h.runtime.to_string()), ("agent", &h.agent), ("hook", h.site_name())], get(h));
+        f.u(
+            &[("runtime", &h.runtime.to_string()), ("agent", &h.agent), ("hook", h.site_name())],
+            get(h),
+        );
     }
 }
 
-fn integration_family(out: &mut String, s: &MetricsSnapshot, name: &str, kind: &str, help: &str, get: impl Fn(&IntegrationSnapshot) -> u64) {
+fn integration_family(
+    out: &mut String,
+    s: &MetricsSnapshot,
+    name: &str,
+    kind: &str,
+    help: &str,
+    get: impl Fn(&IntegrationSnapshot) -> u64,
+) {
     let mut f = Family::new(out, name, kind, help);
     for i in &s.integrations {
         f.u(&[("integration", i.integration.name())], get(i));
@@ -229,16 +273,40 @@ pub fn render(s: &MetricsSnapshot) -> String {
         f.u(&[("version", env!("CARGO_PKG_VERSION"))], 1);
     }
     if let Some(up) = s.uptime {
-        let mut f = Family::new(&mut out, "skua_uptime_seconds", "gauge", "Seconds since skua started.");
+        let mut f =
+            Family::new(&mut out, "skua_uptime_seconds", "gauge", "Seconds since skua started.");
         f.f(&[], up.as_secs_f64());
     }
 
     // Dataplane, per core.
-    core_counter(&mut out, s, "skua_dataplane_packets_total", "Frames received by the core, malformed ones included.", |c| c.packets);
-    core_counter(&mut out, s, "skua_dataplane_bytes_total", "Bytes of the received frames on the wire.", |c| c.bytes);
-    core_counter(&mut out, s, "skua_dataplane_captured_bytes_total", "Bytes of the received frames actually captured.", |c| c.captured_bytes);
+    core_counter(
+        &mut out,
+        s,
+        "skua_dataplane_packets_total",
+        "Frames received by the core, malformed ones included.",
+        |c| c.packets,
+    );
+    core_counter(
+        &mut out,
+        s,
+        "skua_dataplane_bytes_total",
+        "Bytes of the received frames on the wire.",
+        |c| c.bytes,
+    );
+    core_counter(
+        &mut out,
+        s,
+        "skua_dataplane_captured_bytes_total",
+        "Bytes of the received frames actually captured.",
+        |c| c.captured_bytes,
+    );
     {
-        let mut f = Family::new(&mut out, "skua_dataplane_dropped_packets_total", "counter", "Frames not processed further, by reason (docs/config.md lists them).");
+        let mut f = Family::new(
+            &mut out,
+            "skua_dataplane_dropped_packets_total",
+            "counter",
+            "Frames not processed further, by reason (docs/config.md lists them).",
+        );
         for c in &s.cores {
             let core = c.core.to_string();
             for r in DropReason::ALL {
@@ -247,7 +315,12 @@ pub fn render(s: &MetricsSnapshot) -> String {
         }
     }
     {
-        let mut f = Family::new(&mut out, "skua_dataplane_network_packets_total", "counter", "Frames by network-layer protocol.");
+        let mut f = Family::new(
+            &mut out,
+            "skua_dataplane_network_packets_total",
+            "counter",
+            "Frames by network-layer protocol.",
+        );
         for c in &s.cores {
             let core = c.core.to_string();
             f.u(&[("core", &core), ("protocol", "ipv4")], c.counters.ipv4);
@@ -255,46 +328,205 @@ pub fn render(s: &MetricsSnapshot) -> String {
         }
     }
     {
-        let mut f = Family::new(&mut out, "skua_dataplane_transport_packets_total", "counter", "Frames by transport-layer protocol.");
+        let mut f = Family::new(
+            &mut out,
+            "skua_dataplane_transport_packets_total",
+            "counter",
+            "Frames by transport-layer protocol.",
+        );
         for c in &s.cores {
             let core = c.core.to_string();
-            for (p, v) in [("tcp", c.counters.tcp), ("udp", c.counters.udp), ("icmp", c.counters.icmp), ("other", c.counters.other_l4)] {
+            for (p, v) in [
+                ("tcp", c.counters.tcp),
+                ("udp", c.counters.udp),
+                ("icmp", c.counters.icmp),
+                ("other", c.counters.other_l4),
+            ] {
                 f.u(&[("core", &core), ("protocol", p)], v);
             }
         }
     }
-    core_counter(&mut out, s, "skua_dataplane_fragments_total", "IP fragments received.", |c| c.fragments);
-    core_counter(&mut out, s, "skua_dataplane_snap_truncated_packets_total", "Frames cut short by the capture's snap length.", |c| c.snap_truncated);
-    core_counter(&mut out, s, "skua_dataplane_vlan_tagged_packets_total", "Frames carrying at least one VLAN tag.", |c| c.vlan_tagged);
-    core_counter(&mut out, s, "skua_dataplane_flows_total", "Flows first seen on the core.", |c| c.flows);
-    core_counter(&mut out, s, "skua_dataplane_flow_table_full_total", "New flows not tracked because the flow table was full.", |c| c.flow_table_full);
+    core_counter(&mut out, s, "skua_dataplane_fragments_total", "IP fragments received.", |c| {
+        c.fragments
+    });
+    core_counter(
+        &mut out,
+        s,
+        "skua_dataplane_snap_truncated_packets_total",
+        "Frames cut short by the capture's snap length.",
+        |c| c.snap_truncated,
+    );
+    core_counter(
+        &mut out,
+        s,
+        "skua_dataplane_vlan_tagged_packets_total",
+        "Frames carrying at least one VLAN tag.",
+        |c| c.vlan_tagged,
+    );
+    core_counter(&mut out, s, "skua_dataplane_flows_total", "Flows first seen on the core.", |c| {
+        c.flows
+    });
+    core_counter(
+        &mut out,
+        s,
+        "skua_dataplane_flow_table_full_total",
+        "New flows not tracked because the flow table was full.",
+        |c| c.flow_table_full,
+    );
 
     devices(&mut out, &s.devices);
 
     // Reassembly, per core.
-    reassembly_counter(&mut out, s, "skua_reassembly_packets_total", "Packets handed to reassembly.", |r| r.packets);
-    reassembly_counter(&mut out, s, "skua_reassembly_ignored_packets_total", "Packets that were neither TCP nor UDP or had no usable L4 header.", |r| r.packets_ignored);
-    reassembly_counter(&mut out, s, "skua_reassembly_packets_without_flow_total", "TCP packets that could not start a flow (a lone ACK or RST).", |r| r.packets_without_flow);
-    reassembly_counter(&mut out, s, "skua_reassembly_flows_created_total", "Flows created.", |r| r.flows_created);
-    reassembly_counter(&mut out, s, "skua_reassembly_flows_evicted_total", "Flows pushed out of a full table.", |r| r.flows_evicted);
-    reassembly_counter(&mut out, s, "skua_reassembly_flows_expired_total", "Flows finished by a timeout.", |r| r.flows_expired);
-    reassembly_counter(&mut out, s, "skua_reassembly_flows_closed_total", "Flows finished by FIN or RST.", |r| r.flows_closed);
-    reassembly_counter(&mut out, s, "skua_reassembly_flow_table_full_total", "Times a new flow found the table full.", |r| r.flow_table_full);
-    reassembly_counter(&mut out, s, "skua_reassembly_flows_undetected_total", "Flows whose payload matched no enabled dissector.", |r| r.flows_undetected);
-    reassembly_counter(&mut out, s, "skua_reassembly_retransmitted_bytes_total", "TCP payload bytes seen again (retransmissions, overlaps).", |r| r.tcp.retransmitted_bytes);
-    reassembly_counter(&mut out, s, "skua_reassembly_ooo_segments_total", "TCP segments that arrived out of order.", |r| r.tcp.ooo_segments);
-    reassembly_counter(&mut out, s, "skua_reassembly_ooo_flow_limit_hits_total", "Times a flow's out-of-order buffer limit was hit.", |r| r.tcp.ooo_flow_limit_hits);
-    reassembly_counter(&mut out, s, "skua_reassembly_ooo_core_limit_hits_total", "Times the core's out-of-order buffer limit was hit.", |r| r.tcp.ooo_core_limit_hits);
-    reassembly_counter(&mut out, s, "skua_reassembly_gaps_total", "Holes in TCP streams delivered to dissectors as gaps.", |r| r.tcp.gaps);
-    reassembly_counter(&mut out, s, "skua_reassembly_gap_bytes_total", "Bytes missing in those gaps.", |r| r.tcp.gap_bytes);
-    reassembly_counter(&mut out, s, "skua_reassembly_fragments_total", "IP fragments handled.", |r| r.fragments);
-    reassembly_counter(&mut out, s, "skua_reassembly_fragment_datagrams_reassembled_total", "IP datagrams rebuilt from fragments.", |r| r.fragment_datagrams_reassembled);
-    reassembly_counter(&mut out, s, "skua_reassembly_fragment_datagram_limit_hits_total", "Times the fragment-datagram limit was hit.", |r| r.fragment_datagram_limit_hits);
-    reassembly_counter(&mut out, s, "skua_reassembly_fragment_bytes_limit_hits_total", "Times the fragment-bytes limit was hit.", |r| r.fragment_bytes_limit_hits);
-    reassembly_counter(&mut out, s, "skua_reassembly_fragment_timeouts_total", "Datagrams dropped because their fragments did not all arrive.", |r| r.fragment_timeouts);
-    reassembly_counter(&mut out, s, "skua_reassembly_malformed_fragments_total", "Fragments that could not be used.", |r| r.fragments_malformed);
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_packets_total",
+        "Packets handed to reassembly.",
+        |r| r.packets,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_ignored_packets_total",
+        "Packets that were neither TCP nor UDP or had no usable L4 header.",
+        |r| r.packets_ignored,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_packets_without_flow_total",
+        "TCP packets that could not start a flow (a lone ACK or RST).",
+        |r| r.packets_without_flow,
+    );
+    reassembly_counter(&mut out, s, "skua_reassembly_flows_created_total", "Flows created.", |r| {
+        r.flows_created
+    });
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_flows_evicted_total",
+        "Flows pushed out of a full table.",
+        |r| r.flows_evicted,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_flows_expired_total",
+        "Flows finished by a timeout.",
+        |r| r.flows_expired,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_flows_closed_total",
+        "Flows finished by FIN or RST.",
+        |r| r.flows_closed,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_flow_table_full_total",
+        "Times a new flow found the table full.",
+        |r| r.flow_table_full,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_flows_undetected_total",
+        "Flows whose payload matched no enabled dissector.",
+        |r| r.flows_undetected,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_retransmitted_bytes_total",
+        "TCP payload bytes seen again (retransmissions, overlaps).",
+        |r| r.tcp.retransmitted_bytes,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_ooo_segments_total",
+        "TCP segments that arrived out of order.",
+        |r| r.tcp.ooo_segments,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_ooo_flow_limit_hits_total",
+        "Times a flow's out-of-order buffer limit was hit.",
+        |r| r.tcp.ooo_flow_limit_hits,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_ooo_core_limit_hits_total",
+        "Times the core's out-of-order buffer limit was hit.",
+        |r| r.tcp.ooo_core_limit_hits,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_gaps_total",
+        "Holes in TCP streams delivered to dissectors as gaps.",
+        |r| r.tcp.gaps,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_gap_bytes_total",
+        "Bytes missing in those gaps.",
+        |r| r.tcp.gap_bytes,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_fragments_total",
+        "IP fragments handled.",
+        |r| r.fragments,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_fragment_datagrams_reassembled_total",
+        "IP datagrams rebuilt from fragments.",
+        |r| r.fragment_datagrams_reassembled,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_fragment_datagram_limit_hits_total",
+        "Times the fragment-datagram limit was hit.",
+        |r| r.fragment_datagram_limit_hits,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_fragment_bytes_limit_hits_total",
+        "Times the fragment-bytes limit was hit.",
+        |r| r.fragment_bytes_limit_hits,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_fragment_timeouts_total",
+        "Datagrams dropped because their fragments did not all arrive.",
+        |r| r.fragment_timeouts,
+    );
+    reassembly_counter(
+        &mut out,
+        s,
+        "skua_reassembly_malformed_fragments_total",
+        "Fragments that could not be used.",
+        |r| r.fragments_malformed,
+    );
     {
-        let mut f = Family::new(&mut out, "skua_items_total", "counter", "Items (request/response pairs) completed, by application protocol.");
+        let mut f = Family::new(
+            &mut out,
+            "skua_items_total",
+            "counter",
+            "Items (request/response pairs) completed, by application protocol.",
+        );
         for c in &s.cores {
             if let Some(r) = &c.reassembly {
                 let core = c.core.to_string();
@@ -305,7 +537,12 @@ pub fn render(s: &MetricsSnapshot) -> String {
         }
     }
     {
-        let mut f = Family::new(&mut out, "skua_reassembly_dissection_errors_total", "counter", "Dissection errors and anomalies, by kind.");
+        let mut f = Family::new(
+            &mut out,
+            "skua_reassembly_dissection_errors_total",
+            "counter",
+            "Dissection errors and anomalies, by kind.",
+        );
         for c in &s.cores {
             if let Some(r) = &c.reassembly {
                 let core = c.core.to_string();
@@ -317,15 +554,41 @@ pub fn render(s: &MetricsSnapshot) -> String {
     }
 
     // Agents.
-    hook_counter(&mut out, s, "skua_agent_calls_total", "Calls into an agent, by runtime and hook (job, load included).", |h| h.calls);
-    hook_counter(&mut out, s, "skua_agent_errors_total", "Calls that threw an exception.", |h| h.errors);
-    hook_counter(&mut out, s, "skua_agent_interrupts_total", "Calls stopped at their time budget.", |h| h.interrupts);
-    hook_counter(&mut out, s, "skua_agent_out_of_memory_total", "Calls stopped at the runtime's heap limit.", |h| h.out_of_memory);
+    hook_counter(
+        &mut out,
+        s,
+        "skua_agent_calls_total",
+        "Calls into an agent, by runtime and hook (job, load included).",
+        |h| h.calls,
+    );
+    hook_counter(&mut out, s, "skua_agent_errors_total", "Calls that threw an exception.", |h| {
+        h.errors
+    });
+    hook_counter(
+        &mut out,
+        s,
+        "skua_agent_interrupts_total",
+        "Calls stopped at their time budget.",
+        |h| h.interrupts,
+    );
+    hook_counter(
+        &mut out,
+        s,
+        "skua_agent_out_of_memory_total",
+        "Calls stopped at the runtime's heap limit.",
+        |h| h.out_of_memory,
+    );
     {
-        let mut f = Family::new(&mut out, "skua_agent_call_duration_seconds", "summary", "Latency of calls into an agent (HDR histogram quantiles).");
+        let mut f = Family::new(
+            &mut out,
+            "skua_agent_call_duration_seconds",
+            "summary",
+            "Latency of calls into an agent (HDR histogram quantiles).",
+        );
         for h in &s.hooks {
             let rt = h.runtime.to_string();
-            let base = [("runtime", rt.as_str()), ("agent", h.agent.as_str()), ("hook", h.site_name())];
+            let base =
+                [("runtime", rt.as_str()), ("agent", h.agent.as_str()), ("hook", h.site_name())];
             for (q, ns) in [("0.5", h.p50_ns), ("0.99", h.p99_ns), ("0.999", h.p999_ns)] {
                 let l = [base[0], base[1], base[2], ("quantile", q)];
                 f.f(&l, ns as f64 / 1e9);
@@ -335,13 +598,30 @@ pub fn render(s: &MetricsSnapshot) -> String {
         }
     }
     {
-        let mut f = Family::new(&mut out, "skua_agent_call_duration_max_seconds", "gauge", "Longest call into an agent so far.");
+        let mut f = Family::new(
+            &mut out,
+            "skua_agent_call_duration_max_seconds",
+            "gauge",
+            "Longest call into an agent so far.",
+        );
         for h in &s.hooks {
-            f.f(&[("runtime", &h.runtime.to_string()), ("agent", &h.agent), ("hook", h.site_name())], h.max_ns as f64 / 1e9);
+            f.f(
+                &[
+                    ("runtime", &h.runtime.to_string()),
+                    ("agent", &h.agent),
+                    ("hook", h.site_name()),
+                ],
+                h.max_ns as f64 / 1e9,
+            );
         }
     }
     if let Some(n) = s.effect_queue_rejected {
-        let mut f = Family::new(&mut out, "skua_effect_queue_rejected_total", "counter", "I/O helper calls refused because the queue to the control plane was full.");
+        let mut f = Family::new(
+            &mut out,
+            "skua_effect_queue_rejected_total",
+            "counter",
+            "I/O helper calls refused because the queue to the control plane was full.",
+        );
         f.u(&[], n);
     }
 
@@ -359,19 +639,67 @@ pub fn render(s: &MetricsSnapshot) -> String {
             }
         }
     }
-    integration_family(&mut out, s, "skua_integration_retries_total", "counter", "Retry attempts.", |i| i.retried);
-    integration_family(&mut out, s, "skua_integration_abandoned_total", "counter", "Deliveries abandoned at the drain timeout on shutdown.", |i| i.abandoned);
-    integration_family(&mut out, s, "skua_integration_queue_depth", "gauge", "Requests waiting in the integration's queue.", |i| i.queued);
-    integration_family(&mut out, s, "skua_integration_queue_capacity", "gauge", "Capacity of the integration's queue (0: answered inline).", |i| i.capacity as u64);
-    integration_family(&mut out, s, "skua_integration_in_flight", "gauge", "Requests being delivered now.", |i| i.in_flight);
+    integration_family(
+        &mut out,
+        s,
+        "skua_integration_retries_total",
+        "counter",
+        "Retry attempts.",
+        |i| i.retried,
+    );
+    integration_family(
+        &mut out,
+        s,
+        "skua_integration_abandoned_total",
+        "counter",
+        "Deliveries abandoned at the drain timeout on shutdown.",
+        |i| i.abandoned,
+    );
+    integration_family(
+        &mut out,
+        s,
+        "skua_integration_queue_depth",
+        "gauge",
+        "Requests waiting in the integration's queue.",
+        |i| i.queued,
+    );
+    integration_family(
+        &mut out,
+        s,
+        "skua_integration_queue_capacity",
+        "gauge",
+        "Capacity of the integration's queue (0: answered inline).",
+        |i| i.capacity as u64,
+    );
+    integration_family(
+        &mut out,
+        s,
+        "skua_integration_in_flight",
+        "gauge",
+        "Requests being delivered now.",
+        |i| i.in_flight,
+    );
     {
-        let mut f = Family::new(&mut out, "skua_integration_delivery_duration_seconds", "histogram", "Time from the start of a delivery to its outcome, retries included.");
+        let mut f = Family::new(
+            &mut out,
+            "skua_integration_delivery_duration_seconds",
+            "histogram",
+            "Time from the start of a delivery to its outcome, retries included.",
+        );
         for i in &s.integrations {
             let name = i.integration.name();
             for (b, v) in LATENCY_BUCKETS_S.iter().zip(i.latency_buckets.iter()) {
-                f.sample_named("_bucket", &[("integration", name), ("le", &num(*b))], &v.to_string());
+                f.sample_named(
+                    "_bucket",
+                    &[("integration", name), ("le", &num(*b))],
+                    &v.to_string(),
+                );
             }
-            f.sample_named("_bucket", &[("integration", name), ("le", "+Inf")], &i.latency_count().to_string());
+            f.sample_named(
+                "_bucket",
+                &[("integration", name), ("le", "+Inf")],
+                &i.latency_count().to_string(),
+            );
             f.sample_named("_sum", &[("integration", name)], &num(i.latency_sum.as_secs_f64()));
             f.sample_named("_count", &[("integration", name)], &i.latency_count().to_string());
         }
@@ -380,21 +708,40 @@ pub fn render(s: &MetricsSnapshot) -> String {
     // Kubernetes.
     if let Some(k) = &s.kubernetes {
         {
-            let mut f = Family::new(&mut out, "skua_kubernetes_pod_events_total", "counter", "Pod events for onPodEvent: queued, or dropped because the event queue was full.");
+            let mut f = Family::new(
+                &mut out,
+                "skua_kubernetes_pod_events_total",
+                "counter",
+                "Pod events for onPodEvent: queued, or dropped because the event queue was full.",
+            );
             f.u(&[("result", "queued")], k.pod_events);
             f.u(&[("result", "dropped")], k.pod_events_dropped);
         }
-        let mut one = |name: &str, help: &str, v: u64| Family::new(&mut out, name, "counter", help).u(&[], v);
-        one("skua_kubernetes_malformed_objects_total", "Objects from the API server that did not decode, skipped.", k.malformed);
-        one("skua_kubernetes_watch_errors_total", "Watch errors (each followed by the watcher's back-off).", k.watch_errors);
-        one("skua_kubernetes_pod_lists_total", "Full pod lists: the first, and relists after 410 Gone or a lost watch.", k.relists);
+        let mut one =
+            |name: &str, help: &str, v: u64| Family::new(&mut out, name, "counter", help).u(&[], v);
+        one(
+            "skua_kubernetes_malformed_objects_total",
+            "Objects from the API server that did not decode, skipped.",
+            k.malformed,
+        );
+        one(
+            "skua_kubernetes_watch_errors_total",
+            "Watch errors (each followed by the watcher's back-off).",
+            k.watch_errors,
+        );
+        one(
+            "skua_kubernetes_pod_lists_total",
+            "Full pod lists: the first, and relists after 410 Gone or a lost watch.",
+            k.relists,
+        );
     }
 
     // Agents' own metrics.
     for fam in &s.agent_metrics {
         let mut f = Family::new(&mut out, &fam.name, fam.kind.as_str(), &fam.help);
         for (labels, v) in &fam.series {
-            let l: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let l: Vec<(&str, &str)> =
+                labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             f.f(&l, *v);
         }
     }
@@ -428,7 +775,11 @@ pub struct ServeError {
 
 /// Binds `addr` (now, so a taken port is reported at start-up) and serves
 /// `GET /metrics` on `rt`. Other paths answer 404.
-pub fn serve(rt: &tokio::runtime::Handle, addr: &str, source: Source) -> Result<MetricsServer, ServeError> {
+pub fn serve(
+    rt: &tokio::runtime::Handle,
+    addr: &str,
+    source: Source,
+) -> Result<MetricsServer, ServeError> {
     let err = |source| ServeError { addr: addr.to_string(), source };
     let std_listener = std::net::TcpListener::bind(addr).map_err(err)?;
     std_listener.set_nonblocking(true).map_err(err)?;
@@ -465,7 +816,10 @@ fn answer(req: &Request<hyper::body::Incoming>, source: &Source) -> Response<Ful
         (&Method::GET | &Method::HEAD, "/metrics") => {
             let body = source();
             *resp.body_mut() = Full::new(Bytes::from(body));
-            resp.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(CONTENT_TYPE));
+            resp.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static(CONTENT_TYPE),
+            );
         }
         _ => {
             *resp.status_mut() = StatusCode::NOT_FOUND;
@@ -491,17 +845,30 @@ mod tests {
     fn cores_render_per_reason() {
         let mut c = CoreCounters { packets: 10, ..Default::default() };
         c.drop(DropReason::RingFull);
-        let s = MetricsSnapshot { cores: vec![CoreSample { core: 1, counters: c, reassembly: Some(ReassemblyCounters::default()) }], ..Default::default() };
+        let s = MetricsSnapshot {
+            cores: vec![CoreSample {
+                core: 1,
+                counters: c,
+                reassembly: Some(ReassemblyCounters::default()),
+            }],
+            ..Default::default()
+        };
         let out = render(&s);
         assert!(out.contains("skua_dataplane_packets_total{core=\"1\"} 10\n"));
-        assert!(out.contains("skua_dataplane_dropped_packets_total{core=\"1\",reason=\"ring_full\"} 1\n"));
+        assert!(out
+            .contains("skua_dataplane_dropped_packets_total{core=\"1\",reason=\"ring_full\"} 1\n"));
         assert!(out.contains("skua_items_total{core=\"1\",protocol=\"http\"} 0\n"));
         assert_eq!(out.matches("# TYPE skua_dataplane_dropped_packets_total counter").count(), 1);
     }
 
     #[test]
     fn kubernetes_counters() {
-        let k = crate::kube::KubeSnapshot { pod_events: 5, pod_events_dropped: 2, relists: 1, ..Default::default() };
+        let k = crate::kube::KubeSnapshot {
+            pod_events: 5,
+            pod_events_dropped: 2,
+            relists: 1,
+            ..Default::default()
+        };
         let out = render(&MetricsSnapshot { kubernetes: Some(k), ..Default::default() });
         assert!(out.contains("skua_kubernetes_pod_events_total{result=\"dropped\"} 2\n"), "{out}");
         assert!(out.contains("skua_kubernetes_pod_lists_total 1\n"), "{out}");

@@ -78,11 +78,21 @@ struct Hub {
 }
 
 impl Hub {
-    async fn call(&self, method: Method, path: &str, body: Option<serde_json::Value>) -> Result<(u16, serde_json::Value)> {
-        let url = parse_url(&format!("{}{path}", self.base.trim_end_matches('/'))).map_err(|e| anyhow::anyhow!("{e}"))?;
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value)> {
+        let url = parse_url(&format!("{}{path}", self.base.trim_end_matches('/')))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut headers = HeaderMap::new();
         if let Some(t) = &self.token {
-            headers.insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {t}")).context("the token is not a valid header value")?);
+            headers.insert(
+                AUTHORIZATION,
+                HeaderValue::from_str(&format!("Bearer {t}"))
+                    .context("the token is not a valid header value")?,
+            );
         }
         let body = match body {
             Some(v) => {
@@ -92,16 +102,26 @@ impl Hub {
             None => Bytes::new(),
         };
         let req = HttpRequest { method, url, headers, body };
-        let opts = SendOptions { timeout: Duration::from_secs(10), max_redirects: 0, max_body_bytes: 4 << 20 };
-        let resp = self.client.send(&req, opts).await.map_err(|e| anyhow::anyhow!("{}: {e}", self.base))?;
+        let opts = SendOptions {
+            timeout: Duration::from_secs(10),
+            max_redirects: 0,
+            max_body_bytes: 4 << 20,
+        };
+        let resp = self
+            .client
+            .send(&req, opts)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.base))?;
         let v = serde_json::from_slice(&resp.body).unwrap_or(serde_json::Value::Null);
         match resp.status {
             401 => bail!("{}: 401, a token is needed (--token or SKUA_TOKEN)", self.base),
-            403 => bail!("{}: 403, the token is read-only; saving agents needs an admin token", self.base),
+            403 => bail!(
+                "{}: 403, the token is read-only; saving agents needs an admin token",
+                self.base
+            ),
             _ => Ok((resp.status, v)),
         }
     }
-
 }
 
 impl Target for Hub {
@@ -109,20 +129,30 @@ impl Target for Hub {
     async fn apply(&self, change: &Change) -> Result<bool> {
         match change {
             Change::Upsert { name, source } => {
-                let (status, v) = self.call(Method::PUT, &format!("/api/agents/{name}"), Some(serde_json::json!({ "source": source, "active": true }))).await?;
+                let (status, v) = self
+                    .call(
+                        Method::PUT,
+                        &format!("/api/agents/{name}"),
+                        Some(serde_json::json!({ "source": source, "active": true })),
+                    )
+                    .await?;
                 match status {
                     200..=299 => {
                         eprintln!("skua: {name}.js pushed");
                         Ok(true)
                     }
                     _ => {
-                        eprintln!("skua: {name}.js rejected by the hub ({status}): {}", v["error"].as_str().unwrap_or(""));
+                        eprintln!(
+                            "skua: {name}.js rejected by the hub ({status}): {}",
+                            v["error"].as_str().unwrap_or("")
+                        );
                         Ok(false)
                     }
                 }
             }
             Change::Removed { name } => {
-                let (status, _) = self.call(Method::DELETE, &format!("/api/agents/{name}"), None).await?;
+                let (status, _) =
+                    self.call(Method::DELETE, &format!("/api/agents/{name}"), None).await?;
                 if matches!(status, 200..=299 | 404) {
                     eprintln!("skua: {name} deleted");
                     Ok(true)
@@ -135,7 +165,12 @@ impl Target for Hub {
 
     async fn names(&self) -> Result<Vec<String>> {
         let (_, list) = self.call(Method::GET, "/api/agents", None).await?;
-        Ok(list.as_array().into_iter().flatten().filter_map(|a| a["name"].as_str().map(str::to_string)).collect())
+        Ok(list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["name"].as_str().map(str::to_string))
+            .collect())
     }
 }
 
@@ -143,9 +178,14 @@ impl Target for Hub {
 struct Kube(std::sync::Arc<KubeStore>);
 
 impl Kube {
-    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&KubeStore) -> Result<T, crate::hub::StoreError> + Send + 'static) -> Result<T> {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&KubeStore) -> Result<T, crate::hub::StoreError> + Send + 'static,
+    ) -> Result<T> {
         let store = self.0.clone();
-        Ok(tokio::task::spawn_blocking(move || f(&store)).await.context("the store call failed")??)
+        Ok(tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .context("the store call failed")??)
     }
 }
 
@@ -176,13 +216,21 @@ pub fn run(cfg: &Config, args: &ScriptsArgs) -> Result<ExitCode> {
     if args.kube {
         // Multi-thread: the store waits on the blocking pool for calls it
         // spawns on this runtime.
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().context("starting the Kubernetes client")?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .context("starting the Kubernetes client")?;
         let store = KubeStore::connect(&cfg.hub, rt.handle())?;
         eprintln!("skua: pushing to {}", store.describe());
         return rt.block_on(push_and_watch(cfg, args, dir, &Kube(std::sync::Arc::new(store))));
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the HTTP client")?;
-    let client = HttpClient::new(Duration::from_secs(5), None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the HTTP client")?;
+    let client =
+        HttpClient::new(Duration::from_secs(5), None).map_err(|e| anyhow::anyhow!("{e}"))?;
     let hub = Hub { client, base: args.hub.clone(), token: args.token.clone() };
     rt.block_on(push_and_watch(cfg, args, dir, &hub))
 }
@@ -197,7 +245,12 @@ async fn push(target: &impl Target, change: &Change, es5_strict: bool) -> Result
     target.apply(change).await
 }
 
-async fn push_and_watch(cfg: &Config, args: &ScriptsArgs, dir: PathBuf, hub: &impl Target) -> Result<ExitCode> {
+async fn push_and_watch(
+    cfg: &Config,
+    args: &ScriptsArgs,
+    dir: PathBuf,
+    hub: &impl Target,
+) -> Result<ExitCode> {
     let es5 = cfg.scripting.es5_strict;
     let mut agents = AgentDir::new(&dir);
     let first = agents.look().with_context(|| format!("reading {}", dir.display()))?;

@@ -81,7 +81,11 @@ fn human_bytes(b: u64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    if i == 0 { format!("{b} B") } else { format!("{v:.1} {}", units[i]) }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
 }
 
 fn sum_captured(r: &RunReport) -> u64 {
@@ -104,18 +108,46 @@ pub fn to_text(r: &RunReport) -> String {
         r.elapsed.as_secs_f64(),
         if r.stopped { " (stopped)" } else { "" }
     );
-    let _ = writeln!(s, "{:>6} {:>5} {:>14} {:>16} {:>10} {:>10} {:>12}", "core", "cpu", "packets", "bytes", "flows", "items", "drops");
+    let _ = writeln!(
+        s,
+        "{:>6} {:>5} {:>14} {:>16} {:>10} {:>10} {:>12}",
+        "core", "cpu", "packets", "bytes", "flows", "items", "drops"
+    );
     for c in &r.cores {
         let k = &c.counters;
         let cpu = c.cpu.map_or("-".to_string(), |x| x.to_string());
-        let _ = writeln!(s, "{:>6} {:>5} {:>14} {:>16} {:>10} {:>10} {:>12}", c.core, cpu, k.packets, k.bytes, k.flows, k.items, k.dropped());
+        let _ = writeln!(
+            s,
+            "{:>6} {:>5} {:>14} {:>16} {:>10} {:>10} {:>12}",
+            c.core,
+            cpu,
+            k.packets,
+            k.bytes,
+            k.flows,
+            k.items,
+            k.dropped()
+        );
     }
     if let Some(d) = &r.dispatcher {
-        let _ = writeln!(s, "{:>6} {:>5} {:>14} {:>16} {:>10} {:>10} {:>12}", "disp", "-", d.packets, d.bytes, "-", "-", d.dropped());
+        let _ = writeln!(
+            s,
+            "{:>6} {:>5} {:>14} {:>16} {:>10} {:>10} {:>12}",
+            "disp",
+            "-",
+            d.packets,
+            d.bytes,
+            "-",
+            "-",
+            d.dropped()
+        );
     }
     let dropped: u64 = drops.iter().map(|(_, v)| v).sum();
     let sum = r.sum();
-    let _ = writeln!(s, "{:>6} {:>5} {:>14} {:>16} {:>10} {:>10} {:>12}", "total", "", packets, bytes, sum.flows, sum.items, dropped);
+    let _ = writeln!(
+        s,
+        "{:>6} {:>5} {:>14} {:>16} {:>10} {:>10} {:>12}",
+        "total", "", packets, bytes, sum.flows, sum.items, dropped
+    );
     let _ = writeln!(
         s,
         "rate: {:.3} Mpps, {:.3} Gbps ({})",

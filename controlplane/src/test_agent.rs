@@ -45,8 +45,12 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
         if p.is_dir() {
             list.extend(agents::load_dir(p)?);
         } else {
-            let src = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            let name = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "agent".into());
+            let src =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let name = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "agent".into());
             list.push((name, src));
         }
     }
@@ -79,7 +83,10 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
 
     let input = match &args.pcap {
         Some(p) => Input::Path(p.clone()),
-        None => Input::Bytes { name: "bundled demo capture".into(), bytes: dataplane::synth::demo_capture().into() },
+        None => Input::Bytes {
+            name: "bundled demo capture".into(),
+            bytes: dataplane::synth::demo_capture().into(),
+        },
     };
     let mut source = FileSource::open(input, Pace::Fast, 1)?;
     let mut reassembler = Reassembler::new(&cfg.reassembly, 0);
@@ -118,7 +125,9 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
 
     loop {
         let mut frames: Vec<(u64, dataplane::wire::LinkType, Vec<u8>, u32)> = Vec::new();
-        let p = source.poll(&mut |f: Frame<'_>| frames.push((f.ts_ns, f.link, f.data.to_vec(), f.wire_len)))?;
+        let p = source.poll(&mut |f: Frame<'_>| {
+            frames.push((f.ts_ns, f.link, f.data.to_vec(), f.wire_len))
+        })?;
         for (ts, link, data, wire_len) in frames {
             // Jobs fire at their times on the capture's clock, before the
             // packets that come after them.
@@ -170,7 +179,11 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
         last_ts.saturating_sub(first_ts.unwrap_or(last_ts)) as f64 / 1e9
     );
     print!("{}", agents::table(&rt.stats()));
-    let quarantined: Vec<String> = rt.agents().into_iter().filter_map(|a| a.quarantined.map(|why| format!("{}: {why}", a.name))).collect();
+    let quarantined: Vec<String> = rt
+        .agents()
+        .into_iter()
+        .filter_map(|a| a.quarantined.map(|why| format!("{}: {why}", a.name)))
+        .collect();
     for q in &quarantined {
         eprintln!("skua: quarantined {q}");
     }

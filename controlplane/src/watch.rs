@@ -17,8 +17,13 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// A new or changed agent (name = file stem).
-    Upsert { name: String, source: String },
-    Removed { name: String },
+    Upsert {
+        name: String,
+        source: String,
+    },
+    Removed {
+        name: String,
+    },
 }
 
 impl Change {
@@ -50,7 +55,12 @@ impl AgentDir {
     /// A watcher that has reported nothing yet: the first look reports every
     /// agent (at once, without waiting for stability).
     pub fn new(dir: &Path) -> Self {
-        AgentDir { dir: dir.to_path_buf(), reported: BTreeMap::new(), pending: BTreeMap::new(), looked: false }
+        AgentDir {
+            dir: dir.to_path_buf(),
+            reported: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            looked: false,
+        }
     }
 
     /// A watcher that treats `known` (name, source) as already reported.
@@ -87,7 +97,8 @@ impl AgentDir {
                 self.pending.insert(name, h);
             }
         }
-        let gone: Vec<String> = self.reported.keys().filter(|n| !seen.contains_key(*n)).cloned().collect();
+        let gone: Vec<String> =
+            self.reported.keys().filter(|n| !seen.contains_key(*n)).cloned().collect();
         for name in gone {
             self.reported.remove(&name);
             changes.push(Change::Removed { name });
@@ -106,7 +117,9 @@ pub(crate) fn read_agents(dir: &Path) -> std::io::Result<Vec<(String, String)>> 
         if path.extension().is_none_or(|x| x != "js") || !path.is_file() {
             continue;
         }
-        let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else { continue };
+        let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+            continue;
+        };
         match std::fs::read_to_string(&path) {
             Ok(src) => out.push((name, src)),
             Err(e) => eprintln!("skua: {}: {e}; skipped", path.display()),
@@ -134,7 +147,10 @@ mod tests {
 
         w("a.js", "var a = 2;");
         assert!(dir.look().unwrap().is_empty(), "not yet stable");
-        assert_eq!(dir.look().unwrap(), [Change::Upsert { name: "a".into(), source: "var a = 2;".into() }]);
+        assert_eq!(
+            dir.look().unwrap(),
+            [Change::Upsert { name: "a".into(), source: "var a = 2;".into() }]
+        );
 
         // Written again with the same content: a no-op.
         w("a.js", "var a = 2;");
@@ -144,7 +160,10 @@ mod tests {
         assert!(dir.look().unwrap().is_empty());
         w("b.js", "var b = 12;");
         assert!(dir.look().unwrap().is_empty());
-        assert_eq!(dir.look().unwrap(), [Change::Upsert { name: "b".into(), source: "var b = 12;".into() }]);
+        assert_eq!(
+            dir.look().unwrap(),
+            [Change::Upsert { name: "b".into(), source: "var b = 12;".into() }]
+        );
 
         std::fs::remove_file(d.path().join("a.js")).unwrap();
         assert_eq!(dir.look().unwrap(), [Change::Removed { name: "a".into() }]);

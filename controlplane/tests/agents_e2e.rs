@@ -8,7 +8,6 @@
 
 mod support;
 
-
 use serde_json::Value;
 use support::*;
 
@@ -29,7 +28,10 @@ function onItemCaptured(data) {
 "#;
 
 fn skua(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_skua")).args(args).output().expect("running skua")
+    std::process::Command::new(env!("CARGO_BIN_EXE_skua"))
+        .args(args)
+        .output()
+        .expect("running skua")
 }
 
 #[test]
@@ -39,16 +41,35 @@ fn a_replay_delivers_5xx_to_a_webhook_statuses_to_influxdb_and_har_to_kinesis() 
     let endpoint = format!("http://127.0.0.1:{kport}");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let client = rt.block_on(test_client(&endpoint));
-    rt.block_on(async { client.create_stream().stream_name("skua-har").shard_count(2).send().await.unwrap() });
+    rt.block_on(async {
+        client.create_stream().stream_name("skua-har").shard_count(2).send().await.unwrap()
+    });
     let webhook = TestServer::start(|_, _| Answer::new(200, "ok"));
 
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("mix.pcap");
-    let gen = skua(&["gen", "-o", pcap.to_str().unwrap(), "--exchanges", "400", "--mix", "api", "--seed", "3", "--json"]);
+    let gen = skua(&[
+        "gen",
+        "-o",
+        pcap.to_str().unwrap(),
+        "--exchanges",
+        "400",
+        "--mix",
+        "api",
+        "--seed",
+        "3",
+        "--json",
+    ]);
     assert!(gen.status.success(), "{}", String::from_utf8_lossy(&gen.stderr));
     let summary: Value = serde_json::from_slice(&gen.stdout).unwrap();
     let exchanges = summary["httpExchanges"].as_u64().unwrap();
-    let errors: u64 = summary["statuses"].as_object().unwrap().iter().filter(|(k, _)| k.starts_with('5')).map(|(_, v)| v.as_u64().unwrap()).sum();
+    let errors: u64 = summary["statuses"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with('5'))
+        .map(|(_, v)| v.as_u64().unwrap())
+        .sum();
     assert!(errors > 0, "{summary}");
     let agents = dir.path().join("agents");
     std::fs::create_dir(&agents).unwrap();
@@ -78,7 +99,8 @@ fn a_replay_delivers_5xx_to_a_webhook_statuses_to_influxdb_and_har_to_kinesis() 
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let run: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let run: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
     assert_eq!(run["deliveriesAbandoned"], 0, "{run}");
 
     // The webhook got exactly the 5xx items.
@@ -105,8 +127,12 @@ fn a_replay_delivers_5xx_to_a_webhook_statuses_to_influxdb_and_har_to_kinesis() 
         return;
     }
     let (mut answered, mut errors) = (exchanges, errors);
-    for name in ["z_http_deeply-nested-mime.pcap", "z_http_get.pcap", "z_http_pipelined-requests.pcap"] {
-        let rows = std::fs::read_to_string(corpus.join("expected").join(format!("{name}.http.jsonl"))).unwrap();
+    for name in
+        ["z_http_deeply-nested-mime.pcap", "z_http_get.pcap", "z_http_pipelined-requests.pcap"]
+    {
+        let rows =
+            std::fs::read_to_string(corpus.join("expected").join(format!("{name}.http.jsonl")))
+                .unwrap();
         for row in rows.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()) {
             if let Some(status) = row["status_code"].as_u64() {
                 answered += 1;
@@ -115,11 +141,22 @@ fn a_replay_delivers_5xx_to_a_webhook_statuses_to_influxdb_and_har_to_kinesis() 
         }
         let pcap = corpus.join("pcaps").join(name);
         let out = skua(&[
-            "run", "--pcap", pcap.to_str().unwrap(), "--scripts", agents.to_str().unwrap(), "--quiet",
-            "--set", "integrations.metrics_listen=", "--set", "integrations.influxdb.api=v1",
-            "--set", &format!("integrations.kinesis.endpoint={endpoint}"),
-            "--set", &format!("scripting.env.WEBHOOK_URL={}", webhook.url("/alerts")),
-            "--set", &format!("scripting.env.INFLUX_URL=http://127.0.0.1:{}", influx.port),
+            "run",
+            "--pcap",
+            pcap.to_str().unwrap(),
+            "--scripts",
+            agents.to_str().unwrap(),
+            "--quiet",
+            "--set",
+            "integrations.metrics_listen=",
+            "--set",
+            "integrations.influxdb.api=v1",
+            "--set",
+            &format!("integrations.kinesis.endpoint={endpoint}"),
+            "--set",
+            &format!("scripting.env.WEBHOOK_URL={}", webhook.url("/alerts")),
+            "--set",
+            &format!("scripting.env.INFLUX_URL=http://127.0.0.1:{}", influx.port),
         ]);
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
     }

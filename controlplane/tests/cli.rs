@@ -22,7 +22,10 @@ fn version_and_help() {
     }
     let out = skua(&["help", "hub"]);
     let help = String::from_utf8_lossy(&out.stdout);
-    assert!(help.contains("--listen") && help.contains("--store") && help.contains("SKUA_LISTEN"), "{help}");
+    assert!(
+        help.contains("--listen") && help.contains("--store") && help.contains("SKUA_LISTEN"),
+        "{help}"
+    );
 }
 
 #[test]
@@ -43,7 +46,18 @@ fn unknown_config_key_is_rejected_by_name() {
 fn bundled_demo_runs_by_default_with_its_dashboard() {
     use std::io::{BufRead, BufReader, Read};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_skua"))
-        .args(["run", "--duration", "8", "--summary", "json", "--quiet", "--set", "hub.listen=127.0.0.1:0", "--set", "integrations.metrics_listen="])
+        .args([
+            "run",
+            "--duration",
+            "8",
+            "--summary",
+            "json",
+            "--quiet",
+            "--set",
+            "hub.listen=127.0.0.1:0",
+            "--set",
+            "integrations.metrics_listen=",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -60,7 +74,8 @@ fn bundled_demo_runs_by_default_with_its_dashboard() {
     let get = |path: &str| hub_support::request(addr, "GET", path, Some(&token), None);
     assert!(get("/").body.contains("<html"), "the dashboard page");
     let agents = get("/api/agents").json();
-    let names: Vec<&str> = agents["agents"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+    let names: Vec<&str> =
+        agents["agents"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
     assert_eq!(names, controlplane::hub::DEMO_AGENTS, "the bundled agents run");
     let t0 = std::time::Instant::now();
     while get("/api/items?limit=3").json()["items"].as_array().is_none_or(|a| a.is_empty()) {
@@ -73,8 +88,18 @@ fn bundled_demo_runs_by_default_with_its_dashboard() {
     assert!(out.status.success(), "{rest}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    assert!(v["total"]["packets"].as_u64().unwrap() > 0 && v["total"]["items"].as_u64().unwrap() > 0, "{v}");
-    assert!(v["agents"].as_array().unwrap().iter().any(|a| a["agent"] == "count-per-host" && a["calls"].as_u64() > Some(1)), "{v}");
+    assert!(
+        v["total"]["packets"].as_u64().unwrap() > 0 && v["total"]["items"].as_u64().unwrap() > 0,
+        "{v}"
+    );
+    assert!(
+        v["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["agent"] == "count-per-host" && a["calls"].as_u64() > Some(1)),
+        "{v}"
+    );
 }
 
 #[test]
@@ -83,7 +108,18 @@ fn gen_is_deterministic_and_checks_its_options() {
     let a = dir.path().join("a.pcap");
     let b = dir.path().join("b.pcap");
     for p in [&a, &b] {
-        let out = skua(&["gen", "-o", p.to_str().unwrap(), "--exchanges", "300", "--reorder", "0.05", "--seed", "9", "--json"]);
+        let out = skua(&[
+            "gen",
+            "-o",
+            p.to_str().unwrap(),
+            "--exchanges",
+            "300",
+            "--reorder",
+            "0.05",
+            "--seed",
+            "9",
+            "--json",
+        ]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["httpExchanges"], 300);
@@ -107,7 +143,16 @@ fn worker_needs_a_source_and_takes_the_config_file() {
     std::fs::write(&cfg, "dataplane:\n  cores: 1\n").unwrap();
     let pcap = dir.path().join("g.pcap");
     assert!(skua(&["gen", "-o", pcap.to_str().unwrap(), "--exchanges", "20"]).status.success());
-    let out = skua(&["worker", "--config", cfg.to_str().unwrap(), "--pcap", pcap.to_str().unwrap(), "--summary", "json", "--quiet"]);
+    let out = skua(&[
+        "worker",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--summary",
+        "json",
+        "--quiet",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["total"]["items"].as_u64(), Some(21), "20 exchanges and one DNS lookup");

@@ -17,7 +17,8 @@ fn keys(prefix: &str, v: &serde_yaml::Value, out: &mut Vec<String>) {
 
 #[test]
 fn every_key_is_documented() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/config.md")).unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/config.md")).unwrap();
     let value = serde_yaml::to_value(Config::default()).unwrap();
     let mut all = Vec::new();
     keys("", &value, &mut all);
@@ -29,8 +30,13 @@ fn every_key_is_documented() {
 
 #[test]
 fn every_drop_reason_is_documented() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/config.md")).unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/config.md")).unwrap();
     for r in dataplane::DropReason::ALL {
-        assert!(doc.contains(&format!("`{}`", r.name())), "docs/config.md does not document drop reason `{}`", r.name());
+        assert!(
+            doc.contains(&format!("`{}`", r.name())),
+            "docs/config.md does not document drop reason `{}`",
+            r.name()
+        );
     }
 }

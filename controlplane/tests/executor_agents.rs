@@ -13,7 +13,9 @@ use controlplane::executor::{Executor, ExecutorContext};
 use controlplane::integrations::config::IntegrationsConfig;
 use controlplane::integrations::pcap::{PacketRing, RingPacket, RingSnapshot};
 use reassembly::NodeInfo;
-use scripting::{AgentRuntime, Clock, ConsoleSink, EffectSink, RuntimeId, RuntimeOptions, ScriptingConfig};
+use scripting::{
+    AgentRuntime, Clock, ConsoleSink, EffectSink, RuntimeId, RuntimeOptions, ScriptingConfig,
+};
 use support::*;
 
 struct OnePacket;
@@ -22,7 +24,11 @@ impl PacketRing for OnePacket {
         let frame = dataplane::synth::udp4([10, 0, 0, 1], [10, 0, 0, 2], 5353, 53, b"q");
         Ok(RingSnapshot {
             link: dataplane::wire::link::LinkType::Ethernet,
-            packets: vec![RingPacket { ts_ns: 1_700_000_000_000_000_000, wire_len: frame.len() as u32, data: frame }],
+            packets: vec![RingPacket {
+                ts_ns: 1_700_000_000_000_000_000,
+                wire_len: frame.len() as u32,
+                data: frame,
+            }],
         })
     }
 }
@@ -73,7 +79,14 @@ fn agent_promises_settle_through_the_executor() {
     rt.load_agent("e2e", &agent).unwrap();
 
     let mut lines: Vec<String> = Vec::new();
-    let want = ["webhook 200 echo {\"a\":1}", "refused true", "read hello", "hub count 3", "hub delivered 1", "pcap failed"];
+    let want = [
+        "webhook 200 echo {\"a\":1}",
+        "refused true",
+        "read hello",
+        "hub count 3",
+        "hub delivered 1",
+        "pcap failed",
+    ];
     let done = wait_until(Duration::from_secs(20), || {
         rt.poll_completions();
         lines.extend(console_rx.try_iter().map(|l| l.text));
@@ -81,14 +94,18 @@ fn agent_promises_settle_through_the_executor() {
     });
     assert!(done, "console: {lines:#?}");
     // No ring attached: pcap.snapshot says why.
-    assert!(lines.iter().any(|l| l.contains("pcap failed") && l.contains("no packet ring")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("pcap failed") && l.contains("no packet ring")),
+        "{lines:#?}"
+    );
     assert_eq!(std::fs::read_to_string(data.path().join("e2e/notes/x.txt")).unwrap(), "hello");
     let fams = h.agent_metrics();
     assert_eq!(fams[0].name, "agent_items_total");
 
     // With a ring attached, the snapshot is written to <dataDir>/pcap.
     h.attach_packet_ring(Arc::new(OnePacket));
-    rt.load_agent("snap", r#"pcap.snapshot().then(function (p) { console.log("pcap at", p); });"#).unwrap();
+    rt.load_agent("snap", r#"pcap.snapshot().then(function (p) { console.log("pcap at", p); });"#)
+        .unwrap();
     let mut path = None;
     wait_until(Duration::from_secs(20), || {
         rt.poll_completions();
@@ -114,21 +131,34 @@ fn control_plane_threads_stay_on_housekeeping_cpus_and_serve_metrics() {
     let cfg = IntegrationsConfig { metrics_listen: "127.0.0.1:0".into(), ..Default::default() };
     let data = tempfile::tempdir().unwrap();
     let ctx = ExecutorContext { cpus: vec![first], data_dir: data.path().to_path_buf() };
-    let cp = controlplane::control::ControlPlane::start(&cfg, ctx, None, controlplane::metrics::MetricsSnapshot::default).unwrap();
+    let cp = controlplane::control::ControlPlane::start(
+        &cfg,
+        ctx,
+        None,
+        controlplane::metrics::MetricsSnapshot::default,
+    )
+    .unwrap();
     let (tx, rx) = crossbeam_channel::bounded(8);
     let h = cp.handle();
     // Ask a worker thread where it may run: through a file.* job's blocking
     // thread and the answer path (both are control-plane threads).
-    h.submit(controlplane::executor::Job::new("a", scripting::Effect::FileMkdir { path: "affinity-probe".into() }, move |_| {
-        let set = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
-        let on: Vec<usize> = (0..1024).filter(|c| set.is_set(*c).unwrap_or(false)).collect();
-        let _ = tx.send(on);
-    }));
+    h.submit(controlplane::executor::Job::new(
+        "a",
+        scripting::Effect::FileMkdir { path: "affinity-probe".into() },
+        move |_| {
+            let set = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
+            let on: Vec<usize> = (0..1024).filter(|c| set.is_set(*c).unwrap_or(false)).collect();
+            let _ = tx.send(on);
+        },
+    ));
     let on = rx.recv_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(on, vec![first], "control-plane thread pinned to the housekeeping CPU");
     let port = cp.metrics_addr().unwrap().port();
     let (status, body) = http10("GET", port, "/metrics", "").unwrap();
     assert_eq!(status, 200);
-    assert!(body.contains("skua_integration_requests_total{integration=\"file\",result=\"sent\"} 1"), "{body}");
+    assert!(
+        body.contains("skua_integration_requests_total{integration=\"file\",result=\"sent\"} 1"),
+        "{body}"
+    );
     assert!(cp.shutdown().complete);
 }

@@ -20,7 +20,11 @@ use serde_json::{json, Value};
 const AGENT: &str = "var n = 0;\nfunction onItemCaptured(data) { n++; }\n";
 
 fn concrete(pattern: &str) -> String {
-    pattern.split('/').map(|s| if s.starts_with('{') { "x" } else { s }).collect::<Vec<_>>().join("/")
+    pattern
+        .split('/')
+        .map(|s| if s.starts_with('{') { "x" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 #[test]
@@ -38,16 +42,21 @@ fn every_protected_route_needs_a_token_and_the_right_role() {
         }
         assert_eq!(anon.status, 401, "{} {} without a token", r.method, r.pattern);
         assert!(anon.header("www-authenticate").is_some_and(|v| v.starts_with("Bearer")));
-        let wrong = hub_support::request(hub.addr, r.method, &path, Some("not-a-token-at-all-0000"), body);
+        let wrong =
+            hub_support::request(hub.addr, r.method, &path, Some("not-a-token-at-all-0000"), body);
         assert_eq!(wrong.status, 401, "{} {} with an unknown token", r.method, r.pattern);
         let read = hub_support::request(hub.addr, r.method, &path, Some(READ), body);
         let worker = hub_support::request(hub.addr, r.method, &path, Some(WORKER), body);
         match r.need {
-            Need::Admin | Need::Worker | Need::Action => assert_eq!(read.status, 403, "{} {} with a read-only token", r.method, r.pattern),
+            Need::Admin | Need::Worker | Need::Action => {
+                assert_eq!(read.status, 403, "{} {} with a read-only token", r.method, r.pattern)
+            }
             _ => assert_ne!(read.status, 403, "{} {} with a read-only token", r.method, r.pattern),
         }
         match r.need {
-            Need::Read | Need::Admin => assert_eq!(worker.status, 403, "{} {} with a worker token", r.method, r.pattern),
+            Need::Read | Need::Admin => {
+                assert_eq!(worker.status, 403, "{} {} with a worker token", r.method, r.pattern)
+            }
             _ => assert_ne!(worker.status, 403, "{} {} with a worker token", r.method, r.pattern),
         }
         checked += 1;
@@ -63,24 +72,66 @@ fn agents_env_and_state_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
         let hub = TestHub::start(dir.path(), |_| {});
-        let r = hub.send("PUT", "/api/agents/counter", Some(ADMIN), &json!({ "source": AGENT }).to_string());
+        let r = hub.send(
+            "PUT",
+            "/api/agents/counter",
+            Some(ADMIN),
+            &json!({ "source": AGENT }).to_string(),
+        );
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.json()["active"], true);
-        let r = hub.send("PUT", "/api/agents/quiet", Some(ADMIN), &json!({ "source": "var x = 1;", "active": false }).to_string());
+        let r = hub.send(
+            "PUT",
+            "/api/agents/quiet",
+            Some(ADMIN),
+            &json!({ "source": "var x = 1;", "active": false }).to_string(),
+        );
         assert_eq!(r.status, 200, "{}", r.body);
         // An agent that does not compile is refused with its line.
-        let r = hub.send("PUT", "/api/agents/broken", Some(ADMIN), &json!({ "source": "var a = 1;\nfunction (" }).to_string());
+        let r = hub.send(
+            "PUT",
+            "/api/agents/broken",
+            Some(ADMIN),
+            &json!({ "source": "var a = 1;\nfunction (" }).to_string(),
+        );
         assert_eq!(r.status, 422, "{}", r.body);
         assert_eq!(r.json()["line"], 2);
-        assert_eq!(hub.send("POST", "/api/agents/counter/deactivate", Some(ADMIN), "").json()["active"], false);
-        assert_eq!(hub.send("POST", "/api/agents/quiet/activate", Some(ADMIN), "").json()["active"], true);
-        assert_eq!(hub.send("PUT", "/api/env/SLACK_TOKEN", Some(ADMIN), r#"{"value":"xoxb-very-secret"}"#).status, 204);
-        assert_eq!(hub.send("PUT", "/api/env/bad-name", Some(ADMIN), r#"{"value":"v"}"#).status, 400);
-        assert_eq!(hub.send("PUT", "/api/agents/..%2Fescape", Some(ADMIN), &json!({ "source": "" }).to_string()).status, 400);
+        assert_eq!(
+            hub.send("POST", "/api/agents/counter/deactivate", Some(ADMIN), "").json()["active"],
+            false
+        );
+        assert_eq!(
+            hub.send("POST", "/api/agents/quiet/activate", Some(ADMIN), "").json()["active"],
+            true
+        );
+        assert_eq!(
+            hub.send("PUT", "/api/env/SLACK_TOKEN", Some(ADMIN), r#"{"value":"xoxb-very-secret"}"#)
+                .status,
+            204
+        );
+        assert_eq!(
+            hub.send("PUT", "/api/env/bad-name", Some(ADMIN), r#"{"value":"v"}"#).status,
+            400
+        );
+        assert_eq!(
+            hub.send(
+                "PUT",
+                "/api/agents/..%2Fescape",
+                Some(ADMIN),
+                &json!({ "source": "" }).to_string()
+            )
+            .status,
+            400
+        );
     }
     let hub = TestHub::start(dir.path(), |_| {});
     let l = hub.get("/api/agents", Some(READ)).json();
-    let names: Vec<(String, bool)> = l["agents"].as_array().unwrap().iter().map(|a| (a["name"].as_str().unwrap().into(), a["active"].as_bool().unwrap())).collect();
+    let names: Vec<(String, bool)> = l["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap().into(), a["active"].as_bool().unwrap()))
+        .collect();
     assert_eq!(names, [("counter".to_string(), false), ("quiet".to_string(), true)]);
     let a = hub.get("/api/agents/counter", Some(READ)).json();
     assert_eq!(a["source"], AGENT);
@@ -104,7 +155,10 @@ fn bad_input_gets_clear_errors() {
     let r = hub.send("PUT", "/api/agents/a", Some(ADMIN), "{not json");
     assert_eq!(r.status, 400);
     assert!(r.json()["error"].as_str().unwrap().starts_with("invalid JSON body"));
-    assert_eq!(hub.send("PUT", "/api/agents/a", Some(ADMIN), r#"{"source":"","colour":1}"#).status, 400);
+    assert_eq!(
+        hub.send("PUT", "/api/agents/a", Some(ADMIN), r#"{"source":"","colour":1}"#).status,
+        400
+    );
     let big = json!({ "source": "x".repeat(10_000) }).to_string();
     let r = hub.send("PUT", "/api/agents/a", Some(ADMIN), &big);
     assert_eq!(r.status, 413);
@@ -140,7 +194,9 @@ fn items_are_served_as_data_and_filtered() {
     let dir = tempfile::tempdir().unwrap();
     let hub = TestHub::start(dir.path(), |c| c.items_capacity = 50);
     let xss = "/search?q=<script>alert(1)</script>";
-    let batch: Vec<Value> = (0..60).map(|i| item(i, if i == 59 { xss } else { "/ok" }, if i % 10 == 0 { 503 } else { 200 })).collect();
+    let batch: Vec<Value> = (0..60)
+        .map(|i| item(i, if i == 59 { xss } else { "/ok" }, if i % 10 == 0 { 503 } else { 200 }))
+        .collect();
     let r = hub.send("POST", "/api/link/items", Some(WORKER), &Value::from(batch).to_string());
     assert_eq!(r.status, 202, "{}", r.body);
 
@@ -161,12 +217,20 @@ fn items_are_served_as_data_and_filtered() {
     assert_eq!(one.json()["request"]["url"], xss);
     assert_eq!(hub.get("/api/items/w1%2F0-0", Some(READ)).status, 404, "evicted");
 
-    let f = |q: &str| hub.get(&format!("/api/items?filter={q}&limit=1000"), Some(READ)).json()["items"].as_array().unwrap().len();
+    let f = |q: &str| {
+        hub.get(&format!("/api/items?filter={q}&limit=1000"), Some(READ)).json()["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
     assert_eq!(f("status%3E%3D500"), 5);
     assert_eq!(f("status%3E%3D500%20path~%2Fok"), 5);
     assert_eq!(f("url~script"), 1);
     assert_eq!(f("protocol==dns"), 0);
-    assert_eq!(hub.get("/api/items?limit=3", Some(READ)).json()["items"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        hub.get("/api/items?limit=3", Some(READ)).json()["items"].as_array().unwrap().len(),
+        3
+    );
     let m = hub.get("/metrics", Some(READ)).body;
     assert!(m.contains("skua_hub_items_published_total 60\n"), "{m}");
     assert!(m.contains("skua_hub_items_evicted_total 10\n"));
@@ -215,7 +279,9 @@ fn too_many_streams_are_refused() {
         std::thread::sleep(Duration::from_millis(100));
         hub.handle().sse_clients() == 0
     });
-    assert!(ok || hub.handle().counters().sse_refused.load(std::sync::atomic::Ordering::Relaxed) == 1);
+    assert!(
+        ok || hub.handle().counters().sse_refused.load(std::sync::atomic::Ordering::Relaxed) == 1
+    );
 }
 
 #[test]
@@ -257,13 +323,28 @@ fn hub_action_reaches_subscribers() {
     let dir = tempfile::tempdir().unwrap();
     let hub = TestHub::start(dir.path(), |_| {});
     let mut rx = hub.handle().subscribe();
-    let r = hub.send("POST", "/api/hub/action", Some(WORKER), r#"{"action":"dns-counts","object":{"a.example":3},"from":"w1"}"#);
+    let r = hub.send(
+        "POST",
+        "/api/hub/action",
+        Some(WORKER),
+        r#"{"action":"dns-counts","object":{"a.example":3},"from":"w1"}"#,
+    );
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(r.json()["delivered"], 1);
     let ev = rx.try_recv().unwrap();
-    assert_eq!(ev, HubEvent::HubAction { from: "w1".into(), action: "dns-counts".into(), object: json!({"a.example": 3}) });
+    assert_eq!(
+        ev,
+        HubEvent::HubAction {
+            from: "w1".into(),
+            action: "dns-counts".into(),
+            object: json!({"a.example": 3})
+        }
+    );
     hub.handle().job_command(None, None, JobOp::Run);
-    assert!(matches!(rx.try_recv().unwrap(), HubEvent::Job { worker: None, tag: None, op: JobOp::Run }));
+    assert!(matches!(
+        rx.try_recv().unwrap(),
+        HubEvent::Job { worker: None, tag: None, op: JobOp::Run }
+    ));
 }
 
 #[test]
@@ -275,7 +356,10 @@ fn dashboard_and_openapi_are_served() {
     assert!(page.body.contains("<title>skua hub</title>"));
     let csp = page.header("content-security-policy").unwrap();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
-    assert_eq!(hub.get("/app.js", None).header("content-type"), Some("text/javascript; charset=utf-8"));
+    assert_eq!(
+        hub.get("/app.js", None).header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
     let ex = hub.get("/api/examples", Some(READ)).json();
     assert!(ex["examples"].as_array().unwrap().iter().any(|e| e["name"] == "top-dns-names"));
     let api = hub.get("/api/openapi.json", Some(READ)).json();
@@ -285,7 +369,9 @@ fn dashboard_and_openapi_are_served() {
 
 #[test]
 fn hub_metrics_pass_promtool() {
-    let Some(promtool) = ["/usr/bin/promtool"].into_iter().find(|p| std::path::Path::new(p).exists()) else {
+    let Some(promtool) =
+        ["/usr/bin/promtool"].into_iter().find(|p| std::path::Path::new(p).exists())
+    else {
         eprintln!("skipped: no promtool");
         return;
     };
@@ -293,10 +379,17 @@ fn hub_metrics_pass_promtool() {
     let hub = TestHub::start(dir.path(), |_| {});
     hub.handle().publish_item(item(1, "/", 200));
     let text = hub.get("/metrics", Some(READ)).body;
-    let mut child = Command::new(promtool).args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let said =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && said.trim().is_empty(), "{said}\n{text}");
 }
 
@@ -316,7 +409,9 @@ fn spawn_skua_hub(store: &std::path::Path) -> (std::process::Child, String, Stri
         if let Some(rest) = line.strip_prefix("skua: hub on http://") {
             addr = rest.split(' ').next().unwrap().to_string();
         }
-        if let Some(t) = line.strip_prefix("skua: no hub tokens configured; generated admin token: ") {
+        if let Some(t) =
+            line.strip_prefix("skua: no hub tokens configured; generated admin token: ")
+        {
             token = t.to_string();
             break;
         }
@@ -339,14 +434,26 @@ fn skua_hub_binary_keeps_agents_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let (child, addr, token) = spawn_skua_hub(dir.path());
     let addr = addr.parse().unwrap();
-    let r = hub_support::request(addr, "PUT", "/api/agents/kept", Some(&token), Some(&json!({ "source": AGENT }).to_string()));
+    let r = hub_support::request(
+        addr,
+        "PUT",
+        "/api/agents/kept",
+        Some(&token),
+        Some(&json!({ "source": AGENT }).to_string()),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(hub_support::request(addr, "GET", "/api/agents", None, None).status, 401);
     stop(child);
 
     let (child, addr2, token2) = spawn_skua_hub(dir.path());
     assert_ne!(token, token2, "a fresh token each start");
-    let r = hub_support::request(addr2.parse().unwrap(), "GET", "/api/agents/kept", Some(&token2), None);
+    let r = hub_support::request(
+        addr2.parse().unwrap(),
+        "GET",
+        "/api/agents/kept",
+        Some(&token2),
+        None,
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["source"], AGENT);
     stop(child);
@@ -368,15 +475,43 @@ fn hub_side_agents_get_hub_actions_and_run_jobs() {
 function onHubAction(action, object) { if (action === "add") { total += object.n; console.log("total " + total); } }
 jobs.schedule("yearly", "0 0 0 1 1 *", function () { console.log("yearly ran on " + utils.nodeName()); });
 "#;
-    assert_eq!(hub.send("PUT", "/api/agents/summer", Some(ADMIN), &json!({ "source": summer }).to_string()).status, 200);
+    assert_eq!(
+        hub.send(
+            "PUT",
+            "/api/agents/summer",
+            Some(ADMIN),
+            &json!({ "source": summer }).to_string()
+        )
+        .status,
+        200
+    );
     let data = tempfile::tempdir().unwrap();
-    let scfg = scripting::ScriptingConfig { data_dir: data.path().to_path_buf(), ..Default::default() };
-    let rt = controlplane::hub::runtime::HubRuntime::start(hub.handle(), &scfg, &Default::default()).unwrap();
+    let scfg =
+        scripting::ScriptingConfig { data_dir: data.path().to_path_buf(), ..Default::default() };
+    let rt =
+        controlplane::hub::runtime::HubRuntime::start(hub.handle(), &scfg, &Default::default())
+            .unwrap();
     let console = || hub.get("/api/console?limit=1000", Some(READ)).body;
-    let hub_jobs = || hub.get("/api/jobs", Some(READ)).json()["jobs"].as_array().unwrap().iter().filter(|j| j["worker"] == "hub").count();
+    let hub_jobs = || {
+        hub.get("/api/jobs", Some(READ)).json()["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["worker"] == "hub")
+            .count()
+    };
     eventually("the hub's job in the jobs view", || hub_jobs() == 1);
     for _ in 0..2 {
-        assert_eq!(hub.send("POST", "/api/hub/action", Some(WORKER), r#"{"action":"add","object":{"n":2}}"#).status, 202);
+        assert_eq!(
+            hub.send(
+                "POST",
+                "/api/hub/action",
+                Some(WORKER),
+                r#"{"action":"add","object":{"n":2}}"#
+            )
+            .status,
+            202
+        );
     }
     eventually("onHubAction on the hub", || console().contains("total 4"));
     assert_eq!(hub.send("POST", "/api/jobs/yearly/run?worker=hub", Some(ADMIN), "").status, 202);
@@ -410,15 +545,29 @@ fn hub_on_item_queried_shapes_items_as_they_come_in() {
   data.request.headers["X-Seen-By"] = "hub";
   return data;
 }"#;
-    assert_eq!(hub.send("PUT", "/api/agents/shaper", Some(ADMIN), &json!({ "source": shaper }).to_string()).status, 200);
+    assert_eq!(
+        hub.send(
+            "PUT",
+            "/api/agents/shaper",
+            Some(ADMIN),
+            &json!({ "source": shaper }).to_string()
+        )
+        .status,
+        200
+    );
     let data = tempfile::tempdir().unwrap();
-    let scfg = scripting::ScriptingConfig { data_dir: data.path().to_path_buf(), ..Default::default() };
-    let rt = controlplane::hub::runtime::HubRuntime::start(hub.handle(), &scfg, &Default::default()).unwrap();
+    let scfg =
+        scripting::ScriptingConfig { data_dir: data.path().to_path_buf(), ..Default::default() };
+    let rt =
+        controlplane::hub::runtime::HubRuntime::start(hub.handle(), &scfg, &Default::default())
+            .unwrap();
     // Once the runtime has loaded the agent it routes items through it.
     let h = hub.handle();
     eventually("items routed through onItemQueried", || {
         h.publish_item(item(1, "/probe", 200));
-        hub.get("/api/items?limit=1", Some(READ)).json()["items"][0]["request"]["headers"]["X-Seen-By"] == "hub"
+        hub.get("/api/items?limit=1", Some(READ)).json()["items"][0]["request"]["headers"]
+            ["X-Seen-By"]
+            == "hub"
     });
     h.publish_item(item(2, "/boom", 503));
     eventually("the 5xx item coloured", || {
@@ -429,7 +578,8 @@ fn hub_on_item_queried_shapes_items_as_they_come_in() {
     eventually("items straight in again", || {
         h.publish_item(item(3, "/plain", 200));
         let items = hub.get("/api/items?limit=1", Some(READ)).json();
-        items["items"][0]["request"]["url"] == "/plain" && items["items"][0]["request"]["headers"]["X-Seen-By"].is_null()
+        items["items"][0]["request"]["url"] == "/plain"
+            && items["items"][0]["request"]["headers"]["X-Seen-By"].is_null()
     });
     rt.shutdown();
 }
@@ -439,15 +589,27 @@ fn pod_events_reach_hub_agents_and_no_worker_link() {
     let dir = tempfile::tempdir().unwrap();
     let hub = TestHub::start(dir.path(), |_| {});
     let agent = "function onPodEvent(event, pod) { console.log('pod ' + event + ' ' + pod.metadata.name); }";
-    assert_eq!(hub.send("PUT", "/api/agents/pods", Some(ADMIN), &json!({ "source": agent }).to_string()).status, 200);
+    assert_eq!(
+        hub.send("PUT", "/api/agents/pods", Some(ADMIN), &json!({ "source": agent }).to_string())
+            .status,
+        200
+    );
     let mut link = hub.handle().subscribe();
     let data = tempfile::tempdir().unwrap();
-    let scfg = scripting::ScriptingConfig { data_dir: data.path().to_path_buf(), ..Default::default() };
-    let rt = controlplane::hub::runtime::HubRuntime::start(hub.handle(), &scfg, &Default::default()).unwrap();
+    let scfg =
+        scripting::ScriptingConfig { data_dir: data.path().to_path_buf(), ..Default::default() };
+    let rt =
+        controlplane::hub::runtime::HubRuntime::start(hub.handle(), &scfg, &Default::default())
+            .unwrap();
     // What the hub's pod watcher hands over (a fake watcher).
-    let event = scripting::RuntimeEvent::PodEvent { event: "CRASHED".into(), pod: json!({"metadata": {"name": "api-1", "namespace": "shop"}}) };
+    let event = scripting::RuntimeEvent::PodEvent {
+        event: "CRASHED".into(),
+        pod: json!({"metadata": {"name": "api-1", "namespace": "shop"}}),
+    };
     assert!(rt.inbox().deliver(&event), "start returns with the runtime's mailbox registered");
-    eventually("onPodEvent on the hub", || hub.get("/api/console?limit=100", Some(READ)).body.contains("pod CRASHED api-1"));
+    eventually("onPodEvent on the hub", || {
+        hub.get("/api/console?limit=100", Some(READ)).body.contains("pod CRASHED api-1")
+    });
     // Worker links follow the hub's events: no pod event among them.
     while let Ok(e) = link.try_recv() {
         assert!(matches!(e, HubEvent::AgentChanged { .. }), "{e:?}");
@@ -460,18 +622,28 @@ fn changes_made_around_the_hub_are_announced_once() {
     let dir = tempfile::tempdir().unwrap();
     let hub = TestHub::start(dir.path(), |c| c.store_poll_ms = 0);
     let h = hub.handle();
-    assert_eq!(hub.send("PUT", "/api/agents/a", Some(ADMIN), &json!({ "source": AGENT }).to_string()).status, 200);
+    assert_eq!(
+        hub.send("PUT", "/api/agents/a", Some(ADMIN), &json!({ "source": AGENT }).to_string())
+            .status,
+        200
+    );
     assert_eq!(h.resync_store().unwrap(), 0, "the first look records");
     let mut link = h.subscribe();
     // Saved through the hub: announced by the save, not again by a look.
-    assert_eq!(hub.send("PUT", "/api/agents/b", Some(ADMIN), &json!({ "source": AGENT }).to_string()).status, 200);
+    assert_eq!(
+        hub.send("PUT", "/api/agents/b", Some(ADMIN), &json!({ "source": AGENT }).to_string())
+            .status,
+        200
+    );
     assert!(matches!(link.try_recv(), Ok(HubEvent::AgentChanged { agent }) if agent.name == "b"));
     assert_eq!(h.resync_store().unwrap(), 0);
     // Edited by hand: a look announces it, once.
     std::fs::write(dir.path().join("agents/a.js"), "var edited;").unwrap();
     std::fs::remove_file(dir.path().join("agents/b.js")).unwrap();
     assert_eq!(h.resync_store().unwrap(), 2);
-    assert!(matches!(link.try_recv(), Ok(HubEvent::AgentChanged { agent }) if agent.source == "var edited;"));
+    assert!(
+        matches!(link.try_recv(), Ok(HubEvent::AgentChanged { agent }) if agent.source == "var edited;")
+    );
     assert!(matches!(link.try_recv(), Ok(HubEvent::AgentRemoved { name }) if name == "b"));
     assert_eq!(h.resync_store().unwrap(), 0);
 }

@@ -60,11 +60,18 @@ fn b64decode(s: &str) -> Vec<u8> {
 impl Driver {
     fn start(shots: &Path) -> Option<Driver> {
         if !Path::new(CHROMIUM).exists() || !Path::new(DRIVER).exists() {
-            eprintln!("skipped: no {CHROMIUM} / {DRIVER} (apt-get install chromium chromium-driver)");
+            eprintln!(
+                "skipped: no {CHROMIUM} / {DRIVER} (apt-get install chromium chromium-driver)"
+            );
             return None;
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(DRIVER).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let child = Command::new(DRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let t0 = Instant::now();
         while std::net::TcpStream::connect(addr).is_err() {
@@ -84,7 +91,13 @@ impl Driver {
 
     fn call(&self, method: &str, path: &str, body: Value) -> Value {
         let body = (method == "POST").then(|| body.to_string());
-        let r = request(self.addr, method, &format!("/session/{}{path}", self.session), None, body.as_deref());
+        let r = request(
+            self.addr,
+            method,
+            &format!("/session/{}{path}", self.session),
+            None,
+            body.as_deref(),
+        );
         assert_eq!(r.status, 200, "{method} {path}: {}", r.body);
         r.json()["value"].clone()
     }
@@ -156,7 +169,8 @@ fn dashboard_edits_agents_and_shows_items_as_text() {
     // Scripting: load an example, save it with Ctrl+S.
     d.click("#tab-scripting");
     d.click("#examples option[value='0']");
-    let name = d.wait("the example in the editor", "return document.getElementById('agent-name').value");
+    let name =
+        d.wait("the example in the editor", "return document.getElementById('agent-name').value");
     let name = name.as_str().unwrap().to_string();
     assert!(d.js("return document.getElementById('editor').value.length").as_u64().unwrap() > 50);
     d.shot("1-example-loaded");
@@ -165,8 +179,14 @@ fn dashboard_edits_agents_and_shows_items_as_text() {
     d.call("POST", "/actions", json!({"actions": [{"type": "key", "id": "kb", "actions": [
         {"type": "keyDown", "value": ctrl}, {"type": "keyDown", "value": "s"}, {"type": "keyUp", "value": "s"}, {"type": "keyUp", "value": ctrl}
     ]}]}));
-    d.wait("the save", "return document.getElementById('status').textContent.indexOf('saved') === 0");
-    d.wait("the agent list", &format!("return !!document.querySelector('#agent-list li[data-name=\"{name}\"]')"));
+    d.wait(
+        "the save",
+        "return document.getElementById('status').textContent.indexOf('saved') === 0",
+    );
+    d.wait(
+        "the agent list",
+        &format!("return !!document.querySelector('#agent-list li[data-name=\"{name}\"]')"),
+    );
     d.shot("2-saved");
     let stored = hub.get(&format!("/api/agents/{name}"), Some(READ));
     assert_eq!(stored.status, 200, "{}", stored.body);
@@ -180,7 +200,8 @@ fn dashboard_edits_agents_and_shows_items_as_text() {
     d.click("#items-body tr[data-id='w1/2-0']");
     d.wait("the detail", "return document.getElementById('detail-json') && document.getElementById('detail').textContent.indexOf('onerror') >= 0");
     d.shot("3-item-detail");
-    let text = d.js("return document.getElementById('detail').textContent").as_str().unwrap().to_string();
+    let text =
+        d.js("return document.getElementById('detail').textContent").as_str().unwrap().to_string();
     assert!(text.contains("<script>window.__xss=3</script>"), "{text}");
     assert!(text.contains("<img src=x onerror=\"window.__xss=1\">"));
     assert_eq!(d.js("return document.querySelectorAll('#detail img, #detail script, #items-body img, #items-body script').length"), json!(0));
@@ -190,6 +211,9 @@ fn dashboard_edits_agents_and_shows_items_as_text() {
     d.click("#tab-console");
     std::thread::sleep(Duration::from_millis(300));
     h.publish_console(json!({"ts": 1_700_000_000_000u64, "node": "w1", "runtime": "rt0", "agent": name, "level": "log", "text": "hello <b>bold</b>"}));
-    d.wait("the console line", "return document.getElementById('console').textContent.indexOf('hello <b>bold</b>') >= 0");
+    d.wait(
+        "the console line",
+        "return document.getElementById('console').textContent.indexOf('hello <b>bold</b>') >= 0",
+    );
     d.shot("4-console");
 }

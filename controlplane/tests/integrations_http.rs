@@ -37,12 +37,23 @@ fn stats(h: &ExecutorHandle, i: Integration) -> IntegrationSnapshot {
 
 #[test]
 fn webhook_sends_what_the_agent_gave_and_returns_the_response() {
-    let srv = TestServer::start(|_, _| Answer::new(201, r#"{"created":true}"#).header("X-Reply", "yes"));
+    let srv =
+        TestServer::start(|_, _| Answer::new(201, r#"{"created":true}"#).header("X-Reply", "yes"));
     let (_ex, h) = start(config());
     let mut headers = BTreeMap::new();
     headers.insert("X-Agent".to_string(), "a1".to_string());
     let body = r#"{"status":503,"path":"/api"}"#;
-    let r = call(&h, "a", Effect::Webhook { method: "post".into(), url: srv.url("/hook?x=1"), body: body.into(), headers }).unwrap();
+    let r = call(
+        &h,
+        "a",
+        Effect::Webhook {
+            method: "post".into(),
+            url: srv.url("/hook?x=1"),
+            body: body.into(),
+            headers,
+        },
+    )
+    .unwrap();
     assert_eq!(r["status"], 201);
     assert_eq!(r["headers"]["x-reply"], "yes");
     assert_eq!(r["body"], r#"{"created":true}"#);
@@ -75,13 +86,26 @@ fn webhook_follows_redirects_by_the_rules() {
     let got = srv.received();
     assert_eq!(got.len(), 4);
     // 302 turns a POST into a GET without body; 307 keeps both.
-    assert_eq!((got[1].method.as_str(), got[1].uri.as_str(), got[1].body.as_str()), ("GET", "/landing", ""));
+    assert_eq!(
+        (got[1].method.as_str(), got[1].uri.as_str(), got[1].body.as_str()),
+        ("GET", "/landing", "")
+    );
     assert_eq!((got[3].method.as_str(), got[3].body.as_str()), ("POST", "payload"));
     // Credentials are not carried to another origin.
     let mut headers = BTreeMap::new();
     headers.insert("Authorization".to_string(), "Bearer secret".to_string());
     headers.insert("X-Keep".to_string(), "1".to_string());
-    let r = call(&h, "a", Effect::Webhook { method: "GET".into(), url: srv.url("/away"), body: String::new(), headers }).unwrap();
+    let r = call(
+        &h,
+        "a",
+        Effect::Webhook {
+            method: "GET".into(),
+            url: srv.url("/away"),
+            body: String::new(),
+            headers,
+        },
+    )
+    .unwrap();
     assert_eq!(r["body"], "elsewhere");
     let o = other.received();
     assert_eq!(o.len(), 1);
@@ -106,7 +130,15 @@ fn webhook_4xx_is_an_answer_not_retried() {
 
 #[test]
 fn fault_500s_are_retried_with_backoff_then_succeed_or_fail() {
-    let srv = TestServer::start(|r, n| if r.uri == "/flaky" && n < 2 { Answer::new(500, "boom") } else if r.uri == "/dead" { Answer::new(503, "down") } else { Answer::new(200, "ok") });
+    let srv = TestServer::start(|r, n| {
+        if r.uri == "/flaky" && n < 2 {
+            Answer::new(500, "boom")
+        } else if r.uri == "/dead" {
+            Answer::new(503, "down")
+        } else {
+            Answer::new(200, "ok")
+        }
+    });
     let (_ex, h) = start(config());
     let r = call(&h, "a", webhook("POST", &srv.url("/flaky"), "{}")).unwrap();
     assert_eq!(r["status"], 200);
@@ -131,7 +163,8 @@ fn fault_500s_are_retried_with_backoff_then_succeed_or_fail() {
 fn fault_connection_refused_is_retried_and_counted() {
     let port = closed_port();
     let (_ex, h) = start(config());
-    let e = call(&h, "a", webhook("POST", &format!("http://127.0.0.1:{port}/x"), "{}")).unwrap_err();
+    let e =
+        call(&h, "a", webhook("POST", &format!("http://127.0.0.1:{port}/x"), "{}")).unwrap_err();
     assert!(e.contains("connection failed") && e.contains("after 4 attempts"), "{e}");
     let s = stats(&h, Integration::Webhook);
     assert_eq!((s.failed, s.retried), (1, 3));
@@ -168,7 +201,13 @@ fn fault_unresolvable_host_is_retried_and_counted() {
 
 #[test]
 fn fault_429_retry_after_is_honoured() {
-    let srv = TestServer::start(|_, n| if n == 0 { Answer::new(429, "slow down").header("Retry-After", "1") } else { Answer::new(200, "ok") });
+    let srv = TestServer::start(|_, n| {
+        if n == 0 {
+            Answer::new(429, "slow down").header("Retry-After", "1")
+        } else {
+            Answer::new(200, "ok")
+        }
+    });
     let (_ex, h) = start(config());
     let r = call(&h, "a", webhook("POST", &srv.url("/x"), "{}")).unwrap();
     assert_eq!(r["status"], 200);
@@ -185,17 +224,36 @@ fn fault_429_retry_after_is_honoured() {
 
 #[test]
 fn slack_incoming_webhook_payload_and_errors() {
-    let srv = TestServer::start(|r, _| if r.uri == "/bad" { Answer::new(400, "invalid_payload") } else { Answer::new(200, "ok") });
+    let srv = TestServer::start(|r, _| {
+        if r.uri == "/bad" {
+            Answer::new(400, "invalid_payload")
+        } else {
+            Answer::new(200, "ok")
+        }
+    });
     let (_ex, h) = start(config());
-    let e = Effect::Slack { webhook_url: srv.url("/services/T/B/X"), pretext: "HTTP 5xx".into(), text: "GET /api → 503".into(), color: "danger".into() };
+    let e = Effect::Slack {
+        webhook_url: srv.url("/services/T/B/X"),
+        pretext: "HTTP 5xx".into(),
+        text: "GET /api → 503".into(),
+        color: "danger".into(),
+    };
     assert_eq!(call(&h, "a", e).unwrap(), json!({"ok": true}));
     let got = srv.received();
     assert_eq!(got[0].method, "POST");
     assert!(got[0].headers["content-type"].starts_with("application/json"));
     let body: Value = serde_json::from_str(&got[0].body).unwrap();
     let a = &body["attachments"][0];
-    assert_eq!((a["pretext"].as_str(), a["text"].as_str(), a["color"].as_str()), (Some("HTTP 5xx"), Some("GET /api → 503"), Some("danger")));
-    let e = Effect::Slack { webhook_url: srv.url("/bad"), pretext: "p".into(), text: "t".into(), color: String::new() };
+    assert_eq!(
+        (a["pretext"].as_str(), a["text"].as_str(), a["color"].as_str()),
+        (Some("HTTP 5xx"), Some("GET /api → 503"), Some("danger"))
+    );
+    let e = Effect::Slack {
+        webhook_url: srv.url("/bad"),
+        pretext: "p".into(),
+        text: "t".into(),
+        color: String::new(),
+    };
     let err = call(&h, "a", e).unwrap_err();
     assert_eq!(err, "vendor.slack: slack: invalid_payload (HTTP 400)");
     assert_eq!(srv.count(), 2, "a 400 is not retried");
@@ -207,9 +265,14 @@ fn slack_bot_post_message_ok_false_and_429() {
         let body: Value = serde_json::from_str(&r.body).unwrap_or_default();
         match body["channel"].as_str() {
             Some("C404") => Answer::new(200, r#"{"ok":false,"error":"channel_not_found"}"#),
-            Some("CRL") if n == 1 => Answer::new(429, r#"{"ok":false,"error":"ratelimited"}"#).header("Retry-After", "1"),
+            Some("CRL") if n == 1 => {
+                Answer::new(429, r#"{"ok":false,"error":"ratelimited"}"#).header("Retry-After", "1")
+            }
             Some("CTR") if n == 3 => Answer::new(200, r#"{"ok":false,"error":"ratelimited"}"#),
-            Some(c) => Answer::new(200, &format!(r#"{{"ok":true,"channel":"{c}","ts":"1700000000.000100"}}"#)),
+            Some(c) => Answer::new(
+                200,
+                &format!(r#"{{"ok":true,"channel":"{c}","ts":"1700000000.000100"}}"#),
+            ),
             None => Answer::new(400, "no channel"),
         }
     });
@@ -230,7 +293,10 @@ fn slack_bot_post_message_ok_false_and_429() {
     assert_eq!(got[0].uri, "/api/chat.postMessage");
     assert_eq!(got[0].headers["authorization"], "Bearer xoxb-test-token");
     let body: Value = serde_json::from_str(&got[0].body).unwrap();
-    assert_eq!(body["attachments"][0]["fields"][0], json!({"title": "status", "value": "503", "short": true}));
+    assert_eq!(
+        body["attachments"][0]["fields"][0],
+        json!({"title": "status", "value": "503", "short": true})
+    );
     assert_eq!(body["attachments"][0]["color"], "#ff0000");
 
     // HTTP 429 with Retry-After: waits, then succeeds.
@@ -276,7 +342,8 @@ fn influxdb_v2_write_api() {
     let (head, ts) = got[0].body.rsplit_once(' ').unwrap();
     assert_eq!(head, r#"http\ status,service\ name=api\,v2 path="/a \"b\"",status=503"#);
     let ts: u128 = ts.parse().unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     assert!(now - ts < 60_000_000_000, "timestamp in ns, recent");
     // A refusal carries InfluxDB's message and is not retried.
     let mut e = e;
@@ -299,15 +366,24 @@ fn a_dead_endpoint_does_not_slow_other_integrations() {
     cfg.retry.max_retries = 0;
     let (mut ex, h) = start(cfg);
     // Fill the webhook lane with requests to an endpoint that never answers in time.
-    let stuck: Vec<_> = (0..30).map(|_| submit(&h, "a", webhook("POST", &dead.url("/"), "{}"))).collect();
+    let stuck: Vec<_> =
+        (0..30).map(|_| submit(&h, "a", webhook("POST", &dead.url("/"), "{}"))).collect();
     std::thread::sleep(Duration::from_millis(100));
     let rejected_fast = stuck.iter().filter(|rx| !rx.is_empty()).count();
-    assert!(rejected_fast >= 30 - 8 - 2 - 1, "over-capacity requests are rejected at once ({rejected_fast})");
+    assert!(
+        rejected_fast >= 30 - 8 - 2 - 1,
+        "over-capacity requests are rejected at once ({rejected_fast})"
+    );
     // Meanwhile Slack is delivered as fast as ever.
     let mut worst = Duration::ZERO;
     for _ in 0..20 {
         let t0 = Instant::now();
-        let e = Effect::Slack { webhook_url: live.url("/s"), pretext: "p".into(), text: "t".into(), color: String::new() };
+        let e = Effect::Slack {
+            webhook_url: live.url("/s"),
+            pretext: "p".into(),
+            text: "t".into(),
+            color: String::new(),
+        };
         call(&h, "a", e).unwrap();
         worst = worst.max(t0.elapsed());
     }
@@ -334,10 +410,14 @@ fn burst_ten_times_over_capacity_is_dropped_and_counted_with_memory_bounded() {
     cfg.webhook.queue = 50;
     cfg.webhook.concurrency = 2;
     let (mut ex, h) = start(cfg);
-    let rxs: Vec<_> = (0..500).map(|i| submit(&h, "a", webhook("POST", &srv.url("/b"), &format!("{{\"i\":{i}}}")))).collect();
-    let results: Vec<_> = rxs.iter().map(|rx| rx.recv_timeout(Duration::from_secs(30)).unwrap()).collect();
+    let rxs: Vec<_> = (0..500)
+        .map(|i| submit(&h, "a", webhook("POST", &srv.url("/b"), &format!("{{\"i\":{i}}}"))))
+        .collect();
+    let results: Vec<_> =
+        rxs.iter().map(|rx| rx.recv_timeout(Duration::from_secs(30)).unwrap()).collect();
     let ok = results.iter().filter(|r| r.is_ok()).count();
-    let full = results.iter().filter(|r| r.as_ref().is_err_and(|e| e.contains("queue full"))).count();
+    let full =
+        results.iter().filter(|r| r.as_ref().is_err_and(|e| e.contains("queue full"))).count();
     assert_eq!(ok + full, 500);
     assert!((50..=53).contains(&ok), "queue 50 + in flight ({ok})");
     let s = stats(&h, Integration::Webhook);
@@ -351,7 +431,15 @@ fn burst_ten_times_over_capacity_is_dropped_and_counted_with_memory_bounded() {
     let t0 = Instant::now();
     let mut rejected = 0;
     for i in 0..200_000u32 {
-        let rx = submit(&h, "a", webhook("POST", &srv.url("/m"), &format!("{{\"payload\":\"{}\",\"i\":{i}}}", "x".repeat(200))));
+        let rx = submit(
+            &h,
+            "a",
+            webhook(
+                "POST",
+                &srv.url("/m"),
+                &format!("{{\"payload\":\"{}\",\"i\":{i}}}", "x".repeat(200)),
+            ),
+        );
         if let Ok(Err(_)) = rx.try_recv() {
             rejected += 1;
         }
@@ -372,7 +460,9 @@ fn shutdown_drains_queued_deliveries() {
     cfg.webhook.queue = 200;
     cfg.webhook.concurrency = 4;
     let (mut ex, h) = start(cfg);
-    let rxs: Vec<_> = (0..150).map(|i| submit(&h, "a", webhook("POST", &srv.url("/d"), &i.to_string()))).collect();
+    let rxs: Vec<_> = (0..150)
+        .map(|i| submit(&h, "a", webhook("POST", &srv.url("/d"), &i.to_string())))
+        .collect();
     let report = ex.shutdown_within(Duration::from_secs(20));
     assert!(report.complete && report.abandoned == 0, "{report:?}");
     assert_eq!(srv.count(), 150, "every queued delivery reached the server");
@@ -393,14 +483,19 @@ fn start_tls_server() -> u16 {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
     let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(format!("{dir}/test-server.pem")).unwrap().map(|c| c.unwrap()).collect();
+        CertificateDer::pem_file_iter(format!("{dir}/test-server.pem"))
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect();
     let key = PrivateKeyDer::from_pem_file(format!("{dir}/test-server.key")).unwrap();
-    let cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
+    let cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -414,9 +509,13 @@ fn start_tls_server() -> u16 {
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else { return };
                     let svc = hyper::service::service_fn(|_req| async {
-                        Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"secure"))))
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                            http_body_util::Full::new(bytes::Bytes::from_static(b"secure")),
+                        ))
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(tls), svc).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                        .await;
                 });
             }
         });

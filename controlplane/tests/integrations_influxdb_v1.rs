@@ -54,7 +54,8 @@ fn v1_write_round_trips_escaping_and_types() {
     let v = query(influx.port, r#"SELECT * FROM "http status,v1""#);
     let series = &v["results"][0]["series"][0];
     assert_eq!(series["name"], "http status,v1");
-    let cols: Vec<&str> = series["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    let cols: Vec<&str> =
+        series["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
     assert_eq!(cols, ["time", "elapsed ms", "note", "ok", "service name", "status"]);
     let rows = series["values"].as_array().unwrap();
     assert_eq!(rows.len(), 3);

@@ -53,15 +53,22 @@ fn kinesis_stats(h: &ExecutorHandle) -> controlplane::integrations::IntegrationS
 #[test]
 fn kinesalite_put_records_arrive() {
     quiet_aws_env();
-    let (_peer, port) = require!(start_kinesalite(), "kinesalite (npm install kinesalite into /var/tmp/skua-npm) or node");
+    let (_peer, port) = require!(
+        start_kinesalite(),
+        "kinesalite (npm install kinesalite into /var/tmp/skua-npm) or node"
+    );
     let endpoint = format!("http://127.0.0.1:{port}");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let client = rt.block_on(test_client(&endpoint));
     rt.block_on(async {
         client.create_stream().stream_name("skua-items").shard_count(2).send().await.unwrap();
         for _ in 0..100 {
-            let d = client.describe_stream_summary().stream_name("skua-items").send().await.unwrap();
-            if d.stream_description_summary().map(|s| s.stream_status().as_str() == "ACTIVE").unwrap_or(false) {
+            let d =
+                client.describe_stream_summary().stream_name("skua-items").send().await.unwrap();
+            if d.stream_description_summary()
+                .map(|s| s.stream_status().as_str() == "ACTIVE")
+                .unwrap_or(false)
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -71,7 +78,11 @@ fn kinesalite_put_records_arrive() {
     let ex = Executor::start(config(&endpoint), ExecutorContext::default(), None).unwrap();
     let h = ex.handle();
     // 1200 HAR-like records at once: more than one PutRecords (500 max).
-    let sent: Vec<String> = (0..1200).map(|i| json!({"log": {"entries": [{"request": {"url": format!("/item/{i}")}}]}}).to_string()).collect();
+    let sent: Vec<String> = (0..1200)
+        .map(|i| {
+            json!({"log": {"entries": [{"request": {"url": format!("/item/{i}")}}]}}).to_string()
+        })
+        .collect();
     let rxs: Vec<_> = sent.iter().map(|p| submit(&h, "har", put("skua-items", p, true))).collect();
     let mut shards = BTreeMap::new();
     for rx in &rxs {
@@ -106,11 +117,16 @@ fn kinesalite_put_records_arrive() {
 
 /// A Kinesis endpoint that records each PutRecords call and answers with
 /// what `plan` says for the n-th call.
-fn fake_kinesis(plan: impl Fn(usize, &[Value]) -> Answer + Send + Sync + 'static) -> (TestServer, Arc<Mutex<Vec<Vec<Value>>>>) {
+fn fake_kinesis(
+    plan: impl Fn(usize, &[Value]) -> Answer + Send + Sync + 'static,
+) -> (TestServer, Arc<Mutex<Vec<Vec<Value>>>>) {
     let calls = Arc::new(Mutex::new(Vec::new()));
     let c = calls.clone();
     let srv = TestServer::start(move |r, _| {
-        assert_eq!(r.headers.get("x-amz-target").map(String::as_str), Some("Kinesis_20131202.PutRecords"));
+        assert_eq!(
+            r.headers.get("x-amz-target").map(String::as_str),
+            Some("Kinesis_20131202.PutRecords")
+        );
         let body: Value = serde_json::from_str(&r.body).unwrap();
         let records = body["Records"].as_array().cloned().unwrap_or_default();
         let n = {
@@ -142,7 +158,8 @@ fn batches_stay_within_put_records_limits() {
     let ex = Executor::start(cfg, ExecutorContext::default(), None).unwrap();
     let h = ex.handle();
     // 1 200 small records and 12 of 900 KiB, all queued together.
-    let mut rxs: Vec<_> = (0..1200).map(|i| submit(&h, "a", put("s", &format!("r{i}"), true))).collect();
+    let mut rxs: Vec<_> =
+        (0..1200).map(|i| submit(&h, "a", put("s", &format!("r{i}"), true))).collect();
     let big = "y".repeat(900 * 1024);
     rxs.extend((0..12).map(|_| submit(&h, "a", put("s", &big, true))));
     for rx in &rxs {
@@ -154,11 +171,21 @@ fn batches_stay_within_put_records_limits() {
     for c in calls.iter() {
         assert!(c.len() <= 500, "{} records in one call", c.len());
         // Data is base64 on the wire: count the decoded size.
-        let bytes: usize = c.iter().map(|r| r["Data"].as_str().unwrap().len() / 4 * 3 + r["PartitionKey"].as_str().unwrap().len()).sum();
+        let bytes: usize = c
+            .iter()
+            .map(|r| {
+                r["Data"].as_str().unwrap().len() / 4 * 3
+                    + r["PartitionKey"].as_str().unwrap().len()
+            })
+            .sum();
         assert!(bytes <= 5 * 1024 * 1024, "{bytes} bytes in one call");
     }
     assert!(calls.len() >= 3 + 2, "{} calls", calls.len());
-    println!("1212 records in {} PutRecords calls: {:?}", calls.len(), calls.iter().map(Vec::len).collect::<Vec<_>>());
+    println!(
+        "1212 records in {} PutRecords calls: {:?}",
+        calls.len(),
+        calls.iter().map(Vec::len).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -185,7 +212,8 @@ fn partial_failures_are_retried_alone() {
     let ex = Executor::start(cfg, ExecutorContext::default(), None).unwrap();
     let h = ex.handle();
     let rxs: Vec<_> = (0..9).map(|i| submit(&h, "a", put("s", &format!("p{i}"), true))).collect();
-    let results: Vec<_> = rxs.iter().map(|rx| rx.recv_timeout(Duration::from_secs(30)).unwrap()).collect();
+    let results: Vec<_> =
+        rxs.iter().map(|rx| rx.recv_timeout(Duration::from_secs(30)).unwrap()).collect();
     let calls = calls.lock().unwrap();
     assert_eq!(calls.len(), 2, "one retry call");
     assert_eq!(calls[0].len(), 9);
@@ -201,16 +229,23 @@ fn partial_failures_are_retried_alone() {
 fn whole_request_errors_retried_only_when_transient() {
     quiet_aws_env();
     let (srv, calls) = fake_kinesis(|n, records| match n {
-        0 => Answer::new(500, r#"{"__type":"InternalFailure","message":"try again"}"#).header("Content-Type", "application/x-amz-json-1.1"),
-        1 => json_answer(ok_records(records)),
-        _ => Answer::new(400, r#"{"__type":"ResourceNotFoundException","message":"Stream nope not found"}"#)
+        0 => Answer::new(500, r#"{"__type":"InternalFailure","message":"try again"}"#)
             .header("Content-Type", "application/x-amz-json-1.1"),
+        1 => json_answer(ok_records(records)),
+        _ => Answer::new(
+            400,
+            r#"{"__type":"ResourceNotFoundException","message":"Stream nope not found"}"#,
+        )
+        .header("Content-Type", "application/x-amz-json-1.1"),
     });
     let ex = Executor::start(config(&srv.url("")), ExecutorContext::default(), None).unwrap();
     let h = ex.handle();
     assert!(call(&h, "a", put("s", "one", true)).is_ok());
     let err = call(&h, "a", put("nope", "two", true)).unwrap_err();
-    assert!(err.contains("ResourceNotFoundException") && err.contains("Stream nope not found"), "{err}");
+    assert!(
+        err.contains("ResourceNotFoundException") && err.contains("Stream nope not found"),
+        "{err}"
+    );
     assert_eq!(calls.lock().unwrap().len(), 3, "the 400 is not retried");
     let s = kinesis_stats(&h);
     assert_eq!((s.sent, s.failed, s.retried), (1, 1, 1));

@@ -21,7 +21,8 @@ const AGENT: &str = "var n = 0;\nfunction onItemCaptured(data) { n++; }\n";
 /// The fake API server on its own runtime, and a kubeconfig naming it
 /// (namespace `skua`, so the store's default namespace is the context's).
 fn fake_cluster(dir: &Path) -> (tokio::runtime::Runtime, Arc<FakeApi>, std::path::PathBuf) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let (api, url) = rt.block_on(FakeApi::start()).unwrap();
     let kubeconfig = dir.join("kubeconfig");
     let text = format!(
@@ -32,7 +33,10 @@ fn fake_cluster(dir: &Path) -> (tokio::runtime::Runtime, Arc<FakeApi>, std::path
 }
 
 /// `skua hub` on the kube store; the child, its address and its token.
-fn spawn_hub(kubeconfig: &Path, extra: &[&str]) -> (std::process::Child, std::net::SocketAddr, String) {
+fn spawn_hub(
+    kubeconfig: &Path,
+    extra: &[&str],
+) -> (std::process::Child, std::net::SocketAddr, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_skua"))
         .args(["hub", "--listen", "127.0.0.1:0", "--set", "hub.store=kube"])
         .args(extra)
@@ -49,10 +53,15 @@ fn spawn_hub(kubeconfig: &Path, extra: &[&str]) -> (std::process::Child, std::ne
         said.push_str(&line);
         said.push('\n');
         if let Some(rest) = line.strip_prefix("skua: hub on http://") {
-            assert!(rest.contains("ConfigMap skua/skua-agents and Secret skua/skua-agents-env"), "{rest}");
+            assert!(
+                rest.contains("ConfigMap skua/skua-agents and Secret skua/skua-agents-env"),
+                "{rest}"
+            );
             addr = rest.split(' ').next().unwrap().to_string();
         }
-        if let Some(t) = line.strip_prefix("skua: no hub tokens configured; generated admin token: ") {
+        if let Some(t) =
+            line.strip_prefix("skua: no hub tokens configured; generated admin token: ")
+        {
             token = t.to_string();
             break;
         }
@@ -73,9 +82,21 @@ fn skua_hub_keeps_agents_and_env_in_the_cluster_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let (_rt, api, kubeconfig) = fake_cluster(dir.path());
     let (child, addr, token) = spawn_hub(&kubeconfig, &["--set", "hub.run_agents=false"]);
-    let r = hub_support::request(addr, "PUT", "/api/agents/kept", Some(&token), Some(&json!({ "source": AGENT }).to_string()));
+    let r = hub_support::request(
+        addr,
+        "PUT",
+        "/api/agents/kept",
+        Some(&token),
+        Some(&json!({ "source": AGENT }).to_string()),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = hub_support::request(addr, "PUT", "/api/env/API_KEY", Some(&token), Some(r#"{"value":"s3cret-value"}"#));
+    let r = hub_support::request(
+        addr,
+        "PUT",
+        "/api/env/API_KEY",
+        Some(&token),
+        Some(r#"{"value":"s3cret-value"}"#),
+    );
     assert!(r.status < 300, "{} {}", r.status, r.body);
     stop(child);
     assert_eq!(api.object("configmaps/skua/skua-agents").unwrap()["data"]["kept.js"], AGENT);
@@ -122,14 +143,28 @@ fn hub_agents_get_pod_events_from_the_cluster_watcher() {
 
     let data = dir.path().join("data");
     let data = format!("scripting.dataDir={}", data.display());
-    let (child, addr, token) = spawn_hub(&kubeconfig, &["--set", "kubernetes.enabled=true", "--set", data.as_str(), "--set", "hub.store_poll_ms=100"]);
+    let (child, addr, token) = spawn_hub(
+        &kubeconfig,
+        &[
+            "--set",
+            "kubernetes.enabled=true",
+            "--set",
+            data.as_str(),
+            "--set",
+            "hub.store_poll_ms=100",
+        ],
+    );
     let t0 = std::time::Instant::now();
     loop {
-        let console = hub_support::request(addr, "GET", "/api/console?limit=100", Some(&token), None).body;
+        let console =
+            hub_support::request(addr, "GET", "/api/console?limit=100", Some(&token), None).body;
         if console.contains("pod ADDED shop/checkout-7f") {
             break;
         }
-        assert!(t0.elapsed() < std::time::Duration::from_secs(15), "no onPodEvent on the hub: {console}");
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(15),
+            "no onPodEvent on the hub: {console}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     // An agent pushed around the hub: the hub rereads its ConfigMap and
@@ -138,12 +173,21 @@ fn hub_agents_get_pod_events_from_the_cluster_watcher() {
     let out = push_folder(&kubeconfig, &agents, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let t0 = std::time::Instant::now();
-    while !hub_support::request(addr, "GET", "/api/console?limit=100", Some(&token), None).body.contains("late agent loaded") {
-        assert!(t0.elapsed() < std::time::Duration::from_secs(15), "the pushed agent never loaded on the hub");
+    while !hub_support::request(addr, "GET", "/api/console?limit=100", Some(&token), None)
+        .body
+        .contains("late agent loaded")
+    {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(15),
+            "the pushed agent never loaded on the hub"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let metrics = hub_support::request(addr, "GET", "/metrics", Some(&token), None).body;
-    assert!(metrics.contains("skua_kubernetes_pod_events_total{result=\"queued\"} 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("skua_kubernetes_pod_events_total{result=\"queued\"} 1\n"),
+        "{metrics}"
+    );
     // Cluster scope: one list of every namespace's pods, no node filter.
     assert!(api.requests().iter().any(|r| r == "GET /api/v1/pods"), "{:?}", api.requests());
     stop(child);
@@ -187,8 +231,13 @@ fn skua_scripts_kube_pushes_a_folder_into_the_configmap() {
         .unwrap();
     std::fs::write(agents.join("other.js"), "var edited = 1;\n").unwrap();
     let t0 = std::time::Instant::now();
-    while api.object("configmaps/skua/skua-agents").unwrap()["data"]["other.js"] != "var edited = 1;\n" {
-        assert!(t0.elapsed() < std::time::Duration::from_secs(15), "the edit never reached the ConfigMap");
+    while api.object("configmaps/skua/skua-agents").unwrap()["data"]["other.js"]
+        != "var edited = 1;\n"
+    {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(15),
+            "the edit never reached the ConfigMap"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     child.kill().unwrap();

@@ -30,16 +30,37 @@ fn promtool_check(text: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    if out.status.success() && said.trim().is_empty() { Ok(said) } else { Err(said) }
+    let said =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() && said.trim().is_empty() {
+        Ok(said)
+    } else {
+        Err(said)
+    }
 }
 
 fn snapshot(ex: &Executor) -> MetricsSnapshot {
     let h = ex.handle();
-    let mut core0 = CoreCounters { packets: 1000, bytes: 800_000, captured_bytes: 790_000, ipv4: 990, tcp: 900, udp: 90, items: 40, flows: 12, ..Default::default() };
+    let mut core0 = CoreCounters {
+        packets: 1000,
+        bytes: 800_000,
+        captured_bytes: 790_000,
+        ipv4: 990,
+        tcp: 900,
+        udp: 90,
+        items: 40,
+        flows: 12,
+        ..Default::default()
+    };
     core0.drop(DropReason::NonIp);
     core0.drop(DropReason::RingFull);
-    let mut r0 = ReassemblyCounters { packets: 990, flows_created: 12, items_http: 30, items_dns: 10, ..Default::default() };
+    let mut r0 = ReassemblyCounters {
+        packets: 990,
+        flows_created: 12,
+        items_http: 30,
+        items_dns: 10,
+        ..Default::default()
+    };
     r0.tcp.gaps = 1;
     r0.dissection_errors.0[0] = 2;
     let hook = |agent: &str, site| HookStats {
@@ -59,17 +80,43 @@ fn snapshot(ex: &Executor) -> MetricsSnapshot {
     MetricsSnapshot {
         cores: vec![
             CoreSample { core: 0, counters: core0, reassembly: Some(r0) },
-            CoreSample { core: 1, counters: CoreCounters::default(), reassembly: Some(ReassemblyCounters::default()) },
+            CoreSample {
+                core: 1,
+                counters: CoreCounters::default(),
+                reassembly: Some(ReassemblyCounters::default()),
+            },
         ],
-        hooks: vec![hook("slack-5xx", CallSite::Hook(Hook::ItemCaptured)), hook("weird \"name\"\\x", CallSite::Job)],
+        hooks: vec![
+            hook("slack-5xx", CallSite::Hook(Hook::ItemCaptured)),
+            hook("weird \"name\"\\x", CallSite::Job),
+        ],
         integrations: h.counters(),
         agent_metrics: h.agent_metrics(),
         effect_queue_rejected: Some(3),
-        kubernetes: Some(controlplane::kube::KubeSnapshot { pod_events: 7, pod_events_dropped: 1, relists: 2, ..Default::default() }),
+        kubernetes: Some(controlplane::kube::KubeSnapshot {
+            pod_events: 7,
+            pod_events_dropped: 1,
+            relists: 2,
+            ..Default::default()
+        }),
         uptime: Some(std::time::Duration::from_millis(12_345)),
         devices: DeviceSample {
-            ports: vec![PortSample { port: "0000:3b:02.0".into(), packets: 1000, bytes: 800_000, missed: 4, ..Default::default() }],
-            queues: (0..2).map(|q| QueueSample { port: "0000:3b:02.0".into(), queue: q, packets: 500, bytes: 400_000, errors: 0 }).collect(),
+            ports: vec![PortSample {
+                port: "0000:3b:02.0".into(),
+                packets: 1000,
+                bytes: 800_000,
+                missed: 4,
+                ..Default::default()
+            }],
+            queues: (0..2)
+                .map(|q| QueueSample {
+                    port: "0000:3b:02.0".into(),
+                    queue: q,
+                    packets: 500,
+                    bytes: 400_000,
+                    errors: 0,
+                })
+                .collect(),
         },
     }
 }
@@ -84,7 +131,13 @@ fn promtool_accepts_the_exposition_served_on_metrics() {
     call(&h, "a", webhook("POST", &srv.url("/"), "{}")).unwrap();
     let mut labels = BTreeMap::new();
     labels.insert("path".to_string(), "/a \"quoted\" \\ back\nslash".to_string());
-    let metric = |name: &str, kind, value| Effect::PrometheusMetric { name: name.into(), help: format!("{name} from an agent"), kind, value, labels: labels.clone() };
+    let metric = |name: &str, kind, value| Effect::PrometheusMetric {
+        name: name.into(),
+        help: format!("{name} from an agent"),
+        kind,
+        value,
+        labels: labels.clone(),
+    };
     call(&h, "a", metric("http_5xx_responses_total", MetricKind::Counter, 2.0)).unwrap();
     call(&h, "a", metric("http_5xx_responses_total", MetricKind::Counter, 3.0)).unwrap();
     call(&h, "a", metric("inflight_requests", MetricKind::Gauge, 7.0)).unwrap();
@@ -109,14 +162,23 @@ fn promtool_accepts_the_exposition_served_on_metrics() {
         assert!(text.contains(&format!("# TYPE {family} ")), "{family} missing");
     }
     assert!(text.contains(r#"skua_items_total{core="0",protocol="http"} 30"#));
-    assert!(text.contains(r#"skua_nic_queue_received_packets_total{port="0000:3b:02.0",queue="1"} 500"#));
+    assert!(text
+        .contains(r#"skua_nic_queue_received_packets_total{port="0000:3b:02.0",queue="1"} 500"#));
     assert!(text.contains(r#"skua_agent_call_duration_seconds{runtime="rt0",agent="slack-5xx",hook="onItemCaptured",quantile="0.99"} 0.0004"#));
-    assert!(text.contains(r#"http_5xx_responses_total{path="/a \"quoted\" \\ back\nslash"} 5"#), "{text}");
-    assert!(text.contains(r#"skua_integration_requests_total{integration="webhook",result="sent"} 1"#));
+    assert!(
+        text.contains(r#"http_5xx_responses_total{path="/a \"quoted\" \\ back\nslash"} 5"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"skua_integration_requests_total{integration="webhook",result="sent"} 1"#)
+    );
 
     // Every family is documented.
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md")).unwrap();
-    for family in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()) {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md"))
+        .unwrap();
+    for family in
+        text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next())
+    {
         if family.starts_with("skua_") {
             assert!(doc.contains(&format!("`{family}`")), "{family} is not in docs/metrics.md");
         }
@@ -133,10 +195,16 @@ fn promtool_accepts_the_exposition_served_on_metrics() {
     assert_eq!((status, body.as_str()), (200, text.as_str()));
     assert_eq!(http10("GET", port, "/other", "").unwrap().0, 404);
     // A taken port is an error at start-up, naming the address.
-    let e = metrics::serve(ex.tokio().unwrap(), &server.local_addr.to_string(), Arc::new(String::new)).err().unwrap();
+    let e =
+        metrics::serve(ex.tokio().unwrap(), &server.local_addr.to_string(), Arc::new(String::new))
+            .err()
+            .unwrap();
     assert!(e.to_string().contains(&server.local_addr.to_string()), "{e}");
 
-    let promtool = require!(find_binary("promtool", &["/usr/bin/promtool"]), "promtool (Debian package prometheus)");
+    let promtool = require!(
+        find_binary("promtool", &["/usr/bin/promtool"]),
+        "promtool (Debian package prometheus)"
+    );
     let _ = promtool;
     if let Err(said) = promtool_check(&body) {
         panic!("promtool check metrics failed:\n{said}\n--- exposition ---\n{body}");

@@ -70,7 +70,9 @@ fn main() {
     }
     // Link only what skua calls; the PMDs (net_pcap, net_ring, ...) are shared
     // objects EAL loads itself from its driver directory.
-    for name in ["rte_ethdev", "rte_mbuf", "rte_mempool", "rte_ring", "rte_eal", "rte_kvargs", "rte_net"] {
+    for name in
+        ["rte_ethdev", "rte_mbuf", "rte_mempool", "rte_ring", "rte_eal", "rte_kvargs", "rte_net"]
+    {
         println!("cargo:rustc-link-lib=dylib={name}");
     }
     println!("cargo:rustc-cfg=dpdk");

@@ -163,7 +163,11 @@ impl DataplaneConfig {
         check((1..=128).contains(&self.cores), "dataplane.cores", "must be between 1 and 128")?;
         check(self.batch_frames >= 1, "dataplane.batch_frames", "must be at least 1")?;
         check(self.ring_batches >= 1, "dataplane.ring_batches", "must be at least 1")?;
-        check(self.duration_s >= 0.0 && self.duration_s.is_finite(), "dataplane.duration_s", "must be a non-negative number")
+        check(
+            self.duration_s >= 0.0 && self.duration_s.is_finite(),
+            "dataplane.duration_s",
+            "must be a non-negative number",
+        )
     }
 }
 

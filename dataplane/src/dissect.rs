@@ -68,7 +68,13 @@ pub struct Dissector<S> {
 
 impl<S: ItemSink> Dissector<S> {
     pub fn new(cfg: &ReassemblyConfig, core: u16, sink: S) -> Self {
-        Self { reassembler: Reassembler::new(cfg, core), sink, items: 0, next_advance_ns: 0, pods: None }
+        Self {
+            reassembler: Reassembler::new(cfg, core),
+            sink,
+            items: 0,
+            next_advance_ns: 0,
+            pods: None,
+        }
     }
 
     /// Names every item's endpoints from `pods` (the control plane's
@@ -175,14 +181,31 @@ mod tests {
     #[test]
     fn items_carry_pod_names_from_the_pod_map() {
         let pods = PodMap::new();
-        pods.publish(PodIndex::from_map([("10.1.0.5".parse().unwrap(), PodRef::new("api-1", "shop"))]));
+        pods.publish(PodIndex::from_map([(
+            "10.1.0.5".parse().unwrap(),
+            PodRef::new("api-1", "shop"),
+        )]));
         let (tx, rx) = std::sync::mpsc::sync_channel(4);
         let mut d = Dissector::new(&ReassemblyConfig::default(), 0, tx).with_pod_map(pods);
         let mut frames = Vec::new();
-        synth::dns_exchange(&mut frames, 1_000_000, [10, 1, 0, 5], [10, 96, 0, 10], 40_000, 7, "db.shop", [10, 1, 0, 9]);
+        synth::dns_exchange(
+            &mut frames,
+            1_000_000,
+            [10, 1, 0, 5],
+            [10, 96, 0, 10],
+            40_000,
+            7,
+            "db.shop",
+            [10, 1, 0, 9],
+        );
         let mut counters = CoreCounters::default();
         for f in &frames {
-            let frame = Frame { data: &f.data, wire_len: f.data.len() as u32, ts_ns: f.ts_ns, link: LinkType::Ethernet };
+            let frame = Frame {
+                data: &f.data,
+                wire_len: f.data.len() as u32,
+                ts_ns: f.ts_ns,
+                link: LinkType::Ethernet,
+            };
             let meta = crate::parse::parse(LinkType::Ethernet, &f.data, frame.wire_len).unwrap();
             d.packet(&frame, &meta, &mut counters);
         }

@@ -157,11 +157,21 @@ unsafe impl Sync for Mempool {}
 
 impl Mempool {
     /// `rte_pktmbuf_pool_create(name, n, cache, 0, data_room, socket)`.
-    pub fn new(eal: &Arc<Eal>, name: &str, mbufs: u32, cache: u32, data_room: u16, socket: i32) -> Result<Arc<Self>, DpdkError> {
+    pub fn new(
+        eal: &Arc<Eal>,
+        name: &str,
+        mbufs: u32,
+        cache: u32,
+        data_room: u16,
+        socket: i32,
+    ) -> Result<Arc<Self>, DpdkError> {
         let cname = CString::new(name).map_err(|_| DpdkError::BadArgument(name.into()))?;
         // SAFETY: the name is a valid C string; EAL is initialised.
-        let raw = unsafe { sys::rte_pktmbuf_pool_create(cname.as_ptr(), mbufs, cache, 0, data_room, socket) };
-        let raw = NonNull::new(raw).ok_or_else(|| DpdkError::Mempool { name: name.into(), reason: last_errno() })?;
+        let raw = unsafe {
+            sys::rte_pktmbuf_pool_create(cname.as_ptr(), mbufs, cache, 0, data_room, socket)
+        };
+        let raw = NonNull::new(raw)
+            .ok_or_else(|| DpdkError::Mempool { name: name.into(), reason: last_errno() })?;
         Ok(Arc::new(Self { raw, _eal: eal.clone() }))
     }
 
@@ -386,7 +396,8 @@ impl Port {
             conf.rx_adv_conf.rss_conf.rss_key = SYMMETRIC_RSS_KEY.as_ptr() as *mut u8;
             conf.rx_adv_conf.rss_conf.rss_key_len = key_len;
             // SAFETY: returns a constant.
-            conf.rx_adv_conf.rss_conf.rss_hf = unsafe { sys::skua_rte_eth_rss_ip_tcp_udp() } & info.rss_offloads;
+            conf.rx_adv_conf.rss_conf.rss_hf =
+                unsafe { sys::skua_rte_eth_rss_ip_tcp_udp() } & info.rss_offloads;
         }
         // SAFETY: `conf` is initialised; DPDK validates the port id.
         let rc = unsafe { sys::rte_eth_dev_configure(port, rx_queues, 1, &conf) };
@@ -397,14 +408,29 @@ impl Port {
             // SAFETY: port configured with `rx_queues` queues; a null rxconf
             // takes the device defaults; the pool is live.
             let rc = unsafe {
-                sys::rte_eth_rx_queue_setup(port, q, cfg.rx_descriptors, socket as u32, std::ptr::null(), pool.as_ptr())
+                sys::rte_eth_rx_queue_setup(
+                    port,
+                    q,
+                    cfg.rx_descriptors,
+                    socket as u32,
+                    std::ptr::null(),
+                    pool.as_ptr(),
+                )
             };
             if rc != 0 {
                 return Err(port_err(port, "rx_queue_setup", rc));
             }
         }
         // SAFETY: as above, for the one TX queue.
-        let rc = unsafe { sys::rte_eth_tx_queue_setup(port, 0, cfg.tx_descriptors, socket as u32, std::ptr::null()) };
+        let rc = unsafe {
+            sys::rte_eth_tx_queue_setup(
+                port,
+                0,
+                cfg.tx_descriptors,
+                socket as u32,
+                std::ptr::null(),
+            )
+        };
         if rc != 0 {
             return Err(port_err(port, "tx_queue_setup", rc));
         }
@@ -524,7 +550,9 @@ impl TxQueue {
         }
         // SAFETY: `burst` holds `n` live mbufs owned by `mbufs`; the device
         // takes ownership of the first `sent` of them.
-        let sent = unsafe { sys::skua_rte_eth_tx_burst(self.port.id, 0, self.burst.as_mut_ptr(), n as u16) };
+        let sent = unsafe {
+            sys::skua_rte_eth_tx_burst(self.port.id, 0, self.burst.as_mut_ptr(), n as u16)
+        };
         let sent = usize::from(sent).min(n);
         for m in mbufs.drain(..sent) {
             // The device owns these now: forget without freeing.
@@ -540,7 +568,8 @@ fn spread_reta(port: u16, reta_size: u16, queues: u16) {
     let group = sys::RTE_ETH_RETA_GROUP_SIZE as usize;
     let groups = (usize::from(reta_size)).div_ceil(group);
     // SAFETY: an all-zero entry array is a valid value to be filled.
-    let mut reta: Vec<sys::rte_eth_rss_reta_entry64> = (0..groups).map(|_| unsafe { std::mem::zeroed() }).collect();
+    let mut reta: Vec<sys::rte_eth_rss_reta_entry64> =
+        (0..groups).map(|_| unsafe { std::mem::zeroed() }).collect();
     for (g, entry) in reta.iter_mut().enumerate() {
         entry.mask = u64::MAX;
         for (i, slot) in entry.reta.iter_mut().enumerate() {
@@ -590,10 +619,13 @@ impl RxQueue {
     pub fn poll(&mut self, max: usize, mut f: impl FnMut(&[u8], u32)) -> usize {
         let max = max.min(MAX_BURST) as u16;
         // SAFETY: `burst` has room for MAX_BURST pointers ≥ max.
-        let n = unsafe { sys::skua_rte_eth_rx_burst(self.port.id, self.queue, self.burst.as_mut_ptr(), max) };
+        let n = unsafe {
+            sys::skua_rte_eth_rx_burst(self.port.id, self.queue, self.burst.as_mut_ptr(), max)
+        };
         for &m in &self.burst[..usize::from(n)] {
             // SAFETY: rx_burst returned `n` valid mbufs we now own.
-            let (segs, pkt_len) = unsafe { (sys::skua_rte_pktmbuf_nb_segs(m), sys::skua_rte_pktmbuf_pkt_len(m)) };
+            let (segs, pkt_len) =
+                unsafe { (sys::skua_rte_pktmbuf_nb_segs(m), sys::skua_rte_pktmbuf_pkt_len(m)) };
             if segs <= 1 {
                 f(segment(m), pkt_len);
             } else {

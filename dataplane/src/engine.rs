@@ -133,8 +133,10 @@ impl RunReport {
             }
             None => (all.packets, all.bytes),
         };
-        let mut drops: Vec<(String, u64)> =
-            DropReason::ALL.iter().map(|r| (r.name().to_string(), all.drops[*r as usize])).collect();
+        let mut drops: Vec<(String, u64)> = DropReason::ALL
+            .iter()
+            .map(|r| (r.name().to_string(), all.drops[*r as usize]))
+            .collect();
         drops.extend(self.source_drops.iter().cloned());
         (packets, bytes, drops)
     }
@@ -170,7 +172,11 @@ impl Monitor {
                 let s = d.snapshot();
                 (s.packets, s.bytes)
             }
-            None => self.cores.iter().map(|c| c.snapshot()).fold((0, 0), |a, s| (a.0 + s.packets, a.1 + s.bytes)),
+            None => self
+                .cores
+                .iter()
+                .map(|c| c.snapshot())
+                .fold((0, 0), |a, s| (a.0 + s.packets, a.1 + s.bytes)),
         }
     }
 
@@ -215,7 +221,8 @@ impl Running {
     }
 
     pub fn is_finished(&self) -> bool {
-        self.handles.iter().all(|h| h.is_finished()) && self.dispatcher.as_ref().map_or(true, |d| d.is_finished())
+        self.handles.iter().all(|h| h.is_finished())
+            && self.dispatcher.as_ref().map_or(true, |d| d.is_finished())
     }
 
     /// Waits for every thread and gathers their counts.
@@ -276,7 +283,12 @@ fn source_drops(src: &dyn PacketSource) -> Vec<(String, u64)> {
 /// Starts the cores (and the dispatcher when needed).
 /// Starts the dataplane cores. `make_handler(core)` runs on each core's
 /// thread, after pinning, so what it allocates is local to that core.
-pub fn start<H, F>(sources: Sources, cfg: &EngineConfig, make_handler: F, stop: Arc<AtomicBool>) -> Result<Running, EngineError>
+pub fn start<H, F>(
+    sources: Sources,
+    cfg: &EngineConfig,
+    make_handler: F,
+    stop: Arc<AtomicBool>,
+) -> Result<Running, EngineError>
 where
     H: PacketHandler + 'static,
     F: Fn(usize) -> H + Send + Sync + 'static,
@@ -284,7 +296,12 @@ where
     start_shared(sources, cfg, Arc::new(make_handler), stop)
 }
 
-fn start_shared<H, F>(sources: Sources, cfg: &EngineConfig, make_handler: Arc<F>, stop: Arc<AtomicBool>) -> Result<Running, EngineError>
+fn start_shared<H, F>(
+    sources: Sources,
+    cfg: &EngineConfig,
+    make_handler: Arc<F>,
+    stop: Arc<AtomicBool>,
+) -> Result<Running, EngineError>
 where
     H: PacketHandler + 'static,
     F: Fn(usize) -> H + Send + Sync + 'static,
@@ -293,12 +310,15 @@ where
     let deadline = (!cfg.duration.is_zero()).then(|| started + cfg.duration);
     match sources {
         Sources::PerCore(list) => {
-            let shared: Arc<[SharedCounters]> = (0..list.len()).map(|_| SharedCounters::default()).collect();
-            let devices: Arc<[DeviceProbe]> = list.iter().filter_map(|s| s.device_probe()).collect();
+            let shared: Arc<[SharedCounters]> =
+                (0..list.len()).map(|_| SharedCounters::default()).collect();
+            let devices: Arc<[DeviceProbe]> =
+                list.iter().filter_map(|s| s.device_probe()).collect();
             let mut handles = Vec::new();
             for (core, mut source) in list.into_iter().enumerate() {
                 let make = make_handler.clone();
-                let (cpu, shared, stop, cfg2) = (pick_cpu(cfg, core), shared.clone(), stop.clone(), cfg.clone());
+                let (cpu, shared, stop, cfg2) =
+                    (pick_cpu(cfg, core), shared.clone(), stop.clone(), cfg.clone());
                 let h = thread::Builder::new()
                     .name(format!("skua-dp{core}"))
                     .spawn(move || {
@@ -316,11 +336,20 @@ where
                     .map_err(EngineError::Spawn)?;
                 handles.push(h);
             }
-            Ok(Running { monitor: Monitor { cores: shared, dispatcher: None, started, devices }, handles, dispatcher: None, stop })
+            Ok(Running {
+                monitor: Monitor { cores: shared, dispatcher: None, started, devices },
+                handles,
+                dispatcher: None,
+                stop,
+            })
         }
         // One core polls a single stream itself: no dispatcher needed.
-        Sources::Single(source) if cfg.cores <= 1 => start_shared(Sources::PerCore(vec![source]), cfg, make_handler, stop),
-        Sources::Single(source) => start_dispatched(source, cfg, make_handler, stop, started, deadline),
+        Sources::Single(source) if cfg.cores <= 1 => {
+            start_shared(Sources::PerCore(vec![source]), cfg, make_handler, stop)
+        }
+        Sources::Single(source) => {
+            start_dispatched(source, cfg, make_handler, stop, started, deadline)
+        }
     }
 }
 
@@ -342,7 +371,9 @@ fn pin(cpu: Option<usize>) {
 /// The CPUs this process may run on (its affinity: the pod's cpuset).
 pub fn affinity() -> Vec<usize> {
     match nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
-        Ok(set) => (0..nix::sched::CpuSet::count()).filter(|&i| set.is_set(i).unwrap_or(false)).collect(),
+        Ok(set) => {
+            (0..nix::sched::CpuSet::count()).filter(|&i| set.is_set(i).unwrap_or(false)).collect()
+        }
         Err(_) => Vec::new(),
     }
 }
@@ -397,7 +428,13 @@ impl<'a, H: PacketHandler> CoreLoop<'a, H> {
         self.handler.packet(f, meta, &mut self.counters);
     }
 
-    fn run_source(&mut self, source: &mut dyn PacketSource, stop: &AtomicBool, cfg: &EngineConfig, deadline: Option<Instant>) -> Result<(), SourceError> {
+    fn run_source(
+        &mut self,
+        source: &mut dyn PacketSource,
+        stop: &AtomicBool,
+        cfg: &EngineConfig,
+        deadline: Option<Instant>,
+    ) -> Result<(), SourceError> {
         let mut backoff = Backoff(0);
         let mut last_packet = Instant::now();
         let mut seen_any = false;
@@ -415,7 +452,10 @@ impl<'a, H: PacketHandler> CoreLoop<'a, H> {
                 Poll::Idle => {
                     self.handler.idle(&mut self.counters);
                     self.shared.publish(&self.counters);
-                    if seen_any && !cfg.idle_timeout.is_zero() && last_packet.elapsed() >= cfg.idle_timeout {
+                    if seen_any
+                        && !cfg.idle_timeout.is_zero()
+                        && last_packet.elapsed() >= cfg.idle_timeout
+                    {
                         break;
                     }
                     backoff.wait();
@@ -484,7 +524,8 @@ impl Batch {
     }
 
     fn fits(&self, len: usize) -> bool {
-        self.slots.len() < self.slots.capacity() && self.data.len() + len <= self.data.capacity().max(len)
+        self.slots.len() < self.slots.capacity()
+            && self.data.len() + len <= self.data.capacity().max(len)
     }
 
     fn clear(&mut self) {
@@ -525,7 +566,8 @@ where
         let (mut back_tx, back) = rtrb::RingBuffer::<Batch>::new(cfg.ring_batches.max(1) + 2);
         lanes.push(Lane { tx, back, current: Batch::new(cfg.batch_frames), created: 1 });
         let make = make_handler.clone();
-        let (cpu, shared, done, stop) = (pick_cpu(cfg, core), shared.clone(), done.clone(), stop.clone());
+        let (cpu, shared, done, stop) =
+            (pick_cpu(cfg, core), shared.clone(), done.clone(), stop.clone());
         let h = thread::Builder::new()
             .name(format!("skua-dp{core}"))
             .spawn(move || {
@@ -537,8 +579,14 @@ where
                     match rx.pop() {
                         Ok(mut batch) => {
                             for s in &batch.slots {
-                                let data = &batch.data[s.offset as usize..(s.offset + s.len) as usize];
-                                let f = Frame { data, wire_len: s.wire_len, ts_ns: s.ts_ns, link: s.link };
+                                let data =
+                                    &batch.data[s.offset as usize..(s.offset + s.len) as usize];
+                                let f = Frame {
+                                    data,
+                                    wire_len: s.wire_len,
+                                    ts_ns: s.ts_ns,
+                                    link: s.link,
+                                };
                                 core_loop.counters.count_frame(s.wire_len, s.len as usize);
                                 core_loop.parsed(&f, &s.meta);
                             }
@@ -583,7 +631,9 @@ where
                 let mut last_packet = Instant::now();
                 let mut seen_any = false;
                 loop {
-                    if stop2.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
+                    if stop2.load(Ordering::Relaxed)
+                        || deadline.is_some_and(|d| Instant::now() >= d)
+                    {
                         break;
                     }
                     let polled = source.poll(&mut |f: Frame<'_>| {
@@ -619,11 +669,21 @@ where
                             // a quiet link does not hold packets back.
                             for lane in lanes.iter_mut() {
                                 if !lane.current.slots.is_empty() {
-                                    send(lane, live, batch_frames, ring_batches, &mut counters, &stop2);
+                                    send(
+                                        lane,
+                                        live,
+                                        batch_frames,
+                                        ring_batches,
+                                        &mut counters,
+                                        &stop2,
+                                    );
                                 }
                             }
                             ds.publish(&counters);
-                            if seen_any && !idle_timeout.is_zero() && last_packet.elapsed() >= idle_timeout {
+                            if seen_any
+                                && !idle_timeout.is_zero()
+                                && last_packet.elapsed() >= idle_timeout
+                            {
                                 break;
                             }
                             backoff.wait();
@@ -633,11 +693,21 @@ where
                 }
                 for lane in lanes.iter_mut() {
                     if !lane.current.slots.is_empty() {
-                        send(lane, false, batch_frames, ring_batches, &mut counters, &AtomicBool::new(false));
+                        send(
+                            lane,
+                            false,
+                            batch_frames,
+                            ring_batches,
+                            &mut counters,
+                            &AtomicBool::new(false),
+                        );
                     }
                 }
                 ds.publish(&counters);
-                Ok(DispatchResult { counters, source: (source.describe(), source_drops(source.as_ref())) })
+                Ok(DispatchResult {
+                    counters,
+                    source: (source.describe(), source_drops(source.as_ref())),
+                })
             })();
             done.store(true, Ordering::Release);
             result
@@ -655,7 +725,14 @@ where
 /// Sends the lane's current batch to its core and takes an empty one.
 /// A live source never waits: with the ring full (or no batch free) the
 /// batch's frames are dropped and counted. A replay waits for its core.
-fn send(lane: &mut Lane, live: bool, batch_frames: usize, ring_batches: usize, counters: &mut CoreCounters, stop: &AtomicBool) {
+fn send(
+    lane: &mut Lane,
+    live: bool,
+    batch_frames: usize,
+    ring_batches: usize,
+    counters: &mut CoreCounters,
+    stop: &AtomicBool,
+) {
     let give_up = |lane: &mut Lane, counters: &mut CoreCounters| {
         if live {
             counters.drops[DropReason::RingFull as usize] += lane.current.slots.len() as u64;

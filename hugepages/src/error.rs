@@ -40,9 +40,7 @@ pub enum ReserveError {
     },
     #[error("NUMA node {node} does not exist here (nodes: {nodes:?})")]
     NoSuchNode { node: u32, nodes: Vec<u32> },
-    #[error(
-        "{where_}: no {size} hugepage pool ({path} is missing): {hint}"
-    )]
+    #[error("{where_}: no {size} hugepage pool ({path} is missing): {hint}")]
     SizeUnsupported { where_: String, size: PageSize, path: PathBuf, hint: String },
     #[error(
         "{where_}: asked the kernel for {requested} × {size} pages and got {got}: not enough free \
@@ -156,7 +154,13 @@ pub enum PreflightError {
         path = .path.display(),
         size = .size.short()
     )]
-    NotMounted { huge_dir: Option<PathBuf>, why: String, command: String, path: PathBuf, size: PageSize },
+    NotMounted {
+        huge_dir: Option<PathBuf>,
+        why: String,
+        command: String,
+        path: PathBuf,
+        size: PageSize,
+    },
     #[error(
         "hugepages preflight: {0}\n    fix: reserve hugepages at boot (kernel arguments \
          `default_hugepagesz=2M hugepagesz=2M hugepages=512`, see deploy/RUNBOOK.md), or run with `--no-huge`"

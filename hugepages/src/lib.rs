@@ -165,7 +165,13 @@ mod tests {
 
     #[test]
     fn page_sizes_parse_and_print() {
-        for (s, p) in [("2M", PageSize::M2), ("2MiB", PageSize::M2), ("2048kB", PageSize::M2), ("1G", PageSize::G1), ("1gib", PageSize::G1)] {
+        for (s, p) in [
+            ("2M", PageSize::M2),
+            ("2MiB", PageSize::M2),
+            ("2048kB", PageSize::M2),
+            ("1G", PageSize::G1),
+            ("1gib", PageSize::G1),
+        ] {
             assert_eq!(s.parse::<PageSize>(), Ok(p), "{s}");
         }
         assert!("4K".parse::<PageSize>().is_err());

@@ -170,7 +170,10 @@ pub fn mempool_bytes(mbufs: u32, cache: u32, data_room: u16) -> u64 {
 /// The pool's ring and the port's descriptor rings.
 pub fn ring_bytes(mbufs: u32, rx_queues: u32, rx_descriptors: u16, tx_descriptors: u16) -> u64 {
     let slots = u64::from(mbufs).saturating_add(1).next_power_of_two();
-    RING_SLOT * slots + RING_HEADER + DESCRIPTOR * (u64::from(rx_queues) * u64::from(rx_descriptors) + u64::from(tx_descriptors))
+    RING_SLOT * slots
+        + RING_HEADER
+        + DESCRIPTOR
+            * (u64::from(rx_queues) * u64::from(rx_descriptors) + u64::from(tx_descriptors))
 }
 
 /// What the EAL arguments say.
@@ -223,7 +226,9 @@ pub fn eal_view(eal: &str) -> EalView {
             }
             None
         };
-        if let Some(d) = value(&["--allow", "--pci-whitelist"], Some("-a")).or_else(|| value(&[], Some("-w"))) {
+        if let Some(d) =
+            value(&["--allow", "--pci-whitelist"], Some("-a")).or_else(|| value(&[], Some("-w")))
+        {
             v.pci.push(pci_address(&d));
         } else if let Some(d) = value(&["--block", "--pci-blacklist"], Some("-b")) {
             v.blocked.push(pci_address(&d));
@@ -244,7 +249,10 @@ pub fn eal_view(eal: &str) -> EalView {
                 "--in-memory" => v.in_memory = true,
                 _ => {}
             }
-            if ["--file-prefix", "--proc-type", "--no-shconf"].iter().any(|o| a == *o || a.starts_with(&format!("{o}="))) {
+            if ["--file-prefix", "--proc-type", "--no-shconf"]
+                .iter()
+                .any(|o| a == *o || a.starts_with(&format!("{o}=")))
+            {
                 stateful = true;
             }
         }
@@ -278,7 +286,8 @@ pub fn plan(input: &PlanInput, sys: &System) -> Plan {
             Vec::new()
         }
     };
-    let node_of_cpu = |cpu: usize| nodes.iter().find(|n| n.cpus.contains(&cpu)).map_or(0, |n| n.node);
+    let node_of_cpu =
+        |cpu: usize| nodes.iter().find(|n| n.cpus.contains(&cpu)).map_or(0, |n| n.node);
     let cores = input.cores.max(1);
 
     // Ports, in the order EAL probes them: PCI first, then virtual devices.
@@ -286,7 +295,8 @@ pub fn plan(input: &PlanInput, sys: &System) -> Plan {
     if !eal.no_pci {
         let mut pci = eal.pci.clone();
         if pci.is_empty() {
-            pci = sys.dpdk_bound_devices().into_iter().filter(|d| !eal.blocked.contains(d)).collect();
+            pci =
+                sys.dpdk_bound_devices().into_iter().filter(|d| !eal.blocked.contains(d)).collect();
             if pci.is_empty() && eal.vdevs.is_empty() {
                 notes.push("no port named in dpdk.eal_args (-a, --vdev) and none bound to vfio-pci here: planned for one PCI port on node 0".into());
                 pci.push("(any PCI port)".into());
@@ -312,7 +322,12 @@ pub fn plan(input: &PlanInput, sys: &System) -> Plan {
         notes.push("no ports: DPDK will find none to capture from".into());
     }
 
-    let main_cpu = eal.lcores.as_ref().and_then(|l| l.first().copied()).or_else(|| input.cpus.iter().min().copied()).unwrap_or(0);
+    let main_cpu = eal
+        .lcores
+        .as_ref()
+        .and_then(|l| l.first().copied())
+        .or_else(|| input.cpus.iter().min().copied())
+        .unwrap_or(0);
     let main_node = node_of_cpu(main_cpu);
     let mut plans: Vec<NodePlan> = Vec::new();
     fn entry(plans: &mut Vec<NodePlan>, node: u32) -> &mut NodePlan {
@@ -342,11 +357,13 @@ pub fn plan(input: &PlanInput, sys: &System) -> Plan {
         let e = entry(&mut plans, p.node);
         e.ports.push(p.name.clone());
         e.mempool_bytes += mempool_bytes(input.mbufs, input.mbuf_cache, input.mbuf_data_room);
-        e.ring_bytes += ring_bytes(input.mbufs, p.rx_queues, input.rx_descriptors, input.tx_descriptors);
+        e.ring_bytes +=
+            ring_bytes(input.mbufs, p.rx_queues, input.rx_descriptors, input.tx_descriptors);
         e.dpdk_bytes += PORT_OVERHEAD;
     }
     for k in 0..cores {
-        let node = if input.cpus.is_empty() { 0 } else { node_of_cpu(input.cpus[k % input.cpus.len()]) };
+        let node =
+            if input.cpus.is_empty() { 0 } else { node_of_cpu(input.cpus[k % input.cpus.len()]) };
         let e = entry(&mut plans, node);
         e.cores += 1;
         e.heap_bytes += input.heap_per_core;
@@ -384,7 +401,14 @@ pub fn plan(input: &PlanInput, sys: &System) -> Plan {
     if eal.no_huge {
         notes.push("--no-huge: DPDK takes ordinary memory (skua adds -m 512 unless given); no hugepages needed".into());
     }
-    Plan { hugepages: !eal.no_huge, in_memory: eal.in_memory, huge_dir: eal.huge_dir, ports, nodes: plans, notes }
+    Plan {
+        hugepages: !eal.no_huge,
+        in_memory: eal.in_memory,
+        huge_dir: eal.huge_dir,
+        ports,
+        nodes: plans,
+        notes,
+    }
 }
 
 #[cfg(test)]
@@ -423,7 +447,8 @@ mod tests {
     fn default_config_on_one_node_matches_the_measured_pages() {
         let d = tempfile::tempdir().unwrap();
         fake(d.path(), &[(0, "0-3", &[(2048, 512, 512, 0)])], "");
-        let p = plan(&input("--no-pci --vdev net_pcap0,rx_pcap=/x.pcap", 1), &System::new(d.path()));
+        let p =
+            plan(&input("--no-pci --vdev net_pcap0,rx_pcap=/x.pcap", 1), &System::new(d.path()));
         assert!(p.hugepages && p.in_memory && p.mount_needed().is_none());
         assert_eq!(p.ports, vec![PlannedPort { name: "net_pcap0".into(), node: 0, rx_queues: 1 }]);
         assert_eq!(p.nodes.len(), 1);
@@ -449,12 +474,21 @@ mod tests {
         let mut i = input("-a 3b:00.0 --allow=0000:af:00.0,rxq=1 -a 0000:01:00.0", 4);
         i.cpus = vec![2, 3, 0, 1];
         let p = plan(&i, &System::new(d.path()));
-        let nodes: Vec<(String, u32, u32)> = p.ports.iter().map(|p| (p.name.clone(), p.node, p.rx_queues)).collect();
+        let nodes: Vec<(String, u32, u32)> =
+            p.ports.iter().map(|p| (p.name.clone(), p.node, p.rx_queues)).collect();
         assert_eq!(
             nodes,
-            vec![("0000:3b:00.0".into(), 1, 4), ("0000:af:00.0".into(), 0, 4), ("0000:01:00.0".into(), 0, 4)]
+            vec![
+                ("0000:3b:00.0".into(), 1, 4),
+                ("0000:af:00.0".into(), 0, 4),
+                ("0000:01:00.0".into(), 0, 4)
+            ]
         );
-        assert!(p.notes.iter().any(|n| n.contains("0000:01:00.0 is not in sysfs")), "{:?}", p.notes);
+        assert!(
+            p.notes.iter().any(|n| n.contains("0000:01:00.0 is not in sysfs")),
+            "{:?}",
+            p.notes
+        );
         assert_eq!(p.nodes.len(), 2);
         let (n0, n1) = (&p.nodes[0], &p.nodes[1]);
         assert_eq!((n0.ports.len(), n1.ports.len()), (2, 1));
@@ -472,10 +506,15 @@ mod tests {
         let p = plan(&input("", 2), &System::new(d.path()));
         assert_eq!(p.ports[0].name, "(any PCI port)");
         assert!(p.notes[0].contains("no port named"), "{:?}", p.notes);
-        std::fs::create_dir_all(d.path().join("sys/bus/pci/drivers/vfio-pci/0000:3b:02.0")).unwrap();
-        std::fs::create_dir_all(d.path().join("sys/bus/pci/drivers/vfio-pci/0000:3b:02.1")).unwrap();
+        std::fs::create_dir_all(d.path().join("sys/bus/pci/drivers/vfio-pci/0000:3b:02.0"))
+            .unwrap();
+        std::fs::create_dir_all(d.path().join("sys/bus/pci/drivers/vfio-pci/0000:3b:02.1"))
+            .unwrap();
         let p = plan(&input("-b 0000:3b:02.1", 2), &System::new(d.path()));
-        assert_eq!(p.ports.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), vec!["0000:3b:02.0"]);
+        assert_eq!(
+            p.ports.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            vec!["0000:3b:02.0"]
+        );
     }
 
     #[test]

@@ -24,7 +24,10 @@ pub fn preflight(plan: &Plan, sys: &System, cfg: &HugepagesConfig) -> Result<(),
     let mut short = Vec::new();
     for need in plan.nodes.iter().filter(|n| n.hugepage_bytes > 0) {
         let Some(have) = nodes.iter().find(|n| n.node == need.node) else {
-            return Err(PreflightError::NoSuchNode { node: need.node, nodes: nodes.iter().map(|n| n.node).collect() });
+            return Err(PreflightError::NoSuchNode {
+                node: need.node,
+                nodes: nodes.iter().map(|n| n.node).collect(),
+            });
         };
         let free = have.free_bytes();
         if free >= need.hugepage_bytes {
@@ -56,7 +59,9 @@ pub fn preflight(plan: &Plan, sys: &System, cfg: &HugepagesConfig) -> Result<(),
     if let Some(why) = plan.mount_needed() {
         let mounts = sys.mounts().map_err(PreflightError::Read)?;
         let usable = |kib: Option<u64>| {
-            kib.is_some_and(|k| nodes.iter().any(|n| n.pools.iter().any(|p| p.size_kib == k && p.free > 0)))
+            kib.is_some_and(|k| {
+                nodes.iter().any(|n| n.pools.iter().any(|p| p.size_kib == k && p.free > 0))
+            })
         };
         let ok = match &plan.huge_dir {
             Some(dir) => mounts.iter().any(|m| &m.path == dir && usable(m.page_size_kib)),
@@ -67,7 +72,11 @@ pub fn preflight(plan: &Plan, sys: &System, cfg: &HugepagesConfig) -> Result<(),
             return Err(PreflightError::NotMounted {
                 huge_dir: plan.huge_dir.clone(),
                 why,
-                command: format!("skua hugepages mount --path {} --size {}", path.display(), cfg.page_size.short()),
+                command: format!(
+                    "skua hugepages mount --path {} --size {}",
+                    path.display(),
+                    cfg.page_size.short()
+                ),
                 path,
                 size: cfg.page_size,
             });
@@ -129,7 +138,14 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         // Node 0 has plenty; node 1, where the NIC is, has 10 pages of 2 MiB,
         // 4 of them in use.
-        fake(d.path(), &[(0, "0-1", &[(2048, 512, 512, 0), (1048576, 0, 0, 0)]), (1, "2-3", &[(2048, 10, 6, 0), (1048576, 0, 0, 0)])], "");
+        fake(
+            d.path(),
+            &[
+                (0, "0-1", &[(2048, 512, 512, 0), (1048576, 0, 0, 0)]),
+                (1, "2-3", &[(2048, 10, 6, 0), (1048576, 0, 0, 0)]),
+            ],
+            "",
+        );
         pci(d.path(), "0000:3b:00.0", 1);
         let sys = System::new(d.path());
         let p = plan(&input("-a 0000:3b:00.0"), &sys);
@@ -141,11 +157,20 @@ mod tests {
         let short = (need - 6 * (2 << 20)).div_ceil(2 << 20);
         assert_eq!(s[0].pages_short, short);
         // The pool keeps its 10 pages and grows by the shortfall.
-        assert_eq!(s[0].command, format!("skua hugepages reserve --node 1 --size 2M --pages {}", 10 + short));
+        assert_eq!(
+            s[0].command,
+            format!("skua hugepages reserve --node 1 --size 2M --pages {}", 10 + short)
+        );
         let text = e.to_string();
-        assert!(text.contains("NUMA node 1 needs ") && text.contains("has 12.0 MiB free"), "{text}");
+        assert!(
+            text.contains("NUMA node 1 needs ") && text.contains("has 12.0 MiB free"),
+            "{text}"
+        );
         assert!(text.contains("2 MiB pool: 6 of 10 free; 1 GiB pool: 0 of 0 free"), "{text}");
-        assert!(text.contains("/sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages"), "{text}");
+        assert!(
+            text.contains("/sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages"),
+            "{text}"
+        );
         println!("{text}");
 
         // With 1 GiB pages configured, the fix is one 1 GiB page.
@@ -159,7 +184,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fake(d.path(), &[(0, "0-3", &[(2048, 0, 0, 0), (1048576, 1, 1, 0)])], "");
         let sys = System::new(d.path());
-        preflight(&plan(&input("--no-pci --vdev net_null0"), &sys), &sys, &HugepagesConfig::default()).unwrap();
+        preflight(
+            &plan(&input("--no-pci --vdev net_null0"), &sys),
+            &sys,
+            &HugepagesConfig::default(),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -179,7 +209,9 @@ mod tests {
         fake(d.path(), &[(0, "0-3", &[(2048, 512, 512, 0)])], "");
         pci(d.path(), "0000:3b:00.0", 3);
         let sys = System::new(d.path());
-        let e = preflight(&plan(&input("-a 0000:3b:00.0"), &sys), &sys, &HugepagesConfig::default()).unwrap_err();
+        let e =
+            preflight(&plan(&input("-a 0000:3b:00.0"), &sys), &sys, &HugepagesConfig::default())
+                .unwrap_err();
         assert!(matches!(e, PreflightError::NoSuchNode { node: 3, .. }), "{e}");
     }
 
@@ -193,9 +225,14 @@ mod tests {
         let e = preflight(&p, &sys, &cfg).unwrap_err().to_string();
         assert!(e.contains("fix: skua hugepages mount --path /dev/hugepages --size 2M"), "{e}");
         // A mount of a size with no free pages does not count.
-        std::fs::write(d.path().join("proc/mounts"), "none /mnt/g hugetlbfs rw,pagesize=1G 0 0\n").unwrap();
+        std::fs::write(d.path().join("proc/mounts"), "none /mnt/g hugetlbfs rw,pagesize=1G 0 0\n")
+            .unwrap();
         assert!(preflight(&p, &sys, &cfg).is_err());
-        std::fs::write(d.path().join("proc/mounts"), "nodev /dev/hugepages hugetlbfs rw,pagesize=2M 0 0\n").unwrap();
+        std::fs::write(
+            d.path().join("proc/mounts"),
+            "nodev /dev/hugepages hugetlbfs rw,pagesize=2M 0 0\n",
+        )
+        .unwrap();
         preflight(&p, &sys, &cfg).unwrap();
         // --huge-dir wants that very mount.
         let p = plan(&input("--no-pci --vdev net_null0 --huge-dir /mnt/h"), &sys);

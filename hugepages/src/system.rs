@@ -174,7 +174,9 @@ impl System {
     /// `Hugepagesize` from `/proc/meminfo`, in KiB.
     pub fn default_size_kib(&self) -> Option<u64> {
         let text = std::fs::read_to_string(self.path(MEMINFO)).ok()?;
-        text.lines().find_map(|l| l.strip_prefix("Hugepagesize:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        text.lines()
+            .find_map(|l| l.strip_prefix("Hugepagesize:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
     pub fn status(&self) -> Result<Status, HugepagesError> {
@@ -189,7 +191,8 @@ impl System {
     /// The NUMA node a PCI device sits on (`numa_node`, -1 when the
     /// platform does not say); `None` when the device is not there.
     pub fn pci_numa_node(&self, addr: &str) -> Option<i64> {
-        let text = std::fs::read_to_string(self.path(PCI_DEVICES).join(addr).join("numa_node")).ok()?;
+        let text =
+            std::fs::read_to_string(self.path(PCI_DEVICES).join(addr).join("numa_node")).ok()?;
         text.trim().parse().ok()
     }
 
@@ -215,11 +218,24 @@ impl System {
     /// when `node` is `None` (the global pool without NUMA sysfs). Reads the
     /// pool back: the kernel grants fewer pages when it cannot find free
     /// contiguous memory, which is an error naming the fix.
-    pub fn reserve(&self, node: Option<u32>, size: PageSize, pages: u64) -> Result<Vec<Reserved>, ReserveError> {
-        let ids: Vec<u32> = node_dirs(&self.path(NODE_DIR)).unwrap_or_default().into_iter().map(|(n, _)| n).collect();
+    pub fn reserve(
+        &self,
+        node: Option<u32>,
+        size: PageSize,
+        pages: u64,
+    ) -> Result<Vec<Reserved>, ReserveError> {
+        let ids: Vec<u32> = node_dirs(&self.path(NODE_DIR))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         let numa = !ids.is_empty();
         if !numa && !self.path(GLOBAL_DIR).is_dir() {
-            return Err(HugepagesError::NoSupport { numa: self.path(NODE_DIR), global: self.path(GLOBAL_DIR) }.into());
+            return Err(HugepagesError::NoSupport {
+                numa: self.path(NODE_DIR),
+                global: self.path(GLOBAL_DIR),
+            }
+            .into());
         }
         let targets: Vec<(Option<u32>, PathBuf)> = if numa {
             let chosen: Vec<u32> = match node {
@@ -229,7 +245,14 @@ impl System {
             };
             chosen
                 .into_iter()
-                .map(|n| (Some(n), self.path(NODE_DIR).join(format!("node{n}/hugepages")).join(size.dir_name())))
+                .map(|n| {
+                    (
+                        Some(n),
+                        self.path(NODE_DIR)
+                            .join(format!("node{n}/hugepages"))
+                            .join(size.dir_name()),
+                    )
+                })
                 .collect()
         } else {
             if let Some(n) = node.filter(|&n| n != 0) {
@@ -255,7 +278,11 @@ impl System {
                 .and_then(|mut f| f.write_all(format!("{pages}\n").as_bytes()));
             if let Err(source) = written {
                 return Err(if permission_denied(&source) {
-                    ReserveError::NotPermitted { path: nr, command: reserve_command(n, size, pages), source }
+                    ReserveError::NotPermitted {
+                        path: nr,
+                        command: reserve_command(n, size, pages),
+                        source,
+                    }
                 } else {
                     ReserveError::Write { path: nr, source }
                 });
@@ -290,20 +317,30 @@ impl System {
                 })
             };
         }
-        std::fs::create_dir_all(path).map_err(|source| MountError::CreateDir { path: path.to_path_buf(), source })?;
+        std::fs::create_dir_all(path)
+            .map_err(|source| MountError::CreateDir { path: path.to_path_buf(), source })?;
         let data = format!("pagesize={}", size.short());
-        nix::mount::mount(Some("nodev"), path, Some("hugetlbfs"), nix::mount::MsFlags::empty(), Some(data.as_str())).map_err(
-            |source| match source {
-                nix::errno::Errno::EPERM | nix::errno::Errno::EACCES => MountError::NotPermitted {
-                    path: path.to_path_buf(),
-                    command: format!("skua hugepages mount --path {} --size {}", path.display(), size.short()),
-                    source,
-                },
-                nix::errno::Errno::ENODEV => MountError::NoHugetlbfs { path: path.to_path_buf() },
-                nix::errno::Errno::EINVAL => MountError::SizeRefused { path: path.to_path_buf(), size },
-                source => MountError::Sys { op: "mounting", path: path.to_path_buf(), source },
+        nix::mount::mount(
+            Some("nodev"),
+            path,
+            Some("hugetlbfs"),
+            nix::mount::MsFlags::empty(),
+            Some(data.as_str()),
+        )
+        .map_err(|source| match source {
+            nix::errno::Errno::EPERM | nix::errno::Errno::EACCES => MountError::NotPermitted {
+                path: path.to_path_buf(),
+                command: format!(
+                    "skua hugepages mount --path {} --size {}",
+                    path.display(),
+                    size.short()
+                ),
+                source,
             },
-        )?;
+            nix::errno::Errno::ENODEV => MountError::NoHugetlbfs { path: path.to_path_buf() },
+            nix::errno::Errno::EINVAL => MountError::SizeRefused { path: path.to_path_buf(), size },
+            source => MountError::Sys { op: "mounting", path: path.to_path_buf(), source },
+        })?;
         Ok(MountOutcome::Mounted)
     }
 
@@ -322,7 +359,11 @@ impl System {
     /// The hugetlbfs mounted on `path`, if any.
     pub fn mount_at(&self, path: &Path) -> Result<Option<Mount>, HugepagesError> {
         let canonical = std::fs::canonicalize(path).ok();
-        Ok(self.mounts()?.into_iter().rev().find(|m| m.path == path || Some(&m.path) == canonical.as_ref()))
+        Ok(self
+            .mounts()?
+            .into_iter()
+            .rev()
+            .find(|m| m.path == path || Some(&m.path) == canonical.as_ref()))
     }
 }
 
@@ -336,7 +377,9 @@ fn where_name(node: Option<u32>) -> String {
 /// The `skua hugepages reserve` command for one pool.
 pub fn reserve_command(node: Option<u32>, size: PageSize, pages: u64) -> String {
     match node {
-        Some(n) => format!("skua hugepages reserve --node {n} --size {} --pages {pages}", size.short()),
+        Some(n) => {
+            format!("skua hugepages reserve --node {n} --size {} --pages {pages}", size.short())
+        }
         None => format!("skua hugepages reserve --size {} --pages {pages}", size.short()),
     }
 }
@@ -344,7 +387,9 @@ pub fn reserve_command(node: Option<u32>, size: PageSize, pages: u64) -> String 
 /// The same through sysfs on the host.
 pub fn sysfs_command(node: Option<u32>, size: PageSize, pages: u64) -> String {
     match node {
-        Some(n) => format!("echo {pages} > /{NODE_DIR}/node{n}/hugepages/{}/nr_hugepages", size.dir_name()),
+        Some(n) => {
+            format!("echo {pages} > /{NODE_DIR}/node{n}/hugepages/{}/nr_hugepages", size.dir_name())
+        }
         None => format!("echo {pages} > /{GLOBAL_DIR}/{}/nr_hugepages", size.dir_name()),
     }
 }
@@ -365,7 +410,8 @@ fn not_enough_hint(node: Option<u32>, size: PageSize, pages: u64) -> String {
 
 /// EACCES, EPERM, or EROFS (a read-only /sys in a container).
 fn permission_denied(e: &std::io::Error) -> bool {
-    e.kind() == ErrorKind::PermissionDenied || matches!(e.raw_os_error(), Some(code) if code == nix::libc::EPERM || code == nix::libc::EROFS)
+    e.kind() == ErrorKind::PermissionDenied
+        || matches!(e.raw_os_error(), Some(code) if code == nix::libc::EPERM || code == nix::libc::EROFS)
 }
 
 /// `nodeN` directories under `dir`, by node number.
@@ -373,7 +419,11 @@ fn node_dirs(dir: &Path) -> std::io::Result<Vec<(u32, PathBuf)>> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir)?.flatten() {
         let name = e.file_name();
-        let Some(n) = name.to_str().and_then(|s| s.strip_prefix("node")).and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Some(n) =
+            name.to_str().and_then(|s| s.strip_prefix("node")).and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
         if e.path().is_dir() {
             out.push((n, e.path()));
         }
@@ -418,8 +468,12 @@ fn read_pools(dir: &Path) -> Result<Vec<Pool>, HugepagesError> {
 }
 
 fn read_u64(path: &Path) -> Result<u64, HugepagesError> {
-    let text = std::fs::read_to_string(path).map_err(|source| HugepagesError::Read { path: path.to_path_buf(), source })?;
-    text.trim().parse().map_err(|_| HugepagesError::Parse { path: path.to_path_buf(), content: text.trim().chars().take(40).collect() })
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| HugepagesError::Read { path: path.to_path_buf(), source })?;
+    text.trim().parse().map_err(|_| HugepagesError::Parse {
+        path: path.to_path_buf(),
+        content: text.trim().chars().take(40).collect(),
+    })
 }
 
 /// `0-3,8,10-11` → `[0, 1, 2, 3, 8, 10, 11]`; `None` on anything else.
@@ -448,8 +502,16 @@ fn parse_mounts(text: &str, default_kib: Option<u64>) -> Vec<Mount> {
             if f.len() < 4 || f[2] != "hugetlbfs" {
                 return None;
             }
-            let size = f[3].split(',').find_map(|o| o.strip_prefix("pagesize=")).and_then(parse_size_kib).or(default_kib);
-            Some(Mount { path: PathBuf::from(unescape_mount(f[1])), page_size_kib: size, options: f[3].to_string() })
+            let size = f[3]
+                .split(',')
+                .find_map(|o| o.strip_prefix("pagesize="))
+                .and_then(parse_size_kib)
+                .or(default_kib);
+            Some(Mount {
+                path: PathBuf::from(unescape_mount(f[1])),
+                page_size_kib: size,
+                options: f[3].to_string(),
+            })
         })
         .collect()
 }
@@ -474,8 +536,13 @@ fn unescape_mount(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            let v = (b[i + 1] - b'0') as u32 * 64 + (b[i + 2] - b'0') as u32 * 8 + (b[i + 3] - b'0') as u32;
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') as u32 * 64
+                + (b[i + 2] - b'0') as u32 * 8
+                + (b[i + 3] - b'0') as u32;
             out.push(u8::try_from(v).unwrap_or(b'?'));
             i += 4;
         } else {
@@ -517,12 +584,18 @@ pub(crate) mod tests {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("cpulist"), format!("{cpus}\n")).unwrap();
             for (kib, nr, free, surplus) in pools.iter() {
-                pool_files(&dir.join("hugepages").join(format!("hugepages-{kib}kB")), *nr, *free, *surplus);
+                pool_files(
+                    &dir.join("hugepages").join(format!("hugepages-{kib}kB")),
+                    *nr,
+                    *free,
+                    *surplus,
+                );
             }
         }
         std::fs::create_dir_all(root.join("proc")).unwrap();
         std::fs::write(root.join(MOUNTS), mounts).unwrap();
-        std::fs::write(root.join(MEMINFO), "MemTotal: 1 kB\nHugepagesize:       2048 kB\n").unwrap();
+        std::fs::write(root.join(MEMINFO), "MemTotal: 1 kB\nHugepagesize:       2048 kB\n")
+            .unwrap();
     }
 
     pub(crate) fn pool_files(dir: &Path, nr: u64, free: u64, surplus: u64) {
@@ -542,7 +615,10 @@ pub(crate) mod tests {
         let d = tempfile::tempdir().unwrap();
         fake(
             d.path(),
-            &[(0, "0-3,8", &[(2048, 512, 500, 0), (1048576, 2, 1, 0)]), (1, "4-7", &[(2048, 0, 0, 3)])],
+            &[
+                (0, "0-3,8", &[(2048, 512, 500, 0), (1048576, 2, 1, 0)]),
+                (1, "4-7", &[(2048, 0, 0, 3)]),
+            ],
             MOUNTS_TEXT,
         );
         let s = System::new(d.path()).status().unwrap();
@@ -550,7 +626,10 @@ pub(crate) mod tests {
         assert_eq!(s.default_size_kib, Some(2048));
         assert_eq!(s.nodes.len(), 2);
         assert_eq!(s.nodes[0].cpus, vec![0, 1, 2, 3, 8]);
-        assert_eq!(s.nodes[0].pool(PageSize::M2), Some(&Pool { size_kib: 2048, total: 512, free: 500, surplus: 0 }));
+        assert_eq!(
+            s.nodes[0].pool(PageSize::M2),
+            Some(&Pool { size_kib: 2048, total: 512, free: 500, surplus: 0 })
+        );
         assert_eq!(s.nodes[0].pool(PageSize::G1).unwrap().free, 1);
         assert_eq!(s.nodes[0].free_bytes(), 500 * (2 << 20) + (1 << 30));
         assert_eq!(s.nodes[1].pool(PageSize::M2).unwrap().surplus, 3);
@@ -578,8 +657,17 @@ pub(crate) mod tests {
         assert!(sys.mounts().unwrap().is_empty(), "no proc/mounts in the tree: no mounts");
         let r = sys.reserve(None, PageSize::M2, 128).unwrap();
         assert_eq!(r, vec![Reserved { node: None, size: PageSize::M2, total: 128, free: 60 }]);
-        assert_eq!(std::fs::read_to_string(d.path().join(GLOBAL_DIR).join("hugepages-2048kB/nr_hugepages")).unwrap(), "128\n");
-        assert!(matches!(sys.reserve(Some(1), PageSize::M2, 1), Err(ReserveError::NoSuchNode { node: 1, .. })));
+        assert_eq!(
+            std::fs::read_to_string(
+                d.path().join(GLOBAL_DIR).join("hugepages-2048kB/nr_hugepages")
+            )
+            .unwrap(),
+            "128\n"
+        );
+        assert!(matches!(
+            sys.reserve(Some(1), PageSize::M2, 1),
+            Err(ReserveError::NoSuchNode { node: 1, .. })
+        ));
     }
 
     #[test]
@@ -597,12 +685,19 @@ pub(crate) mod tests {
         let r = sys.reserve(Some(1), PageSize::M2, 64).unwrap();
         assert_eq!(r[0].node, Some(1));
         assert_eq!(sys.nodes().unwrap()[1].pool(PageSize::M2).unwrap().total, 64);
-        assert_eq!(sys.nodes().unwrap()[0].pool(PageSize::M2).unwrap().total, 512, "node 0 untouched");
+        assert_eq!(
+            sys.nodes().unwrap()[0].pool(PageSize::M2).unwrap().total,
+            512,
+            "node 0 untouched"
+        );
         // Every node when none is named; a shorter number leaves no stale digits.
         let r = sys.reserve(None, PageSize::M2, 8).unwrap();
         assert_eq!(r.iter().map(|r| r.total).collect::<Vec<_>>(), vec![8, 8]);
         let e = sys.reserve(Some(7), PageSize::M2, 1).unwrap_err();
-        assert!(matches!(&e, ReserveError::NoSuchNode { node: 7, nodes } if nodes == &vec![0, 1]), "{e}");
+        assert!(
+            matches!(&e, ReserveError::NoSuchNode { node: 7, nodes } if nodes == &vec![0, 1]),
+            "{e}"
+        );
         let e = sys.reserve(Some(0), PageSize::G1, 4).unwrap_err().to_string();
         assert!(e.contains("no 1 GiB hugepage pool") && e.contains("hugepagesz=1G"), "{e}");
         // A pool file that is not writable as a file: a write error with the path.
@@ -625,7 +720,11 @@ pub(crate) mod tests {
             source: std::io::Error::from_raw_os_error(nix::libc::EACCES),
         };
         let t = e.to_string();
-        assert!(t.contains("needs root") && t.ends_with("run: sudo skua hugepages reserve --node 0 --size 2M --pages 64"), "{t}");
+        assert!(
+            t.contains("needs root")
+                && t.ends_with("run: sudo skua hugepages reserve --node 0 --size 2M --pages 64"),
+            "{t}"
+        );
         let e = ReserveError::NotEnoughMemory {
             where_: where_name(Some(1)),
             size: PageSize::G1,
@@ -634,9 +733,13 @@ pub(crate) mod tests {
             hint: not_enough_hint(Some(1), PageSize::G1, 16),
         };
         let t = e.to_string();
-        assert!(t.starts_with("NUMA node 1: asked the kernel for 16 × 1 GiB pages and got 3"), "{t}");
+        assert!(
+            t.starts_with("NUMA node 1: asked the kernel for 16 × 1 GiB pages and got 3"),
+            "{t}"
+        );
         assert!(t.contains("hugepages=16"), "{t}");
-        assert!(not_enough_hint(None, PageSize::M2, 8).contains("compact_memory; skua hugepages reserve --size 2M --pages 8"));
+        assert!(not_enough_hint(None, PageSize::M2, 8)
+            .contains("compact_memory; skua hugepages reserve --size 2M --pages 8"));
         assert_eq!(
             sysfs_command(Some(1), PageSize::G1, 2),
             "echo 2 > /sys/devices/system/node/node1/hugepages/hugepages-1048576kB/nr_hugepages"
@@ -648,7 +751,10 @@ pub(crate) mod tests {
         let d = tempfile::tempdir().unwrap();
         fake(d.path(), &[(0, "0", &[(2048, 1, 1, 0)])], MOUNTS_TEXT);
         let sys = System::new(d.path());
-        assert_eq!(sys.mount(Path::new("/dev/hugepages"), PageSize::M2).unwrap(), MountOutcome::AlreadyMounted);
+        assert_eq!(
+            sys.mount(Path::new("/dev/hugepages"), PageSize::M2).unwrap(),
+            MountOutcome::AlreadyMounted
+        );
         let e = sys.mount(Path::new("/dev/hugepages"), PageSize::G1).unwrap_err().to_string();
         assert!(e.contains("already has a hugetlbfs mount with 2 MiB pages"), "{e}");
     }
@@ -693,7 +799,11 @@ pub(crate) mod tests {
     fn unreadable_numbers_are_parse_errors() {
         let d = tempfile::tempdir().unwrap();
         fake(d.path(), &[(0, "0", &[(2048, 1, 1, 0)])], "");
-        std::fs::write(d.path().join(NODE_DIR).join("node0/hugepages/hugepages-2048kB/free_hugepages"), "lots\n").unwrap();
+        std::fs::write(
+            d.path().join(NODE_DIR).join("node0/hugepages/hugepages-2048kB/free_hugepages"),
+            "lots\n",
+        )
+        .unwrap();
         let e = System::new(d.path()).nodes().unwrap_err().to_string();
         assert!(e.contains("free_hugepages: expected a number, found \"lots\""), "{e}");
     }

@@ -8,7 +8,10 @@ use hugepages::{MountOutcome, PageSize, System};
 
 fn root() -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().nth(1));
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1));
     if euid == Some("0") {
         true
     } else {
@@ -45,7 +48,10 @@ fn reserve_two_more_pages_on_node_0_then_put_them_back() {
             assert_eq!(r.len(), 1);
             assert_eq!(r[0].total, want);
             assert_eq!(after.total, want);
-            println!("node 0: {} → {} × 2 MiB pages, put back to {}", before.total, want, before.total);
+            println!(
+                "node 0: {} → {} × 2 MiB pages, put back to {}",
+                before.total, want, before.total
+            );
         }
         // A machine too short of memory for two more pages says so by name.
         Err(e @ hugepages::ReserveError::NotEnoughMemory { .. }) => eprintln!("note: {e}"),

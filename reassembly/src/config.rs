@@ -209,11 +209,21 @@ mod tests {
         assert!(serde_json::from_str::<ReassemblyConfig>(r#"{"max_flowz": 10}"#).is_err());
         let c: ReassemblyConfig = serde_json::from_str(r#"{"protocols": ["dns"]}"#).expect("valid");
         assert_eq!(c.protocols, vec![AppProtocol::Dns]);
-        let c: ReassemblyConfig = serde_json::from_str(r#"{"protocols": ["http2", "grpc", "redis", "kafka", "postgresql", "amqp"]}"#).expect("valid");
+        let c: ReassemblyConfig = serde_json::from_str(
+            r#"{"protocols": ["http2", "grpc", "redis", "kafka", "postgresql", "amqp"]}"#,
+        )
+        .expect("valid");
         assert_eq!(c.protocols.len(), 6);
         for p in AppProtocol::ALL {
-            assert_eq!(serde_json::to_value(p).expect("serializes"), serde_json::Value::from(p.name()));
-            assert!(ReassemblyConfig::default().protocols.contains(&p), "{} enabled by default", p.name());
+            assert_eq!(
+                serde_json::to_value(p).expect("serializes"),
+                serde_json::Value::from(p.name())
+            );
+            assert!(
+                ReassemblyConfig::default().protocols.contains(&p),
+                "{} enabled by default",
+                p.name()
+            );
         }
     }
 }

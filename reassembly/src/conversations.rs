@@ -37,7 +37,13 @@ impl Conversation {
     /// pipelining client does not wait for every reply).
     fn client(&mut self, data: Vec<u8>) {
         let last = self.msgs.iter().rposition(|m| !m.from_client);
-        let after = self.msgs.iter().take(last.unwrap_or(0)).filter(|m| !m.from_client).map(|m| m.data.len()).sum();
+        let after = self
+            .msgs
+            .iter()
+            .take(last.unwrap_or(0))
+            .filter(|m| !m.from_client)
+            .map(|m| m.data.len())
+            .sum();
         self.msgs.push(Msg { from_client: true, data, after });
     }
 
@@ -180,7 +186,11 @@ fn http2(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
             } else {
                 blk.extend_from_slice(&[0xbf, 0xbe]);
             }
-            let path = if kind == 2 { format!("/gen.Svc/Call{}", rng.below(4)) } else { format!("/v1/items/{}?q={}", rng.below(1000), rng.below(9)) };
+            let path = if kind == 2 {
+                format!("/gen.Svc/Call{}", rng.below(4))
+            } else {
+                format!("/v1/items/{}?q={}", rng.below(1000), rng.below(9))
+            };
             blk.extend(hpack_literal(0x00, 4, "", path.as_bytes()));
             blk.extend(hpack_literal(0x00, 0, "x-request-id", format!("{id:08x}").as_bytes()));
             let frames: Vec<Vec<u8>> = match kind {
@@ -194,7 +204,12 @@ fn http2(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
                     blk.extend(hpack_literal(0x00, 31, "", b"application/grpc"));
                     blk.extend(hpack_literal(0x00, 0, "te", b"trailers"));
                     // One message, or a client stream of several.
-                    (0..1 + rng.below(3)).map(|_| { let n = 1 + rng.below(600) as usize; grpc_msg(rng, n) }).collect()
+                    (0..1 + rng.below(3))
+                        .map(|_| {
+                            let n = 1 + rng.below(600) as usize;
+                            grpc_msg(rng, n)
+                        })
+                        .collect()
                 }
             };
             let end = if frames.is_empty() { 1 } else { 0 };
@@ -226,7 +241,12 @@ fn http2(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
             }
             let frames: Vec<Vec<u8>> = if *kind == 2 {
                 blk.extend(hpack_literal(0x00, 31, "", b"application/grpc"));
-                (0..1 + rng.below(3)).map(|_| { let n = rng.below(800) as usize; grpc_msg(rng, n) }).collect()
+                (0..1 + rng.below(3))
+                    .map(|_| {
+                        let n = rng.below(800) as usize;
+                        grpc_msg(rng, n)
+                    })
+                    .collect()
             } else {
                 blk.extend(hpack_literal(0x00, 31, "", b"application/json"));
                 let body = rng.rbytes(0, 5000);
@@ -244,7 +264,11 @@ fn http2(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
                     wire.extend(h2_frame(0, end, *id, f));
                 } else if k == frames.len() && *kind == 2 {
                     let status = rng.below(3).to_string();
-                    let t = [hpack_literal(0x00, 0, "grpc-status", status.as_bytes()), hpack_literal(0x00, 0, "grpc-message", b"")].concat();
+                    let t = [
+                        hpack_literal(0x00, 0, "grpc-status", status.as_bytes()),
+                        hpack_literal(0x00, 0, "grpc-message", b""),
+                    ]
+                    .concat();
                     wire.extend(h2_frame(1, 5, *id, &t));
                 }
             }
@@ -289,7 +313,11 @@ fn redis(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
                 }
                 1 => {
                     q.extend(resp_command(&[b"GET", key.as_bytes()]));
-                    r.extend(if rng.below(4) == 0 { b"$-1\r\n".to_vec() } else { resp_bulk(&rng.rbytes(0, 2500)) });
+                    r.extend(if rng.below(4) == 0 {
+                        b"$-1\r\n".to_vec()
+                    } else {
+                        resp_bulk(&rng.rbytes(0, 2500))
+                    });
                 }
                 2 => {
                     q.extend(resp_command(&[b"INCR", key.as_bytes()]));
@@ -320,7 +348,14 @@ fn redis(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
         round += 1;
         if round.is_multiple_of(4) {
             // Commands the server does not answer.
-            c.client([resp_command(&[b"CLIENT", b"REPLY", b"OFF"]), resp_command(&[b"SET", b"quiet", b"1"]), resp_command(&[b"CLIENT", b"REPLY", b"ON"])].concat());
+            c.client(
+                [
+                    resp_command(&[b"CLIENT", b"REPLY", b"OFF"]),
+                    resp_command(&[b"SET", b"quiet", b"1"]),
+                    resp_command(&[b"CLIENT", b"REPLY", b"ON"]),
+                ]
+                .concat(),
+            );
             c.server(b"+OK\r\n".to_vec());
             c.items += 3;
         }
@@ -398,7 +433,9 @@ fn kafka(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
                         rb.extend_from_slice(topic.as_bytes());
                         rb.extend_from_slice(&1i32.to_be_bytes());
                         rb.extend_from_slice(&partition.to_be_bytes());
-                        rb.extend_from_slice(&(if rng.below(6) == 0 { 6i16 } else { 0 }).to_be_bytes());
+                        rb.extend_from_slice(
+                            &(if rng.below(6) == 0 { 6i16 } else { 0 }).to_be_bytes(),
+                        );
                         rb.extend_from_slice(&[0; 16]);
                         rb.extend_from_slice(&0i32.to_be_bytes());
                         r.extend(kafka_response(corr, false, &rb));
@@ -407,7 +444,10 @@ fn kafka(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
                 }
                 _ => {
                     // Fetch v12 (flexible) and a response carrying records.
-                    let mut b = vec![0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0xf4, 0, 0, 0, 1, 3, 0x20, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1];
+                    let mut b = vec![
+                        0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0xf4, 0, 0, 0, 1, 3, 0x20, 0, 0, 0, 0, 0,
+                        0, 1, 0, 0, 0, 1,
+                    ];
                     b.push(2);
                     b.push(topic.len() as u8 + 1);
                     b.extend_from_slice(topic.as_bytes());
@@ -493,12 +533,24 @@ fn postgresql(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
         let (mut q, mut r) = (Vec::new(), Vec::new());
         for _ in 0..batch {
             let rows = rng.below(20) as usize;
-            let row = |rng: &mut Rng| pg(b'D', &[&[0, 1][..], &(40u32).to_be_bytes(), &rng.bytes(40)].concat());
+            let row = |rng: &mut Rng| {
+                pg(b'D', &[&[0, 1][..], &(40u32).to_be_bytes(), &rng.bytes(40)].concat())
+            };
             match rng.below(4) {
                 0 => {
-                    let text = format!("SELECT * FROM items WHERE id > {} /* {} */", rng.below(100), String::from_utf8_lossy(&rng.rbytes(0, 400)));
+                    let text = format!(
+                        "SELECT * FROM items WHERE id > {} /* {} */",
+                        rng.below(100),
+                        String::from_utf8_lossy(&rng.rbytes(0, 400))
+                    );
                     q.extend(pg(b'Q', &cstr(text.as_bytes())));
-                    r.extend(pg(b'T', &[0, 1, b'x', 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 25, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0]));
+                    r.extend(pg(
+                        b'T',
+                        &[
+                            0, 1, b'x', 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 25, 0xff, 0xff, 0xff, 0xff,
+                            0xff, 0xff, 0, 0,
+                        ],
+                    ));
                     for _ in 0..rows {
                         r.extend(row(rng));
                     }
@@ -543,11 +595,22 @@ fn postgresql(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
 // ---- AMQP 0-9-1 -------------------------------------------------------
 
 fn amqp_frame(ty: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
-    [vec![ty], channel.to_be_bytes().to_vec(), (payload.len() as u32).to_be_bytes().to_vec(), payload.to_vec(), vec![0xce]].concat()
+    [
+        vec![ty],
+        channel.to_be_bytes().to_vec(),
+        (payload.len() as u32).to_be_bytes().to_vec(),
+        payload.to_vec(),
+        vec![0xce],
+    ]
+    .concat()
 }
 
 fn amqp_method(channel: u16, class: u16, method: u16, args: &[u8]) -> Vec<u8> {
-    amqp_frame(1, channel, &[class.to_be_bytes().to_vec(), method.to_be_bytes().to_vec(), args.to_vec()].concat())
+    amqp_frame(
+        1,
+        channel,
+        &[class.to_be_bytes().to_vec(), method.to_be_bytes().to_vec(), args.to_vec()].concat(),
+    )
 }
 
 fn shortstr(s: &[u8]) -> Vec<u8> {
@@ -555,7 +618,14 @@ fn shortstr(s: &[u8]) -> Vec<u8> {
 }
 
 /// A method with content: its frames (method, header, body frames).
-fn amqp_content(channel: u16, class: u16, method: u16, args: &[u8], body: &[u8], frame_max: usize) -> Vec<Vec<u8>> {
+fn amqp_content(
+    channel: u16,
+    class: u16,
+    method: u16,
+    args: &[u8],
+    body: &[u8],
+    frame_max: usize,
+) -> Vec<Vec<u8>> {
     let mut frames = vec![amqp_method(channel, class, method, args)];
     let mut h = vec![0, 60, 0, 0];
     h.extend_from_slice(&(body.len() as u64).to_be_bytes());
@@ -570,16 +640,45 @@ fn amqp_content(channel: u16, class: u16, method: u16, args: &[u8], body: &[u8],
 fn amqp(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
     let mut c = Conversation { server_port: 5672, ..Conversation::default() };
     c.client(b"AMQP\x00\x00\x09\x01".to_vec());
-    c.server(amqp_method(0, 10, 10, &[&[0, 9, 0, 0, 0, 0][..], &[0, 0, 0, 5], b"PLAIN", &[0, 0, 0, 5], b"en_US"].concat()));
-    c.client_strict(amqp_method(0, 10, 11, &[&[0, 0, 0, 0][..], &shortstr(b"PLAIN"), &[0, 0, 0, 6], b"\0u\0pwd", &shortstr(b"en_US")].concat()));
+    c.server(amqp_method(
+        0,
+        10,
+        10,
+        &[&[0, 9, 0, 0, 0, 0][..], &[0, 0, 0, 5], b"PLAIN", &[0, 0, 0, 5], b"en_US"].concat(),
+    ));
+    c.client_strict(amqp_method(
+        0,
+        10,
+        11,
+        &[&[0, 0, 0, 0][..], &shortstr(b"PLAIN"), &[0, 0, 0, 6], b"\0u\0pwd", &shortstr(b"en_US")]
+            .concat(),
+    ));
     c.server(amqp_method(0, 10, 30, &[0, 2, 0, 0, 16, 0, 0, 60]));
-    c.client_strict([amqp_method(0, 10, 31, &[0, 2, 0, 0, 16, 0, 0, 60]), amqp_method(0, 10, 40, &[&shortstr(b"/")[..], &[0, 0]].concat())].concat());
+    c.client_strict(
+        [
+            amqp_method(0, 10, 31, &[0, 2, 0, 0, 16, 0, 0, 60]),
+            amqp_method(0, 10, 40, &[&shortstr(b"/")[..], &[0, 0]].concat()),
+        ]
+        .concat(),
+    );
     c.server(amqp_method(0, 10, 41, &[0]));
     c.client_strict([amqp_method(1, 20, 10, &[0]), amqp_method(2, 20, 10, &[0])].concat());
-    c.server([amqp_method(1, 20, 11, &[0, 0, 0, 0]), amqp_method(2, 20, 11, &[0, 0, 0, 0])].concat());
-    c.client_strict(amqp_method(1, 50, 10, &[&[0, 0][..], &shortstr(b"jobs"), &[0b10], &[0, 0, 0, 0]].concat()));
+    c.server(
+        [amqp_method(1, 20, 11, &[0, 0, 0, 0]), amqp_method(2, 20, 11, &[0, 0, 0, 0])].concat(),
+    );
+    c.client_strict(amqp_method(
+        1,
+        50,
+        10,
+        &[&[0, 0][..], &shortstr(b"jobs"), &[0b10], &[0, 0, 0, 0]].concat(),
+    ));
     c.server(amqp_method(1, 50, 11, &[&shortstr(b"jobs")[..], &[0, 0, 0, 0, 0, 0, 0, 0]].concat()));
-    c.client_strict(amqp_method(2, 60, 20, &[&[0, 0][..], &shortstr(b"jobs"), &shortstr(b"ctag"), &[0], &[0, 0, 0, 0]].concat()));
+    c.client_strict(amqp_method(
+        2,
+        60,
+        20,
+        &[&[0, 0][..], &shortstr(b"jobs"), &shortstr(b"ctag"), &[0], &[0, 0, 0, 0]].concat(),
+    ));
     c.server(amqp_method(2, 60, 21, &shortstr(b"ctag")));
     c.items += 7;
     let mut done = 0;
@@ -590,7 +689,13 @@ fn amqp(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
         let pubs: Vec<Vec<Vec<u8>>> = (0..batch)
             .map(|i| {
                 let ch = 1 + (i % 2) as u16;
-                let args = [&[0, 0][..], &shortstr(b"amq.direct"), &shortstr(format!("jobs.{}", rng.below(9)).as_bytes()), &[0]].concat();
+                let args = [
+                    &[0, 0][..],
+                    &shortstr(b"amq.direct"),
+                    &shortstr(format!("jobs.{}", rng.below(9)).as_bytes()),
+                    &[0],
+                ]
+                .concat();
                 amqp_content(ch, 60, 40, &args, &rng.rbytes(0, 2000), 512)
             })
             .collect();
@@ -614,7 +719,14 @@ fn amqp(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
         let mut acks = Vec::new();
         for _ in 0..batch {
             tag += 1;
-            let args = [shortstr(b"ctag"), tag.to_be_bytes().to_vec(), vec![0], shortstr(b"amq.direct"), shortstr(b"jobs")].concat();
+            let args = [
+                shortstr(b"ctag"),
+                tag.to_be_bytes().to_vec(),
+                vec![0],
+                shortstr(b"amq.direct"),
+                shortstr(b"jobs"),
+            ]
+            .concat();
             d.extend(amqp_content(2, 60, 60, &args, &rng.rbytes(0, 1500), 512).concat());
             acks.extend(amqp_method(2, 60, 80, &[&tag.to_be_bytes()[..], &[0]].concat()));
         }
@@ -624,9 +736,19 @@ fn amqp(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
         c.items += 3 * batch;
         done += batch;
     }
-    c.client_strict(amqp_method(1, 20, 40, &[&[0, 200][..], &shortstr(b"bye"), &[0, 0, 0, 0]].concat()));
+    c.client_strict(amqp_method(
+        1,
+        20,
+        40,
+        &[&[0, 200][..], &shortstr(b"bye"), &[0, 0, 0, 0]].concat(),
+    ));
     c.server(amqp_method(1, 20, 41, &[]));
-    c.client_strict(amqp_method(0, 10, 50, &[&[0, 200][..], &shortstr(b"bye"), &[0, 0, 0, 0]].concat()));
+    c.client_strict(amqp_method(
+        0,
+        10,
+        50,
+        &[&[0, 200][..], &shortstr(b"bye"), &[0, 0, 0, 0]].concat(),
+    ));
     c.server(amqp_method(0, 10, 51, &[]));
     c.items += 2;
     c

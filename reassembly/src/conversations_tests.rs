@@ -8,7 +8,13 @@ use crate::item::{Item, NodeInfo};
 use crate::testutil::{run, Conv, OwnedPkt};
 use crate::ReassemblyConfig;
 
-const PROTOCOLS: [AppProtocol; 5] = [AppProtocol::Http2, AppProtocol::Redis, AppProtocol::Kafka, AppProtocol::Postgresql, AppProtocol::Amqp];
+const PROTOCOLS: [AppProtocol; 5] = [
+    AppProtocol::Http2,
+    AppProtocol::Redis,
+    AppProtocol::Kafka,
+    AppProtocol::Postgresql,
+    AppProtocol::Amqp,
+];
 
 #[derive(Debug, Clone)]
 struct Seg {
@@ -51,17 +57,24 @@ fn cut(c: &Conversation, client: bool, cuts: &[usize]) -> Vec<Seg> {
         *at += m.data.len();
         Some(*at)
     });
-    let mut points: Vec<usize> = cuts.iter().map(|c| c % stream.len()).chain([0, stream.len()]).chain(bounds).collect();
+    let mut points: Vec<usize> =
+        cuts.iter().map(|c| c % stream.len()).chain([0, stream.len()]).chain(bounds).collect();
     points.sort_unstable();
     points.dedup();
     points
         .windows(2)
-        .map(|w| Seg { client, off: w[0], data: stream[w[0]..w[1]].to_vec(), after: needs[w[0]..w[1]].iter().copied().max().unwrap_or(0) })
+        .map(|w| Seg {
+            client,
+            off: w[0],
+            data: stream[w[0]..w[1]].to_vec(),
+            after: needs[w[0]..w[1]].iter().copied().max().unwrap_or(0),
+        })
         .collect()
 }
 
 fn packets(segs: &[Seg], port: u16, isn_c: u32, isn_s: u32) -> Vec<OwnedPkt> {
-    Conv::new(45000, port, isn_c, isn_s).handshake_then(segs.iter().map(|s| (s.client, s.off, &s.data[..])))
+    Conv::new(45000, port, isn_c, isn_s)
+        .handshake_then(segs.iter().map(|s| (s.client, s.off, &s.data[..])))
 }
 
 /// What must not depend on packetisation: the item's JSON without times,
@@ -90,16 +103,30 @@ fn every_generated_conversation_yields_its_items_without_errors() {
         for seed in 0..20 {
             let c = generate(p, seed, 1 + seed as usize % 9, 1 + seed as usize % 5);
             let (items, r) = run(&cfg, &packets(&reference(&c), c.server_port, 1000, 9000));
-            assert_eq!(items.len(), c.items, "{} seed {seed}: {:#?}", p.name(), items.iter().map(key).collect::<Vec<_>>());
+            assert_eq!(
+                items.len(),
+                c.items,
+                "{} seed {seed}: {:#?}",
+                p.name(),
+                items.iter().map(key).collect::<Vec<_>>()
+            );
             for i in &items {
                 assert!(i.exchange.error.is_none(), "{} seed {seed}: {}", p.name(), key(i));
                 let want = match p {
-                    AppProtocol::Http2 => matches!(i.protocol, AppProtocol::Http2 | AppProtocol::Grpc),
+                    AppProtocol::Http2 => {
+                        matches!(i.protocol, AppProtocol::Http2 | AppProtocol::Grpc)
+                    }
                     _ => i.protocol == p,
                 };
                 assert!(want, "{} seed {seed}: item of {}", p.name(), i.protocol.name());
             }
-            assert_eq!(r.counters().dissection_errors.total(), 0, "{} seed {seed}: {:?}", p.name(), r.counters().dissection_errors);
+            assert_eq!(
+                r.counters().dissection_errors.total(),
+                0,
+                "{} seed {seed}: {:?}",
+                p.name(),
+                r.counters().dissection_errors
+            );
         }
     }
 }
@@ -107,7 +134,8 @@ fn every_generated_conversation_yields_its_items_without_errors() {
 #[test]
 fn http2_conversation_has_grpc_streaming_and_interleaving() {
     let c = generate(AppProtocol::Http2, 3, 12, 4);
-    let (items, _) = run(&ReassemblyConfig::default(), &packets(&reference(&c), c.server_port, 1, 2));
+    let (items, _) =
+        run(&ReassemblyConfig::default(), &packets(&reference(&c), c.server_port, 1, 2));
     let grpc: Vec<_> = items.iter().filter(|i| i.protocol == AppProtocol::Grpc).collect();
     assert!(!grpc.is_empty());
     let j = grpc[0].to_json(&NodeInfo::default());
@@ -115,7 +143,9 @@ fn http2_conversation_has_grpc_streaming_and_interleaving() {
     assert!(j["request"]["grpc"]["service"] == "gen.Svc");
     assert!(j["response"]["grpc"]["status"].is_u64());
     // The authority came from the dynamic table on all but the first.
-    assert!(items.iter().all(|i| i.to_json(&NodeInfo::default())["request"]["headers"]["host"] == "api.example:8443"));
+    assert!(items.iter().all(
+        |i| i.to_json(&NodeInfo::default())["request"]["headers"]["host"] == "api.example:8443"
+    ));
 }
 
 mod packetisation {
@@ -123,7 +153,17 @@ mod packetisation {
     use proptest::prelude::*;
 
     #[allow(clippy::too_many_arguments)]
-    fn check(p: AppProtocol, seed: u64, exchanges: usize, depth: usize, ccuts: &[usize], scuts: &[usize], order: &[u32], dups: &[u8], isn_c: u32) -> Result<(), TestCaseError> {
+    fn check(
+        p: AppProtocol,
+        seed: u64,
+        exchanges: usize,
+        depth: usize,
+        ccuts: &[usize],
+        scuts: &[usize],
+        order: &[u32],
+        dups: &[u8],
+        isn_c: u32,
+    ) -> Result<(), TestCaseError> {
         let cfg = ReassemblyConfig::default();
         let c = generate(p, seed, exchanges, depth);
         let isn_s = isn_c.wrapping_mul(7).wrapping_add(12345);
@@ -137,14 +177,30 @@ mod packetisation {
                 segs.push(segs[k].clone());
             }
         }
-        let mut keyed: Vec<(u32, Seg)> = segs.into_iter().enumerate().map(|(k, s)| (order.get(k % order.len().max(1)).copied().unwrap_or(0).wrapping_add((k as u32).wrapping_mul(2_654_435_761)), s)).collect();
+        let mut keyed: Vec<(u32, Seg)> = segs
+            .into_iter()
+            .enumerate()
+            .map(|(k, s)| {
+                (
+                    order
+                        .get(k % order.len().max(1))
+                        .copied()
+                        .unwrap_or(0)
+                        .wrapping_add((k as u32).wrapping_mul(2_654_435_761)),
+                    s,
+                )
+            })
+            .collect();
         keyed.sort_by_key(|(k, _)| *k);
         let mut pending: Vec<Seg> = keyed.into_iter().map(|(_, s)| s).collect();
         // A segment goes on the wire only once every segment of the other
         // direction before the bytes it answers (or waited for) has.
         let mut schedule = Vec::new();
         while !pending.is_empty() {
-            let pos = pending.iter().position(|s| !pending.iter().any(|o| o.client != s.client && o.off < s.after)).unwrap_or(0);
+            let pos = pending
+                .iter()
+                .position(|s| !pending.iter().any(|o| o.client != s.client && o.off < s.after))
+                .unwrap_or(0);
             schedule.push(pending.remove(pos));
         }
         let (got, r) = run(&cfg, &packets(&schedule, c.server_port, isn_c, isn_s));
@@ -178,9 +234,11 @@ mod packetisation {
     fn each_protocol_survives_fine_cuts_and_reordering() {
         for (k, p) in PROTOCOLS.into_iter().enumerate() {
             let cuts: Vec<usize> = (0..40).map(|i| i * 97 + k).collect();
-            let order: Vec<u32> = (0..64u32).map(|i| i.wrapping_mul(2_246_822_519).rotate_left(k as u32)).collect();
+            let order: Vec<u32> =
+                (0..64u32).map(|i| i.wrapping_mul(2_246_822_519).rotate_left(k as u32)).collect();
             let dups: Vec<u8> = (0..64).map(|i| i as u8).collect();
-            check(p, 11 + k as u64, 6, 3, &cuts, &cuts, &order, &dups, u32::MAX - 500).unwrap_or_else(|e| panic!("{}: {e}", p.name()));
+            check(p, 11 + k as u64, 6, 3, &cuts, &cuts, &order, &dups, u32::MAX - 500)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.name()));
         }
     }
 }

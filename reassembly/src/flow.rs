@@ -179,12 +179,22 @@ impl<T> FlowTable<T> {
 
     pub fn lookup(&self, key: &FlowKey) -> Option<u32> {
         let slots = &self.slots;
-        self.index.find(self.hasher.hash_one(key), |id| slots.get(*id as usize).is_some_and(|s| s.key == *key)).copied()
+        self.index
+            .find(self.hasher.hash_one(key), |id| {
+                slots.get(*id as usize).is_some_and(|s| s.key == *key)
+            })
+            .copied()
     }
 
     /// Inserts a flow; the caller makes room first (see [`Self::victim`]).
     /// Returns the value back when the table is full.
-    pub fn insert(&mut self, key: FlowKey, value: T, class: TimerClass, now_ns: u64) -> Result<u32, T> {
+    pub fn insert(
+        &mut self,
+        key: FlowKey,
+        value: T,
+        class: TimerClass,
+        now_ns: u64,
+    ) -> Result<u32, T> {
         if self.is_full() {
             return Err(value);
         }
@@ -255,10 +265,7 @@ impl<T> FlowTable<T> {
     /// The flow to evict when full: the least recently active flow of the
     /// first non-empty class in [`TimerClass::EVICTION_ORDER`].
     pub fn victim(&self) -> Option<u32> {
-        TimerClass::EVICTION_ORDER
-            .iter()
-            .map(|c| self.lists[*c as usize].head)
-            .find(|h| *h != NIL)
+        TimerClass::EVICTION_ORDER.iter().map(|c| self.lists[*c as usize].head).find(|h| *h != NIL)
     }
 
     /// Every live flow id (for `finish`).
@@ -327,7 +334,8 @@ mod tests {
     use crate::packet::{tcp_flags, Packet};
 
     fn key(port: u16) -> FlowKey {
-        let p = Packet::tcp_v4(0, [10, 0, 0, 1], port, [10, 0, 0, 2], 80, tcp_flags::SYN, 0, 0, &[]);
+        let p =
+            Packet::tcp_v4(0, [10, 0, 0, 1], port, [10, 0, 0, 2], 80, tcp_flags::SYN, 0, 0, &[]);
         FlowKey::from_packet(&p).0
     }
 

@@ -48,7 +48,14 @@ pub struct FragmentTable {
 
 impl FragmentTable {
     pub fn new(max_datagrams: u32, max_bytes: u64, timeout_ns: u64) -> Self {
-        FragmentTable { inflight: Vec::new(), bytes: 0, max_datagrams, max_bytes, timeout_ns, spare: Vec::new() }
+        FragmentTable {
+            inflight: Vec::new(),
+            bytes: 0,
+            max_datagrams,
+            max_bytes,
+            timeout_ns,
+            spare: Vec::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -86,7 +93,13 @@ impl FragmentTable {
                     return None;
                 }
                 let data = self.spare.pop().unwrap_or_default();
-                self.inflight.push(Datagram { key, first_ns: p.ts_ns, data, have: Vec::new(), total: None });
+                self.inflight.push(Datagram {
+                    key,
+                    first_ns: p.ts_ns,
+                    data,
+                    have: Vec::new(),
+                    total: None,
+                });
                 self.inflight.len() - 1
             }
         };
@@ -159,7 +172,11 @@ impl FragmentTable {
     pub fn expire(&mut self, now_ns: u64, c: &mut ReassemblyCounters) {
         let mut i = 0;
         while i < self.inflight.len() {
-            if self.inflight.get(i).is_some_and(|d| now_ns.saturating_sub(d.first_ns) >= self.timeout_ns) {
+            if self
+                .inflight
+                .get(i)
+                .is_some_and(|d| now_ns.saturating_sub(d.first_ns) >= self.timeout_ns)
+            {
                 let d = self.inflight.swap_remove(i);
                 c.fragment_timeouts += 1;
                 self.release(d);

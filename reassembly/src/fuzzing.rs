@@ -8,7 +8,9 @@ use crate::config::{AppProtocol, ReassemblyConfig};
 use crate::counters::DissectionErrors;
 use crate::dissectors::dns::{parser as dns_parser, DnsSession};
 use crate::dissectors::http::HttpSession;
-use crate::dissectors::{drive, Direction, Dissector, FinishReason, Limits, ParseCtx, Session, StreamBuf};
+use crate::dissectors::{
+    drive, Direction, Dissector, FinishReason, Limits, ParseCtx, Session, StreamBuf,
+};
 use crate::item::NodeInfo;
 use crate::packet::{Fragment, Packet};
 use crate::Reassembler;
@@ -67,7 +69,8 @@ fn session<D: Dissector>(mut s: D, data: &[u8], limits: &Limits) {
     let mut bufs = [StreamBuf::default(), StreamBuf::default()];
     for (sel, chunk) in records(data) {
         let dir = if sel & 1 == 0 { Direction::ToServer } else { Direction::ToClient };
-        let mut ctx = ParseCtx { ts_ns: u64::from(sel), out: &mut out, errors: &mut errors, limits };
+        let mut ctx =
+            ParseCtx { ts_ns: u64::from(sel), out: &mut out, errors: &mut errors, limits };
         if sel & 2 != 0 {
             bufs[dir.idx()].clear();
             s.on_gap(dir, chunk.len() as u32, &mut ctx);
@@ -78,7 +81,10 @@ fn session<D: Dissector>(mut s: D, data: &[u8], limits: &Limits) {
         }
     }
     let mut ctx = ParseCtx { ts_ns: 0, out: &mut out, errors: &mut errors, limits };
-    s.finish(if data.len().is_multiple_of(2) { FinishReason::Timeout } else { FinishReason::Closed }, &mut ctx);
+    s.finish(
+        if data.len().is_multiple_of(2) { FinishReason::Timeout } else { FinishReason::Closed },
+        &mut ctx,
+    );
     for ex in &out {
         for m in [&ex.request, &ex.response].into_iter().flatten() {
             let _ = m.request_json();
@@ -272,7 +278,11 @@ pub fn reassembler(data: &[u8]) {
             std::mem::swap(&mut p.src_port, &mut p.dst_port);
         }
         if sel & 0x38 == 0x38 {
-            p.fragment = Some(Fragment { ident: u32::from(jitter & 3), offset: u16::from(flags & 0x0f) * 8, more: flags & 0x10 != 0 });
+            p.fragment = Some(Fragment {
+                ident: u32::from(jitter & 3),
+                offset: u16::from(flags & 0x0f) * 8,
+                more: flags & 0x10 != 0,
+            });
         }
         r.packet(&p, &mut |i| items.push(i));
         if sel == 0xff {
@@ -351,7 +361,12 @@ mod tests {
     fn fuzz_entry_points_survive_random_and_mutated_inputs() {
         let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
         let http_seed = http_seed();
-        let dns_seed = crate::dissectors::dns::parser::tests::response(1, "a.example", 16, &[(16, b"\x03abc".to_vec()), (6, vec![0xc0, 12])]);
+        let dns_seed = crate::dissectors::dns::parser::tests::response(
+            1,
+            "a.example",
+            16,
+            &[(16, b"\x03abc".to_vec()), (6, vec![0xc0, 12])],
+        );
         for _ in 0..2_000 {
             let n = (rng.next() % 300) as usize;
             let random = rng.bytes(n);
@@ -371,11 +386,21 @@ mod tests {
     #[ignore]
     fn write_fuzz_seeds() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
-        for (p, name) in [(AppProtocol::Http2, "http2"), (AppProtocol::Redis, "redis"), (AppProtocol::Kafka, "kafka"), (AppProtocol::Postgresql, "postgresql"), (AppProtocol::Amqp, "amqp")] {
+        for (p, name) in [
+            (AppProtocol::Http2, "http2"),
+            (AppProtocol::Redis, "redis"),
+            (AppProtocol::Kafka, "kafka"),
+            (AppProtocol::Postgresql, "postgresql"),
+            (AppProtocol::Amqp, "amqp"),
+        ] {
             let dir = root.join(name);
             std::fs::create_dir_all(&dir).expect("seed dir");
             for seed in 0..4 {
-                std::fs::write(dir.join(format!("conversation-{seed}")), conversation_records(p, seed)).expect("seed file");
+                std::fs::write(
+                    dir.join(format!("conversation-{seed}")),
+                    conversation_records(p, seed),
+                )
+                .expect("seed file");
             }
         }
     }
@@ -384,8 +409,13 @@ mod tests {
     fn new_protocol_fuzz_entry_points_survive_random_and_mutated_inputs() {
         let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
         type Target = (AppProtocol, fn(&[u8]));
-        let targets: [Target; 5] =
-            [(AppProtocol::Http2, http2), (AppProtocol::Redis, redis), (AppProtocol::Kafka, kafka), (AppProtocol::Postgresql, postgresql), (AppProtocol::Amqp, amqp)];
+        let targets: [Target; 5] = [
+            (AppProtocol::Http2, http2),
+            (AppProtocol::Redis, redis),
+            (AppProtocol::Kafka, kafka),
+            (AppProtocol::Postgresql, postgresql),
+            (AppProtocol::Amqp, amqp),
+        ];
         for (p, target) in targets {
             let seeds: Vec<Vec<u8>> = (0..4).map(|s| conversation_records(p, s)).collect();
             for seed in &seeds {

@@ -54,7 +54,11 @@ impl ItemError {
 }
 
 /// Keeps the first error of a transaction: it is usually the cause of the rest.
-pub fn set_error(slot: &mut Option<ItemError>, kind: ItemErrorKind, msg: impl Into<Cow<'static, str>>) {
+pub fn set_error(
+    slot: &mut Option<ItemError>,
+    kind: ItemErrorKind,
+    msg: impl Into<Cow<'static, str>>,
+) {
     if slot.is_none() {
         *slot = Some(ItemError::new(kind, msg));
     }
@@ -284,16 +288,29 @@ impl Item {
         };
         match self.protocol {
             AppProtocol::Http => {
-                let version = self.http_request().or(self.http_response()).map(|m| m.version_number()).unwrap_or("1.1");
+                let version = self
+                    .http_request()
+                    .or(self.http_response())
+                    .map(|m| m.version_number())
+                    .unwrap_or("1.1");
                 let long_name = match version {
                     "1.1" => Cow::Borrowed("Hypertext Transfer Protocol -- HTTP/1.1"),
                     "1.0" => Cow::Borrowed("Hypertext Transfer Protocol -- HTTP/1.0"),
                     v => Cow::Owned(format!("Hypertext Transfer Protocol -- HTTP/{v}")),
                 };
-                ProtocolInfo { name, version: Cow::Borrowed(version), abbr: "HTTP", long_name, layer4, layer3 }
+                ProtocolInfo {
+                    name,
+                    version: Cow::Borrowed(version),
+                    abbr: "HTTP",
+                    long_name,
+                    layer4,
+                    layer3,
+                }
             }
             AppProtocol::Dns => named("0", "DNS", "Domain Name System"),
-            AppProtocol::Http2 => named("2", "HTTP/2", "Hypertext Transfer Protocol Version 2 (HTTP/2)"),
+            AppProtocol::Http2 => {
+                named("2", "HTTP/2", "Hypertext Transfer Protocol Version 2 (HTTP/2)")
+            }
             AppProtocol::Grpc => named("2", "gRPC", "gRPC Remote Procedure Calls over HTTP/2"),
             AppProtocol::Redis => {
                 let resp3 = [&self.exchange.request, &self.exchange.response]
@@ -309,7 +326,9 @@ impl Item {
                 };
                 ProtocolInfo { version, ..named("0", "KAFKA", "Apache Kafka Protocol") }
             }
-            AppProtocol::Postgresql => named("3.0", "PGSQL", "PostgreSQL Frontend/Backend Protocol"),
+            AppProtocol::Postgresql => {
+                named("3.0", "PGSQL", "PostgreSQL Frontend/Backend Protocol")
+            }
             AppProtocol::Amqp => named("0-9-1", "AMQP", "Advanced Message Queuing Protocol 0-9-1"),
         }
     }
@@ -326,9 +345,7 @@ impl Item {
     pub fn to_json(&self, node: &NodeInfo) -> Value {
         let ex = &self.exchange;
         let ts = self.ts_ns();
-        let endpoint = |e: &Endpoint| {
-            json!({"ip": e.ip.to_string(), "port": e.port.to_string(), "name": e.name, "namespace": e.namespace})
-        };
+        let endpoint = |e: &Endpoint| json!({"ip": e.ip.to_string(), "port": e.port.to_string(), "name": e.name, "namespace": e.namespace});
         let node_json = json!({"ip": node.ip, "name": node.name});
         let request = ex.request.as_ref().map_or(Value::Null, Message::request_json);
         let response = ex.response.as_ref().map_or(Value::Null, Message::response_json);
@@ -383,7 +400,8 @@ pub fn rfc3339(ts_ns: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    let mut out = format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
+    let mut out =
+        format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
     if nanos != 0 {
         let frac = format!("{nanos:09}");
         out.push('.');
@@ -398,7 +416,11 @@ pub fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {
-        let b = [c.first().copied().unwrap_or(0), c.get(1).copied().unwrap_or(0), c.get(2).copied().unwrap_or(0)];
+        let b = [
+            c.first().copied().unwrap_or(0),
+            c.get(1).copied().unwrap_or(0),
+            c.get(2).copied().unwrap_or(0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= c.len() {

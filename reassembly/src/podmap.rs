@@ -122,7 +122,10 @@ mod tests {
         map.load().name_endpoint(&mut e);
         assert_eq!((e.name.as_str(), e.namespace.as_str()), ("", ""));
 
-        map.publish(PodIndex::from_map([("10.0.0.7".parse().unwrap(), PodRef::new("api-1", "shop"))]));
+        map.publish(PodIndex::from_map([(
+            "10.0.0.7".parse().unwrap(),
+            PodRef::new("api-1", "shop"),
+        )]));
         map.load().name_endpoint(&mut e);
         assert_eq!((e.name.as_str(), e.namespace.as_str()), ("api-1", "shop"));
         let mut other = ep([10, 0, 0, 8]);

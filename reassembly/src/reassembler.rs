@@ -11,7 +11,9 @@
 use crate::config::{AppProtocol, ReassemblyConfig};
 use crate::counters::{DissectionErrors, ReassemblyCounters};
 use crate::dissectors::dns::DnsSession;
-use crate::dissectors::{Confidence, Direction, Dissector, FinishReason, Limits, ParseCtx, Session, StreamBuf};
+use crate::dissectors::{
+    Confidence, Direction, Dissector, FinishReason, Limits, ParseCtx, Session, StreamBuf,
+};
 use crate::flow::{FlowKey, FlowTable, Side, TimerClass};
 use crate::frag::FragmentTable;
 use crate::item::{Endpoint, Exchange, Item, Layer4};
@@ -113,7 +115,14 @@ impl Env<'_> {
 
 /// Delivers one in-order chunk of `side`'s stream to the flow's dissector,
 /// detecting the protocol (and, without a handshake, the roles) by content.
-fn deliver(ext: &mut FlowExt, client: &mut Side, roles_known: bool, side: Side, chunk: Chunk<'_>, env: &mut Env<'_>) {
+fn deliver(
+    ext: &mut FlowExt,
+    client: &mut Side,
+    roles_known: bool,
+    side: Side,
+    chunk: Chunk<'_>,
+    env: &mut Env<'_>,
+) {
     let dir = |c: Side| if side == c { Direction::ToServer } else { Direction::ToClient };
     match chunk {
         Chunk::Gap(len) => {
@@ -244,7 +253,11 @@ impl Reassembler {
             limits: Limits::from(cfg),
             core,
             table: FlowTable::new(cfg.max_flows),
-            frags: FragmentTable::new(cfg.max_fragment_datagrams, cfg.max_fragment_bytes, cfg.fragment_timeout_ms.saturating_mul(NS_PER_MS)),
+            frags: FragmentTable::new(
+                cfg.max_fragment_datagrams,
+                cfg.max_fragment_bytes,
+                cfg.fragment_timeout_ms.saturating_mul(NS_PER_MS),
+            ),
             counters: ReassemblyCounters::default(),
             mem_used: 0,
             next_stream: 0,
@@ -350,7 +363,9 @@ impl Reassembler {
         self.finish(out);
     }
 
-    fn env(&mut self) -> (Env<'_>, &mut FlowTable<Flow>, &mut u64, &mut crate::counters::TcpCounters) {
+    fn env(
+        &mut self,
+    ) -> (Env<'_>, &mut FlowTable<Flow>, &mut u64, &mut crate::counters::TcpCounters) {
         (
             Env {
                 out: &mut self.exchanges,
@@ -391,7 +406,13 @@ impl Reassembler {
     }
 
     /// Makes room if needed and inserts a new flow.
-    fn create(&mut self, key: FlowKey, flow: Flow, ts: u64, out: &mut impl FnMut(Item)) -> Option<u32> {
+    fn create(
+        &mut self,
+        key: FlowKey,
+        flow: Flow,
+        ts: u64,
+        out: &mut impl FnMut(Item),
+    ) -> Option<u32> {
         if self.table.is_full() {
             self.counters.flow_table_full += 1;
             if let Some(victim) = self.table.victim() {
@@ -447,10 +468,15 @@ impl Reassembler {
                 } else {
                     // Mid-stream: guess the server is the lower port; the
                     // first payload's content may still flip it.
-                    let server = if key.port(side) < key.port(side.other()) { side } else { side.other() };
+                    let server =
+                        if key.port(side) < key.port(side.other()) { side } else { side.other() };
                     (server.other(), false)
                 };
-                let state = if syn && pkt.payload.is_empty() { FlowState::HalfOpen } else { FlowState::Established };
+                let state = if syn && pkt.payload.is_empty() {
+                    FlowState::HalfOpen
+                } else {
+                    FlowState::Established
+                };
                 let flow = self.new_flow(client, known, state);
                 match self.create(key, flow, pkt.ts_ns, out) {
                     Some(id) => id,
@@ -598,8 +624,12 @@ impl Reassembler {
                 // DNS says who asked (QR bit); otherwise the lower port serves.
                 let qr = pkt.payload.get(2).map(|b| b & 0x80 != 0);
                 let client = match qr {
-                    Some(false) if DnsSession::probe(pkt.payload, false) >= Confidence::Medium => side,
-                    Some(true) if DnsSession::probe(pkt.payload, false) >= Confidence::Medium => side.other(),
+                    Some(false) if DnsSession::probe(pkt.payload, false) >= Confidence::Medium => {
+                        side
+                    }
+                    Some(true) if DnsSession::probe(pkt.payload, false) >= Confidence::Medium => {
+                        side.other()
+                    }
                     _ => {
                         if key.port(side) < key.port(side.other()) {
                             side.other()
@@ -660,10 +690,21 @@ impl Reassembler {
         self.emit_items(key, flow.client, flow.stream, flow.items, out);
     }
 
-    fn emit_items(&mut self, key: &FlowKey, client: Side, stream: u64, first: u32, out: &mut impl FnMut(Item)) {
+    fn emit_items(
+        &mut self,
+        key: &FlowKey,
+        client: Side,
+        stream: u64,
+        first: u32,
+        out: &mut impl FnMut(Item),
+    ) {
         let layer4 = if key.protocol == ip_proto::UDP { Layer4::Udp } else { Layer4::Tcp };
         for (i, ex) in self.exchanges.drain(..).enumerate() {
-            let protocol = ex.request.as_ref().or(ex.response.as_ref()).map_or(AppProtocol::Http, crate::item::Message::protocol);
+            let protocol = ex
+                .request
+                .as_ref()
+                .or(ex.response.as_ref())
+                .map_or(AppProtocol::Http, crate::item::Message::protocol);
             let c = &mut self.counters;
             *match protocol {
                 AppProtocol::Http => &mut c.items_http,
@@ -683,7 +724,11 @@ impl Reassembler {
                 layer4,
                 ip_version: key.ip_version,
                 src: Endpoint::new(key.ip_version, key.ip(client), key.port(client)),
-                dst: Endpoint::new(key.ip_version, key.ip(client.other()), key.port(client.other())),
+                dst: Endpoint::new(
+                    key.ip_version,
+                    key.ip(client.other()),
+                    key.port(client.other()),
+                ),
                 exchange: Box::new(ex),
                 passed: false,
                 failed: false,

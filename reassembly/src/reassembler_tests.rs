@@ -191,8 +191,12 @@ fn dns_over_udp_pairs_and_counts() {
     let a = response(77, "example.com", 1, &[(1, vec![1, 2, 3, 4])]);
     let mut r = Reassembler::new(&cfg(), 3);
     let mut items = Vec::new();
-    r.packet(&Packet::udp_v4(1_000_000, [10, 0, 0, 1], 5353, [8, 8, 8, 8], 53, &q), &mut |i| items.push(i));
-    r.packet(&Packet::udp_v4(3_500_000, [8, 8, 8, 8], 53, [10, 0, 0, 1], 5353, &a), &mut |i| items.push(i));
+    r.packet(&Packet::udp_v4(1_000_000, [10, 0, 0, 1], 5353, [8, 8, 8, 8], 53, &q), &mut |i| {
+        items.push(i)
+    });
+    r.packet(&Packet::udp_v4(3_500_000, [8, 8, 8, 8], 53, [10, 0, 0, 1], 5353, &a), &mut |i| {
+        items.push(i)
+    });
     assert_eq!(items.len(), 1);
     let j = items[0].to_json(&NodeInfo::default());
     assert_eq!(j["protocol"]["name"], "dns");
@@ -238,7 +242,9 @@ fn fragmented_udp_datagram_is_reassembled() {
     dgram.extend_from_slice(&a);
     let mut r = Reassembler::new(&cfg(), 0);
     let mut items = Vec::new();
-    r.packet(&Packet::udp_v4(1, [10, 0, 0, 1], 4000, [10, 0, 0, 53], 53, &q), &mut |i| items.push(i));
+    r.packet(&Packet::udp_v4(1, [10, 0, 0, 1], 4000, [10, 0, 0, 53], 53, &q), &mut |i| {
+        items.push(i)
+    });
     let (first, second) = dgram.split_at(128);
     for (off, part, more) in [(128u16, second, false), (0u16, first, true)] {
         let mut p = Packet::udp_v4(2, [10, 0, 0, 53], 0, [10, 0, 0, 1], 0, part);
@@ -329,7 +335,17 @@ fn syn_flood(syns: u32) {
     for n in 0..syns {
         ts += 1_000;
         let dst = [172, 16, (n >> 16) as u8, (n >> 8) as u8];
-        let syn = Packet::tcp_v4(ts, [198, 51, 100, 7], 1024 + (n % 60_000) as u16, dst, (n & 0xff) as u16 + 1, tcp_flags::SYN, n, 0, &[]);
+        let syn = Packet::tcp_v4(
+            ts,
+            [198, 51, 100, 7],
+            1024 + (n % 60_000) as u16,
+            dst,
+            (n & 0xff) as u16 + 1,
+            tcp_flags::SYN,
+            n,
+            0,
+            &[],
+        );
         r.packet(&syn, &mut |i| items.push(i));
         if (n as usize).is_multiple_of(every) {
             if let Some(p) = conv_iter.next() {
@@ -374,8 +390,20 @@ mod props {
     }
 
     fn ex() -> impl Strategy<Value = Ex> {
-        (0u8..3, 0usize..300, prop_oneof![Just(200u16), Just(404), Just(204), Just(500)], 0usize..2000, any::<bool>())
-            .prop_map(|(method, req_body, status, resp_body, chunked)| Ex { method, req_body, status, resp_body, chunked })
+        (
+            0u8..3,
+            0usize..300,
+            prop_oneof![Just(200u16), Just(404), Just(204), Just(500)],
+            0usize..2000,
+            any::<bool>(),
+        )
+            .prop_map(|(method, req_body, status, resp_body, chunked)| Ex {
+                method,
+                req_body,
+                status,
+                resp_body,
+                chunked,
+            })
     }
 
     fn messages(exs: &[Ex]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
@@ -383,7 +411,11 @@ mod props {
         let mut resps = Vec::new();
         for (i, e) in exs.iter().enumerate() {
             let method = ["GET", "POST", "PUT"][e.method as usize];
-            let body: Vec<u8> = if e.method == 0 { Vec::new() } else { (0..e.req_body).map(|k| b'a' + (k % 26) as u8).collect() };
+            let body: Vec<u8> = if e.method == 0 {
+                Vec::new()
+            } else {
+                (0..e.req_body).map(|k| b'a' + (k % 26) as u8).collect()
+            };
             let mut r = format!("{method} /r/{i}?k={i} HTTP/1.1\r\nHost: h\r\n").into_bytes();
             if e.method != 0 {
                 r.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
@@ -391,7 +423,11 @@ mod props {
             r.extend_from_slice(b"\r\n");
             r.extend_from_slice(&body);
             reqs.push(r);
-            let rbody: Vec<u8> = if e.status == 204 { Vec::new() } else { (0..e.resp_body).map(|k| b'A' + (k % 26) as u8).collect() };
+            let rbody: Vec<u8> = if e.status == 204 {
+                Vec::new()
+            } else {
+                (0..e.resp_body).map(|k| b'A' + (k % 26) as u8).collect()
+            };
             let mut s = format!("HTTP/1.1 {} X\r\n", e.status).into_bytes();
             if e.status == 204 {
                 s.extend_from_slice(b"\r\n");
@@ -429,7 +465,8 @@ mod props {
         for (i, m) in msgs.iter().enumerate() {
             owner.extend(std::iter::repeat_n(i, m.len()));
         }
-        let mut points: Vec<usize> = cuts.iter().map(|c| c % stream.len().max(1)).filter(|c| *c > 0).collect();
+        let mut points: Vec<usize> =
+            cuts.iter().map(|c| c % stream.len().max(1)).filter(|c| *c > 0).collect();
         points.push(0);
         points.push(stream.len());
         points.sort_unstable();
@@ -449,13 +486,24 @@ mod props {
     /// Projection of an item that must not depend on packetisation.
     fn key(i: &Item) -> String {
         let ex = &i.exchange;
-        let req = i.http_request().map(|m| (String::from_utf8_lossy(m.method()).into_owned(), String::from_utf8_lossy(m.target()).into_owned(), m.body.clone(), m.body_size));
+        let req = i.http_request().map(|m| {
+            (
+                String::from_utf8_lossy(m.method()).into_owned(),
+                String::from_utf8_lossy(m.target()).into_owned(),
+                m.body.clone(),
+                m.body_size,
+            )
+        });
         let resp = i.http_response().map(|m| (m.status, m.body.len(), m.body_size, m.content_size));
-        format!("{req:?} {resp:?} {} {} {:?} {}", ex.request_size, ex.response_size, ex.error, i.index)
+        format!(
+            "{req:?} {resp:?} {} {} {:?} {}",
+            ex.request_size, ex.response_size, ex.error, i.index
+        )
     }
 
     fn packets(segs: &[Seg], isn_c: u32, isn_s: u32) -> Vec<OwnedPkt> {
-        Conv::new(45000, 8080, isn_c, isn_s).handshake_then(segs.iter().map(|s| (s.client, s.off, &s.data[..])))
+        Conv::new(45000, 8080, isn_c, isn_s)
+            .handshake_then(segs.iter().map(|s| (s.client, s.off, &s.data[..])))
     }
 
     proptest! {
@@ -534,10 +582,13 @@ fn h2c_upgrade_hands_the_flow_to_http2() {
         v
     }
     let upgrade = b"GET /robots.txt HTTP/1.1\r\nHost: example.org\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
-    let switching = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+    let switching =
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
     let preface = [b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(), frame(4, 0, 0, &[])].concat();
-    let server_h2 = [frame(4, 0, 0, &[]), frame(1, 4, 1, &[0x88]), frame(0, 1, 1, b"User-agent: *")].concat();
-    let next = frame(1, 5, 3, &[0x82, 0x86, 0x44, 0x04, b'/', b'x', b'y', b'z', 0x41, 0x02, b'e', b'x']);
+    let server_h2 =
+        [frame(4, 0, 0, &[]), frame(1, 4, 1, &[0x88]), frame(0, 1, 1, b"User-agent: *")].concat();
+    let next =
+        frame(1, 5, 3, &[0x82, 0x86, 0x44, 0x04, b'/', b'x', b'y', b'z', 0x41, 0x02, b'e', b'x']);
     for preface_first in [false, true] {
         let mut c = Conv::new(40001, 8080, 10, 20);
         let mut pkts = c.handshake();
@@ -552,13 +603,30 @@ fn h2c_upgrade_hands_the_flow_to_http2() {
         pkts.push(c.client(&next));
         pkts.push(c.server(&frame(1, 5, 3, &[0x8d])));
         let (items, _) = run(&cfg(), &pkts);
-        let js: Vec<serde_json::Value> = items.iter().map(|i| i.to_json(&NodeInfo::default())).collect();
+        let js: Vec<serde_json::Value> =
+            items.iter().map(|i| i.to_json(&NodeInfo::default())).collect();
         assert_eq!(js.len(), 3, "{js:#?}");
-        assert_eq!((js[0]["protocol"]["version"].as_str(), js[0]["response"]["status"].as_u64()), (Some("1.1"), Some(101)));
-        assert_eq!((js[1]["protocol"]["version"].as_str(), js[1]["request"]["url"].as_str(), js[1]["request"]["streamId"].as_u64()), (Some("2"), Some("/robots.txt"), Some(1)));
-        assert_eq!((js[1]["request"]["headers"]["host"].as_str(), js[1]["response"]["status"].as_u64()), (Some("example.org"), Some(200)));
+        assert_eq!(
+            (js[0]["protocol"]["version"].as_str(), js[0]["response"]["status"].as_u64()),
+            (Some("1.1"), Some(101))
+        );
+        assert_eq!(
+            (
+                js[1]["protocol"]["version"].as_str(),
+                js[1]["request"]["url"].as_str(),
+                js[1]["request"]["streamId"].as_u64()
+            ),
+            (Some("2"), Some("/robots.txt"), Some(1))
+        );
+        assert_eq!(
+            (js[1]["request"]["headers"]["host"].as_str(), js[1]["response"]["status"].as_u64()),
+            (Some("example.org"), Some(200))
+        );
         assert_eq!(js[1]["response"]["content"]["text"], "User-agent: *");
-        assert_eq!((js[2]["request"]["url"].as_str(), js[2]["response"]["status"].as_u64()), (Some("/xyz"), Some(404)));
+        assert_eq!(
+            (js[2]["request"]["url"].as_str(), js[2]["response"]["status"].as_u64()),
+            (Some("/xyz"), Some(404))
+        );
         assert!(js.iter().all(|j| j["error"].is_null()), "{js:#?}");
     }
 }

@@ -186,7 +186,13 @@ impl TcpHalf {
 
     /// The peer acknowledged up to `ack`: holes below it were received by the
     /// peer but not by us, so they will never be filled.
-    pub fn acked(&mut self, ooo: &mut OooBuf, ack: SeqNumber, ctx: &mut TcpCtx<'_>, deliver: &mut impl FnMut(Chunk<'_>)) {
+    pub fn acked(
+        &mut self,
+        ooo: &mut OooBuf,
+        ack: SeqNumber,
+        ctx: &mut TcpCtx<'_>,
+        deliver: &mut impl FnMut(Chunk<'_>),
+    ) {
         while let Some(first) = ooo.segs.first() {
             if ack.diff(first.seq) < 0 || !self.next_known() {
                 return;
@@ -196,7 +202,12 @@ impl TcpHalf {
     }
 
     /// End of flow: every remaining hole becomes a gap.
-    pub fn flush(&mut self, ooo: &mut OooBuf, ctx: &mut TcpCtx<'_>, deliver: &mut impl FnMut(Chunk<'_>)) {
+    pub fn flush(
+        &mut self,
+        ooo: &mut OooBuf,
+        ctx: &mut TcpCtx<'_>,
+        deliver: &mut impl FnMut(Chunk<'_>),
+    ) {
         while !ooo.is_empty() {
             self.gap_to_first(ooo, ctx, deliver);
         }
@@ -220,7 +231,12 @@ impl TcpHalf {
         self.next = self.next + len;
     }
 
-    fn gap_to_first(&mut self, ooo: &mut OooBuf, ctx: &mut TcpCtx<'_>, deliver: &mut impl FnMut(Chunk<'_>)) {
+    fn gap_to_first(
+        &mut self,
+        ooo: &mut OooBuf,
+        ctx: &mut TcpCtx<'_>,
+        deliver: &mut impl FnMut(Chunk<'_>),
+    ) {
         if let Some(first) = ooo.segs.first() {
             let off = first.seq.diff(self.next);
             if off > 0 {
@@ -231,7 +247,12 @@ impl TcpHalf {
     }
 
     /// Delivers buffered segments that are now in order.
-    fn drain(&mut self, ooo: &mut OooBuf, ctx: &mut TcpCtx<'_>, deliver: &mut impl FnMut(Chunk<'_>)) {
+    fn drain(
+        &mut self,
+        ooo: &mut OooBuf,
+        ctx: &mut TcpCtx<'_>,
+        deliver: &mut impl FnMut(Chunk<'_>),
+    ) {
         while let Some(first) = ooo.segs.first() {
             let off = first.seq.diff(self.next);
             if off > 0 {
@@ -252,7 +273,14 @@ impl TcpHalf {
     }
 
     /// Buffers the parts of `data` not already buffered (first data wins).
-    fn insert(&mut self, ooo: &mut OooBuf, seq: SeqNumber, data: &[u8], ts: u64, ctx: &mut TcpCtx<'_>) {
+    fn insert(
+        &mut self,
+        ooo: &mut OooBuf,
+        seq: SeqNumber,
+        data: &[u8],
+        ts: u64,
+        ctx: &mut TcpCtx<'_>,
+    ) {
         // Offsets relative to `next` are all positive here, so plain integer
         // arithmetic replaces wrapping comparisons.
         let base = self.next;
@@ -323,7 +351,12 @@ mod tests {
         }
 
         fn seg(&mut self, seq: u32, data: &[u8]) {
-            let mut ctx = TcpCtx { mem_used: &mut self.mem, per_flow: self.per_flow, per_core: self.per_core, counters: &mut self.counters };
+            let mut ctx = TcpCtx {
+                mem_used: &mut self.mem,
+                per_flow: self.per_flow,
+                per_core: self.per_core,
+                counters: &mut self.counters,
+            };
             let (out, gaps) = (&mut self.out, &mut self.gaps);
             self.half.segment(&mut self.ooo, SeqNumber(seq), data, 0, &mut ctx, &mut |c| match c {
                 Chunk::Data(d, _) => out.extend_from_slice(d),
@@ -335,7 +368,12 @@ mod tests {
         }
 
         fn flush(&mut self) {
-            let mut ctx = TcpCtx { mem_used: &mut self.mem, per_flow: self.per_flow, per_core: self.per_core, counters: &mut self.counters };
+            let mut ctx = TcpCtx {
+                mem_used: &mut self.mem,
+                per_flow: self.per_flow,
+                per_core: self.per_core,
+                counters: &mut self.counters,
+            };
             let (out, gaps) = (&mut self.out, &mut self.gaps);
             self.half.flush(&mut self.ooo, &mut ctx, &mut |c| match c {
                 Chunk::Data(d, _) => out.extend_from_slice(d),
@@ -435,7 +473,12 @@ mod tests {
         let mut r = Rig::new(0);
         r.seg(1, b"ab");
         r.seg(5, b"ef");
-        let mut ctx = TcpCtx { mem_used: &mut r.mem, per_flow: 100, per_core: 1000, counters: &mut r.counters };
+        let mut ctx = TcpCtx {
+            mem_used: &mut r.mem,
+            per_flow: 100,
+            per_core: 1000,
+            counters: &mut r.counters,
+        };
         let out = &mut r.out;
         r.half.acked(&mut r.ooo, SeqNumber(3), &mut ctx, &mut |_| {});
         assert_eq!(out, b"ab", "ack below the buffered data changes nothing");

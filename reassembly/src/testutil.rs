@@ -2,7 +2,7 @@
 //! consistent sequence and acknowledgement numbers.
 
 use crate::packet::{tcp_flags, Packet};
-use crate::{Item, ReassemblyConfig, Reassembler};
+use crate::{Item, Reassembler, ReassemblyConfig};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedPkt {
@@ -20,7 +20,17 @@ pub struct OwnedPkt {
 
 impl OwnedPkt {
     pub fn packet(&self) -> Packet<'_> {
-        Packet::tcp_v4(self.ts, self.src, self.sport, self.dst, self.dport, self.flags, self.seq, self.ack, &self.payload)
+        Packet::tcp_v4(
+            self.ts,
+            self.src,
+            self.sport,
+            self.dst,
+            self.dport,
+            self.flags,
+            self.seq,
+            self.ack,
+            &self.payload,
+        )
     }
 }
 
@@ -36,7 +46,15 @@ pub struct Conv {
 
 impl Conv {
     pub fn new(cp: u16, sp: u16, isn_c: u32, isn_s: u32) -> Conv {
-        Conv { c: [10, 0, 0, 1], cp, s: [10, 0, 0, 2], sp, cseq: isn_c, sseq: isn_s, ts: 1_700_000_000_000_000_000 }
+        Conv {
+            c: [10, 0, 0, 1],
+            cp,
+            s: [10, 0, 0, 2],
+            sp,
+            cseq: isn_c,
+            sseq: isn_s,
+            ts: 1_700_000_000_000_000_000,
+        }
     }
 
     fn pkt(&mut self, from_client: bool, flags: u8, payload: &[u8]) -> OwnedPkt {
@@ -46,7 +64,18 @@ impl Conv {
         } else {
             (self.s, self.sp, self.c, self.cp, self.sseq, self.cseq)
         };
-        let p = OwnedPkt { ts: self.ts, from_client, src, sport, dst, dport, flags, seq, ack, payload: payload.to_vec() };
+        let p = OwnedPkt {
+            ts: self.ts,
+            from_client,
+            src,
+            sport,
+            dst,
+            dport,
+            flags,
+            seq,
+            ack,
+            payload: payload.to_vec(),
+        };
         let adv = payload.len() as u32 + u32::from(flags & (tcp_flags::SYN | tcp_flags::FIN) != 0);
         if from_client {
             self.cseq = self.cseq.wrapping_add(adv);
@@ -59,18 +88,46 @@ impl Conv {
     /// The handshake, then one ACK segment per `(from_client, offset in
     /// its direction's stream, data)`, 1 µs apart, in the order given
     /// (which may be any order: sequence numbers follow the offsets).
-    pub fn handshake_then<'a>(&mut self, segs: impl IntoIterator<Item = (bool, usize, &'a [u8])>) -> Vec<OwnedPkt> {
+    pub fn handshake_then<'a>(
+        &mut self,
+        segs: impl IntoIterator<Item = (bool, usize, &'a [u8])>,
+    ) -> Vec<OwnedPkt> {
         let (isn_c, isn_s) = (self.cseq, self.sseq);
         let mut pkts = self.handshake();
         let mut ts = pkts.last().map_or(0, |p| p.ts);
         for (client, off, data) in segs {
             ts += 1_000;
             let (src, sport, dst, dport, seq, ack) = if client {
-                (self.c, self.cp, self.s, self.sp, isn_c.wrapping_add(1).wrapping_add(off as u32), isn_s.wrapping_add(1))
+                (
+                    self.c,
+                    self.cp,
+                    self.s,
+                    self.sp,
+                    isn_c.wrapping_add(1).wrapping_add(off as u32),
+                    isn_s.wrapping_add(1),
+                )
             } else {
-                (self.s, self.sp, self.c, self.cp, isn_s.wrapping_add(1).wrapping_add(off as u32), isn_c.wrapping_add(1))
+                (
+                    self.s,
+                    self.sp,
+                    self.c,
+                    self.cp,
+                    isn_s.wrapping_add(1).wrapping_add(off as u32),
+                    isn_c.wrapping_add(1),
+                )
             };
-            pkts.push(OwnedPkt { ts, from_client: client, src, sport, dst, dport, flags: tcp_flags::ACK, seq, ack, payload: data.to_vec() });
+            pkts.push(OwnedPkt {
+                ts,
+                from_client: client,
+                src,
+                sport,
+                dst,
+                dport,
+                flags: tcp_flags::ACK,
+                seq,
+                ack,
+                payload: data.to_vec(),
+            });
         }
         pkts
     }

@@ -194,7 +194,8 @@ mod tests {
         let t1 = Instant::now();
         let s3 = std::time::Instant::now();
         let ours = t1.duration_since(t0).as_nanos() as f64;
-        let (least, most) = (s2.duration_since(s1).as_nanos() as f64, s3.duration_since(s0).as_nanos() as f64);
+        let (least, most) =
+            (s2.duration_since(s1).as_nanos() as f64, s3.duration_since(s0).as_nanos() as f64);
         assert!(
             ours >= least * 0.98 && ours <= most * 1.02,
             "hook clock {ours} ns, std between {least} and {most} ns (tsc: {})",

@@ -148,7 +148,10 @@ impl ScriptingConfig {
             }
         }
         if !self.script_cpus.is_empty() && self.script_cpus.len() < usize::from(self.script_cores) {
-            return Err(ConfigError::TooFewCpus { cores: self.script_cores, cpus: self.script_cpus.len() });
+            return Err(ConfigError::TooFewCpus {
+                cores: self.script_cores,
+                cpus: self.script_cpus.len(),
+            });
         }
         for name in self.env.keys() {
             let mut chars = name.chars();
@@ -187,7 +190,10 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_zero_limits_rejected() {
-        assert!(serde_json::from_value::<ScriptingConfig>(serde_json::json!({"hook_budget_ms": 5})).is_err());
+        assert!(serde_json::from_value::<ScriptingConfig>(
+            serde_json::json!({"hook_budget_ms": 5})
+        )
+        .is_err());
         let c = ScriptingConfig { ring_capacity: 0, ..ScriptingConfig::default() };
         assert!(matches!(c.validate(), Err(ConfigError::Zero { key: "ringCapacity" })));
         let mut c = ScriptingConfig::default();

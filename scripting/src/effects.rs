@@ -58,7 +58,14 @@ pub enum Effect {
     /// `vendor.slack(webhookUrl, pretext, text, color)`.
     Slack { webhook_url: String, pretext: String, text: String, color: String },
     /// `vendor.slackBot(token, channelId, pretext, text, color, fields?)`.
-    SlackBot { token: String, channel_id: String, pretext: String, text: String, color: String, fields: Option<Value> },
+    SlackBot {
+        token: String,
+        channel_id: String,
+        pretext: String,
+        text: String,
+        color: String,
+        fields: Option<Value>,
+    },
     /// `vendor.influxdb(url, token, org, bucket, measurement, data, tags?)`.
     InfluxDb {
         url: String,
@@ -70,11 +77,23 @@ pub enum Effect {
         tags: BTreeMap<String, String>,
     },
     /// `vendor.kinesis.put(stream, payload, region, keyId?, secret?)`.
-    KinesisPut { stream: String, payload: String, region: String, key_id: Option<String>, secret: Option<String> },
+    KinesisPut {
+        stream: String,
+        payload: String,
+        region: String,
+        key_id: Option<String>,
+        secret: Option<String>,
+    },
     /// `hub.action(action, object)`.
     HubAction { action: String, object: Value },
     /// `prometheus.metric(name, help, type, value, labels?)`.
-    PrometheusMetric { name: String, help: String, kind: MetricKind, value: f64, labels: BTreeMap<String, String> },
+    PrometheusMetric {
+        name: String,
+        help: String,
+        kind: MetricKind,
+        value: f64,
+        labels: BTreeMap<String, String>,
+    },
     /// `file.write(path, content)`.
     FileWrite { path: PathBuf, content: String },
     /// `file.append(path, content)`.
@@ -119,7 +138,8 @@ impl Effect {
                 let headers: BTreeMap<&str, &str> = headers
                     .iter()
                     .map(|(k, v)| {
-                        let secret = k.eq_ignore_ascii_case("authorization") || k.to_ascii_lowercase().contains("token");
+                        let secret = k.eq_ignore_ascii_case("authorization")
+                            || k.to_ascii_lowercase().contains("token");
                         (k.as_str(), if secret { REDACTED } else { v.as_str() })
                     })
                     .collect();
@@ -147,7 +167,9 @@ impl Effect {
             Effect::FileWrite { path, content } | Effect::FileAppend { path, content } => {
                 json!({"path": path.to_string_lossy(), "content": content})
             }
-            Effect::FileRead { path } | Effect::FileDelete { path } | Effect::FileMkdir { path } => {
+            Effect::FileRead { path }
+            | Effect::FileDelete { path }
+            | Effect::FileMkdir { path } => {
                 json!({"path": path.to_string_lossy()})
             }
             Effect::PcapSnapshot { seconds } => json!({"seconds": seconds}),
@@ -243,7 +265,11 @@ impl Mailbox {
     /// `completions` bounds settled-but-unpolled Promises (the runtime keeps
     /// no more than that many pending, so a completion always fits);
     /// `events` bounds hub actions and pod events.
-    pub(crate) fn new(runtime: RuntimeId, completions: usize, events: usize) -> (Mailbox, MailboxReceiver) {
+    pub(crate) fn new(
+        runtime: RuntimeId,
+        completions: usize,
+        events: usize,
+    ) -> (Mailbox, MailboxReceiver) {
         let (ctx, crx) = crossbeam_channel::bounded(completions.max(1));
         let (etx, erx) = crossbeam_channel::bounded(events.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
@@ -301,7 +327,11 @@ impl EffectRequest {
     /// rejects with an `Error` carrying the message. `false` if the runtime
     /// is gone (the answer is then moot).
     pub fn complete(self, result: EffectResult) -> bool {
-        self.reply.complete(Completion { runtime: self.runtime, request_id: self.request_id, result })
+        self.reply.complete(Completion {
+            runtime: self.runtime,
+            request_id: self.request_id,
+            result,
+        })
     }
 
     /// The mailbox of the runtime that asked (to complete later, from

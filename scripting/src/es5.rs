@@ -17,8 +17,19 @@ enum Prev {
     Operand,
 }
 
-const REGEX_AFTER_WORDS: [&str; 11] =
-    ["return", "typeof", "case", "do", "else", "in", "instanceof", "new", "delete", "void", "throw"];
+const REGEX_AFTER_WORDS: [&str; 11] = [
+    "return",
+    "typeof",
+    "case",
+    "do",
+    "else",
+    "in",
+    "instanceof",
+    "new",
+    "delete",
+    "void",
+    "throw",
+];
 
 /// Constructs beyond ES5 in `source`, in order.
 pub fn check(source: &str) -> Vec<Es5Finding> {
@@ -131,29 +142,45 @@ pub fn check(source: &str) -> Vec<Es5Finding> {
                 let member = start > 0 && ch(start - 1) == '.';
                 if !member {
                     match w.as_str() {
-                        "let" if next.is_alphabetic() || next == '_' || next == '$' || next == '[' || next == '{' => {
+                        "let"
+                            if next.is_alphabetic()
+                                || next == '_'
+                                || next == '$'
+                                || next == '['
+                                || next == '{' =>
+                        {
                             out.push(Es5Finding { at: at(l0, c0), what: "let declaration" })
                         }
-                        "const" => out.push(Es5Finding { at: at(l0, c0), what: "const declaration" }),
+                        "const" => {
+                            out.push(Es5Finding { at: at(l0, c0), what: "const declaration" })
+                        }
                         "class" if next.is_alphabetic() || next == '{' => {
                             out.push(Es5Finding { at: at(l0, c0), what: "class" })
                         }
                         "import" | "export" if next != '(' && next != ':' => {
                             out.push(Es5Finding { at: at(l0, c0), what: "module syntax" })
                         }
-                        "async" if next == 'f' || next == '(' => out.push(Es5Finding { at: at(l0, c0), what: "async function" }),
+                        "async" if next == 'f' || next == '(' => {
+                            out.push(Es5Finding { at: at(l0, c0), what: "async function" })
+                        }
                         "await" => out.push(Es5Finding { at: at(l0, c0), what: "await" }),
                         "of" if paren_after_for && matches!(prev_word, Some(p) if p != "for") => {
                             out.push(Es5Finding { at: at(l0, c0), what: "for..of loop" })
                         }
-                        "function" if next == '*' => out.push(Es5Finding { at: at(l0, c0), what: "generator function" }),
+                        "function" if next == '*' => {
+                            out.push(Es5Finding { at: at(l0, c0), what: "generator function" })
+                        }
                         _ => {}
                     }
                 }
                 if w == "for" {
                     paren_after_for = true;
                 }
-                prev = if REGEX_AFTER_WORDS.contains(&w.as_str()) { Prev::Operator } else { Prev::Operand };
+                prev = if REGEX_AFTER_WORDS.contains(&w.as_str()) {
+                    Prev::Operator
+                } else {
+                    Prev::Operand
+                };
                 words.push(w);
                 if words.len() > 4 {
                     words.remove(0);
@@ -165,7 +192,9 @@ pub fn check(source: &str) -> Vec<Es5Finding> {
                 let what = match () {
                     _ if three == "..." => Some(("spread or rest", 3)),
                     _ if two == "=>" => Some(("arrow function", 2)),
-                    _ if two == "?." && !ch(i + 2).is_ascii_digit() => Some(("optional chaining", 2)),
+                    _ if two == "?." && !ch(i + 2).is_ascii_digit() => {
+                        Some(("optional chaining", 2))
+                    }
                     _ if two == "??" => Some(("nullish coalescing", 2)),
                     _ if two == "**" => Some(("exponent operator", 2)),
                     _ => None,

@@ -124,16 +124,22 @@ impl LocalExecutor {
                 Ok(json!({"ok": true, "channel": channel_id, "ts": format!("{}.000100", self.seq)}))
             }
             Effect::InfluxDb { .. } => Ok(json!({"status": 204})),
-            Effect::KinesisPut { .. } => {
-                Ok(json!({"sequenceNumber": format!("{:056}", self.seq), "shardId": "shardId-000000000000"}))
-            }
+            Effect::KinesisPut { .. } => Ok(
+                json!({"sequenceNumber": format!("{:056}", self.seq), "shardId": "shardId-000000000000"}),
+            ),
             Effect::HubAction { action, object } => match &self.hub {
-                Some(hub) if !hub.hub_action(action.clone(), object.clone()) => Err("hub inbox full".into()),
+                Some(hub) if !hub.hub_action(action.clone(), object.clone()) => {
+                    Err("hub inbox full".into())
+                }
                 _ => Ok(Value::Null),
             },
             Effect::PrometheusMetric { .. } => Ok(Value::Null),
             Effect::PcapSnapshot { .. } => {
-                let p = self.data_dir.join(agent).join("snapshots").join(format!("snapshot-{}.pcapng", self.seq));
+                let p = self
+                    .data_dir
+                    .join(agent)
+                    .join("snapshots")
+                    .join(format!("snapshot-{}.pcapng", self.seq));
                 Ok(Value::String(p.to_string_lossy().into_owned()))
             }
             Effect::FileWrite { path, content } => {
@@ -149,7 +155,11 @@ impl LocalExecutor {
                 if let Some(dir) = p.parent() {
                     fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
                 }
-                let mut f = fs::OpenOptions::new().create(true).append(true).open(&p).map_err(|e| io(&p, e))?;
+                let mut f = fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&p)
+                    .map_err(|e| io(&p, e))?;
                 f.write_all(content.as_bytes()).map_err(|e| io(&p, e))?;
                 Ok(Value::Null)
             }

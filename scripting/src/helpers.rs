@@ -13,7 +13,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use rquickjs::function::Rest;
-use rquickjs::{Array, Coerced, Ctx, Exception, Function, Object, Persistent, Promise, Result, Value};
+use rquickjs::{
+    Array, Coerced, Ctx, Exception, Function, Object, Persistent, Promise, Result, Value,
+};
 
 use crate::console::ConsoleLevel;
 use crate::effects::{confine, Effect, MetricKind};
@@ -44,7 +46,10 @@ fn opt_str<'js>(args: &Args<'js>, i: usize) -> std::result::Result<Option<String
 }
 
 /// A string argument as it is; anything else as its JSON text.
-fn text_or_json<'js>(ctx: &Ctx<'js>, v: Option<&Value<'js>>) -> std::result::Result<String, String> {
+fn text_or_json<'js>(
+    ctx: &Ctx<'js>,
+    v: Option<&Value<'js>>,
+) -> std::result::Result<String, String> {
     match v {
         None => Ok(String::new()),
         Some(v) if v.is_string() => coerce(v),
@@ -52,7 +57,10 @@ fn text_or_json<'js>(ctx: &Ctx<'js>, v: Option<&Value<'js>>) -> std::result::Res
     }
 }
 
-fn json_arg<'js>(ctx: &Ctx<'js>, v: Option<&Value<'js>>) -> std::result::Result<serde_json::Value, String> {
+fn json_arg<'js>(
+    ctx: &Ctx<'js>,
+    v: Option<&Value<'js>>,
+) -> std::result::Result<serde_json::Value, String> {
     match v {
         None => Ok(serde_json::Value::Null),
         Some(v) => js::to_json(ctx, v.clone()),
@@ -60,7 +68,11 @@ fn json_arg<'js>(ctx: &Ctx<'js>, v: Option<&Value<'js>>) -> std::result::Result<
 }
 
 /// An object of strings (headers, tags, labels).
-fn string_map<'js>(ctx: &Ctx<'js>, v: Option<&Value<'js>>, what: &str) -> std::result::Result<BTreeMap<String, String>, String> {
+fn string_map<'js>(
+    ctx: &Ctx<'js>,
+    v: Option<&Value<'js>>,
+    what: &str,
+) -> std::result::Result<BTreeMap<String, String>, String> {
     match json_arg(ctx, v)? {
         serde_json::Value::Null => Ok(BTreeMap::new()),
         serde_json::Value::Object(m) => Ok(m
@@ -213,7 +225,10 @@ fn hub<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object<
     o.set(
         "action",
         io(ctx, sh, agent, |ctx, a| {
-            Ok(Effect::HubAction { action: req_str(a, 0, "action")?, object: json_arg(ctx, arg(a, 1))? })
+            Ok(Effect::HubAction {
+                action: req_str(a, 0, "action")?,
+                object: json_arg(ctx, arg(a, 1))?,
+            })
         })?,
     )?;
     Ok(o)
@@ -303,14 +318,24 @@ fn prometheus<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<
                 return Err(format!("metric name {name:?} is not a valid Prometheus name"));
             }
             let code = arg(a, 2).and_then(|v| v.as_number()).unwrap_or(3.0);
-            let kind = MetricKind::from_code(code as i64)
-                .ok_or_else(|| format!("metric type {code} is not 1 (counter), 2 (gauge) or 3 (untyped)"))?;
-            let value = arg(a, 3).and_then(|v| v.as_number()).ok_or("metric value must be a number")?;
+            let kind = MetricKind::from_code(code as i64).ok_or_else(|| {
+                format!("metric type {code} is not 1 (counter), 2 (gauge) or 3 (untyped)")
+            })?;
+            let value =
+                arg(a, 3).and_then(|v| v.as_number()).ok_or("metric value must be a number")?;
             let labels = string_map(ctx, arg(a, 4), "labels")?;
-            if let Some(bad) = labels.keys().find(|k| !valid_metric_name(k, false) || k.starts_with("__")) {
+            if let Some(bad) =
+                labels.keys().find(|k| !valid_metric_name(k, false) || k.starts_with("__"))
+            {
                 return Err(format!("label name {bad:?} is not a valid Prometheus label"));
             }
-            Ok(Effect::PrometheusMetric { name, help: opt_str(a, 1)?.unwrap_or_default(), kind, value, labels })
+            Ok(Effect::PrometheusMetric {
+                name,
+                help: opt_str(a, 1)?.unwrap_or_default(),
+                kind,
+                value,
+                labels,
+            })
         })?,
     )?;
     Ok(o)
@@ -318,14 +343,20 @@ fn prometheus<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<
 
 fn file<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object<'js>> {
     let o = Object::new(ctx.clone())?;
-    let path = |a: &Args<'js>| -> std::result::Result<std::path::PathBuf, String> { confine(&req_str(a, 0, "path")?) };
+    let path = |a: &Args<'js>| -> std::result::Result<std::path::PathBuf, String> {
+        confine(&req_str(a, 0, "path")?)
+    };
     o.set(
         "write",
-        io(ctx, sh, agent, move |ctx, a| Ok(Effect::FileWrite { path: path(a)?, content: content(ctx, a)? }))?,
+        io(ctx, sh, agent, move |ctx, a| {
+            Ok(Effect::FileWrite { path: path(a)?, content: content(ctx, a)? })
+        })?,
     )?;
     o.set(
         "append",
-        io(ctx, sh, agent, move |ctx, a| Ok(Effect::FileAppend { path: path(a)?, content: content(ctx, a)? }))?,
+        io(ctx, sh, agent, move |ctx, a| {
+            Ok(Effect::FileAppend { path: path(a)?, content: content(ctx, a)? })
+        })?,
     )?;
     o.set("read", io(ctx, sh, agent, move |_ctx, a| Ok(Effect::FileRead { path: path(a)? }))?)?;
     o.set("delete", io(ctx, sh, agent, move |_ctx, a| Ok(Effect::FileDelete { path: path(a)? }))?)?;
@@ -366,18 +397,32 @@ fn jobs<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>, uid: u64) -> Res
         o.set(
             "schedule",
             func(ctx, move |ctx: Ctx<'js>, a: Args<'js>| -> Result<Value<'js>> {
-                let tag = normalize_tag(&req_str(&a, 0, "tag").map_err(|m| Exception::throw_type(&ctx, &format!("jobs.schedule: {m}")))?);
-                let cron = req_str(&a, 1, "cron").map_err(|m| Exception::throw_type(&ctx, &format!("jobs.schedule: {m}")))?;
-                let schedule = parse_cron(&cron).map_err(|m| Exception::throw_type(&ctx, &format!("jobs.schedule: {m}")))?;
+                let tag =
+                    normalize_tag(&req_str(&a, 0, "tag").map_err(|m| {
+                        Exception::throw_type(&ctx, &format!("jobs.schedule: {m}"))
+                    })?);
+                let cron = req_str(&a, 1, "cron")
+                    .map_err(|m| Exception::throw_type(&ctx, &format!("jobs.schedule: {m}")))?;
+                let schedule = parse_cron(&cron)
+                    .map_err(|m| Exception::throw_type(&ctx, &format!("jobs.schedule: {m}")))?;
                 let Some(f) = a.0.get(2).and_then(|v| v.as_function()).cloned() else {
-                    return Err(Exception::throw_type(&ctx, "jobs.schedule: the third argument must be a function"));
+                    return Err(Exception::throw_type(
+                        &ctx,
+                        "jobs.schedule: the third argument must be a function",
+                    ));
                 };
                 let limit = match arg(&a, 3).map(|v| v.as_number()) {
                     None => 0,
                     Some(Some(n)) if n >= 0.0 => n.min(f64::from(u32::MAX)) as u32,
-                    Some(_) => return Err(Exception::throw_type(&ctx, "jobs.schedule: limit must be a number ≥ 0")),
+                    Some(_) => {
+                        return Err(Exception::throw_type(
+                            &ctx,
+                            "jobs.schedule: limit must be a number ≥ 0",
+                        ))
+                    }
                 };
-                let args: Vec<_> = a.0.iter().skip(4).map(|v| Persistent::save(&ctx, v.clone())).collect();
+                let args: Vec<_> =
+                    a.0.iter().skip(4).map(|v| Persistent::save(&ctx, v.clone())).collect();
                 let generation = sh.job_generation.get() + 1;
                 sh.job_generation.set(generation);
                 let job = Job {
@@ -405,10 +450,7 @@ fn jobs<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>, uid: u64) -> Res
     }
     {
         let sh = sh.clone();
-        o.set(
-            "remove",
-            func(ctx, move |tag: Coerced<String>| remove_job(&sh, &tag.0))?,
-        )?;
+        o.set("remove", func(ctx, move |tag: Coerced<String>| remove_job(&sh, &tag.0))?)?;
     }
     {
         let sh = sh.clone();
@@ -435,7 +477,12 @@ fn jobs<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>, uid: u64) -> Res
                     o.set("agent", j.agent)?;
                     o.set("limit", j.limit)?;
                     o.set("runs", j.runs)?;
-                    let next = j.next_run.map(|t| reassembly::item::rfc3339(crate::jobs::to_chrono(t).timestamp_nanos_opt().unwrap_or(0).max(0) as u64));
+                    let next = j.next_run.map(|t| {
+                        reassembly::item::rfc3339(
+                            crate::jobs::to_chrono(t).timestamp_nanos_opt().unwrap_or(0).max(0)
+                                as u64,
+                        )
+                    });
                     o.set("nextRun", next)?;
                     arr.set(i, o)?;
                 }
@@ -497,7 +544,12 @@ pub(crate) fn job_infos(sh: &Shared) -> Vec<JobInfo> {
 }
 
 /// The helper objects of one agent, in the order of [`HELPERS`].
-pub(crate) fn agent_helpers<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>, uid: u64) -> Result<Vec<Value<'js>>> {
+pub(crate) fn agent_helpers<'js>(
+    ctx: &Ctx<'js>,
+    sh: &Rc<Shared>,
+    agent: &Arc<str>,
+    uid: u64,
+) -> Result<Vec<Value<'js>>> {
     let g = ctx.globals();
     let values = vec![
         console(ctx, sh, agent)?.into_value(),

@@ -48,9 +48,14 @@ use reassembly::dissectors::dns::{self, DnsMessage};
 use reassembly::dissectors::http::{percent_decode, HttpMessage};
 use reassembly::item::{rfc3339, Message};
 use reassembly::{Item, NodeInfo};
-use rquickjs::class::{ClassKind, JsCell, JsClass, PropertyDescriptor, PropertyName, Readable, Trace, Tracer};
+use rquickjs::class::{
+    ClassKind, JsCell, JsClass, PropertyDescriptor, PropertyName, Readable, Trace, Tracer,
+};
 use rquickjs::object::Property;
-use rquickjs::{Array, Atom, Class, Constructor, Ctx, JsLifetime, Object, Persistent, Result, String as JsString, Value};
+use rquickjs::{
+    Array, Atom, Class, Constructor, Ctx, JsLifetime, Object, Persistent, Result,
+    String as JsString, Value,
+};
 
 use crate::js::{atom_id, from_json, num, string};
 use crate::packet::PacketInfo;
@@ -164,8 +169,17 @@ const REQ_SLOTS: [Option<u8>; 12] = {
     s
 };
 
-const RESP_KEYS: [&str; 9] =
-    ["status", "statusText", "httpVersion", "headers", "cookies", "headersSize", "bodySize", "infoCode", "content"];
+const RESP_KEYS: [&str; 9] = [
+    "status",
+    "statusText",
+    "httpVersion",
+    "headers",
+    "cookies",
+    "headersSize",
+    "bodySize",
+    "infoCode",
+    "content",
+];
 mod rs {
     pub const STATUS: usize = 0;
     pub const STATUS_TEXT: usize = 1;
@@ -233,7 +247,6 @@ const PACKET_KEYS: [&str; 12] = [
     "vlan",
     "core",
 ];
-
 
 /// Header names remembered by atom id; past this many, names are looked up
 /// by string each time (each remembered name pins its atom for the life of
@@ -313,8 +326,15 @@ impl ValueCache {
     }
 
     /// Remembers `string` for `v`, handing back what the entry held.
-    fn put(&mut self, key: ValueKey, v: &[u8], string: Persistent<JsString<'static>>) -> Option<CachedValue> {
-        self.entries.get_mut(key.entry()).and_then(|e| e.replace(CachedValue { key, bytes: v.into(), string }))
+    fn put(
+        &mut self,
+        key: ValueKey,
+        v: &[u8],
+        string: Persistent<JsString<'static>>,
+    ) -> Option<CachedValue> {
+        self.entries
+            .get_mut(key.entry())
+            .and_then(|e| e.replace(CachedValue { key, bytes: v.into(), string }))
     }
 
     fn clear(&mut self) {
@@ -450,7 +470,12 @@ impl ItemEnv {
 
     /// Looks up (and remembers) a header-name atom, then calls `f` with its
     /// name as written and lower-cased.
-    fn with_name<'js, R>(&self, ctx: &Ctx<'js>, atom: &Atom<'js>, f: impl FnOnce(&str, &str) -> R) -> Option<R> {
+    fn with_name<'js, R>(
+        &self,
+        ctx: &Ctx<'js>,
+        atom: &Atom<'js>,
+        f: impl FnOnce(&str, &str) -> R,
+    ) -> Option<R> {
         let id = atom_id(atom);
         if let Some(n) = self.header_names.borrow().get(&id) {
             return Some(f(&n.exact, &n.lower));
@@ -615,7 +640,10 @@ impl Plain {
 
     /// Without `slot`, the others in their order.
     fn without(self, slot: u8) -> Plain {
-        self.slots().iter().filter(|&&i| i != slot).fold(Plain::default(), |p, &i| p.with(i).unwrap_or(p))
+        self.slots()
+            .iter()
+            .filter(|&&i| i != slot)
+            .fold(Plain::default(), |p, &i| p.with(i).unwrap_or(p))
     }
 
     /// With `slot` added; `None` when full.
@@ -628,7 +656,11 @@ impl Plain {
     /// What the probe expects of the object's own properties: the value in
     /// each plain slot under the name `atom_of` gives it. `None` when a
     /// plain slot is empty, which only a bug would cause.
-    fn own<'js, S: SlotSet<'js>>(&self, slots: &mut S, atom_of: impl Fn(u8) -> u32) -> Option<([Own; 3], usize)> {
+    fn own<'js, S: SlotSet<'js>>(
+        &self,
+        slots: &mut S,
+        atom_of: impl Fn(u8) -> u32,
+    ) -> Option<([Own; 3], usize)> {
         let mut own = [Own { atom: 0, value: 0 }; 3];
         for (o, &i) in own.iter_mut().zip(self.slots()) {
             let value = slots.slot(i)?.as_ref().and_then(addr)?;
@@ -640,7 +672,11 @@ impl Plain {
 
 /// The value cached in `slot`, built first if need be.
 #[inline]
-fn cached<'js, S: SlotSet<'js>>(slots: &RefCell<S>, slot: u8, build: impl FnOnce() -> Result<Value<'js>>) -> Result<Value<'js>> {
+fn cached<'js, S: SlotSet<'js>>(
+    slots: &RefCell<S>,
+    slot: u8,
+    build: impl FnOnce() -> Result<Value<'js>>,
+) -> Result<Value<'js>> {
     if let Some(Some(v)) = slots.borrow_mut().slot(slot) {
         return Ok(v.clone());
     }
@@ -663,17 +699,16 @@ fn trace_slots<'a, 'js, S: SlotSet<'js>>(slots: &RefCell<S>, tracer: Tracer<'a, 
 
 impl<'js> Common<'js> {
     fn new(env: Rc<ItemEnv>, proto: Object<'js>) -> Self {
-        Common {
-            env,
-            proto,
-            written: RefCell::new(Vec::new()),
-            seen: Cell::new(0),
-        }
+        Common { env, proto, written: RefCell::new(Vec::new()), seen: Cell::new(0) }
     }
 
     /// A child lazy object sharing this one's prototype and env, current
     /// with `shown`.
-    fn child<C: JsClass<'js>>(&self, shown: &Shown, make: impl FnOnce(Common<'js>) -> C) -> Result<Value<'js>> {
+    fn child<C: JsClass<'js>>(
+        &self,
+        shown: &Shown,
+        make: impl FnOnce(Common<'js>) -> C,
+    ) -> Result<Value<'js>> {
         instance(&self.env, &self.proto, |common| {
             common.seen.set(shown.count.get());
             make(common)
@@ -750,11 +785,19 @@ impl<'js> Lazy<'js> {
 }
 
 /// A new lazy object of class `C` on the runtime's prototype.
-fn instance<'js, C: JsClass<'js>>(env: &Rc<ItemEnv>, proto: &Object<'js>, make: impl FnOnce(Common<'js>) -> C) -> Result<Value<'js>> {
+fn instance<'js, C: JsClass<'js>>(
+    env: &Rc<ItemEnv>,
+    proto: &Object<'js>,
+    make: impl FnOnce(Common<'js>) -> C,
+) -> Result<Value<'js>> {
     Ok(instance_class(env, proto, make)?.into_value())
 }
 
-fn instance_class<'js, C: JsClass<'js>>(env: &Rc<ItemEnv>, proto: &Object<'js>, make: impl FnOnce(Common<'js>) -> C) -> Result<Class<'js, C>> {
+fn instance_class<'js, C: JsClass<'js>>(
+    env: &Rc<ItemEnv>,
+    proto: &Object<'js>,
+    make: impl FnOnce(Common<'js>) -> C,
+) -> Result<Class<'js, C>> {
     let obj = make(Common::new(env.clone(), proto.clone()));
     Class::instance_proto(obj, proto.clone())
 }
@@ -769,7 +812,9 @@ fn value_desc(v: Value<'_>) -> PropertyDescriptor<'_> {
 }
 
 fn names<'js>(ctx: &Ctx<'js>, keys: &[&str]) -> Result<Vec<PropertyName<'js>>> {
-    keys.iter().map(|k| Ok(PropertyName { atom: Atom::from_str(ctx.clone(), k)?, is_enumerable: true })).collect()
+    keys.iter()
+        .map(|k| Ok(PropertyName { atom: Atom::from_str(ctx.clone(), k)?, is_enumerable: true }))
+        .collect()
 }
 
 /// Implements the exotic `JsClass` plumbing for a lazy class with a fixed
@@ -819,13 +864,21 @@ macro_rules! lazy_class {
                 me.common().write(atom, receiver, value)
             }
 
-            fn exotic_delete_property(_this: &JsCell<'js, Self>, _ctx: &Ctx<'js>, _atom: Atom<'js>) -> Result<bool> {
+            fn exotic_delete_property(
+                _this: &JsCell<'js, Self>,
+                _ctx: &Ctx<'js>,
+                _atom: Atom<'js>,
+            ) -> Result<bool> {
                 // Lazy keys stay; written ones are own properties QuickJS
                 // deletes itself.
                 Ok(true)
             }
 
-            fn exotic_has_property(this: &JsCell<'js, Self>, _ctx: &Ctx<'js>, atom: Atom<'js>) -> Result<bool> {
+            fn exotic_has_property(
+                this: &JsCell<'js, Self>,
+                _ctx: &Ctx<'js>,
+                atom: Atom<'js>,
+            ) -> Result<bool> {
                 let me = this.borrow();
                 me.catch_up();
                 if me.lookup(&atom).is_some() || me.common().was_written(&atom) {
@@ -847,7 +900,10 @@ macro_rules! lazy_class {
                 }
             }
 
-            fn exotic_get_own_property_names(this: &JsCell<'js, Self>, ctx: &Ctx<'js>) -> Result<Vec<PropertyName<'js>>> {
+            fn exotic_get_own_property_names(
+                this: &JsCell<'js, Self>,
+                ctx: &Ctx<'js>,
+            ) -> Result<Vec<PropertyName<'js>>> {
                 names(ctx, this.borrow().keys())
             }
         }
@@ -909,7 +965,12 @@ pub(crate) struct ItemObj<'js> {
 lazy_class!(ItemObj, "Item");
 
 /// `data` for an item.
-pub(crate) fn item_value<'js>(_ctx: &Ctx<'js>, lazy: &Lazy<'js>, env: &Rc<ItemEnv>, item: Item) -> Result<Value<'js>> {
+pub(crate) fn item_value<'js>(
+    _ctx: &Ctx<'js>,
+    lazy: &Lazy<'js>,
+    env: &Rc<ItemEnv>,
+    item: Item,
+) -> Result<Value<'js>> {
     instance(env, &lazy.proto, |common| ItemObj::new(item, common))
 }
 
@@ -966,7 +1027,12 @@ impl<'js> ItemObj<'js> {
         true
     }
 
-    fn value(&self, ctx: &Ctx<'js>, k: usize, _receiver: Option<&Value<'js>>) -> Result<Value<'js>> {
+    fn value(
+        &self,
+        ctx: &Ctx<'js>,
+        k: usize,
+        _receiver: Option<&Value<'js>>,
+    ) -> Result<Value<'js>> {
         if let Some(slot) = ITEM_SLOTS.get(k).copied().flatten() {
             return cached(&self.slots, slot, || self.build(ctx, k));
         }
@@ -988,7 +1054,9 @@ impl<'js> ItemObj<'js> {
                 o.set("name", env.node.name.as_str())?;
                 o.into_value()
             }
-            ik::PROTOCOL => self.common.child(&shown, |common| ProtocolObj { shown: shown.clone(), common })?,
+            ik::PROTOCOL => {
+                self.common.child(&shown, |common| ProtocolObj { shown: shown.clone(), common })?
+            }
             ik::SRC => endpoint(ctx, &it.src)?,
             ik::DST => endpoint(ctx, &it.dst)?,
             ik::TIMESTAMP => num(ctx, it.ts_ns() / 1_000_000),
@@ -1025,13 +1093,23 @@ fn endpoint<'js>(ctx: &Ctx<'js>, e: &reassembly::item::Endpoint) -> Result<Value
 }
 
 /// `request` or `response` of `item`, which `shown` holds.
-fn message<'js>(ctx: &Ctx<'js>, shown: &Rc<Shown>, item: &Item, common: &Common<'js>, response: bool) -> Result<Value<'js>> {
+fn message<'js>(
+    ctx: &Ctx<'js>,
+    shown: &Rc<Shown>,
+    item: &Item,
+    common: &Common<'js>,
+    response: bool,
+) -> Result<Value<'js>> {
     let m = if response { &item.exchange.response } else { &item.exchange.request };
     let env = &common.env;
     Ok(match m {
-        Some(Message::Http(_)) => {
-            common.child(shown, |common| MsgObj { shown: shown.clone(), response, common, slots: RefCell::default(), plain: Cell::default() })?
-        }
+        Some(Message::Http(_)) => common.child(shown, |common| MsgObj {
+            shown: shown.clone(),
+            response,
+            common,
+            slots: RefCell::default(),
+            plain: Cell::default(),
+        })?,
         // DNS messages are small and read whole; build them at once.
         Some(Message::Dns(d)) => dns_message(ctx, d, response)?,
         None => Value::new_null(ctx.clone()),
@@ -1052,7 +1130,6 @@ fn dns_message<'js>(ctx: &Ctx<'js>, m: &DnsMessage, response: bool) -> Result<Va
     let json = if response { dns::response_json(m) } else { dns::request_json(m) };
     from_json(ctx, &json)
 }
-
 
 // ---------------------------------------------------------------------
 // Reuse: the objects of an item no script kept or changed show the next
@@ -1109,7 +1186,9 @@ impl<'js> ItemObj<'js> {
         let plain = self.plain.get();
         let mut slots = self.slots.borrow_mut();
         match plain.own(&mut *slots, |i| self.slot_atom(i)) {
-            Some((own, n)) => probe.untouched_with(v, &self.common.proto, 1, own.get(..n).unwrap_or_default()),
+            Some((own, n)) => {
+                probe.untouched_with(v, &self.common.proto, 1, own.get(..n).unwrap_or_default())
+            }
             None => false,
         }
     }
@@ -1283,12 +1362,20 @@ pub(crate) trait Reusable {
     type Obj<'js>: JsClass<'js>;
 
     /// The object for `input`: `spare` rebound to it, or a new one.
-    fn make<'js>(lazy: &Lazy<'js>, env: &Rc<ItemEnv>, input: Self::Input, spare: Option<Class<'js, Self::Obj<'js>>>)
-        -> Result<Class<'js, Self::Obj<'js>>>;
+    fn make<'js>(
+        lazy: &Lazy<'js>,
+        env: &Rc<ItemEnv>,
+        input: Self::Input,
+        spare: Option<Class<'js, Self::Obj<'js>>>,
+    ) -> Result<Class<'js, Self::Obj<'js>>>;
 
     /// After the hooks: the object again if it can show the next input,
     /// else `None` (the runtime lets go of it).
-    fn spare<'js>(probe: &Probe, lazy: &Lazy<'js>, obj: Class<'js, Self::Obj<'js>>) -> Option<Class<'js, Self::Obj<'js>>>;
+    fn spare<'js>(
+        probe: &Probe,
+        lazy: &Lazy<'js>,
+        obj: Class<'js, Self::Obj<'js>>,
+    ) -> Option<Class<'js, Self::Obj<'js>>>;
 }
 
 /// `data` for items.
@@ -1298,7 +1385,12 @@ impl Reusable for Items {
     type Input = Item;
     type Obj<'js> = ItemObj<'js>;
 
-    fn make<'js>(lazy: &Lazy<'js>, env: &Rc<ItemEnv>, item: Item, spare: Option<Class<'js, ItemObj<'js>>>) -> Result<Class<'js, ItemObj<'js>>> {
+    fn make<'js>(
+        lazy: &Lazy<'js>,
+        env: &Rc<ItemEnv>,
+        item: Item,
+        spare: Option<Class<'js, ItemObj<'js>>>,
+    ) -> Result<Class<'js, ItemObj<'js>>> {
         if let Some(data) = spare {
             let me = data.borrow();
             let gone = me.gone_for(&item);
@@ -1314,7 +1406,11 @@ impl Reusable for Items {
         instance_class(env, &lazy.proto, |common| ItemObj::new(item, common))
     }
 
-    fn spare<'js>(probe: &Probe, _lazy: &Lazy<'js>, data: Class<'js, ItemObj<'js>>) -> Option<Class<'js, ItemObj<'js>>> {
+    fn spare<'js>(
+        probe: &Probe,
+        _lazy: &Lazy<'js>,
+        data: Class<'js, ItemObj<'js>>,
+    ) -> Option<Class<'js, ItemObj<'js>>> {
         let me = data.borrow();
         if !me.untouched(probe, data.as_value()) {
             return None;
@@ -1340,7 +1436,12 @@ impl Reusable for Packets {
     type Input = PacketInfo;
     type Obj<'js> = PacketObj<'js>;
 
-    fn make<'js>(lazy: &Lazy<'js>, env: &Rc<ItemEnv>, p: PacketInfo, spare: Option<Class<'js, PacketObj<'js>>>) -> Result<Class<'js, PacketObj<'js>>> {
+    fn make<'js>(
+        lazy: &Lazy<'js>,
+        env: &Rc<ItemEnv>,
+        p: PacketInfo,
+        spare: Option<Class<'js, PacketObj<'js>>>,
+    ) -> Result<Class<'js, PacketObj<'js>>> {
         match spare {
             Some(info) => {
                 let me = info.borrow();
@@ -1349,11 +1450,18 @@ impl Reusable for Packets {
                 drop(me);
                 Ok(info)
             }
-            None => instance_class(env, &lazy.proto, |common| PacketObj { info: RefCell::new(p), common }),
+            None => instance_class(env, &lazy.proto, |common| PacketObj {
+                info: RefCell::new(p),
+                common,
+            }),
         }
     }
 
-    fn spare<'js>(probe: &Probe, lazy: &Lazy<'js>, info: Class<'js, PacketObj<'js>>) -> Option<Class<'js, PacketObj<'js>>> {
+    fn spare<'js>(
+        probe: &Probe,
+        lazy: &Lazy<'js>,
+        info: Class<'js, PacketObj<'js>>,
+    ) -> Option<Class<'js, PacketObj<'js>>> {
         probe.untouched(info.as_value(), &lazy.proto).then_some(info)
     }
 }
@@ -1375,7 +1483,14 @@ lazy_class!(MsgObj, "HttpMessage");
 
 /// The HTTP request or response of the item `shown` holds.
 fn http_message(shown: &Shown, response: bool) -> Option<Ref<'_, HttpMessage>> {
-    Ref::filter_map(shown.item.borrow(), |it| if response { it.http_response() } else { it.http_request() }).ok()
+    Ref::filter_map(shown.item.borrow(), |it| {
+        if response {
+            it.http_response()
+        } else {
+            it.http_request()
+        }
+    })
+    .ok()
 }
 
 fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -1402,10 +1517,12 @@ fn body_text(body: &[u8], max: usize) -> (String, &'static str) {
             }
             (t.get(..end).unwrap_or_default().to_owned(), "")
         }
-        Err(_) => (reassembly::item::base64(body.get(..body.len().min(max)).unwrap_or_default()), "base64"),
+        Err(_) => (
+            reassembly::item::base64(body.get(..body.len().min(max)).unwrap_or_default()),
+            "base64",
+        ),
     }
 }
-
 
 impl<'js> MsgObj<'js> {
     fn msg(&self) -> Option<Ref<'_, HttpMessage>> {
@@ -1431,18 +1548,23 @@ impl<'js> MsgObj<'js> {
     fn untouched(&self, probe: &Probe, v: &Value<'js>, holders: i32) -> bool {
         let plain = self.plain.get();
         let mut slots = self.slots.borrow_mut();
-        let Some((own, n)) = plain.own(&mut *slots, |_| self.common.env.headers_atom) else { return false };
+        let Some((own, n)) = plain.own(&mut *slots, |_| self.common.env.headers_atom) else {
+            return false;
+        };
         let proto = &self.common.proto;
         probe.untouched_with(v, proto, holders, own.get(..n).unwrap_or_default())
             && match slots.slot(MSG_HEADERS_SLOT) {
-                Some(Some(h)) => probe.untouched_with(h, proto, 1 + i32::from(plain.has(MSG_HEADERS_SLOT)), &[]),
+                Some(Some(h)) => {
+                    probe.untouched_with(h, proto, 1 + i32::from(plain.has(MSG_HEADERS_SLOT)), &[])
+                }
                 _ => true,
             }
     }
 
     /// Whether `headers`, if made, is plain already.
     fn all_plain(&self) -> bool {
-        self.plain.get().has(MSG_HEADERS_SLOT) || *self.slots.borrow_mut().filled() & 1 << MSG_HEADERS_SLOT == 0
+        self.plain.get().has(MSG_HEADERS_SLOT)
+            || *self.slots.borrow_mut().filled() & 1 << MSG_HEADERS_SLOT == 0
     }
 
     /// `headers`, once made, as a plain own property of this object
@@ -1488,7 +1610,12 @@ impl<'js> MsgObj<'js> {
         false
     }
 
-    fn value(&self, ctx: &Ctx<'js>, k: usize, _receiver: Option<&Value<'js>>) -> Result<Value<'js>> {
+    fn value(
+        &self,
+        ctx: &Ctx<'js>,
+        k: usize,
+        _receiver: Option<&Value<'js>>,
+    ) -> Result<Value<'js>> {
         let slot = if self.response { RESP_SLOTS.get(k) } else { REQ_SLOTS.get(k) };
         if let Some(slot) = slot.copied().flatten() {
             return cached(&self.slots, slot, || self.build(ctx, k));
@@ -1514,7 +1641,11 @@ impl<'js> MsgObj<'js> {
     }
 
     fn headers(&self) -> Result<Value<'js>> {
-        self.common.child(&self.shown, |common| HeadersObj { shown: self.shown.clone(), response: self.response, common })
+        self.common.child(&self.shown, |common| HeadersObj {
+            shown: self.shown.clone(),
+            response: self.response,
+            common,
+        })
     }
 
     fn build_request(&self, ctx: &Ctx<'js>, m: &HttpMessage, k: usize) -> Result<Value<'js>> {
@@ -1612,7 +1743,6 @@ fn cookies<'js>(ctx: &Ctx<'js>, m: &HttpMessage) -> Result<Value<'js>> {
     Ok(o.into_value())
 }
 
-
 // ---------------------------------------------------------------------
 // data.request.headers
 
@@ -1676,7 +1806,9 @@ fn header_value<'m>(m: &'m HttpMessage, exact: &str, lower: &str) -> Option<Head
     let mut found = None;
     for (name, value) in m.header_spans() {
         // Most names differ in length: no byte of theirs is looked at.
-        if name.1.wrapping_sub(name.0) as usize != lower.len() || !folds_to(m.span(name), lower.as_bytes()) {
+        if name.1.wrapping_sub(name.0) as usize != lower.len()
+            || !folds_to(m.span(name), lower.as_bytes())
+        {
             continue;
         }
         if found.is_some() {
@@ -1689,11 +1821,17 @@ fn header_value<'m>(m: &'m HttpMessage, exact: &str, lower: &str) -> Option<Head
 
 /// `header_value` for a name found more than once.
 #[inline(never)]
-fn repeated_header_value<'m>(m: &'m HttpMessage, exact: &str, lower: &str) -> Option<HeaderValue<'m>> {
+fn repeated_header_value<'m>(
+    m: &'m HttpMessage,
+    exact: &str,
+    lower: &str,
+) -> Option<HeaderValue<'m>> {
     fn add<'m>(found: &mut Option<HeaderValue<'m>>, v: &'m [u8]) {
         *found = Some(match found.take() {
             None => HeaderValue::One(v),
-            Some(HeaderValue::One(first)) => HeaderValue::Joined(format!("{}, {}", text(first), text(v))),
+            Some(HeaderValue::One(first)) => {
+                HeaderValue::Joined(format!("{}, {}", text(first), text(v)))
+            }
             Some(HeaderValue::Joined(mut s)) => {
                 s.push_str(", ");
                 s.push_str(&text(v));
@@ -1728,7 +1866,12 @@ impl<'js> JsClass<'js> for HeadersObj<'js> {
         Ok(None)
     }
 
-    fn exotic_get_property(this: &JsCell<'js, Self>, ctx: &Ctx<'js>, atom: &Atom<'js>, _r: &Value<'js>) -> Result<Value<'js>> {
+    fn exotic_get_property(
+        this: &JsCell<'js, Self>,
+        ctx: &Ctx<'js>,
+        atom: &Atom<'js>,
+        _r: &Value<'js>,
+    ) -> Result<Value<'js>> {
         let me = this.borrow();
         me.catch_up();
         match me.find(ctx, atom)? {
@@ -1749,11 +1892,19 @@ impl<'js> JsClass<'js> for HeadersObj<'js> {
         me.common.write(atom, receiver, value)
     }
 
-    fn exotic_delete_property(_this: &JsCell<'js, Self>, _ctx: &Ctx<'js>, _atom: Atom<'js>) -> Result<bool> {
+    fn exotic_delete_property(
+        _this: &JsCell<'js, Self>,
+        _ctx: &Ctx<'js>,
+        _atom: Atom<'js>,
+    ) -> Result<bool> {
         Ok(true)
     }
 
-    fn exotic_has_property(this: &JsCell<'js, Self>, ctx: &Ctx<'js>, atom: Atom<'js>) -> Result<bool> {
+    fn exotic_has_property(
+        this: &JsCell<'js, Self>,
+        ctx: &Ctx<'js>,
+        atom: Atom<'js>,
+    ) -> Result<bool> {
         let me = this.borrow();
         me.catch_up();
         if me.common.was_written(&atom) || me.find(ctx, &atom)?.is_some() {
@@ -1772,7 +1923,10 @@ impl<'js> JsClass<'js> for HeadersObj<'js> {
         Ok(me.find(ctx, &atom)?.map(value_desc))
     }
 
-    fn exotic_get_own_property_names(this: &JsCell<'js, Self>, ctx: &Ctx<'js>) -> Result<Vec<PropertyName<'js>>> {
+    fn exotic_get_own_property_names(
+        this: &JsCell<'js, Self>,
+        ctx: &Ctx<'js>,
+    ) -> Result<Vec<PropertyName<'js>>> {
         let me = this.borrow();
         let mut seen: Vec<&[u8]> = Vec::new();
         let mut out = Vec::new();
@@ -1780,7 +1934,10 @@ impl<'js> JsClass<'js> for HeadersObj<'js> {
             for (n, _) in m.headers() {
                 if !seen.contains(&n) {
                     seen.push(n);
-                    out.push(PropertyName { atom: Atom::from_str(ctx.clone(), &text(n))?, is_enumerable: true });
+                    out.push(PropertyName {
+                        atom: Atom::from_str(ctx.clone(), &text(n))?,
+                        is_enumerable: true,
+                    });
                 }
             }
         }
@@ -1805,7 +1962,12 @@ impl<'js> ProtocolObj<'js> {
         self.common.catch_up(&self.shown);
     }
 
-    fn value(&self, ctx: &Ctx<'js>, k: usize, _receiver: Option<&Value<'js>>) -> Result<Value<'js>> {
+    fn value(
+        &self,
+        ctx: &Ctx<'js>,
+        k: usize,
+        _receiver: Option<&Value<'js>>,
+    ) -> Result<Value<'js>> {
         let env = &self.common.env;
         if k == 0 {
             return env.fixed_string(ctx, self.shown.item.borrow().protocol_name());
@@ -1842,7 +2004,12 @@ impl<'js> PacketObj<'js> {
     #[inline]
     fn catch_up(&self) {}
 
-    fn value(&self, ctx: &Ctx<'js>, k: usize, _receiver: Option<&Value<'js>>) -> Result<Value<'js>> {
+    fn value(
+        &self,
+        ctx: &Ctx<'js>,
+        k: usize,
+        _receiver: Option<&Value<'js>>,
+    ) -> Result<Value<'js>> {
         let p = &*self.info.borrow();
         let ip = |a: IpAddr| string(ctx, &a.to_string());
         Ok(match k {

@@ -16,7 +16,10 @@ use cron::Schedule;
 
 /// `jobs.schedule` tags are lower-cased with whitespace turned into `-`.
 pub fn normalize_tag(tag: &str) -> String {
-    tag.trim().chars().map(|c| if c.is_whitespace() { '-' } else { c.to_ascii_lowercase() }).collect()
+    tag.trim()
+        .chars()
+        .map(|c| if c.is_whitespace() { '-' } else { c.to_ascii_lowercase() })
+        .collect()
 }
 
 /// Parses a 6-field cron expression. A 5-field one (classic crontab) is

@@ -42,7 +42,10 @@ pub(crate) fn string<'js>(ctx: &Ctx<'js>, s: &str) -> rquickjs::Result<Value<'js
 }
 
 /// A JSON value as a plain JS value (no JSON text in between).
-pub(crate) fn from_json<'js>(ctx: &Ctx<'js>, v: &serde_json::Value) -> rquickjs::Result<Value<'js>> {
+pub(crate) fn from_json<'js>(
+    ctx: &Ctx<'js>,
+    v: &serde_json::Value,
+) -> rquickjs::Result<Value<'js>> {
     use serde_json::Value as J;
     Ok(match v {
         J::Null => Value::new_null(ctx.clone()),
@@ -107,7 +110,11 @@ pub(crate) fn display<'js>(ctx: &Ctx<'js>, v: &Value<'js>) -> String {
         if let Some(o) = v.as_object() {
             let name: Option<Coerced<String>> = o.get("name").ok();
             let msg: Option<Coerced<String>> = o.get("message").ok();
-            return format!("{}: {}", name.map(|n| n.0).unwrap_or_default(), msg.map(|m| m.0).unwrap_or_default());
+            return format!(
+                "{}: {}",
+                name.map(|n| n.0).unwrap_or_default(),
+                msg.map(|m| m.0).unwrap_or_default()
+            );
         }
     }
     match v.get::<Coerced<String>>() {
@@ -123,7 +130,8 @@ pub(crate) fn display<'js>(ctx: &Ctx<'js>, v: &Value<'js>) -> String {
 /// as `console.log` prints it otherwise.
 pub(crate) fn exception_message<'js>(ctx: &Ctx<'js>, v: &Value<'js>) -> String {
     if let Some(o) = v.as_object().filter(|_| v.is_error()) {
-        let name: String = o.get::<_, Coerced<String>>("name").map(|c| c.0).unwrap_or_else(|_| "Error".into());
+        let name: String =
+            o.get::<_, Coerced<String>>("name").map(|c| c.0).unwrap_or_else(|_| "Error".into());
         let msg: String = o.get::<_, Coerced<String>>("message").map(|c| c.0).unwrap_or_default();
         return if name == "Error" || name.is_empty() { msg } else { format!("{name}: {msg}") };
     }

@@ -42,10 +42,12 @@ pub mod testkit;
 
 pub use config::ScriptingConfig;
 pub use console::{ConsoleLevel, ConsoleLine, ConsoleSink, RuntimeId};
-pub use effects::{Completion, Effect, EffectRequest, EffectResult, EffectSink, Mailbox, MetricKind, RuntimeEvent};
+pub use effects::{
+    Completion, Effect, EffectRequest, EffectResult, EffectSink, Mailbox, MetricKind, RuntimeEvent,
+};
 pub use error::{ConfigError, Es5Finding, LoadError, Position, ScriptError};
-pub use jobs::JobInfo;
 pub use executor::{ExecutedEffect, LocalExecutor};
+pub use jobs::JobInfo;
 pub use packet::{PacketInfo, PacketProtocol};
 pub use pool::{CoreReport, PoolOptions, PoolReport, Producer, ProducerCounters, ScriptPool};
 pub use runtime::{check_agent, AgentRuntime, AgentStatus, Clock, RuntimeCounters, RuntimeOptions};

@@ -132,10 +132,15 @@ impl Producer {
     #[inline]
     pub fn push_item(&mut self, flow_hash: u64, item: Item) -> bool {
         let j = self.core(flow_hash);
-        let wanted = self.masks.get(j).is_some_and(|m| m.load(Ordering::Relaxed) & Hook::ItemCaptured.bit() != 0);
+        let wanted = self
+            .masks
+            .get(j)
+            .is_some_and(|m| m.load(Ordering::Relaxed) & Hook::ItemCaptured.bit() != 0);
         if !wanted {
             self.local.items_skipped_no_hook += 1;
-            self.shared.items_skipped_no_hook.store(self.local.items_skipped_no_hook, Ordering::Relaxed);
+            self.shared
+                .items_skipped_no_hook
+                .store(self.local.items_skipped_no_hook, Ordering::Relaxed);
             return false;
         }
         // The item comes back inside the error on a full ring; it is dropped
@@ -148,7 +153,9 @@ impl Producer {
             }
             _ => {
                 self.local.items_dropped_ring_full += 1;
-                self.shared.items_dropped_ring_full.store(self.local.items_dropped_ring_full, Ordering::Relaxed);
+                self.shared
+                    .items_dropped_ring_full
+                    .store(self.local.items_dropped_ring_full, Ordering::Relaxed);
                 false
             }
         }
@@ -168,7 +175,9 @@ impl Producer {
             }
             _ => {
                 self.local.packets_dropped_ring_full += 1;
-                self.shared.packets_dropped_ring_full.store(self.local.packets_dropped_ring_full, Ordering::Relaxed);
+                self.shared
+                    .packets_dropped_ring_full
+                    .store(self.local.packets_dropped_ring_full, Ordering::Relaxed);
                 false
             }
         }
@@ -336,14 +345,20 @@ impl CoreLoop {
         if let Some(m) = self.mask.get(self.index) {
             m.store(0, Ordering::Relaxed);
         }
-        CoreReport { runtime: self.rt.id(), stats: self.rt.stats(), counters: self.rt.counters(), agents: self.rt.agents() }
+        CoreReport {
+            runtime: self.rt.id(),
+            stats: self.rt.stats(),
+            counters: self.rt.counters(),
+            agents: self.rt.agents(),
+        }
     }
 }
 
 fn pin(cpu: usize) -> Result<(), String> {
     let mut set = nix::sched::CpuSet::new();
     set.set(cpu).map_err(|e| format!("CPU {cpu}: {e}"))?;
-    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).map_err(|e| format!("pin to CPU {cpu}: {e}"))
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .map_err(|e| format!("pin to CPU {cpu}: {e}"))
 }
 
 impl ScriptPool {
@@ -356,8 +371,10 @@ impl ScriptPool {
         let ring = opts.config.ring_capacity as usize;
         let pring = opts.config.packet_ring_capacity as usize;
         // rings[core][producer]
-        let mut item_consumers: Vec<Vec<rtrb::Consumer<Item>>> = (0..n).map(|_| Vec::new()).collect();
-        let mut packet_consumers: Vec<Vec<rtrb::Consumer<PacketInfo>>> = (0..n).map(|_| Vec::new()).collect();
+        let mut item_consumers: Vec<Vec<rtrb::Consumer<Item>>> =
+            (0..n).map(|_| Vec::new()).collect();
+        let mut packet_consumers: Vec<Vec<rtrb::Consumer<PacketInfo>>> =
+            (0..n).map(|_| Vec::new()).collect();
         let mut producers = Vec::with_capacity(opts.producers);
         let mut shared = Vec::with_capacity(opts.producers);
         for _ in 0..opts.producers {
@@ -377,9 +394,16 @@ impl ScriptPool {
             }
             let s = Arc::new(ProducerShared::default());
             shared.push(s.clone());
-            producers.push(Producer { items, packets, masks: masks.clone(), local: ProducerCounters::default(), shared: s });
+            producers.push(Producer {
+                items,
+                packets,
+                masks: masks.clone(),
+                local: ProducerCounters::default(),
+                shared: s,
+            });
         }
-        let stack = (opts.config.max_stack_kb as usize).saturating_mul(1024).saturating_add(2 << 20);
+        let stack =
+            (opts.config.max_stack_kb as usize).saturating_mul(1024).saturating_add(2 << 20);
         let mut cores = Vec::with_capacity(n);
         let mut failed: Option<ScriptError> = None;
         for (j, (items, packets)) in item_consumers.into_iter().zip(packet_consumers).enumerate() {
@@ -398,23 +422,37 @@ impl ScriptPool {
             let mask = masks.clone();
             let batch = opts.config.batch_size as usize;
             let idle = Duration::from_micros(opts.config.idle_sleep_us);
-            let spawn = std::thread::Builder::new().name(format!("skua-script-{j}")).stack_size(stack).spawn(move || {
-                if let Some(cpu) = cpu {
-                    if let Err(e) = pin(cpu) {
-                        let _ = ready_tx.send(Err(e));
-                        return CoreReport { runtime: id, stats: Vec::new(), counters: RuntimeCounters::default(), agents: Vec::new() };
+            let spawn = std::thread::Builder::new()
+                .name(format!("skua-script-{j}"))
+                .stack_size(stack)
+                .spawn(move || {
+                    if let Some(cpu) = cpu {
+                        if let Err(e) = pin(cpu) {
+                            let _ = ready_tx.send(Err(e));
+                            return CoreReport {
+                                runtime: id,
+                                stats: Vec::new(),
+                                counters: RuntimeCounters::default(),
+                                agents: Vec::new(),
+                            };
+                        }
                     }
-                }
-                let rt = match AgentRuntime::new(ropts) {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
-                        return CoreReport { runtime: id, stats: Vec::new(), counters: RuntimeCounters::default(), agents: Vec::new() };
-                    }
-                };
-                let _ = ready_tx.send(Ok(rt.mailbox()));
-                CoreLoop { rt, control: ctl_rx, items, packets, mask, index: j, batch, idle }.run()
-            });
+                    let rt = match AgentRuntime::new(ropts) {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.to_string()));
+                            return CoreReport {
+                                runtime: id,
+                                stats: Vec::new(),
+                                counters: RuntimeCounters::default(),
+                                agents: Vec::new(),
+                            };
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(rt.mailbox()));
+                    CoreLoop { rt, control: ctl_rx, items, packets, mask, index: j, batch, idle }
+                        .run()
+                });
             let thread = match spawn {
                 Ok(t) => t,
                 Err(source) => {
@@ -423,7 +461,9 @@ impl ScriptPool {
                 }
             };
             match ready_rx.recv() {
-                Ok(Ok(mailbox)) => cores.push(Core { id, control: ctl_tx, mailbox, thread: Some(thread) }),
+                Ok(Ok(mailbox)) => {
+                    cores.push(Core { id, control: ctl_tx, mailbox, thread: Some(thread) })
+                }
                 Ok(Err(msg)) => {
                     let _ = thread.join();
                     failed = Some(ScriptError::Engine(format!("script core {j}: {msg}")));
@@ -477,10 +517,13 @@ impl ScriptPool {
             .enumerate()
             .map(|(j, rx)| {
                 rx.recv_timeout(CONTROL_TIMEOUT).map_err(|e| match e {
-                    crossbeam_channel::RecvTimeoutError::Timeout => {
-                        ScriptError::CoreTimeout { core: j, waited_ms: CONTROL_TIMEOUT.as_millis() as u64 }
+                    crossbeam_channel::RecvTimeoutError::Timeout => ScriptError::CoreTimeout {
+                        core: j,
+                        waited_ms: CONTROL_TIMEOUT.as_millis() as u64,
+                    },
+                    crossbeam_channel::RecvTimeoutError::Disconnected => {
+                        ScriptError::CoreGone { core: j }
                     }
-                    crossbeam_channel::RecvTimeoutError::Disconnected => ScriptError::CoreGone { core: j },
                 })
             })
             .collect()
@@ -489,7 +532,11 @@ impl ScriptPool {
     /// Loads (or reloads) an agent on every core, while the rings keep
     /// flowing. Returns its ES5 warnings.
     pub fn load_agent(&self, name: &str, source: &str) -> Result<Vec<Es5Finding>, ScriptError> {
-        let answers = self.ask(|reply| Control::Load { name: name.to_owned(), source: source.to_owned(), reply })?;
+        let answers = self.ask(|reply| Control::Load {
+            name: name.to_owned(),
+            source: source.to_owned(),
+            reply,
+        })?;
         let mut warnings = Vec::new();
         for a in answers {
             warnings = a?;
@@ -499,7 +546,10 @@ impl ScriptPool {
 
     /// Removes an agent from every core; `true` if some core had it.
     pub fn remove_agent(&self, name: &str) -> Result<bool, ScriptError> {
-        Ok(self.ask(|reply| Control::Remove { name: name.to_owned(), reply })?.into_iter().any(|x| x))
+        Ok(self
+            .ask(|reply| Control::Remove { name: name.to_owned(), reply })?
+            .into_iter()
+            .any(|x| x))
     }
 
     /// Agent status per core (quarantine is per core).
@@ -577,8 +627,15 @@ mod tests {
     use crate::console::ConsoleLine;
     use crate::testkit::{http_get, packet, BASE_TS_NS};
 
-    fn start(cores: u16, tweak: impl FnOnce(&mut ScriptingConfig)) -> (ScriptPool, Vec<Producer>, crossbeam_channel::Receiver<ConsoleLine>) {
-        let mut config = ScriptingConfig { script_cores: cores, idle_sleep_us: 50, ..ScriptingConfig::default() };
+    fn start(
+        cores: u16,
+        tweak: impl FnOnce(&mut ScriptingConfig),
+    ) -> (ScriptPool, Vec<Producer>, crossbeam_channel::Receiver<ConsoleLine>) {
+        let mut config = ScriptingConfig {
+            script_cores: cores,
+            idle_sleep_us: 50,
+            ..ScriptingConfig::default()
+        };
         tweak(&mut config);
         let (console, rx) = ConsoleSink::new(65_536);
         let (effects, _erx) = EffectSink::new(16);
@@ -621,14 +678,22 @@ mod tests {
             lines.extend(rx.try_iter());
             std::thread::sleep(Duration::from_millis(2));
         }
-        let by_rt = |rt: u32| lines.iter().find(|l| l.runtime == RuntimeId(rt)).map(|l| l.text.clone()).unwrap();
-        let even: Vec<String> = (0..40).filter(|i| i % 2 == 0).map(|i: u64| i.to_string()).collect();
+        let by_rt = |rt: u32| {
+            lines.iter().find(|l| l.runtime == RuntimeId(rt)).map(|l| l.text.clone()).unwrap()
+        };
+        let even: Vec<String> =
+            (0..40).filter(|i| i % 2 == 0).map(|i: u64| i.to_string()).collect();
         let mut even_sorted = even.clone();
         even_sorted.sort();
         assert_eq!(by_rt(10), even_sorted.join(","), "flow hash % 2 == 0 → core 0");
         let report = pool.shutdown();
         assert_eq!(report.cores.len(), 2);
-        let calls: u64 = report.stats().iter().filter(|s| s.site == crate::CallSite::Hook(Hook::ItemCaptured)).map(|s| s.calls).sum();
+        let calls: u64 = report
+            .stats()
+            .iter()
+            .filter(|s| s.site == crate::CallSite::Hook(Hook::ItemCaptured))
+            .map(|s| s.calls)
+            .sum();
         assert_eq!(calls, 40);
         assert_eq!(report.producers.iter().map(|p| p.items_pushed).sum::<u64>(), 40);
     }
@@ -636,7 +701,11 @@ mod tests {
     #[test]
     fn a_full_ring_drops_and_counts_never_blocks() {
         let (pool, mut producers, _rx) = start(1, |c| c.ring_capacity = 8);
-        pool.load_agent("slow", "function onItemCaptured(d) { var t = Date.now(); while (Date.now() - t < 2) {} }").unwrap();
+        pool.load_agent(
+            "slow",
+            "function onItemCaptured(d) { var t = Date.now(); while (Date.now() - t < 2) {} }",
+        )
+        .unwrap();
         let t = Instant::now();
         let mut accepted = 0u64;
         for i in 0..500u64 {

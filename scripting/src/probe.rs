@@ -138,7 +138,8 @@ unsafe fn own_property(p: *const u8, i: usize) -> (u32, u32, Option<usize>) {
         let values = p.add(at::PROP).cast::<*const u8>().read_unaligned();
         let value = values.add(at::VALUE * i);
         let tag = value.add(8).cast::<i64>().read_unaligned();
-        let object = (tag == i64::from(qjs::JS_TAG_OBJECT)).then(|| value.cast::<usize>().read_unaligned());
+        let object =
+            (tag == i64::from(qjs::JS_TAG_OBJECT)).then(|| value.cast::<usize>().read_unaligned());
         (atom, flags, object)
     }
 }
@@ -156,7 +157,9 @@ unsafe fn owns_exactly(p: *const u8, count: i32, own: &[Own]) -> bool {
         return unsafe { owns_past_deleted(p, count, own) };
     }
     // SAFETY: the caller's, and `i` below `count`.
-    own.iter().enumerate().all(|(i, o)| unsafe { own_property(p, i) } == (o.atom, PLAIN_FLAGS, Some(o.value)))
+    own.iter()
+        .enumerate()
+        .all(|(i, o)| unsafe { own_property(p, i) } == (o.atom, PLAIN_FLAGS, Some(o.value)))
 }
 
 /// [`owns_exactly`] once entries were deleted (there are more than `own`).
@@ -174,7 +177,9 @@ unsafe fn owns_past_deleted(p: *const u8, count: usize, own: &[Own]) -> bool {
             continue;
         }
         match next {
-            Some(o) if (atom, flags, value) == (o.atom, PLAIN_FLAGS, Some(o.value)) => next = want.next(),
+            Some(o) if (atom, flags, value) == (o.atom, PLAIN_FLAGS, Some(o.value)) => {
+                next = want.next()
+            }
             _ => return false,
         }
     }
@@ -185,7 +190,10 @@ unsafe fn owns_past_deleted(p: *const u8, count: usize, own: &[Own]) -> bool {
 /// makes plain, for [`Probe::check`].
 fn define_plain<'js>(o: &Object<'js>, name: &str, v: &Object<'js>) -> rquickjs::Result<Own> {
     let atom = rquickjs::Atom::from_str(o.ctx().clone(), name)?;
-    o.prop(atom.clone(), rquickjs::object::Property::from(v.clone()).writable().enumerable().configurable())?;
+    o.prop(
+        atom.clone(),
+        rquickjs::object::Property::from(v.clone()).writable().enumerable().configurable(),
+    )?;
     Ok(Own { atom: crate::js::atom_id(&atom), value: addr(v.as_value()).unwrap_or(0) })
 }
 
@@ -219,7 +227,9 @@ impl Probe {
             extensible: true,
             proto: proto_ptr.unwrap_or(0),
         };
-        if facts(o.as_value()).as_ref() != Some(&base) || !untouched_facts(o.as_value(), &proto, 1, &[]) {
+        if facts(o.as_value()).as_ref() != Some(&base)
+            || !untouched_facts(o.as_value(), &proto, 1, &[])
+        {
             return Ok(false);
         }
         // A second holder.
@@ -246,7 +256,8 @@ impl Probe {
             d
         }))?;
         // SAFETY: as above.
-        let reconfigured = unsafe { ptr_of(p.as_value()).is_some_and(|q| !owns_exactly(q, 2, &own)) };
+        let reconfigured =
+            unsafe { ptr_of(p.as_value()).is_some_and(|q| !owns_exactly(q, 2, &own)) };
         // One deleted before another is skipped.
         let d = fresh()?;
         define_plain(&d, "probeA", &a)?;
@@ -254,7 +265,10 @@ impl Probe {
         d.remove("probeA")?;
         // SAFETY: as above (two entries, one deleted).
         let deleted = facts(d.as_value()).is_some_and(|f| f.own_properties == 2)
-            && unsafe { ptr_of(d.as_value()).is_some_and(|r| owns_exactly(r, 2, &own_d) && !owns_exactly(r, 2, &own)) };
+            && unsafe {
+                ptr_of(d.as_value())
+                    .is_some_and(|r| owns_exactly(r, 2, &own_d) && !owns_exactly(r, 2, &own))
+            };
         // Nor one holding another value.
         let q = fresh()?;
         let own_q = [define_plain(&q, "probeB", &b)?];
@@ -268,15 +282,30 @@ impl Probe {
         let weak_map: rquickjs::Constructor = ctx.globals().get("WeakMap")?;
         let map: Object = weak_map.construct(())?;
         let w = fresh()?;
-        map.get::<_, Function>("set")?.call::<_, ()>((rquickjs::function::This(map.clone()), w.clone(), 1))?;
+        map.get::<_, Function>("set")?.call::<_, ()>((
+            rquickjs::function::This(map.clone()),
+            w.clone(),
+            1,
+        ))?;
         let weak = facts(w.as_value()).is_some_and(|f| f.weakly_held && f.ref_count == 1);
         let s = fresh()?;
         object.get::<_, Function>("preventExtensions")?.call::<_, ()>((s.clone(),))?;
         let sealed = facts(s.as_value()).is_some_and(|f| !f.extensible && f.ref_count == 1);
         let r = fresh()?;
         r.set_prototype(Some(&Object::new(ctx.clone())?))?;
-        let reparented = facts(r.as_value()).is_some_and(|f| f.proto != base.proto && f.own_properties == 0);
-        Ok(held && released && property && plain_read && reconfigured && deleted && held_b && replaced && weak && sealed && reparented)
+        let reparented =
+            facts(r.as_value()).is_some_and(|f| f.proto != base.proto && f.own_properties == 0);
+        Ok(held
+            && released
+            && property
+            && plain_read
+            && reconfigured
+            && deleted
+            && held_b
+            && replaced
+            && weak
+            && sealed
+            && reparented)
     }
 
     /// Whether the caller's reference to `v` is its only one, and no script
@@ -291,7 +320,13 @@ impl Probe {
     /// `holders - 1` properties of its own making, and whose own
     /// properties are exactly `own`, as the runtime defined them.
     #[inline]
-    pub(crate) fn untouched_with(&self, v: &Value<'_>, proto: &Object<'_>, holders: i32, own: &[Own]) -> bool {
+    pub(crate) fn untouched_with(
+        &self,
+        v: &Value<'_>,
+        proto: &Object<'_>,
+        holders: i32,
+        own: &[Own],
+    ) -> bool {
         self.on && untouched_facts(v, proto, holders, own)
     }
 }

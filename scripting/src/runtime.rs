@@ -38,10 +38,10 @@ use crate::console::{ConsoleLevel, ConsoleLine, ConsoleSink, RuntimeId};
 use crate::effects::{EffectSink, Mailbox, MailboxReceiver, RuntimeEvent};
 use crate::error::{Es5Finding, LoadError, Position, ScriptError};
 use crate::item_js::{item_value, ItemEnv, Items, Lazy, Packets, Reusable};
-use crate::probe::Probe;
 use crate::jobs::{next_after, JobInfo};
 use crate::js;
 use crate::packet::PacketInfo;
+use crate::probe::Probe;
 use crate::stats::{AgentStats, CallSite, Hook, HookStats, Outcome};
 
 /// Names of the helper objects each agent gets in its own scope, in the
@@ -315,13 +315,18 @@ fn position_in(stack: Option<&str>, file: &str) -> Option<Position> {
 /// Checks that an agent compiles (and, with `es5_strict`, is ES5) without
 /// running it: for `skua scripts` and the hub before pushing a save.
 /// Returns the ES5 warnings.
-pub fn check_agent(name: &str, source: &str, es5_strict: bool) -> Result<Vec<Es5Finding>, LoadError> {
+pub fn check_agent(
+    name: &str,
+    source: &str,
+    es5_strict: bool,
+) -> Result<Vec<Es5Finding>, LoadError> {
     let agent = agent_name(name)?;
     let findings = crate::es5::check(source);
     if es5_strict && !findings.is_empty() {
         return Err(LoadError::NotEs5 { agent, findings });
     }
-    let engine = |e: rquickjs::Error| LoadError::Engine { agent: agent.clone(), message: e.to_string() };
+    let engine =
+        |e: rquickjs::Error| LoadError::Engine { agent: agent.clone(), message: e.to_string() };
     let rt = Runtime::new().map_err(engine)?;
     rt.set_memory_limit(64 << 20);
     let ctx = Context::full(&rt).map_err(engine)?;
@@ -404,21 +409,31 @@ impl AgentRuntime {
         })));
         let rejections: Rc<RefCell<Rejections>> = Rc::default();
         let r = rejections.clone();
-        rt.set_host_promise_rejection_tracker(Some(Box::new(move |ctx, promise, reason, handled| {
-            // Only helper Promises (an agent is being named) are tracked:
-            // an agent's own Promises are its business.
-            let Ok(mut r) = r.try_borrow_mut() else { return };
-            if handled {
-                r.unhandled.retain(|(p, _, _)| p.clone().restore(&ctx).ok().as_ref() != Some(&promise));
-            } else if let Some(agent) = r.agent.clone() {
-                let why = reason.as_exception().and_then(|e| e.message()).or_else(|| reason.as_string().and_then(|s| s.to_string().ok())).unwrap_or_default();
-                r.unhandled.push((Persistent::save(&ctx, promise), agent, why));
-            }
-        })));
+        rt.set_host_promise_rejection_tracker(Some(Box::new(
+            move |ctx, promise, reason, handled| {
+                // Only helper Promises (an agent is being named) are tracked:
+                // an agent's own Promises are its business.
+                let Ok(mut r) = r.try_borrow_mut() else { return };
+                if handled {
+                    r.unhandled.retain(|(p, _, _)| {
+                        p.clone().restore(&ctx).ok().as_ref() != Some(&promise)
+                    });
+                } else if let Some(agent) = r.agent.clone() {
+                    let why = reason
+                        .as_exception()
+                        .and_then(|e| e.message())
+                        .or_else(|| reason.as_string().and_then(|s| s.to_string().ok()))
+                        .unwrap_or_default();
+                    r.unhandled.push((Persistent::save(&ctx, promise), agent, why));
+                }
+            },
+        )));
         let ctx = Context::full(&rt).map_err(engine)?;
         let max_pending = cfg.max_pending_effects as usize;
         let (mailbox, inbox) = Mailbox::new(opts.id, max_pending, cfg.inbox_queue as usize);
-        let env = ctx.with(|ctx| ItemEnv::new(&ctx, opts.node.clone(), cfg.max_body_bytes as usize)).map_err(engine)?;
+        let env = ctx
+            .with(|ctx| ItemEnv::new(&ctx, opts.node.clone(), cfg.max_body_bytes as usize))
+            .map_err(engine)?;
         let proto = ctx
             .with(|ctx| Lazy::new(&ctx).map(|l| Persistent::save(&ctx, l.proto)))
             .map_err(engine)?;
@@ -504,39 +519,51 @@ impl AgentRuntime {
         let budget = self.job_budget;
         let limit_mb = self.memory_limit_mb;
         let started = Instant::now();
-        let result = self.ctx.with(|ctx| -> Result<[Option<Persistent<Function<'static>>>; 7], LoadError> {
-            let f = compile(&ctx, &agent, source)?;
-            let engine = |e: rquickjs::Error| LoadError::Engine { agent: agent.clone(), message: e.to_string() };
-            let helpers = crate::helpers::agent_helpers(&ctx, &shared, &name, uid).map_err(engine)?;
-            let mut args = rquickjs::function::Args::new(ctx.clone(), helpers.len());
-            args.this(ctx.globals()).map_err(engine)?;
-            for h in helpers {
-                args.push_arg(h).map_err(engine)?;
-            }
-            interrupt.fired.set(false);
-            interrupt.deadline.set(Some(Instant::now() + budget));
-            let r = f.call_arg::<Value>(args);
-            interrupt.deadline.set(None);
-            let hooks = match r {
-                Ok(v) => v,
-                Err(rquickjs::Error::Exception) => {
-                    let end = classify(&ctx, &interrupt, &file, budget, limit_mb, rquickjs::Error::Exception);
-                    return Err(LoadError::TopLevel {
-                        agent: agent.clone(),
-                        at: end.at.unwrap_or_default(),
-                        message: end.message,
-                    });
+        let result =
+            self.ctx.with(|ctx| -> Result<[Option<Persistent<Function<'static>>>; 7], LoadError> {
+                let f = compile(&ctx, &agent, source)?;
+                let engine = |e: rquickjs::Error| LoadError::Engine {
+                    agent: agent.clone(),
+                    message: e.to_string(),
+                };
+                let helpers =
+                    crate::helpers::agent_helpers(&ctx, &shared, &name, uid).map_err(engine)?;
+                let mut args = rquickjs::function::Args::new(ctx.clone(), helpers.len());
+                args.this(ctx.globals()).map_err(engine)?;
+                for h in helpers {
+                    args.push_arg(h).map_err(engine)?;
                 }
-                Err(e) => return Err(engine(e)),
-            };
-            let arr = hooks.into_array().ok_or_else(|| engine(rquickjs::Error::Unknown))?;
-            let mut out: [Option<Persistent<Function<'static>>>; 7] = Default::default();
-            for (i, slot) in out.iter_mut().enumerate() {
-                let v: Value = arr.get(i).map_err(engine)?;
-                *slot = v.into_function().map(|f| Persistent::save(&ctx, f));
-            }
-            Ok(out)
-        });
+                interrupt.fired.set(false);
+                interrupt.deadline.set(Some(Instant::now() + budget));
+                let r = f.call_arg::<Value>(args);
+                interrupt.deadline.set(None);
+                let hooks = match r {
+                    Ok(v) => v,
+                    Err(rquickjs::Error::Exception) => {
+                        let end = classify(
+                            &ctx,
+                            &interrupt,
+                            &file,
+                            budget,
+                            limit_mb,
+                            rquickjs::Error::Exception,
+                        );
+                        return Err(LoadError::TopLevel {
+                            agent: agent.clone(),
+                            at: end.at.unwrap_or_default(),
+                            message: end.message,
+                        });
+                    }
+                    Err(e) => return Err(engine(e)),
+                };
+                let arr = hooks.into_array().ok_or_else(|| engine(rquickjs::Error::Unknown))?;
+                let mut out: [Option<Persistent<Function<'static>>>; 7] = Default::default();
+                for (i, slot) in out.iter_mut().enumerate() {
+                    let v: Value = arr.get(i).map_err(engine)?;
+                    *slot = v.into_function().map(|f| Persistent::save(&ctx, f));
+                }
+                Ok(out)
+            });
         let elapsed = started.elapsed().as_nanos() as u64;
         let hooks = match result {
             Ok(h) => h,
@@ -581,21 +608,34 @@ impl AgentRuntime {
     /// `env` is fixed for its life (a frozen object), so its state starts
     /// over with the new values.
     pub fn set_env(&mut self, env: &std::collections::BTreeMap<String, String>) {
-        if *self.shared.env.borrow() == env.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>() {
+        if *self.shared.env.borrow()
+            == env.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()
+        {
             return;
         }
         *self.shared.env.borrow_mut() = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         *self.shared.secrets.borrow_mut() = secrets_of(env);
         let shared = self.shared.clone();
-        let installed = self.ctx.with(|ctx| -> rquickjs::Result<()> { ctx.globals().set("env", crate::helpers::env_object(&ctx, &shared)?) });
+        let installed = self.ctx.with(|ctx| -> rquickjs::Result<()> {
+            ctx.globals().set("env", crate::helpers::env_object(&ctx, &shared)?)
+        });
         if let Err(e) = installed {
-            self.shared.print(&Arc::from("global"), ConsoleLevel::Error, format!("env not replaced: {e}"));
+            self.shared.print(
+                &Arc::from("global"),
+                ConsoleLevel::Error,
+                format!("env not replaced: {e}"),
+            );
             return;
         }
-        let agents: Vec<(Arc<str>, Arc<str>)> = self.agents.iter().map(|a| (a.name.clone(), a.source.clone())).collect();
+        let agents: Vec<(Arc<str>, Arc<str>)> =
+            self.agents.iter().map(|a| (a.name.clone(), a.source.clone())).collect();
         for (name, source) in agents {
             if let Err(e) = self.load_agent(&name, &source) {
-                self.shared.print(&name, ConsoleLevel::Error, format!("not loaded again with the new env: {e}"));
+                self.shared.print(
+                    &name,
+                    ConsoleLevel::Error,
+                    format!("not loaded again with the new env: {e}"),
+                );
             }
         }
     }
@@ -683,7 +723,8 @@ impl AgentRuntime {
     /// `onItemCaptured(data)` for each item, in order, in one entry into the
     /// engine. Returns the items handed to agents.
     pub fn on_items_captured<I: IntoIterator<Item = Item>>(&mut self, items: I) -> usize {
-        let Some(list) = self.active.get(Hook::ItemCaptured.index()).filter(|l| !l.is_empty()) else {
+        let Some(list) = self.active.get(Hook::ItemCaptured.index()).filter(|l| !l.is_empty())
+        else {
             return 0;
         };
         let list = list.clone();
@@ -695,7 +736,8 @@ impl AgentRuntime {
 
     /// `onPacketCaptured(info)` for each packet info.
     pub fn on_packets_captured<I: IntoIterator<Item = PacketInfo>>(&mut self, infos: I) -> usize {
-        let Some(list) = self.active.get(Hook::PacketCaptured.index()).filter(|l| !l.is_empty()) else {
+        let Some(list) = self.active.get(Hook::PacketCaptured.index()).filter(|l| !l.is_empty())
+        else {
             return 0;
         };
         let list = list.clone();
@@ -710,7 +752,13 @@ impl AgentRuntime {
     /// hook kept or changed is the next input's (`R::spare`, then `R::make`
     /// rebinds it; see `item_js`), in this batch or the next
     /// (`self.spares[kind]`, whose class is checked once per batch).
-    fn dispatch<R: Reusable, I: IntoIterator<Item = R::Input>>(&mut self, hook: Hook, list: &[usize], inputs: I, kind: usize) -> usize {
+    fn dispatch<R: Reusable, I: IntoIterator<Item = R::Input>>(
+        &mut self,
+        hook: Hook,
+        list: &[usize],
+        inputs: I,
+        kind: usize,
+    ) -> usize {
         let budget = self.hook_budget;
         let mut count = 0usize;
         let proto = self.proto.clone();
@@ -721,8 +769,10 @@ impl AgentRuntime {
             let fns: Vec<(usize, Function)> = calls.restore(&ctx, hook, list);
             let Some(lazy) = restore_lazy(&ctx, &proto) else { return };
             let mut t0 = Instant::now();
-            let mut kept: Option<Class<R::Obj<'_>>> =
-                stored.take().and_then(|p| p.restore(&ctx).ok()).and_then(|v| Class::from_value(&v).ok());
+            let mut kept: Option<Class<R::Obj<'_>>> = stored
+                .take()
+                .and_then(|p| p.restore(&ctx).ok())
+                .and_then(|v| Class::from_value(&v).ok());
             let mut reused = 0u64;
             for input in inputs {
                 count += 1;
@@ -737,7 +787,16 @@ impl AgentRuntime {
                     }
                 };
                 for (i, f) in &fns {
-                    t0 = calls.call(&ctx, *i, CallSite::Hook(hook), || f.call_lent(arg.as_value()), budget, t0).1;
+                    t0 = calls
+                        .call(
+                            &ctx,
+                            *i,
+                            CallSite::Hook(hook),
+                            || f.call_lent(arg.as_value()),
+                            budget,
+                            t0,
+                        )
+                        .1;
                 }
                 kept = R::spare(&probe, &lazy, arg);
             }
@@ -753,8 +812,18 @@ impl AgentRuntime {
 
     /// Borrows the parts a batch of calls needs, apart from the context.
     fn calls(&mut self) -> (Calls<'_>, &Context, &Rc<ItemEnv>) {
-        let AgentRuntime { agents, shared, interrupt, quarantine_after, memory_limit_mb, ctx, env, active, mask, .. } =
-            self;
+        let AgentRuntime {
+            agents,
+            shared,
+            interrupt,
+            quarantine_after,
+            memory_limit_mb,
+            ctx,
+            env,
+            active,
+            mask,
+            ..
+        } = self;
         (
             Calls {
                 agents,
@@ -777,7 +846,9 @@ impl AgentRuntime {
     where
         F: for<'js> Fn(&Ctx<'js>) -> rquickjs::Result<Vec<Value<'js>>>,
     {
-        let Some(list) = self.active.get(hook.index()).filter(|l| !l.is_empty()).cloned() else { return 0 };
+        let Some(list) = self.active.get(hook.index()).filter(|l| !l.is_empty()).cloned() else {
+            return 0;
+        };
         let budget = self.hook_budget;
         let (mut calls, ctx, _) = self.calls();
         ctx.with(|ctx| {
@@ -787,7 +858,14 @@ impl AgentRuntime {
                 return;
             };
             for (i, f) in &fns {
-                calls.call(&ctx, *i, CallSite::Hook(hook), || call_with(&ctx, f, &values), budget, Instant::now());
+                calls.call(
+                    &ctx,
+                    *i,
+                    CallSite::Hook(hook),
+                    || call_with(&ctx, f, &values),
+                    budget,
+                    Instant::now(),
+                );
             }
         });
         self.gc_needed |= calls.finish();
@@ -832,7 +910,14 @@ impl AgentRuntime {
                 return None;
             };
             for (i, f) in &fns {
-                if let (CallResult::Ok(v), _) = calls.call(&ctx, *i, CallSite::Hook(Hook::ItemQueried), || f.call((current.clone(),)), budget, Instant::now()) {
+                if let (CallResult::Ok(v), _) = calls.call(
+                    &ctx,
+                    *i,
+                    CallSite::Hook(Hook::ItemQueried),
+                    || f.call((current.clone(),)),
+                    budget,
+                    Instant::now(),
+                ) {
                     if v.is_object() && !v.is_function() {
                         current = v;
                     }
@@ -847,14 +932,18 @@ impl AgentRuntime {
 
     /// `onHubAction(action, object)` in every agent defining it.
     pub fn on_hub_action(&mut self, action: &str, object: &serde_json::Value) -> usize {
-        let n = self.call_all(Hook::HubAction, |ctx| Ok(vec![js::string(ctx, action)?, js::from_json(ctx, object)?]));
+        let n = self.call_all(Hook::HubAction, |ctx| {
+            Ok(vec![js::string(ctx, action)?, js::from_json(ctx, object)?])
+        });
         self.after_call();
         n
     }
 
     /// `onPodEvent(event, pod)` in every agent defining it.
     pub fn on_pod_event(&mut self, event: &str, pod: &serde_json::Value) -> usize {
-        let n = self.call_all(Hook::PodEvent, |ctx| Ok(vec![js::string(ctx, event)?, js::from_json(ctx, pod)?]));
+        let n = self.call_all(Hook::PodEvent, |ctx| {
+            Ok(vec![js::string(ctx, event)?, js::from_json(ctx, pod)?])
+        });
         self.after_call();
         n
     }
@@ -873,14 +962,19 @@ impl AgentRuntime {
             let shared = self.shared.clone();
             self.ctx.with(|ctx| {
                 for c in completions {
-                    let Some(p) = shared.pending.borrow_mut().remove(&c.request_id) else { continue };
+                    let Some(p) = shared.pending.borrow_mut().remove(&c.request_id) else {
+                        continue;
+                    };
                     shared.counters.borrow_mut().completions += 1;
                     let r = match c.result {
                         Ok(v) => match (p.resolve.restore(&ctx), js::from_json(&ctx, &v)) {
                             (Ok(f), Ok(v)) => f.call::<_, Value>((v,)).map(drop),
                             (Err(e), _) | (_, Err(e)) => Err(e),
                         },
-                        Err(msg) => match (p.reject.restore(&ctx), Exception::from_message(ctx.clone(), &msg)) {
+                        Err(msg) => match (
+                            p.reject.restore(&ctx),
+                            Exception::from_message(ctx.clone(), &msg),
+                        ) {
                             (Ok(f), Ok(e)) => {
                                 shared.rejections.borrow_mut().agent = Some(p.agent.clone());
                                 let r = f.call::<_, Value>((e,)).map(drop);
@@ -899,17 +993,28 @@ impl AgentRuntime {
         for e in events {
             match e {
                 RuntimeEvent::HubAction { action, object } => {
-                    self.call_all(Hook::HubAction, |ctx| Ok(vec![js::string(ctx, &action)?, js::from_json(ctx, &object)?]));
+                    self.call_all(Hook::HubAction, |ctx| {
+                        Ok(vec![js::string(ctx, &action)?, js::from_json(ctx, &object)?])
+                    });
                 }
                 RuntimeEvent::PodEvent { event, pod } => {
-                    self.call_all(Hook::PodEvent, |ctx| Ok(vec![js::string(ctx, &event)?, js::from_json(ctx, &pod)?]));
+                    self.call_all(Hook::PodEvent, |ctx| {
+                        Ok(vec![js::string(ctx, &event)?, js::from_json(ctx, &pod)?])
+                    });
                 }
                 RuntimeEvent::LoadAgent { name, source } => {
-                    let unchanged = self.agents.iter().any(|a| *a.name == *name && a.source_hash == hash_source(&source) && a.quarantined.is_none());
+                    let unchanged = self.agents.iter().any(|a| {
+                        *a.name == *name
+                            && a.source_hash == hash_source(&source)
+                            && a.quarantined.is_none()
+                    });
                     if !unchanged {
                         let said = match self.load_agent(&name, &source) {
                             Ok(_) => (ConsoleLevel::Log, "(agent loaded)".to_string()),
-                            Err(e) => (ConsoleLevel::Error, format!("not loaded, the running version is kept: {e}")),
+                            Err(e) => (
+                                ConsoleLevel::Error,
+                                format!("not loaded, the running version is kept: {e}"),
+                            ),
                         };
                         self.shared.print(&Arc::from(name.as_str()), said.0, said.1);
                     }
@@ -949,7 +1054,11 @@ impl AgentRuntime {
         let left = std::mem::take(&mut self.shared.rejections.borrow_mut().unhandled);
         for (_, agent, why) in left {
             self.shared.counters.borrow_mut().unhandled_rejections += 1;
-            self.shared.print(&agent, ConsoleLevel::Error, format!("unhandled rejection of a helper's Promise: {why}"));
+            self.shared.print(
+                &agent,
+                ConsoleLevel::Error,
+                format!("unhandled rejection of a helper's Promise: {why}"),
+            );
         }
     }
 
@@ -1000,11 +1109,18 @@ impl AgentRuntime {
                         (js::exception_message(&ctx, &exc), file)
                     });
                     let agent: Arc<str> = file
-                        .and_then(|f| self.agents.iter().find(|a| a.file == f).map(|a| a.name.clone()))
+                        .and_then(|f| {
+                            self.agents.iter().find(|a| a.file == f).map(|a| a.name.clone())
+                        })
                         .unwrap_or_else(|| Arc::from("-"));
-                    let what = if fired { "interrupted: ran past its budget".to_owned() } else { text };
+                    let what =
+                        if fired { "interrupted: ran past its budget".to_owned() } else { text };
                     self.shared.counters.borrow_mut().faults += 1;
-                    self.shared.print(&agent, ConsoleLevel::Error, format!("promise reaction failed: {what}"));
+                    self.shared.print(
+                        &agent,
+                        ConsoleLevel::Error,
+                        format!("promise reaction failed: {what}"),
+                    );
                     self.gc_needed = true;
                 }
             }
@@ -1092,8 +1208,19 @@ impl AgentRuntime {
         let (mut calls, ctx, _) = self.calls();
         let failure = ctx.with(|ctx| {
             let Ok(f) = func.restore(&ctx) else { return Some("job function lost".to_owned()) };
-            let values: Vec<Value> = args.into_iter().filter_map(|a| a.restore(&ctx).ok()).collect();
-            match calls.call(&ctx, ai, CallSite::Job, || call_with(&ctx, &f, &values), budget, Instant::now()).0 {
+            let values: Vec<Value> =
+                args.into_iter().filter_map(|a| a.restore(&ctx).ok()).collect();
+            match calls
+                .call(
+                    &ctx,
+                    ai,
+                    CallSite::Job,
+                    || call_with(&ctx, &f, &values),
+                    budget,
+                    Instant::now(),
+                )
+                .0
+            {
                 CallResult::Ok(_) => None,
                 CallResult::Failed(m) => Some(m),
                 CallResult::Skipped => Some("agent quarantined".to_owned()),
@@ -1102,7 +1229,8 @@ impl AgentRuntime {
         self.gc_needed |= calls.finish();
         {
             let mut jobs = self.shared.jobs.borrow_mut();
-            if let Some(pos) = jobs.iter().position(|j| j.tag == tag && j.generation == generation) {
+            if let Some(pos) = jobs.iter().position(|j| j.tag == tag && j.generation == generation)
+            {
                 let done = match jobs.get_mut(pos) {
                     Some(j) => {
                         j.runs = j.runs.saturating_add(1);
@@ -1123,7 +1251,11 @@ impl AgentRuntime {
         match failure {
             None => {
                 self.call_all(Hook::JobPassed, |ctx| {
-                    Ok(vec![js::string(ctx, &tag_s)?, js::string(ctx, &cron)?, js::num(ctx, u64::from(limit))])
+                    Ok(vec![
+                        js::string(ctx, &tag_s)?,
+                        js::string(ctx, &cron)?,
+                        js::num(ctx, u64::from(limit)),
+                    ])
                 });
             }
             Some(err) => {
@@ -1207,7 +1339,12 @@ struct Calls<'r> {
 }
 
 impl Calls<'_> {
-    fn restore<'js>(&self, ctx: &Ctx<'js>, hook: Hook, list: &[usize]) -> Vec<(usize, Function<'js>)> {
+    fn restore<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        hook: Hook,
+        list: &[usize],
+    ) -> Vec<(usize, Function<'js>)> {
         list.iter()
             .filter_map(|&i| {
                 let f = self.agents.get(i)?.hooks.get(hook.index())?.clone()?.restore(ctx).ok()?;
@@ -1239,7 +1376,9 @@ impl Calls<'_> {
         self.interrupt.deadline.set(None);
         let r = match r {
             Ok(v) => Ok(v),
-            Err(e) => Err(classify(ctx, self.interrupt, &agent.file, budget, self.memory_limit_mb, e)),
+            Err(e) => {
+                Err(classify(ctx, self.interrupt, &agent.file, budget, self.memory_limit_mb, e))
+            }
         };
         let t1 = Instant::now();
         let ns = u64::try_from(t1.duration_since(t0).as_nanos()).unwrap_or(u64::MAX);
@@ -1277,12 +1416,32 @@ impl Calls<'_> {
         }
         if agent.faults <= FAULT_LOG_FIRST || agent.faults % FAULT_LOG_EVERY == 0 {
             let at = end.at.map(|p| format!(" at {}:{p}", agent.file)).unwrap_or_default();
-            let count = if agent.faults > FAULT_LOG_FIRST { format!(" ({} faults so far)", agent.faults) } else { String::new() };
-            self.shared.print(&agent.name, ConsoleLevel::Error, format!("{}{at}: {}{count}", site.name(), end.message));
+            let count = if agent.faults > FAULT_LOG_FIRST {
+                format!(" ({} faults so far)", agent.faults)
+            } else {
+                String::new()
+            };
+            self.shared.print(
+                &agent.name,
+                ConsoleLevel::Error,
+                format!("{}{at}: {}{count}", site.name(), end.message),
+            );
         }
-        if self.quarantine_after > 0 && agent.consecutive_faults >= self.quarantine_after && agent.quarantined.is_none() {
-            let why = format!("{} consecutive faults, last in {}: {}", agent.consecutive_faults, site.name(), end.message);
-            self.shared.print(&agent.name, ConsoleLevel::Error, format!("quarantined ({why}); reload the agent to resume"));
+        if self.quarantine_after > 0
+            && agent.consecutive_faults >= self.quarantine_after
+            && agent.quarantined.is_none()
+        {
+            let why = format!(
+                "{} consecutive faults, last in {}: {}",
+                agent.consecutive_faults,
+                site.name(),
+                end.message
+            );
+            self.shared.print(
+                &agent.name,
+                ConsoleLevel::Error,
+                format!("quarantined ({why}); reload the agent to resume"),
+            );
             self.shared.counters.borrow_mut().quarantines += 1;
             agent.quarantined = Some(why);
             self.changed = true;
@@ -1312,7 +1471,11 @@ fn restore_lazy<'js>(ctx: &Ctx<'js>, p: &Persistent<Object<'static>>) -> Option<
 }
 
 /// Calls `f` with a list of arguments (and `this` undefined).
-fn call_with<'js>(ctx: &Ctx<'js>, f: &Function<'js>, values: &[Value<'js>]) -> rquickjs::Result<Value<'js>> {
+fn call_with<'js>(
+    ctx: &Ctx<'js>,
+    f: &Function<'js>,
+    values: &[Value<'js>],
+) -> rquickjs::Result<Value<'js>> {
     let mut args = rquickjs::function::Args::new(ctx.clone(), values.len());
     for v in values {
         args.push_arg(v.clone())?;

@@ -29,13 +29,22 @@ fn node() -> NodeInfo {
 
 fn harness(clock: Clock, tweak: impl FnOnce(&mut ScriptingConfig)) -> H {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = ScriptingConfig { data_dir: dir.path().to_path_buf(), ..ScriptingConfig::default() };
+    let mut config =
+        ScriptingConfig { data_dir: dir.path().to_path_buf(), ..ScriptingConfig::default() };
     config.env.insert("API_TOKEN".into(), "s3cr3t-token".into());
     config.env.insert("REGION".into(), "eu-west-1".into());
     tweak(&mut config);
     let (console, console_rx) = ConsoleSink::new(config.console_queue as usize);
     let (effects, effects_rx) = EffectSink::new(config.effect_queue as usize);
-    let rt = AgentRuntime::new(RuntimeOptions { id: RuntimeId(7), node: node(), config, console, effects, clock }).unwrap();
+    let rt = AgentRuntime::new(RuntimeOptions {
+        id: RuntimeId(7),
+        node: node(),
+        config,
+        console,
+        effects,
+        clock,
+    })
+    .unwrap();
     let exec = LocalExecutor::new(effects_rx, dir.path());
     H { rt, console: console_rx, exec, _dir: dir }
 }
@@ -146,7 +155,9 @@ fn header_reads_prefer_the_exact_name_and_show_each_items_value() {
     );
     let req = b"GET /tags HTTP/1.1\r\nX-Tag: a\r\nHost: h\r\nx-tag: b\r\nX-Tag: c\r\n\r\n";
     h.rt.on_item_captured(http_item(1, req, Some(b"HTTP/1.1 204 No Content\r\n\r\n")));
-    h.rt.on_items_captured((0..3000u64).map(|i| http_get(i + 2, &format!("h{}.example", i % 1500), "/", 200)));
+    h.rt.on_items_captured(
+        (0..3000u64).map(|i| http_get(i + 2, &format!("h{}.example", i % 1500), "/", 200)),
+    );
     assert_eq!(h.lines(), vec!["a, c|b|a, b, c|h|h|undefined", "bad 0"]);
 }
 
@@ -174,8 +185,15 @@ fn data_protocol_matches_the_item_json_for_every_protocol() {
         let line = h.lines().pop().unwrap();
         let (json, rest) = line.split_at(line.find("} ").unwrap() + 1);
         assert_eq!(serde_json::from_str::<Value>(json).unwrap(), expected, "{p:?}");
-        let keys: Vec<&str> = json.match_indices("\":").map(|(at, _)| json[..at].rsplit('"').next().unwrap()).collect();
-        assert_eq!(keys, ["name", "version", "abbr", "longName", "layer4", "layer3"], "{p:?}: key order");
+        let keys: Vec<&str> = json
+            .match_indices("\":")
+            .map(|(at, _)| json[..at].rsplit('"').next().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            ["name", "version", "abbr", "longName", "layer4", "layer3"],
+            "{p:?}: key order"
+        );
         assert_eq!(rest, " true true");
     }
 }
@@ -250,7 +268,11 @@ fn on_packet_captured_gets_info_and_costs_nothing_without_it() {
     let mut h = h();
     h.load("items-only", "function onItemCaptured(d) {}");
     assert!(!h.rt.wants_packets());
-    assert_eq!(h.rt.on_packets_captured([packet(BASE_TS_NS, 60)]), 0, "no agent defines it: not called");
+    assert_eq!(
+        h.rt.on_packets_captured([packet(BASE_TS_NS, 60)]),
+        0,
+        "no agent defines it: not called"
+    );
     h.load(
         "pk",
         r#"function onPacketCaptured(info) {
@@ -265,7 +287,10 @@ fn on_packet_captured_gets_info_and_costs_nothing_without_it() {
     p.vlan = Some(12);
     p.core = 3;
     assert_eq!(h.rt.on_packets_captured([p]), 1);
-    assert_eq!(h.lines(), vec!["1700000000005 128 1514 true false 10.0.0.1 10.0.0.2 40000 80 tcp 12 3"]);
+    assert_eq!(
+        h.lines(),
+        vec!["1700000000005 128 1514 true false 10.0.0.1 10.0.0.2 40000 80 tcp 12 3"]
+    );
     assert!(h.rt.remove_agent("pk"));
     assert!(!h.rt.wants_packets());
 }
@@ -286,7 +311,10 @@ fn on_item_queried_replaces_and_colours() {
     assert_eq!(out["failed"], json!(true));
     assert_eq!(out["passed"], json!(false));
     assert_eq!(out["request"]["path"], json!("/x"));
-    h.load("q2", "function onItemQueried(data) { return {replaced: data.id, failed: data.failed}; }");
+    h.load(
+        "q2",
+        "function onItemQueried(data) { return {replaced: data.id, failed: data.failed}; }",
+    );
     let out = h.rt.on_item_queried(&item);
     assert_eq!(out, json!({"replaced": "node-a/5-0", "failed": true}));
 }
@@ -295,7 +323,11 @@ fn on_item_queried_replaces_and_colours() {
 fn hub_action_reaches_on_hub_action() {
     let mut h = h();
     let hub = h.rt.mailbox();
-    h.exec = std::mem::replace(&mut h.exec, LocalExecutor::new(crossbeam_channel::never(), "/nonexistent")).with_hub(hub);
+    h.exec = std::mem::replace(
+        &mut h.exec,
+        LocalExecutor::new(crossbeam_channel::never(), "/nonexistent"),
+    )
+    .with_hub(hub);
     h.load(
         "sender",
         r#"function onItemCaptured(d) {
@@ -337,14 +369,18 @@ fn agents_load_reload_and_remove_through_the_mailbox_keeping_the_others_state() 
         h.rt.on_item_captured(http_get(i, "a.example", "/", 200));
     }
     let mb = h.rt.mailbox();
-    let load = |name: &str, src: &str| RuntimeEvent::LoadAgent { name: name.into(), source: src.into() };
+    let load =
+        |name: &str, src: &str| RuntimeEvent::LoadAgent { name: name.into(), source: src.into() };
     assert!(mb.event(load("edit", "function onHubAction() { console.log('v2'); }")));
     assert!(mb.event(load("new", "function onHubAction() { console.log('new'); }")));
     h.rt.poll_completions();
     h.rt.on_hub_action("x", &Value::Null);
     let lines = h.lines();
     assert_eq!(lines.iter().filter(|l| *l == "(agent loaded)").count(), 2, "{lines:?}");
-    assert_eq!(lines.iter().filter(|l| !l.starts_with('(')).cloned().collect::<Vec<_>>(), ["keep 3", "v2", "new"]);
+    assert_eq!(
+        lines.iter().filter(|l| !l.starts_with('(')).cloned().collect::<Vec<_>>(),
+        ["keep 3", "v2", "new"]
+    );
 
     // The same source again is a no-op; a broken one keeps the running version.
     assert!(mb.event(load("edit", "function onHubAction() { console.log('v2'); }")));
@@ -353,7 +389,10 @@ fn agents_load_reload_and_remove_through_the_mailbox_keeping_the_others_state() 
     h.rt.poll_completions();
     let said = h.full_lines();
     assert_eq!(said.len(), 1, "{said:?}");
-    assert!(said[0].level == ConsoleLevel::Error && said[0].text.contains("running version is kept"), "{said:?}");
+    assert!(
+        said[0].level == ConsoleLevel::Error && said[0].text.contains("running version is kept"),
+        "{said:?}"
+    );
     h.rt.on_hub_action("x", &Value::Null);
     assert_eq!(h.lines(), ["keep 3", "v2"]);
 }
@@ -367,7 +406,10 @@ fn a_new_env_loads_every_agent_again_with_it_and_masks_the_new_secrets() {
     h.rt.on_hub_action("x", &Value::Null);
     assert_eq!(h.lines(), ["*** 1 undefined"], "env values are masked");
     // (Values under 4 bytes are not treated as secrets.)
-    let env = [("REGION", "us2"), ("NEW_KEY", "k3y-value")].into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let env = [("REGION", "us2"), ("NEW_KEY", "k3y-value")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     assert!(h.rt.mailbox().event(RuntimeEvent::SetEnv { env }));
     h.rt.poll_completions();
     h.rt.on_hub_action("x", &Value::Null);
@@ -420,12 +462,18 @@ fn console_joins_args_prints_objects_as_json_and_tags_lines() {
     );
     let lines = h.full_lines();
     assert_eq!(lines[0].text, r#"a 1 true null undefined {"x":[1,"y"]} [2]"#);
-    assert_eq!((&*lines[0].agent, &*lines[0].node, lines[0].runtime, lines[0].level), ("con", "node-a", RuntimeId(7), ConsoleLevel::Log));
+    assert_eq!(
+        (&*lines[0].agent, &*lines[0].node, lines[0].runtime, lines[0].level),
+        ("con", "node-a", RuntimeId(7), ConsoleLevel::Log)
+    );
     assert_eq!(lines[1].text, "bad Error: oops");
     assert_eq!(lines[1].level, ConsoleLevel::Error);
     assert_eq!(lines[2].level, ConsoleLevel::Clear);
     assert_eq!(lines[3].text, "token ***", "env values are masked in console lines");
-    assert_eq!(lines[0].to_string(), r#"[node-a rt7 con] a 1 true null undefined {"x":[1,"y"]} [2]"#);
+    assert_eq!(
+        lines[0].to_string(),
+        r#"[node-a rt7 con] a 1 true null undefined {"x":[1,"y"]} [2]"#
+    );
 }
 
 #[test]
@@ -469,7 +517,8 @@ fn jobs_registry_tags_replace_remove_run() {
 #[test]
 fn five_field_cron_is_rejected_with_the_six_field_form() {
     let mut h = h();
-    let e = h.rt.load_agent("c", "\njobs.schedule('x', '*/5 * * * *', function () {});").unwrap_err();
+    let e =
+        h.rt.load_agent("c", "\njobs.schedule('x', '*/5 * * * *', function () {});").unwrap_err();
     match e {
         LoadError::TopLevel { at, message, .. } => {
             assert_eq!(at.line, 2);
@@ -506,11 +555,26 @@ fn vendor_helpers_enqueue_and_resolve() {
     ] {
         assert!(lines.iter().any(|l| l == want), "missing {want}: {lines:?}");
     }
-    assert!(lines.iter().any(|l| l.starts_with("kinesis {\"sequenceNumber\"") && l.contains("shardId-000000000000")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("kinesis {\"sequenceNumber\"")
+                && l.contains("shardId-000000000000")),
+        "{lines:?}"
+    );
     assert!(lines.iter().any(|l| l.starts_with("slackBot {\"channel\":\"C123\"")), "{lines:?}");
     let t = h.exec.transcript();
     let helpers: Vec<&str> = t.iter().map(|e| e.helper).collect();
-    assert_eq!(helpers, vec!["vendor.webhook", "vendor.slack", "vendor.slackBot", "vendor.influxdb", "vendor.kinesis.put"]);
+    assert_eq!(
+        helpers,
+        vec![
+            "vendor.webhook",
+            "vendor.slack",
+            "vendor.slackBot",
+            "vendor.influxdb",
+            "vendor.kinesis.put"
+        ]
+    );
     assert_eq!(t[0].args["method"], json!("POST"));
     assert_eq!(t[0].args["body"], json!(r#"{"a":1}"#));
     assert_eq!(t[0].args["headers"]["Authorization"], json!("***"));
@@ -535,13 +599,20 @@ fn helper_promises_rejected_without_a_handler_are_reported() {
         "#,
     );
     let reported = |h: &mut H| -> Vec<String> {
-        h.full_lines().into_iter().filter(|l| l.level == ConsoleLevel::Error).map(|l| format!("{}: {}", l.agent, l.text)).collect()
+        h.full_lines()
+            .into_iter()
+            .filter(|l| l.level == ConsoleLevel::Error)
+            .map(|l| format!("{}: {}", l.agent, l.text))
+            .collect()
     };
     h.rt.on_hub_action("bad-args", &Value::Null);
     h.settle();
     let said = reported(&mut h);
     assert_eq!(said.len(), 1, "{said:?}");
-    assert!(said[0].starts_with("r: unhandled rejection of a helper's Promise: method is required"), "{said:?}");
+    assert!(
+        said[0].starts_with("r: unhandled rejection of a helper's Promise: method is required"),
+        "{said:?}"
+    );
     h.rt.on_hub_action("caught", &Value::Null);
     h.settle();
     assert_eq!(reported(&mut h), Vec::<String>::new());
@@ -574,7 +645,10 @@ fn prometheus_metric_and_pcap_snapshot() {
     assert!(lines.iter().any(|l| l.starts_with("type: metric type 9")), "{lines:?}");
     assert!(lines.contains(&"pcap true".to_owned()), "{lines:?}");
     let t = h.exec.transcript();
-    assert_eq!(t[0].args, json!({"name": "http_requests_total", "help": "requests", "type": "counter", "value": 5.0, "labels": {"code": "200"}}));
+    assert_eq!(
+        t[0].args,
+        json!({"name": "http_requests_total", "help": "requests", "type": "counter", "value": 5.0, "labels": {"code": "200"}})
+    );
     assert_eq!(t[1].args, json!({"seconds": 30}));
 }
 
@@ -597,8 +671,14 @@ fn file_helpers_are_confined_to_the_agent_dir() {
     h.settle();
     let lines = h.lines();
     assert!(lines.contains(&"read hello world".to_owned()), "{lines:?}");
-    assert!(lines.iter().any(|l| l.starts_with("dotdot rejected: file path \"../escape.txt\": '..'")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.starts_with("abs rejected: file path \"/etc/passwd\": absolute")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("dotdot rejected: file path \"../escape.txt\": '..'")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("abs rejected: file path \"/etc/passwd\": absolute")),
+        "{lines:?}"
+    );
     let dir = h.rt.agent_dir("files");
     assert_eq!(std::fs::read_to_string(dir.join("out/a.txt")).unwrap(), "hello world");
     assert!(dir.join("out/sub").is_dir());
@@ -632,7 +712,10 @@ fn test_pass_and_fail_mark_and_return_the_item() {
 #[test]
 fn script_scopes_apart_global_this_shared() {
     let mut h = h();
-    h.load("a", "var count = 0; this.total = 0; function onItemCaptured(d) { count++; this.total++; }");
+    h.load(
+        "a",
+        "var count = 0; this.total = 0; function onItemCaptured(d) { count++; this.total++; }",
+    );
     h.load("b", "var count = 100; function onItemCaptured(d) { count += 10; console.log('b', count, this.total); }");
     for i in 0..3 {
         h.rt.on_item_captured(http_get(i, "h", "/", 200));
@@ -688,8 +771,15 @@ fn unbounded_allocation_hits_the_heap_limit_and_the_runtime_lives_on() {
     );
     h.rt.on_item_captured(http_get(1, "h", "/", 200));
     let first = h.full_lines();
-    assert!(first.iter().any(|l| l.level == ConsoleLevel::Error && l.text.contains("out of memory")), "{first:?}");
-    assert!(h.rt.memory_used_bytes() < 8 << 20, "garbage collected after the hit: {}", h.rt.memory_used_bytes());
+    assert!(
+        first.iter().any(|l| l.level == ConsoleLevel::Error && l.text.contains("out of memory")),
+        "{first:?}"
+    );
+    assert!(
+        h.rt.memory_used_bytes() < 8 << 20,
+        "garbage collected after the hit: {}",
+        h.rt.memory_used_bytes()
+    );
     for i in 2..5 {
         h.rt.on_item_captured(http_get(i, "h", "/", 200));
     }
@@ -727,7 +817,10 @@ fn exceptions_are_logged_with_agent_hook_and_line() {
     let lines = h.full_lines();
     assert_eq!(&*lines[0].agent, "thrower");
     assert_eq!(lines[0].level, ConsoleLevel::Error);
-    assert_eq!(lines[0].text, "onItemCaptured at thrower.js:3:10: TypeError: cannot read property 'y' of null");
+    assert_eq!(
+        lines[0].text,
+        "onItemCaptured at thrower.js:3:10: TypeError: cannot read property 'y' of null"
+    );
     assert_eq!(lines[1].text, "fine");
 }
 
@@ -738,7 +831,10 @@ fn an_agent_throwing_on_every_item_is_quarantined_until_reloaded() {
     h.load("ok", "var n = 0; function onItemCaptured(d) { n++; }  function onHubAction(a) { console.log('ok saw', n); }");
     h.rt.on_items_captured((0..10).map(|i| http_get(i, "h", "/", 200)));
     let st = h.rt.agents();
-    assert!(st[0].quarantined.as_deref().unwrap_or("").starts_with("3 consecutive faults"), "{st:?}");
+    assert!(
+        st[0].quarantined.as_deref().unwrap_or("").starts_with("3 consecutive faults"),
+        "{st:?}"
+    );
     assert_eq!(st[0].faults, 3);
     assert!(st[1].quarantined.is_none());
     let calls = h.rt.stats().iter().find(|s| s.agent == "broken").unwrap().calls;
@@ -773,7 +869,9 @@ fn a_full_effect_queue_rejects_the_promise_at_once() {
 #[test]
 fn es5_strict_rejects_and_lax_mode_warns() {
     let mut h = h();
-    let w = h.rt.load_agent("modern", "const f = (x) => x;\nfunction onItemCaptured(d) { f(d); }").unwrap();
+    let w =
+        h.rt.load_agent("modern", "const f = (x) => x;\nfunction onItemCaptured(d) { f(d); }")
+            .unwrap();
     assert_eq!(w.len(), 2);
     assert_eq!(h.rt.agents()[0].warnings.len(), 2);
     let mut s = harness(Clock::System, |c| c.es5_strict = true);
@@ -785,13 +883,21 @@ fn es5_strict_rejects_and_lax_mode_warns() {
 #[test]
 fn stats_per_agent_and_hook() {
     let mut h = h();
-    h.load("s", "function onItemCaptured(d) { d.request.headers.host; } function onPacketCaptured(i) {}");
+    h.load(
+        "s",
+        "function onItemCaptured(d) { d.request.headers.host; } function onPacketCaptured(i) {}",
+    );
     h.rt.on_items_captured((0..100).map(|i| http_get(i, "h", "/", 200)));
     h.rt.on_packets_captured((0..10).map(|i| packet(BASE_TS_NS + i, 60)));
     let stats = h.rt.stats();
     let item = stats.iter().find(|s| s.site == CallSite::Hook(Hook::ItemCaptured)).unwrap();
     assert_eq!((item.calls, item.errors, item.interrupts), (100, 0, 0));
-    assert!(item.p50_ns > 0 && item.p50_ns <= item.p99_ns && item.p99_ns <= item.p999_ns && item.p999_ns <= item.max_ns);
+    assert!(
+        item.p50_ns > 0
+            && item.p50_ns <= item.p99_ns
+            && item.p99_ns <= item.p999_ns
+            && item.p999_ns <= item.max_ns
+    );
     assert!(item.sum_ns >= item.p50_ns * 50);
     let pk = stats.iter().find(|s| s.site == CallSite::Hook(Hook::PacketCaptured)).unwrap();
     assert_eq!(pk.calls, 10);
@@ -804,7 +910,8 @@ fn unanswered_request_and_binary_body() {
     let mut h = h();
     h.load("u", "function onItemCaptured(d) { console.log(d.response === null, d.request.method, d.request.postData.text.length); }");
     let body = "z".repeat(100);
-    let req = format!("POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    let req =
+        format!("POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n{body}", body.len());
     h.rt.on_item_captured(http_item(3, req.as_bytes(), None));
     assert_eq!(h.lines(), vec!["true POST 100"]);
     let mut small = harness(Clock::System, |c| c.max_body_bytes = 10);
@@ -900,8 +1007,26 @@ fn item_objects_are_reused_only_when_no_script_kept_or_changed_them() {
     );
     let paths = [
         // A DNS item follows each index 3 mod 7: `/keep-protocol` is one.
-        "/a", "/keep-item", "/b", "/keep-request", "/c", "/keep-headers", "/d", "/weak-map", "/keep-response", "/weak-ref",
-        "/keep-protocol", "/write", "/g", "/define", "/h", "/seal", "/i", "/reparent", "/j", "/k",
+        "/a",
+        "/keep-item",
+        "/b",
+        "/keep-request",
+        "/c",
+        "/keep-headers",
+        "/d",
+        "/weak-map",
+        "/keep-response",
+        "/weak-ref",
+        "/keep-protocol",
+        "/write",
+        "/g",
+        "/define",
+        "/h",
+        "/seal",
+        "/i",
+        "/reparent",
+        "/j",
+        "/k",
     ];
     let mut items = Vec::new();
     for round in 0..2u64 {
@@ -994,8 +1119,26 @@ fn values_made_plain_look_the_same_and_never_leak_to_later_items() {
     "#,
     );
     let paths = [
-        "/a", "/b", "/assign", "/c", "/assign-headers", "/d", "/delete-keep", "/e", "/delete-headers", "/f", "/readonly",
-        "/g", "/getter", "/h", "/swap-keep", "/i", "/assign-same", "/j", "/k", "/l",
+        "/a",
+        "/b",
+        "/assign",
+        "/c",
+        "/assign-headers",
+        "/d",
+        "/delete-keep",
+        "/e",
+        "/delete-headers",
+        "/f",
+        "/readonly",
+        "/g",
+        "/getter",
+        "/h",
+        "/swap-keep",
+        "/i",
+        "/assign-same",
+        "/j",
+        "/k",
+        "/l",
     ];
     let mut items = Vec::new();
     let mut want_seen = Vec::new();
@@ -1019,7 +1162,14 @@ fn values_made_plain_look_the_same_and_never_leak_to_later_items() {
     assert_eq!(out["seen"], json!(want_seen));
     assert_eq!(
         out["kept"],
-        json!(["/delete-keep host-6", "/swap-keep host-14", "/delete-keep host-106", "/swap-keep host-114", "/delete-keep host-206", "/swap-keep host-214"])
+        json!([
+            "/delete-keep host-6",
+            "/swap-keep host-14",
+            "/delete-keep host-106",
+            "/swap-keep host-114",
+            "/delete-keep host-206",
+            "/swap-keep host-214"
+        ])
     );
     let reused = h.rt.counters().objects_reused;
     assert!(h.rt.reuses_objects(), "the QuickJS layout check failed on this build");
@@ -1059,7 +1209,9 @@ fn reused_objects_show_each_items_own_values() {
         _ if i % 101 == 0 => format!("long-{i}-{}", "x".repeat(70)),
         _ => format!("u{i}"),
     };
-    let items: Vec<_> = (0..3000u64).map(|i| http_get(i, &host(i), &format!("/p{}", i % 5), 200 + (i % 3) as u16)).collect();
+    let items: Vec<_> = (0..3000u64)
+        .map(|i| http_get(i, &host(i), &format!("/p{}", i % 5), 200 + (i % 3) as u16))
+        .collect();
     let mut counts = serde_json::Map::new();
     let mut paths = serde_json::Map::new();
     let mut kept = Vec::new();
@@ -1089,7 +1241,6 @@ fn reused_objects_show_each_items_own_values() {
     let reused = h.rt.counters().objects_reused;
     assert!(reused >= 3000 - 1 - 31, "{reused}");
 }
-
 
 /// What objects under `data` cached for one item (query strings, cookies,
 /// bodies, names written through an object made from them) is not shown
@@ -1125,7 +1276,12 @@ fn reused_trees_let_go_of_what_they_cached_for_the_item_before() {
     h.rt.on_items_captured(items);
     h.rt.on_hub_action("report", &json!({}));
     let out: Value = serde_json::from_str(h.lines().last().expect("report")).unwrap();
-    let want: Vec<String> = (0..40u64).map(|i| format!("{i} v{i} {{\"n\":{i}}} p/{i} false true")).collect();
+    let want: Vec<String> =
+        (0..40u64).map(|i| format!("{i} v{i} {{\"n\":{i}}} p/{i} false true")).collect();
     assert_eq!(out, json!(want));
-    assert_eq!(h.rt.counters().objects_reused, 39, "every item after the first through the same objects");
+    assert_eq!(
+        h.rt.counters().objects_reused,
+        39,
+        "every item after the first through the same objects"
+    );
 }

@@ -152,12 +152,18 @@ impl SiteStats {
         // Two significant digits: 1% resolution is plenty for p99 and keeps
         // each histogram at a few tens of KiB.
         let h = self.latency.get_or_insert_with(|| {
-            Histogram::new_with_bounds(1, MAX_TRACKED_NS, 2).expect("constant histogram bounds are valid")
+            Histogram::new_with_bounds(1, MAX_TRACKED_NS, 2)
+                .expect("constant histogram bounds are valid")
         });
         h.saturating_record(ns.clamp(1, MAX_TRACKED_NS));
     }
 
-    pub(crate) fn snapshot(&self, runtime: RuntimeId, agent: &str, site: CallSite) -> Option<HookStats> {
+    pub(crate) fn snapshot(
+        &self,
+        runtime: RuntimeId,
+        agent: &str,
+        site: CallSite,
+    ) -> Option<HookStats> {
         if self.calls == 0 {
             return None;
         }
@@ -196,9 +202,12 @@ impl AgentStats {
     }
 
     pub(crate) fn snapshots(&self, runtime: RuntimeId, agent: &str, out: &mut Vec<HookStats>) {
-        let sites = Hook::ALL.iter().map(|h| CallSite::Hook(*h)).chain([CallSite::Job, CallSite::Load]);
+        let sites =
+            Hook::ALL.iter().map(|h| CallSite::Hook(*h)).chain([CallSite::Job, CallSite::Load]);
         for site in sites {
-            if let Some(s) = self.sites[site.index() % CallSite::COUNT].snapshot(runtime, agent, site) {
+            if let Some(s) =
+                self.sites[site.index() % CallSite::COUNT].snapshot(runtime, agent, site)
+            {
                 out.push(s);
             }
         }

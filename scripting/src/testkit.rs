@@ -8,7 +8,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use reassembly::counters::DissectionErrors;
 use reassembly::dissectors::dns::DnsSession;
 use reassembly::dissectors::http::HttpSession;
-use reassembly::dissectors::{drive, Direction, Dissector, FinishReason, Limits, ParseCtx, StreamBuf};
+use reassembly::dissectors::{
+    drive, Direction, Dissector, FinishReason, Limits, ParseCtx, StreamBuf,
+};
 use reassembly::item::{Endpoint, Exchange, Layer4};
 use reassembly::{AppProtocol, Item};
 
@@ -17,7 +19,13 @@ use crate::packet::{PacketInfo, PacketProtocol};
 /// 2023-11-14T22:13:20Z, the time hand-built items are captured at.
 pub const BASE_TS_NS: u64 = 1_700_000_000_000_000_000;
 
-fn item(protocol: AppProtocol, layer4: Layer4, stream: u64, exchange: Exchange, dport: u16) -> Item {
+fn item(
+    protocol: AppProtocol,
+    layer4: Layer4,
+    stream: u64,
+    exchange: Exchange,
+    dport: u16,
+) -> Item {
     let ip = |last: u8| {
         let mut a = [0u8; 16];
         a[..4].copy_from_slice(&[10, 0, 0, last]);
@@ -46,7 +54,8 @@ pub fn http_item(stream: u64, request: &[u8], response: Option<&[u8]>) -> Item {
     let limits = Limits::default();
     let mut s = HttpSession::new();
     let (mut b0, mut b1) = (StreamBuf::default(), StreamBuf::default());
-    let mut ctx = ParseCtx { ts_ns: BASE_TS_NS, out: &mut out, errors: &mut errors, limits: &limits };
+    let mut ctx =
+        ParseCtx { ts_ns: BASE_TS_NS, out: &mut out, errors: &mut errors, limits: &limits };
     drive(&mut s, &mut b0, Direction::ToServer, request, 1 << 20, &mut ctx);
     if let Some(r) = response {
         ctx.ts_ns = BASE_TS_NS + 1_500_000;
@@ -67,7 +76,9 @@ pub fn http_item(stream: u64, request: &[u8], response: Option<&[u8]>) -> Item {
 
 /// `GET path` to `host` answered with `status`.
 pub fn http_get(stream: u64, host: &str, path: &str, status: u16) -> Item {
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: skua-test/1.0\r\nAccept: */*\r\n\r\n");
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: skua-test/1.0\r\nAccept: */*\r\n\r\n"
+    );
     let body = "{\"ok\":true}";
     let resp = format!(
         "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -103,7 +114,8 @@ pub fn dns_item(stream: u64, id: u16, name: &str, ip: [u8; 4]) -> Item {
     let mut errors = DissectionErrors::default();
     let limits = Limits::default();
     let mut s = DnsSession::new(false);
-    let mut ctx = ParseCtx { ts_ns: BASE_TS_NS, out: &mut out, errors: &mut errors, limits: &limits };
+    let mut ctx =
+        ParseCtx { ts_ns: BASE_TS_NS, out: &mut out, errors: &mut errors, limits: &limits };
     s.parse(&q, Direction::ToServer, &mut ctx);
     ctx.ts_ns = BASE_TS_NS + 2_000_000;
     s.parse(&r, Direction::ToClient, &mut ctx);
@@ -150,7 +162,11 @@ function onItemCaptured(data) {
 /// `n` HTTP GETs to 16 hosts (`host-0.example.com` …), as the agents
 /// benchmark feeds them.
 pub fn host_items(n: usize) -> Vec<Item> {
-    (0..n).map(|i| http_get(i as u64, &format!("host-{}.example.com", i % 16), "/api/v1/orders?id=7", 200)).collect()
+    (0..n)
+        .map(|i| {
+            http_get(i as u64, &format!("host-{}.example.com", i % 16), "/api/v1/orders?id=7", 200)
+        })
+        .collect()
 }
 
 /// A runtime on the default configuration with `source` loaded as agent

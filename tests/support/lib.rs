@@ -59,7 +59,10 @@ fn without_package_env(cmd: &mut Command) {
     ];
     for (key, _) in std::env::vars_os() {
         let Some(key) = key.to_str() else { continue };
-        if SET_BY_CARGO.contains(&key) || key.starts_with("CARGO_PKG_") || key.starts_with("CARGO_BIN_EXE_") {
+        if SET_BY_CARGO.contains(&key)
+            || key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_BIN_EXE_")
+        {
             cmd.env_remove(key);
         }
     }
@@ -104,8 +107,9 @@ pub fn run_json(args: &[&str]) -> Value {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("summary is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("summary is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+    })
 }
 
 /// `(packets, data bytes)` as capinfos (from tshark) counts them.
@@ -159,6 +163,9 @@ pub fn hugepages_ready(min_free: u64) -> bool {
         .find_map(|l| l.strip_prefix("HugePages_Free:"))
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(0);
-    let mounted = std::fs::read_to_string("/proc/mounts").unwrap_or_default().lines().any(|l| l.contains(" hugetlbfs "));
+    let mounted = std::fs::read_to_string("/proc/mounts")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.contains(" hugetlbfs "));
     free >= min_free && mounted
 }

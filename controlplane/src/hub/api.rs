@@ -26,7 +26,10 @@ use serde_json::{json, Value};
 use super::auth::{Denied, Need};
 use super::filter::Filter;
 use super::sse::{Slot, SseBody};
-use super::{bump, dashboard, lock, HubEvent, HubHandle, HubState, JobOp, SaveError, StoreError, WorkerReport};
+use super::{
+    bump, dashboard, lock, HubEvent, HubHandle, HubState, JobOp, SaveError, StoreError,
+    WorkerReport,
+};
 
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 type Resp = Response<Body>;
@@ -238,40 +241,64 @@ fn finish(mut resp: Resp, op: Op) -> Resp {
 // ---- requests ------------------------------------------------------------------
 
 fn query(req: &Request<hyper::body::Incoming>) -> HashMap<String, String> {
-    req.uri().query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+    req.uri()
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
 }
 
 async fn body_bytes(state: &HubState, req: Request<hyper::body::Incoming>) -> Result<Bytes, Resp> {
     let max = state.cfg.max_body_bytes;
     let too_large = || {
         bump(&state.counters.too_large);
-        error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {max} bytes (hub.max_body_bytes)"))
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body over {max} bytes (hub.max_body_bytes)"),
+        )
     };
-    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
     match Limited::new(req.into_body(), max).collect().await {
         Ok(b) => Ok(b.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(too_large())
+        }
         Err(e) => Err(bad_request(state, format!("reading the request body: {e}"))),
     }
 }
 
-async fn body_json<T: DeserializeOwned>(state: &HubState, req: Request<hyper::body::Incoming>) -> Result<T, Resp> {
+async fn body_json<T: DeserializeOwned>(
+    state: &HubState,
+    req: Request<hyper::body::Incoming>,
+) -> Result<T, Resp> {
     let b = body_bytes(state, req).await?;
     serde_json::from_slice(&b).map_err(|e| bad_request(state, format!("invalid JSON body: {e}")))
 }
 
 /// Runs a store call on the blocking pool.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Resp> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, format!("store call failed: {e}")))
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, format!("store call failed: {e}")))
 }
 
-fn limit(q: &HashMap<String, String>, key: &str, default: usize, max: usize) -> Result<usize, String> {
+fn limit(
+    q: &HashMap<String, String>,
+    key: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize, String> {
     match q.get(key) {
         None => Ok(default.min(max)),
-        Some(v) => v.parse::<usize>().map(|n| n.min(max)).map_err(|_| format!("{key}: not a number")),
+        Some(v) => {
+            v.parse::<usize>().map(|n| n.min(max)).map_err(|_| format!("{key}: not a number"))
+        }
     }
 }
 
@@ -335,16 +362,27 @@ async fn handle(state: Arc<HubState>, req: Request<hyper::body::Incoming>) -> Re
     let path = req.uri().path().to_string();
     let (route, params) = match find(req.method().as_str(), &path) {
         Ok(x) => x,
-        Err(true) => return finish(error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"), Op::Health),
-        Err(false) => return finish(error(StatusCode::NOT_FOUND, format!("no such path: {path}")), Op::Health),
+        Err(true) => {
+            return finish(error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"), Op::Health)
+        }
+        Err(false) => {
+            return finish(
+                error(StatusCode::NOT_FOUND, format!("no such path: {path}")),
+                Op::Health,
+            )
+        }
     };
     let auth = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
     match state.tokens.check(route.need, auth) {
         Ok(_) => {}
         Err(Denied::Unauthenticated) => {
             bump(&state.counters.unauthorized);
-            let mut r = error(StatusCode::UNAUTHORIZED, "a bearer token is needed (Authorization: Bearer TOKEN)");
-            r.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer realm=\"skua\""));
+            let mut r = error(
+                StatusCode::UNAUTHORIZED,
+                "a bearer token is needed (Authorization: Bearer TOKEN)",
+            );
+            r.headers_mut()
+                .insert("www-authenticate", HeaderValue::from_static("Bearer realm=\"skua\""));
             return finish(r, route.op);
         }
         Err(Denied::Forbidden) => {
@@ -385,7 +423,13 @@ struct ActionBody {
     from: Option<String>,
 }
 
-async fn dispatch(state: &Arc<HubState>, op: Op, params: &[String], path: &str, req: Request<hyper::body::Incoming>) -> Result<Resp, Resp> {
+async fn dispatch(
+    state: &Arc<HubState>,
+    op: Op,
+    params: &[String],
+    path: &str,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Resp, Resp> {
     let hub = HubHandle { state: state.clone() };
     let q = query(&req);
     Ok(match op {
@@ -393,8 +437,14 @@ async fn dispatch(state: &Arc<HubState>, op: Op, params: &[String], path: &str, 
         Op::Ready => {
             let store = state.store.clone();
             match blocking(move || store.list().map(|l| l.len())).await? {
-                Ok(n) => json_resp(StatusCode::OK, &json!({"status": "ready", "store": state.store.kind(), "agents": n})),
-                Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("script store not readable: {e}")),
+                Ok(n) => json_resp(
+                    StatusCode::OK,
+                    &json!({"status": "ready", "store": state.store.kind(), "agents": n}),
+                ),
+                Err(e) => error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("script store not readable: {e}"),
+                ),
             }
         }
         Op::Static => match dashboard::asset(path) {
@@ -402,7 +452,11 @@ async fn dispatch(state: &Arc<HubState>, op: Op, params: &[String], path: &str, 
             None => error(StatusCode::NOT_FOUND, "no such file"),
         },
         Op::OpenApi => json_bytes(StatusCode::OK, Bytes::from_static(OPENAPI.as_bytes())),
-        Op::Metrics => with_type(StatusCode::OK, crate::metrics::CONTENT_TYPE, Bytes::from(render_metrics(state))),
+        Op::Metrics => with_type(
+            StatusCode::OK,
+            crate::metrics::CONTENT_TYPE,
+            Bytes::from(render_metrics(state)),
+        ),
         Op::AgentsList => {
             let store = state.store.clone();
             match blocking(move || store.list()).await? {
@@ -426,8 +480,14 @@ async fn dispatch(state: &Arc<HubState>, op: Op, params: &[String], path: &str, 
             let name = param(params);
             match blocking(move || hub.save_agent(&name, &body.source, body.active)).await? {
                 Ok((a, warnings)) => {
-                    let w: Vec<Value> = warnings.iter().map(|f| json!({"line": f.at.line, "column": f.at.column, "what": f.what})).collect();
-                    json_resp(StatusCode::OK, &json!({"name": a.name, "active": a.active, "warnings": w}))
+                    let w: Vec<Value> = warnings
+                        .iter()
+                        .map(|f| json!({"line": f.at.line, "column": f.at.column, "what": f.what}))
+                        .collect();
+                    json_resp(
+                        StatusCode::OK,
+                        &json!({"name": a.name, "active": a.active, "warnings": w}),
+                    )
                 }
                 Err(SaveError::Store(e)) => store_error(state, &e),
                 Err(SaveError::Rejected(e)) => {
@@ -451,25 +511,36 @@ async fn dispatch(state: &Arc<HubState>, op: Op, params: &[String], path: &str, 
         Op::AgentActivate | Op::AgentDeactivate => {
             let (name, active) = (param(params), op == Op::AgentActivate);
             match blocking(move || hub.set_active(&name, active)).await? {
-                Ok(Some(a)) => json_resp(StatusCode::OK, &json!({"name": a.name, "active": a.active})),
+                Ok(Some(a)) => {
+                    json_resp(StatusCode::OK, &json!({"name": a.name, "active": a.active}))
+                }
                 Ok(None) => error(StatusCode::NOT_FOUND, "no such agent"),
                 Err(e) => store_error(state, &e),
             }
         }
         Op::Examples => {
-            let ex: Vec<Value> = dashboard::EXAMPLES.iter().map(|(name, source)| json!({"name": name, "source": source})).collect();
+            let ex: Vec<Value> = dashboard::EXAMPLES
+                .iter()
+                .map(|(name, source)| json!({"name": name, "source": source}))
+                .collect();
             json_resp(StatusCode::OK, &json!({ "examples": ex }))
         }
         Op::EnvList => {
             let store = state.store.clone();
             match blocking(move || store.env()).await? {
                 // Names only: values never leave the hub this way.
-                Ok(env) => json_resp(StatusCode::OK, &json!({"names": env.keys().collect::<Vec<_>>()})),
+                Ok(env) => {
+                    json_resp(StatusCode::OK, &json!({"names": env.keys().collect::<Vec<_>>()}))
+                }
                 Err(e) => store_error(state, &e),
             }
         }
         Op::EnvPut | Op::EnvDelete => {
-            let value = if op == Op::EnvPut { Some(body_json::<EnvBody>(state, req).await?.value) } else { None };
+            let value = if op == Op::EnvPut {
+                Some(body_json::<EnvBody>(state, req).await?.value)
+            } else {
+                None
+            };
             let name = param(params);
             match blocking(move || hub.set_env(&name, value.as_deref())).await? {
                 Ok(true) => no_content(),
@@ -481,29 +552,50 @@ async fn dispatch(state: &Arc<HubState>, op: Op, params: &[String], path: &str, 
             if op == Op::ItemsQuery {
                 hub.items_queried();
             }
-            let (feed, key) = if op == Op::ItemsQuery { (&state.items, "items") } else { (&state.console, "lines") };
+            let (feed, key) = if op == Op::ItemsQuery {
+                (&state.items, "items")
+            } else {
+                (&state.console, "lines")
+            };
             let f = filter_of(&q).map_err(|e| bad_request(state, e))?;
-            let n = limit(&q, "limit", 100, state.cfg.max_query_items).map_err(|e| bad_request(state, e))?;
+            let n = limit(&q, "limit", 100, state.cfg.max_query_items)
+                .map_err(|e| bad_request(state, e))?;
             let f = if op == Op::ItemsQuery { f } else { None };
             let (entries, total) = {
                 let g = lock(feed);
                 (g.recent(f.as_ref(), n), g.ring.len())
             };
-            json_bytes(StatusCode::OK, json_list(key, entries.into_iter().map(|e| e.json), &format!(",\"held\":{total}")))
+            json_bytes(
+                StatusCode::OK,
+                json_list(key, entries.into_iter().map(|e| e.json), &format!(",\"held\":{total}")),
+            )
         }
         Op::ItemsStream | Op::ConsoleStream => {
             let feed = if op == Op::ItemsStream { &state.items } else { &state.console };
-            let f = if op == Op::ItemsStream { filter_of(&q).map_err(|e| bad_request(state, e))? } else { None };
-            let backlog = limit(&q, "backlog", 0, state.cfg.max_query_items).map_err(|e| bad_request(state, e))?;
+            let f = if op == Op::ItemsStream {
+                filter_of(&q).map_err(|e| bad_request(state, e))?
+            } else {
+                None
+            };
+            let backlog = limit(&q, "backlog", 0, state.cfg.max_query_items)
+                .map_err(|e| bad_request(state, e))?;
             let Some(slot) = Slot::take(state) else {
-                return Ok(error(StatusCode::SERVICE_UNAVAILABLE, "too many live streams (hub.max_sse_clients)"));
+                return Ok(error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many live streams (hub.max_sse_clients)",
+                ));
             };
             let rx = lock(feed).attach(f, backlog, state.cfg.sse_client_queue);
             sse_response(rx, slot)
         }
         Op::ItemGet => {
             let id = param(params);
-            let found = lock(&state.items).ring.iter().rev().find(|e| e.value["id"].as_str() == Some(id.as_str())).map(|e| e.json.clone());
+            let found = lock(&state.items)
+                .ring
+                .iter()
+                .rev()
+                .find(|e| e.value["id"].as_str() == Some(id.as_str()))
+                .map(|e| e.json.clone());
             match found {
                 Some(j) => json_bytes(StatusCode::OK, j),
                 None => error(StatusCode::NOT_FOUND, "no such item (it may have left the ring)"),
@@ -560,7 +652,11 @@ async fn dispatch(state: &Arc<HubState>, op: Op, params: &[String], path: &str, 
             }
             let n = list.len();
             for v in list {
-                if op == Op::LinkItems { hub.publish_item(v) } else { hub.publish_console(v) }
+                if op == Op::LinkItems {
+                    hub.publish_item(v)
+                } else {
+                    hub.publish_console(v)
+                }
             }
             json_resp(StatusCode::ACCEPTED, &json!({ "accepted": n }))
         }
@@ -579,12 +675,19 @@ async fn dispatch(state: &Arc<HubState>, op: Op, params: &[String], path: &str, 
 
 /// A worker's event stream: a `snapshot` (active agents and env), then
 /// every change. A worker that falls behind gets a new `snapshot`.
-async fn link_events(state: &Arc<HubState>, hub: HubHandle, q: &HashMap<String, String>) -> Result<Resp, Resp> {
+async fn link_events(
+    state: &Arc<HubState>,
+    hub: HubHandle,
+    q: &HashMap<String, String>,
+) -> Result<Resp, Resp> {
     let Some(worker) = q.get("worker").filter(|w| !w.is_empty()).cloned() else {
         return Err(bad_request(state, "worker: the worker's name is needed (?worker=NAME)"));
     };
     let Some(slot) = Slot::take(state) else {
-        return Ok(error(StatusCode::SERVICE_UNAVAILABLE, "too many live streams (hub.max_sse_clients)"));
+        return Ok(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many live streams (hub.max_sse_clients)",
+        ));
     };
     // Subscribe before reading the snapshot so no change falls between.
     let mut events = hub.subscribe();
@@ -594,7 +697,9 @@ async fn link_events(state: &Arc<HubState>, hub: HubHandle, q: &HashMap<String, 
         Err(e) => return Ok(store_error(state, &e)),
     };
     let (tx, rx) = tokio::sync::mpsc::channel(state.cfg.sse_client_queue);
-    let frame = |name: &str, v: &Value| super::sse_frame(name, None, &serde_json::to_vec(v).unwrap_or_default());
+    let frame = |name: &str, v: &Value| {
+        super::sse_frame(name, None, &serde_json::to_vec(v).unwrap_or_default())
+    };
     let _ = tx.try_send(frame("snapshot", &json!(snapshot)));
     let st = state.clone();
     tokio::spawn(async move {
@@ -609,7 +714,9 @@ async fn link_events(state: &Arc<HubState>, hub: HubHandle, q: &HashMap<String, 
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     st.counters.events_lagged.fetch_add(n, Ordering::Relaxed);
                     let h = hub.clone();
-                    let Ok(Ok(s)) = tokio::task::spawn_blocking(move || h.snapshot()).await else { continue };
+                    let Ok(Ok(s)) = tokio::task::spawn_blocking(move || h.snapshot()).await else {
+                        continue;
+                    };
                     if tx.send(frame("snapshot", &json!(s))).await.is_err() {
                         return;
                     }
@@ -672,11 +779,29 @@ fn render_metrics(state: &HubState) -> String {
         write_family(&mut out, name, "counter", help, v as f64);
     }
     let held = lock(&state.items).ring.len();
-    write_family(&mut out, "skua_hub_items_held", "gauge", "Items in the hub's ring now.", held as f64);
-    write_family(&mut out, "skua_hub_sse_clients", "gauge", "Live streams open now.", state.sse_clients.load(Ordering::Relaxed) as f64);
+    write_family(
+        &mut out,
+        "skua_hub_items_held",
+        "gauge",
+        "Items in the hub's ring now.",
+        held as f64,
+    );
+    write_family(
+        &mut out,
+        "skua_hub_sse_clients",
+        "gauge",
+        "Live streams open now.",
+        state.sse_clients.load(Ordering::Relaxed) as f64,
+    );
     let timeout = Duration::from_millis(state.cfg.worker_timeout_ms);
     let online = lock(&state.workers).values().filter(|e| e.seen.elapsed() < timeout).count();
-    write_family(&mut out, "skua_hub_workers_online", "gauge", "Workers heard from within hub.worker_timeout_ms.", online as f64);
+    write_family(
+        &mut out,
+        "skua_hub_workers_online",
+        "gauge",
+        "Workers heard from within hub.worker_timeout_ms.",
+        online as f64,
+    );
     out
 }
 
@@ -701,7 +826,12 @@ mod tests {
         let v: Value = serde_json::from_str(OPENAPI).unwrap();
         for r in ROUTES.iter().filter(|r| r.op != Op::Static) {
             let m = r.method.to_ascii_lowercase();
-            assert!(v["paths"][r.pattern][&m].is_object(), "openapi.json lacks {} {}", r.method, r.pattern);
+            assert!(
+                v["paths"][r.pattern][&m].is_object(),
+                "openapi.json lacks {} {}",
+                r.method,
+                r.pattern
+            );
         }
     }
 }

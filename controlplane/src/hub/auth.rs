@@ -76,7 +76,10 @@ pub struct Tokens {
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the tokens themselves.
-        f.debug_struct("Tokens").field("count", &self.entries.len()).field("open", &self.open).finish()
+        f.debug_struct("Tokens")
+            .field("count", &self.entries.len())
+            .field("open", &self.open)
+            .finish()
     }
 }
 
@@ -103,7 +106,11 @@ impl Tokens {
             return Ok((Tokens { entries: Vec::new(), open: true }, None));
         }
         let mut entries: Vec<(Vec<u8>, Role)> = Vec::new();
-        let lists = [(&cfg.admin_tokens, Role::Admin), (&cfg.read_only_tokens, Role::Read), (&cfg.worker_tokens, Role::Worker)];
+        let lists = [
+            (&cfg.admin_tokens, Role::Admin),
+            (&cfg.read_only_tokens, Role::Read),
+            (&cfg.worker_tokens, Role::Worker),
+        ];
         for (list, role) in lists {
             entries.extend(list.iter().map(|t| (t.as_bytes().to_vec(), role)));
         }
@@ -142,19 +149,28 @@ impl Tokens {
             return Ok(self.role(authorization).unwrap_or(Role::Read));
         }
         let role = self.role(authorization).ok_or(Denied::Unauthenticated)?;
-        if role.allows(need) { Ok(role) } else { Err(Denied::Forbidden) }
+        if role.allows(need) {
+            Ok(role)
+        } else {
+            Err(Denied::Forbidden)
+        }
     }
 }
 
 fn read_tokens_file(path: &str) -> Result<Vec<(Vec<u8>, Role)>, TokensError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TokensError::Read { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| TokensError::Read { path: path.into(), source })?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
             continue;
         }
-        let syntax = |reason: &str| TokensError::Syntax { path: path.into(), line: i + 1, reason: reason.into() };
+        let syntax = |reason: &str| TokensError::Syntax {
+            path: path.into(),
+            line: i + 1,
+            reason: reason.into(),
+        };
         let mut parts = line.split_whitespace();
         let (Some(role), Some(token), None) = (parts.next(), parts.next(), parts.next()) else {
             return Err(syntax("expected `ROLE TOKEN`"));
@@ -181,7 +197,11 @@ mod tests {
     const READ: &str = "read-token-0123456789";
 
     fn tokens() -> Tokens {
-        let cfg = HubConfig { admin_tokens: vec![ADMIN.into()], read_only_tokens: vec![READ.into()], ..Default::default() };
+        let cfg = HubConfig {
+            admin_tokens: vec![ADMIN.into()],
+            read_only_tokens: vec![READ.into()],
+            ..Default::default()
+        };
         Tokens::from_config(&cfg).unwrap().0
     }
 
@@ -191,7 +211,10 @@ mod tests {
         let h = |s: &str| format!("Bearer {s}");
         assert_eq!(t.check(Need::Read, None), Err(Denied::Unauthenticated));
         assert_eq!(t.check(Need::Read, Some(b"Basic abc")), Err(Denied::Unauthenticated));
-        assert_eq!(t.check(Need::Read, Some(h("wrong-token-0123456789").as_bytes())), Err(Denied::Unauthenticated));
+        assert_eq!(
+            t.check(Need::Read, Some(h("wrong-token-0123456789").as_bytes())),
+            Err(Denied::Unauthenticated)
+        );
         assert_eq!(t.check(Need::Read, Some(h(READ).as_bytes())), Ok(Role::Read));
         assert_eq!(t.check(Need::Admin, Some(h(READ).as_bytes())), Err(Denied::Forbidden));
         assert_eq!(t.check(Need::Admin, Some(h(ADMIN).as_bytes())), Ok(Role::Admin));
@@ -208,7 +231,11 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("tokens");
-        std::fs::write(&p, "# hub tokens\nworker worker-token-0123456789\nread  read-token-0123456789 # ci\n").unwrap();
+        std::fs::write(
+            &p,
+            "# hub tokens\nworker worker-token-0123456789\nread  read-token-0123456789 # ci\n",
+        )
+        .unwrap();
         let cfg = HubConfig { tokens_file: p.display().to_string(), ..Default::default() };
         let (t, g) = Tokens::from_config(&cfg).unwrap();
         assert!(g.is_none());

@@ -169,7 +169,9 @@ pub struct InvalidHubConfig {
 
 impl HubConfig {
     pub fn validate(&self) -> Result<(), InvalidHubConfig> {
-        let bad = |key: &str, reason: &str| Err(InvalidHubConfig { key: format!("hub.{key}"), reason: reason.into() });
+        let bad = |key: &str, reason: &str| {
+            Err(InvalidHubConfig { key: format!("hub.{key}"), reason: reason.into() })
+        };
         // Empty: no hub in `skua run` (`skua hub` refuses to start).
         let addr = match self.listen.parse::<SocketAddr>() {
             Ok(a) => Some(a),
@@ -197,7 +199,10 @@ impl HubConfig {
             return bad("kube_write_attempts", "must be at least 1");
         }
         if self.kube_max_object_bytes > 1 << 20 {
-            return bad("kube_max_object_bytes", "the API server refuses objects over 1 MiB (1048576 bytes)");
+            return bad(
+                "kube_max_object_bytes",
+                "the API server refuses objects over 1 MiB (1048576 bytes)",
+            );
         }
         if self.kube_max_object_bytes < 1024 {
             return bad("kube_max_object_bytes", "must be at least 1024");
@@ -205,7 +210,9 @@ impl HubConfig {
         if self.kube_timeout_ms == 0 {
             return bad("kube_timeout_ms", "must be at least 1");
         }
-        if self.store == StoreKind::Kube && (self.kube_configmap.is_empty() || self.kube_secret.is_empty()) {
+        if self.store == StoreKind::Kube
+            && (self.kube_configmap.is_empty() || self.kube_secret.is_empty())
+        {
             return bad("kube_configmap", "hub.store is kube: name the ConfigMap and the Secret");
         }
         if self.max_body_bytes < 1024 {
@@ -214,7 +221,8 @@ impl HubConfig {
         if self.worker_timeout_ms == 0 {
             return bad("worker_timeout_ms", "must be at least 1");
         }
-        let tokens = self.admin_tokens.iter().chain(&self.read_only_tokens).chain(&self.worker_tokens);
+        let tokens =
+            self.admin_tokens.iter().chain(&self.read_only_tokens).chain(&self.worker_tokens);
         if tokens.into_iter().any(|t| t.len() < 16) {
             return bad("admin_tokens", "every token must be at least 16 characters");
         }
@@ -252,7 +260,8 @@ mod tests {
         assert!(c.validate().unwrap_err().reason.contains("1 MiB"));
         let c = HubConfig { kube_write_attempts: 0, ..Default::default() };
         assert_eq!(c.validate().unwrap_err().key, "hub.kube_write_attempts");
-        let c = HubConfig { store: StoreKind::Kube, kube_secret: String::new(), ..Default::default() };
+        let c =
+            HubConfig { store: StoreKind::Kube, kube_secret: String::new(), ..Default::default() };
         assert_eq!(c.validate().unwrap_err().key, "hub.kube_configmap");
         let c: HubConfig = serde_yaml::from_str("store: kube\nkube_namespace: skua").unwrap();
         assert_eq!((c.store, c.kube_namespace.as_str()), (StoreKind::Kube, "skua"));

@@ -97,7 +97,9 @@ fn words(s: &str) -> Result<Vec<String>, FilterError> {
                     match chars.next() {
                         None => return Err(FilterError("unclosed quote".into())),
                         Some('"') => break,
-                        Some('\\') => cur.push(chars.next().ok_or_else(|| FilterError("unclosed quote".into()))?),
+                        Some('\\') => cur.push(
+                            chars.next().ok_or_else(|| FilterError("unclosed quote".into()))?,
+                        ),
                         Some(c) => cur.push(c),
                     }
                 }
@@ -140,7 +142,9 @@ impl Filter {
         let mut terms = Vec::new();
         for w in words(s)? {
             // The first operator character splits field from value.
-            let split = w.find(['=', '!', '~', '<', '>']).filter(|&i| i > 0 && w[..i].chars().all(|c| c.is_ascii_alphabetic()));
+            let split = w
+                .find(['=', '!', '~', '<', '>'])
+                .filter(|&i| i > 0 && w[..i].chars().all(|c| c.is_ascii_alphabetic()));
             let Some(i) = split else {
                 terms.push(Term::Any(w.to_lowercase()));
                 continue;
@@ -150,7 +154,11 @@ impl Filter {
                 FilterError(format!("unknown field `{name}` (protocol, method, status, host, path, url, src, dst, node, elapsed, error)"))
             })?;
             let rest = &w[i..];
-            let (sym, op) = OPS.iter().find(|(sym, _)| rest.starts_with(sym)).copied().ok_or_else(|| FilterError(format!("bad operator in `{w}`")))?;
+            let (sym, op) = OPS
+                .iter()
+                .find(|(sym, _)| rest.starts_with(sym))
+                .copied()
+                .ok_or_else(|| FilterError(format!("bad operator in `{w}`")))?;
             let value = rest[sym.len()..].to_string();
             let number = value.parse::<f64>().ok();
             if matches!(op, Op::Gt | Op::Ge | Op::Lt | Op::Le) && number.is_none() {
@@ -177,12 +185,18 @@ fn s(v: &Value) -> &str {
 fn host(item: &Value) -> String {
     let headers = &item["request"]["headers"];
     if let Some(m) = headers.as_object() {
-        if let Some((_, v)) = m.iter().find(|(k, _)| k.eq_ignore_ascii_case("host") || *k == ":authority") {
+        if let Some((_, v)) =
+            m.iter().find(|(k, _)| k.eq_ignore_ascii_case("host") || *k == ":authority")
+        {
             return s(v).to_string();
         }
     }
     let dst = &item["dst"];
-    if !s(&dst["name"]).is_empty() { s(&dst["name"]).to_string() } else { s(&dst["ip"]).to_string() }
+    if !s(&dst["name"]).is_empty() {
+        s(&dst["name"]).to_string()
+    } else {
+        s(&dst["ip"]).to_string()
+    }
 }
 
 fn endpoint(e: &Value) -> Vec<String> {
@@ -193,16 +207,22 @@ fn endpoint(e: &Value) -> Vec<String> {
 fn values(field: Field, item: &Value) -> Vec<String> {
     let req = &item["request"];
     match field {
-        Field::Protocol => vec![s(&item["protocol"]["name"]).into(), s(&item["protocol"]["abbr"]).into()],
+        Field::Protocol => {
+            vec![s(&item["protocol"]["name"]).into(), s(&item["protocol"]["abbr"]).into()]
+        }
         Field::Method => vec![s(&req["method"]).into()],
-        Field::Status => vec![item["response"]["status"].as_i64().map(|v| v.to_string()).unwrap_or_default()],
+        Field::Status => {
+            vec![item["response"]["status"].as_i64().map(|v| v.to_string()).unwrap_or_default()]
+        }
         Field::Host => vec![host(item)],
         Field::Path => vec![s(&req["path"]).into()],
         Field::Url => vec![s(&req["url"]).into()],
         Field::Src => endpoint(&item["src"]),
         Field::Dst => endpoint(&item["dst"]),
         Field::Node => vec![s(&item["node"]["name"]).into()],
-        Field::Elapsed => vec![item["elapsedTime"].as_f64().map(|v| v.to_string()).unwrap_or_default()],
+        Field::Elapsed => {
+            vec![item["elapsedTime"].as_f64().map(|v| v.to_string()).unwrap_or_default()]
+        }
         Field::Error => vec![s(&item["error"]["type"]).into()],
     }
 }

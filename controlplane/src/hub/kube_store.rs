@@ -73,16 +73,26 @@ struct Inner {
 
 /// Runs `fut` on `rt` and waits for it from this (non-runtime) thread,
 /// giving up after `timeout`.
-fn wait<T: Send + 'static>(rt: &tokio::runtime::Handle, what: &str, timeout: Duration, fut: impl Future<Output = Result<T, StoreError>> + Send + 'static) -> Result<T, StoreError> {
+fn wait<T: Send + 'static>(
+    rt: &tokio::runtime::Handle,
+    what: &str,
+    timeout: Duration,
+    fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+) -> Result<T, StoreError> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     rt.spawn(async move {
         let _ = tx.send(tokio::time::timeout(timeout, fut).await);
     });
     match rx.recv() {
         Ok(Ok(r)) => r,
-        Ok(Err(_)) => Err(StoreError::Timeout { what: what.to_string(), ms: timeout.as_millis() as u64 }),
+        Ok(Err(_)) => {
+            Err(StoreError::Timeout { what: what.to_string(), ms: timeout.as_millis() as u64 })
+        }
         // The task was dropped unfinished: the runtime is shutting down.
-        Err(_) => Err(StoreError::Io { what: what.to_string(), source: std::io::Error::other("the hub is stopping") }),
+        Err(_) => Err(StoreError::Io {
+            what: what.to_string(),
+            source: std::io::Error::other("the hub is stopping"),
+        }),
     }
 }
 
@@ -96,7 +106,17 @@ fn kube_error(what: &str, source: ::kube::Error) -> StoreError {
 }
 
 /// The objects the store keeps, and what counts toward their size limit.
-trait Stored: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + Default + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static {
+trait Stored:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + Default
+    + std::fmt::Debug
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
     /// Bytes of keys and values (for a Secret, decoded), as the API server
     /// counts them against its 1 MiB.
     fn payload_bytes(&self) -> usize;
@@ -105,7 +125,8 @@ trait Stored: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceS
 impl Stored for ConfigMap {
     fn payload_bytes(&self) -> usize {
         let data = self.data.iter().flatten().map(|(k, v)| k.len() + v.len());
-        let annotations = self.metadata.annotations.iter().flatten().map(|(k, v)| k.len() + v.len());
+        let annotations =
+            self.metadata.annotations.iter().flatten().map(|(k, v)| k.len() + v.len());
         data.chain(annotations).sum()
     }
 }
@@ -123,7 +144,10 @@ fn agent_key(name: &str) -> String {
 fn inactive(cm: &ConfigMap, what: &str) -> Result<BTreeSet<String>, StoreError> {
     match cm.annotations().get(INACTIVE_ANNOTATION) {
         None => Ok(BTreeSet::new()),
-        Some(s) => serde_json::from_str(s).map_err(|e| StoreError::Corrupt { what: format!("{what} annotation {INACTIVE_ANNOTATION}"), reason: e.to_string() }),
+        Some(s) => serde_json::from_str(s).map_err(|e| StoreError::Corrupt {
+            what: format!("{what} annotation {INACTIVE_ANNOTATION}"),
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -136,7 +160,10 @@ fn mark(cm: &mut ConfigMap, name: &str, active: bool, what: &str) -> Result<bool
         if set.is_empty() {
             annotations.remove(INACTIVE_ANNOTATION);
         } else {
-            annotations.insert(INACTIVE_ANNOTATION.into(), serde_json::to_string(&set).unwrap_or_default());
+            annotations.insert(
+                INACTIVE_ANNOTATION.into(),
+                serde_json::to_string(&set).unwrap_or_default(),
+            );
         }
     }
     Ok(changed)
@@ -151,14 +178,24 @@ impl Inner {
         format!("Secret {}/{}", self.namespace, self.opts.secret)
     }
 
-    async fn read<K: Stored>(api: &Api<K>, name: &str, what: &str) -> Result<Option<K>, StoreError> {
+    async fn read<K: Stored>(
+        api: &Api<K>,
+        name: &str,
+        what: &str,
+    ) -> Result<Option<K>, StoreError> {
         api.get_opt(name).await.map_err(|e| kube_error(what, e))
     }
 
     /// Read, `change` (which says whether it changed anything), replace
     /// with the read's resourceVersion (create when missing); a conflict
     /// starts over from a fresh read.
-    async fn modify<K: Stored, R>(&self, api: &Api<K>, name: &str, what: &str, mut change: impl FnMut(&mut K) -> Result<(R, bool), StoreError>) -> Result<R, StoreError> {
+    async fn modify<K: Stored, R>(
+        &self,
+        api: &Api<K>,
+        name: &str,
+        what: &str,
+        mut change: impl FnMut(&mut K) -> Result<(R, bool), StoreError>,
+    ) -> Result<R, StoreError> {
         for _ in 0..self.opts.write_attempts {
             let current = Self::read(api, name, what).await?;
             let exists = current.is_some();
@@ -173,12 +210,20 @@ impl Inner {
             }
             let bytes = obj.payload_bytes();
             if bytes > self.opts.max_object_bytes {
-                return Err(StoreError::TooLarge { what: what.to_string(), bytes, limit: self.opts.max_object_bytes });
+                return Err(StoreError::TooLarge {
+                    what: what.to_string(),
+                    bytes,
+                    limit: self.opts.max_object_bytes,
+                });
             }
             // Not ours to send back; the server keeps them.
             obj.meta_mut().managed_fields = None;
             let pp = PostParams::default();
-            let written = if exists { api.replace(name, &pp, &obj).await } else { api.create(&pp, &obj).await };
+            let written = if exists {
+                api.replace(name, &pp, &obj).await
+            } else {
+                api.create(&pp, &obj).await
+            };
             match written {
                 Ok(_) => return Ok(out),
                 Err(::kube::Error::Api(s)) if s.is_conflict() || s.is_already_exists() => continue,
@@ -190,7 +235,9 @@ impl Inner {
 
     async fn agents(&self) -> Result<Vec<StoredAgent>, StoreError> {
         let what = self.what_agents();
-        let Some(cm) = Self::read(&self.configmaps, &self.opts.configmap, &what).await? else { return Ok(Vec::new()) };
+        let Some(cm) = Self::read(&self.configmaps, &self.opts.configmap, &what).await? else {
+            return Ok(Vec::new());
+        };
         let off = inactive(&cm, &what)?;
         // BTreeMap: sorted by key, so by name.
         let agents = cm.data.into_iter().flatten().filter_map(|(key, source)| {
@@ -202,7 +249,12 @@ impl Inner {
         Ok(agents.collect())
     }
 
-    async fn put(&self, name: String, source: String, active: Option<bool>) -> Result<StoredAgent, StoreError> {
+    async fn put(
+        &self,
+        name: String,
+        source: String,
+        active: Option<bool>,
+    ) -> Result<StoredAgent, StoreError> {
         let what = self.what_agents();
         self.modify(&self.configmaps, &self.opts.configmap, &what, |cm| {
             let data = cm.data.get_or_insert_with(BTreeMap::new);
@@ -217,10 +269,17 @@ impl Inner {
         .await
     }
 
-    async fn set_active(&self, name: String, active: bool) -> Result<Option<StoredAgent>, StoreError> {
+    async fn set_active(
+        &self,
+        name: String,
+        active: bool,
+    ) -> Result<Option<StoredAgent>, StoreError> {
         let what = self.what_agents();
         self.modify(&self.configmaps, &self.opts.configmap, &what, |cm| {
-            let Some(source) = cm.data.as_ref().and_then(|d| d.get(&agent_key(&name))).cloned() else { return Ok((None, false)) };
+            let Some(source) = cm.data.as_ref().and_then(|d| d.get(&agent_key(&name))).cloned()
+            else {
+                return Ok((None, false));
+            };
             let changed = mark(cm, &name, active, &what)?;
             Ok((Some(StoredAgent { name: name.clone(), source, active }), changed))
         })
@@ -241,11 +300,16 @@ impl Inner {
 
     async fn env(&self) -> Result<BTreeMap<String, String>, StoreError> {
         let what = self.what_env();
-        let Some(secret) = Self::read(&self.secrets, &self.opts.secret, &what).await? else { return Ok(BTreeMap::new()) };
+        let Some(secret) = Self::read(&self.secrets, &self.opts.secret, &what).await? else {
+            return Ok(BTreeMap::new());
+        };
         let mut env = BTreeMap::new();
         for (k, ByteString(v)) in secret.data.into_iter().flatten() {
             // The reason names the key only: values are secret.
-            let v = String::from_utf8(v).map_err(|_| StoreError::Corrupt { what: format!("{what} key {k}"), reason: "not UTF-8".into() })?;
+            let v = String::from_utf8(v).map_err(|_| StoreError::Corrupt {
+                what: format!("{what} key {k}"),
+                reason: "not UTF-8".into(),
+            })?;
             env.insert(k, v);
         }
         Ok(env)
@@ -270,7 +334,11 @@ impl KubeStore {
     /// A store over `client`; an empty `opts.namespace` is the client's
     /// default namespace. `rt` runs the API calls (the hub's runtime).
     pub fn new(client: Client, opts: KubeStoreOptions, rt: tokio::runtime::Handle) -> KubeStore {
-        let namespace = if opts.namespace.is_empty() { client.default_namespace().to_string() } else { opts.namespace.clone() };
+        let namespace = if opts.namespace.is_empty() {
+            client.default_namespace().to_string()
+        } else {
+            opts.namespace.clone()
+        };
         let inner = Inner {
             configmaps: Api::namespaced(client.clone(), &namespace),
             secrets: Api::namespaced(client, &namespace),
@@ -284,10 +352,15 @@ impl KubeStore {
     /// `KUBECONFIG` / `~/.kube/config`. Call from a thread outside `rt`.
     pub fn connect(cfg: &HubConfig, rt: &tokio::runtime::Handle) -> Result<KubeStore, StoreError> {
         let what = "kubernetes client (in-cluster or KUBECONFIG)";
-        let client = wait(rt, what, Duration::from_millis(cfg.kube_timeout_ms.max(1)), async move {
-            // No configuration: retrying does not help.
-            Client::try_default().await.map_err(|source| StoreError::Kube { what: what.to_string(), retry: false, source })
-        })?;
+        let client =
+            wait(rt, what, Duration::from_millis(cfg.kube_timeout_ms.max(1)), async move {
+                // No configuration: retrying does not help.
+                Client::try_default().await.map_err(|source| StoreError::Kube {
+                    what: what.to_string(),
+                    retry: false,
+                    source,
+                })
+            })?;
         Ok(KubeStore::new(client, KubeStoreOptions::from_config(cfg), rt.clone()))
     }
 
@@ -298,10 +371,19 @@ impl KubeStore {
 
     /// `namespace/configmap` and `namespace/secret`, for logs.
     pub fn describe(&self) -> String {
-        format!("ConfigMap {ns}/{} and Secret {ns}/{}", self.inner.opts.configmap, self.inner.opts.secret, ns = self.inner.namespace)
+        format!(
+            "ConfigMap {ns}/{} and Secret {ns}/{}",
+            self.inner.opts.configmap,
+            self.inner.opts.secret,
+            ns = self.inner.namespace
+        )
     }
 
-    fn call<T: Send + 'static, F: Future<Output = Result<T, StoreError>> + Send + 'static>(&self, what: String, f: impl FnOnce(Inner) -> F) -> Result<T, StoreError> {
+    fn call<T: Send + 'static, F: Future<Output = Result<T, StoreError>> + Send + 'static>(
+        &self,
+        what: String,
+        f: impl FnOnce(Inner) -> F,
+    ) -> Result<T, StoreError> {
         wait(&self.rt, &what, self.inner.opts.timeout, f(self.inner.clone()))
     }
 }
@@ -320,7 +402,12 @@ impl ScriptStore for KubeStore {
         Ok(self.list()?.into_iter().find(|a| a.name == name))
     }
 
-    fn put(&self, name: &str, source: &str, active: Option<bool>) -> Result<StoredAgent, StoreError> {
+    fn put(
+        &self,
+        name: &str,
+        source: &str,
+        active: Option<bool>,
+    ) -> Result<StoredAgent, StoreError> {
         check_agent_name(name)?;
         let (name, source) = (name.to_string(), source.to_string());
         self.call(self.inner.what_agents(), |i| async move { i.put(name, source, active).await })
@@ -355,13 +442,20 @@ mod tests {
     use crate::kube::fake_api::FakeApi;
 
     fn opts() -> KubeStoreOptions {
-        KubeStoreOptions::from_config(&HubConfig { kube_namespace: "skua".into(), ..Default::default() })
+        KubeStoreOptions::from_config(&HubConfig {
+            kube_namespace: "skua".into(),
+            ..Default::default()
+        })
     }
 
     /// A multi-thread runtime (the store waits on a plain thread while the
     /// runtime answers) with the fake API server on it.
     fn setup() -> (tokio::runtime::Runtime, Arc<FakeApi>, String) {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let (api, url) = rt.block_on(FakeApi::start()).unwrap();
         (rt, api, url)
     }
@@ -386,21 +480,32 @@ mod tests {
         // Created in the configured namespace, once each.
         let requests = api.requests();
         assert_eq!(requests.iter().filter(|r| r.starts_with("POST")).count(), 2, "{requests:?}");
-        assert!(requests.iter().any(|r| r == "POST /api/v1/namespaces/skua/configmaps"), "{requests:?}");
+        assert!(
+            requests.iter().any(|r| r == "POST /api/v1/namespaces/skua/configmaps"),
+            "{requests:?}"
+        );
         let cm = api.object("configmaps/skua/skua-agents").unwrap();
         assert_eq!(cm["data"]["a.js"], "var a = 1;");
         assert_eq!(cm["metadata"]["annotations"][INACTIVE_ANNOTATION], r#"["a"]"#);
         // Base64 in the Secret, as the API server keeps it.
-        assert_eq!(api.object("secrets/skua/skua-agents-env").unwrap()["data"]["TOKEN"], "czNjcmV0");
+        assert_eq!(
+            api.object("secrets/skua/skua-agents-env").unwrap()["data"]["TOKEN"],
+            "czNjcmV0"
+        );
 
         // A hub restart: a new store sees the same agents and env.
         let s = store(&rt, &url, opts());
         let l = s.list().unwrap();
-        assert_eq!(l.iter().map(|a| (a.name.as_str(), a.active)).collect::<Vec<_>>(), [("a", false), ("b", true)]);
+        assert_eq!(
+            l.iter().map(|a| (a.name.as_str(), a.active)).collect::<Vec<_>>(),
+            [("a", false), ("b", true)]
+        );
         assert_eq!(s.get("a").unwrap().unwrap().source, "var a = 1;");
         assert_eq!(s.env().unwrap()["TOKEN"], "s3cret");
         assert!(s.set_active("a", true).unwrap().unwrap().active);
-        assert!(api.object("configmaps/skua/skua-agents").unwrap()["metadata"]["annotations"].get(INACTIVE_ANNOTATION).is_none());
+        assert!(api.object("configmaps/skua/skua-agents").unwrap()["metadata"]["annotations"]
+            .get(INACTIVE_ANNOTATION)
+            .is_none());
         assert!(s.delete("a").unwrap());
         assert!(!s.delete("a").unwrap());
         assert!(s.get("a").unwrap().is_none());
@@ -418,14 +523,20 @@ mod tests {
         s.put("a", "var a;", None).unwrap();
         api.conflict_next(2);
         s.put("a", "var a = 2;", None).unwrap();
-        assert_eq!(api.object("configmaps/skua/skua-agents").unwrap()["data"]["a.js"], "var a = 2;");
+        assert_eq!(
+            api.object("configmaps/skua/skua-agents").unwrap()["data"]["a.js"],
+            "var a = 2;"
+        );
         let puts = api.requests().iter().filter(|r| r.starts_with("PUT")).count();
         assert_eq!(puts, 3, "two conflicts, then the write");
 
         api.conflict_next(100);
         let e = s.put("a", "var a = 3;", None).unwrap_err();
         assert!(matches!(e, StoreError::Conflict { attempts: 5, .. }), "{e}");
-        assert_eq!(api.object("configmaps/skua/skua-agents").unwrap()["data"]["a.js"], "var a = 2;");
+        assert_eq!(
+            api.object("configmaps/skua/skua-agents").unwrap()["data"]["a.js"],
+            "var a = 2;"
+        );
     }
 
     #[test]
@@ -441,10 +552,17 @@ mod tests {
 
     #[test]
     fn an_unreachable_api_server_is_a_retryable_error() {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
         let s = store(&rt, "http://127.0.0.1:1", opts());
         let e = s.list().unwrap_err();
-        assert!(matches!(e, StoreError::Kube { retry: true, .. } | StoreError::Timeout { .. }), "{e}");
+        assert!(
+            matches!(e, StoreError::Kube { retry: true, .. } | StoreError::Timeout { .. }),
+            "{e}"
+        );
     }
 
     /// Against a real cluster, in a namespace you may create ConfigMaps and
@@ -454,7 +572,11 @@ mod tests {
     #[test]
     #[ignore = "needs a Kubernetes cluster (KUBECONFIG)"]
     fn real_cluster_round_trip() {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
         let cfg = HubConfig {
             kube_namespace: std::env::var("SKUA_TEST_NAMESPACE").unwrap_or_default(),
             kube_configmap: "skua-test-agents".into(),

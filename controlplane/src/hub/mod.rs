@@ -42,7 +42,8 @@ pub fn examples() -> &'static [(&'static str, &'static str)] {
 
 /// The bundled agents `skua run` runs when given none: those that need no
 /// endpoint or env to show something.
-pub const DEMO_AGENTS: [&str; 4] = ["count-per-host", "latency-anomaly", "packets-per-minute", "top-dns-names"];
+pub const DEMO_AGENTS: [&str; 4] =
+    ["count-per-host", "latency-anomaly", "packets-per-minute", "top-dns-names"];
 pub use filter::Filter;
 pub use store::{DirStore, ScriptStore, StoreError, StoredAgent};
 
@@ -138,7 +139,10 @@ impl From<&scripting::JobInfo> for JobView {
             agent: j.agent.clone(),
             limit: j.limit,
             runs: j.runs,
-            next_run: j.next_run.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_millis() as u64),
+            next_run: j
+                .next_run
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as u64),
         }
     }
 }
@@ -282,7 +286,13 @@ fn sse_frame(event: &str, seq: Option<u64>, json: &[u8]) -> Bytes {
 
 impl Feed {
     fn new(event: &'static str, capacity: usize) -> Self {
-        Feed { event, ring: VecDeque::with_capacity(capacity.min(65_536)), capacity, next_seq: 0, clients: Vec::new() }
+        Feed {
+            event,
+            ring: VecDeque::with_capacity(capacity.min(65_536)),
+            capacity,
+            next_seq: 0,
+            clients: Vec::new(),
+        }
     }
 
     /// Appends; `(evicted, dropped)`: whether the oldest entry was pushed
@@ -316,14 +326,26 @@ impl Feed {
 
     /// The last `limit` entries matching `filter`, oldest first.
     fn recent(&self, filter: Option<&Filter>, limit: usize) -> Vec<Entry> {
-        let mut out: Vec<Entry> = self.ring.iter().rev().filter(|e| filter.is_none_or(|f| f.matches(&e.value))).take(limit).cloned().collect();
+        let mut out: Vec<Entry> = self
+            .ring
+            .iter()
+            .rev()
+            .filter(|e| filter.is_none_or(|f| f.matches(&e.value)))
+            .take(limit)
+            .cloned()
+            .collect();
         out.reverse();
         out
     }
 
     /// Registers a client; it first gets the last `backlog` matching
     /// entries (under the same lock, so nothing falls between).
-    fn attach(&mut self, filter: Option<Filter>, backlog: usize, queue: usize) -> mpsc::Receiver<Bytes> {
+    fn attach(
+        &mut self,
+        filter: Option<Filter>,
+        backlog: usize,
+        queue: usize,
+    ) -> mpsc::Receiver<Bytes> {
         let (tx, rx) = mpsc::channel(queue.max(backlog + 1));
         for e in self.recent(filter.as_ref(), backlog) {
             let _ = tx.try_send(sse_frame(self.event, Some(e.seq), &e.json));
@@ -476,14 +498,22 @@ impl HubHandle {
             }
         }
         bump(&s.counters.worker_reports);
-        w.insert(report.name.clone(), WorkerEntry { report, seen: Instant::now(), seen_wall: SystemTime::now() });
+        w.insert(
+            report.name.clone(),
+            WorkerEntry { report, seen: Instant::now(), seen_wall: SystemTime::now() },
+        );
         Ok(())
     }
 
     /// `hub.action(action, object)` from a runtime on `from`: goes to every
     /// subscriber (the hub-side runtime's `onHubAction`). `Ok(n)`: n
     /// subscribers took it.
-    pub fn hub_action(&self, from: &str, action: &str, object: Value) -> Result<usize, ActionError> {
+    pub fn hub_action(
+        &self,
+        from: &str,
+        action: &str,
+        object: Value,
+    ) -> Result<usize, ActionError> {
         if action.is_empty() {
             return Err(ActionError::EmptyAction);
         }
@@ -514,11 +544,20 @@ impl HubHandle {
     /// again after missing events).
     pub fn snapshot(&self) -> Result<LinkSnapshot, StoreError> {
         let agents = self.state.store.list()?.into_iter().filter(|a| a.active).collect();
-        Ok(LinkSnapshot { agents, env: self.state.store.env()?, items_wanted: self.state.items_wanted.load(Ordering::Relaxed) })
+        Ok(LinkSnapshot {
+            agents,
+            env: self.state.store.env()?,
+            items_wanted: self.state.items_wanted.load(Ordering::Relaxed),
+        })
     }
 
     /// Saves an agent after checking that it compiles; subscribers hear of it.
-    pub fn save_agent(&self, name: &str, source: &str, active: Option<bool>) -> Result<(StoredAgent, Vec<scripting::Es5Finding>), SaveError> {
+    pub fn save_agent(
+        &self,
+        name: &str,
+        source: &str,
+        active: Option<bool>,
+    ) -> Result<(StoredAgent, Vec<scripting::Es5Finding>), SaveError> {
         store::check_agent_name(name)?;
         let warnings = scripting::check_agent(name, source, self.state.es5_strict)?;
         let mut announced = lock(&self.state.announced);
@@ -576,7 +615,8 @@ impl HubHandle {
     /// number of events sent. Blocks (store calls).
     pub fn resync_store(&self) -> Result<usize, StoreError> {
         let mut announced = lock(&self.state.announced);
-        let agents: BTreeMap<String, StoredAgent> = self.state.store.list()?.into_iter().map(|a| (a.name.clone(), a)).collect();
+        let agents: BTreeMap<String, StoredAgent> =
+            self.state.store.list()?.into_iter().map(|a| (a.name.clone(), a)).collect();
         let env = self.state.store.env()?;
         let mut events = Vec::new();
         if let Some(old) = announced.as_ref() {
@@ -603,7 +643,8 @@ impl HubHandle {
     /// Asks one worker (or all) to run or remove a job (or all jobs).
     /// Returns how many subscribers heard it.
     pub fn job_command(&self, worker: Option<&str>, tag: Option<&str>, op: JobOp) -> usize {
-        let ev = HubEvent::Job { worker: worker.map(str::to_string), tag: tag.map(str::to_string), op };
+        let ev =
+            HubEvent::Job { worker: worker.map(str::to_string), tag: tag.map(str::to_string), op };
         self.state.events.send(ev).unwrap_or(0)
     }
 
@@ -696,10 +737,18 @@ async fn poll_store(hub: HubHandle, every: Duration) {
 impl HubServer {
     /// Binds `cfg.listen` now (a taken port is an error here, not later)
     /// and serves the API and dashboard on `rt`.
-    pub fn start(cfg: &HubConfig, es5_strict: bool, store: Arc<dyn ScriptStore>, rt: &tokio::runtime::Handle) -> Result<HubServer, HubError> {
+    pub fn start(
+        cfg: &HubConfig,
+        es5_strict: bool,
+        store: Arc<dyn ScriptStore>,
+        rt: &tokio::runtime::Handle,
+    ) -> Result<HubServer, HubError> {
         cfg.validate()?;
         if cfg.listen.is_empty() {
-            return Err(HubError::Config(config::InvalidHubConfig { key: "hub.listen".into(), reason: "empty: the hub needs an address".into() }));
+            return Err(HubError::Config(config::InvalidHubConfig {
+                key: "hub.listen".into(),
+                reason: "empty: the hub needs an address".into(),
+            }));
         }
         let (tokens, generated_token) = auth::Tokens::from_config(cfg)?;
         let (events, _) = broadcast::channel(cfg.event_queue);
@@ -729,7 +778,9 @@ impl HubServer {
         let listener = tokio::net::TcpListener::from_std(std_listener).map_err(err)?;
         let task = rt.spawn(api::serve(listener, state.clone()));
         let handle = HubHandle { state };
-        let poller = (cfg.store_poll_ms > 0).then(|| rt.spawn(poll_store(handle.clone(), Duration::from_millis(cfg.store_poll_ms))));
+        let poller = (cfg.store_poll_ms > 0).then(|| {
+            rt.spawn(poll_store(handle.clone(), Duration::from_millis(cfg.store_poll_ms)))
+        });
         let demand = rt.spawn(watch_demand(handle.clone()));
         Ok(HubServer { handle, local_addr, generated_token, task, poller, demand })
     }
@@ -750,7 +801,10 @@ impl HubServer {
 }
 
 /// `skua hub`: serves until SIGINT/SIGTERM.
-pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std::process::ExitCode> {
+pub fn run(
+    mut cfg: crate::config::Config,
+    args: &HubArgs,
+) -> anyhow::Result<std::process::ExitCode> {
     use anyhow::Context;
     if let Some(l) = &args.listen {
         cfg.hub.listen = l.clone();
@@ -771,7 +825,9 @@ pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std
         .build()
         .context("starting the hub's runtime")?;
     let (store, where_): (Arc<dyn ScriptStore>, String) = match cfg.hub.store {
-        StoreKind::Dir => (Arc::new(DirStore::open(&cfg.hub.store_dir)?), cfg.hub.store_dir.display().to_string()),
+        StoreKind::Dir => {
+            (Arc::new(DirStore::open(&cfg.hub.store_dir)?), cfg.hub.store_dir.display().to_string())
+        }
         StoreKind::Kube => {
             let s = kube_store::KubeStore::connect(&cfg.hub, rt.handle())?;
             let where_ = s.describe();
@@ -802,7 +858,12 @@ pub fn run(mut cfg: crate::config::Config, args: &HubArgs) -> anyhow::Result<std
             let deliver = move |e: scripting::RuntimeEvent| {
                 inbox.deliver(&e);
             };
-            crate::kube::start_watching(&cfg.kubernetes, crate::config::KubernetesScope::Cluster, rt.handle(), deliver)?
+            crate::kube::start_watching(
+                &cfg.kubernetes,
+                crate::config::KubernetesScope::Cluster,
+                rt.handle(),
+                deliver,
+            )?
         }
         _ => None,
     };
@@ -836,13 +897,18 @@ mod tests {
         let mut dropped = 0;
         let mut evicted = 0;
         for i in 0..5 {
-            let (e, d) = f.publish(json!({"id": i, "response": {"status": if i == 4 { 500 } else { 200 }}}));
+            let (e, d) =
+                f.publish(json!({"id": i, "response": {"status": if i == 4 { 500 } else { 200 }}}));
             evicted += e as u32;
             dropped += d;
         }
         assert_eq!((evicted, dropped), (2, 3), "ring of 3; the slow client took 2 of 5");
-        assert_eq!(f.recent(None, 10).iter().map(|e| e.value["id"].as_i64().unwrap()).collect::<Vec<_>>(), [2, 3, 4]);
-        assert!(String::from_utf8_lossy(&slow.try_recv().unwrap()).starts_with("event: item\nid: 0\ndata: {\"id\":0"));
+        assert_eq!(
+            f.recent(None, 10).iter().map(|e| e.value["id"].as_i64().unwrap()).collect::<Vec<_>>(),
+            [2, 3, 4]
+        );
+        assert!(String::from_utf8_lossy(&slow.try_recv().unwrap())
+            .starts_with("event: item\nid: 0\ndata: {\"id\":0"));
         assert!(String::from_utf8_lossy(&filtered.try_recv().unwrap()).contains("\"id\":4"));
         assert!(filtered.try_recv().is_err());
         drop(slow);

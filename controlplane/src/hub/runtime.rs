@@ -17,7 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reassembly::NodeInfo;
-use scripting::{AgentRuntime, Clock, ConsoleLevel, ConsoleLine, ConsoleSink, EffectSink, RuntimeId, RuntimeOptions, ScriptingConfig};
+use scripting::{
+    AgentRuntime, Clock, ConsoleLevel, ConsoleLine, ConsoleSink, EffectSink, RuntimeId,
+    RuntimeOptions, ScriptingConfig,
+};
 use tokio::sync::broadcast::error::TryRecvError;
 
 use super::{HookView, HubEvent, HubHandle, JobOp, JobView, WorkerReport};
@@ -51,7 +54,11 @@ pub struct HubRuntime {
 impl HubRuntime {
     /// Starts the runtime thread. Call from a plain thread (the executor
     /// owns a tokio runtime).
-    pub fn start(hub: HubHandle, scripting: &ScriptingConfig, integrations: &IntegrationsConfig) -> Result<HubRuntime, HubRuntimeError> {
+    pub fn start(
+        hub: HubHandle,
+        scripting: &ScriptingConfig,
+        integrations: &IntegrationsConfig,
+    ) -> Result<HubRuntime, HubRuntimeError> {
         let (console, console_rx) = ConsoleSink::new(scripting.console_queue as usize);
         let (effects, effects_rx) = EffectSink::new(scripting.effect_queue as usize);
         let ctx = ExecutorContext { cpus: Vec::new(), data_dir: scripting.data_dir.clone() };
@@ -76,14 +83,21 @@ impl HubRuntime {
             // The runtime is not Send: it is built on its own thread.
             .spawn(move || {
                 let queried = crossbeam_channel::bounded(hub.queried_queue());
-                Worker { hub, queried, routing: false, cfg, console, effects, exec, rt: None }.run(&st, ready_tx)
+                Worker { hub, queried, routing: false, cfg, console, effects, exec, rt: None }
+                    .run(&st, ready_tx)
             })
             .map_err(HubRuntimeError::Thread)?;
         // Back only once the store's agents are loaded and the runtime's
         // mailbox registered: a pod watcher started next must not deliver
         // its first list to nobody. (An error ends the thread: recv fails.)
         let _ = ready_rx.recv();
-        Ok(HubRuntime { inbox: HubRuntimeInbox(executor.handle()), stop, thread: Some(thread), console: Some(console_thread), executor: Some(executor) })
+        Ok(HubRuntime {
+            inbox: HubRuntimeInbox(executor.handle()),
+            stop,
+            thread: Some(thread),
+            console: Some(console_thread),
+            executor: Some(executor),
+        })
     }
 
     /// Where the hub's own pod watcher hands its events.
@@ -134,7 +148,10 @@ impl HubRuntimeInbox {
 struct Worker {
     hub: HubHandle,
     /// Items on their way into the hub through `onItemQueried`.
-    queried: (crossbeam_channel::Sender<serde_json::Value>, crossbeam_channel::Receiver<serde_json::Value>),
+    queried: (
+        crossbeam_channel::Sender<serde_json::Value>,
+        crossbeam_channel::Receiver<serde_json::Value>,
+    ),
     /// Whether the hub routes items through `queried` now.
     routing: bool,
     cfg: ScriptingConfig,
@@ -211,7 +228,9 @@ impl Worker {
             HubEvent::HubAction { action, object, .. } => {
                 rt.on_hub_action(&action, &object);
             }
-            HubEvent::Job { worker, tag, op } if worker.as_deref().is_none_or(|w| w == HUB_NODE) => {
+            HubEvent::Job { worker, tag, op }
+                if worker.as_deref().is_none_or(|w| w == HUB_NODE) =>
+            {
                 let tags: Vec<String> = match tag {
                     Some(t) => vec![t],
                     None => rt.jobs().into_iter().map(|j| j.tag).collect(),

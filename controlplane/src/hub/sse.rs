@@ -25,7 +25,10 @@ impl Slot {
     /// `None` when every slot is taken (counted).
     pub(crate) fn take(state: &Arc<HubState>) -> Option<Slot> {
         let max = state.cfg.max_sse_clients;
-        let ok = state.sse_clients.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_ok();
+        let ok = state
+            .sse_clients
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .is_ok();
         if ok {
             Some(Slot(state.clone()))
         } else {
@@ -50,7 +53,8 @@ pub(crate) struct SseBody {
 impl SseBody {
     /// Call inside the runtime (the keep-alive timer needs it).
     pub(crate) fn new(rx: mpsc::Receiver<Bytes>, slot: Slot) -> Self {
-        let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+        let mut keep_alive =
+            tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
         keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         SseBody { rx, keep_alive, _slot: slot }
     }
@@ -60,7 +64,10 @@ impl Body for SseBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.rx.poll_recv(cx) {
             Poll::Ready(Some(b)) => {
                 self.keep_alive.reset();

@@ -65,7 +65,12 @@ pub trait ScriptStore: Send + Sync + 'static {
     fn get(&self, name: &str) -> Result<Option<StoredAgent>, StoreError>;
     /// Creates or replaces `name`. `active: None` keeps a replaced agent's
     /// state and makes a new one active.
-    fn put(&self, name: &str, source: &str, active: Option<bool>) -> Result<StoredAgent, StoreError>;
+    fn put(
+        &self,
+        name: &str,
+        source: &str,
+        active: Option<bool>,
+    ) -> Result<StoredAgent, StoreError>;
     /// `None` if there is no such agent.
     fn set_active(&self, name: &str, active: bool) -> Result<Option<StoredAgent>, StoreError>;
     /// `false` if there was no such agent.
@@ -83,7 +88,11 @@ pub fn check_agent_name(name: &str) -> Result<(), StoreError> {
         && name.len() <= 128
         && !name.starts_with('.')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok { Ok(()) } else { Err(StoreError::InvalidName(name.to_string())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidName(name.to_string()))
+    }
 }
 
 pub fn check_env_name(name: &str) -> Result<(), StoreError> {
@@ -91,7 +100,11 @@ pub fn check_env_name(name: &str) -> Result<(), StoreError> {
         && name.len() <= 128
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok { Ok(()) } else { Err(StoreError::InvalidEnvName(name.to_string())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidEnvName(name.to_string()))
+    }
 }
 
 /// The standalone store: `DIR/agents/NAME.js`, `DIR/inactive.json` (a
@@ -109,7 +122,10 @@ impl DirStore {
     /// Opens (creating) the store at `dir`.
     pub fn open(dir: &Path) -> Result<DirStore, StoreError> {
         let agents = dir.join("agents");
-        std::fs::create_dir_all(&agents).map_err(|source| StoreError::Io { what: format!("creating {}", agents.display()), source })?;
+        std::fs::create_dir_all(&agents).map_err(|source| StoreError::Io {
+            what: format!("creating {}", agents.display()),
+            source,
+        })?;
         Ok(DirStore { dir: dir.to_path_buf(), lock: Mutex::new(()) })
     }
 
@@ -139,12 +155,20 @@ impl DirStore {
         Ok(())
     }
 
-    fn read_json<T: serde::de::DeserializeOwned + Default>(&self, file: &str) -> Result<T, StoreError> {
+    fn read_json<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        file: &str,
+    ) -> Result<T, StoreError> {
         let path = self.dir.join(file);
         match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt { what: path.display().to_string(), reason: e.to_string() }),
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt {
+                what: path.display().to_string(),
+                reason: e.to_string(),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
-            Err(source) => Err(StoreError::Io { what: format!("reading {}", path.display()), source }),
+            Err(source) => {
+                Err(StoreError::Io { what: format!("reading {}", path.display()), source })
+            }
         }
     }
 
@@ -159,8 +183,13 @@ impl DirStore {
 
     fn mark(&self, name: &str, active: bool) -> Result<(), StoreError> {
         let mut inactive = self.inactive()?;
-        let changed = if active { inactive.remove(name) } else { inactive.insert(name.to_string()) };
-        if changed { self.set_inactive(&inactive) } else { Ok(()) }
+        let changed =
+            if active { inactive.remove(name) } else { inactive.insert(name.to_string()) };
+        if changed {
+            self.set_inactive(&inactive)
+        } else {
+            Ok(())
+        }
     }
 
     fn read_source(&self, name: &str) -> Result<Option<String>, StoreError> {
@@ -168,7 +197,9 @@ impl DirStore {
         match std::fs::read_to_string(&path) {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(StoreError::Io { what: format!("reading {}", path.display()), source }),
+            Err(source) => {
+                Err(StoreError::Io { what: format!("reading {}", path.display()), source })
+            }
         }
     }
 }
@@ -185,14 +216,22 @@ impl ScriptStore for DirStore {
         let mut out = Vec::new();
         for e in std::fs::read_dir(&dir).map_err(io)? {
             let path = e.map_err(io)?.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".js")) else { continue };
+            let Some(name) =
+                path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".js"))
+            else {
+                continue;
+            };
             // Files put there by hand with names the API would refuse are
             // left alone rather than served.
             if check_agent_name(name).is_err() || !path.is_file() {
                 continue;
             }
             if let Some(source) = self.read_source(name)? {
-                out.push(StoredAgent { name: name.to_string(), active: !inactive.contains(name), source });
+                out.push(StoredAgent {
+                    name: name.to_string(),
+                    active: !inactive.contains(name),
+                    source,
+                });
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -202,10 +241,19 @@ impl ScriptStore for DirStore {
     fn get(&self, name: &str) -> Result<Option<StoredAgent>, StoreError> {
         check_agent_name(name)?;
         let Some(source) = self.read_source(name)? else { return Ok(None) };
-        Ok(Some(StoredAgent { name: name.to_string(), active: !self.inactive()?.contains(name), source }))
+        Ok(Some(StoredAgent {
+            name: name.to_string(),
+            active: !self.inactive()?.contains(name),
+            source,
+        }))
     }
 
-    fn put(&self, name: &str, source: &str, active: Option<bool>) -> Result<StoredAgent, StoreError> {
+    fn put(
+        &self,
+        name: &str,
+        source: &str,
+        active: Option<bool>,
+    ) -> Result<StoredAgent, StoreError> {
         check_agent_name(name)?;
         let _g = self.guard();
         let active = match active {
@@ -235,7 +283,9 @@ impl ScriptStore for DirStore {
                 Ok(true)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(source) => Err(StoreError::Io { what: format!("removing {}", path.display()), source }),
+            Err(source) => {
+                Err(StoreError::Io { what: format!("removing {}", path.display()), source })
+            }
         }
     }
 
@@ -276,11 +326,17 @@ mod tests {
         }
         let s = DirStore::open(d.path()).unwrap();
         let l = s.list().unwrap();
-        assert_eq!(l.iter().map(|a| (a.name.as_str(), a.active)).collect::<Vec<_>>(), [("a", false), ("b", true)]);
+        assert_eq!(
+            l.iter().map(|a| (a.name.as_str(), a.active)).collect::<Vec<_>>(),
+            [("a", false), ("b", true)]
+        );
         assert_eq!(l[0].source, "var a = 1;");
         assert_eq!(s.env().unwrap()["TOKEN"], "s3cret");
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(d.path().join("env.json")).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(d.path().join("env.json")).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert!(s.set_active("a", true).unwrap().unwrap().active);
         assert!(s.delete("a").unwrap());
         assert!(!s.delete("a").unwrap());

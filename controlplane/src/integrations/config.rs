@@ -76,14 +76,26 @@ pub struct InvalidIntegrationsConfig {
 
 impl IntegrationsConfig {
     pub fn validate(&self) -> Result<(), InvalidIntegrationsConfig> {
-        let bad = |key: &str, reason: &str| Err(InvalidIntegrationsConfig { key: format!("integrations.{key}"), reason: reason.into() });
+        let bad = |key: &str, reason: &str| {
+            Err(InvalidIntegrationsConfig {
+                key: format!("integrations.{key}"),
+                reason: reason.into(),
+            })
+        };
         if !(1..=64).contains(&self.worker_threads) {
             return bad("worker_threads", "must be between 1 and 64");
         }
-        if !self.metrics_listen.is_empty() && self.metrics_listen.parse::<std::net::SocketAddr>().is_err() {
-            return bad("metrics_listen", "must be an address like 127.0.0.1:9188 (or empty to disable)");
+        if !self.metrics_listen.is_empty()
+            && self.metrics_listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return bad(
+                "metrics_listen",
+                "must be an address like 127.0.0.1:9188 (or empty to disable)",
+            );
         }
-        if self.retry.initial_backoff_ms == 0 || self.retry.max_backoff_ms < self.retry.initial_backoff_ms {
+        if self.retry.initial_backoff_ms == 0
+            || self.retry.max_backoff_ms < self.retry.initial_backoff_ms
+        {
             return bad("retry", "need 0 < initial_backoff_ms <= max_backoff_ms");
         }
         let lanes = [
@@ -109,11 +121,19 @@ impl IntegrationsConfig {
         if !self.kinesis.endpoint.is_empty() && url::Url::parse(&self.kinesis.endpoint).is_err() {
             return bad("kinesis.endpoint", "must be a URL like http://127.0.0.1:4567 (or empty)");
         }
-        if !self.slack_bot.api_url.starts_with("http://") && !self.slack_bot.api_url.starts_with("https://") {
+        if !self.slack_bot.api_url.starts_with("http://")
+            && !self.slack_bot.api_url.starts_with("https://")
+        {
             return bad("slack_bot.api_url", "must be an http:// or https:// URL");
         }
-        if self.kinesis.max_batch_records == 0 || self.kinesis.max_batch_records > crate::integrations::kinesis::MAX_RECORDS_PER_REQUEST {
-            return bad("kinesis.max_batch_records", "must be between 1 and 500 (the PutRecords limit)");
+        if self.kinesis.max_batch_records == 0
+            || self.kinesis.max_batch_records
+                > crate::integrations::kinesis::MAX_RECORDS_PER_REQUEST
+        {
+            return bad(
+                "kinesis.max_batch_records",
+                "must be between 1 and 500 (the PutRecords limit)",
+            );
         }
         Ok(())
     }
@@ -143,7 +163,12 @@ pub struct RetryConfig {
 
 impl Default for RetryConfig {
     fn default() -> Self {
-        RetryConfig { max_retries: 4, initial_backoff_ms: 200, max_backoff_ms: 10_000, max_retry_after_ms: 60_000 }
+        RetryConfig {
+            max_retries: 4,
+            initial_backoff_ms: 200,
+            max_backoff_ms: 10_000,
+            max_retry_after_ms: 60_000,
+        }
     }
 }
 
@@ -225,7 +250,12 @@ pub struct SlackBotConfig {
 
 impl Default for SlackBotConfig {
     fn default() -> Self {
-        SlackBotConfig { queue: 256, concurrency: 4, timeout_ms: 10_000, api_url: "https://slack.com/api".into() }
+        SlackBotConfig {
+            queue: 256,
+            concurrency: 4,
+            timeout_ms: 10_000,
+            api_url: "https://slack.com/api".into(),
+        }
     }
 }
 
@@ -271,7 +301,13 @@ pub struct InfluxDbConfig {
 
 impl Default for InfluxDbConfig {
     fn default() -> Self {
-        InfluxDbConfig { queue: 1024, concurrency: 8, timeout_ms: 10_000, api: InfluxApi::V2, integers: false }
+        InfluxDbConfig {
+            queue: 1024,
+            concurrency: 8,
+            timeout_ms: 10_000,
+            api: InfluxApi::V2,
+            integers: false,
+        }
     }
 }
 
@@ -370,7 +406,14 @@ pub struct PcapConfig {
 
 impl Default for PcapConfig {
     fn default() -> Self {
-        PcapConfig { queue: 4, concurrency: 1, timeout_ms: 30_000, default_seconds: 10, max_seconds: 300, dir: String::new() }
+        PcapConfig {
+            queue: 4,
+            concurrency: 1,
+            timeout_ms: 30_000,
+            default_seconds: 10,
+            max_seconds: 300,
+            dir: String::new(),
+        }
     }
 }
 

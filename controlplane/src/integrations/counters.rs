@@ -9,7 +9,8 @@ use super::Integration;
 
 /// Upper bounds (seconds) of the delivery-latency histogram buckets; the
 /// last bucket is +Inf.
-pub const LATENCY_BUCKETS_S: [f64; 12] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0];
+pub const LATENCY_BUCKETS_S: [f64; 12] =
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0];
 
 #[derive(Debug)]
 pub struct IntegrationCounters {
@@ -125,13 +126,15 @@ impl IntegrationCounters {
         let s = elapsed.as_secs_f64();
         let i = LATENCY_BUCKETS_S.iter().position(|b| s <= *b).unwrap_or(LATENCY_BUCKETS_S.len());
         self.latency_buckets[i].fetch_add(1, Relaxed);
-        self.latency_sum_us.fetch_add(elapsed.as_micros().min(u128::from(u64::MAX)) as u64, Relaxed);
+        self.latency_sum_us
+            .fetch_add(elapsed.as_micros().min(u128::from(u64::MAX)) as u64, Relaxed);
     }
 
     /// At the drain timeout: what is still queued or in flight is
     /// abandoned (counted as failed too); returns how many.
     pub(crate) fn abandon_unfinished(&self) -> u64 {
-        let n = (self.queued.swap(0, Relaxed).max(0) + self.in_flight.swap(0, Relaxed).max(0)) as u64;
+        let n =
+            (self.queued.swap(0, Relaxed).max(0) + self.in_flight.swap(0, Relaxed).max(0)) as u64;
         self.abandoned.fetch_add(n, Relaxed);
         self.failed.fetch_add(n, Relaxed);
         n

@@ -31,7 +31,11 @@ pub enum FileOp {
 impl FileOp {
     fn path(&self) -> &Path {
         match self {
-            FileOp::Write { path, .. } | FileOp::Append { path, .. } | FileOp::Read { path } | FileOp::Delete { path } | FileOp::Mkdir { path } => path,
+            FileOp::Write { path, .. }
+            | FileOp::Append { path, .. }
+            | FileOp::Read { path }
+            | FileOp::Delete { path }
+            | FileOp::Mkdir { path } => path,
         }
     }
 }
@@ -46,7 +50,9 @@ pub fn agent_dir(data_dir: &Path, agent: &str) -> Result<PathBuf, IntegrationErr
     let mut comps = Path::new(agent).components();
     match (comps.next(), comps.next()) {
         (Some(Component::Normal(_)), None) => Ok(data_dir.join(agent)),
-        _ => Err(IntegrationError::Invalid(format!("agent name {agent:?} cannot name a directory"))),
+        _ => {
+            Err(IntegrationError::Invalid(format!("agent name {agent:?} cannot name a directory")))
+        }
     }
 }
 
@@ -57,11 +63,19 @@ fn resolve(root: &Path, rel: &Path) -> Result<PathBuf, IntegrationError> {
         match c {
             Component::Normal(part) => p.push(part),
             Component::CurDir => {}
-            _ => return Err(IntegrationError::Invalid(format!("file path {:?} leaves the agent directory", rel.display()))),
+            _ => {
+                return Err(IntegrationError::Invalid(format!(
+                    "file path {:?} leaves the agent directory",
+                    rel.display()
+                )))
+            }
         }
         if let Ok(m) = std::fs::symlink_metadata(&p) {
             if m.file_type().is_symlink() {
-                return Err(IntegrationError::Invalid(format!("file path {:?} goes through a symbolic link", rel.display())));
+                return Err(IntegrationError::Invalid(format!(
+                    "file path {:?} goes through a symbolic link",
+                    rel.display()
+                )));
             }
         }
     }
@@ -72,7 +86,12 @@ fn resolve(root: &Path, rel: &Path) -> Result<PathBuf, IntegrationError> {
 }
 
 /// Runs one operation (blocking: call from a blocking thread).
-pub fn run(data_dir: &Path, agent: &str, op: &FileOp, max_read_bytes: u64) -> Result<Value, IntegrationError> {
+pub fn run(
+    data_dir: &Path,
+    agent: &str,
+    op: &FileOp,
+    max_read_bytes: u64,
+) -> Result<Value, IntegrationError> {
     let root = agent_dir(data_dir, agent)?;
     std::fs::create_dir_all(&root).map_err(|e| io_err("creating", &root, e))?;
     let path = resolve(&root, op.path())?;
@@ -130,8 +149,15 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let w = FileOp::Write { path: "logs/a.txt".into(), content: "one\n".into() };
         run(d.path(), "my-agent", &w, 100).unwrap();
-        run(d.path(), "my-agent", &FileOp::Append { path: "logs/a.txt".into(), content: "two\n".into() }, 100).unwrap();
-        let r = run(d.path(), "my-agent", &FileOp::Read { path: "logs/a.txt".into() }, 100).unwrap();
+        run(
+            d.path(),
+            "my-agent",
+            &FileOp::Append { path: "logs/a.txt".into(), content: "two\n".into() },
+            100,
+        )
+        .unwrap();
+        let r =
+            run(d.path(), "my-agent", &FileOp::Read { path: "logs/a.txt".into() }, 100).unwrap();
         assert_eq!(r, Value::String("one\ntwo\n".into()));
         assert!(d.path().join("my-agent/logs/a.txt").exists());
         assert!(run(d.path(), "my-agent", &FileOp::Read { path: "logs/a.txt".into() }, 3).is_err());
@@ -146,7 +172,9 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(d.path().join("a")).unwrap();
         std::os::unix::fs::symlink(outside.path(), d.path().join("a/out")).unwrap();
-        let e = run(d.path(), "a", &FileOp::Write { path: "out/x".into(), content: "x".into() }, 10).unwrap_err();
+        let e =
+            run(d.path(), "a", &FileOp::Write { path: "out/x".into(), content: "x".into() }, 10)
+                .unwrap_err();
         assert!(e.to_string().contains("symbolic link"), "{e}");
         assert!(!outside.path().join("x").exists());
         assert!(agent_dir(d.path(), "../x").is_err());

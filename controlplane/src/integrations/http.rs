@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, COOKIE, LOCATION, PROXY_AUTHORIZATION};
+use hyper::header::{
+    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, COOKIE, LOCATION, PROXY_AUTHORIZATION,
+};
 use hyper::{Method, Request, StatusCode};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -96,11 +98,16 @@ impl HttpClient {
     /// Must be called inside a tokio runtime (the pool spawns tasks there).
     /// `extra_ca`: a PEM file of CA certificates trusted besides the Mozilla
     /// roots.
-    pub fn new(connect_timeout: Duration, extra_ca: Option<&Path>) -> Result<Self, IntegrationError> {
+    pub fn new(
+        connect_timeout: Duration,
+        extra_ca: Option<&Path>,
+    ) -> Result<Self, IntegrationError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
         if let Some(path) = extra_ca {
-            let bad = |e: String| IntegrationError::Unavailable(format!("CA file {}: {e}", path.display()));
+            let bad = |e: String| {
+                IntegrationError::Unavailable(format!("CA file {}: {e}", path.display()))
+            };
             let certs = CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))?;
             let mut added = 0;
             for cert in certs {
@@ -134,7 +141,11 @@ impl HttpClient {
 
     /// Sends `req`, follows redirects per the policy, reads the body up to
     /// its cap; all within `opts.timeout`.
-    pub async fn send(&self, req: &HttpRequest, opts: SendOptions) -> Result<HttpResponse, IntegrationError> {
+    pub async fn send(
+        &self,
+        req: &HttpRequest,
+        opts: SendOptions,
+    ) -> Result<HttpResponse, IntegrationError> {
         match tokio::time::timeout(opts.timeout, self.send_inner(req, opts)).await {
             Ok(r) => r,
             Err(_) => Err(IntegrationError::Timeout(opts.timeout)),
@@ -144,21 +155,31 @@ impl HttpClient {
     /// Sends `req` (no redirects) and returns the response with its body
     /// unread, for streams (server-sent events) read as they come. Only
     /// the response head is bounded by `head_timeout`.
-    pub async fn open(&self, req: &HttpRequest, head_timeout: Duration) -> Result<hyper::Response<hyper::body::Incoming>, IntegrationError> {
+    pub async fn open(
+        &self,
+        req: &HttpRequest,
+        head_timeout: Duration,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, IntegrationError> {
         check_scheme(&req.url)?;
         let mut builder = Request::builder().method(req.method.clone()).uri(req.url.as_str());
         if let Some(h) = builder.headers_mut() {
             *h = req.headers.clone();
             h.entry(hyper::header::USER_AGENT).or_insert(HeaderValue::from_static(USER_AGENT));
         }
-        let request = builder.body(Full::new(req.body.clone())).map_err(|e| IntegrationError::Invalid(format!("{}: {e}", req.url)))?;
+        let request = builder
+            .body(Full::new(req.body.clone()))
+            .map_err(|e| IntegrationError::Invalid(format!("{}: {e}", req.url)))?;
         match tokio::time::timeout(head_timeout, self.client.request(request)).await {
             Ok(r) => r.map_err(|e| classify(&req.url, &e)),
             Err(_) => Err(IntegrationError::Timeout(head_timeout)),
         }
     }
 
-    async fn send_inner(&self, req: &HttpRequest, opts: SendOptions) -> Result<HttpResponse, IntegrationError> {
+    async fn send_inner(
+        &self,
+        req: &HttpRequest,
+        opts: SendOptions,
+    ) -> Result<HttpResponse, IntegrationError> {
         let mut method = req.method.clone();
         let mut url = req.url.clone();
         let mut headers = req.headers.clone();
@@ -177,7 +198,12 @@ impl HttpClient {
             let resp = self.client.request(request).await.map_err(|e| classify(&url, &e))?;
             let status = resp.status();
             if is_redirect(status) && redirects < opts.max_redirects {
-                if let Some(next) = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok()).and_then(|l| url.join(l).ok()) {
+                if let Some(next) = resp
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| url.join(l).ok())
+                {
                     redirects += 1;
                     let (m, keep_body) = redirected_method(status, &method);
                     if !keep_body {
@@ -197,7 +223,13 @@ impl HttpClient {
             }
             let resp_headers = resp.headers().clone();
             let (body, truncated) = read_capped(resp.into_body(), opts.max_body_bytes).await?;
-            return Ok(HttpResponse { status: status.as_u16(), headers: resp_headers, body, truncated, url });
+            return Ok(HttpResponse {
+                status: status.as_u16(),
+                headers: resp_headers,
+                body,
+                truncated,
+                url,
+            });
         }
     }
 }
@@ -212,7 +244,8 @@ fn check_scheme(url: &Url) -> Result<(), IntegrationError> {
 
 /// Parses an agent-given URL: http or https with a host.
 pub fn parse_url(s: &str) -> Result<Url, IntegrationError> {
-    let url = Url::parse(s.trim()).map_err(|e| IntegrationError::Invalid(format!("URL {s:?}: {e}")))?;
+    let url =
+        Url::parse(s.trim()).map_err(|e| IntegrationError::Invalid(format!("URL {s:?}: {e}")))?;
     check_scheme(&url)?;
     Ok(url)
 }
@@ -236,10 +269,14 @@ fn origin(u: &Url) -> (String, Option<String>, Option<u16>) {
     (u.scheme().to_string(), u.host_str().map(str::to_ascii_lowercase), u.port_or_known_default())
 }
 
-async fn read_capped(mut body: hyper::body::Incoming, cap: usize) -> Result<(Bytes, bool), IntegrationError> {
+async fn read_capped(
+    mut body: hyper::body::Incoming,
+    cap: usize,
+) -> Result<(Bytes, bool), IntegrationError> {
     let mut out = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| IntegrationError::Connect(format!("reading the response: {e}")))?;
+        let frame =
+            frame.map_err(|e| IntegrationError::Connect(format!("reading the response: {e}")))?;
         if let Ok(data) = frame.into_data() {
             let room = cap.saturating_sub(out.len());
             if data.len() > room {
@@ -264,10 +301,16 @@ fn classify(url: &Url, e: &hyper_util::client::legacy::Error) -> IntegrationErro
         src = s.source();
     }
     if e.is_connect() && chain.contains("dns error") {
-        return IntegrationError::Dns { host: url.host_str().unwrap_or("").to_string(), detail: chain };
+        return IntegrationError::Dns {
+            host: url.host_str().unwrap_or("").to_string(),
+            detail: chain,
+        };
     }
     // rustls' verification and handshake failures (as io errors).
-    if chain.contains("invalid peer certificate") || chain.contains("peer is incompatible") || chain.contains("received fatal alert") {
+    if chain.contains("invalid peer certificate")
+        || chain.contains("peer is incompatible")
+        || chain.contains("received fatal alert")
+    {
         return IntegrationError::Tls(format!("{}: {chain}", redact(url)));
     }
     IntegrationError::Connect(format!("{}: {chain}", redact(url)))
@@ -285,11 +328,15 @@ pub fn redact(url: &Url) -> String {
 }
 
 /// Builds a header map from an agent's `{name: value}` object.
-pub fn headers_from<'a>(pairs: impl IntoIterator<Item = (&'a String, &'a String)>) -> Result<HeaderMap, IntegrationError> {
+pub fn headers_from<'a>(
+    pairs: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<HeaderMap, IntegrationError> {
     let mut h = HeaderMap::new();
     for (k, v) in pairs {
-        let name = HeaderName::from_bytes(k.trim().as_bytes()).map_err(|_| IntegrationError::Invalid(format!("header name {k:?}")))?;
-        let value = HeaderValue::from_str(v).map_err(|_| IntegrationError::Invalid(format!("value of header {k:?}")))?;
+        let name = HeaderName::from_bytes(k.trim().as_bytes())
+            .map_err(|_| IntegrationError::Invalid(format!("header name {k:?}")))?;
+        let value = HeaderValue::from_str(v)
+            .map_err(|_| IntegrationError::Invalid(format!("value of header {k:?}")))?;
         h.append(name, value);
     }
     Ok(h)

@@ -65,7 +65,10 @@ impl HubRouter {
     /// Queues `event` (an agent load or removal) to every registered
     /// runtime; returns how many took it.
     pub fn broadcast(&self, event: &scripting::RuntimeEvent) -> usize {
-        self.mailboxes.read().map(|m| m.iter().filter(|mb| mb.event(event.clone())).count()).unwrap_or(0)
+        self.mailboxes
+            .read()
+            .map(|m| m.iter().filter(|mb| mb.event(event.clone())).count())
+            .unwrap_or(0)
     }
 
     /// Delivers to every registered runtime; `Ok(n)` runtimes took it.
@@ -76,7 +79,10 @@ impl HubRouter {
         if let Some(forward) = self.forward.read().ok().as_ref().and_then(|f| f.as_ref()) {
             return forward(action, object);
         }
-        let m = self.mailboxes.read().map_err(|_| IntegrationError::Unavailable("hub.action: router poisoned".into()))?;
+        let m = self
+            .mailboxes
+            .read()
+            .map_err(|_| IntegrationError::Unavailable("hub.action: router poisoned".into()))?;
         Ok(m.iter().filter(|mb| mb.hub_action(action, object.clone())).count())
     }
 }

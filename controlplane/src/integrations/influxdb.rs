@@ -56,10 +56,18 @@ fn escape(what: &str, s: &str, special: &[char]) -> Result<String, IntegrationEr
     while let Some(c) = chars.next() {
         if c == '\\' {
             match chars.peek() {
-                None => return Err(invalid(what, s, "ends with a backslash, which line protocol cannot carry")),
-                Some(n) if special.contains(n) => {
-                    return Err(invalid(what, s, "has a backslash before a special character, which line protocol cannot carry"))
+                None => {
+                    return Err(invalid(
+                        what,
+                        s,
+                        "ends with a backslash, which line protocol cannot carry",
+                    ))
                 }
+                Some(n) if special.contains(n) => return Err(invalid(
+                    what,
+                    s,
+                    "has a backslash before a special character, which line protocol cannot carry",
+                )),
                 _ => {}
             }
         }
@@ -138,14 +146,23 @@ fn collect_fields(prefix: &str, v: &Value, integers: bool, out: &mut Vec<(String
         }
         other => {
             if let Some(val) = field_value(other, integers) {
-                out.push((if prefix.is_empty() { "value".to_string() } else { prefix.to_string() }, val));
+                out.push((
+                    if prefix.is_empty() { "value".to_string() } else { prefix.to_string() },
+                    val,
+                ));
             }
         }
     }
 }
 
 /// One point: `measurement[,tags] fields timestamp`.
-pub fn line(measurement: &str, data: &Value, tags: &BTreeMap<String, String>, ts_ns: u128, integers: bool) -> Result<String, IntegrationError> {
+pub fn line(
+    measurement: &str,
+    data: &Value,
+    tags: &BTreeMap<String, String>,
+    ts_ns: u128,
+    integers: bool,
+) -> Result<String, IntegrationError> {
     let mut out = escape_measurement(measurement)?;
     for (k, v) in tags {
         if v.is_empty() {
@@ -156,7 +173,9 @@ pub fn line(measurement: &str, data: &Value, tags: &BTreeMap<String, String>, ts
     let mut fields = Vec::new();
     collect_fields("", data, integers, &mut fields);
     if fields.is_empty() {
-        return Err(IntegrationError::Invalid("influxdb: data has no field to write (needs a number, string or boolean)".into()));
+        return Err(IntegrationError::Invalid(
+            "influxdb: data has no field to write (needs a number, string or boolean)".into(),
+        ));
     }
     for (i, (k, v)) in fields.iter().enumerate() {
         out.push(if i == 0 { ' ' } else { ',' });
@@ -184,7 +203,11 @@ pub fn now_ns() -> u128 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
-pub fn build_request(p: &Point<'_>, cfg: &InfluxDbConfig, ts_ns: u128) -> Result<HttpRequest, IntegrationError> {
+pub fn build_request(
+    p: &Point<'_>,
+    cfg: &InfluxDbConfig,
+    ts_ns: u128,
+) -> Result<HttpRequest, IntegrationError> {
     let body = line(p.measurement, p.data, p.tags, ts_ns, cfg.integers)?;
     let mut url = parse_url(p.url)?;
     let path = url.path().trim_end_matches('/').to_string();
@@ -193,7 +216,10 @@ pub fn build_request(p: &Point<'_>, cfg: &InfluxDbConfig, ts_ns: u128) -> Result
     } else if path.ends_with("/write") {
         InfluxApi::V1
     } else {
-        url.set_path(&format!("{path}{}", if cfg.api == InfluxApi::V2 { "/api/v2/write" } else { "/write" }));
+        url.set_path(&format!(
+            "{path}{}",
+            if cfg.api == InfluxApi::V2 { "/api/v2/write" } else { "/write" }
+        ));
         cfg.api
     };
     if p.bucket.is_empty() {
@@ -205,7 +231,9 @@ pub fn build_request(p: &Point<'_>, cfg: &InfluxDbConfig, ts_ns: u128) -> Result
         let mut q = url.query_pairs_mut();
         match api {
             InfluxApi::V2 => {
-                q.append_pair("org", p.org).append_pair("bucket", p.bucket).append_pair("precision", "ns");
+                q.append_pair("org", p.org)
+                    .append_pair("bucket", p.bucket)
+                    .append_pair("precision", "ns");
             }
             InfluxApi::V1 => {
                 let (db, rp) = p.bucket.split_once('/').unwrap_or((p.bucket, ""));
@@ -223,7 +251,11 @@ pub fn build_request(p: &Point<'_>, cfg: &InfluxDbConfig, ts_ns: u128) -> Result
             InfluxApi::V1 if token.contains(':') => format!("Basic {}", base64(token.as_bytes())),
             InfluxApi::V1 => format!("Token {token}"),
         };
-        let v = HeaderValue::from_str(&auth).map_err(|_| IntegrationError::Invalid("influxdb: the token has characters a header cannot carry".into()))?;
+        let v = HeaderValue::from_str(&auth).map_err(|_| {
+            IntegrationError::Invalid(
+                "influxdb: the token has characters a header cannot carry".into(),
+            )
+        })?;
         headers.insert(AUTHORIZATION, v);
     }
     Ok(HttpRequest { method: Method::POST, url, headers, body: Bytes::from(body) })
@@ -248,8 +280,14 @@ fn base64(input: &[u8]) -> String {
 
 // ---- sending -----------------------------------------------------------------
 
-pub async fn attempt(client: &HttpClient, req: &HttpRequest, timeout: Duration) -> Result<Value, IntegrationError> {
-    let resp = client.send(req, SendOptions { timeout, max_redirects: 0, max_body_bytes: 64 * 1024 }).await?;
+pub async fn attempt(
+    client: &HttpClient,
+    req: &HttpRequest,
+    timeout: Duration,
+) -> Result<Value, IntegrationError> {
+    let resp = client
+        .send(req, SendOptions { timeout, max_redirects: 0, max_body_bytes: 64 * 1024 })
+        .await?;
     if let Err(IntegrationError::Status { status, retry_after, body }) = resp.error_for_status() {
         // InfluxDB explains a refusal in JSON: v2 `{"message"}`, v1 `{"error"}`.
         let msg = serde_json::from_str::<Value>(&body)
@@ -287,9 +325,13 @@ mod tests {
 
     #[test]
     fn numbers_floats_by_default_integers_when_asked() {
-        let d = json!({"status": 200, "ms": 12.25, "big": 1e21, "nested": {"a": 1}, "list": [1, 2]});
+        let d =
+            json!({"status": 200, "ms": 12.25, "big": 1e21, "nested": {"a": 1}, "list": [1, 2]});
         let l = line("m", &d, &BTreeMap::new(), 1, false).unwrap();
-        assert_eq!(l, r#"m big=1000000000000000000000,list="[1,2]",ms=12.25,nested.a=1,status=200 1"#);
+        assert_eq!(
+            l,
+            r#"m big=1000000000000000000000,list="[1,2]",ms=12.25,nested.a=1,status=200 1"#
+        );
         let l = line("m", &json!({"status": 200, "ms": 12.25}), &BTreeMap::new(), 1, true).unwrap();
         assert_eq!(l, "m ms=12.25,status=200i 1");
         assert_eq!(line("m", &json!(3), &BTreeMap::new(), 1, false).unwrap(), "m value=3 1");
@@ -299,7 +341,10 @@ mod tests {
     fn unrepresentable_input_is_refused() {
         let none = BTreeMap::new();
         for bad in ["", "#comment", "a\nb", "ends\\"] {
-            assert!(!line(bad, &json!({"a": 1}), &none, 1, false).unwrap_err().retryable(), "{bad:?}");
+            assert!(
+                !line(bad, &json!({"a": 1}), &none, 1, false).unwrap_err().retryable(),
+                "{bad:?}"
+            );
         }
         assert!(line("m", &json!({"a": 1}), &tags(&[("k", "a\\,b")]), 1, false).is_err());
         assert!(line("m", &json!({}), &none, 1, false).is_err());
@@ -313,7 +358,15 @@ mod tests {
         let cfg = InfluxDbConfig::default();
         let data = json!({"a": 1});
         let t = BTreeMap::new();
-        let p = Point { url: "http://h:8086", token: "tok", org: "my org", bucket: "b", measurement: "m", data: &data, tags: &t };
+        let p = Point {
+            url: "http://h:8086",
+            token: "tok",
+            org: "my org",
+            bucket: "b",
+            measurement: "m",
+            data: &data,
+            tags: &t,
+        };
         let r = build_request(&p, &cfg, 5).unwrap();
         assert_eq!(r.url.as_str(), "http://h:8086/api/v2/write?org=my+org&bucket=b&precision=ns");
         assert_eq!(r.headers[AUTHORIZATION], "Token tok");

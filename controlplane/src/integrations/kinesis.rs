@@ -85,13 +85,22 @@ pub fn build_record(
     }
     let region = if region.trim().is_empty() { cfg.region.trim() } else { region.trim() };
     if region.is_empty() {
-        return Err(IntegrationError::Invalid("kinesis: no region (pass one, or set integrations.kinesis.region)".into()));
+        return Err(IntegrationError::Invalid(
+            "kinesis: no region (pass one, or set integrations.kinesis.region)".into(),
+        ));
     }
-    let credentials = match (key_id.map(str::trim).filter(|s| !s.is_empty()), secret.map(str::trim).filter(|s| !s.is_empty())) {
-        (Some(k), Some(s)) => Some((k.to_string(), s.to_string())),
-        (None, None) => None,
-        _ => return Err(IntegrationError::Invalid("kinesis: keyId and secret go together (or give neither for the standard chain)".into())),
-    };
+    let credentials =
+        match (
+            key_id.map(str::trim).filter(|s| !s.is_empty()),
+            secret.map(str::trim).filter(|s| !s.is_empty()),
+        ) {
+            (Some(k), Some(s)) => Some((k.to_string(), s.to_string())),
+            (None, None) => None,
+            _ => return Err(IntegrationError::Invalid(
+                "kinesis: keyId and secret go together (or give neither for the standard chain)"
+                    .into(),
+            )),
+        };
     let record = Record {
         data: payload.as_bytes().to_vec(),
         partition_key: format!("{:016x}", PARTITION_SEQ.fetch_add(1, Ordering::Relaxed)),
@@ -102,7 +111,10 @@ pub fn build_record(
             record.size()
         )));
     }
-    Ok((Target { stream: stream.trim().to_string(), region: region.to_string(), credentials }, record))
+    Ok((
+        Target { stream: stream.trim().to_string(), region: region.to_string(), credentials },
+        record,
+    ))
 }
 
 /// Splits sizes (in order) into consecutive batches of at most
@@ -139,7 +151,9 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(cfg: &KinesisConfig) -> Self {
-        let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https();
         Clients { cfg: cfg.clone(), http, cache: tokio::sync::Mutex::new(HashMap::new()) }
     }
 
@@ -154,7 +168,12 @@ impl Clients {
             .region(Region::new(target.region.clone()))
             .http_client(self.http.clone())
             .retry_config(AwsRetryConfig::disabled())
-            .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).connect_timeout(timeout.min(Duration::from_secs(3))).build());
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(timeout)
+                    .connect_timeout(timeout.min(Duration::from_secs(3)))
+                    .build(),
+            );
         if let Some((k, s)) = &target.credentials {
             loader = loader.credentials_provider(Credentials::new(k, s, None, None, "skua-agent"));
         }
@@ -183,12 +202,19 @@ fn retryable_code(code: &str) -> bool {
     )
 }
 
-fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(e: &SdkError<E, R>, timeout: Duration) -> IntegrationError {
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    e: &SdkError<E, R>,
+    timeout: Duration,
+) -> IntegrationError {
     match e {
-        SdkError::ConstructionFailure(_) => IntegrationError::Invalid(format!("kinesis: {}", chain(e))),
+        SdkError::ConstructionFailure(_) => {
+            IntegrationError::Invalid(format!("kinesis: {}", chain(e)))
+        }
         SdkError::TimeoutError(_) => IntegrationError::Timeout(timeout),
         SdkError::DispatchFailure(d) if d.is_timeout() => IntegrationError::Timeout(timeout),
-        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => IntegrationError::Connect(format!("kinesis: {}", chain(e))),
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            IntegrationError::Connect(format!("kinesis: {}", chain(e)))
+        }
         SdkError::ServiceError(s) => {
             let code = s.err().code().unwrap_or("UnknownError").to_string();
             IntegrationError::Service {
@@ -240,14 +266,21 @@ pub async fn put_batch(
         let entries = match entries {
             Ok(e) => e,
             Err(e) => {
-                let f = Failed { error: IntegrationError::Invalid(format!("kinesis: {e}")), attempts: retries + 1 };
+                let f = Failed {
+                    error: IntegrationError::Invalid(format!("kinesis: {e}")),
+                    attempts: retries + 1,
+                };
                 for &i in &pending {
                     outcomes[i] = Some(Err(f.clone()));
                 }
                 break;
             }
         };
-        let sent = tokio::time::timeout(timeout, client.put_records().stream_name(stream).set_records(Some(entries)).send()).await;
+        let sent = tokio::time::timeout(
+            timeout,
+            client.put_records().stream_name(stream).set_records(Some(entries)).send(),
+        )
+        .await;
         let (still, error) = match sent {
             Err(_) => (pending.clone(), IntegrationError::Timeout(timeout)),
             Ok(Err(e)) => (pending.clone(), classify(&e, timeout)),
@@ -258,7 +291,9 @@ pub async fn put_batch(
                     let Some(&i) = pending.get(k) else { break };
                     match (r.sequence_number(), r.error_code()) {
                         (Some(seq), None) => {
-                            outcomes[i] = Some(Ok(json!({"sequenceNumber": seq, "shardId": r.shard_id().unwrap_or("")})))
+                            outcomes[i] = Some(Ok(
+                                json!({"sequenceNumber": seq, "shardId": r.shard_id().unwrap_or("")}),
+                            ))
                         }
                         (_, code) => {
                             let code = code.unwrap_or("UnknownError").to_string();
@@ -281,7 +316,9 @@ pub async fn put_batch(
                 // A response with fewer entries than sent: the rest are unanswered.
                 for &i in pending.iter().skip(out.records().len()) {
                     still.push(i);
-                    last.get_or_insert(IntegrationError::Connect("kinesis: PutRecords answered fewer records than sent".into()));
+                    last.get_or_insert(IntegrationError::Connect(
+                        "kinesis: PutRecords answered fewer records than sent".into(),
+                    ));
                 }
                 (still, last.unwrap_or(IntegrationError::Connect(String::new())))
             }
@@ -307,7 +344,14 @@ pub async fn put_batch(
     }
     outcomes
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| Err(Failed { error: IntegrationError::Connect("kinesis: no outcome".into()), attempts: 1 })))
+        .map(|o| {
+            o.unwrap_or_else(|| {
+                Err(Failed {
+                    error: IntegrationError::Connect("kinesis: no outcome".into()),
+                    attempts: 1,
+                })
+            })
+        })
         .collect()
 }
 

@@ -117,7 +117,13 @@ pub enum IntegrationError {
     /// The service answered with an error of its own (Slack `ok: false`,
     /// a Kinesis error code).
     #[error("{service}: {code}{}", message_suffix(message))]
-    Service { service: &'static str, code: String, message: String, retryable: bool, retry_after: Option<Duration> },
+    Service {
+        service: &'static str,
+        code: String,
+        message: String,
+        retryable: bool,
+        retry_after: Option<Duration>,
+    },
     /// A local I/O error (`file.*`, `pcap.snapshot`).
     #[error("{0}")]
     Io(String),
@@ -137,15 +143,24 @@ fn body_suffix(body: &str) -> String {
 }
 
 fn message_suffix(m: &str) -> String {
-    if m.is_empty() { String::new() } else { format!(" ({m})") }
+    if m.is_empty() {
+        String::new()
+    } else {
+        format!(" ({m})")
+    }
 }
 
 impl IntegrationError {
     /// Whether another attempt may succeed.
     pub fn retryable(&self) -> bool {
         match self {
-            IntegrationError::Invalid(_) | IntegrationError::Io(_) | IntegrationError::Unavailable(_) | IntegrationError::Tls(_) => false,
-            IntegrationError::Dns { .. } | IntegrationError::Connect(_) | IntegrationError::Timeout(_) => true,
+            IntegrationError::Invalid(_)
+            | IntegrationError::Io(_)
+            | IntegrationError::Unavailable(_)
+            | IntegrationError::Tls(_) => false,
+            IntegrationError::Dns { .. }
+            | IntegrationError::Connect(_)
+            | IntegrationError::Timeout(_) => true,
             IntegrationError::Status { status, .. } => retryable_status(*status),
             IntegrationError::Service { retryable, .. } => *retryable,
         }
@@ -154,7 +169,8 @@ impl IntegrationError {
     /// How long the server asked us to wait, if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            IntegrationError::Status { retry_after, .. } | IntegrationError::Service { retry_after, .. } => *retry_after,
+            IntegrationError::Status { retry_after, .. }
+            | IntegrationError::Service { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -162,7 +178,9 @@ impl IntegrationError {
 
 /// HTTP statuses worth another attempt: timeouts, rate limits, server errors.
 pub fn retryable_status(status: u16) -> bool {
-    status == 408 || status == 429 || (500..=599).contains(&status) && status != 501 && status != 505
+    status == 408
+        || status == 429
+        || (500..=599).contains(&status) && status != 501 && status != 505
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by the
@@ -172,5 +190,8 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     if let Ok(s) = v.parse::<u64>() {
         return Some(Duration::from_secs(s));
     }
-    v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9).map(Duration::from_secs_f64)
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
+        .map(Duration::from_secs_f64)
 }

@@ -56,11 +56,26 @@ pub fn utc_stamp(t: SystemTime) -> String {
 }
 
 /// Writes a snapshot (blocking: call from a blocking thread).
-pub fn write_snapshot(ring: &dyn PacketRing, window: Duration, dir: &Path, agent: &str) -> Result<PathBuf, IntegrationError> {
-    let snap = ring.recent(window).map_err(|e| IntegrationError::Unavailable(format!("pcap.snapshot: {e}")))?;
-    std::fs::create_dir_all(dir).map_err(|e| IntegrationError::Io(format!("creating {}: {e}", dir.display())))?;
-    let name = agent.strip_suffix(".js").unwrap_or(agent).replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_");
-    let path = dir.join(format!("{name}-{}-{}.pcapng", utc_stamp(SystemTime::now()), SEQ.fetch_add(1, Ordering::Relaxed)));
+pub fn write_snapshot(
+    ring: &dyn PacketRing,
+    window: Duration,
+    dir: &Path,
+    agent: &str,
+) -> Result<PathBuf, IntegrationError> {
+    let snap = ring
+        .recent(window)
+        .map_err(|e| IntegrationError::Unavailable(format!("pcap.snapshot: {e}")))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| IntegrationError::Io(format!("creating {}: {e}", dir.display())))?;
+    let name = agent
+        .strip_suffix(".js")
+        .unwrap_or(agent)
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_");
+    let path = dir.join(format!(
+        "{name}-{}-{}.pcapng",
+        utc_stamp(SystemTime::now()),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
     let io = |e: std::io::Error| IntegrationError::Io(format!("writing {}: {e}", path.display()));
     let file = std::fs::File::create(&path).map_err(io)?;
     let mut w = PcapNgWriter::new(BufWriter::new(file), snap.link, true).map_err(io)?;
@@ -94,7 +109,11 @@ mod tests {
     fn writes_a_readable_pcapng() {
         let d = tempfile::tempdir().unwrap();
         let frame = dataplane::synth::udp4([10, 0, 0, 1], [10, 0, 0, 2], 1000, 53, b"hello");
-        let ring = Fixed(vec![RingPacket { ts_ns: 1_700_000_000_123_456_789, wire_len: frame.len() as u32, data: frame.clone() }]);
+        let ring = Fixed(vec![RingPacket {
+            ts_ns: 1_700_000_000_123_456_789,
+            wire_len: frame.len() as u32,
+            data: frame.clone(),
+        }]);
         let p = write_snapshot(&ring, Duration::from_secs(5), d.path(), "a.js").unwrap();
         assert!(p.file_name().unwrap().to_string_lossy().starts_with("a-"));
         let bytes = std::fs::read(&p).unwrap();

@@ -57,7 +57,14 @@ impl AgentMetrics {
     }
 
     /// Applies one `prometheus.metric` call; returns the series' new value.
-    pub fn update(&self, name: &str, help: &str, kind: MetricKind, value: f64, labels: &BTreeMap<String, String>) -> Result<f64, IntegrationError> {
+    pub fn update(
+        &self,
+        name: &str,
+        help: &str,
+        kind: MetricKind,
+        value: f64,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<f64, IntegrationError> {
         let bad = |m: String| Err(IntegrationError::Invalid(format!("prometheus.metric: {m}")));
         if !valid_metric_name(name) {
             return bad(format!("{name:?} is not a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)"));
@@ -74,12 +81,18 @@ impl AgentMetrics {
         if kind == MetricKind::Counter && value < 0.0 {
             return bad(format!("counter {name} can only go up (got {value})"));
         }
-        let mut inner = self.inner.lock().map_err(|_| IntegrationError::Unavailable("prometheus.metric: store poisoned".into()))?;
+        let mut inner = self.inner.lock().map_err(|_| {
+            IntegrationError::Unavailable("prometheus.metric: store poisoned".into())
+        })?;
         let Inner { families, series } = &mut *inner;
-        let key: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let key: Vec<(String, String)> =
+            labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let is_new_series = !families.get(name).is_some_and(|f| f.series.contains_key(&key));
         if is_new_series && *series >= self.max_series {
-            return bad(format!("series limit reached (integrations.prometheus.max_series = {})", self.max_series));
+            return bad(format!(
+                "series limit reached (integrations.prometheus.max_series = {})",
+                self.max_series
+            ));
         }
         let fam = families.entry(name.to_string()).or_insert_with(|| AgentFamily {
             name: name.to_string(),
@@ -119,13 +132,22 @@ mod tests {
     fn counters_add_gauges_set_limits_hold() {
         let m = AgentMetrics::new(2);
         let l = labels(&[("code", "500")]);
-        assert_eq!(m.update("http_errors_total", "errors", MetricKind::Counter, 1.0, &l).unwrap(), 1.0);
-        assert_eq!(m.update("http_errors_total", "errors", MetricKind::Counter, 2.0, &l).unwrap(), 3.0);
+        assert_eq!(
+            m.update("http_errors_total", "errors", MetricKind::Counter, 1.0, &l).unwrap(),
+            1.0
+        );
+        assert_eq!(
+            m.update("http_errors_total", "errors", MetricKind::Counter, 2.0, &l).unwrap(),
+            3.0
+        );
         assert!(m.update("http_errors_total", "errors", MetricKind::Counter, -1.0, &l).is_err());
         assert!(m.update("http_errors_total", "errors", MetricKind::Gauge, 1.0, &l).is_err());
         assert_eq!(m.update("queue", "q", MetricKind::Gauge, 5.0, &BTreeMap::new()).unwrap(), 5.0);
         assert_eq!(m.update("queue", "q", MetricKind::Gauge, 2.0, &BTreeMap::new()).unwrap(), 2.0);
-        assert!(m.update("other", "o", MetricKind::Gauge, 1.0, &BTreeMap::new()).is_err(), "third series");
+        assert!(
+            m.update("other", "o", MetricKind::Gauge, 1.0, &BTreeMap::new()).is_err(),
+            "third series"
+        );
         assert!(m.update("skua_x", "", MetricKind::Gauge, 1.0, &BTreeMap::new()).is_err());
         assert!(m.update("9bad", "", MetricKind::Gauge, 1.0, &BTreeMap::new()).is_err());
         assert!(m.update("ok", "", MetricKind::Gauge, 1.0, &labels(&[("__x", "1")])).is_err());

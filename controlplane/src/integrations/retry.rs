@@ -56,7 +56,11 @@ pub fn next_wait(cfg: &RetryConfig, err: &IntegrationError, retries_done: u32) -
 }
 
 /// Runs `attempt` until it succeeds, fails for good, or the retries run out.
-pub async fn with_retries<T, F, Fut>(cfg: &RetryConfig, counters: &IntegrationCounters, mut attempt: F) -> Result<T, Failed>
+pub async fn with_retries<T, F, Fut>(
+    cfg: &RetryConfig,
+    counters: &IntegrationCounters,
+    mut attempt: F,
+) -> Result<T, Failed>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, IntegrationError>>,
@@ -91,7 +95,11 @@ fn jitter(n: u64) -> u64 {
     s ^= s >> 7;
     s ^= s << 17;
     STATE.store(s, Ordering::Relaxed);
-    if n <= 1 { 0 } else { s % n }
+    if n <= 1 {
+        0
+    } else {
+        s % n
+    }
 }
 
 #[cfg(test)]
@@ -99,7 +107,12 @@ mod tests {
     use super::*;
 
     fn cfg() -> RetryConfig {
-        RetryConfig { max_retries: 3, initial_backoff_ms: 100, max_backoff_ms: 1000, max_retry_after_ms: 5000 }
+        RetryConfig {
+            max_retries: 3,
+            initial_backoff_ms: 100,
+            max_backoff_ms: 1000,
+            max_retry_after_ms: 5000,
+        }
     }
 
     #[test]
@@ -119,8 +132,18 @@ mod tests {
     fn only_retryable_errors_retry() {
         let c = cfg();
         assert!(next_wait(&c, &IntegrationError::Invalid("x".into()), 0).is_none());
-        assert!(next_wait(&c, &IntegrationError::Status { status: 404, retry_after: None, body: String::new() }, 0).is_none());
-        assert!(next_wait(&c, &IntegrationError::Status { status: 503, retry_after: None, body: String::new() }, 0).is_some());
+        assert!(next_wait(
+            &c,
+            &IntegrationError::Status { status: 404, retry_after: None, body: String::new() },
+            0
+        )
+        .is_none());
+        assert!(next_wait(
+            &c,
+            &IntegrationError::Status { status: 503, retry_after: None, body: String::new() },
+            0
+        )
+        .is_some());
         assert!(next_wait(&c, &IntegrationError::Connect("refused".into()), 2).is_some());
         assert!(next_wait(&c, &IntegrationError::Connect("refused".into()), 3).is_none());
     }
@@ -128,7 +151,11 @@ mod tests {
     #[test]
     fn retry_after_is_honoured_and_capped() {
         let c = cfg();
-        let e = |s| IntegrationError::Status { status: 429, retry_after: Some(Duration::from_secs(s)), body: String::new() };
+        let e = |s| IntegrationError::Status {
+            status: 429,
+            retry_after: Some(Duration::from_secs(s)),
+            body: String::new(),
+        };
         let w = next_wait(&c, &e(2), 0).unwrap();
         assert!(w >= Duration::from_secs(2) && w <= Duration::from_millis(2100), "{w:?}");
         assert!(next_wait(&c, &e(60), 0).is_none());

@@ -69,10 +69,20 @@ fn json_headers() -> HeaderMap {
     h
 }
 
-pub fn build_webhook_request(webhook_url: &str, pretext: &str, text: &str, color: &str) -> Result<HttpRequest, IntegrationError> {
+pub fn build_webhook_request(
+    webhook_url: &str,
+    pretext: &str,
+    text: &str,
+    color: &str,
+) -> Result<HttpRequest, IntegrationError> {
     let url = parse_url(webhook_url)?;
     let body = json!({"attachments": [attachment(pretext, text, color, None)]});
-    Ok(HttpRequest { method: Method::POST, url, headers: json_headers(), body: Bytes::from(body.to_string()) })
+    Ok(HttpRequest {
+        method: Method::POST,
+        url,
+        headers: json_headers(),
+        body: Bytes::from(body.to_string()),
+    })
 }
 
 pub fn build_bot_request(
@@ -89,8 +99,9 @@ pub fn build_bot_request(
     }
     let url = parse_url(&format!("{}/chat.postMessage", api_url.trim_end_matches('/')))?;
     let mut headers = json_headers();
-    let auth = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
-        .map_err(|_| IntegrationError::Invalid("slackBot: the token has characters a header cannot carry".into()))?;
+    let auth = HeaderValue::from_str(&format!("Bearer {}", token.trim())).map_err(|_| {
+        IntegrationError::Invalid("slackBot: the token has characters a header cannot carry".into())
+    })?;
     headers.insert(AUTHORIZATION, auth);
     let body = json!({"channel": channel_id.trim(), "attachments": [attachment(pretext, text, color, fields)]});
     Ok(HttpRequest { method: Method::POST, url, headers, body: Bytes::from(body.to_string()) })
@@ -98,7 +109,8 @@ pub fn build_bot_request(
 
 // ---- sending and answers ----------------------------------------------------
 
-const TRANSIENT: [&str; 5] = ["ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"];
+const TRANSIENT: [&str; 5] =
+    ["ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"];
 
 fn opts(timeout: Duration) -> SendOptions {
     // Slack never redirects a post; following one would resend a token.
@@ -106,7 +118,11 @@ fn opts(timeout: Duration) -> SendOptions {
 }
 
 /// One incoming-webhook attempt; resolves with `{ok: true}`.
-pub async fn webhook_attempt(client: &HttpClient, req: &HttpRequest, timeout: Duration) -> Result<Value, IntegrationError> {
+pub async fn webhook_attempt(
+    client: &HttpClient,
+    req: &HttpRequest,
+    timeout: Duration,
+) -> Result<Value, IntegrationError> {
     let resp = client.send(req, opts(timeout)).await?;
     webhook_answer(&resp)
 }
@@ -129,7 +145,11 @@ pub fn webhook_answer(resp: &HttpResponse) -> Result<Value, IntegrationError> {
 }
 
 /// One `chat.postMessage` attempt; resolves with `{ok, channel, ts}`.
-pub async fn bot_attempt(client: &HttpClient, req: &HttpRequest, timeout: Duration) -> Result<Value, IntegrationError> {
+pub async fn bot_attempt(
+    client: &HttpClient,
+    req: &HttpRequest,
+    timeout: Duration,
+) -> Result<Value, IntegrationError> {
     let resp = client.send(req, opts(timeout)).await?;
     bot_answer(&resp)
 }
@@ -176,7 +196,9 @@ mod tests {
 
     #[test]
     fn bot_request_has_bearer_and_channel() {
-        let r = build_bot_request("http://127.0.0.1:9/api/", "xoxb-1", "C1", "p", "t", "good", None).unwrap();
+        let r =
+            build_bot_request("http://127.0.0.1:9/api/", "xoxb-1", "C1", "p", "t", "good", None)
+                .unwrap();
         assert_eq!(r.url.as_str(), "http://127.0.0.1:9/api/chat.postMessage");
         assert_eq!(r.headers[AUTHORIZATION], "Bearer xoxb-1");
         let body: Value = serde_json::from_slice(&r.body).unwrap();

@@ -22,13 +22,27 @@ use super::{retryable_status, IntegrationError};
 
 // ---- request building -------------------------------------------------------
 
-pub fn build_request(method: &str, url: &str, body: &str, headers: &BTreeMap<String, String>) -> Result<HttpRequest, IntegrationError> {
+pub fn build_request(
+    method: &str,
+    url: &str,
+    body: &str,
+    headers: &BTreeMap<String, String>,
+) -> Result<HttpRequest, IntegrationError> {
     let m = method.trim();
-    let method = if m.is_empty() { Method::GET } else { Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| IntegrationError::Invalid(format!("HTTP method {method:?}")))? };
+    let method = if m.is_empty() {
+        Method::GET
+    } else {
+        Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+            .map_err(|_| IntegrationError::Invalid(format!("HTTP method {method:?}")))?
+    };
     let url = parse_url(url)?;
     let mut h = headers_from(headers)?;
     if !body.is_empty() && !h.contains_key(CONTENT_TYPE) {
-        let ct = if serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok() { "application/json" } else { "text/plain; charset=utf-8" };
+        let ct = if serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok() {
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        };
         h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
     }
     Ok(HttpRequest { method, url, headers: h, body: Bytes::copy_from_slice(body.as_bytes()) })
@@ -38,7 +52,13 @@ pub fn build_request(method: &str, url: &str, body: &str, headers: &BTreeMap<Str
 pub fn response_value(r: &HttpResponse) -> Value {
     let mut headers = Map::new();
     for name in r.headers.keys() {
-        let joined = r.headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect::<Vec<_>>().join(", ");
+        let joined = r
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ");
         headers.insert(name.as_str().to_string(), Value::String(joined));
     }
     json!({"status": r.status, "headers": headers, "body": r.body_text()})
@@ -47,12 +67,20 @@ pub fn response_value(r: &HttpResponse) -> Value {
 // ---- sending ---------------------------------------------------------------
 
 pub fn send_options(cfg: &WebhookConfig) -> SendOptions {
-    SendOptions { timeout: Duration::from_millis(cfg.timeout_ms), max_redirects: cfg.max_redirects, max_body_bytes: cfg.max_response_bytes }
+    SendOptions {
+        timeout: Duration::from_millis(cfg.timeout_ms),
+        max_redirects: cfg.max_redirects,
+        max_body_bytes: cfg.max_response_bytes,
+    }
 }
 
 /// One attempt: a transport error or a retryable status is an error; any
 /// other response is the result.
-pub async fn attempt(client: &HttpClient, req: &HttpRequest, opts: SendOptions) -> Result<Value, IntegrationError> {
+pub async fn attempt(
+    client: &HttpClient,
+    req: &HttpRequest,
+    opts: SendOptions,
+) -> Result<Value, IntegrationError> {
     let resp = client.send(req, opts).await?;
     if retryable_status(resp.status) {
         resp.error_for_status()?;
@@ -66,7 +94,8 @@ mod tests {
 
     #[test]
     fn content_type_guessed_only_when_missing() {
-        let r = build_request("post", "http://127.0.0.1:1/x", r#"{"a":1}"#, &BTreeMap::new()).unwrap();
+        let r =
+            build_request("post", "http://127.0.0.1:1/x", r#"{"a":1}"#, &BTreeMap::new()).unwrap();
         assert_eq!(r.method, Method::POST);
         assert_eq!(r.headers[CONTENT_TYPE], "application/json");
         let r = build_request("PUT", "http://h/x", "plain", &BTreeMap::new()).unwrap();

@@ -14,9 +14,9 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use ::kube::core::DynamicObject;
 use ::kube::runtime::watcher;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use serde_json::Value;
 
 use super::podmap::PodMapWriter;
@@ -59,7 +59,10 @@ pub struct PodEvent {
 impl PodEvent {
     /// The event as a runtime's mailbox takes it.
     pub fn to_runtime_event(&self) -> scripting::RuntimeEvent {
-        scripting::RuntimeEvent::PodEvent { event: self.kind.as_str().to_string(), pod: (*self.pod).clone() }
+        scripting::RuntimeEvent::PodEvent {
+            event: self.kind.as_str().to_string(),
+            pod: (*self.pod).clone(),
+        }
     }
 }
 
@@ -77,7 +80,11 @@ pub fn summarize(pod: &Pod) -> Vec<ContainerSummary> {
     let init = status.init_container_statuses.iter().flatten();
     let app = status.container_statuses.iter().flatten();
     init.chain(app)
-        .map(|c| ContainerSummary { name: c.name.clone(), restarts: c.restart_count, crashed: is_crashed(c) })
+        .map(|c| ContainerSummary {
+            name: c.name.clone(),
+            restarts: c.restart_count,
+            crashed: is_crashed(c),
+        })
         .collect()
 }
 
@@ -86,7 +93,8 @@ pub fn summarize(pod: &Pod) -> Vec<ContainerSummary> {
 /// now runs again is not crashed.
 fn is_crashed(c: &ContainerStatus) -> bool {
     let Some(state) = &c.state else { return false };
-    let backoff = state.waiting.as_ref().is_some_and(|w| w.reason.as_deref() == Some("CrashLoopBackOff"));
+    let backoff =
+        state.waiting.as_ref().is_some_and(|w| w.reason.as_deref() == Some("CrashLoopBackOff"));
     let failed = state.terminated.as_ref().is_some_and(|t| t.exit_code != 0);
     backoff || failed
 }
@@ -97,7 +105,8 @@ fn is_crashed(c: &ContainerStatus) -> bool {
 /// restarts happened before we looked.
 pub fn transitions(prev: Option<&[ContainerSummary]>, next: &[ContainerSummary]) -> (bool, bool) {
     let before = |name: &str| prev.and_then(|p| p.iter().find(|c| c.name == name));
-    let restarted = prev.is_some() && next.iter().any(|c| c.restarts > before(&c.name).map_or(0, |p| p.restarts));
+    let restarted = prev.is_some()
+        && next.iter().any(|c| c.restarts > before(&c.name).map_or(0, |p| p.restarts));
     let crashed = next.iter().any(|c| c.crashed && !before(&c.name).is_some_and(|p| p.crashed));
     (restarted, crashed)
 }
@@ -128,9 +137,18 @@ impl Relists {
 
     /// Ends the relist of `stream`: the keys of `known` (key, stream) that
     /// belong to it and were not seen. `None` outside a relist.
-    pub fn done<'a>(&mut self, stream: usize, known: impl Iterator<Item = (&'a PodKey, usize)>) -> Option<Vec<PodKey>> {
+    pub fn done<'a>(
+        &mut self,
+        stream: usize,
+        known: impl Iterator<Item = (&'a PodKey, usize)>,
+    ) -> Option<Vec<PodKey>> {
         let seen = self.0.get_mut(stream)?.take()?;
-        Some(known.filter(|(k, s)| *s == stream && !seen.contains(*k)).map(|(k, _)| k.clone()).collect())
+        Some(
+            known
+                .filter(|(k, s)| *s == stream && !seen.contains(*k))
+                .map(|(k, _)| k.clone())
+                .collect(),
+        )
     }
 }
 
@@ -171,7 +189,12 @@ impl PodTracker {
 
     /// Applies one event of watch stream `stream`, appending pod events to
     /// `out`.
-    pub fn apply(&mut self, stream: usize, event: watcher::Event<DynamicObject>, out: &mut Vec<PodEvent>) {
+    pub fn apply(
+        &mut self,
+        stream: usize,
+        event: watcher::Event<DynamicObject>,
+        out: &mut Vec<PodEvent>,
+    ) {
         match event {
             watcher::Event::Init => {
                 self.counters.relists.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -183,7 +206,11 @@ impl PodTracker {
                 }
             }
             watcher::Event::InitDone => {
-                let Some(gone) = self.relists.done(stream, self.pods.iter().map(|(k, t)| (k, t.stream))) else { return };
+                let Some(gone) =
+                    self.relists.done(stream, self.pods.iter().map(|(k, t)| (k, t.stream)))
+                else {
+                    return;
+                };
                 for key in gone {
                     self.remove(&key, None, out);
                 }
@@ -207,7 +234,12 @@ impl PodTracker {
         self.counters.malformed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn upsert(&mut self, stream: usize, obj: DynamicObject, out: &mut Vec<PodEvent>) -> Option<PodKey> {
+    fn upsert(
+        &mut self,
+        stream: usize,
+        obj: DynamicObject,
+        out: &mut Vec<PodEvent>,
+    ) -> Option<PodKey> {
         let Some(key) = key_of(&obj) else {
             self.malformed();
             return None;
@@ -245,7 +277,10 @@ impl PodTracker {
         if crashed {
             out.push(PodEvent { kind: PodEventKind::Crashed, pod: json.clone() });
         }
-        self.pods.insert(key.clone(), Tracked { uid, resource_version, containers, ips, stream, pod: json });
+        self.pods.insert(
+            key.clone(),
+            Tracked { uid, resource_version, containers, ips, stream, pod: json },
+        );
         Some(key)
     }
 
@@ -283,7 +318,8 @@ pub fn map_ips(pod: &Pod) -> Vec<IpAddr> {
     if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
         return Vec::new();
     }
-    let mut ips: Vec<IpAddr> = status.pod_ips.iter().flatten().filter_map(|p| p.ip.parse().ok()).collect();
+    let mut ips: Vec<IpAddr> =
+        status.pod_ips.iter().flatten().filter_map(|p| p.ip.parse().ok()).collect();
     if let Some(ip) = status.pod_ip.as_deref().and_then(|s| s.parse().ok()) {
         if !ips.contains(&ip) {
             ips.push(ip);
@@ -316,10 +352,18 @@ mod tests {
         let (mut t, map) = tracker();
         let mut out = Vec::new();
         t.apply(0, watcher::Event::Apply(dynobj(pod("api-1", "shop", "1", "10.1.0.5"))), &mut out);
-        t.apply(0, watcher::Event::Apply(dynobj(with_rv(pod("api-1", "shop", "1", "10.1.0.5"), "2"))), &mut out);
+        t.apply(
+            0,
+            watcher::Event::Apply(dynobj(with_rv(pod("api-1", "shop", "1", "10.1.0.5"), "2"))),
+            &mut out,
+        );
         t.map().publish();
         assert_eq!(map.load().get(&"10.1.0.5".parse().unwrap()).unwrap().name.as_ref(), "api-1");
-        t.apply(0, watcher::Event::Delete(dynobj(with_rv(pod("api-1", "shop", "1", "10.1.0.5"), "3"))), &mut out);
+        t.apply(
+            0,
+            watcher::Event::Delete(dynobj(with_rv(pod("api-1", "shop", "1", "10.1.0.5"), "3"))),
+            &mut out,
+        );
         assert_eq!(kinds(&mut out), ["ADDED", "MODIFIED", "DELETED"]);
         t.map().publish();
         assert!(map.load().is_empty());
@@ -329,10 +373,28 @@ mod tests {
     fn one_restarted_per_restart_count_bump() {
         let (mut t, _) = tracker();
         let mut out = Vec::new();
-        t.apply(0, watcher::Event::Apply(dynobj(restarted(pod("a", "ns", "1", "10.1.0.1"), 3))), &mut out);
+        t.apply(
+            0,
+            watcher::Event::Apply(dynobj(restarted(pod("a", "ns", "1", "10.1.0.1"), 3))),
+            &mut out,
+        );
         assert_eq!(kinds(&mut out), ["ADDED"], "restarts before we looked are not news");
-        t.apply(0, watcher::Event::Apply(dynobj(with_rv(restarted(pod("a", "ns", "1", "10.1.0.1"), 4), "2"))), &mut out);
-        t.apply(0, watcher::Event::Apply(dynobj(with_rv(restarted(pod("a", "ns", "1", "10.1.0.1"), 4), "3"))), &mut out);
+        t.apply(
+            0,
+            watcher::Event::Apply(dynobj(with_rv(
+                restarted(pod("a", "ns", "1", "10.1.0.1"), 4),
+                "2",
+            ))),
+            &mut out,
+        );
+        t.apply(
+            0,
+            watcher::Event::Apply(dynobj(with_rv(
+                restarted(pod("a", "ns", "1", "10.1.0.1"), 4),
+                "3",
+            ))),
+            &mut out,
+        );
         assert_eq!(kinds(&mut out), ["MODIFIED", "RESTARTED", "MODIFIED"]);
     }
 
@@ -341,8 +403,22 @@ mod tests {
         let (mut t, _) = tracker();
         let mut out = Vec::new();
         t.apply(0, watcher::Event::Apply(dynobj(pod("a", "ns", "1", "10.1.0.1"))), &mut out);
-        t.apply(0, watcher::Event::Apply(dynobj(with_rv(crash_looping(pod("a", "ns", "1", "10.1.0.1")), "2"))), &mut out);
-        t.apply(0, watcher::Event::Apply(dynobj(with_rv(crash_looping(pod("a", "ns", "1", "10.1.0.1")), "3"))), &mut out);
+        t.apply(
+            0,
+            watcher::Event::Apply(dynobj(with_rv(
+                crash_looping(pod("a", "ns", "1", "10.1.0.1")),
+                "2",
+            ))),
+            &mut out,
+        );
+        t.apply(
+            0,
+            watcher::Event::Apply(dynobj(with_rv(
+                crash_looping(pod("a", "ns", "1", "10.1.0.1")),
+                "3",
+            ))),
+            &mut out,
+        );
         assert_eq!(kinds(&mut out), ["ADDED", "MODIFIED", "CRASHED", "MODIFIED"]);
     }
 
@@ -362,8 +438,10 @@ mod tests {
         relist(&mut t, &[("a", "10.1.0.1"), ("b", "10.1.0.2")], &mut out);
         assert_eq!(kinds(&mut out), ["ADDED", "ADDED"]);
         relist(&mut t, &[("a", "10.1.0.1"), ("c", "10.1.0.3")], &mut out);
-        let evs: Vec<(&str, String)> =
-            out.drain(..).map(|e| (e.kind.as_str(), e.pod["metadata"]["name"].as_str().unwrap().to_string())).collect();
+        let evs: Vec<(&str, String)> = out
+            .drain(..)
+            .map(|e| (e.kind.as_str(), e.pod["metadata"]["name"].as_str().unwrap().to_string()))
+            .collect();
         assert_eq!(evs, [("ADDED", "c".to_string()), ("DELETED", "b".to_string())]);
         assert_eq!(t.len(), 2);
     }
@@ -372,7 +450,9 @@ mod tests {
     /// agent: it reads `pod.metadata` and asks for a capture on RESTARTED.
     #[test]
     fn events_drive_the_pod_restart_example_agent() {
-        use scripting::{AgentRuntime, Clock, ConsoleSink, Effect, EffectSink, RuntimeId, RuntimeOptions};
+        use scripting::{
+            AgentRuntime, Clock, ConsoleSink, Effect, EffectSink, RuntimeId, RuntimeOptions,
+        };
         let (effects, effects_rx) = EffectSink::new(16);
         let (console, _console_rx) = ConsoleSink::new(16);
         let mut rt = AgentRuntime::new(RuntimeOptions {
@@ -384,20 +464,34 @@ mod tests {
             clock: Clock::Manual,
         })
         .unwrap();
-        let example = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/pod-restart-capture.js"));
+        let example = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/pod-restart-capture.js"
+        ));
         rt.load_agent("pod-restart-capture", example).unwrap();
 
         let (mut t, _) = tracker();
         let mut out = Vec::new();
         t.apply(0, watcher::Event::Apply(dynobj(pod("a", "ns", "1", "10.1.0.1"))), &mut out);
-        t.apply(0, watcher::Event::Apply(dynobj(with_rv(restarted(pod("a", "ns", "1", "10.1.0.1"), 1), "2"))), &mut out);
+        t.apply(
+            0,
+            watcher::Event::Apply(dynobj(with_rv(
+                restarted(pod("a", "ns", "1", "10.1.0.1"), 1),
+                "2",
+            ))),
+            &mut out,
+        );
         let mailbox = rt.mailbox();
         for e in &out {
             assert!(mailbox.event(e.to_runtime_event()));
         }
         rt.poll_completions();
         let asked: Vec<Effect> = effects_rx.try_iter().map(|r| r.effect).collect();
-        assert_eq!(asked, [Effect::PcapSnapshot { seconds: Some(30) }], "one snapshot, for RESTARTED only");
+        assert_eq!(
+            asked,
+            [Effect::PcapSnapshot { seconds: Some(30) }],
+            "one snapshot, for RESTARTED only"
+        );
         assert_eq!(rt.counters().faults, 0);
     }
 

@@ -40,12 +40,18 @@ fn respond(code: u16, v: &Value) -> hyper::Response<Full<Bytes>> {
 }
 
 fn status(code: u16, reason: &str) -> hyper::Response<Full<Bytes>> {
-    respond(code, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": reason, "reason": reason, "code": code}))
+    respond(
+        code,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": reason, "reason": reason, "code": code}),
+    )
 }
 
 /// A fake API server: answers one request.
 pub trait Answer: Send + Sync + 'static {
-    fn answer(&self, req: hyper::Request<hyper::body::Incoming>) -> impl std::future::Future<Output = hyper::Response<Full<Bytes>>> + Send;
+    fn answer(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> impl std::future::Future<Output = hyper::Response<Full<Bytes>>> + Send;
 }
 
 /// Serves `api` on `listener` (HTTP/1, a task per connection) until the
@@ -59,7 +65,9 @@ pub fn serve<A: Answer>(listener: tokio::net::TcpListener, api: Arc<A>) {
                     let api = api.clone();
                     async move { Ok::<_, std::convert::Infallible>(api.answer(req).await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(conn), service).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(conn), service)
+                    .await;
             });
         }
     });
@@ -99,11 +107,13 @@ impl FakeApi {
         *rv += 1;
         rv.to_string()
     }
-
 }
 
 impl Answer for FakeApi {
-    async fn answer(&self, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<Full<Bytes>> {
+    async fn answer(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> hyper::Response<Full<Bytes>> {
         let method = req.method().as_str().to_string();
         let path = req.uri().path().to_string();
         lock(&self.requests).push(format!("{method} {path}"));
@@ -116,11 +126,16 @@ impl Answer for FakeApi {
                     std::future::pending::<()>().await;
                 }
                 let items = if kind == "PodList" { lock(&self.pods).clone() } else { Vec::new() };
-                return respond(200, &json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "1"}, "items": items}));
+                return respond(
+                    200,
+                    &json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "1"}, "items": items}),
+                );
             }
         }
         // /api/v1/namespaces/NS/KIND[/NAME]
-        let Some(rest) = path.strip_prefix("/api/v1/namespaces/") else { return status(404, "NotFound") };
+        let Some(rest) = path.strip_prefix("/api/v1/namespaces/") else {
+            return status(404, "NotFound");
+        };
         let parts: Vec<&str> = rest.split('/').collect();
         let (ns, kind) = match parts.as_slice() {
             [ns, kind, ..] if matches!(*kind, "configmaps" | "secrets") => (*ns, *kind),
@@ -133,8 +148,11 @@ impl Answer for FakeApi {
                 None => status(404, "NotFound"),
             },
             ("POST", None) => {
-                let Ok(mut o) = serde_json::from_slice::<Value>(&body) else { return status(400, "BadRequest") };
-                let key = format!("{kind}/{ns}/{}", o["metadata"]["name"].as_str().unwrap_or_default());
+                let Ok(mut o) = serde_json::from_slice::<Value>(&body) else {
+                    return status(400, "BadRequest");
+                };
+                let key =
+                    format!("{kind}/{ns}/{}", o["metadata"]["name"].as_str().unwrap_or_default());
                 if objects.contains_key(&key) {
                     return status(409, "AlreadyExists");
                 }
@@ -144,8 +162,12 @@ impl Answer for FakeApi {
                 respond(201, &o)
             }
             ("PUT", Some(name)) => {
-                let Ok(mut o) = serde_json::from_slice::<Value>(&body) else { return status(400, "BadRequest") };
-                let Some(stored) = objects.get_mut(&format!("{kind}/{ns}/{name}")) else { return status(404, "NotFound") };
+                let Ok(mut o) = serde_json::from_slice::<Value>(&body) else {
+                    return status(400, "BadRequest");
+                };
+                let Some(stored) = objects.get_mut(&format!("{kind}/{ns}/{name}")) else {
+                    return status(404, "NotFound");
+                };
                 let mut conflicts = lock(&self.conflicts);
                 if *conflicts > 0 {
                     *conflicts -= 1;

@@ -34,7 +34,9 @@ pub enum KubeError {
     /// Retrying does not help until the environment changes.
     #[error("kubernetes: no usable client configuration (in-cluster or KUBECONFIG)")]
     Config(#[source] ::kube::Error),
-    #[error("kubernetes.scope is node but no node name is known: set kubernetes.node_name or NODE_NAME")]
+    #[error(
+        "kubernetes.scope is node but no node name is known: set kubernetes.node_name or NODE_NAME"
+    )]
     NoNodeName,
 }
 
@@ -79,14 +81,18 @@ impl KubeCounters {
     fn send(&self, tx: &mpsc::Sender<PodEvent>, event: PodEvent) {
         match tx.try_send(event) {
             Ok(()) => self.pod_events.fetch_add(1, Ordering::Relaxed),
-            Err(mpsc::error::TrySendError::Full(_)) => self.pod_events_dropped.fetch_add(1, Ordering::Relaxed),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.pod_events_dropped.fetch_add(1, Ordering::Relaxed)
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => 0,
         };
     }
 }
 
 /// The event queue, bounded by `kubernetes.event_queue`.
-pub fn pod_event_channel(cfg: &KubernetesConfig) -> (mpsc::Sender<PodEvent>, mpsc::Receiver<PodEvent>) {
+pub fn pod_event_channel(
+    cfg: &KubernetesConfig,
+) -> (mpsc::Sender<PodEvent>, mpsc::Receiver<PodEvent>) {
     mpsc::channel(cfg.event_queue.max(1))
 }
 
@@ -99,10 +105,15 @@ pub async fn client() -> Result<::kube::Client, KubeError> {
 impl WatchOptions {
     /// Options from the `kubernetes` section; `default_scope` applies when
     /// `scope` is unset (`Node` for workers, `Cluster` for the hub).
-    pub fn from_config(cfg: &KubernetesConfig, default_scope: KubernetesScope) -> Result<Self, KubeError> {
+    pub fn from_config(
+        cfg: &KubernetesConfig,
+        default_scope: KubernetesScope,
+    ) -> Result<Self, KubeError> {
         let scope = match cfg.scope.unwrap_or(default_scope) {
             KubernetesScope::Cluster => WatchScope::Cluster,
-            KubernetesScope::Node => WatchScope::Node(cfg.node_name().ok_or(KubeError::NoNodeName)?),
+            KubernetesScope::Node => {
+                WatchScope::Node(cfg.node_name().ok_or(KubeError::NoNodeName)?)
+            }
         };
         Ok(WatchOptions {
             scope,
@@ -116,7 +127,10 @@ impl WatchOptions {
 impl PodWatcher {
     /// The watcher the `kubernetes` section asks for; `None` when watching
     /// is off (`enabled: false`, or unset outside a cluster).
-    pub async fn from_config(cfg: &KubernetesConfig, default_scope: KubernetesScope) -> Result<Option<PodWatcher>, KubeError> {
+    pub async fn from_config(
+        cfg: &KubernetesConfig,
+        default_scope: KubernetesScope,
+    ) -> Result<Option<PodWatcher>, KubeError> {
         if !cfg.is_enabled() {
             return Ok(None);
         }
@@ -142,7 +156,9 @@ pub fn start_watching(
     rt: &tokio::runtime::Handle,
     deliver: impl Fn(scripting::RuntimeEvent) + Send + 'static,
 ) -> Result<Option<Watching>, KubeError> {
-    let Some(watcher) = rt.block_on(PodWatcher::from_config(cfg, default_scope))? else { return Ok(None) };
+    let Some(watcher) = rt.block_on(PodWatcher::from_config(cfg, default_scope))? else {
+        return Ok(None);
+    };
     let (pod_map, counters) = (watcher.pod_map(), watcher.counters());
     let (tx, mut rx) = pod_event_channel(cfg);
     let watch = {

@@ -74,7 +74,12 @@ impl ServiceTracker {
         ServiceTracker { services: HashMap::new(), relists: Relists::new(streams), counters }
     }
 
-    pub fn apply(&mut self, stream: usize, event: watcher::Event<DynamicObject>, map: &mut PodMapWriter) {
+    pub fn apply(
+        &mut self,
+        stream: usize,
+        event: watcher::Event<DynamicObject>,
+        map: &mut PodMapWriter,
+    ) {
         match event {
             watcher::Event::Init => self.relists.begin(stream),
             watcher::Event::InitApply(obj) => {
@@ -86,7 +91,11 @@ impl ServiceTracker {
                 self.upsert(stream, obj, map);
             }
             watcher::Event::InitDone => {
-                let Some(gone) = self.relists.done(stream, self.services.iter().map(|(k, (_, s))| (k, *s))) else { return };
+                let Some(gone) =
+                    self.relists.done(stream, self.services.iter().map(|(k, (_, s))| (k, *s)))
+                else {
+                    return;
+                };
                 for key in gone {
                     self.remove(&key, map);
                 }
@@ -102,7 +111,12 @@ impl ServiceTracker {
         self.counters.malformed.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn upsert(&mut self, stream: usize, obj: DynamicObject, map: &mut PodMapWriter) -> Option<PodKey> {
+    fn upsert(
+        &mut self,
+        stream: usize,
+        obj: DynamicObject,
+        map: &mut PodMapWriter,
+    ) -> Option<PodKey> {
         let Some(key) = key_of(&obj) else {
             self.malformed();
             return None;
@@ -129,7 +143,8 @@ impl ServiceTracker {
 /// `ExternalName` one.
 pub fn cluster_ips(service: &Service) -> Vec<IpAddr> {
     let Some(spec) = &service.spec else { return Vec::new() };
-    let mut ips: Vec<IpAddr> = spec.cluster_ips.iter().flatten().filter_map(|ip| ip.parse().ok()).collect();
+    let mut ips: Vec<IpAddr> =
+        spec.cluster_ips.iter().flatten().filter_map(|ip| ip.parse().ok()).collect();
     if let Some(ip) = spec.cluster_ip.as_deref().and_then(|s| s.parse().ok()) {
         if !ips.contains(&ip) {
             ips.push(ip);

@@ -37,7 +37,12 @@ fn gone() -> (&'static str, Value) {
 }
 
 fn options(scope: WatchScope) -> WatchOptions {
-    WatchOptions { scope, namespaces: Vec::new(), map_publish: Duration::from_millis(10), services: false }
+    WatchOptions {
+        scope,
+        namespaces: Vec::new(),
+        map_publish: Duration::from_millis(10),
+        services: false,
+    }
 }
 
 /// The next `n` events as "EVENT name", failing after 10 s.
@@ -48,7 +53,11 @@ async fn next_events(rx: &mut mpsc::Receiver<PodEvent>, n: usize) -> Vec<String>
             .await
             .unwrap_or_else(|_| panic!("timed out after {got:?}"))
             .expect("watcher stopped");
-        got.push(format!("{} {}", e.kind.as_str(), e.pod["metadata"]["name"].as_str().unwrap_or("?")));
+        got.push(format!(
+            "{} {}",
+            e.kind.as_str(),
+            e.pod["metadata"]["name"].as_str().unwrap_or("?")
+        ));
     }
     got
 }
@@ -73,7 +82,8 @@ async fn map_settles(map: &PodMap, ip: &str, name: Option<&str>) {
 
 #[tokio::test]
 async fn events_derived_through_a_mocked_client() {
-    let (service, mut handle) = tower_test::mock::pair::<http::Request<Body>, http::Response<Body>>();
+    let (service, mut handle) =
+        tower_test::mock::pair::<http::Request<Body>, http::Response<Body>>();
     let client = Client::new(service, "default");
     let watcher = PodWatcher::new(client, options(WatchScope::Node("node-1".into())));
     let map = watcher.pod_map();
@@ -82,7 +92,10 @@ async fn events_derived_through_a_mocked_client() {
 
     let (request, send) = handle.next_request().await.expect("list");
     let uri = request.uri().to_string();
-    assert!(uri.starts_with("/api/v1/pods?") && uri.contains("fieldSelector=spec.nodeName%3Dnode-1"), "{uri}");
+    assert!(
+        uri.starts_with("/api/v1/pods?") && uri.contains("fieldSelector=spec.nodeName%3Dnode-1"),
+        "{uri}"
+    );
     assert!(!uri.contains("watch=true"), "{uri}");
     let list = pod_list("1", vec![pod("a", "shop", "1", "10.1.0.5")]);
     send.send_response(http::Response::new(Body::from(serde_json::to_vec(&list).unwrap())));
@@ -151,7 +164,10 @@ impl FakeApi {
 }
 
 impl super::fake_api::Answer for FakeApi {
-    async fn answer(&self, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<Full<Bytes>> {
+    async fn answer(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> hyper::Response<Full<Bytes>> {
         let uri = req.uri().to_string();
         self.requests.lock().unwrap().push(uri.clone());
         let body = if uri.contains("/services") {
@@ -174,7 +190,10 @@ impl super::fake_api::Answer for FakeApi {
             let list = if lists.len() > 1 { lists.pop_front() } else { lists.front().cloned() };
             serde_json::to_vec(&list.unwrap()).unwrap()
         };
-        hyper::Response::builder().header("content-type", "application/json").body(Full::new(Bytes::from(body))).unwrap()
+        hyper::Response::builder()
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap()
     }
 }
 
@@ -194,7 +213,10 @@ async fn relists_after_410_gone_without_losing_or_repeating_events() {
     ];
     let watches = vec![
         watch_lines(&[("MODIFIED", with_rv(restarted(a(), 1), "12")), gone()]),
-        watch_lines(&[("MODIFIED", with_rv(crash_looping(pod("c", "web", "14", "10.1.0.7")), "16"))]),
+        watch_lines(&[(
+            "MODIFIED",
+            with_rv(crash_looping(pod("c", "web", "14", "10.1.0.7")), "16"),
+        )]),
     ];
     let (api, url) = FakeApi::start(lists, watches).await;
     let mut opts = options(WatchScope::Node("node-1".into()));
@@ -225,10 +247,17 @@ async fn relists_after_410_gone_without_losing_or_repeating_events() {
     map_settles(&map, "10.96.0.20", Some("api")).await;
 
     let requests = api.requests();
-    let lists: Vec<&String> = requests.iter().filter(|r| r.contains("/pods") && !r.contains("watch=true")).collect();
+    let lists: Vec<&String> =
+        requests.iter().filter(|r| r.contains("/pods") && !r.contains("watch=true")).collect();
     assert_eq!(lists.len(), 2, "{requests:?}");
-    assert!(lists.iter().all(|r| r.contains("fieldSelector=spec.nodeName%3Dnode-1")), "{requests:?}");
-    assert!(requests.iter().any(|r| r.contains("watch=true") && r.contains("resourceVersion=15")), "{requests:?}");
+    assert!(
+        lists.iter().all(|r| r.contains("fieldSelector=spec.nodeName%3Dnode-1")),
+        "{requests:?}"
+    );
+    assert!(
+        requests.iter().any(|r| r.contains("watch=true") && r.contains("resourceVersion=15")),
+        "{requests:?}"
+    );
     assert_eq!(counters.relists.load(Ordering::Relaxed), 2);
     assert_eq!(counters.pod_events.load(Ordering::Relaxed), 8);
     task.abort();
@@ -236,7 +265,14 @@ async fn relists_after_410_gone_without_losing_or_repeating_events() {
 
 #[tokio::test]
 async fn a_full_queue_drops_and_counts() {
-    let list = pod_list("3", vec![pod("a", "ns", "1", "10.1.0.1"), pod("b", "ns", "2", "10.1.0.2"), pod("c", "ns", "3", "10.1.0.3")]);
+    let list = pod_list(
+        "3",
+        vec![
+            pod("a", "ns", "1", "10.1.0.1"),
+            pod("b", "ns", "2", "10.1.0.2"),
+            pod("c", "ns", "3", "10.1.0.3"),
+        ],
+    );
     let (_api, url) = FakeApi::start(vec![list], Vec::new()).await;
     let mut opts = options(WatchScope::Cluster);
     opts.namespaces = vec!["ns".into()];
@@ -257,9 +293,15 @@ async fn options_from_the_config() {
     cfg.node_name = Some("node-7".into());
     cfg.namespaces = vec!["shop".into()];
     let o = WatchOptions::from_config(&cfg, KubernetesScope::Node).unwrap();
-    assert_eq!((o.scope, o.namespaces, o.services), (WatchScope::Node("node-7".into()), vec!["shop".to_string()], true));
+    assert_eq!(
+        (o.scope, o.namespaces, o.services),
+        (WatchScope::Node("node-7".into()), vec!["shop".to_string()], true)
+    );
     cfg.scope = Some(KubernetesScope::Cluster);
-    assert_eq!(WatchOptions::from_config(&cfg, KubernetesScope::Node).unwrap().scope, WatchScope::Cluster);
+    assert_eq!(
+        WatchOptions::from_config(&cfg, KubernetesScope::Node).unwrap().scope,
+        WatchScope::Cluster
+    );
 }
 
 /// Against a real cluster; run with a kubeconfig for a cluster you may
@@ -273,7 +315,10 @@ async fn real_cluster_lists_pods() {
     let map = watcher.pod_map();
     let (tx, mut rx) = mpsc::channel(4096);
     let task = watcher.spawn(tx);
-    let first = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.expect("no pod event in 30 s").unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("no pod event in 30 s")
+        .unwrap();
     assert_eq!(first.kind, PodEventKind::Added);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(!map.load().is_empty(), "no pod IP mapped");

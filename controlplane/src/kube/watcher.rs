@@ -14,11 +14,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::stream::{self, BoxStream, StreamExt};
-use k8s_openapi::api::core::v1::{Pod, Service};
 use ::kube::api::{Api, ApiResource, DynamicObject};
 use ::kube::runtime::{watcher, WatchStreamExt};
 use ::kube::Client;
+use futures::stream::{self, BoxStream, StreamExt};
+use k8s_openapi::api::core::v1::{Pod, Service};
 use reassembly::PodMap;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -90,15 +90,26 @@ impl PodWatcher {
 
     /// One watch per namespace (or one for all) of `resource`, each item
     /// tagged with `source(index)`.
-    fn watches(&self, resource: &ApiResource, config: &watcher::Config, source: fn(usize) -> Source) -> Vec<Watch> {
+    fn watches(
+        &self,
+        resource: &ApiResource,
+        config: &watcher::Config,
+        source: fn(usize) -> Source,
+    ) -> Vec<Watch> {
         let apis: Vec<Api<DynamicObject>> = if self.options.namespaces.is_empty() {
             vec![Api::all_with(self.client.clone(), resource)]
         } else {
-            self.options.namespaces.iter().map(|ns| Api::namespaced_with(self.client.clone(), ns, resource)).collect()
+            self.options
+                .namespaces
+                .iter()
+                .map(|ns| Api::namespaced_with(self.client.clone(), ns, resource))
+                .collect()
         };
         apis.into_iter()
             .enumerate()
-            .map(|(i, api)| watcher(api, config.clone()).default_backoff().map(move |r| (source(i), r)).boxed())
+            .map(|(i, api)| {
+                watcher(api, config.clone()).default_backoff().map(move |r| (source(i), r)).boxed()
+            })
             .collect()
     }
 
@@ -108,12 +119,21 @@ impl PodWatcher {
             pods_config = pods_config.fields(&format!("spec.nodeName={node}"));
         }
         let pod_watches = self.watches(&ApiResource::erase::<Pod>(&()), &pods_config, Source::Pods);
-        let mut tracker = PodTracker::new(pod_watches.len(), PodMapWriter::new(self.pods.clone()), self.counters.clone());
+        let mut tracker = PodTracker::new(
+            pod_watches.len(),
+            PodMapWriter::new(self.pods.clone()),
+            self.counters.clone(),
+        );
         let mut all = pod_watches;
         if self.options.services {
-            all.extend(self.watches(&ApiResource::erase::<Service>(&()), &watcher::Config::default(), Source::Services));
+            all.extend(self.watches(
+                &ApiResource::erase::<Service>(&()),
+                &watcher::Config::default(),
+                Source::Services,
+            ));
         }
-        let mut services = ServiceTracker::new(self.options.namespaces.len().max(1), self.counters.clone());
+        let mut services =
+            ServiceTracker::new(self.options.namespaces.len().max(1), self.counters.clone());
         let mut merged = stream::select_all(all);
         let mut publish = tokio::time::interval(self.options.map_publish);
         publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -34,7 +34,11 @@ impl TestHub {
             ..Default::default()
         };
         tweak(&mut cfg);
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let store = Arc::new(DirStore::open(store_dir).unwrap());
         let server = HubServer::start(&cfg, false, store, rt.handle()).unwrap();
         TestHub { addr: server.local_addr(), server: Some(server), rt: Some(rt) }
@@ -80,7 +84,13 @@ impl Reply {
     }
 }
 
-fn head(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Vec<u8> {
+fn head(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Vec<u8> {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(t) = token {
         req.push_str(&format!("Authorization: Bearer {t}\r\n"));
@@ -100,9 +110,12 @@ fn parse(raw: &[u8]) -> Reply {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers: Vec<(String, String)> =
-        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())).collect();
+    let status =
+        lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
     let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
     let body = if chunked { dechunk(body) } else { body.to_string() };
     Reply { status, headers, body }
@@ -121,7 +134,13 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
-pub fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Reply {
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Reply {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(&head(addr, method, path, token, body)).unwrap();
@@ -136,7 +155,10 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, 
         }
         if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-            let len = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
             // A live stream never ends: its status and headers are the answer.
             if head.contains("text/event-stream") || len.is_some_and(|n| raw.len() >= end + 4 + n) {
                 break;
@@ -165,7 +187,11 @@ impl Stream {
         let t0 = Instant::now();
         let mut buf = [0u8; 8192];
         while !self.seen.contains(needle) {
-            assert!(t0.elapsed() < within, "no {needle:?} in the stream within {within:?}; got:\n{}", self.seen);
+            assert!(
+                t0.elapsed() < within,
+                "no {needle:?} in the stream within {within:?}; got:\n{}",
+                self.seen
+            );
             match self.s.read(&mut buf) {
                 Ok(0) => panic!("stream closed; got:\n{}", self.seen),
                 Ok(n) => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),

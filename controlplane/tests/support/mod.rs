@@ -11,12 +11,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_sdk_kinesis::types::ShardIteratorType;
 use bytes::Bytes;
 use controlplane::executor::{ExecutorHandle, Job};
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use scripting::{Effect, EffectResult};
-use aws_sdk_kinesis::types::ShardIteratorType;
 use serde_json::Value;
 
 /// One request as the server received it.
@@ -67,7 +67,9 @@ pub struct TestServer {
 
 impl TestServer {
     /// `handler(request, n)` answers the n-th request (0-based).
-    pub fn start(handler: impl Fn(&Received, usize) -> Answer + Send + Sync + 'static) -> TestServer {
+    pub fn start(
+        handler: impl Fn(&Received, usize) -> Answer + Send + Sync + 'static,
+    ) -> TestServer {
         let handler: Handler = Arc::new(handler);
         let received = Arc::new(Mutex::new(Vec::new()));
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -176,7 +178,11 @@ pub fn call(h: &ExecutorHandle, agent: &str, effect: Effect) -> EffectResult {
 }
 
 /// Submits one effect; its answer arrives on the returned receiver.
-pub fn submit(h: &ExecutorHandle, agent: &str, effect: Effect) -> crossbeam_channel::Receiver<EffectResult> {
+pub fn submit(
+    h: &ExecutorHandle,
+    agent: &str,
+    effect: Effect,
+) -> crossbeam_channel::Receiver<EffectResult> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     h.submit(Job::new(agent, effect, move |r| {
         let _ = tx.send(r);
@@ -185,7 +191,12 @@ pub fn submit(h: &ExecutorHandle, agent: &str, effect: Effect) -> crossbeam_chan
 }
 
 pub fn webhook(method: &str, url: &str, body: &str) -> Effect {
-    Effect::Webhook { method: method.into(), url: url.into(), body: body.into(), headers: BTreeMap::new() }
+    Effect::Webhook {
+        method: method.into(),
+        url: url.into(),
+        body: body.into(),
+        headers: BTreeMap::new(),
+    }
 }
 
 /// Polls `f` until it is true or `timeout` passes.
@@ -204,7 +215,11 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 pub fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -216,7 +231,8 @@ pub fn find_binary(name: &str, extra: &[&str]) -> Option<PathBuf> {
             return Some(p.to_path_buf());
         }
     }
-    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
 }
 
 /// Skips a test (returns from it) with a message saying what is missing.
@@ -260,7 +276,12 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
 
 /// A blocking HTTP/1.0 request (no chunked answers) to 127.0.0.1; returns
 /// status and body. For talking to peers without the code under test.
-pub fn http10(method: &str, port: u16, path_and_query: &str, body: &str) -> std::io::Result<(u16, String)> {
+pub fn http10(
+    method: &str,
+    port: u16,
+    path_and_query: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(20)))?;
@@ -306,12 +327,15 @@ pub fn start_influxd() -> Option<Influx> {
     );
     let path = dir.path().join("influxdb.conf");
     std::fs::write(&path, conf).unwrap();
-    let peer = Peer::spawn("influxd", Command::new(bin).arg("-config").arg(&path)).expect("starting influxd");
+    let peer = Peer::spawn("influxd", Command::new(bin).arg("-config").arg(&path))
+        .expect("starting influxd");
     assert!(
-        wait_until(Duration::from_secs(30), || http10("GET", http, "/ping", "").is_ok_and(|(s, _)| s == 204)),
+        wait_until(Duration::from_secs(30), || http10("GET", http, "/ping", "")
+            .is_ok_and(|(s, _)| s == 204)),
         "influxd did not answer /ping"
     );
-    let (s, body) = http10("POST", http, "/query", &format!("q={}", q("CREATE DATABASE skua"))).unwrap();
+    let (s, body) =
+        http10("POST", http, "/query", &format!("q={}", q("CREATE DATABASE skua"))).unwrap();
     assert_eq!(s, 200, "{body}");
     Some(Influx { _peer: peer, _dir: dir, port: http })
 }
@@ -324,14 +348,24 @@ pub fn query(port: u16, q_: &str) -> Value {
 
 pub fn start_kinesalite() -> Option<(Peer, u16)> {
     let node = find_binary("node", &[])?;
-    let script = std::env::var("SKUA_KINESALITE").unwrap_or_else(|_| "/var/tmp/skua-npm/node_modules/kinesalite/cli.js".into());
+    let script = std::env::var("SKUA_KINESALITE")
+        .unwrap_or_else(|_| "/var/tmp/skua-npm/node_modules/kinesalite/cli.js".into());
     if !std::path::Path::new(&script).is_file() {
         return None;
     }
     let port = free_port();
     let peer = Peer::spawn(
         "kinesalite",
-        Command::new(node).arg(&script).args(["--port", &port.to_string(), "--createStreamMs", "0", "--deleteStreamMs", "0", "--updateStreamMs", "0"]),
+        Command::new(node).arg(&script).args([
+            "--port",
+            &port.to_string(),
+            "--createStreamMs",
+            "0",
+            "--deleteStreamMs",
+            "0",
+            "--updateStreamMs",
+            "0",
+        ]),
     )
     .ok()?;
     assert!(wait_for_port(port, Duration::from_secs(20)), "kinesalite did not listen on {port}");
@@ -340,12 +374,16 @@ pub fn start_kinesalite() -> Option<(Peer, u16)> {
 
 pub async fn test_client(endpoint: &str) -> aws_sdk_kinesis::Client {
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-    let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .http_client(http)
         .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_kinesis::config::Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        ))
         .load()
         .await;
     aws_sdk_kinesis::Client::new(&conf)
@@ -369,7 +407,9 @@ pub async fn read_all(c: &aws_sdk_kinesis::Client, stream: &str) -> Vec<String> 
             let Some(i) = iter.take() else { break };
             let r = c.get_records().shard_iterator(i).limit(10_000).send().await.unwrap();
             let n = r.records().len();
-            out.extend(r.records().iter().map(|x| String::from_utf8_lossy(x.data().as_ref()).into_owned()));
+            out.extend(
+                r.records().iter().map(|x| String::from_utf8_lossy(x.data().as_ref()).into_owned()),
+            );
             iter = r.next_shard_iterator().map(str::to_string);
             if n == 0 {
                 break;

@@ -256,7 +256,8 @@ fn parse_general(link: LinkType, frame: &[u8], wire_len: u32) -> Result<PacketMe
                 _ => DropReason::BadIpv6Extensions,
             })?;
             m.protocol = up.protocol;
-            m.fragment = up.fragment.map(|f| Fragment { ident: f.ident, offset: f.offset, more: f.more });
+            m.fragment =
+                up.fragment.map(|f| Fragment { ident: f.ident, offset: f.offset, more: f.more });
             off += ipv6::HEADER_LEN + up.offset;
             (&payload[up.offset.min(payload.len())..], off)
         }
@@ -315,7 +316,12 @@ fn ip_error(e: WireError) -> DropReason {
 }
 
 /// Walks VLAN tags and MPLS labels from `et` at `off` to the IP header.
-fn l2_chain(m: &mut PacketMeta, frame: &[u8], mut off: usize, mut et: EtherType) -> Result<(usize, L3), DropReason> {
+fn l2_chain(
+    m: &mut PacketMeta,
+    frame: &[u8],
+    mut off: usize,
+    mut et: EtherType,
+) -> Result<(usize, L3), DropReason> {
     for _ in 0..=MAX_TAGS {
         match et {
             EtherType::Ipv4 => return Ok((off, L3::V4)),

@@ -61,10 +61,16 @@ fn loopback_and_raw_link_types() {
     assert_eq!(parse(LinkType::RawIp, &ip, ip.len() as u32).unwrap().l4_offset, 20);
     assert_eq!(parse(LinkType::RawIp, &v6, v6.len() as u32).unwrap().ip_version, 6);
     assert_eq!(parse(LinkType::RawIp, &[0x15, 0, 0], 3), Err(DropReason::BadIpHeader));
-    assert_eq!(parse(LinkType::Unknown(147), &ip, ip.len() as u32), Err(DropReason::UnknownLinkType));
+    assert_eq!(
+        parse(LinkType::Unknown(147), &ip, ip.len() as u32),
+        Err(DropReason::UnknownLinkType)
+    );
     let mut other = 7u32.to_le_bytes().to_vec();
     other.extend_from_slice(&ip);
-    assert_eq!(parse(LinkType::Null, &other, other.len() as u32), Err(DropReason::UnknownEthertype));
+    assert_eq!(
+        parse(LinkType::Null, &other, other.len() as u32),
+        Err(DropReason::UnknownEthertype)
+    );
 }
 
 #[test]

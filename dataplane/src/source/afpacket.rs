@@ -141,7 +141,8 @@ impl AfPacketSource {
         if ptr == libc::MAP_FAILED {
             return Err(os_err(iface, "mmap of the packet ring"));
         }
-        let ring = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| os_err(iface, "mmap returned null"))?;
+        let ring =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| os_err(iface, "mmap returned null"))?;
         let mut source = Self {
             iface: iface.to_string(),
             fd,
@@ -213,7 +214,11 @@ impl AfPacketSource {
     }
 
     fn wait_readable(&self) {
-        let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN | libc::POLLERR, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLERR,
+            revents: 0,
+        };
         // SAFETY: `pfd` is one valid pollfd; a timeout bounds the wait so the
         // caller sees stop requests.
         unsafe {
@@ -266,9 +271,13 @@ impl PacketSource for AfPacketSource {
             if end > self.block_size {
                 break;
             }
-            let outgoing = if self.loopback && offset + sll_off + std::mem::size_of::<libc::sockaddr_ll>() <= self.block_size {
+            let outgoing = if self.loopback
+                && offset + sll_off + std::mem::size_of::<libc::sockaddr_ll>() <= self.block_size
+            {
                 // SAFETY: bounds checked just above.
-                let sll = unsafe { block.add(offset + sll_off).cast::<libc::sockaddr_ll>().read_unaligned() };
+                let sll = unsafe {
+                    block.add(offset + sll_off).cast::<libc::sockaddr_ll>().read_unaligned()
+                };
                 sll.sll_pkttype == libc::PACKET_OUTGOING as u8
             } else {
                 false
@@ -296,7 +305,8 @@ impl PacketSource for AfPacketSource {
         // SAFETY: hands the block back to the kernel; no reference into it
         // outlives the loop above.
         unsafe {
-            std::ptr::addr_of_mut!((*desc).hdr.bh1.block_status).write_volatile(libc::TP_STATUS_KERNEL);
+            std::ptr::addr_of_mut!((*desc).hdr.bh1.block_status)
+                .write_volatile(libc::TP_STATUS_KERNEL);
         }
         self.next_block = (self.next_block + 1) % self.block_count;
         Ok(if delivered > 0 { Poll::Frames(delivered) } else { Poll::Idle })
@@ -343,7 +353,12 @@ mod tests {
     /// Captures UDP datagrams sent over loopback. Needs CAP_NET_RAW; skips otherwise.
     #[test]
     fn captures_loopback_traffic() {
-        let cfg = RingConfig { block_size: 1 << 16, block_count: 8, block_timeout_ms: 5, promiscuous: false };
+        let cfg = RingConfig {
+            block_size: 1 << 16,
+            block_count: 8,
+            block_timeout_ms: 5,
+            promiscuous: false,
+        };
         let mut src = match AfPacketSource::open("lo", cfg) {
             Ok(s) => s,
             Err(e) => {

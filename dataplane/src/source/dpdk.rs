@@ -24,8 +24,15 @@ pub struct DpdkSource {
 
 impl DpdkSource {
     /// One source reading queue `queue` of every port.
-    pub fn new(eal: Arc<Eal>, ports: &[Arc<Port>], queue: u16, burst: usize, reports_device: bool) -> Self {
-        let queues = ports.iter().filter(|p| queue < p.rx_queues()).map(|p| p.rx_queue(queue)).collect();
+    pub fn new(
+        eal: Arc<Eal>,
+        ports: &[Arc<Port>],
+        queue: u16,
+        burst: usize,
+        reports_device: bool,
+    ) -> Self {
+        let queues =
+            ports.iter().filter(|p| queue < p.rx_queues()).map(|p| p.rx_queue(queue)).collect();
         Self { eal, queues, burst, next: 0, reports_device }
     }
 
@@ -49,11 +56,8 @@ fn now_ns() -> u64 {
 
 impl PacketSource for DpdkSource {
     fn describe(&self) -> String {
-        let ports: Vec<String> = self
-            .queues
-            .iter()
-            .map(|q| format!("{}#{}", q.port().info().name, q.queue()))
-            .collect();
+        let ports: Vec<String> =
+            self.queues.iter().map(|q| format!("{}#{}", q.port().info().name, q.queue())).collect();
         format!("dpdk:{}", ports.join(","))
     }
 
@@ -93,7 +97,11 @@ impl PacketSource for DpdkSource {
         }
         let s = self.device_stats();
         SourceStats {
-            drops: vec![("rx_missed", s.imissed), ("rx_errors", s.ierrors), ("rx_nombuf", s.rx_nombuf)],
+            drops: vec![
+                ("rx_missed", s.imissed),
+                ("rx_errors", s.ierrors),
+                ("rx_nombuf", s.rx_nombuf),
+            ],
         }
     }
 
@@ -109,7 +117,11 @@ impl PacketSource for DpdkSource {
 /// Initialises EAL from `cfg`, starts every available port and returns the
 /// sources for `cores` dataplane cores: one per core when every port
 /// spreads flows with symmetric RSS, else one stream for the dispatcher.
-pub fn open(cfg: &crate::config::DpdkConfig, cores: usize, cpus: &[usize]) -> Result<crate::engine::Sources, SourceError> {
+pub fn open(
+    cfg: &crate::config::DpdkConfig,
+    cores: usize,
+    cpus: &[usize],
+) -> Result<crate::engine::Sources, SourceError> {
     use crate::dpdk::{eal_args, port_info, PortConfig};
     let err = |e: crate::dpdk::DpdkError| SourceError::Dpdk(e.to_string());
     let eal = Eal::init(&eal_args(&cfg.eal_args, cpus)).map_err(err)?;
@@ -118,7 +130,8 @@ pub fn open(cfg: &crate::config::DpdkConfig, cores: usize, cpus: &[usize]) -> Re
         return Err(err(crate::dpdk::DpdkError::NoPorts));
     }
     let infos = ids.iter().map(|&p| port_info(p)).collect::<Result<Vec<_>, _>>().map_err(err)?;
-    let rss = cores > 1 && infos.iter().all(|i| i.has_rss() && usize::from(i.max_rx_queues) >= cores);
+    let rss =
+        cores > 1 && infos.iter().all(|i| i.has_rss() && usize::from(i.max_rx_queues) >= cores);
     let port_cfg = PortConfig {
         rx_queues: if rss { cores as u16 } else { 1 },
         rx_descriptors: cfg.rx_descriptors,
@@ -128,11 +141,18 @@ pub fn open(cfg: &crate::config::DpdkConfig, cores: usize, cpus: &[usize]) -> Re
         mbuf_data_room: cfg.mbuf_data_room,
         promiscuous: cfg.promiscuous,
     };
-    let ports = ids.iter().map(|&p| Port::start(&eal, p, &port_cfg)).collect::<Result<Vec<_>, _>>().map_err(err)?;
+    let ports = ids
+        .iter()
+        .map(|&p| Port::start(&eal, p, &port_cfg))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
     Ok(if rss {
         crate::engine::Sources::PerCore(
             (0..cores)
-                .map(|q| Box::new(DpdkSource::new(eal.clone(), &ports, q as u16, cfg.burst, q == 0)) as Box<dyn PacketSource>)
+                .map(|q| {
+                    Box::new(DpdkSource::new(eal.clone(), &ports, q as u16, cfg.burst, q == 0))
+                        as Box<dyn PacketSource>
+                })
                 .collect(),
         )
     } else {
@@ -176,7 +196,10 @@ impl Loopback {
 /// Initialises EAL from `cfg` (whose `eal_args` name one loopback vdev,
 /// e.g. `--no-pci --vdev net_ring0`), starts its port and returns the
 /// single stream the dataplane reads and the [`Loopback`] that feeds it.
-pub fn open_loopback(cfg: &crate::config::DpdkConfig, cpus: &[usize]) -> Result<(crate::engine::Sources, Loopback), SourceError> {
+pub fn open_loopback(
+    cfg: &crate::config::DpdkConfig,
+    cpus: &[usize],
+) -> Result<(crate::engine::Sources, Loopback), SourceError> {
     use crate::dpdk::{eal_args, Mempool, PortConfig};
     let err = |e: crate::dpdk::DpdkError| SourceError::Dpdk(e.to_string());
     let eal = Eal::init(&eal_args(&cfg.eal_args, cpus)).map_err(err)?;
@@ -193,8 +216,21 @@ pub fn open_loopback(cfg: &crate::config::DpdkConfig, cpus: &[usize]) -> Result<
         promiscuous: false,
     };
     let port = Port::start(&eal, id, &port_cfg).map_err(err)?;
-    let pool = Mempool::new(&eal, "skua_loopback_tx", cfg.mbufs, cfg.mbuf_cache, cfg.mbuf_data_room, port.info().socket.max(0)).map_err(err)?;
-    let loopback = Loopback { eal: eal.clone(), tx: port.tx_queue(), pool, pending: Vec::with_capacity(crate::dpdk::MAX_BURST) };
+    let pool = Mempool::new(
+        &eal,
+        "skua_loopback_tx",
+        cfg.mbufs,
+        cfg.mbuf_cache,
+        cfg.mbuf_data_room,
+        port.info().socket.max(0),
+    )
+    .map_err(err)?;
+    let loopback = Loopback {
+        eal: eal.clone(),
+        tx: port.tx_queue(),
+        pool,
+        pending: Vec::with_capacity(crate::dpdk::MAX_BURST),
+    };
     let source = DpdkSource::new(eal, &[port], 0, cfg.burst, true);
     Ok((crate::engine::Sources::Single(Box::new(source)), loopback))
 }

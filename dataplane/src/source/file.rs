@@ -60,11 +60,22 @@ impl Input {
 enum Reader {
     /// The whole capture is in memory (a mapped file or a buffer): records
     /// are parsed where they lie and handed out without a copy.
-    Slice { bytes: Whole, off: usize, format: Format },
+    Slice {
+        bytes: Whole,
+        off: usize,
+        format: Format,
+    },
     /// A pipe or other stream: pcap-parser's buffered readers, which copy
     /// the bytes into their buffer first.
-    Legacy { r: LegacyPcapReader<Box<dyn Read + Send>>, link: LinkType, nanos: bool },
-    Ng { r: PcapNGReader<Box<dyn Read + Send>>, ifaces: Vec<Iface> },
+    Legacy {
+        r: LegacyPcapReader<Box<dyn Read + Send>>,
+        link: LinkType,
+        nanos: bool,
+    },
+    Ng {
+        r: PcapNGReader<Box<dyn Read + Send>>,
+        ifaces: Vec<Iface>,
+    },
 }
 
 /// A whole capture in memory.
@@ -84,10 +95,17 @@ impl AsRef<[u8]> for Whole {
 
 /// The format of an in-memory capture and what its records need.
 enum Format {
-    Legacy { link: LinkType, nanos: bool, big_endian: bool },
+    Legacy {
+        link: LinkType,
+        nanos: bool,
+        big_endian: bool,
+    },
     /// The byte order is the current section's (a section header block
     /// sets it); `ifaces` are the section's interfaces.
-    Ng { big_endian: bool, ifaces: Vec<Iface> },
+    Ng {
+        big_endian: bool,
+        ifaces: Vec<Iface>,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -181,7 +199,8 @@ impl FileSource {
             self.play.loop_offset_ns += self.raw_last.saturating_sub(first) + 1_000_000;
         }
         self.reader = Some(match self.replay.take() {
-            Some(bytes) => open_slice(bytes).map_err(|reason| SourceError::File { path: self.input.name(), reason })?,
+            Some(bytes) => open_slice(bytes)
+                .map_err(|reason| SourceError::File { path: self.input.name(), reason })?,
             None => open_reader(&self.input)?,
         });
         Ok(true)
@@ -206,7 +225,9 @@ fn open_reader(input: &Input) -> Result<Reader, SourceError> {
             // need its writer twice.
             match map_file(&file).map_err(|e| err(e.to_string()))? {
                 Some(map) => open_slice(Whole::Map(map)).map_err(err),
-                None => open_stream(Box::new(io::BufReader::with_capacity(1 << 16, file))).map_err(err),
+                None => {
+                    open_stream(Box::new(io::BufReader::with_capacity(1 << 16, file))).map_err(err)
+                }
             }
         }
     }
@@ -354,7 +375,13 @@ impl Play {
     }
 
     /// A legacy pcap record.
-    fn legacy(&mut self, b: &LegacyPcapBlock<'_>, link: LinkType, nanos: bool, out: &mut dyn FnMut(Frame<'_>)) -> Step {
+    fn legacy(
+        &mut self,
+        b: &LegacyPcapBlock<'_>,
+        link: LinkType,
+        nanos: bool,
+        out: &mut dyn FnMut(Frame<'_>),
+    ) -> Step {
         let frac = u64::from(b.ts_usec) * if nanos { 1 } else { 1000 };
         match self.due(u64::from(b.ts_sec) * 1_000_000_000 + frac) {
             Err(d) => Step::Wait(d),
@@ -367,7 +394,13 @@ impl Play {
     }
 
     /// A pcapng block: interfaces are remembered, packets delivered.
-    fn ng(&mut self, block: &Block<'_>, ifaces: &mut Vec<Iface>, stats: &mut FileStats, out: &mut dyn FnMut(Frame<'_>)) -> Step {
+    fn ng(
+        &mut self,
+        block: &Block<'_>,
+        ifaces: &mut Vec<Iface>,
+        stats: &mut FileStats,
+        out: &mut dyn FnMut(Frame<'_>),
+    ) -> Step {
         match block {
             Block::SectionHeader(_) => {
                 ifaces.clear();
@@ -384,13 +417,20 @@ impl Play {
             Block::EnhancedPacket(epb) => match ifaces.get(epb.if_id as usize).copied() {
                 Some(iface) => {
                     let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                    let ns = (u128::from(raw) * 1_000_000_000 / u128::from(iface.resolution.max(1))) as u64;
-                    let raw_ns = (ns as i128 + i128::from(iface.offset_s) * 1_000_000_000).max(0) as u64;
+                    let ns = (u128::from(raw) * 1_000_000_000 / u128::from(iface.resolution.max(1)))
+                        as u64;
+                    let raw_ns =
+                        (ns as i128 + i128::from(iface.offset_s) * 1_000_000_000).max(0) as u64;
                     match self.due(raw_ns) {
                         Err(d) => Step::Wait(d),
                         Ok(ts) => {
                             let caplen = (epb.caplen as usize).min(epb.data.len());
-                            out(Frame { data: &epb.data[..caplen], wire_len: epb.origlen, ts_ns: ts, link: iface.link });
+                            out(Frame {
+                                data: &epb.data[..caplen],
+                                wire_len: epb.origlen,
+                                ts_ns: ts,
+                                link: iface.link,
+                            });
                             Step::Frame(ts)
                         }
                     }
@@ -405,7 +445,12 @@ impl Play {
             Block::SimplePacket(spb) => match ifaces.first().copied() {
                 Some(iface) => {
                     let caplen = (spb.origlen as usize).min(spb.data.len());
-                    out(Frame { data: &spb.data[..caplen], wire_len: spb.origlen, ts_ns: self.last_ts, link: iface.link });
+                    out(Frame {
+                        data: &spb.data[..caplen],
+                        wire_len: spb.origlen,
+                        ts_ns: self.last_ts,
+                        link: iface.link,
+                    });
                     Step::Frame(self.last_ts)
                 }
                 None => {
@@ -454,7 +499,9 @@ impl PacketSource for FileSource {
                                     pcap_parser::pcap::parse_pcap_frame(rest)
                                 };
                                 match parsed {
-                                    Ok((left, b)) => (play.legacy(&b, *link, *nanos, out), left.len()),
+                                    Ok((left, b)) => {
+                                        (play.legacy(&b, *link, *nanos, out), left.len())
+                                    }
                                     Err(e) => (Step::from_slice_error(&e), 0),
                                 }
                             }
@@ -566,7 +613,12 @@ impl PacketSource for FileSource {
     }
 }
 
-fn pace_wait(pace: &Pace, first_ts: &mut Option<u64>, start: &mut Option<Instant>, ts: u64) -> Option<Duration> {
+fn pace_wait(
+    pace: &Pace,
+    first_ts: &mut Option<u64>,
+    start: &mut Option<Instant>,
+    ts: u64,
+) -> Option<Duration> {
     let Pace::Recorded { speed } = *pace else { return None };
     let first = *first_ts.get_or_insert(ts);
     let start = *start.get_or_insert_with(Instant::now);
@@ -584,7 +636,8 @@ mod tests {
     fn drain(mut src: FileSource) -> (Vec<(u64, Vec<u8>, u32)>, FileStats) {
         let mut got = Vec::new();
         loop {
-            match src.poll(&mut |f| got.push((f.ts_ns, f.data.to_vec(), f.wire_len))).expect("poll") {
+            match src.poll(&mut |f| got.push((f.ts_ns, f.data.to_vec(), f.wire_len))).expect("poll")
+            {
                 Poll::End => break,
                 _ => continue,
             }
@@ -639,14 +692,18 @@ mod tests {
     }
 
     fn expected(nanos: bool) -> Vec<(u64, Vec<u8>, u32)> {
-        frames().into_iter().map(|(ts, d, w)| (if nanos { ts } else { ts / 1000 * 1000 }, d, w)).collect()
+        frames()
+            .into_iter()
+            .map(|(ts, d, w)| (if nanos { ts } else { ts / 1000 * 1000 }, d, w))
+            .collect()
     }
 
     /// Writes `bytes` into a FIFO from a thread and opens the FIFO: the
     /// source has to stream it.
     fn through_fifo(dir: &Path, bytes: Vec<u8>) -> (FileSource, std::thread::JoinHandle<()>) {
         let fifo = dir.join("fifo");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("running mkfifo");
+        let made =
+            std::process::Command::new("mkfifo").arg(&fifo).status().expect("running mkfifo");
         assert!(made.success(), "mkfifo failed");
         let path = fifo.clone();
         let writer = std::thread::spawn(move || {
@@ -677,7 +734,12 @@ mod tests {
             assert_eq!(got, want, "{name}: mapped");
             assert_eq!(stats, FileStats { records: 300, ..FileStats::default() }, "{name}");
 
-            let buffered = FileSource::open(Input::Bytes { name: name.into(), bytes: bytes.clone().into() }, Pace::Fast, 1).unwrap();
+            let buffered = FileSource::open(
+                Input::Bytes { name: name.into(), bytes: bytes.clone().into() },
+                Pace::Fast,
+                1,
+            )
+            .unwrap();
             assert!(buffered.in_place());
             assert_eq!(drain(buffered).0, want, "{name}: in a buffer");
 

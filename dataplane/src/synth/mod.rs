@@ -95,7 +95,16 @@ pub fn udp(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
 
 /// Ethernet + IPv4 + TCP in one call.
 #[allow(clippy::too_many_arguments)]
-pub fn tcp4(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+pub fn tcp4(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sp: u16,
+    dp: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     ethernet(0x0800, &ipv4(src, dst, 6, &tcp(sp, dp, seq, ack, flags, payload)))
 }
 
@@ -280,7 +289,16 @@ pub fn http_conversation(
 }
 
 /// A DNS query for an A record and its answer over UDP.
-pub fn dns_exchange(out: &mut Vec<Packet>, t0_ns: u64, client: [u8; 4], server: [u8; 4], port: u16, id: u16, name: &str, answer: [u8; 4]) {
+pub fn dns_exchange(
+    out: &mut Vec<Packet>,
+    t0_ns: u64,
+    client: [u8; 4],
+    server: [u8; 4],
+    port: u16,
+    id: u16,
+    name: &str,
+    answer: [u8; 4],
+) {
     let mut q = Vec::new();
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
@@ -315,7 +333,16 @@ pub fn demo_capture() -> Vec<u8> {
         let host_i = rng.below(hosts.len() as u64) as usize;
         let server = [10, 2, 0, 10 + host_i as u8];
         if i % 10 == 0 {
-            dns_exchange(&mut pkts, t, client, [10, 96, 0, 10], 30000 + (i % 20000) as u16, i as u16, hosts[host_i], server);
+            dns_exchange(
+                &mut pkts,
+                t,
+                client,
+                [10, 96, 0, 10],
+                30000 + (i % 20000) as u16,
+                i as u16,
+                hosts[host_i],
+                server,
+            );
             t += 1_000_000;
         }
         let path = paths[rng.below(paths.len() as u64) as usize];
@@ -334,7 +361,10 @@ pub fn demo_capture() -> Vec<u8> {
             "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: shop-client/1.4\r\nAccept: application/json\r\n\r\n",
             hosts[host_i]
         );
-        let body: String = std::iter::repeat("{\"ok\":true}").take(body_len / 11 + 1).collect::<String>()[..body_len].to_string();
+        let body: String = std::iter::repeat("{\"ok\":true}")
+            .take(body_len / 11 + 1)
+            .collect::<String>()[..body_len]
+            .to_string();
         let reason = match status {
             200 => "OK",
             404 => "Not Found",
@@ -346,13 +376,23 @@ pub fn demo_capture() -> Vec<u8> {
             body.len()
         );
         let rtt = 200_000 + rng.below(if status >= 500 { 40_000_000 } else { 4_000_000 });
-        let end = http_conversation(&mut pkts, t, client, server, 40000 + (i % 25000) as u16, request.as_bytes(), response.as_bytes(), rtt);
+        let end = http_conversation(
+            &mut pkts,
+            t,
+            client,
+            server,
+            40000 + (i % 25000) as u16,
+            request.as_bytes(),
+            response.as_bytes(),
+            rtt,
+        );
         // Spread 600 conversations over about three minutes, overlapping.
         t += 250_000_000 + rng.below(100_000_000);
         let _ = end;
     }
     pkts.sort_by_key(|p| p.ts_ns);
-    let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, false).expect("writing to a Vec cannot fail");
+    let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, false)
+        .expect("writing to a Vec cannot fail");
     for p in &pkts {
         w.write(p.ts_ns, &p.data, p.data.len() as u32).expect("writing to a Vec cannot fail");
     }

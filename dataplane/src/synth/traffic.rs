@@ -118,7 +118,16 @@ const HOSTS: [&str; 8] = [
     "auth.shop.svc",
     "reviews.shop.svc",
 ];
-const PATHS: [&str; 8] = ["/v1/items", "/v1/cart", "/healthz", "/v1/checkout", "/v1/items/42", "/metrics", "/v2/search?q=kettle&page=2", "/static/app.js"];
+const PATHS: [&str; 8] = [
+    "/v1/items",
+    "/v1/cart",
+    "/healthz",
+    "/v1/checkout",
+    "/v1/items/42",
+    "/metrics",
+    "/v2/search?q=kettle&page=2",
+    "/static/app.js",
+];
 
 /// The generator: an iterator over the capture's packets in time order.
 pub struct Traffic {
@@ -142,7 +151,17 @@ impl Traffic {
     pub fn new(spec: TrafficSpec) -> Self {
         let rng = Rng::new(spec.seed ^ 0x9e37_79b9_7f4a_7c15);
         let t = spec.start_ns;
-        Self { spec, rng, open: Vec::new(), started: 0, next_conn: 0, dns_due: 0, pending_dns: VecDeque::new(), t, summary: Summary::default() }
+        Self {
+            spec,
+            rng,
+            open: Vec::new(),
+            started: 0,
+            next_conn: 0,
+            dns_due: 0,
+            pending_dns: VecDeque::new(),
+            t,
+            summary: Summary::default(),
+        }
     }
 
     /// What has been generated so far (all of it once the iterator ends).
@@ -216,16 +235,34 @@ impl Traffic {
         }
         q.push_back(tcp4(client, server, cp, sp, cseq, sseq, 0x11, b""));
         q.push_back(tcp4(server, client, sp, cp, sseq, cseq.wrapping_add(1), 0x11, b""));
-        q.push_back(tcp4(client, server, cp, sp, cseq.wrapping_add(1), sseq.wrapping_add(1), 0x10, b""));
+        q.push_back(tcp4(
+            client,
+            server,
+            cp,
+            sp,
+            cseq.wrapping_add(1),
+            sseq.wrapping_add(1),
+            0x10,
+            b"",
+        ));
         self.summary.connections += 1;
         Connection { queue: q }
     }
 
     /// Data segments of one message, with loss and reordering applied.
-    fn segments(&mut self, q: &mut VecDeque<Vec<u8>>, from: ([u8; 4], u16), to: ([u8; 4], u16), seq: &mut u32, ack: u32, data: &[u8]) {
+    fn segments(
+        &mut self,
+        q: &mut VecDeque<Vec<u8>>,
+        from: ([u8; 4], u16),
+        to: ([u8; 4], u16),
+        seq: &mut u32,
+        ack: u32,
+        data: &[u8],
+    ) {
         let mut segs: Vec<Vec<u8>> = Vec::with_capacity(data.len() / self.spec.mss + 1);
         for chunk in data.chunks(self.spec.mss.max(1)) {
-            let lost = self.spec.loss > 0.0 && (self.rng.below(1_000_000) as f64) < self.spec.loss * 1e6;
+            let lost =
+                self.spec.loss > 0.0 && (self.rng.below(1_000_000) as f64) < self.spec.loss * 1e6;
             if lost {
                 self.summary.lost_segments += 1;
             } else {
@@ -303,7 +340,16 @@ impl Traffic {
         let host = HOSTS[self.rng.below(HOSTS.len() as u64) as usize];
         let client = [10, 1, 200, (n % 250) as u8];
         let mut pkts = Vec::new();
-        super::dns_exchange(&mut pkts, 0, client, [10, 96, 0, 10], 30_000 + (n % 30_000) as u16, n as u16, host, [10, 2, 0, 10]);
+        super::dns_exchange(
+            &mut pkts,
+            0,
+            client,
+            [10, 96, 0, 10],
+            30_000 + (n % 30_000) as u16,
+            n as u16,
+            host,
+            [10, 2, 0, 10],
+        );
         self.pending_dns.extend(pkts);
         self.summary.dns_exchanges += 1;
     }
@@ -330,7 +376,9 @@ impl Iterator for Traffic {
             return Some(self.stamp(p.data));
         }
         // Keep the pool full while exchanges remain.
-        while self.open.len() < self.spec.concurrent.max(1) as usize && self.started < self.spec.exchanges {
+        while self.open.len() < self.spec.concurrent.max(1) as usize
+            && self.started < self.spec.exchanges
+        {
             let left = self.spec.exchanges - self.started;
             let n = (1 + self.rng.below(u64::from(self.spec.keepalive_max.max(1)))) as u32;
             let n = n.min(left);
@@ -398,7 +446,13 @@ mod tests {
 
     #[test]
     fn loss_and_reordering_are_applied_and_counted() {
-        let spec = TrafficSpec { loss: 0.01, reorder: 0.05, mix: SizeMix::Mixed, exchanges: 200, ..small() };
+        let spec = TrafficSpec {
+            loss: 0.01,
+            reorder: 0.05,
+            mix: SizeMix::Mixed,
+            exchanges: 200,
+            ..small()
+        };
         let (_, s) = Traffic::collect_all(spec);
         assert!(s.lost_segments > 0);
         assert!(s.reordered_segments > 0);

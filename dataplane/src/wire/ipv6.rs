@@ -133,7 +133,11 @@ pub fn walk_extensions(mut next_header: u8, payload: &[u8]) -> Result<UpperLayer
                 if offset > payload.len() {
                     return Err(WireError::Truncated);
                 }
-                return Ok(UpperLayer { protocol: IpProtocol::from(next_header), offset, fragment });
+                return Ok(UpperLayer {
+                    protocol: IpProtocol::from(next_header),
+                    offset,
+                    fragment,
+                });
             }
         }
     }

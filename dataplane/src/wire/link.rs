@@ -91,12 +91,20 @@ pub fn split(link: LinkType, frame: &[u8]) -> Result<(usize, Next), WireError> {
         LinkType::Ipv4 => Ok((0, Next::Ipv4)),
         LinkType::Ipv6 => Ok((0, Next::Ipv6)),
         LinkType::Null | LinkType::Loop => {
-            let b: [u8; 4] = frame.get(..4).ok_or(WireError::Truncated)?.try_into().map_err(|_| WireError::Truncated)?;
+            let b: [u8; 4] = frame
+                .get(..4)
+                .ok_or(WireError::Truncated)?
+                .try_into()
+                .map_err(|_| WireError::Truncated)?;
             let af = if link == LinkType::Loop {
                 u32::from_be_bytes(b)
             } else {
                 let le = u32::from_le_bytes(b);
-                if le > 0xffff { u32::from_be_bytes(b) } else { le }
+                if le > 0xffff {
+                    u32::from_be_bytes(b)
+                } else {
+                    le
+                }
             };
             Ok((4, family(af)))
         }
@@ -135,10 +143,16 @@ mod tests {
         let mut sll = [0u8; 16];
         sll[14] = 0x86;
         sll[15] = 0xdd;
-        assert_eq!(split(LinkType::LinuxSll, &sll).unwrap(), (16, Next::EtherType(EtherType::Ipv6)));
+        assert_eq!(
+            split(LinkType::LinuxSll, &sll).unwrap(),
+            (16, Next::EtherType(EtherType::Ipv6))
+        );
         let mut sll2 = [0u8; 20];
         sll2[0] = 0x08;
-        assert_eq!(split(LinkType::LinuxSll2, &sll2).unwrap(), (20, Next::EtherType(EtherType::Ipv4)));
+        assert_eq!(
+            split(LinkType::LinuxSll2, &sll2).unwrap(),
+            (20, Next::EtherType(EtherType::Ipv4))
+        );
         assert_eq!(split(LinkType::LinuxSll2, &sll2[..19]), Err(WireError::Truncated));
     }
 

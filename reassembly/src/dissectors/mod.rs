@@ -45,7 +45,8 @@ pub(crate) mod script {
         let mut errors = DissectionErrors::default();
         let mut bufs = [StreamBuf::default(), StreamBuf::default()];
         for (i, st) in steps.into_iter().enumerate() {
-            let mut ctx = ParseCtx { ts_ns: ts0 + i as u64, out: &mut out, errors: &mut errors, limits };
+            let mut ctx =
+                ParseCtx { ts_ns: ts0 + i as u64, out: &mut out, errors: &mut errors, limits };
             match st {
                 Step::C(b) => drive(s, &mut bufs[0], Direction::ToServer, b, 1 << 16, &mut ctx),
                 Step::S(b) => drive(s, &mut bufs[1], Direction::ToClient, b, 1 << 16, &mut ctx),
@@ -249,7 +250,10 @@ impl Limits {
         if total <= self.max_head_bytes {
             total
         } else {
-            self.max_field_bytes.saturating_add(1024).clamp(64, self.max_head_bytes.max(64)).min(total)
+            self.max_field_bytes
+                .saturating_add(1024)
+                .clamp(64, self.max_head_bytes.max(64))
+                .min(total)
         }
     }
 }
@@ -320,7 +324,14 @@ impl StreamBuf {
 
 /// Feeds in-order `data` to `d`, keeping what it leaves unconsumed.
 /// Zero-copy when nothing is held over from the previous call.
-pub fn drive<D: Dissector>(d: &mut D, sb: &mut StreamBuf, dir: Direction, data: &[u8], max_buf: usize, ctx: &mut ParseCtx<'_>) {
+pub fn drive<D: Dissector>(
+    d: &mut D,
+    sb: &mut StreamBuf,
+    dir: Direction,
+    data: &[u8],
+    max_buf: usize,
+    ctx: &mut ParseCtx<'_>,
+) {
     if sb.failed || data.is_empty() {
         return;
     }
@@ -436,7 +447,14 @@ impl Session {
         }
     }
 
-    pub fn drive(&mut self, sb: &mut StreamBuf, dir: Direction, data: &[u8], max_buf: usize, ctx: &mut ParseCtx<'_>) {
+    pub fn drive(
+        &mut self,
+        sb: &mut StreamBuf,
+        dir: Direction,
+        data: &[u8],
+        max_buf: usize,
+        ctx: &mut ParseCtx<'_>,
+    ) {
         each_session!(self, s => drive(s, sb, dir, data, max_buf, ctx))
     }
 

@@ -29,7 +29,15 @@ mod tests {
     #[test]
     fn no_markup_sinks_in_the_dashboard() {
         for (file, src) in [("app.js", APP), ("index.html", INDEX)] {
-            for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "srcdoc"] {
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+                "new Function",
+                "srcdoc",
+            ] {
                 assert!(!src.contains(sink), "{file} uses {sink}");
             }
         }

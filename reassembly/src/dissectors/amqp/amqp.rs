@@ -12,9 +12,13 @@
 //! direction skips to the next plausible frame and content in assembly is
 //! emitted with a `gap` error.
 
-use super::parser::{self, frame_type, FrameHeader, Value as Field, FRAME_END, FRAME_HEADER, PROTOCOL_HEADER};
+use super::parser::{
+    self, frame_type, FrameHeader, Value as Field, FRAME_END, FRAME_HEADER, PROTOCOL_HEADER,
+};
 use super::AmqpMessage;
-use crate::dissectors::{Confidence, Direction, Dissector, ErrorKind, FinishReason, ParseCtx, ParseResult};
+use crate::dissectors::{
+    Confidence, Direction, Dissector, ErrorKind, FinishReason, ParseCtx, ParseResult,
+};
 use crate::item::{set_error, Exchange, ItemError, ItemErrorKind, Message};
 
 /// A method waiting for something: its reply (`awaiting`), or its content.
@@ -97,7 +101,9 @@ impl AmqpSession {
             return;
         }
         // A reply to a waiting request of the other side.
-        let reply = self.pending.iter().position(|(c, d, p)| *c == ch && *d != dir && p.msg.class_id == class && p.awaiting.contains(&method));
+        let reply = self.pending.iter().position(|(c, d, p)| {
+            *c == ch && *d != dir && p.msg.class_id == class && p.awaiting.contains(&method)
+        });
         if let Some(i) = reply {
             let (_, _, req) = self.pending.remove(i);
             self.emit(req, Some((tx, None)), ctx);
@@ -108,10 +114,20 @@ impl AmqpSession {
             // (every channel for the connection) from the other side.
             let mut k = 0;
             while k < self.pending.len() {
-                let hit = self.pending.get(k).is_some_and(|(c, d, _)| *d != dir && (class == 10 || *c == ch));
+                let hit = self
+                    .pending
+                    .get(k)
+                    .is_some_and(|(c, d, _)| *d != dir && (class == 10 || *c == ch));
                 if hit {
                     let (_, _, req) = self.pending.remove(k);
-                    let copy = Tx { msg: tx.msg.clone(), ts: tx.ts, size: 0, awaiting: &[], request: None, error: None };
+                    let copy = Tx {
+                        msg: tx.msg.clone(),
+                        ts: tx.ts,
+                        size: 0,
+                        awaiting: &[],
+                        request: None,
+                        error: None,
+                    };
                     self.emit(req, Some((copy, None)), ctx);
                 } else {
                     k += 1;
@@ -123,7 +139,11 @@ impl AmqpSession {
             if self.pending.len() >= ctx.limits.max_pending {
                 let (_, _, mut old) = self.pending.remove(0);
                 ctx.errors.bump(ErrorKind::TooManyTransactions);
-                set_error(&mut old.error, ItemErrorKind::Dissection, ErrorKind::TooManyTransactions.name());
+                set_error(
+                    &mut old.error,
+                    ItemErrorKind::Dissection,
+                    ErrorKind::TooManyTransactions.name(),
+                );
                 self.emit(old, None, ctx);
             }
             self.pending.push((ch, dir, tx));
@@ -136,8 +156,17 @@ impl AmqpSession {
         self.emit(tx, None, ctx);
     }
 
-    fn method_frame(&mut self, dir: Direction, channel: u16, payload: &[u8], wire: u64, ctx: &mut ParseCtx<'_>) {
-        let ids = payload.get(..4).map(|x| (u16::from_be_bytes([x[0], x[1]]), u16::from_be_bytes([x[2], x[3]])));
+    fn method_frame(
+        &mut self,
+        dir: Direction,
+        channel: u16,
+        payload: &[u8],
+        wire: u64,
+        ctx: &mut ParseCtx<'_>,
+    ) {
+        let ids = payload
+            .get(..4)
+            .map(|x| (u16::from_be_bytes([x[0], x[1]]), u16::from_be_bytes([x[2], x[3]])));
         let Some((class, method)) = ids else {
             ctx.errors.bump(ErrorKind::AmqpMalformed);
             return;
@@ -152,17 +181,31 @@ impl AmqpSession {
             method_id: method,
             channel,
             from_client: dir == Direction::ToServer,
-            arguments: parser::arguments(payload.get(4..).unwrap_or_default(), spec, ctx.limits.max_field_bytes),
+            arguments: parser::arguments(
+                payload.get(4..).unwrap_or_default(),
+                spec,
+                ctx.limits.max_field_bytes,
+            ),
             ..AmqpMessage::default()
         };
-        let mut tx = Tx { msg, ts: ctx.ts_ns, size: wire, awaiting: parser::replies(class, method), request: None, error: None };
+        let mut tx = Tx {
+            msg,
+            ts: ctx.ts_ns,
+            size: wire,
+            awaiting: parser::replies(class, method),
+            request: None,
+            error: None,
+        };
         if !parser::has_content(class, method) {
             self.complete(dir, tx, ctx);
             return;
         }
         if (class, method) == (60, 71) {
             // basic.get-ok: the reply comes with content; pair it now.
-            let i = self.pending.iter().position(|(c, d, p)| *c == channel && *d != dir && p.awaiting.contains(&71));
+            let i = self
+                .pending
+                .iter()
+                .position(|(c, d, p)| *c == channel && *d != dir && p.awaiting.contains(&71));
             if let Some(i) = i {
                 let (_, _, req) = self.pending.remove(i);
                 tx.request = Some(Box::new(req));
@@ -172,12 +215,20 @@ impl AmqpSession {
             // The previous content never finished: emit what there is.
             let (_, mut old) = self.contents.remove(k);
             ctx.errors.bump(ErrorKind::TruncatedMessage);
-            set_error(&mut old.tx.error, ItemErrorKind::Dissection, ErrorKind::TruncatedMessage.name());
+            set_error(
+                &mut old.tx.error,
+                ItemErrorKind::Dissection,
+                ErrorKind::TruncatedMessage.name(),
+            );
             self.complete(old.dir, old.tx, ctx);
         }
         if self.contents.len() >= ctx.limits.max_amqp_channels {
             ctx.errors.bump(ErrorKind::TooManyTransactions);
-            set_error(&mut tx.error, ItemErrorKind::Dissection, ErrorKind::TooManyTransactions.name());
+            set_error(
+                &mut tx.error,
+                ItemErrorKind::Dissection,
+                ErrorKind::TooManyTransactions.name(),
+            );
             self.complete(dir, tx, ctx);
             return;
         }
@@ -194,7 +245,8 @@ impl AmqpSession {
             ctx.errors.bump(ErrorKind::AmqpMalformed);
             return;
         };
-        let Some((size, props)) = parser::content_header(payload, ctx.limits.max_field_bytes) else {
+        let Some((size, props)) = parser::content_header(payload, ctx.limits.max_field_bytes)
+        else {
             ctx.errors.bump(ErrorKind::AmqpMalformed);
             return;
         };
@@ -211,12 +263,16 @@ impl AmqpSession {
     }
 
     fn body_bytes(&mut self, channel: u16, bytes: &[u8], wire: u64, ctx: &mut ParseCtx<'_>) {
-        let Some(k) = self.contents.iter().position(|(c, x)| *c == channel && x.header) else { return };
+        let Some(k) = self.contents.iter().position(|(c, x)| *c == channel && x.header) else {
+            return;
+        };
         let keep = ctx.limits.max_field_bytes;
         let done = match self.contents.get_mut(k) {
             Some((_, c)) => {
                 let room = keep.saturating_sub(c.tx.msg.body.len());
-                c.tx.msg.body.extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
+                c.tx.msg
+                    .body
+                    .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
                 c.tx.size += wire;
                 c.remaining = c.remaining.saturating_sub(bytes.len() as u64);
                 c.remaining == 0
@@ -237,7 +293,10 @@ impl AmqpSession {
     fn resync(&mut self, dir: Direction, b: &[u8]) -> ParseResult {
         // A frame header whose frame-end octet is where it should be.
         let ok = |x: &[u8]| {
-            parser::frame_header(x).filter(parser::plausible).and_then(|h| x.get(FRAME_HEADER + h.size as usize)).map(|e| *e == FRAME_END)
+            parser::frame_header(x)
+                .filter(parser::plausible)
+                .and_then(|h| x.get(FRAME_HEADER + h.size as usize))
+                .map(|e| *e == FRAME_END)
         };
         for i in 0..b.len() {
             match b.get(i..).and_then(ok) {
@@ -248,8 +307,16 @@ impl AmqpSession {
                 Some(true) => return ParseResult::Continue { consumed: i },
                 Some(false) => {}
                 // Not enough bytes to tell: wait at a plausible header.
-                None if b.get(i..).and_then(parser::frame_header).is_some_and(|h| parser::plausible(&h) && h.size < 1 << 16) => {
-                    return if i == 0 { ParseResult::Incomplete { consumed: 0, needed: 1 } } else { ParseResult::Continue { consumed: i } };
+                None if b
+                    .get(i..)
+                    .and_then(parser::frame_header)
+                    .is_some_and(|h| parser::plausible(&h) && h.size < 1 << 16) =>
+                {
+                    return if i == 0 {
+                        ParseResult::Incomplete { consumed: 0, needed: 1 }
+                    } else {
+                        ParseResult::Continue { consumed: i }
+                    };
                 }
                 None => {}
             }
@@ -259,7 +326,9 @@ impl AmqpSession {
 }
 
 fn method_is_reply(class: u16, method: u16) -> bool {
-    (10..200).contains(&method) && !parser::replies(class, method - 1).is_empty() && parser::replies(class, method - 1).contains(&method)
+    (10..200).contains(&method)
+        && !parser::replies(class, method - 1).is_empty()
+        && parser::replies(class, method - 1).contains(&method)
         || (class, method) == (40, 51)
         || (class, method) == (60, 72)
 }
@@ -302,7 +371,10 @@ impl Dissector for AmqpSession {
             let n = b.len().min(PROTOCOL_HEADER.len());
             if b.get(..n.min(4)) == Some(&b"AMQP"[..n.min(4)]) {
                 if b.len() < PROTOCOL_HEADER.len() {
-                    return ParseResult::Incomplete { consumed: 0, needed: PROTOCOL_HEADER.len() - b.len() };
+                    return ParseResult::Incomplete {
+                        consumed: 0,
+                        needed: PROTOCOL_HEADER.len() - b.len(),
+                    };
                 }
                 return ParseResult::Done { consumed: PROTOCOL_HEADER.len() };
             }
@@ -358,7 +430,11 @@ impl Dissector for AmqpSession {
         while k < self.contents.len() {
             if self.contents.get(k).is_some_and(|(_, c)| c.dir == dir) {
                 let (_, mut c) = self.contents.remove(k);
-                set_error(&mut c.tx.error, ItemErrorKind::Gap, format!("{len} bytes lost in the content"));
+                set_error(
+                    &mut c.tx.error,
+                    ItemErrorKind::Gap,
+                    format!("{len} bytes lost in the content"),
+                );
                 self.complete(c.dir, c.tx, ctx);
             } else {
                 k += 1;
@@ -371,7 +447,11 @@ impl Dissector for AmqpSession {
     fn finish(&mut self, reason: FinishReason, ctx: &mut ParseCtx<'_>) {
         for (_, mut c) in std::mem::take(&mut self.contents) {
             ctx.errors.bump(ErrorKind::TruncatedMessage);
-            set_error(&mut c.tx.error, ItemErrorKind::Dissection, ErrorKind::TruncatedMessage.name());
+            set_error(
+                &mut c.tx.error,
+                ItemErrorKind::Dissection,
+                ErrorKind::TruncatedMessage.name(),
+            );
             match c.tx.request.take() {
                 Some(req) => self.emit(*req, Some((c.tx, None)), ctx),
                 None => self.emit(c.tx, None, ctx),
@@ -380,10 +460,18 @@ impl Dissector for AmqpSession {
         for (_, _, mut tx) in std::mem::take(&mut self.pending) {
             // A close-ok never comes when the peer just drops the socket.
             match reason {
-                FinishReason::Timeout => set_error(&mut tx.error, ItemErrorKind::Timeout, "no reply before the flow timed out"),
+                FinishReason::Timeout => set_error(
+                    &mut tx.error,
+                    ItemErrorKind::Timeout,
+                    "no reply before the flow timed out",
+                ),
                 FinishReason::Closed => {
                     ctx.errors.bump(ErrorKind::Unpaired);
-                    set_error(&mut tx.error, ItemErrorKind::PairNotFound, "connection closed without a reply");
+                    set_error(
+                        &mut tx.error,
+                        ItemErrorKind::PairNotFound,
+                        "connection closed without a reply",
+                    );
                 }
             }
             self.emit(tx, None, ctx);
@@ -404,12 +492,23 @@ mod tests {
         S(Vec<u8>),
         GapC,
     }
-    use crate::dissectors::script;
     use self::Step::*;
+    use crate::dissectors::script;
 
     fn run(steps: &[Step]) -> Vec<Exchange> {
-        let steps = steps.iter().map(|st| match st { C(b) => script::Step::C(b), S(b) => script::Step::S(b), GapC => script::Step::GapC });
-        script::run(&mut AmqpSession::new(), steps, &Limits { max_field_bytes: 10, ..Limits::default() }, 0, FinishReason::Closed).0
+        let steps = steps.iter().map(|st| match st {
+            C(b) => script::Step::C(b),
+            S(b) => script::Step::S(b),
+            GapC => script::Step::GapC,
+        });
+        script::run(
+            &mut AmqpSession::new(),
+            steps,
+            &Limits { max_field_bytes: 10, ..Limits::default() },
+            0,
+            FinishReason::Closed,
+        )
+        .0
     }
 
     fn js(e: &Exchange) -> (Value, Value) {
@@ -424,26 +523,53 @@ mod tests {
         out.iter()
             .map(|e| {
                 let (q, r) = js(e);
-                (q["method"].as_str().unwrap_or("-").to_string(), r["method"].as_str().unwrap_or("-").to_string())
+                (
+                    q["method"].as_str().unwrap_or("-").to_string(),
+                    r["method"].as_str().unwrap_or("-").to_string(),
+                )
             })
             .collect()
     }
 
     fn start() -> Vec<u8> {
         let props = [shortstr("product"), vec![b'S', 0, 0, 0, 8], b"RabbitMQ".to_vec()].concat();
-        let args = [vec![0, 9], (props.len() as u32).to_be_bytes().to_vec(), props, vec![0, 0, 0, 5], b"PLAIN".to_vec(), vec![0, 0, 0, 5], b"en_US".to_vec()].concat();
+        let args = [
+            vec![0, 9],
+            (props.len() as u32).to_be_bytes().to_vec(),
+            props,
+            vec![0, 0, 0, 5],
+            b"PLAIN".to_vec(),
+            vec![0, 0, 0, 5],
+            b"en_US".to_vec(),
+        ]
+        .concat();
         method_frame(0, 10, 10, &args)
     }
 
     #[test]
     fn connection_and_channel_lifecycle_publish_and_deliver() {
-        let start_ok = method_frame(0, 10, 11, &[&[0, 0, 0, 0][..], &shortstr("PLAIN"), &[0, 0, 0, 4], b"\0u\0p", &shortstr("en_US")].concat());
+        let start_ok = method_frame(
+            0,
+            10,
+            11,
+            &[&[0, 0, 0, 0][..], &shortstr("PLAIN"), &[0, 0, 0, 4], b"\0u\0p", &shortstr("en_US")]
+                .concat(),
+        );
         let tune = method_frame(0, 10, 30, &[0, 0, 0, 2, 0, 0, 0, 60]);
         let tune_ok = method_frame(0, 10, 31, &[0, 0, 0, 2, 0, 0, 0, 60]);
         let open = method_frame(0, 10, 40, &[&shortstr("/")[..], &[0, 0]].concat());
-        let deliver_args = [shortstr("ctag"), 1u64.to_be_bytes().to_vec(), vec![0], shortstr("ex"), shortstr("rk")].concat();
+        let deliver_args = [
+            shortstr("ctag"),
+            1u64.to_be_bytes().to_vec(),
+            vec![0],
+            shortstr("ex"),
+            shortstr("rk"),
+        ]
+        .concat();
         let mut deliver = method_frame(1, 60, 60, &deliver_args);
-        deliver.extend_from_slice(&publish(1, "", "", b"", 1)[method_frame(1, 60, 40, &[0, 0, 0, 0, 0]).len()..]);
+        deliver.extend_from_slice(
+            &publish(1, "", "", b"", 1)[method_frame(1, 60, 40, &[0, 0, 0, 0, 0]).len()..],
+        );
         let out = run(&[
             C(PROTOCOL_HEADER.to_vec()),
             S(start()),
@@ -469,15 +595,39 @@ mod tests {
             ("basic.ack", "-"),
             ("channel.close", "channel.close-ok"),
         ];
-        assert_eq!(names(&out), want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>());
+        assert_eq!(
+            names(&out),
+            want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>()
+        );
         let (q, r) = js(&out[0]);
-        assert_eq!((q["from"].as_str(), q["serverProperties"]["product"].as_str(), r["mechanism"].as_str()), (Some("server"), Some("RabbitMQ"), Some("PLAIN")));
+        assert_eq!(
+            (
+                q["from"].as_str(),
+                q["serverProperties"]["product"].as_str(),
+                r["mechanism"].as_str()
+            ),
+            (Some("server"), Some("RabbitMQ"), Some("PLAIN"))
+        );
         assert!(r.get("_response").is_none());
         let (q, _) = js(&out[4]);
-        assert_eq!((q["exchange"].as_str(), q["routingKey"].as_str(), q["bodySize"].as_u64(), q["body"].as_str()), (Some("ex"), Some("orders.new"), Some(11), Some("hello worl")));
-        assert_eq!((q["properties"]["contentType"].as_str(), q["properties"]["headers"]["x-n"].as_i64()), (Some("text/plain"), Some(7)));
+        assert_eq!(
+            (
+                q["exchange"].as_str(),
+                q["routingKey"].as_str(),
+                q["bodySize"].as_u64(),
+                q["body"].as_str()
+            ),
+            (Some("ex"), Some("orders.new"), Some(11), Some("hello worl"))
+        );
+        assert_eq!(
+            (q["properties"]["contentType"].as_str(), q["properties"]["headers"]["x-n"].as_i64()),
+            (Some("text/plain"), Some(7))
+        );
         let (q, _) = js(&out[5]);
-        assert_eq!((q["from"].as_str(), q["deliveryTag"].as_u64(), q["bodySize"].as_u64()), (Some("server"), Some(1), Some(0)));
+        assert_eq!(
+            (q["from"].as_str(), q["deliveryTag"].as_u64(), q["bodySize"].as_u64()),
+            (Some("server"), Some(1), Some(0))
+        );
         assert!(out.iter().all(|e| e.error.is_none()), "{out:#?}");
     }
 
@@ -503,14 +653,44 @@ mod tests {
             mixed.extend(f2.get(k).cloned().unwrap_or_default());
         }
         let get = method_frame(3, 60, 70, &[&[0, 0][..], &shortstr("q"), &[0]].concat());
-        let get_ok_args = [1u64.to_be_bytes().to_vec(), vec![0], shortstr(""), shortstr("q"), vec![0, 0, 0, 4]].concat();
-        let get_ok = [method_frame(3, 60, 71, &get_ok_args), publish(3, "", "", b"m", 1)[method_frame(3, 60, 40, &[0, 0, 0, 0, 0]).len()..].to_vec()].concat();
-        let declare = method_frame(4, 50, 10, &[&[0, 0][..], &shortstr("missing"), &[1], &[0, 0, 0, 0]].concat());
-        let close = method_frame(4, 20, 40, &[&[1, 148][..], &shortstr("NOT_FOUND"), &[0, 50, 0, 10]].concat());
-        let out = run(&[C(mixed), C(get), S(get_ok), C(declare), S(close), C(method_frame(4, 20, 41, &[]))]);
+        let get_ok_args =
+            [1u64.to_be_bytes().to_vec(), vec![0], shortstr(""), shortstr("q"), vec![0, 0, 0, 4]]
+                .concat();
+        let get_ok = [
+            method_frame(3, 60, 71, &get_ok_args),
+            publish(3, "", "", b"m", 1)[method_frame(3, 60, 40, &[0, 0, 0, 0, 0]).len()..].to_vec(),
+        ]
+        .concat();
+        let declare = method_frame(
+            4,
+            50,
+            10,
+            &[&[0, 0][..], &shortstr("missing"), &[1], &[0, 0, 0, 0]].concat(),
+        );
+        let close = method_frame(
+            4,
+            20,
+            40,
+            &[&[1, 148][..], &shortstr("NOT_FOUND"), &[0, 50, 0, 10]].concat(),
+        );
+        let out = run(&[
+            C(mixed),
+            C(get),
+            S(get_ok),
+            C(declare),
+            S(close),
+            C(method_frame(4, 20, 41, &[])),
+        ]);
         let n = names(&out);
-        assert_eq!(n[..2], [("basic.publish".to_string(), "-".to_string()), ("basic.publish".to_string(), "-".to_string())]);
-        let mut bodies: Vec<_> = out[..2].iter().map(|e| js(e).0["body"].as_str().unwrap_or("").to_string()).collect();
+        assert_eq!(
+            n[..2],
+            [
+                ("basic.publish".to_string(), "-".to_string()),
+                ("basic.publish".to_string(), "-".to_string())
+            ]
+        );
+        let mut bodies: Vec<_> =
+            out[..2].iter().map(|e| js(e).0["body"].as_str().unwrap_or("").to_string()).collect();
         bodies.sort();
         assert_eq!(bodies, vec!["0123456789", "xyz"]);
         assert_eq!(n[2], ("basic.get".to_string(), "basic.get-ok".to_string()));
@@ -523,9 +703,19 @@ mod tests {
 
     #[test]
     fn gaps_no_wait_and_unanswered() {
-        let decl_nowait = method_frame(1, 50, 10, &[&[0, 0][..], &shortstr("q"), &[0b1_0000], &[0, 0, 0, 0]].concat());
+        let decl_nowait = method_frame(
+            1,
+            50,
+            10,
+            &[&[0, 0][..], &shortstr("q"), &[0b1_0000], &[0, 0, 0, 0]].concat(),
+        );
         let p = publish(1, "", "q", b"0123456789", 4);
-        let out = run(&[C([decl_nowait, p[..p.len() - 8].to_vec()].concat()), GapC, C(frame(8, 0, &[])), C(method_frame(1, 60, 70, &[&[0, 0][..], &shortstr("q"), &[0]].concat()))]);
+        let out = run(&[
+            C([decl_nowait, p[..p.len() - 8].to_vec()].concat()),
+            GapC,
+            C(frame(8, 0, &[])),
+            C(method_frame(1, 60, 70, &[&[0, 0][..], &shortstr("q"), &[0]].concat())),
+        ]);
         let n = names(&out);
         assert_eq!(n[0], ("queue.declare".to_string(), "-".to_string()));
         assert!(out[0].error.is_none());

@@ -74,7 +74,9 @@ pub fn field_json(v: &Field) -> Value {
         Field::Int(i) => (*i).into(),
         Field::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
         Field::Str(b) => s(b).into(),
-        Field::Table(t) => Value::Object(t.iter().map(|(k, v)| (s(k), field_json(v))).collect::<Map<_, _>>()),
+        Field::Table(t) => {
+            Value::Object(t.iter().map(|(k, v)| (s(k), field_json(v))).collect::<Map<_, _>>())
+        }
         Field::Array(a) => a.iter().map(field_json).collect(),
         Field::Void => Value::Null,
     }
@@ -92,7 +94,12 @@ pub fn message_json(m: &AmqpMessage) -> Value {
         o.insert((*n).into(), field_json(v));
     }
     if let Some(size) = m.body_size {
-        o.insert("properties".into(), Value::Object(m.properties.iter().map(|(n, v)| ((*n).to_string(), field_json(v))).collect()));
+        o.insert(
+            "properties".into(),
+            Value::Object(
+                m.properties.iter().map(|(n, v)| ((*n).to_string(), field_json(v))).collect(),
+            ),
+        );
         o.insert("bodySize".into(), size.into());
         let (text, enc) = match std::str::from_utf8(&m.body) {
             Ok(t) => (t.to_owned(), ""),

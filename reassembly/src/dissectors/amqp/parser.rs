@@ -32,11 +32,18 @@ pub struct FrameHeader {
 
 pub fn frame_header(b: &[u8]) -> Option<FrameHeader> {
     let h = b.get(..FRAME_HEADER)?;
-    Some(FrameHeader { ty: h[0], channel: u16::from_be_bytes([h[1], h[2]]), size: u32::from_be_bytes([h[3], h[4], h[5], h[6]]) })
+    Some(FrameHeader {
+        ty: h[0],
+        channel: u16::from_be_bytes([h[1], h[2]]),
+        size: u32::from_be_bytes([h[3], h[4], h[5], h[6]]),
+    })
 }
 
 pub fn plausible(h: &FrameHeader) -> bool {
-    matches!(h.ty, frame_type::METHOD | frame_type::HEADER | frame_type::BODY | frame_type::HEARTBEAT) && h.size <= MAX_FRAME
+    matches!(
+        h.ty,
+        frame_type::METHOD | frame_type::HEADER | frame_type::BODY | frame_type::HEARTBEAT
+    ) && h.size <= MAX_FRAME
 }
 
 /// A field value (AMQP 0-9-1 with RabbitMQ's type letters).
@@ -178,17 +185,44 @@ impl<'a> Rd<'a> {
 /// and dropped: reserved fields and secrets such as SASL responses).
 pub fn method(class: u16, method: u16) -> Option<(&'static str, &'static [(&'static str, T)])> {
     use T::*;
-    const CLOSE: &[(&str, T)] = &[("replyCode", Short), ("replyText", ShortStr), ("classId", Short), ("methodId", Short)];
+    const CLOSE: &[(&str, T)] =
+        &[("replyCode", Short), ("replyText", ShortStr), ("classId", Short), ("methodId", Short)];
     const TUNE: &[(&str, T)] = &[("channelMax", Short), ("frameMax", Long), ("heartbeat", Short)];
-    const EX_BIND: &[(&str, T)] = &[("_r", Short), ("destination", ShortStr), ("source", ShortStr), ("routingKey", ShortStr), ("noWait", Bit), ("arguments", Table)];
+    const EX_BIND: &[(&str, T)] = &[
+        ("_r", Short),
+        ("destination", ShortStr),
+        ("source", ShortStr),
+        ("routingKey", ShortStr),
+        ("noWait", Bit),
+        ("arguments", Table),
+    ];
     Some(match (class, method) {
-        (10, 10) => ("connection.start", &[("versionMajor", Octet), ("versionMinor", Octet), ("serverProperties", Table), ("mechanisms", LongStr), ("locales", LongStr)]),
-        (10, 11) => ("connection.start-ok", &[("clientProperties", Table), ("mechanism", ShortStr), ("_response", LongStr), ("locale", ShortStr)]),
+        (10, 10) => (
+            "connection.start",
+            &[
+                ("versionMajor", Octet),
+                ("versionMinor", Octet),
+                ("serverProperties", Table),
+                ("mechanisms", LongStr),
+                ("locales", LongStr),
+            ],
+        ),
+        (10, 11) => (
+            "connection.start-ok",
+            &[
+                ("clientProperties", Table),
+                ("mechanism", ShortStr),
+                ("_response", LongStr),
+                ("locale", ShortStr),
+            ],
+        ),
         (10, 20) => ("connection.secure", &[("_challenge", LongStr)]),
         (10, 21) => ("connection.secure-ok", &[("_response", LongStr)]),
         (10, 30) => ("connection.tune", TUNE),
         (10, 31) => ("connection.tune-ok", TUNE),
-        (10, 40) => ("connection.open", &[("virtualHost", ShortStr), ("_r", ShortStr), ("_r2", Bit)]),
+        (10, 40) => {
+            ("connection.open", &[("virtualHost", ShortStr), ("_r", ShortStr), ("_r2", Bit)])
+        }
         (10, 41) => ("connection.open-ok", &[("_r", ShortStr)]),
         (10, 50) => ("connection.close", CLOSE),
         (10, 51) => ("connection.close-ok", &[]),
@@ -204,10 +238,23 @@ pub fn method(class: u16, method: u16) -> Option<(&'static str, &'static [(&'sta
         (20, 41) => ("channel.close-ok", &[]),
         (40, 10) => (
             "exchange.declare",
-            &[("_r", Short), ("exchange", ShortStr), ("type", ShortStr), ("passive", Bit), ("durable", Bit), ("autoDelete", Bit), ("internal", Bit), ("noWait", Bit), ("arguments", Table)],
+            &[
+                ("_r", Short),
+                ("exchange", ShortStr),
+                ("type", ShortStr),
+                ("passive", Bit),
+                ("durable", Bit),
+                ("autoDelete", Bit),
+                ("internal", Bit),
+                ("noWait", Bit),
+                ("arguments", Table),
+            ],
         ),
         (40, 11) => ("exchange.declare-ok", &[]),
-        (40, 20) => ("exchange.delete", &[("_r", Short), ("exchange", ShortStr), ("ifUnused", Bit), ("noWait", Bit)]),
+        (40, 20) => (
+            "exchange.delete",
+            &[("_r", Short), ("exchange", ShortStr), ("ifUnused", Bit), ("noWait", Bit)],
+        ),
         (40, 21) => ("exchange.delete-ok", &[]),
         (40, 30) => ("exchange.bind", EX_BIND),
         (40, 31) => ("exchange.bind-ok", &[]),
@@ -215,36 +262,116 @@ pub fn method(class: u16, method: u16) -> Option<(&'static str, &'static [(&'sta
         (40, 51) => ("exchange.unbind-ok", &[]),
         (50, 10) => (
             "queue.declare",
-            &[("_r", Short), ("queue", ShortStr), ("passive", Bit), ("durable", Bit), ("exclusive", Bit), ("autoDelete", Bit), ("noWait", Bit), ("arguments", Table)],
+            &[
+                ("_r", Short),
+                ("queue", ShortStr),
+                ("passive", Bit),
+                ("durable", Bit),
+                ("exclusive", Bit),
+                ("autoDelete", Bit),
+                ("noWait", Bit),
+                ("arguments", Table),
+            ],
         ),
-        (50, 11) => ("queue.declare-ok", &[("queue", ShortStr), ("messageCount", Long), ("consumerCount", Long)]),
-        (50, 20) => ("queue.bind", &[("_r", Short), ("queue", ShortStr), ("exchange", ShortStr), ("routingKey", ShortStr), ("noWait", Bit), ("arguments", Table)]),
+        (50, 11) => (
+            "queue.declare-ok",
+            &[("queue", ShortStr), ("messageCount", Long), ("consumerCount", Long)],
+        ),
+        (50, 20) => (
+            "queue.bind",
+            &[
+                ("_r", Short),
+                ("queue", ShortStr),
+                ("exchange", ShortStr),
+                ("routingKey", ShortStr),
+                ("noWait", Bit),
+                ("arguments", Table),
+            ],
+        ),
         (50, 21) => ("queue.bind-ok", &[]),
         (50, 30) => ("queue.purge", &[("_r", Short), ("queue", ShortStr), ("noWait", Bit)]),
         (50, 31) => ("queue.purge-ok", &[("messageCount", Long)]),
-        (50, 40) => ("queue.delete", &[("_r", Short), ("queue", ShortStr), ("ifUnused", Bit), ("ifEmpty", Bit), ("noWait", Bit)]),
+        (50, 40) => (
+            "queue.delete",
+            &[
+                ("_r", Short),
+                ("queue", ShortStr),
+                ("ifUnused", Bit),
+                ("ifEmpty", Bit),
+                ("noWait", Bit),
+            ],
+        ),
         (50, 41) => ("queue.delete-ok", &[("messageCount", Long)]),
-        (50, 50) => ("queue.unbind", &[("_r", Short), ("queue", ShortStr), ("exchange", ShortStr), ("routingKey", ShortStr), ("arguments", Table)]),
+        (50, 50) => (
+            "queue.unbind",
+            &[
+                ("_r", Short),
+                ("queue", ShortStr),
+                ("exchange", ShortStr),
+                ("routingKey", ShortStr),
+                ("arguments", Table),
+            ],
+        ),
         (50, 51) => ("queue.unbind-ok", &[]),
-        (60, 10) => ("basic.qos", &[("prefetchSize", Long), ("prefetchCount", Short), ("global", Bit)]),
+        (60, 10) => {
+            ("basic.qos", &[("prefetchSize", Long), ("prefetchCount", Short), ("global", Bit)])
+        }
         (60, 11) => ("basic.qos-ok", &[]),
         (60, 20) => (
             "basic.consume",
-            &[("_r", Short), ("queue", ShortStr), ("consumerTag", ShortStr), ("noLocal", Bit), ("noAck", Bit), ("exclusive", Bit), ("noWait", Bit), ("arguments", Table)],
+            &[
+                ("_r", Short),
+                ("queue", ShortStr),
+                ("consumerTag", ShortStr),
+                ("noLocal", Bit),
+                ("noAck", Bit),
+                ("exclusive", Bit),
+                ("noWait", Bit),
+                ("arguments", Table),
+            ],
         ),
         (60, 21) => ("basic.consume-ok", &[("consumerTag", ShortStr)]),
         (60, 30) => ("basic.cancel", &[("consumerTag", ShortStr), ("noWait", Bit)]),
         (60, 31) => ("basic.cancel-ok", &[("consumerTag", ShortStr)]),
-        (60, 40) => ("basic.publish", &[("_r", Short), ("exchange", ShortStr), ("routingKey", ShortStr), ("mandatory", Bit), ("immediate", Bit)]),
-        (60, 50) => ("basic.return", &[("replyCode", Short), ("replyText", ShortStr), ("exchange", ShortStr), ("routingKey", ShortStr)]),
+        (60, 40) => (
+            "basic.publish",
+            &[
+                ("_r", Short),
+                ("exchange", ShortStr),
+                ("routingKey", ShortStr),
+                ("mandatory", Bit),
+                ("immediate", Bit),
+            ],
+        ),
+        (60, 50) => (
+            "basic.return",
+            &[
+                ("replyCode", Short),
+                ("replyText", ShortStr),
+                ("exchange", ShortStr),
+                ("routingKey", ShortStr),
+            ],
+        ),
         (60, 60) => (
             "basic.deliver",
-            &[("consumerTag", ShortStr), ("deliveryTag", LongLong), ("redelivered", Bit), ("exchange", ShortStr), ("routingKey", ShortStr)],
+            &[
+                ("consumerTag", ShortStr),
+                ("deliveryTag", LongLong),
+                ("redelivered", Bit),
+                ("exchange", ShortStr),
+                ("routingKey", ShortStr),
+            ],
         ),
         (60, 70) => ("basic.get", &[("_r", Short), ("queue", ShortStr), ("noAck", Bit)]),
         (60, 71) => (
             "basic.get-ok",
-            &[("deliveryTag", LongLong), ("redelivered", Bit), ("exchange", ShortStr), ("routingKey", ShortStr), ("messageCount", Long)],
+            &[
+                ("deliveryTag", LongLong),
+                ("redelivered", Bit),
+                ("exchange", ShortStr),
+                ("routingKey", ShortStr),
+                ("messageCount", Long),
+            ],
         ),
         (60, 72) => ("basic.get-empty", &[("_r", ShortStr)]),
         (60, 80) => ("basic.ack", &[("deliveryTag", LongLong), ("multiple", Bit)]),
@@ -252,7 +379,9 @@ pub fn method(class: u16, method: u16) -> Option<(&'static str, &'static [(&'sta
         (60, 100) => ("basic.recover-async", &[("requeue", Bit)]),
         (60, 110) => ("basic.recover", &[("requeue", Bit)]),
         (60, 111) => ("basic.recover-ok", &[]),
-        (60, 120) => ("basic.nack", &[("deliveryTag", LongLong), ("multiple", Bit), ("requeue", Bit)]),
+        (60, 120) => {
+            ("basic.nack", &[("deliveryTag", LongLong), ("multiple", Bit), ("requeue", Bit)])
+        }
         (85, 10) => ("confirm.select", &[("noWait", Bit)]),
         (85, 11) => ("confirm.select-ok", &[]),
         (90, 10) => ("tx.select", &[]),
@@ -296,7 +425,11 @@ pub fn has_content(class: u16, method: u16) -> bool {
 }
 
 /// Reads a method's arguments (`payload` after class and method ids).
-pub fn arguments(payload: &[u8], spec: &[(&'static str, T)], keep: usize) -> Vec<(&'static str, Value)> {
+pub fn arguments(
+    payload: &[u8],
+    spec: &[(&'static str, T)],
+    keep: usize,
+) -> Vec<(&'static str, Value)> {
     let mut r = Rd { b: payload, pos: 0, keep };
     let mut out = Vec::new();
     let mut bits: Option<(u8, u8)> = None;
@@ -391,9 +524,13 @@ pub fn probe(b: &[u8]) -> Confidence {
     }
     let Some(h) = frame_header(b) else { return Confidence::None };
     let end = FRAME_HEADER + h.size as usize;
-    let ids = b.get(FRAME_HEADER..FRAME_HEADER + 4).map(|x| (u16::from_be_bytes([x[0], x[1]]), u16::from_be_bytes([x[2], x[3]])));
+    let ids = b
+        .get(FRAME_HEADER..FRAME_HEADER + 4)
+        .map(|x| (u16::from_be_bytes([x[0], x[1]]), u16::from_be_bytes([x[2], x[3]])));
     match (h.ty, ids, b.get(end)) {
-        (frame_type::METHOD, Some((c, m)), Some(&FRAME_END)) if method(c, m).is_some() => Confidence::Medium,
+        (frame_type::METHOD, Some((c, m)), Some(&FRAME_END)) if method(c, m).is_some() => {
+            Confidence::Medium
+        }
         _ => Confidence::None,
     }
 }
@@ -425,7 +562,13 @@ pub mod tests {
     }
 
     /// basic.publish + content header (content-type, headers) + body frames.
-    pub fn publish(channel: u16, exchange: &str, key: &str, body: &[u8], frame_max: usize) -> Vec<u8> {
+    pub fn publish(
+        channel: u16,
+        exchange: &str,
+        key: &str,
+        body: &[u8],
+        frame_max: usize,
+    ) -> Vec<u8> {
         let mut args = vec![0, 0];
         args.extend(shortstr(exchange));
         args.extend(shortstr(key));
@@ -462,8 +605,16 @@ pub mod tests {
         assert_eq!(a[6], ("arguments", Value::Table(vec![(b"x-ttl".to_vec(), Value::Int(9))])));
         // Secrets are read past, never kept.
         let (_, spec) = method(10, 11).unwrap();
-        let a = arguments(&[&[0, 0, 0, 0][..], &shortstr("PLAIN"), &[0, 0, 0, 3, 1, 2, 3], &shortstr("en_US")].concat(), spec, 64);
-        assert_eq!(a.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec!["clientProperties", "mechanism", "locale"]);
+        let a = arguments(
+            &[&[0, 0, 0, 0][..], &shortstr("PLAIN"), &[0, 0, 0, 3, 1, 2, 3], &shortstr("en_US")]
+                .concat(),
+            spec,
+            64,
+        );
+        assert_eq!(
+            a.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            vec!["clientProperties", "mechanism", "locale"]
+        );
         assert_eq!(replies(60, 70), &[71, 72]);
         assert_eq!(replies(40, 40), &[51]);
         assert!(replies(60, 40).is_empty());
@@ -476,7 +627,9 @@ pub mod tests {
         assert_eq!(h.ty, frame_type::METHOD);
         let hdr_at = FRAME_HEADER + h.size as usize + 1;
         let hh = frame_header(&p[hdr_at..]).unwrap();
-        let (size, props) = content_header(&p[hdr_at + FRAME_HEADER..hdr_at + FRAME_HEADER + hh.size as usize], 64).unwrap();
+        let (size, props) =
+            content_header(&p[hdr_at + FRAME_HEADER..hdr_at + FRAME_HEADER + hh.size as usize], 64)
+                .unwrap();
         assert_eq!(size, 5);
         assert_eq!(props[0], ("contentType", Value::Str(b"text/plain".to_vec())));
         assert_eq!(props[1], ("headers", Value::Table(vec![(b"x-n".to_vec(), Value::Int(7))])));
@@ -486,10 +639,15 @@ pub mod tests {
         // Nesting past the bound is read past, not kept.
         let mut t = Vec::new();
         for _ in 0..20 {
-            let inner = [shortstr("k"), vec![b'F'], (t.len() as u32).to_be_bytes().to_vec(), t].concat();
+            let inner =
+                [shortstr("k"), vec![b'F'], (t.len() as u32).to_be_bytes().to_vec(), t].concat();
             t = inner;
         }
-        let mut r = Rd { b: &[(t.len() as u32).to_be_bytes().to_vec(), t.clone()].concat(), pos: 0, keep: 64 };
+        let mut r = Rd {
+            b: &[(t.len() as u32).to_be_bytes().to_vec(), t.clone()].concat(),
+            pos: 0,
+            keep: 64,
+        };
         assert!(r.table(0).is_some());
     }
 }

@@ -9,7 +9,9 @@
 
 use super::parser;
 use super::DnsMessage;
-use crate::dissectors::{Confidence, Direction, Dissector, ErrorKind, FinishReason, ParseCtx, ParseResult};
+use crate::dissectors::{
+    Confidence, Direction, Dissector, ErrorKind, FinishReason, ParseCtx, ParseResult,
+};
 use crate::item::{set_error, Exchange, ItemError, ItemErrorKind, Message};
 
 struct Pending {
@@ -56,7 +58,11 @@ impl DnsSession {
                 if !old.answered {
                     ctx.errors.bump(ErrorKind::TooManyTransactions);
                     let mut e = old.error;
-                    set_error(&mut e, ItemErrorKind::Dissection, ErrorKind::TooManyTransactions.name());
+                    set_error(
+                        &mut e,
+                        ItemErrorKind::Dissection,
+                        ErrorKind::TooManyTransactions.name(),
+                    );
                     ctx.out.push(exchange(Some(old.msg), old.ts, old.size, None, 0, 0, e));
                 }
             }
@@ -75,7 +81,15 @@ impl DnsSession {
                 if let Some(x) = error {
                     set_error(&mut e, x.kind, x.msg);
                 }
-                ctx.out.push(exchange(Some(p.msg.clone()), p.ts, p.size, Some(msg), ctx.ts_ns, wire, e));
+                ctx.out.push(exchange(
+                    Some(p.msg.clone()),
+                    p.ts,
+                    p.size,
+                    Some(msg),
+                    ctx.ts_ns,
+                    wire,
+                    e,
+                ));
             }
             None => {
                 ctx.errors.bump(ErrorKind::Unpaired);
@@ -86,7 +100,15 @@ impl DnsSession {
     }
 }
 
-fn exchange(req: Option<DnsMessage>, req_ts: u64, req_size: u64, resp: Option<DnsMessage>, resp_ts: u64, resp_size: u64, error: Option<ItemError>) -> Exchange {
+fn exchange(
+    req: Option<DnsMessage>,
+    req_ts: u64,
+    req_size: u64,
+    resp: Option<DnsMessage>,
+    resp_ts: u64,
+    resp_size: u64,
+    error: Option<ItemError>,
+) -> Exchange {
     Exchange {
         request: req.map(Message::Dns),
         response: resp.map(Message::Dns),
@@ -134,8 +156,16 @@ impl Dissector for DnsSession {
             }
             let mut e = p.error;
             match reason {
-                FinishReason::Timeout => set_error(&mut e, ItemErrorKind::Timeout, "no response before the flow timed out"),
-                FinishReason::Closed => set_error(&mut e, ItemErrorKind::PairNotFound, "connection closed without a response"),
+                FinishReason::Timeout => set_error(
+                    &mut e,
+                    ItemErrorKind::Timeout,
+                    "no response before the flow timed out",
+                ),
+                FinishReason::Closed => set_error(
+                    &mut e,
+                    ItemErrorKind::PairNotFound,
+                    "connection closed without a response",
+                ),
             }
             ctx.out.push(exchange(Some(p.msg), p.ts, p.size, None, 0, 0, e));
         }
@@ -155,7 +185,8 @@ mod tests {
         let limits = Limits::default();
         let mut s = DnsSession::new(tcp);
         for (m, ts) in msgs {
-            let mut ctx = ParseCtx { ts_ns: *ts, out: &mut out, errors: &mut errors, limits: &limits };
+            let mut ctx =
+                ParseCtx { ts_ns: *ts, out: &mut out, errors: &mut errors, limits: &limits };
             s.parse(m, Direction::ToServer, &mut ctx);
         }
         let mut ctx = ParseCtx { ts_ns: 0, out: &mut out, errors: &mut errors, limits: &limits };

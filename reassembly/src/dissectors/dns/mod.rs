@@ -37,11 +37,27 @@ pub enum RData {
     Cname(Vec<u8>),
     Ns(Vec<u8>),
     Ptr(Vec<u8>),
-    Mx { preference: u16, exchange: Vec<u8> },
+    Mx {
+        preference: u16,
+        exchange: Vec<u8>,
+    },
     /// Each character-string of the record.
     Txt(Vec<Vec<u8>>),
-    Srv { priority: u16, weight: u16, port: u16, target: Vec<u8> },
-    Soa { mname: Vec<u8>, rname: Vec<u8>, serial: u32, refresh: u32, retry: u32, expire: u32, minimum: u32 },
+    Srv {
+        priority: u16,
+        weight: u16,
+        port: u16,
+        target: Vec<u8>,
+    },
+    Soa {
+        mname: Vec<u8>,
+        rname: Vec<u8>,
+        serial: u32,
+        refresh: u32,
+        retry: u32,
+        expire: u32,
+        minimum: u32,
+    },
     Other(Vec<u8>),
 }
 
@@ -172,11 +188,14 @@ pub fn record_json(r: &DnsRecord) -> Value {
         RData::Cname(n) => ("cname", s(n).into()),
         RData::Ns(n) => ("ns", s(n).into()),
         RData::Ptr(n) => ("ptr", s(n).into()),
-        RData::Mx { preference, exchange } => ("mx", json!({"preference": preference, "exchange": s(exchange)})),
-        RData::Txt(t) => ("txts", t.iter().map(|x| Value::from(s(x))).collect()),
-        RData::Srv { priority, weight, port, target } => {
-            ("srv", json!({"priority": priority, "weight": weight, "port": port, "target": s(target)}))
+        RData::Mx { preference, exchange } => {
+            ("mx", json!({"preference": preference, "exchange": s(exchange)}))
         }
+        RData::Txt(t) => ("txts", t.iter().map(|x| Value::from(s(x))).collect()),
+        RData::Srv { priority, weight, port, target } => (
+            "srv",
+            json!({"priority": priority, "weight": weight, "port": port, "target": s(target)}),
+        ),
         RData::Soa { mname, rname, serial, refresh, retry, expire, minimum } => (
             "soa",
             json!({"mname": s(mname), "rname": s(rname), "serial": serial, "refresh": refresh,

@@ -40,7 +40,8 @@ pub fn read_name(m: &[u8], pos: usize, out: &mut Vec<u8>) -> Result<usize, Error
                 if len == 0 {
                     return Ok(after.unwrap_or(i + 1));
                 }
-                let label = m.get(i + 1..i + 1 + usize::from(len)).ok_or(ErrorKind::DnsTruncated)?;
+                let label =
+                    m.get(i + 1..i + 1 + usize::from(len)).ok_or(ErrorKind::DnsTruncated)?;
                 wire_len += usize::from(len) + 1;
                 if wire_len > MAX_NAME_LEN {
                     return Err(ErrorKind::DnsMalformed);
@@ -100,7 +101,9 @@ fn read_rdata(m: &[u8], rtype: u16, start: usize, len: usize) -> Result<RData, E
         }
         33 => {
             let (p, w, port) = (u16_at(rd, 0), u16_at(rd, 2), u16_at(rd, 4));
-            let (Some(priority), Some(weight), Some(port)) = (p, w, port) else { return Err(ErrorKind::DnsMalformed) };
+            let (Some(priority), Some(weight), Some(port)) = (p, w, port) else {
+                return Err(ErrorKind::DnsMalformed);
+            };
             name_at(start + 6, &mut name)?;
             RData::Srv { priority, weight, port, target: name }
         }
@@ -109,7 +112,15 @@ fn read_rdata(m: &[u8], rtype: u16, start: usize, len: usize) -> Result<RData, E
             let after = name_at(start, &mut name)?;
             let after = name_at(after, &mut rname)?;
             let n = |k: usize| u32_at(m, after + 4 * k).ok_or(ErrorKind::DnsMalformed);
-            RData::Soa { mname: name, rname, serial: n(0)?, refresh: n(1)?, retry: n(2)?, expire: n(3)?, minimum: n(4)? }
+            RData::Soa {
+                mname: name,
+                rname,
+                serial: n(0)?,
+                refresh: n(1)?,
+                retry: n(2)?,
+                expire: n(3)?,
+                minimum: n(4)?,
+            }
         }
         _ => RData::Other(rd.to_vec()),
     })
@@ -145,7 +156,12 @@ pub fn parse_message(m: &[u8]) -> Result<(DnsMessage, Option<ErrorKind>), ErrorK
                 Ok(a) => a,
                 Err(e) => return Ok((msg, Some(e))),
             };
-            let fixed = (u16_at(m, after), u16_at(m, after + 2), u32_at(m, after + 4), u16_at(m, after + 8));
+            let fixed = (
+                u16_at(m, after),
+                u16_at(m, after + 2),
+                u32_at(m, after + 4),
+                u16_at(m, after + 8),
+            );
             let (Some(rtype), Some(class), Some(ttl), Some(rdlen)) = fixed else {
                 return Ok((msg, Some(ErrorKind::DnsTruncated)));
             };
@@ -174,7 +190,9 @@ pub fn probe(b: &[u8], tcp: bool) -> Confidence {
     let m = if tcp {
         let Some(len) = u16_at(b, 0) else { return Confidence::None };
         match b.get(2..) {
-            Some(rest) if usize::from(len) >= HEADER_LEN => rest.get(..usize::from(len)).unwrap_or(rest),
+            Some(rest) if usize::from(len) >= HEADER_LEN => {
+                rest.get(..usize::from(len)).unwrap_or(rest)
+            }
             _ => return Confidence::None,
         }
     } else {
@@ -187,7 +205,8 @@ pub fn probe(b: &[u8], tcp: bool) -> Confidence {
     let opcode = (flags >> 11) & 0xf;
     let qd = u16_at(m, 4).unwrap_or(0);
     let an = u16_at(m, 6).unwrap_or(0);
-    if !matches!(opcode, 0 | 1 | 2 | 4 | 5) || qd == 0 || qd > 4 || an > 512 || flags & 0x0040 != 0 {
+    if !matches!(opcode, 0 | 1 | 2 | 4 | 5) || qd == 0 || qd > 4 || an > 512 || flags & 0x0040 != 0
+    {
         return Confidence::None;
     }
     let mut name = Vec::new();
@@ -276,9 +295,15 @@ pub(crate) mod tests {
         assert_eq!(msg.answers[0].data, RData::A([93, 184, 216, 34]));
         assert_eq!(msg.answers[2].data, RData::Cname(b"alias.example.com".to_vec()));
         assert_eq!(msg.answers[4].data, RData::Ptr(b"example.com".to_vec()));
-        assert_eq!(msg.answers[5].data, RData::Mx { preference: 10, exchange: b"mail.example.com".to_vec() });
+        assert_eq!(
+            msg.answers[5].data,
+            RData::Mx { preference: 10, exchange: b"mail.example.com".to_vec() }
+        );
         assert_eq!(msg.answers[6].data, RData::Txt(vec![b"hello".to_vec(), b"world".to_vec()]));
-        assert_eq!(msg.answers[7].data, RData::Srv { priority: 1, weight: 2, port: 8080, target: b"svc.example.com".to_vec() });
+        assert_eq!(
+            msg.answers[7].data,
+            RData::Srv { priority: 1, weight: 2, port: 8080, target: b"svc.example.com".to_vec() }
+        );
         assert!(matches!(&msg.answers[8].data, RData::Soa { serial: 1, minimum: 5, .. }));
         assert_eq!(msg.answers[9].data, RData::Other(vec![1, 2, 3]));
         let json = super::super::response_json(&msg);

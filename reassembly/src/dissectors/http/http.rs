@@ -20,7 +20,9 @@ use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
 
 use super::parser::{self, chunk_step, ChunkState, ChunkStep, Framing};
 use super::HttpMessage;
-use crate::dissectors::{Confidence, Direction, Dissector, ErrorKind, FinishReason, ParseCtx, ParseResult};
+use crate::dissectors::{
+    Confidence, Direction, Dissector, ErrorKind, FinishReason, ParseCtx, ParseResult,
+};
 use crate::item::{set_error, Exchange, ItemErrorKind, Message};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,7 +99,12 @@ pub(crate) struct Decoder {
 
 impl Decoder {
     pub(crate) fn new(coding: Coding, keep: usize, max: u64) -> Decoder {
-        Decoder { coding, inner: None, sink: Some(Sink { kept: Vec::new(), total: 0, keep, max, over: false }), error: None }
+        Decoder {
+            coding,
+            inner: None,
+            sink: Some(Sink { kept: Vec::new(), total: 0, keep, max, over: false }),
+            error: None,
+        }
     }
 
     pub(crate) fn write(&mut self, data: &[u8]) {
@@ -341,7 +348,10 @@ impl HttpSession {
             d.start_ts = ctx.ts_ns;
         }
         let whole = whole_head(d.scanned, || parser::whole_request_head(b, ctx.limits.max_headers));
-        let found = whole.as_ref().map(|(_, len)| *len).or_else(|| parser::find_head_end(b, d.scanned.saturating_sub(3)));
+        let found = whole
+            .as_ref()
+            .map(|(_, len)| *len)
+            .or_else(|| parser::find_head_end(b, d.scanned.saturating_sub(3)));
         let end = match found {
             Some(e) => e,
             None => {
@@ -354,7 +364,9 @@ impl HttpSession {
                 });
                 match first {
                     Some(le) => le,
-                    None if b.len() > ctx.limits.max_head_bytes => return ParseResult::Error(ErrorKind::HeaderTooLarge),
+                    None if b.len() > ctx.limits.max_head_bytes => {
+                        return ParseResult::Error(ErrorKind::HeaderTooLarge)
+                    }
                     None => {
                         d.scanned = b.len();
                         return ParseResult::Incomplete { consumed: 0, needed: 1 };
@@ -387,7 +399,11 @@ impl HttpSession {
             headers_size: end as u32,
             ..HttpMessage::with_head(head, &h.headers)
         };
-        let (framing, anomaly) = if msg.http09 { (Framing::None, None) } else { parser::framing(msg.headers(), Framing::None) };
+        let (framing, anomaly) = if msg.http09 {
+            (Framing::None, None)
+        } else {
+            parser::framing(msg.headers(), Framing::None)
+        };
         if self.txs.len() >= ctx.limits.max_pending {
             // The oldest transaction is given up to bound memory.
             if let Some(mut old) = self.txs.pop_front() {
@@ -401,7 +417,9 @@ impl HttpSession {
         let upgrade = msg.header("upgrade");
         tx.upgrade = upgrade.is_some();
         tx.h2c = ctx.limits.h2c
-            && upgrade.is_some_and(|v| v.split(|c| *c == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"h2c")));
+            && upgrade.is_some_and(|v| {
+                v.split(|c| *c == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"h2c"))
+            });
         tx.http09 = msg.http09;
         tx.req_ts = start_ts;
         tx.req_size = end as u64;
@@ -449,8 +467,12 @@ impl HttpSession {
             return self.resync(Direction::ToClient, b);
         }
         let d = &mut self.dirs[Direction::ToClient.idx()];
-        let whole = whole_head(d.scanned, || parser::whole_response_head(b, ctx.limits.max_headers));
-        let found = whole.as_ref().map(|(_, len)| *len).or_else(|| parser::find_head_end(b, d.scanned.saturating_sub(3)));
+        let whole =
+            whole_head(d.scanned, || parser::whole_response_head(b, ctx.limits.max_headers));
+        let found = whole
+            .as_ref()
+            .map(|(_, len)| *len)
+            .or_else(|| parser::find_head_end(b, d.scanned.saturating_sub(3)));
         let Some(end) = found else {
             if b.len() > ctx.limits.max_head_bytes {
                 return ParseResult::Error(ErrorKind::HeaderTooLarge);
@@ -486,7 +508,9 @@ impl HttpSession {
                 self.txs.len() - 1
             }
         };
-        let Some(tx) = self.txs.get_mut(idx) else { return ParseResult::Continue { consumed: end } };
+        let Some(tx) = self.txs.get_mut(idx) else {
+            return ParseResult::Continue { consumed: end };
+        };
         tx.resp_size += end as u64;
         if (100..200).contains(&h.status) && h.status != 101 {
             tx.info_code = Some(h.status);
@@ -505,7 +529,11 @@ impl HttpSession {
             || h.status == 304
             || h.status == 101
             || (tx.connect && (200..300).contains(&h.status));
-        let (framing, anomaly) = if no_body { (Framing::None, None) } else { parser::framing(msg.headers(), Framing::UntilClose) };
+        let (framing, anomaly) = if no_body {
+            (Framing::None, None)
+        } else {
+            parser::framing(msg.headers(), Framing::UntilClose)
+        };
         for kind in [h.anomaly, anomaly].into_iter().flatten() {
             flag(tx, ctx.errors, kind);
         }
@@ -516,11 +544,21 @@ impl HttpSession {
         self.start_body(Direction::ToClient, id, framing, coding, ctx, end)
     }
 
-    fn start_body(&mut self, dir: Direction, id: u64, framing: Framing, coding: Option<Coding>, ctx: &mut ParseCtx<'_>, consumed: usize) -> ParseResult {
+    fn start_body(
+        &mut self,
+        dir: Direction,
+        id: u64,
+        framing: Framing,
+        coding: Option<Coding>,
+        ctx: &mut ParseCtx<'_>,
+        consumed: usize,
+    ) -> ParseResult {
         let d = &mut self.dirs[dir.idx()];
         d.tx = id;
         d.chunk = ChunkState::default();
-        d.decoder = coding.map(|c| Box::new(Decoder::new(c, ctx.limits.max_body_bytes, ctx.limits.max_decompressed_bytes)));
+        d.decoder = coding.map(|c| {
+            Box::new(Decoder::new(c, ctx.limits.max_body_bytes, ctx.limits.max_decompressed_bytes))
+        });
         match framing {
             Framing::None | Framing::Length(0) => {
                 d.framing = None;
@@ -535,11 +573,14 @@ impl HttpSession {
                     // The kept body's size is known: one allocation of it
                     // (at most max_body_bytes) rather than doubling as the
                     // segments arrive, a copy of the body per doubling.
-                    let keep = usize::try_from(n).unwrap_or(usize::MAX).min(ctx.limits.max_body_bytes);
-                    if let Some(m) = self.txs.iter_mut().find(|t| t.id == id).and_then(|t| match dir {
-                        Direction::ToServer => t.req.as_mut(),
-                        Direction::ToClient => t.resp.as_mut(),
-                    }) {
+                    let keep =
+                        usize::try_from(n).unwrap_or(usize::MAX).min(ctx.limits.max_body_bytes);
+                    if let Some(m) =
+                        self.txs.iter_mut().find(|t| t.id == id).and_then(|t| match dir {
+                            Direction::ToServer => t.req.as_mut(),
+                            Direction::ToClient => t.resp.as_mut(),
+                        })
+                    {
                         m.body.reserve_exact(keep.saturating_sub(m.body.len()));
                     }
                 }
@@ -586,7 +627,8 @@ impl HttpSession {
                 if status == 101 && tx.h2c {
                     h2c = true;
                     if let Some(req) = tx.req.clone() {
-                        self.h2c = Some(H2cUpgrade { request: req, ts_ns: tx.req_ts, size: tx.req_size });
+                        self.h2c =
+                            Some(H2cUpgrade { request: req, ts_ns: tx.req_ts, size: tx.req_size });
                     }
                 }
             }
@@ -599,7 +641,14 @@ impl HttpSession {
         self.emit_ready(ctx);
     }
 
-    fn add_body(&mut self, dir: Direction, data: &[u8], wire: u64, lost: u64, ctx: &mut ParseCtx<'_>) {
+    fn add_body(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        wire: u64,
+        lost: u64,
+        ctx: &mut ParseCtx<'_>,
+    ) {
         let keep = ctx.limits.max_body_bytes;
         let d = &mut self.dirs[dir.idx()];
         let id = d.tx;
@@ -644,7 +693,13 @@ impl HttpSession {
                 let d = &mut self.dirs[dir.idx()];
                 match chunk_step(&mut d.chunk, b) {
                     ChunkStep::Data { consumed } => {
-                        self.add_body(dir, b.get(..consumed).unwrap_or_default(), consumed as u64, 0, ctx);
+                        self.add_body(
+                            dir,
+                            b.get(..consumed).unwrap_or_default(),
+                            consumed as u64,
+                            0,
+                            ctx,
+                        );
                         return ParseResult::Continue { consumed };
                     }
                     ChunkStep::Framing { consumed: 0 } => continue,
@@ -657,7 +712,9 @@ impl HttpSession {
                         self.complete(dir, None, ctx);
                         return ParseResult::Done { consumed };
                     }
-                    ChunkStep::NeedMore => return ParseResult::Incomplete { consumed: 0, needed: 1 },
+                    ChunkStep::NeedMore => {
+                        return ParseResult::Incomplete { consumed: 0, needed: 1 }
+                    }
                     ChunkStep::Error { kind, consumed } => {
                         // The message ends at the broken framing; what follows
                         // is parsed as the next message (as Zeek does with a
@@ -702,8 +759,15 @@ impl HttpSession {
 /// head still incomplete then is found by the incremental scan from
 /// `scanned` on and parsed once, not parsed again from its start with
 /// every segment that adds to it.
-fn whole_head(scanned: usize, parse: impl FnOnce() -> Option<(parser::Head, usize)>) -> Option<(parser::Head, usize)> {
-    if scanned == 0 { parse() } else { None }
+fn whole_head(
+    scanned: usize,
+    parse: impl FnOnce() -> Option<(parser::Head, usize)>,
+) -> Option<(parser::Head, usize)> {
+    if scanned == 0 {
+        parse()
+    } else {
+        None
+    }
 }
 
 fn content_coding(m: &HttpMessage) -> Option<Coding> {
@@ -788,12 +852,20 @@ impl Dissector for HttpSession {
                 d.decoder = None;
                 self.add_body(dir, &[], len, len, ctx);
                 if let Some(tx) = self.tx_mut(id) {
-                    set_error(&mut tx.error, ItemErrorKind::Gap, format!("{len} bytes of body lost"));
+                    set_error(
+                        &mut tx.error,
+                        ItemErrorKind::Gap,
+                        format!("{len} bytes of body lost"),
+                    );
                 }
             }
             (State::Body, _) => {
                 if let Some(tx) = self.tx_mut(id) {
-                    set_error(&mut tx.error, ItemErrorKind::Gap, "stream lost inside chunk framing");
+                    set_error(
+                        &mut tx.error,
+                        ItemErrorKind::Gap,
+                        "stream lost inside chunk framing",
+                    );
                 }
                 self.complete(dir, None, ctx);
                 self.dirs[dir.idx()].state = State::Resync;
@@ -839,10 +911,18 @@ impl Dissector for HttpSession {
             }
             if tx.req.is_some() && tx.resp.is_none() {
                 match reason {
-                    FinishReason::Timeout => set_error(&mut tx.error, ItemErrorKind::Timeout, "no response before the flow timed out"),
+                    FinishReason::Timeout => set_error(
+                        &mut tx.error,
+                        ItemErrorKind::Timeout,
+                        "no response before the flow timed out",
+                    ),
                     FinishReason::Closed => {
                         ctx.errors.bump(ErrorKind::Unpaired);
-                        set_error(&mut tx.error, ItemErrorKind::PairNotFound, "connection closed without a response")
+                        set_error(
+                            &mut tx.error,
+                            ItemErrorKind::PairNotFound,
+                            "connection closed without a response",
+                        )
                     }
                 }
             }
@@ -878,7 +958,12 @@ mod tests {
         let mut s = HttpSession::new();
         let mut bufs = [StreamBuf::default(), StreamBuf::default()];
         for (i, st) in steps.iter().enumerate() {
-            let mut ctx = ParseCtx { ts_ns: i as u64 * 1_000_000, out: &mut out, errors: &mut errors, limits: &limits };
+            let mut ctx = ParseCtx {
+                ts_ns: i as u64 * 1_000_000,
+                out: &mut out,
+                errors: &mut errors,
+                limits: &limits,
+            };
             match st {
                 C(b) => drive(&mut s, &mut bufs[0], Direction::ToServer, b, 1 << 16, &mut ctx),
                 S(b) => drive(&mut s, &mut bufs[1], Direction::ToClient, b, 1 << 16, &mut ctx),
@@ -968,7 +1053,11 @@ mod tests {
         for n in [1, 3, 7] {
             let mut steps: Vec<Step<'_>> = client.chunks(n).map(C).collect();
             steps.extend(server.chunks(n).map(S));
-            assert_eq!(shape(&run(&steps, FinishReason::Timeout)), shape(&whole), "{n}-byte segments");
+            assert_eq!(
+                shape(&run(&steps, FinishReason::Timeout)),
+                shape(&whole),
+                "{n}-byte segments"
+            );
         }
     }
 
@@ -1047,7 +1136,10 @@ mod tests {
         raw.write_all(&plain).unwrap();
         let raw = raw.finish().unwrap();
         for (enc, body) in [("gzip", gz), ("deflate", z), ("deflate", raw)] {
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Encoding: {enc}\r\nContent-Length: {}\r\n\r\n", body.len());
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Encoding: {enc}\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
             let mut s = head.into_bytes();
             s.extend_from_slice(&body);
             let r = run(&[C(b"GET / HTTP/1.1\r\n\r\n"), S(&s)], FinishReason::Timeout);
@@ -1059,7 +1151,10 @@ mod tests {
             assert!(r.out[0].error.is_none());
         }
         let r = run(
-            &[C(b"GET / HTTP/1.1\r\n\r\n"), S(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nnope")],
+            &[
+                C(b"GET / HTTP/1.1\r\n\r\n"),
+                S(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nnope"),
+            ],
             FinishReason::Timeout,
         );
         assert_eq!(r.errors.get(ErrorKind::Decompression), 1);
@@ -1088,7 +1183,8 @@ mod tests {
         assert_eq!(r.out.len(), 1);
         assert!(req(&r.out[0]).http09);
         assert_eq!(resp(&r.out[0]).body, b"<html>hi</html>");
-        let r = run(&[C(b"G{T /x HTTP/1.1\r\n\r\nQUERY /q HTTP/1.1\r\n\r\n")], FinishReason::Timeout);
+        let r =
+            run(&[C(b"G{T /x HTTP/1.1\r\n\r\nQUERY /q HTTP/1.1\r\n\r\n")], FinishReason::Timeout);
         assert_eq!(r.out.len(), 2);
         assert_eq!(req(&r.out[0]).method(), b"G{T");
         assert_eq!(r.out[0].error.as_ref().map(|e| e.msg.as_ref()), Some("malformed"));
@@ -1096,7 +1192,11 @@ mod tests {
         // A version glued to the target, then headers: the server's full
         // response is parsed as HTTP/1.x, not swallowed as an HTTP/0.9 body.
         let r = run(
-            &[C(b"GET /HTTP/1.1\r\nHost: h\r\n\r\n"), S(b"HTTP/1.0 403 Forbidden\r\nContent-Length: 2\r\n\r\nno"), EndS],
+            &[
+                C(b"GET /HTTP/1.1\r\nHost: h\r\n\r\n"),
+                S(b"HTTP/1.0 403 Forbidden\r\nContent-Length: 2\r\n\r\nno"),
+                EndS,
+            ],
             FinishReason::Closed,
         );
         assert_eq!(r.out.len(), 1);
@@ -1122,7 +1222,14 @@ mod tests {
         assert_eq!(r.out[0].error.as_ref().map(|e| e.kind), Some(ItemErrorKind::Gap));
         assert!(r.out[1].error.is_none());
         // A gap in a head: resynchronise on the next request line.
-        let r = run(&[C(b"GET /lost HTTP/1.1\r\nHo"), GapC(40), C(b"st: x\r\n\r\nGET /next HTTP/1.1\r\n\r\n")], FinishReason::Timeout);
+        let r = run(
+            &[
+                C(b"GET /lost HTTP/1.1\r\nHo"),
+                GapC(40),
+                C(b"st: x\r\n\r\nGET /next HTTP/1.1\r\n\r\n"),
+            ],
+            FinishReason::Timeout,
+        );
         assert_eq!(r.out.len(), 1);
         assert_eq!(req(&r.out[0]).target(), b"/next");
     }
@@ -1145,7 +1252,10 @@ mod tests {
         big.extend(std::iter::repeat_n(b'a', 70_000));
         let r = run(&[C(&big)], FinishReason::Timeout);
         assert!(r.out.is_empty());
-        assert_eq!(r.errors.get(ErrorKind::HeaderTooLarge) + r.errors.get(ErrorKind::BufferLimit), 1);
+        assert_eq!(
+            r.errors.get(ErrorKind::HeaderTooLarge) + r.errors.get(ErrorKind::BufferLimit),
+            1
+        );
     }
 
     #[test]

@@ -61,10 +61,15 @@ impl HttpMessage {
         let mut buf = Vec::with_capacity(head.len() + headers.len() * HEADER_SPAN_BYTES);
         buf.extend_from_slice(head);
         for &((n0, n1), (v0, v1)) in headers {
-            let spans = u128::from(n0) | u128::from(n1) << 32 | u128::from(v0) << 64 | u128::from(v1) << 96;
+            let spans =
+                u128::from(n0) | u128::from(n1) << 32 | u128::from(v0) << 64 | u128::from(v1) << 96;
             buf.extend_from_slice(&spans.to_le_bytes());
         }
-        HttpMessage { buf: buf.into_boxed_slice(), head_len: head.len() as u32, ..HttpMessage::default() }
+        HttpMessage {
+            buf: buf.into_boxed_slice(),
+            head_len: head.len() as u32,
+            ..HttpMessage::default()
+        }
     }
 
     /// Start line and header block as captured.
@@ -78,19 +83,31 @@ impl HttpMessage {
 
     /// Each header's name and value spans, in order.
     pub fn header_spans(&self) -> impl ExactSizeIterator<Item = (Span, Span)> + '_ {
-        self.buf.get(self.head_len as usize..).unwrap_or_default().chunks_exact(HEADER_SPAN_BYTES).map(|c| {
-            let spans = <[u8; HEADER_SPAN_BYTES]>::try_from(c).map_or(0, u128::from_le_bytes);
-            let word = |i: u32| (spans >> (32 * i)) as u32;
-            ((word(0), word(1)), (word(2), word(3)))
-        })
+        self.buf
+            .get(self.head_len as usize..)
+            .unwrap_or_default()
+            .chunks_exact(HEADER_SPAN_BYTES)
+            .map(|c| {
+                let spans = <[u8; HEADER_SPAN_BYTES]>::try_from(c).map_or(0, u128::from_le_bytes);
+                let word = |i: u32| (spans >> (32 * i)) as u32;
+                ((word(0), word(1)), (word(2), word(3)))
+            })
     }
 
     pub fn method(&self) -> &[u8] {
-        if self.is_request { self.span(self.start[0]) } else { b"" }
+        if self.is_request {
+            self.span(self.start[0])
+        } else {
+            b""
+        }
     }
 
     pub fn target(&self) -> &[u8] {
-        if self.is_request { self.span(self.start[1]) } else { b"" }
+        if self.is_request {
+            self.span(self.start[1])
+        } else {
+            b""
+        }
     }
 
     /// `HTTP/1.1` etc. as sent (empty for HTTP/0.9).
@@ -99,7 +116,11 @@ impl HttpMessage {
     }
 
     pub fn reason(&self) -> &[u8] {
-        if self.is_request { b"" } else { self.span(self.start[2]) }
+        if self.is_request {
+            b""
+        } else {
+            self.span(self.start[2])
+        }
     }
 
     pub fn version_number(&self) -> &'static str {
@@ -122,7 +143,10 @@ impl HttpMessage {
         let name = name.as_bytes();
         // Lengths first, from the spans: most names are not even sliced.
         self.header_spans()
-            .find(|(n, _)| n.1.wrapping_sub(n.0) as usize == name.len() && self.span(*n).eq_ignore_ascii_case(name))
+            .find(|(n, _)| {
+                n.1.wrapping_sub(n.0) as usize == name.len()
+                    && self.span(*n).eq_ignore_ascii_case(name)
+            })
             .map(|(_, v)| self.span(v))
     }
 }
@@ -180,14 +204,16 @@ pub fn percent_decode(b: &[u8], plus_as_space: bool) -> Vec<u8> {
     let mut i = 0;
     while let Some(&c) = b.get(i) {
         match c {
-            b'%' => match (b.get(i + 1).and_then(|c| hex(*c)), b.get(i + 2).and_then(|c| hex(*c))) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 3;
-                    continue;
+            b'%' => {
+                match (b.get(i + 1).and_then(|c| hex(*c)), b.get(i + 2).and_then(|c| hex(*c))) {
+                    (Some(h), Some(l)) => {
+                        out.push(h << 4 | l);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(c),
                 }
-                _ => out.push(c),
-            },
+            }
             b'+' if plus_as_space => out.push(b' '),
             _ => out.push(c),
         }

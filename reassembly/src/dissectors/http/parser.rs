@@ -15,9 +15,26 @@ use crate::dissectors::{Confidence, Direction, ErrorKind};
 /// Methods recognised with certainty by the probe (RFC 9110, WebDAV, PATCH,
 /// and the QUERY draft). Other tokens are accepted at lower confidence.
 const METHODS: &[&[u8]] = &[
-    b"GET", b"POST", b"PUT", b"DELETE", b"HEAD", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE",
-    b"PROPFIND", b"PROPPATCH", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK", b"QUERY",
-    b"SEARCH", b"REPORT", b"MKCALENDAR",
+    b"GET",
+    b"POST",
+    b"PUT",
+    b"DELETE",
+    b"HEAD",
+    b"OPTIONS",
+    b"PATCH",
+    b"CONNECT",
+    b"TRACE",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"QUERY",
+    b"SEARCH",
+    b"REPORT",
+    b"MKCALENDAR",
 ];
 
 /// Longest chunk-size or trailer line accepted before the message is
@@ -242,7 +259,13 @@ pub fn parse_request_head(b: &[u8], max_headers: usize) -> Head {
             start[2] = start[1];
             start[1] = (start[1].0, start[1].0);
             let (headers, _) = lenient_headers(b, first_end, max_headers);
-            return Head { start, headers, status: 0, http09: false, anomaly: Some(ErrorKind::Malformed) };
+            return Head {
+                start,
+                headers,
+                status: 0,
+                http09: false,
+                anomaly: Some(ErrorKind::Malformed),
+            };
         }
         if looks_like_header_line(b.get(first_end..).unwrap_or_default()) {
             // "GET /HTTP/1.1" followed by header lines: a request whose
@@ -250,7 +273,13 @@ pub fn parse_request_head(b: &[u8], max_headers: usize) -> Head {
             // headers); the server reads the headers and answers with a
             // full response, so both are dissected as HTTP/1.x.
             let (headers, _) = lenient_headers(b, first_end, max_headers);
-            return Head { start, headers, status: 0, http09: false, anomaly: Some(ErrorKind::Malformed) };
+            return Head {
+                start,
+                headers,
+                status: 0,
+                http09: false,
+                anomaly: Some(ErrorKind::Malformed),
+            };
         }
         // "GET /path" alone is an HTTP/0.9 simple request: no headers.
         let anomaly = (!target_present).then_some(ErrorKind::Malformed);
@@ -311,28 +340,62 @@ fn httparse_response<'h, 'b>(
     let parsed = httparse::ParserConfig::default()
         .allow_spaces_after_header_name_in_responses(true)
         .allow_obsolete_multiline_headers_in_responses(true)
-        .parse_response_with_uninit_headers(&mut resp, b, hdrs.get_mut(..slots).unwrap_or_default());
+        .parse_response_with_uninit_headers(
+            &mut resp,
+            b,
+            hdrs.get_mut(..slots).unwrap_or_default(),
+        );
     (parsed, resp)
 }
 
 /// A head httparse read whole, with the start line's spans taken from its
 /// slices (no second scan of the line); `None` when the line does not
 /// have the shape those spans assume.
-fn whole_request(b: &[u8], parsed: &httparse::Result<usize>, req: &httparse::Request<'_, '_>) -> Option<(Head, usize)> {
+fn whole_request(
+    b: &[u8],
+    parsed: &httparse::Result<usize>,
+    req: &httparse::Request<'_, '_>,
+) -> Option<(Head, usize)> {
     let Ok(httparse::Status::Complete(len)) = parsed else { return None };
     let start = request_line_spans(b, req.method, req.path)?;
-    Some((Head { start, headers: httparse_headers(b, req.headers), status: 0, http09: false, anomaly: None }, *len))
+    Some((
+        Head {
+            start,
+            headers: httparse_headers(b, req.headers),
+            status: 0,
+            http09: false,
+            anomaly: None,
+        },
+        *len,
+    ))
 }
 
-fn whole_response(b: &[u8], parsed: &httparse::Result<usize>, resp: &httparse::Response<'_, '_>) -> Option<(Head, usize)> {
-    let (Ok(httparse::Status::Complete(len)), Some(status)) = (parsed, resp.code) else { return None };
+fn whole_response(
+    b: &[u8],
+    parsed: &httparse::Result<usize>,
+    resp: &httparse::Response<'_, '_>,
+) -> Option<(Head, usize)> {
+    let (Ok(httparse::Status::Complete(len)), Some(status)) = (parsed, resp.code) else {
+        return None;
+    };
     let start = status_line_spans(b, resp.reason)?;
-    Some((Head { start, headers: httparse_headers(b, resp.headers), status, http09: false, anomaly: None }, *len))
+    Some((
+        Head {
+            start,
+            headers: httparse_headers(b, resp.headers),
+            status,
+            http09: false,
+            anomaly: None,
+        },
+        *len,
+    ))
 }
 
 /// `HTTP/` followed by a digit: a version where a target was expected.
 fn is_version_token(t: &[u8]) -> bool {
-    t.len() > 5 && t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(b"HTTP/")) && t.get(5).is_some_and(u8::is_ascii_digit)
+    t.len() > 5
+        && t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(b"HTTP/"))
+        && t.get(5).is_some_and(u8::is_ascii_digit)
 }
 
 /// Whether `rest` (what follows a start line) opens with `name:`, a header
@@ -343,7 +406,10 @@ pub fn looks_like_header_line(rest: &[u8]) -> bool {
         i += 1;
     }
     let name = rest.get(i..).unwrap_or_default();
-    let len = name.iter().take_while(|c| c.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(c)).count();
+    let len = name
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(c))
+        .count();
     len > 0 && name.get(len) == Some(&b':')
 }
 
@@ -384,7 +450,10 @@ pub enum Framing {
 
 /// Body framing from the headers (RFC 9112 §6.3), with the anomalies found.
 /// `default` is what applies without Content-Length or Transfer-Encoding.
-pub fn framing<'a>(headers: impl Iterator<Item = (&'a [u8], &'a [u8])>, default: Framing) -> (Framing, Option<ErrorKind>) {
+pub fn framing<'a>(
+    headers: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    default: Framing,
+) -> (Framing, Option<ErrorKind>) {
     let mut cl: Option<u64> = None;
     let mut cl_bad = false;
     let mut te_seen = false;
@@ -393,8 +462,9 @@ pub fn framing<'a>(headers: impl Iterator<Item = (&'a [u8], &'a [u8])>, default:
         if n.eq_ignore_ascii_case(b"content-length") {
             for part in v.split(|c| *c == b',') {
                 let part = part.trim_ascii();
-                let parsed = (!part.is_empty() && part.len() <= 19 && part.iter().all(u8::is_ascii_digit))
-                    .then(|| part.iter().fold(0u64, |a, c| a * 10 + u64::from(c - b'0')));
+                let parsed =
+                    (!part.is_empty() && part.len() <= 19 && part.iter().all(u8::is_ascii_digit))
+                        .then(|| part.iter().fold(0u64, |a, c| a * 10 + u64::from(c - b'0')));
                 match (parsed, cl) {
                     (Some(x), None) => cl = Some(x),
                     (Some(x), Some(y)) if x == y => {}
@@ -403,7 +473,9 @@ pub fn framing<'a>(headers: impl Iterator<Item = (&'a [u8], &'a [u8])>, default:
             }
         } else if n.eq_ignore_ascii_case(b"transfer-encoding") {
             te_seen = true;
-            if let Some(last) = v.split(|c| *c == b',').map(<[u8]>::trim_ascii).rfind(|t| !t.is_empty()) {
+            if let Some(last) =
+                v.split(|c| *c == b',').map(<[u8]>::trim_ascii).rfind(|t| !t.is_empty())
+            {
                 te_last_chunked = last.eq_ignore_ascii_case(b"chunked");
             }
         }
@@ -414,7 +486,10 @@ pub fn framing<'a>(headers: impl Iterator<Item = (&'a [u8], &'a [u8])>, default:
         if te_last_chunked {
             return (Framing::Chunked, anomaly);
         }
-        return (if default == Framing::None { Framing::None } else { Framing::UntilClose }, anomaly.or(Some(ErrorKind::InvalidChunk)));
+        return (
+            if default == Framing::None { Framing::None } else { Framing::UntilClose },
+            anomaly.or(Some(ErrorKind::InvalidChunk)),
+        );
     }
     if cl_bad {
         return (cl.map_or(default, Framing::Length), Some(ErrorKind::InvalidContentLength));
@@ -435,14 +510,23 @@ pub enum ChunkState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChunkStep {
     /// `consumed` bytes of body data.
-    Data { consumed: usize },
+    Data {
+        consumed: usize,
+    },
     /// `consumed` bytes of framing (size line, CRLF, trailer line).
-    Framing { consumed: usize },
+    Framing {
+        consumed: usize,
+    },
     /// The body ended after `consumed` framing bytes.
-    Done { consumed: usize },
+    Done {
+        consumed: usize,
+    },
     NeedMore,
     /// The chunk framing is broken at a line of `consumed` bytes.
-    Error { kind: ErrorKind, consumed: usize },
+    Error {
+        kind: ErrorKind,
+        consumed: usize,
+    },
 }
 
 /// Parses a chunk-size line: hex digits, then optional extensions.
@@ -617,7 +701,12 @@ mod tests {
         for b in responses {
             let h = parse_response_head(b, 16).expect("valid");
             assert_eq!(h.start, start_line(b).0, "{}", String::from_utf8_lossy(b));
-            assert_eq!(h.status, u16::from(b[9] - b'0') * 100 + u16::from(b[10] - b'0') * 10 + u16::from(b[11] - b'0'));
+            assert_eq!(
+                h.status,
+                u16::from(b[9] - b'0') * 100
+                    + u16::from(b[10] - b'0') * 10
+                    + u16::from(b[11] - b'0')
+            );
         }
         // A reason httparse reports as empty (non-ASCII) keeps its bytes.
         let b = b"HTTP/1.1 200 \xffok\r\n\r\n";
@@ -649,7 +738,10 @@ mod tests {
         let h = |v: &[(&'static [u8], &'static [u8])]| v.to_vec();
         let f = |v: Vec<(&'static [u8], &'static [u8])>, d| framing(v.into_iter(), d);
         assert_eq!(f(h(&[(b"Content-Length", b"5")]), Framing::None), (Framing::Length(5), None));
-        assert_eq!(f(h(&[(b"Transfer-Encoding", b"gzip, chunked")]), Framing::None), (Framing::Chunked, None));
+        assert_eq!(
+            f(h(&[(b"Transfer-Encoding", b"gzip, chunked")]), Framing::None),
+            (Framing::Chunked, None)
+        );
         assert_eq!(
             f(h(&[(b"Transfer-Encoding", b"chunked"), (b"Content-Length", b"5")]), Framing::None),
             (Framing::Chunked, Some(ErrorKind::TeClConflict))
@@ -658,9 +750,15 @@ mod tests {
             f(h(&[(b"Content-Length", b"5"), (b"Content-Length", b"6")]), Framing::None),
             (Framing::Length(5), Some(ErrorKind::InvalidContentLength))
         );
-        assert_eq!(f(h(&[(b"Content-Length", b"5, 5")]), Framing::None), (Framing::Length(5), None));
+        assert_eq!(
+            f(h(&[(b"Content-Length", b"5, 5")]), Framing::None),
+            (Framing::Length(5), None)
+        );
         assert_eq!(f(h(&[]), Framing::UntilClose), (Framing::UntilClose, None));
-        assert_eq!(f(h(&[(b"Content-Length", b"99999999999999999999999")]), Framing::None).1, Some(ErrorKind::InvalidContentLength));
+        assert_eq!(
+            f(h(&[(b"Content-Length", b"99999999999999999999999")]), Framing::None).1,
+            Some(ErrorKind::InvalidContentLength)
+        );
     }
 
     #[test]

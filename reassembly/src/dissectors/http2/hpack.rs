@@ -93,49 +93,263 @@ pub const STATIC_TABLE: [(&str, &str); 61] = [
 
 /// RFC 7541 Appendix B: (code, bit length) of symbols 0..=256 (256 = EOS).
 const HUFFMAN: [(u32, u8); 257] = [
-    (0x1ff8, 13), (0x7fffd8, 23), (0xfffffe2, 28), (0xfffffe3, 28), (0xfffffe4, 28), (0xfffffe5, 28),
-    (0xfffffe6, 28), (0xfffffe7, 28), (0xfffffe8, 28), (0xffffea, 24), (0x3ffffffc, 30), (0xfffffe9, 28),
-    (0xfffffea, 28), (0x3ffffffd, 30), (0xfffffeb, 28), (0xfffffec, 28), (0xfffffed, 28), (0xfffffee, 28),
-    (0xfffffef, 28), (0xffffff0, 28), (0xffffff1, 28), (0xffffff2, 28), (0x3ffffffe, 30), (0xffffff3, 28),
-    (0xffffff4, 28), (0xffffff5, 28), (0xffffff6, 28), (0xffffff7, 28), (0xffffff8, 28), (0xffffff9, 28),
-    (0xffffffa, 28), (0xffffffb, 28), (0x14, 6), (0x3f8, 10), (0x3f9, 10), (0xffa, 12),
-    (0x1ff9, 13), (0x15, 6), (0xf8, 8), (0x7fa, 11), (0x3fa, 10), (0x3fb, 10),
-    (0xf9, 8), (0x7fb, 11), (0xfa, 8), (0x16, 6), (0x17, 6), (0x18, 6),
-    (0x0, 5), (0x1, 5), (0x2, 5), (0x19, 6), (0x1a, 6), (0x1b, 6),
-    (0x1c, 6), (0x1d, 6), (0x1e, 6), (0x1f, 6), (0x5c, 7), (0xfb, 8),
-    (0x7ffc, 15), (0x20, 6), (0xffb, 12), (0x3fc, 10), (0x1ffa, 13), (0x21, 6),
-    (0x5d, 7), (0x5e, 7), (0x5f, 7), (0x60, 7), (0x61, 7), (0x62, 7),
-    (0x63, 7), (0x64, 7), (0x65, 7), (0x66, 7), (0x67, 7), (0x68, 7),
-    (0x69, 7), (0x6a, 7), (0x6b, 7), (0x6c, 7), (0x6d, 7), (0x6e, 7),
-    (0x6f, 7), (0x70, 7), (0x71, 7), (0x72, 7), (0xfc, 8), (0x73, 7),
-    (0xfd, 8), (0x1ffb, 13), (0x7fff0, 19), (0x1ffc, 13), (0x3ffc, 14), (0x22, 6),
-    (0x7ffd, 15), (0x3, 5), (0x23, 6), (0x4, 5), (0x24, 6), (0x5, 5),
-    (0x25, 6), (0x26, 6), (0x27, 6), (0x6, 5), (0x74, 7), (0x75, 7),
-    (0x28, 6), (0x29, 6), (0x2a, 6), (0x7, 5), (0x2b, 6), (0x76, 7),
-    (0x2c, 6), (0x8, 5), (0x9, 5), (0x2d, 6), (0x77, 7), (0x78, 7),
-    (0x79, 7), (0x7a, 7), (0x7b, 7), (0x7ffe, 15), (0x7fc, 11), (0x3ffd, 14),
-    (0x1ffd, 13), (0xffffffc, 28), (0xfffe6, 20), (0x3fffd2, 22), (0xfffe7, 20), (0xfffe8, 20),
-    (0x3fffd3, 22), (0x3fffd4, 22), (0x3fffd5, 22), (0x7fffd9, 23), (0x3fffd6, 22), (0x7fffda, 23),
-    (0x7fffdb, 23), (0x7fffdc, 23), (0x7fffdd, 23), (0x7fffde, 23), (0xffffeb, 24), (0x7fffdf, 23),
-    (0xffffec, 24), (0xffffed, 24), (0x3fffd7, 22), (0x7fffe0, 23), (0xffffee, 24), (0x7fffe1, 23),
-    (0x7fffe2, 23), (0x7fffe3, 23), (0x7fffe4, 23), (0x1fffdc, 21), (0x3fffd8, 22), (0x7fffe5, 23),
-    (0x3fffd9, 22), (0x7fffe6, 23), (0x7fffe7, 23), (0xffffef, 24), (0x3fffda, 22), (0x1fffdd, 21),
-    (0xfffe9, 20), (0x3fffdb, 22), (0x3fffdc, 22), (0x7fffe8, 23), (0x7fffe9, 23), (0x1fffde, 21),
-    (0x7fffea, 23), (0x3fffdd, 22), (0x3fffde, 22), (0xfffff0, 24), (0x1fffdf, 21), (0x3fffdf, 22),
-    (0x7fffeb, 23), (0x7fffec, 23), (0x1fffe0, 21), (0x1fffe1, 21), (0x3fffe0, 22), (0x1fffe2, 21),
-    (0x7fffed, 23), (0x3fffe1, 22), (0x7fffee, 23), (0x7fffef, 23), (0xfffea, 20), (0x3fffe2, 22),
-    (0x3fffe3, 22), (0x3fffe4, 22), (0x7ffff0, 23), (0x3fffe5, 22), (0x3fffe6, 22), (0x7ffff1, 23),
-    (0x3ffffe0, 26), (0x3ffffe1, 26), (0xfffeb, 20), (0x7fff1, 19), (0x3fffe7, 22), (0x7ffff2, 23),
-    (0x3fffe8, 22), (0x1ffffec, 25), (0x3ffffe2, 26), (0x3ffffe3, 26), (0x3ffffe4, 26), (0x7ffffde, 27),
-    (0x7ffffdf, 27), (0x3ffffe5, 26), (0xfffff1, 24), (0x1ffffed, 25), (0x7fff2, 19), (0x1fffe3, 21),
-    (0x3ffffe6, 26), (0x7ffffe0, 27), (0x7ffffe1, 27), (0x3ffffe7, 26), (0x7ffffe2, 27), (0xfffff2, 24),
-    (0x1fffe4, 21), (0x1fffe5, 21), (0x3ffffe8, 26), (0x3ffffe9, 26), (0xffffffd, 28), (0x7ffffe3, 27),
-    (0x7ffffe4, 27), (0x7ffffe5, 27), (0xfffec, 20), (0xfffff3, 24), (0xfffed, 20), (0x1fffe6, 21),
-    (0x3fffe9, 22), (0x1fffe7, 21), (0x1fffe8, 21), (0x7ffff3, 23), (0x3fffea, 22), (0x3fffeb, 22),
-    (0x1ffffee, 25), (0x1ffffef, 25), (0xfffff4, 24), (0xfffff5, 24), (0x3ffffea, 26), (0x7ffff4, 23),
-    (0x3ffffeb, 26), (0x7ffffe6, 27), (0x3ffffec, 26), (0x3ffffed, 26), (0x7ffffe7, 27), (0x7ffffe8, 27),
-    (0x7ffffe9, 27), (0x7ffffea, 27), (0x7ffffeb, 27), (0xffffffe, 28), (0x7ffffec, 27), (0x7ffffed, 27),
-    (0x7ffffee, 27), (0x7ffffef, 27), (0x7fffff0, 27), (0x3ffffee, 26), (0x3fffffff, 30),
+    (0x1ff8, 13),
+    (0x7fffd8, 23),
+    (0xfffffe2, 28),
+    (0xfffffe3, 28),
+    (0xfffffe4, 28),
+    (0xfffffe5, 28),
+    (0xfffffe6, 28),
+    (0xfffffe7, 28),
+    (0xfffffe8, 28),
+    (0xffffea, 24),
+    (0x3ffffffc, 30),
+    (0xfffffe9, 28),
+    (0xfffffea, 28),
+    (0x3ffffffd, 30),
+    (0xfffffeb, 28),
+    (0xfffffec, 28),
+    (0xfffffed, 28),
+    (0xfffffee, 28),
+    (0xfffffef, 28),
+    (0xffffff0, 28),
+    (0xffffff1, 28),
+    (0xffffff2, 28),
+    (0x3ffffffe, 30),
+    (0xffffff3, 28),
+    (0xffffff4, 28),
+    (0xffffff5, 28),
+    (0xffffff6, 28),
+    (0xffffff7, 28),
+    (0xffffff8, 28),
+    (0xffffff9, 28),
+    (0xffffffa, 28),
+    (0xffffffb, 28),
+    (0x14, 6),
+    (0x3f8, 10),
+    (0x3f9, 10),
+    (0xffa, 12),
+    (0x1ff9, 13),
+    (0x15, 6),
+    (0xf8, 8),
+    (0x7fa, 11),
+    (0x3fa, 10),
+    (0x3fb, 10),
+    (0xf9, 8),
+    (0x7fb, 11),
+    (0xfa, 8),
+    (0x16, 6),
+    (0x17, 6),
+    (0x18, 6),
+    (0x0, 5),
+    (0x1, 5),
+    (0x2, 5),
+    (0x19, 6),
+    (0x1a, 6),
+    (0x1b, 6),
+    (0x1c, 6),
+    (0x1d, 6),
+    (0x1e, 6),
+    (0x1f, 6),
+    (0x5c, 7),
+    (0xfb, 8),
+    (0x7ffc, 15),
+    (0x20, 6),
+    (0xffb, 12),
+    (0x3fc, 10),
+    (0x1ffa, 13),
+    (0x21, 6),
+    (0x5d, 7),
+    (0x5e, 7),
+    (0x5f, 7),
+    (0x60, 7),
+    (0x61, 7),
+    (0x62, 7),
+    (0x63, 7),
+    (0x64, 7),
+    (0x65, 7),
+    (0x66, 7),
+    (0x67, 7),
+    (0x68, 7),
+    (0x69, 7),
+    (0x6a, 7),
+    (0x6b, 7),
+    (0x6c, 7),
+    (0x6d, 7),
+    (0x6e, 7),
+    (0x6f, 7),
+    (0x70, 7),
+    (0x71, 7),
+    (0x72, 7),
+    (0xfc, 8),
+    (0x73, 7),
+    (0xfd, 8),
+    (0x1ffb, 13),
+    (0x7fff0, 19),
+    (0x1ffc, 13),
+    (0x3ffc, 14),
+    (0x22, 6),
+    (0x7ffd, 15),
+    (0x3, 5),
+    (0x23, 6),
+    (0x4, 5),
+    (0x24, 6),
+    (0x5, 5),
+    (0x25, 6),
+    (0x26, 6),
+    (0x27, 6),
+    (0x6, 5),
+    (0x74, 7),
+    (0x75, 7),
+    (0x28, 6),
+    (0x29, 6),
+    (0x2a, 6),
+    (0x7, 5),
+    (0x2b, 6),
+    (0x76, 7),
+    (0x2c, 6),
+    (0x8, 5),
+    (0x9, 5),
+    (0x2d, 6),
+    (0x77, 7),
+    (0x78, 7),
+    (0x79, 7),
+    (0x7a, 7),
+    (0x7b, 7),
+    (0x7ffe, 15),
+    (0x7fc, 11),
+    (0x3ffd, 14),
+    (0x1ffd, 13),
+    (0xffffffc, 28),
+    (0xfffe6, 20),
+    (0x3fffd2, 22),
+    (0xfffe7, 20),
+    (0xfffe8, 20),
+    (0x3fffd3, 22),
+    (0x3fffd4, 22),
+    (0x3fffd5, 22),
+    (0x7fffd9, 23),
+    (0x3fffd6, 22),
+    (0x7fffda, 23),
+    (0x7fffdb, 23),
+    (0x7fffdc, 23),
+    (0x7fffdd, 23),
+    (0x7fffde, 23),
+    (0xffffeb, 24),
+    (0x7fffdf, 23),
+    (0xffffec, 24),
+    (0xffffed, 24),
+    (0x3fffd7, 22),
+    (0x7fffe0, 23),
+    (0xffffee, 24),
+    (0x7fffe1, 23),
+    (0x7fffe2, 23),
+    (0x7fffe3, 23),
+    (0x7fffe4, 23),
+    (0x1fffdc, 21),
+    (0x3fffd8, 22),
+    (0x7fffe5, 23),
+    (0x3fffd9, 22),
+    (0x7fffe6, 23),
+    (0x7fffe7, 23),
+    (0xffffef, 24),
+    (0x3fffda, 22),
+    (0x1fffdd, 21),
+    (0xfffe9, 20),
+    (0x3fffdb, 22),
+    (0x3fffdc, 22),
+    (0x7fffe8, 23),
+    (0x7fffe9, 23),
+    (0x1fffde, 21),
+    (0x7fffea, 23),
+    (0x3fffdd, 22),
+    (0x3fffde, 22),
+    (0xfffff0, 24),
+    (0x1fffdf, 21),
+    (0x3fffdf, 22),
+    (0x7fffeb, 23),
+    (0x7fffec, 23),
+    (0x1fffe0, 21),
+    (0x1fffe1, 21),
+    (0x3fffe0, 22),
+    (0x1fffe2, 21),
+    (0x7fffed, 23),
+    (0x3fffe1, 22),
+    (0x7fffee, 23),
+    (0x7fffef, 23),
+    (0xfffea, 20),
+    (0x3fffe2, 22),
+    (0x3fffe3, 22),
+    (0x3fffe4, 22),
+    (0x7ffff0, 23),
+    (0x3fffe5, 22),
+    (0x3fffe6, 22),
+    (0x7ffff1, 23),
+    (0x3ffffe0, 26),
+    (0x3ffffe1, 26),
+    (0xfffeb, 20),
+    (0x7fff1, 19),
+    (0x3fffe7, 22),
+    (0x7ffff2, 23),
+    (0x3fffe8, 22),
+    (0x1ffffec, 25),
+    (0x3ffffe2, 26),
+    (0x3ffffe3, 26),
+    (0x3ffffe4, 26),
+    (0x7ffffde, 27),
+    (0x7ffffdf, 27),
+    (0x3ffffe5, 26),
+    (0xfffff1, 24),
+    (0x1ffffed, 25),
+    (0x7fff2, 19),
+    (0x1fffe3, 21),
+    (0x3ffffe6, 26),
+    (0x7ffffe0, 27),
+    (0x7ffffe1, 27),
+    (0x3ffffe7, 26),
+    (0x7ffffe2, 27),
+    (0xfffff2, 24),
+    (0x1fffe4, 21),
+    (0x1fffe5, 21),
+    (0x3ffffe8, 26),
+    (0x3ffffe9, 26),
+    (0xffffffd, 28),
+    (0x7ffffe3, 27),
+    (0x7ffffe4, 27),
+    (0x7ffffe5, 27),
+    (0xfffec, 20),
+    (0xfffff3, 24),
+    (0xfffed, 20),
+    (0x1fffe6, 21),
+    (0x3fffe9, 22),
+    (0x1fffe7, 21),
+    (0x1fffe8, 21),
+    (0x7ffff3, 23),
+    (0x3fffea, 22),
+    (0x3fffeb, 22),
+    (0x1ffffee, 25),
+    (0x1ffffef, 25),
+    (0xfffff4, 24),
+    (0xfffff5, 24),
+    (0x3ffffea, 26),
+    (0x7ffff4, 23),
+    (0x3ffffeb, 26),
+    (0x7ffffe6, 27),
+    (0x3ffffec, 26),
+    (0x3ffffed, 26),
+    (0x7ffffe7, 27),
+    (0x7ffffe8, 27),
+    (0x7ffffe9, 27),
+    (0x7ffffea, 27),
+    (0x7ffffeb, 27),
+    (0xffffffe, 28),
+    (0x7ffffec, 27),
+    (0x7ffffed, 27),
+    (0x7ffffee, 27),
+    (0x7ffffef, 27),
+    (0x7fffff0, 27),
+    (0x3ffffee, 26),
+    (0x3fffffff, 30),
 ];
 
 /// The Huffman code is canonical: the codes of one length are consecutive
@@ -224,7 +438,9 @@ pub fn integer(b: &[u8], n: u32) -> Result<(usize, usize), ErrorKind> {
 fn string(b: &[u8], out: &mut Vec<u8>) -> Result<usize, ErrorKind> {
     let huff = b.first().is_some_and(|x| x & 0x80 != 0);
     let (len, used) = integer(b, 7)?;
-    let raw = b.get(used..used.checked_add(len).ok_or(ErrorKind::HpackDecode)?).ok_or(ErrorKind::HpackDecode)?;
+    let raw = b
+        .get(used..used.checked_add(len).ok_or(ErrorKind::HpackDecode)?)
+        .ok_or(ErrorKind::HpackDecode)?;
     if huff {
         huffman_decode(raw, out)?;
     } else {
@@ -235,10 +451,15 @@ fn string(b: &[u8], out: &mut Vec<u8>) -> Result<usize, ErrorKind> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Entry {
-    Known { name: Vec<u8>, value: Vec<u8> },
+    Known {
+        name: Vec<u8>,
+        value: Vec<u8>,
+    },
     /// Inserted with a name that referred to unknown state; `size` is a
     /// lower bound of the peer's size for it.
-    Unknown { size: usize },
+    Unknown {
+        size: usize,
+    },
 }
 
 impl Entry {
@@ -289,7 +510,15 @@ impl Decoder {
     /// A decoder for a connection seen from its start (`known`), or picked
     /// up mid-way (its table holds entries never seen).
     pub fn new(cap: usize, known: bool) -> Decoder {
-        Decoder { entries: VecDeque::new(), size: 0, known: 0, max_size: 4096, max_known: known, cap, tail_unknown: !known }
+        Decoder {
+            entries: VecDeque::new(),
+            size: 0,
+            known: 0,
+            max_size: 4096,
+            max_known: known,
+            cap,
+            tail_unknown: !known,
+        }
     }
 
     /// Forgets the table after a block that could not be decoded or was
@@ -384,7 +613,12 @@ impl Decoder {
     /// Decodes one header block, keeping at most `max_fields` fields and
     /// `max_bytes` of names and values (the rest is decoded, for the
     /// table's sake, and counted in `dropped`). On error the table is lost.
-    pub fn decode(&mut self, b: &[u8], max_fields: usize, max_bytes: usize) -> Result<Block, ErrorKind> {
+    pub fn decode(
+        &mut self,
+        b: &[u8],
+        max_fields: usize,
+        max_bytes: usize,
+    ) -> Result<Block, ErrorKind> {
         let r = self.decode_inner(b, max_fields, max_bytes);
         if r.is_err() {
             self.lose();
@@ -392,12 +626,18 @@ impl Decoder {
         r
     }
 
-    fn decode_inner(&mut self, b: &[u8], max_fields: usize, max_bytes: usize) -> Result<Block, ErrorKind> {
+    fn decode_inner(
+        &mut self,
+        b: &[u8],
+        max_fields: usize,
+        max_bytes: usize,
+    ) -> Result<Block, ErrorKind> {
         let mut block = Block::default();
         let mut kept_bytes = 0usize;
         let mut pos = 0usize;
         let mut keep = |block: &mut Block, name: &[u8], value: &[u8]| {
-            if block.fields.len() < max_fields && kept_bytes + name.len() + value.len() <= max_bytes {
+            if block.fields.len() < max_fields && kept_bytes + name.len() + value.len() <= max_bytes
+            {
                 kept_bytes += name.len() + value.len();
                 block.fields.push((name.to_vec(), value.to_vec()));
             } else {
@@ -456,7 +696,11 @@ impl Decoder {
                 block.unknown += 1;
             }
             if indexing {
-                let e = if name_known { Entry::Known { name, value } } else { Entry::Unknown { size: 32 + value.len() } };
+                let e = if name_known {
+                    Entry::Known { name, value }
+                } else {
+                    Entry::Unknown { size: 32 + value.len() }
+                };
                 self.insert(e);
             }
         }
@@ -474,7 +718,12 @@ pub mod tests {
     }
 
     fn fields(b: &Block) -> Vec<(String, String)> {
-        b.fields.iter().map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), String::from_utf8_lossy(v).into_owned())).collect()
+        b.fields
+            .iter()
+            .map(|(n, v)| {
+                (String::from_utf8_lossy(n).into_owned(), String::from_utf8_lossy(v).into_owned())
+            })
+            .collect()
     }
 
     /// A literal field with incremental indexing and a new name (no Huffman).
@@ -518,13 +767,28 @@ pub mod tests {
         let b = d.decode(&hex("8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff"), 64, 1 << 16).unwrap();
         assert_eq!(fields(&b)[3], (":authority".into(), "www.example.com".into()));
         let b = d.decode(&hex("8286 84be 5886 a8eb 1064 9cbf"), 64, 1 << 16).unwrap();
-        assert_eq!(fields(&b)[3..], [(":authority".to_string(), "www.example.com".to_string()), ("cache-control".into(), "no-cache".into())]);
-        let b = d.decode(&hex("8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf"), 64, 1 << 16).unwrap();
-        assert_eq!(fields(&b)[2..], [
-            (":path".to_string(), "/index.html".to_string()),
-            (":authority".into(), "www.example.com".into()),
-            ("custom-key".into(), "custom-value".into()),
-        ]);
+        assert_eq!(
+            fields(&b)[3..],
+            [
+                (":authority".to_string(), "www.example.com".to_string()),
+                ("cache-control".into(), "no-cache".into())
+            ]
+        );
+        let b = d
+            .decode(
+                &hex("8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf"),
+                64,
+                1 << 16,
+            )
+            .unwrap();
+        assert_eq!(
+            fields(&b)[2..],
+            [
+                (":path".to_string(), "/index.html".to_string()),
+                (":authority".into(), "www.example.com".into()),
+                ("custom-key".into(), "custom-value".into()),
+            ]
+        );
         assert_eq!(d.size, 164);
         assert!(d.complete());
     }
@@ -553,7 +817,10 @@ pub mod tests {
         let mut blk = vec![0x82, 0xbe, 0x7f, 0x00, 0x01, b'x'];
         blk.extend(literal("a", "1"));
         let b = d.decode(&blk, 64, 1 << 16).unwrap();
-        assert_eq!((fields(&b), b.unknown), (vec![(":method".into(), "GET".into()), ("a".into(), "1".into())], 2));
+        assert_eq!(
+            (fields(&b), b.unknown),
+            (vec![(":method".into(), "GET".into()), ("a".into(), "1".into())], 2)
+        );
         // 62 = a:1 (known), 63 = the unknown-name entry, 64 = never seen.
         let b = d.decode(&[0xbe, 0xbf, 0xc0], 64, 1 << 16).unwrap();
         assert_eq!((fields(&b), b.unknown), (vec![("a".into(), "1".into())], 2));
@@ -580,7 +847,12 @@ pub mod tests {
         assert_eq!((b.fields.len(), b.dropped), (2, 1));
         let b = d.decode(&[0xbe], 64, 1 << 16).unwrap();
         assert_eq!(fields(&b), vec![("k3".into(), "v3".into())]);
-        for bad in [&[0x80][..], &[0x40, 0x05, b'a'], &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff], &[0x41, 0x81, 0x00]] {
+        for bad in [
+            &[0x80][..],
+            &[0x40, 0x05, b'a'],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            &[0x41, 0x81, 0x00],
+        ] {
             assert!(Decoder::new(4096, true).decode(bad, 64, 1 << 16).is_err(), "{bad:?}");
         }
     }

@@ -15,7 +15,9 @@ use super::hpack::Decoder as Hpack;
 use super::parser::{self, flags, frame_type, GrpcFramer, HEADER_LEN, PREFACE};
 use super::{GrpcInfo, GrpcMessage, Http2Message};
 use crate::dissectors::http::http::{coding, Decoder as BodyDecoder, H2cUpgrade};
-use crate::dissectors::{Confidence, Direction, Dissector, ErrorKind, FinishReason, ParseCtx, ParseResult};
+use crate::dissectors::{
+    Confidence, Direction, Dissector, ErrorKind, FinishReason, ParseCtx, ParseResult,
+};
 use crate::item::{set_error, Exchange, ItemError, ItemErrorKind, Message};
 
 #[derive(Default)]
@@ -83,7 +85,8 @@ fn header_is(fields: &[(Vec<u8>, Vec<u8>)], name: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn is_grpc(fields: &[(Vec<u8>, Vec<u8>)]) -> bool {
-    header_is(fields, b"content-type").is_some_and(|v| v.len() >= 16 && v[..16].eq_ignore_ascii_case(b"application/grpc"))
+    header_is(fields, b"content-type")
+        .is_some_and(|v| v.len() >= 16 && v[..16].eq_ignore_ascii_case(b"application/grpc"))
 }
 
 impl Http2Session {
@@ -111,14 +114,28 @@ impl Http2Session {
         }
         for (n, v) in r.headers() {
             // Connection-specific fields stay with HTTP/1.1 (RFC 9113 §8.2.2).
-            let skip = [&b"connection"[..], b"upgrade", b"http2-settings", b"host", b"keep-alive", b"transfer-encoding"];
+            let skip = [
+                &b"connection"[..],
+                b"upgrade",
+                b"http2-settings",
+                b"host",
+                b"keep-alive",
+                b"transfer-encoding",
+            ];
             if !skip.iter().any(|x| n.eq_ignore_ascii_case(x)) {
                 fields.push((n.to_ascii_lowercase(), v.to_vec()));
             }
         }
         let grpc = ctx.limits.grpc && is_grpc(&fields);
-        let mut req = Half { started: true, ended: true, ts: up.ts_ns, wire: up.size, ..Half::default() };
-        req.msg = Http2Message { is_request: true, stream_id: 1, headers: fields, headers_size: r.headers_size, ..Http2Message::default() };
+        let mut req =
+            Half { started: true, ended: true, ts: up.ts_ns, wire: up.size, ..Half::default() };
+        req.msg = Http2Message {
+            is_request: true,
+            stream_id: 1,
+            headers: fields,
+            headers_size: r.headers_size,
+            ..Http2Message::default()
+        };
         s.streams.push(Stream { id: 1, halves: [req, Half::default()], grpc, error: None });
         s
     }
@@ -139,7 +156,12 @@ impl Http2Session {
             set_error(&mut old.error, ItemErrorKind::Dissection, ErrorKind::TooManyStreams.name());
             self.emit(old, None, ctx);
         }
-        self.streams.push(Stream { id, halves: [Half::default(), Half::default()], grpc: false, error: None });
+        self.streams.push(Stream {
+            id,
+            halves: [Half::default(), Half::default()],
+            grpc: false,
+            error: None,
+        });
         self.streams.len() - 1
     }
 
@@ -182,20 +204,40 @@ impl Http2Session {
         match (req.started, resp.started) {
             (false, true) => {
                 ctx.errors.bump(ErrorKind::Unpaired);
-                set_error(&mut error, ItemErrorKind::PairNotFound, "response on a stream whose request was not captured");
+                set_error(
+                    &mut error,
+                    ItemErrorKind::PairNotFound,
+                    "response on a stream whose request was not captured",
+                );
             }
             (true, false) if req.msg.reset.is_some() || resp.msg.reset.is_some() => {
-                set_error(&mut error, ItemErrorKind::PairNotFound, "stream reset before a response");
+                set_error(
+                    &mut error,
+                    ItemErrorKind::PairNotFound,
+                    "stream reset before a response",
+                );
             }
             (true, false) => match finish {
-                Some(FinishReason::Timeout) => set_error(&mut error, ItemErrorKind::Timeout, "no response before the flow timed out"),
+                Some(FinishReason::Timeout) => set_error(
+                    &mut error,
+                    ItemErrorKind::Timeout,
+                    "no response before the flow timed out",
+                ),
                 _ => {
                     ctx.errors.bump(ErrorKind::Unpaired);
-                    set_error(&mut error, ItemErrorKind::PairNotFound, "connection closed without a response");
+                    set_error(
+                        &mut error,
+                        ItemErrorKind::PairNotFound,
+                        "connection closed without a response",
+                    );
                 }
             },
             (true, true) if !resp.ended && finish == Some(FinishReason::Timeout) => {
-                set_error(&mut error, ItemErrorKind::Timeout, "stream still open when the flow timed out");
+                set_error(
+                    &mut error,
+                    ItemErrorKind::Timeout,
+                    "stream still open when the flow timed out",
+                );
             }
             _ => {}
         }
@@ -208,7 +250,11 @@ impl Http2Session {
             if !grpc {
                 return Some(Message::Http2(msg));
             }
-            let mut info = GrpcInfo { messages: h.grpc.messages, compressed: h.grpc.compressed, ..GrpcInfo::default() };
+            let mut info = GrpcInfo {
+                messages: h.grpc.messages,
+                compressed: h.grpc.compressed,
+                ..GrpcInfo::default()
+            };
             if request {
                 if let Some((svc, m)) = msg.header(":path").and_then(parser::grpc_service_method) {
                     info.service = Some(svc.to_vec());
@@ -219,7 +265,8 @@ impl Http2Session {
                 // it in its headers.
                 let status = msg.trailer("grpc-status").or(msg.header("grpc-status"));
                 info.status = status.and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok());
-                info.message = msg.trailer("grpc-message").or(msg.header("grpc-message")).map(<[u8]>::to_vec);
+                info.message =
+                    msg.trailer("grpc-message").or(msg.header("grpc-message")).map(<[u8]>::to_vec);
             }
             Some(Message::Grpc(Box::new(GrpcMessage { http: msg, grpc: info })))
         };
@@ -268,14 +315,20 @@ impl Http2Session {
         if !h.coding_checked {
             h.coding_checked = true;
             if let Some(c) = h.msg.header("content-encoding").and_then(coding) {
-                h.body = Some(Box::new(BodyDecoder::new(c, ctx.limits.max_body_bytes, ctx.limits.max_decompressed_bytes)));
+                h.body = Some(Box::new(BodyDecoder::new(
+                    c,
+                    ctx.limits.max_body_bytes,
+                    ctx.limits.max_decompressed_bytes,
+                )));
             }
         }
         match h.body.as_mut() {
             Some(d) => d.write(bytes),
             None => {
                 let room = ctx.limits.max_body_bytes.saturating_sub(h.msg.body.len());
-                h.msg.body.extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
+                h.msg
+                    .body
+                    .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
                 h.msg.body_truncated |= bytes.len() > room;
             }
         }
@@ -286,18 +339,19 @@ impl Http2Session {
     fn header_block(&mut self, dir: Direction, b: BlockState, ctx: &mut ParseCtx<'_>) {
         let lim = ctx.limits;
         let Some(hp) = self.dirs[dir.idx()].hpack.as_mut() else { return };
-        let (fields, unknown, failed) = match hp.decode(&b.bytes, lim.max_headers, lim.max_head_bytes) {
-            Ok(block) => {
-                if block.dropped > 0 {
-                    ctx.errors.bump(ErrorKind::TooManyHeaders);
+        let (fields, unknown, failed) =
+            match hp.decode(&b.bytes, lim.max_headers, lim.max_head_bytes) {
+                Ok(block) => {
+                    if block.dropped > 0 {
+                        ctx.errors.bump(ErrorKind::TooManyHeaders);
+                    }
+                    (block.fields, block.unknown, false)
                 }
-                (block.fields, block.unknown, false)
-            }
-            Err(kind) => {
-                ctx.errors.bump(kind);
-                (Vec::new(), 0, true)
-            }
-        };
+                Err(kind) => {
+                    ctx.errors.bump(kind);
+                    (Vec::new(), 0, true)
+                }
+            };
         if unknown > 0 {
             ctx.errors.bump(ErrorKind::HpackUnknown);
         }
@@ -312,7 +366,11 @@ impl Http2Session {
         let grpc_on = lim.grpc;
         let Some(s) = self.streams.get_mut(i) else { return };
         if failed {
-            set_error(&mut s.error, ItemErrorKind::Dissection, "hpack_decode: a header block could not be decoded; its fields are missing");
+            set_error(
+                &mut s.error,
+                ItemErrorKind::Dissection,
+                "hpack_decode: a header block could not be decoded; its fields are missing",
+            );
         } else if unknown > 0 {
             set_error(
                 &mut s.error,
@@ -334,7 +392,8 @@ impl Http2Session {
             }
             h.msg.is_request = side == Direction::ToServer;
             h.msg.pushed = pushed;
-            let status = header_is(&fields, b":status").and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u16>().ok());
+            let status = header_is(&fields, b":status")
+                .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u16>().ok());
             if let Some(st) = status {
                 h.msg.status = st;
                 if (100..200).contains(&st) && st != 101 {
@@ -372,7 +431,10 @@ impl Http2Session {
                 let n = b.len().min(PREFACE.len());
                 if b.get(..n) == PREFACE.get(..n) {
                     if n < PREFACE.len() {
-                        return Some(ParseResult::Incomplete { consumed: 0, needed: PREFACE.len() - n });
+                        return Some(ParseResult::Incomplete {
+                            consumed: 0,
+                            needed: PREFACE.len() - n,
+                        });
                     }
                     self.preface = true;
                     self.dirs[0].hpack = Some(Hpack::new(cap, true));
@@ -382,11 +444,15 @@ impl Http2Session {
             }
             Direction::ToClient => {
                 let Some(h) = parser::frame_header(b) else {
-                    return Some(ParseResult::Incomplete { consumed: 0, needed: HEADER_LEN - b.len() });
+                    return Some(ParseResult::Incomplete {
+                        consumed: 0,
+                        needed: HEADER_LEN - b.len(),
+                    });
                 };
                 // The server's preface is a SETTINGS frame (not an ACK).
                 let first = h.ty == frame_type::SETTINGS && h.flags & flags::ACK == 0;
-                let known = first && (self.preface || self.from_start || self.dirs[0].hpack.is_none());
+                let known =
+                    first && (self.preface || self.from_start || self.dirs[0].hpack.is_none());
                 self.dirs[1].hpack = Some(Hpack::new(cap, known));
             }
         }
@@ -440,7 +506,8 @@ impl Dissector for Http2Session {
                 self.end_half(dir, id, ctx);
             } else if done && end {
                 // Ends after its padding is skipped.
-                self.dirs[dir.idx()].data = Some(DataFrame { stream: id, remaining: 0, pad, end: true });
+                self.dirs[dir.idx()].data =
+                    Some(DataFrame { stream: id, remaining: 0, pad, end: true });
                 self.dirs[dir.idx()].skip = (0, id);
             }
             return ParseResult::Continue { consumed: n };
@@ -511,10 +578,12 @@ impl Dissector for Http2Session {
                 } else if remaining == 0 {
                     self.dirs[dir.idx()].skip = (u64::from(pad), h.stream);
                     if end {
-                        self.dirs[dir.idx()].data = Some(DataFrame { stream: h.stream, remaining: 0, pad, end });
+                        self.dirs[dir.idx()].data =
+                            Some(DataFrame { stream: h.stream, remaining: 0, pad, end });
                     }
                 } else {
-                    self.dirs[dir.idx()].data = Some(DataFrame { stream: h.stream, remaining, pad, end });
+                    self.dirs[dir.idx()].data =
+                        Some(DataFrame { stream: h.stream, remaining, pad, end });
                 }
                 ParseResult::Continue { consumed: head }
             }
@@ -532,8 +601,13 @@ impl Dissector for Http2Session {
                     if let Some(hp) = self.dirs[dir.idx()].hpack.as_mut() {
                         hp.lose();
                     }
-                    if let Some(s) = self.stream_idx(h.stream).and_then(|i| self.streams.get_mut(i)) {
-                        set_error(&mut s.error, ItemErrorKind::Dissection, ErrorKind::HeaderTooLarge.name());
+                    if let Some(s) = self.stream_idx(h.stream).and_then(|i| self.streams.get_mut(i))
+                    {
+                        set_error(
+                            &mut s.error,
+                            ItemErrorKind::Dissection,
+                            ErrorKind::HeaderTooLarge.name(),
+                        );
                     }
                     self.dirs[dir.idx()].skip = (u64::from(h.len), h.stream);
                     return ParseResult::Continue { consumed: HEADER_LEN };
@@ -546,13 +620,18 @@ impl Dissector for Http2Session {
                 if h.ty != frame_type::CONTINUATION {
                     if h.flags & flags::PADDED != 0 {
                         let pad = usize::from(frag.first().copied().unwrap_or(0));
-                        frag = frag.get(1..frag.len().saturating_sub(pad)).filter(|_| pad < payload.len()).unwrap_or_default();
+                        frag = frag
+                            .get(1..frag.len().saturating_sub(pad))
+                            .filter(|_| pad < payload.len())
+                            .unwrap_or_default();
                     }
                     if h.ty == frame_type::HEADERS && h.flags & flags::PRIORITY != 0 {
                         frag = frag.get(5..).unwrap_or_default();
                     }
                     if h.ty == frame_type::PUSH_PROMISE {
-                        promised = frag.get(..4).map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]) & 0x7fff_ffff);
+                        promised = frag
+                            .get(..4)
+                            .map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]) & 0x7fff_ffff);
                         frag = frag.get(4..).unwrap_or_default();
                     }
                 }
@@ -573,7 +652,13 @@ impl Dissector for Http2Session {
                         }
                     }
                 } else {
-                    BlockState { stream: h.stream, promised, end_stream: h.flags & flags::END_STREAM != 0, bytes: frag.to_vec(), wire: total as u64 }
+                    BlockState {
+                        stream: h.stream,
+                        promised,
+                        end_stream: h.flags & flags::END_STREAM != 0,
+                        bytes: frag.to_vec(),
+                        wire: total as u64,
+                    }
                 };
                 if h.flags & flags::END_HEADERS != 0 {
                     self.header_block(dir, block, ctx);
@@ -631,7 +716,11 @@ impl Dissector for Http2Session {
             if !h.ended {
                 h.lost = true;
                 h.grpc.lose();
-                set_error(&mut s.error, ItemErrorKind::Gap, format!("{len} bytes of the connection lost"));
+                set_error(
+                    &mut s.error,
+                    ItemErrorKind::Gap,
+                    format!("{len} bytes of the connection lost"),
+                );
             }
         }
     }
@@ -663,12 +752,22 @@ mod tests {
         S(Vec<u8>),
         GapC,
     }
-    use crate::dissectors::script;
     use self::Step::*;
+    use crate::dissectors::script;
 
     fn run(steps: &[Step], reason: FinishReason) -> (Vec<Exchange>, DissectionErrors) {
-        let steps = steps.iter().map(|st| match st { C(b) => script::Step::C(b), S(b) => script::Step::S(b), GapC => script::Step::GapC });
-        script::run(&mut Http2Session::new(), steps, &Limits { max_body_bytes: 64, ..Limits::default() }, 1, reason)
+        let steps = steps.iter().map(|st| match st {
+            C(b) => script::Step::C(b),
+            S(b) => script::Step::S(b),
+            GapC => script::Step::GapC,
+        });
+        script::run(
+            &mut Http2Session::new(),
+            steps,
+            &Limits { max_body_bytes: 64, ..Limits::default() },
+            1,
+            reason,
+        )
     }
 
     pub fn js(e: &Exchange) -> (Value, Value) {
@@ -703,20 +802,53 @@ mod tests {
                 S(settings()),
                 // Stream 3 answers first, its body in two DATA frames
                 // interleaved with stream 1's response head.
-                S([frame(1, 4, 3, &[0x88, 0x5f, 0x0a, b't', b'e', b'x', b't', b'/', b'p', b'l', b'a', b'i', b'n']), frame(0, 0, 3, b"hel")].concat()),
-                S([frame(1, 4, 1, &[0x8d]), frame(0, 1, 3, b"lo"), frame(0, flags::END_STREAM, 1, b"")].concat()),
+                S([
+                    frame(
+                        1,
+                        4,
+                        3,
+                        &[
+                            0x88, 0x5f, 0x0a, b't', b'e', b'x', b't', b'/', b'p', b'l', b'a', b'i',
+                            b'n',
+                        ],
+                    ),
+                    frame(0, 0, 3, b"hel"),
+                ]
+                .concat()),
+                S([
+                    frame(1, 4, 1, &[0x8d]),
+                    frame(0, 1, 3, b"lo"),
+                    frame(0, flags::END_STREAM, 1, b""),
+                ]
+                .concat()),
             ],
             FinishReason::Timeout,
         );
         assert_eq!(errors.total(), 0);
         assert_eq!(out.len(), 2);
         let (q, r) = js(&out[0]);
-        assert_eq!((q["url"].as_str(), q["headers"]["host"].as_str(), q["headers"]["user-agent"].as_str()), (Some("/b"), Some("h"), Some("t/1")));
-        assert_eq!((q["httpVersion"].as_str(), q["targetUri"].as_str(), q["streamId"].as_u64()), (Some("2"), Some("http://h/b"), Some(3)));
-        assert_eq!((r["status"].as_u64(), r["content"]["text"].as_str(), r["content"]["mimeType"].as_str()), (Some(200), Some("hello"), Some("text/plain")));
+        assert_eq!(
+            (q["url"].as_str(), q["headers"]["host"].as_str(), q["headers"]["user-agent"].as_str()),
+            (Some("/b"), Some("h"), Some("t/1"))
+        );
+        assert_eq!(
+            (q["httpVersion"].as_str(), q["targetUri"].as_str(), q["streamId"].as_u64()),
+            (Some("2"), Some("http://h/b"), Some(3))
+        );
+        assert_eq!(
+            (
+                r["status"].as_u64(),
+                r["content"]["text"].as_str(),
+                r["content"]["mimeType"].as_str()
+            ),
+            (Some(200), Some("hello"), Some("text/plain"))
+        );
         let (q, r) = js(&out[1]);
         // Stream 3's request referred to stream 1's `user-agent` entry.
-        assert_eq!((q["url"].as_str(), q["headers"]["user-agent"].as_str(), r["status"].as_u64()), (Some("/a"), Some("t/1"), Some(404)));
+        assert_eq!(
+            (q["url"].as_str(), q["headers"]["user-agent"].as_str(), r["status"].as_u64()),
+            (Some("/a"), Some("t/1"), Some(404))
+        );
         assert!(out.iter().all(|e| e.error.is_none()));
         assert_eq!(out[0].response_size, 9 + 13 + 9 + 3 + 9 + 2);
     }
@@ -725,10 +857,19 @@ mod tests {
     fn mid_stream_pickup_leaves_unknown_headers_out() {
         // No preface: dynamic index 70 (`:path` sent before the capture).
         let req = frame(1, 5, 101, &[0x83, 0x86, 0xc4]);
-        let (out, errors) = run(&[C([frame(4, 1, 0, &[]), req, frame(0, 1, 101, b"x")].concat()), S(frame(1, 5, 101, &[0x88, 0xbe]))], FinishReason::Timeout);
+        let (out, errors) = run(
+            &[
+                C([frame(4, 1, 0, &[]), req, frame(0, 1, 101, b"x")].concat()),
+                S(frame(1, 5, 101, &[0x88, 0xbe])),
+            ],
+            FinishReason::Timeout,
+        );
         assert_eq!(out.len(), 1);
         let (q, r) = js(&out[0]);
-        assert_eq!((q["method"].as_str(), q["url"].clone(), q["unknownHeaders"].as_u64()), (Some("POST"), Value::Null, Some(1)));
+        assert_eq!(
+            (q["method"].as_str(), q["url"].clone(), q["unknownHeaders"].as_u64()),
+            (Some("POST"), Value::Null, Some(1))
+        );
         assert_eq!((r["status"].as_u64(), r["unknownHeaders"].as_u64()), (Some(200), Some(1)));
         let e = out[0].error.as_ref().unwrap();
         assert_eq!(e.kind, ItemErrorKind::Dissection);
@@ -744,19 +885,61 @@ mod tests {
         let msg = |n: u8| [vec![0, 0, 0, 0, 2], vec![n, n]].concat();
         let (out, _) = run(
             &[
-                C([PREFACE.to_vec(), settings(), frame(1, 4, 1, &req), frame(0, 0, 1, &msg(1)), frame(0, 1, 1, &[msg(2), msg(3)].concat())].concat()),
-                S([settings(), frame(1, 4, 1, &[0x88, 0x5f, 0x10, b'a', b'p', b'p', b'l', b'i', b'c', b'a', b't', b'i', b'o', b'n', b'/', b'g', b'r', b'p', b'c'])].concat()),
+                C([
+                    PREFACE.to_vec(),
+                    settings(),
+                    frame(1, 4, 1, &req),
+                    frame(0, 0, 1, &msg(1)),
+                    frame(0, 1, 1, &[msg(2), msg(3)].concat()),
+                ]
+                .concat()),
+                S([
+                    settings(),
+                    frame(
+                        1,
+                        4,
+                        1,
+                        &[
+                            0x88, 0x5f, 0x10, b'a', b'p', b'p', b'l', b'i', b'c', b'a', b't', b'i',
+                            b'o', b'n', b'/', b'g', b'r', b'p', b'c',
+                        ],
+                    ),
+                ]
+                .concat()),
                 S(frame(0, 0, 1, &msg(4))),
-                S(frame(1, 5, 1, &[literal("grpc-status", "14"), literal("grpc-message", "no%20backend")].concat())),
+                S(frame(
+                    1,
+                    5,
+                    1,
+                    &[literal("grpc-status", "14"), literal("grpc-message", "no%20backend")]
+                        .concat(),
+                )),
             ],
             FinishReason::Timeout,
         );
         assert_eq!(out.len(), 1);
         assert!(matches!(out[0].request, Some(Message::Grpc(_))));
         let (q, r) = js(&out[0]);
-        assert_eq!((q["grpc"]["service"].as_str(), q["grpc"]["method"].as_str(), q["grpc"]["messages"].as_u64()), (Some("pkg.Greeter"), Some("SayHello"), Some(3)));
-        assert_eq!((r["grpc"]["status"].as_u64(), r["grpc"]["statusName"].as_str(), r["grpc"]["message"].as_str()), (Some(14), Some("UNAVAILABLE"), Some("no backend")));
-        assert_eq!((r["grpc"]["messages"].as_u64(), r["trailers"]["grpc-status"].as_str()), (Some(1), Some("14")));
+        assert_eq!(
+            (
+                q["grpc"]["service"].as_str(),
+                q["grpc"]["method"].as_str(),
+                q["grpc"]["messages"].as_u64()
+            ),
+            (Some("pkg.Greeter"), Some("SayHello"), Some(3))
+        );
+        assert_eq!(
+            (
+                r["grpc"]["status"].as_u64(),
+                r["grpc"]["statusName"].as_str(),
+                r["grpc"]["message"].as_str()
+            ),
+            (Some(14), Some("UNAVAILABLE"), Some("no backend"))
+        );
+        assert_eq!(
+            (r["grpc"]["messages"].as_u64(), r["trailers"]["grpc-status"].as_str()),
+            (Some(1), Some("14"))
+        );
         assert!(out[0].error.is_none());
     }
 
@@ -770,16 +953,40 @@ mod tests {
         let push = [vec![0, 0, 0, 2], vec![0x82, 0x86, 0x44, 2, b'/', b'p']].concat();
         let (out, _) = run(
             &[
-                C([PREFACE.to_vec(), settings(), frame(1, 0, 1, a), frame(9, 4, 1, b2), frame(0, flags::PADDED | flags::END_STREAM, 1, &padded)].concat()),
-                S([settings(), frame(5, 4, 1, &push), frame(1, 5, 2, &[0x88]), frame(1, 4, 1, &[0x88]), frame(3, 0, 1, &8u32.to_be_bytes())].concat()),
+                C([
+                    PREFACE.to_vec(),
+                    settings(),
+                    frame(1, 0, 1, a),
+                    frame(9, 4, 1, b2),
+                    frame(0, flags::PADDED | flags::END_STREAM, 1, &padded),
+                ]
+                .concat()),
+                S([
+                    settings(),
+                    frame(5, 4, 1, &push),
+                    frame(1, 5, 2, &[0x88]),
+                    frame(1, 4, 1, &[0x88]),
+                    frame(3, 0, 1, &8u32.to_be_bytes()),
+                ]
+                .concat()),
             ],
             FinishReason::Timeout,
         );
         assert_eq!(out.len(), 2, "{out:#?}");
         let (q, r) = js(&out[0]);
-        assert_eq!((q["url"].as_str(), q["pushed"].as_bool(), r["status"].as_u64()), (Some("/p"), Some(true), Some(200)));
+        assert_eq!(
+            (q["url"].as_str(), q["pushed"].as_bool(), r["status"].as_u64()),
+            (Some("/p"), Some(true), Some(200))
+        );
         let (q, r) = js(&out[1]);
-        assert_eq!((q["headers"]["x-long"].as_str(), q["bodySize"].as_u64(), q["postData"]["text"].as_str()), (Some("value"), Some(3), Some("abc")));
+        assert_eq!(
+            (
+                q["headers"]["x-long"].as_str(),
+                q["bodySize"].as_u64(),
+                q["postData"]["text"].as_str()
+            ),
+            (Some("value"), Some(3), Some("abc"))
+        );
         assert_eq!(r["resetCode"], "CANCEL");
     }
 
@@ -804,9 +1011,16 @@ mod tests {
 
     #[test]
     fn unanswered_and_timeouts() {
-        let (out, _) = run(&[C([PREFACE.to_vec(), settings(), get(1, "/a")].concat())], FinishReason::Closed);
+        let (out, _) =
+            run(&[C([PREFACE.to_vec(), settings(), get(1, "/a")].concat())], FinishReason::Closed);
         assert_eq!(out[0].error.as_ref().map(|e| e.kind), Some(ItemErrorKind::PairNotFound));
-        let (out, _) = run(&[C([PREFACE.to_vec(), settings(), get(1, "/a")].concat()), S([settings(), frame(1, 4, 1, &[0x88])].concat())], FinishReason::Timeout);
+        let (out, _) = run(
+            &[
+                C([PREFACE.to_vec(), settings(), get(1, "/a")].concat()),
+                S([settings(), frame(1, 4, 1, &[0x88])].concat()),
+            ],
+            FinishReason::Timeout,
+        );
         assert_eq!(out[0].error.as_ref().map(|e| e.kind), Some(ItemErrorKind::Timeout));
     }
 }

@@ -92,11 +92,17 @@ pub struct Http2Message {
 impl Http2Message {
     /// First field of that (lower-case) name.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|(n, _)| n.as_slice() == name.as_bytes()).map(|(_, v)| v.as_slice())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.as_slice() == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
     }
 
     pub fn trailer(&self, name: &str) -> Option<&[u8]> {
-        self.trailers.iter().find(|(n, _)| n.as_slice() == name.as_bytes()).map(|(_, v)| v.as_slice())
+        self.trailers
+            .iter()
+            .find(|(n, _)| n.as_slice() == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
     }
 }
 
@@ -147,7 +153,11 @@ fn cookies_json(m: &Http2Message) -> Value {
     let mut out = Map::new();
     let name = if m.is_request { &b"cookie"[..] } else { b"set-cookie" };
     for (_, v) in m.headers.iter().filter(|(n, _)| n.as_slice() == name) {
-        let pairs: Vec<&[u8]> = if m.is_request { v.split(|c| *c == b';').collect() } else { v.split(|c| *c == b';').take(1).collect() };
+        let pairs: Vec<&[u8]> = if m.is_request {
+            v.split(|c| *c == b';').collect()
+        } else {
+            v.split(|c| *c == b';').take(1).collect()
+        };
         for pair in pairs {
             let mut kv = pair.splitn(2, |c| *c == b'=');
             let k = s(kv.next().unwrap_or_default().trim_ascii());
@@ -170,7 +180,10 @@ fn extras(m: &Http2Message, o: &mut Map<String, Value>) {
     o.insert("streamId".into(), m.stream_id.into());
     o.insert("trailers".into(), Value::Object(fields_json(m.trailers.iter())));
     o.insert("unknownHeaders".into(), m.unknown_headers.into());
-    o.insert("resetCode".into(), m.reset.map_or(Value::Null, |c| parser::error_code_name(c).into()));
+    o.insert(
+        "resetCode".into(),
+        m.reset.map_or(Value::Null, |c| parser::error_code_name(c).into()),
+    );
 }
 
 pub fn request_json(m: &Http2Message) -> Value {
@@ -192,7 +205,10 @@ pub fn request_json(m: &Http2Message) -> Value {
     for pair in query.split(|c| *c == b'&').filter(|x| !x.is_empty()) {
         let mut kv = pair.splitn(2, |c| *c == b'=');
         let k = s(&super::http::percent_decode(kv.next().unwrap_or_default(), true));
-        qs.insert(k, Value::String(s(&super::http::percent_decode(kv.next().unwrap_or_default(), true))));
+        qs.insert(
+            k,
+            Value::String(s(&super::http::percent_decode(kv.next().unwrap_or_default(), true))),
+        );
     }
     let mut headers = fields_json(m.headers.iter());
     let authority = m.header(":authority");
@@ -201,7 +217,12 @@ pub fn request_json(m: &Http2Message) -> Value {
     }
     let host = authority.or(m.header("host"));
     let target_uri = match (path, host) {
-        (Some(p), Some(h)) => Value::String(format!("{}://{}{}", s(m.header(":scheme").unwrap_or(b"http")), s(h), s(p))),
+        (Some(p), Some(h)) => Value::String(format!(
+            "{}://{}{}",
+            s(m.header(":scheme").unwrap_or(b"http")),
+            s(h),
+            s(p)
+        )),
         (Some(p), None) => Value::String(s(p)),
         _ => Value::Null,
     };
@@ -218,7 +239,10 @@ pub fn request_json(m: &Http2Message) -> Value {
     o.insert("queryString".into(), Value::Object(qs));
     o.insert("headersSize".into(), m.headers_size.into());
     o.insert("bodySize".into(), m.body_size.into());
-    o.insert("postData".into(), json!({"mimeType": s(m.header("content-type").unwrap_or_default()), "text": text}));
+    o.insert(
+        "postData".into(),
+        json!({"mimeType": s(m.header("content-type").unwrap_or_default()), "text": text}),
+    );
     o.insert("pushed".into(), m.pushed.into());
     extras(m, &mut o);
     Value::Object(o)

@@ -149,9 +149,20 @@ pub fn reason(status: u16) -> &'static str {
 /// Name of an RST_STREAM / GOAWAY error code.
 pub fn error_code_name(code: u32) -> &'static str {
     const NAMES: [&str; 14] = [
-        "NO_ERROR", "PROTOCOL_ERROR", "INTERNAL_ERROR", "FLOW_CONTROL_ERROR", "SETTINGS_TIMEOUT", "STREAM_CLOSED",
-        "FRAME_SIZE_ERROR", "REFUSED_STREAM", "CANCEL", "COMPRESSION_ERROR", "CONNECT_ERROR", "ENHANCE_YOUR_CALM",
-        "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED",
+        "NO_ERROR",
+        "PROTOCOL_ERROR",
+        "INTERNAL_ERROR",
+        "FLOW_CONTROL_ERROR",
+        "SETTINGS_TIMEOUT",
+        "STREAM_CLOSED",
+        "FRAME_SIZE_ERROR",
+        "REFUSED_STREAM",
+        "CANCEL",
+        "COMPRESSION_ERROR",
+        "CONNECT_ERROR",
+        "ENHANCE_YOUR_CALM",
+        "INADEQUATE_SECURITY",
+        "HTTP_1_1_REQUIRED",
     ];
     NAMES.get(code as usize).copied().unwrap_or("UNKNOWN")
 }
@@ -182,7 +193,9 @@ impl GrpcFramer {
                 continue;
             }
             let take = (5 - self.have).min(b.len());
-            if let (Some(dst), Some(src)) = (self.prefix.get_mut(self.have..self.have + take), b.get(..take)) {
+            if let (Some(dst), Some(src)) =
+                (self.prefix.get_mut(self.have..self.have + take), b.get(..take))
+            {
                 dst.copy_from_slice(src);
             }
             self.have += take;
@@ -191,7 +204,12 @@ impl GrpcFramer {
                 self.have = 0;
                 self.messages += 1;
                 self.compressed += u64::from(self.prefix[0] & 1);
-                self.remaining = u64::from(u32::from_be_bytes([self.prefix[1], self.prefix[2], self.prefix[3], self.prefix[4]]));
+                self.remaining = u64::from(u32::from_be_bytes([
+                    self.prefix[1],
+                    self.prefix[2],
+                    self.prefix[3],
+                    self.prefix[4],
+                ]));
             }
         }
     }
@@ -211,9 +229,23 @@ impl GrpcFramer {
 /// Name of a gRPC status code.
 pub fn grpc_status_name(code: u32) -> &'static str {
     const NAMES: [&str; 17] = [
-        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-        "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-        "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
     ];
     NAMES.get(code as usize).copied().unwrap_or("UNKNOWN")
 }
@@ -241,7 +273,12 @@ pub mod tests {
 
     #[test]
     fn frame_headers_and_rules() {
-        let f = frame(frame_type::HEADERS, flags::END_HEADERS | flags::END_STREAM, 0x8000_0003, b"\x82");
+        let f = frame(
+            frame_type::HEADERS,
+            flags::END_HEADERS | flags::END_STREAM,
+            0x8000_0003,
+            b"\x82",
+        );
         assert_eq!(frame_header(&f), Some(FrameHeader { len: 1, ty: 1, flags: 5, stream: 3 }));
         assert!(plausible(&frame_header(&f).unwrap()));
         assert!(!plausible(&frame_header(&frame(frame_type::SETTINGS, 0, 1, &[])).unwrap()));
@@ -255,7 +292,9 @@ pub mod tests {
         assert_eq!(probe(PREFACE), Confidence::High);
         assert_eq!(probe(b"PRI * HTTP/2.0\r\n\r\nSM"), Confidence::High);
         assert_eq!(probe(b"PRI *"), Confidence::Medium);
-        let two = [frame(frame_type::SETTINGS, 1, 0, &[]), frame(frame_type::HEADERS, 4, 1, b"\x82\x86")].concat();
+        let two =
+            [frame(frame_type::SETTINGS, 1, 0, &[]), frame(frame_type::HEADERS, 4, 1, b"\x82\x86")]
+                .concat();
         assert_eq!(probe(&two), Confidence::Medium);
         assert_eq!(probe(&two[..12]), Confidence::Low);
         assert_eq!(probe(&frame(frame_type::HEADERS, 4, 1, b"\x82\x86")), Confidence::Medium);
@@ -266,15 +305,22 @@ pub mod tests {
     #[test]
     fn grpc_framing_across_pieces() {
         let mut f = GrpcFramer::default();
-        let msgs = [&[0u8, 0, 0, 0, 3, 1, 2, 3][..], &[1, 0, 0, 0, 0], &[0, 0, 0, 0, 2, 9, 9]].concat();
+        let msgs =
+            [&[0u8, 0, 0, 0, 3, 1, 2, 3][..], &[1, 0, 0, 0, 0], &[0, 0, 0, 0, 2, 9, 9]].concat();
         for b in msgs.chunks(2) {
             f.feed(b);
         }
         assert_eq!((f.messages, f.compressed, f.bytes, f.aligned()), (3, 1, 5, true));
         f.feed(&[0, 0]);
         assert!(!f.aligned());
-        assert_eq!(grpc_service_method(b"/hipstershop.CartService/GetCart"), Some((&b"hipstershop.CartService"[..], &b"GetCart"[..])));
+        assert_eq!(
+            grpc_service_method(b"/hipstershop.CartService/GetCart"),
+            Some((&b"hipstershop.CartService"[..], &b"GetCart"[..]))
+        );
         assert_eq!(grpc_service_method(b"/nomethod"), None);
-        assert_eq!((grpc_status_name(0), grpc_status_name(14), grpc_status_name(99)), ("OK", "UNAVAILABLE", "UNKNOWN"));
+        assert_eq!(
+            (grpc_status_name(0), grpc_status_name(14), grpc_status_name(99)),
+            ("OK", "UNAVAILABLE", "UNKNOWN")
+        );
     }
 }

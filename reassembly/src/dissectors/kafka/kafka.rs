@@ -15,7 +15,9 @@ use std::collections::VecDeque;
 
 use super::parser::{self, Rd};
 use super::{KafkaMessage, KafkaRequest, KafkaResponse};
-use crate::dissectors::{Confidence, Direction, Dissector, ErrorKind, FinishReason, ParseCtx, ParseResult};
+use crate::dissectors::{
+    Confidence, Direction, Dissector, ErrorKind, FinishReason, ParseCtx, ParseResult,
+};
 use crate::item::{set_error, Exchange, ItemError, ItemErrorKind, Message};
 
 struct Pending {
@@ -33,7 +35,11 @@ pub struct KafkaSession {
     resync: [bool; 2],
 }
 
-fn exchange(p: Option<Pending>, resp: Option<(KafkaResponse, u64, u64)>, error: Option<ItemError>) -> Exchange {
+fn exchange(
+    p: Option<Pending>,
+    resp: Option<(KafkaResponse, u64, u64)>,
+    error: Option<ItemError>,
+) -> Exchange {
     let (req, req_ts, req_size, mut err) = match p {
         Some(p) => (Some(p.req), p.ts, p.size, p.error),
         None => (None, 0, 0, None),
@@ -79,7 +85,8 @@ impl KafkaSession {
             ctx.errors.bump(ErrorKind::KafkaMalformed);
             return;
         }
-        let (acks, topics) = parser::request_topics(m, &h, lim.max_kafka_topics, lim.max_field_bytes);
+        let (acks, topics) =
+            parser::request_topics(m, &h, lim.max_kafka_topics, lim.max_field_bytes);
         let truncated = m.len() < total;
         let req = KafkaRequest {
             api_key: h.api_key,
@@ -100,7 +107,10 @@ impl KafkaSession {
         if self.pending.len() >= lim.max_pending {
             if let Some(old) = self.pending.pop_front() {
                 ctx.errors.bump(ErrorKind::TooManyTransactions);
-                let e = ItemError::new(ItemErrorKind::Dissection, ErrorKind::TooManyTransactions.name());
+                let e = ItemError::new(
+                    ItemErrorKind::Dissection,
+                    ErrorKind::TooManyTransactions.name(),
+                );
                 ctx.out.push(exchange(Some(old), None, Some(e)));
             }
         }
@@ -135,13 +145,17 @@ impl KafkaSession {
         for _ in 0..i {
             if let Some(old) = self.pending.pop_front() {
                 ctx.errors.bump(ErrorKind::Unpaired);
-                let e = ItemError::new(ItemErrorKind::PairNotFound, "a later request was answered first");
+                let e = ItemError::new(
+                    ItemErrorKind::PairNotFound,
+                    "a later request was answered first",
+                );
                 ctx.out.push(exchange(Some(old), None, Some(e)));
             }
         }
         let Some(p) = self.pending.pop_front() else { return };
         let (key, version) = (p.req.api_key, p.req.api_version);
-        let body = parser::response_body(m, key, version, lim.max_kafka_topics, lim.max_field_bytes);
+        let body =
+            parser::response_body(m, key, version, lim.max_kafka_topics, lim.max_field_bytes);
         let resp = KafkaResponse {
             correlation_id: corr,
             api_key: key,
@@ -161,7 +175,9 @@ impl KafkaSession {
             Direction::ToClient => {
                 let mut r = Rd::new(x, 0, false);
                 match (r.i32(), r.i32()) {
-                    (Some(size), Some(corr)) => size >= 4 && self.pending.iter().any(|p| p.req.correlation_id == corr),
+                    (Some(size), Some(corr)) => {
+                        size >= 4 && self.pending.iter().any(|p| p.req.correlation_id == corr)
+                    }
                     _ => false,
                 }
             }
@@ -230,10 +246,15 @@ impl Dissector for KafkaSession {
     fn finish(&mut self, reason: FinishReason, ctx: &mut ParseCtx<'_>) {
         while let Some(p) = self.pending.pop_front() {
             let e = match reason {
-                FinishReason::Timeout => ItemError::new(ItemErrorKind::Timeout, "no response before the flow timed out"),
+                FinishReason::Timeout => {
+                    ItemError::new(ItemErrorKind::Timeout, "no response before the flow timed out")
+                }
                 FinishReason::Closed => {
                     ctx.errors.bump(ErrorKind::Unpaired);
-                    ItemError::new(ItemErrorKind::PairNotFound, "connection closed without a response")
+                    ItemError::new(
+                        ItemErrorKind::PairNotFound,
+                        "connection closed without a response",
+                    )
                 }
             };
             ctx.out.push(exchange(Some(p), None, Some(e)));
@@ -255,11 +276,16 @@ mod tests {
         GapC,
         GapS,
     }
-    use crate::dissectors::script;
     use self::Step::*;
+    use crate::dissectors::script;
 
     fn run(steps: &[Step]) -> Vec<Exchange> {
-        let steps = steps.iter().map(|st| match st { C(b) => script::Step::C(b), S(b) => script::Step::S(b), GapC => script::Step::GapC, GapS => script::Step::GapS });
+        let steps = steps.iter().map(|st| match st {
+            C(b) => script::Step::C(b),
+            S(b) => script::Step::S(b),
+            GapC => script::Step::GapC,
+            GapS => script::Step::GapS,
+        });
         script::run(&mut KafkaSession::new(), steps, &Limits::default(), 0, FinishReason::Timeout).0
     }
 
@@ -280,20 +306,40 @@ mod tests {
 
     #[test]
     fn pipelined_requests_pair_by_correlation_id_across_splits() {
-        let reqs = [produce_v2(7, "orders", &[0, 1], 100, 1), request(18, 3, 8, "c", b"\x01\x01\0"), produce_v2(9, "fire", &[2], 10, 0)].concat();
-        let resps = [produce_v2_response(7, "orders", &[(0, 0), (1, 0)]), api_versions_response(8, 35)].concat();
+        let reqs = [
+            produce_v2(7, "orders", &[0, 1], 100, 1),
+            request(18, 3, 8, "c", b"\x01\x01\0"),
+            produce_v2(9, "fire", &[2], 10, 0),
+        ]
+        .concat();
+        let resps =
+            [produce_v2_response(7, "orders", &[(0, 0), (1, 0)]), api_versions_response(8, 35)]
+                .concat();
         let (a, b) = reqs.split_at(37);
         let (c, d) = resps.split_at(5);
         let out = run(&[C(a.to_vec()), C(b.to_vec()), S(c.to_vec()), S(d.to_vec())]);
         assert_eq!(out.len(), 3, "{out:#?}");
         // acks=0 first: it was emitted as soon as it was read.
         let (q, r) = js(&out[0]);
-        assert_eq!((q["acks"].as_i64(), r.is_null(), out[0].error.is_none()), (Some(0), true, true));
+        assert_eq!(
+            (q["acks"].as_i64(), r.is_null(), out[0].error.is_none()),
+            (Some(0), true, true)
+        );
         let (q, r) = js(&out[1]);
-        assert_eq!((q["apiKey"].as_str(), q["topics"][0]["name"].as_str(), q["topics"][0]["partitions"][1].as_i64()), (Some("Produce"), Some("orders"), Some(1)));
+        assert_eq!(
+            (
+                q["apiKey"].as_str(),
+                q["topics"][0]["name"].as_str(),
+                q["topics"][0]["partitions"][1].as_i64()
+            ),
+            (Some("Produce"), Some("orders"), Some(1))
+        );
         assert_eq!((r["errorCode"].as_i64(), r["errorName"].as_str()), (Some(0), Some("NONE")));
         let (q, r) = js(&out[2]);
-        assert_eq!((q["apiKey"].as_str(), q["flexible"].as_bool(), q["clientId"].as_str()), (Some("ApiVersions"), Some(true), Some("c")));
+        assert_eq!(
+            (q["apiKey"].as_str(), q["flexible"].as_bool(), q["clientId"].as_str()),
+            (Some("ApiVersions"), Some(true), Some("c"))
+        );
         assert_eq!(r["errorName"], "UNSUPPORTED_VERSION");
         assert_eq!(out[1].request_size, produce_v2(7, "orders", &[0, 1], 100, 1).len() as u64);
     }
@@ -306,7 +352,10 @@ mod tests {
         let out = run(&steps);
         assert_eq!(out.len(), 1);
         let (q, _) = js(&out[0]);
-        assert_eq!((q["truncated"].as_bool(), q["topics"][0]["name"].as_str(), q["topicCount"].as_u64()), (Some(true), Some("big"), Some(1)));
+        assert_eq!(
+            (q["truncated"].as_bool(), q["topics"][0]["name"].as_str(), q["topicCount"].as_u64()),
+            (Some(true), Some("big"), Some(1))
+        );
         assert_eq!(out[0].request_size, big.len() as u64);
         assert!(out[0].error.is_none());
     }
@@ -323,7 +372,10 @@ mod tests {
             GapC,
             C([b"xx".to_vec(), request(18, 0, 4, "a", b"")].concat()),
         ]);
-        let kinds: Vec<_> = out.iter().map(|e| (js(e).0["correlationId"].as_i64(), e.error.as_ref().map(|x| x.kind))).collect();
+        let kinds: Vec<_> = out
+            .iter()
+            .map(|e| (js(e).0["correlationId"].as_i64(), e.error.as_ref().map(|x| x.kind)))
+            .collect();
         assert_eq!(
             kinds,
             vec![

@@ -119,7 +119,11 @@ pub fn response_json(r: &KafkaResponse) -> Value {
         .topics
         .iter()
         .map(|t| {
-            let parts: Vec<Value> = t.partitions.iter().map(|p| json!({"partition": p.index, "errorCode": p.error_code})).collect();
+            let parts: Vec<Value> = t
+                .partitions
+                .iter()
+                .map(|p| json!({"partition": p.index, "errorCode": p.error_code}))
+                .collect();
             json!({"name": s(&t.name), "partitions": parts, "partitionCount": t.partition_count})
         })
         .collect();

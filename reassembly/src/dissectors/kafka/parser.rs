@@ -115,27 +115,88 @@ pub fn flexible(key: i16, version: i16) -> bool {
 /// Name of a Kafka error code.
 pub fn error_name(code: i16) -> &'static str {
     const NAMES: &[&str] = &[
-        "NONE", "OFFSET_OUT_OF_RANGE", "CORRUPT_MESSAGE", "UNKNOWN_TOPIC_OR_PARTITION", "INVALID_FETCH_SIZE",
-        "LEADER_NOT_AVAILABLE", "NOT_LEADER_OR_FOLLOWER", "REQUEST_TIMED_OUT", "BROKER_NOT_AVAILABLE",
-        "REPLICA_NOT_AVAILABLE", "MESSAGE_TOO_LARGE", "STALE_CONTROLLER_EPOCH", "OFFSET_METADATA_TOO_LARGE",
-        "NETWORK_EXCEPTION", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE", "NOT_COORDINATOR",
-        "INVALID_TOPIC_EXCEPTION", "RECORD_LIST_TOO_LARGE", "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
-        "INVALID_REQUIRED_ACKS", "ILLEGAL_GENERATION", "INCONSISTENT_GROUP_PROTOCOL", "INVALID_GROUP_ID",
-        "UNKNOWN_MEMBER_ID", "INVALID_SESSION_TIMEOUT", "REBALANCE_IN_PROGRESS", "INVALID_COMMIT_OFFSET_SIZE",
-        "TOPIC_AUTHORIZATION_FAILED", "GROUP_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "INVALID_TIMESTAMP",
-        "UNSUPPORTED_SASL_MECHANISM", "ILLEGAL_SASL_STATE", "UNSUPPORTED_VERSION", "TOPIC_ALREADY_EXISTS",
-        "INVALID_PARTITIONS", "INVALID_REPLICATION_FACTOR", "INVALID_REPLICA_ASSIGNMENT", "INVALID_CONFIG",
-        "NOT_CONTROLLER", "INVALID_REQUEST", "UNSUPPORTED_FOR_MESSAGE_FORMAT", "POLICY_VIOLATION",
-        "OUT_OF_ORDER_SEQUENCE_NUMBER", "DUPLICATE_SEQUENCE_NUMBER", "INVALID_PRODUCER_EPOCH", "INVALID_TXN_STATE",
-        "INVALID_PRODUCER_ID_MAPPING", "INVALID_TRANSACTION_TIMEOUT", "CONCURRENT_TRANSACTIONS",
-        "TRANSACTION_COORDINATOR_FENCED", "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", "SECURITY_DISABLED",
-        "OPERATION_NOT_ATTEMPTED", "KAFKA_STORAGE_ERROR", "LOG_DIR_NOT_FOUND", "SASL_AUTHENTICATION_FAILED",
-        "UNKNOWN_PRODUCER_ID", "REASSIGNMENT_IN_PROGRESS", "DELEGATION_TOKEN_AUTH_DISABLED", "DELEGATION_TOKEN_NOT_FOUND",
-        "DELEGATION_TOKEN_OWNER_MISMATCH", "DELEGATION_TOKEN_REQUEST_NOT_ALLOWED", "DELEGATION_TOKEN_AUTHORIZATION_FAILED",
-        "DELEGATION_TOKEN_EXPIRED", "INVALID_PRINCIPAL_TYPE", "NON_EMPTY_GROUP", "GROUP_ID_NOT_FOUND",
-        "FETCH_SESSION_ID_NOT_FOUND", "INVALID_FETCH_SESSION_EPOCH", "LISTENER_NOT_FOUND", "TOPIC_DELETION_DISABLED",
-        "FENCED_LEADER_EPOCH", "UNKNOWN_LEADER_EPOCH", "UNSUPPORTED_COMPRESSION_TYPE", "STALE_BROKER_EPOCH",
-        "OFFSET_NOT_AVAILABLE", "MEMBER_ID_REQUIRED", "PREFERRED_LEADER_NOT_AVAILABLE", "GROUP_MAX_SIZE_REACHED",
+        "NONE",
+        "OFFSET_OUT_OF_RANGE",
+        "CORRUPT_MESSAGE",
+        "UNKNOWN_TOPIC_OR_PARTITION",
+        "INVALID_FETCH_SIZE",
+        "LEADER_NOT_AVAILABLE",
+        "NOT_LEADER_OR_FOLLOWER",
+        "REQUEST_TIMED_OUT",
+        "BROKER_NOT_AVAILABLE",
+        "REPLICA_NOT_AVAILABLE",
+        "MESSAGE_TOO_LARGE",
+        "STALE_CONTROLLER_EPOCH",
+        "OFFSET_METADATA_TOO_LARGE",
+        "NETWORK_EXCEPTION",
+        "COORDINATOR_LOAD_IN_PROGRESS",
+        "COORDINATOR_NOT_AVAILABLE",
+        "NOT_COORDINATOR",
+        "INVALID_TOPIC_EXCEPTION",
+        "RECORD_LIST_TOO_LARGE",
+        "NOT_ENOUGH_REPLICAS",
+        "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+        "INVALID_REQUIRED_ACKS",
+        "ILLEGAL_GENERATION",
+        "INCONSISTENT_GROUP_PROTOCOL",
+        "INVALID_GROUP_ID",
+        "UNKNOWN_MEMBER_ID",
+        "INVALID_SESSION_TIMEOUT",
+        "REBALANCE_IN_PROGRESS",
+        "INVALID_COMMIT_OFFSET_SIZE",
+        "TOPIC_AUTHORIZATION_FAILED",
+        "GROUP_AUTHORIZATION_FAILED",
+        "CLUSTER_AUTHORIZATION_FAILED",
+        "INVALID_TIMESTAMP",
+        "UNSUPPORTED_SASL_MECHANISM",
+        "ILLEGAL_SASL_STATE",
+        "UNSUPPORTED_VERSION",
+        "TOPIC_ALREADY_EXISTS",
+        "INVALID_PARTITIONS",
+        "INVALID_REPLICATION_FACTOR",
+        "INVALID_REPLICA_ASSIGNMENT",
+        "INVALID_CONFIG",
+        "NOT_CONTROLLER",
+        "INVALID_REQUEST",
+        "UNSUPPORTED_FOR_MESSAGE_FORMAT",
+        "POLICY_VIOLATION",
+        "OUT_OF_ORDER_SEQUENCE_NUMBER",
+        "DUPLICATE_SEQUENCE_NUMBER",
+        "INVALID_PRODUCER_EPOCH",
+        "INVALID_TXN_STATE",
+        "INVALID_PRODUCER_ID_MAPPING",
+        "INVALID_TRANSACTION_TIMEOUT",
+        "CONCURRENT_TRANSACTIONS",
+        "TRANSACTION_COORDINATOR_FENCED",
+        "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+        "SECURITY_DISABLED",
+        "OPERATION_NOT_ATTEMPTED",
+        "KAFKA_STORAGE_ERROR",
+        "LOG_DIR_NOT_FOUND",
+        "SASL_AUTHENTICATION_FAILED",
+        "UNKNOWN_PRODUCER_ID",
+        "REASSIGNMENT_IN_PROGRESS",
+        "DELEGATION_TOKEN_AUTH_DISABLED",
+        "DELEGATION_TOKEN_NOT_FOUND",
+        "DELEGATION_TOKEN_OWNER_MISMATCH",
+        "DELEGATION_TOKEN_REQUEST_NOT_ALLOWED",
+        "DELEGATION_TOKEN_AUTHORIZATION_FAILED",
+        "DELEGATION_TOKEN_EXPIRED",
+        "INVALID_PRINCIPAL_TYPE",
+        "NON_EMPTY_GROUP",
+        "GROUP_ID_NOT_FOUND",
+        "FETCH_SESSION_ID_NOT_FOUND",
+        "INVALID_FETCH_SESSION_EPOCH",
+        "LISTENER_NOT_FOUND",
+        "TOPIC_DELETION_DISABLED",
+        "FENCED_LEADER_EPOCH",
+        "UNKNOWN_LEADER_EPOCH",
+        "UNSUPPORTED_COMPRESSION_TYPE",
+        "STALE_BROKER_EPOCH",
+        "OFFSET_NOT_AVAILABLE",
+        "MEMBER_ID_REQUIRED",
+        "PREFERRED_LEADER_NOT_AVAILABLE",
+        "GROUP_MAX_SIZE_REACHED",
         "FENCED_INSTANCE_ID",
     ];
     match code {
@@ -279,7 +340,9 @@ pub fn request_header(m: &[u8], keep: usize) -> Option<RequestHeader> {
 /// Whether `m` (starting with its size) looks like a request header.
 pub fn request_plausible(m: &[u8]) -> bool {
     let mut r = Rd::new(m, 0, false);
-    let (Some(size), Some(key), Some(version), Some(_), Some(cid)) = (r.i32(), r.i16(), r.i16(), r.i32(), r.i16()) else {
+    let (Some(size), Some(key), Some(version), Some(_), Some(cid)) =
+        (r.i32(), r.i16(), r.i16(), r.i32(), r.i16())
+    else {
         return false;
     };
     (10..MAX_MESSAGE as i32).contains(&size)
@@ -295,7 +358,8 @@ pub fn probe(b: &[u8]) -> Confidence {
     if !request_plausible(b) {
         return Confidence::None;
     }
-    let cid = i16::from_be_bytes([b.get(12).copied().unwrap_or(0), b.get(13).copied().unwrap_or(0)]);
+    let cid =
+        i16::from_be_bytes([b.get(12).copied().unwrap_or(0), b.get(13).copied().unwrap_or(0)]);
     let id = b.get(14..(14 + cid.max(0) as usize).min(b.len()));
     let texty = id.is_some_and(|s| s.iter().all(|c| c.is_ascii_graphic()));
     let size = i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
@@ -332,7 +396,15 @@ pub struct Topics {
 
 /// Reads an array of topics, each with an array of partitions, calling
 /// `partition` to read one partition's fields after its index.
-fn topics(r: &mut Rd<'_>, id_from: Option<i16>, version: i16, max: usize, keep: usize, mut partition: impl FnMut(&mut Rd<'_>) -> Option<Option<i16>>, out: &mut Topics) -> Option<()> {
+fn topics(
+    r: &mut Rd<'_>,
+    id_from: Option<i16>,
+    version: i16,
+    max: usize,
+    keep: usize,
+    mut partition: impl FnMut(&mut Rd<'_>) -> Option<Option<i16>>,
+    out: &mut Topics,
+) -> Option<()> {
     let n = r.array_len()?.unwrap_or(0);
     out.count = n;
     for _ in 0..n {
@@ -341,7 +413,10 @@ fn topics(r: &mut Rd<'_>, id_from: Option<i16>, version: i16, max: usize, keep: 
         } else {
             r.string()?.unwrap_or_default().to_vec()
         };
-        let mut t = Topic { name: name.get(..keep.min(name.len())).unwrap_or_default().to_vec(), ..Topic::default() };
+        let mut t = Topic {
+            name: name.get(..keep.min(name.len())).unwrap_or_default().to_vec(),
+            ..Topic::default()
+        };
         let pn = r.array_len()?.unwrap_or(0);
         t.partition_count = pn;
         let keep_topic = out.topics.len() < max;
@@ -379,7 +454,12 @@ fn topics(r: &mut Rd<'_>, id_from: Option<i16>, version: i16, max: usize, keep: 
 }
 
 /// Produce and Fetch request bodies: `(acks, topics)`.
-pub fn request_topics(m: &[u8], h: &RequestHeader, max: usize, keep: usize) -> (Option<i16>, Topics) {
+pub fn request_topics(
+    m: &[u8],
+    h: &RequestHeader,
+    max: usize,
+    keep: usize,
+) -> (Option<i16>, Topics) {
     let mut r = Rd::new(m, h.body, flexible(h.api_key, h.api_version));
     let v = h.api_version;
     let mut out = Topics::default();
@@ -408,8 +488,20 @@ pub fn request_topics(m: &[u8], h: &RequestHeader, max: usize, keep: usize) -> (
                 if v >= 7 {
                     r.skip(8)?; // session_id, session_epoch
                 }
-                let per_partition = 8 + 4 + if v >= 9 { 4 } else { 0 } + if v >= 12 { 4 } else { 0 } + if v >= 5 { 8 } else { 0 };
-                topics(&mut r, Some(13), v, max, keep, |r| r.skip(per_partition).map(|_| None), &mut out)
+                let per_partition = 8
+                    + 4
+                    + if v >= 9 { 4 } else { 0 }
+                    + if v >= 12 { 4 } else { 0 }
+                    + if v >= 5 { 8 } else { 0 };
+                topics(
+                    &mut r,
+                    Some(13),
+                    v,
+                    max,
+                    keep,
+                    |r| r.skip(per_partition).map(|_| None),
+                    &mut out,
+                )
             }
             _ => Some(()),
         }
@@ -520,7 +612,8 @@ pub fn response_body(m: &[u8], key: i16, version: i16, max: usize, keep: usize) 
     if out.error_code.is_none() {
         // Produce and Fetch: the first partition error that is not NONE,
         // else NONE when any partition answered.
-        let mut parts = out.topics.topics.iter().flat_map(|t| t.partitions.iter().filter_map(|p| p.error_code));
+        let mut parts =
+            out.topics.topics.iter().flat_map(|t| t.partitions.iter().filter_map(|p| p.error_code));
         let first = parts.clone().next();
         out.error_code = parts.find(|e| *e != 0).or(first);
     }
@@ -553,7 +646,13 @@ pub mod tests {
     }
 
     /// Produce v2: one topic, partitions each with `records` bytes.
-    pub fn produce_v2(corr: i32, topic: &str, partitions: &[i32], records: usize, acks: i16) -> Vec<u8> {
+    pub fn produce_v2(
+        corr: i32,
+        topic: &str,
+        partitions: &[i32],
+        records: usize,
+        acks: i16,
+    ) -> Vec<u8> {
         let mut b = acks.to_be_bytes().to_vec();
         b.extend_from_slice(&1500i32.to_be_bytes());
         b.extend_from_slice(&1i32.to_be_bytes());
@@ -588,19 +687,26 @@ pub mod tests {
     fn headers_and_flexible_versions() {
         let m = request(18, 3, 2, "adminclient-1", b"\x12apache-kafka-java\x063.0.0\0");
         let h = request_header(&m, 64).unwrap();
-        assert_eq!((h.api_key, h.api_version, h.correlation_id, h.client_id.as_deref()), (18, 3, 2, Some(&b"adminclient-1"[..])));
+        assert_eq!(
+            (h.api_key, h.api_version, h.correlation_id, h.client_id.as_deref()),
+            (18, 3, 2, Some(&b"adminclient-1"[..]))
+        );
         assert_eq!(h.body, 4 + 8 + 2 + 13 + 1);
         assert!(flexible(1, 12) && !flexible(1, 11) && !flexible(17, 1));
         assert_eq!(probe(&m), Confidence::High);
         assert_eq!(probe(&m[..20]), Confidence::Medium);
         assert_eq!(probe(b"GET / HTTP/1.1\r\n"), Confidence::None);
         assert_eq!(api(1).0, "Fetch");
-        assert_eq!((error_name(0), error_name(-1), error_name(3), error_name(999)), ("NONE", "UNKNOWN_SERVER_ERROR", "UNKNOWN_TOPIC_OR_PARTITION", "UNKNOWN"));
+        assert_eq!(
+            (error_name(0), error_name(-1), error_name(3), error_name(999)),
+            ("NONE", "UNKNOWN_SERVER_ERROR", "UNKNOWN_TOPIC_OR_PARTITION", "UNKNOWN")
+        );
     }
 
     #[test]
     fn varints_compact_strings_and_tags() {
-        let mut r = Rd::new(&[0x96, 0x01, 0x04, b'a', b'b', b'c', 0x01, 0x00, 0x00, 0x02, 0x01], 0, true);
+        let mut r =
+            Rd::new(&[0x96, 0x01, 0x04, b'a', b'b', b'c', 0x01, 0x00, 0x00, 0x02, 0x01], 0, true);
         assert_eq!(r.uvarint(), Some(150));
         assert_eq!(r.string(), Some(Some(&b"abc"[..])));
         assert_eq!(r.string(), Some(Some(&b""[..])));
@@ -637,7 +743,10 @@ pub mod tests {
     fn fetch_v12_request_and_response() {
         // From a real consumer (flexible v12, one topic, one partition).
         let body = [
-            &[0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0xf4, 0, 0, 0, 1, 3, 0x20, 0, 0, 0, 0x2f, 0x26, 0x71, 0xc5, 0, 0, 0x34, 0x20][..],
+            &[
+                0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0xf4, 0, 0, 0, 1, 3, 0x20, 0, 0, 0, 0x2f, 0x26,
+                0x71, 0xc5, 0, 0, 0x34, 0x20,
+            ][..],
             &[2, 9],
             b"zqy-test",
             &[2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x24, 0xff, 0xff, 0xff, 0xff],
@@ -649,7 +758,10 @@ pub mod tests {
         let h = request_header(&m, 64).unwrap();
         let (_, t) = request_topics(&m, &h, 8, 64);
         assert!(t.complete, "{t:?}");
-        assert_eq!((t.topics[0].name.as_slice(), t.topics[0].partitions[0].index), (&b"zqy-test"[..], 0));
+        assert_eq!(
+            (t.topics[0].name.as_slice(), t.topics[0].partitions[0].index),
+            (&b"zqy-test"[..], 0)
+        );
         let resp = framed(&[0, 0, 0x3c, 0xf3, 0, 0, 0, 0, 0, 0, 0, 0x2f, 0x26, 0x71, 0xc5, 1, 0]);
         let body = response_body(&resp, FETCH, 12, 8, 64);
         assert_eq!((body.error_code, body.throttle_ms, body.topics.count), (Some(0), Some(0), 0));

@@ -173,9 +173,16 @@ pub fn probe(b: &[u8], to_server: bool) -> Confidence {
     match (b.first(), be32(b, 1)) {
         (Some(b'Q'), Some(len)) if (5..MAX_MESSAGE).contains(&len) => {
             let text = b.get(5..(len as usize + 1).min(b.len())).unwrap_or_default();
-            let printable = text.iter().take_while(|c| **c != 0).all(|c| c.is_ascii_graphic() || c.is_ascii_whitespace() || *c >= 0x80);
+            let printable = text
+                .iter()
+                .take_while(|c| **c != 0)
+                .all(|c| c.is_ascii_graphic() || c.is_ascii_whitespace() || *c >= 0x80);
             let ends = b.get(len as usize) == Some(&0);
-            if printable && ends && text.len() > 1 { Confidence::Medium } else { Confidence::None }
+            if printable && ends && text.len() > 1 {
+                Confidence::Medium
+            } else {
+                Confidence::None
+            }
         }
         _ => Confidence::None,
     }
@@ -212,7 +219,10 @@ pub mod tests {
     fn startup_phase_messages() {
         let s = startup(&[("user", "ju"), ("database", "db")]);
         assert_eq!(startup_header(&s), Some((s.len() as u32, PROTOCOL_3)));
-        assert_eq!(startup_params(&s[8..]), vec![(b"user".to_vec(), b"ju".to_vec()), (b"database".to_vec(), b"db".to_vec())]);
+        assert_eq!(
+            startup_params(&s[8..]),
+            vec![(b"user".to_vec(), b"ju".to_vec()), (b"database".to_vec(), b"db".to_vec())]
+        );
         assert_eq!(startup_header(&[0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f]), Some((8, SSL_REQUEST)));
         assert_eq!(startup_header(&[0, 0, 0, 9, 4, 0xd2, 0x16, 0x2f]), None);
         assert_eq!(startup_header(b"Q\0\0\0\x09"), None);
@@ -224,8 +234,14 @@ pub mod tests {
 
     #[test]
     fn error_fields_tags_and_strings() {
-        let e = error_fields(b"SERROR\0VERROR\0C22012\0Mdivision by zero\0Fint.c\0L824\0Rint4div\0\0", 64);
-        assert_eq!((e.severity.as_slice(), e.code.as_slice(), e.message.as_slice(), e.routine.as_slice()), (&b"ERROR"[..], &b"22012"[..], &b"division by zero"[..], &b"int4div"[..]));
+        let e = error_fields(
+            b"SERROR\0VERROR\0C22012\0Mdivision by zero\0Fint.c\0L824\0Rint4div\0\0",
+            64,
+        );
+        assert_eq!(
+            (e.severity.as_slice(), e.code.as_slice(), e.message.as_slice(), e.routine.as_slice()),
+            (&b"ERROR"[..], &b"22012"[..], &b"division by zero"[..], &b"int4div"[..])
+        );
         // Cut mid-field: what is there is kept.
         let e = error_fields(b"SFATAL\0C28P01\0Mpassw", 64);
         assert_eq!((e.code.as_slice(), e.message.as_slice()), (&b"28P01"[..], &b"passw"[..]));

@@ -86,7 +86,9 @@ pub fn value_json(v: &RespValue) -> Value {
         RespValue::Simple(b) | RespValue::Error(b) | RespValue::BigNumber(b) => s(b).into(),
         RespValue::Bulk { data, .. } | RespValue::BlobError { data, .. } => s(data).into(),
         // `txt:` / `mkd:` says how to show it, not what it says.
-        RespValue::Verbatim { data, .. } => s(data.get(4..).filter(|_| data.get(3) == Some(&b':')).unwrap_or(data)).into(),
+        RespValue::Verbatim { data, .. } => {
+            s(data.get(4..).filter(|_| data.get(3) == Some(&b':')).unwrap_or(data)).into()
+        }
         RespValue::Integer(n) => (*n).into(),
         RespValue::Null => Value::Null,
         RespValue::Bool(b) => (*b).into(),
@@ -132,7 +134,8 @@ pub fn type_name(v: &RespValue) -> &'static str {
 }
 
 pub fn command_json(c: &RedisCommand) -> Value {
-    let key = if parser::has_key(&c.name) { c.args.first().map(|k| Value::String(s(k))) } else { None };
+    let key =
+        if parser::has_key(&c.name) { c.args.first().map(|k| Value::String(s(k))) } else { None };
     json!({
         "command": c.name,
         "key": key,
@@ -148,12 +151,18 @@ pub fn reply_json(r: &RedisReply) -> Value {
     let mut o = Map::new();
     o.insert("type".into(), type_name(v).into());
     o.insert("value".into(), value_json(v));
-    o.insert("error".into(), if v.is_error() { v.as_bytes().map_or(Value::Null, |b| s(b).into()) } else { Value::Null });
+    o.insert(
+        "error".into(),
+        if v.is_error() { v.as_bytes().map_or(Value::Null, |b| s(b).into()) } else { Value::Null },
+    );
     o.insert("push".into(), r.push.into());
-    o.insert("count".into(), match v {
-        RespValue::Aggregate { count, .. } => (*count).into(),
-        _ => Value::Null,
-    });
+    o.insert(
+        "count".into(),
+        match v {
+            RespValue::Aggregate { count, .. } => (*count).into(),
+            _ => Value::Null,
+        },
+    );
     if r.push {
         let items = v.items().unwrap_or_default();
         let kind = items.first().and_then(RespValue::as_bytes).map(|k| k.to_ascii_lowercase());
@@ -161,7 +170,9 @@ pub fn reply_json(r: &RedisReply) -> Value {
             Some(b"pmessage") => (items.get(1), items.get(2)),
             _ => (None, items.get(1)),
         };
-        let text = |x: Option<&RespValue>| x.and_then(RespValue::as_bytes).map_or(Value::Null, |b| s(b).into());
+        let text = |x: Option<&RespValue>| {
+            x.and_then(RespValue::as_bytes).map_or(Value::Null, |b| s(b).into())
+        };
         o.insert("kind".into(), kind.map_or(Value::Null, |k| s(&k).into()));
         o.insert("channel".into(), text(channel));
         o.insert("pattern".into(), text(pattern));

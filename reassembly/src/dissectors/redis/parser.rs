@@ -19,11 +19,20 @@ pub enum RespValue {
     Error(Vec<u8>),
     Integer(i64),
     /// `$`: `len` is the full length; `data` its kept prefix.
-    Bulk { data: Vec<u8>, len: u64 },
+    Bulk {
+        data: Vec<u8>,
+        len: u64,
+    },
     /// `!` (RESP3 blob error).
-    BlobError { data: Vec<u8>, len: u64 },
+    BlobError {
+        data: Vec<u8>,
+        len: u64,
+    },
     /// `=` (RESP3 verbatim string), format prefix (`txt:`) included.
-    Verbatim { data: Vec<u8>, len: u64 },
+    Verbatim {
+        data: Vec<u8>,
+        len: u64,
+    },
     /// RESP2 null bulk/array (`$-1`, `*-1`) and RESP3 `_`.
     Null,
     Bool(bool),
@@ -32,7 +41,11 @@ pub enum RespValue {
     /// `(` as sent.
     BigNumber(Vec<u8>),
     /// `*`, `%`, `~`, `>`; a map's items are its keys and values in turn.
-    Aggregate { kind: AggKind, items: Vec<RespValue>, count: u64 },
+    Aggregate {
+        kind: AggKind,
+        items: Vec<RespValue>,
+        count: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +62,13 @@ impl RespValue {
     /// The bytes of a string-like value (simple, error, bulk, verbatim).
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
-            RespValue::Simple(b) | RespValue::Error(b) | RespValue::Double(b) | RespValue::BigNumber(b) => Some(b),
-            RespValue::Bulk { data, .. } | RespValue::BlobError { data, .. } | RespValue::Verbatim { data, .. } => Some(data),
+            RespValue::Simple(b)
+            | RespValue::Error(b)
+            | RespValue::Double(b)
+            | RespValue::BigNumber(b) => Some(b),
+            RespValue::Bulk { data, .. }
+            | RespValue::BlobError { data, .. }
+            | RespValue::Verbatim { data, .. } => Some(data),
             _ => None,
         }
     }
@@ -62,7 +80,11 @@ impl RespValue {
     /// Elements of an array, set or push.
     pub fn items(&self) -> Option<&[RespValue]> {
         match self {
-            RespValue::Aggregate { kind: AggKind::Array | AggKind::Set | AggKind::Push, items, .. } => Some(items),
+            RespValue::Aggregate {
+                kind: AggKind::Array | AggKind::Set | AggKind::Push,
+                items,
+                ..
+            } => Some(items),
             _ => None,
         }
     }
@@ -81,9 +103,15 @@ pub struct RespLimits {
 pub enum Step {
     /// A whole top-level value ended after `consumed` bytes of this call;
     /// `wire` is its size over all calls.
-    Value { value: RespValue, consumed: usize, wire: u64 },
+    Value {
+        value: RespValue,
+        consumed: usize,
+        wire: u64,
+    },
     /// `consumed` bytes were used; the value needs more.
-    NeedMore { consumed: usize },
+    NeedMore {
+        consumed: usize,
+    },
     Error(ErrorKind),
 }
 
@@ -179,7 +207,8 @@ impl RespReader {
             let Some((&ty, body)) = line.split_first() else {
                 return Step::Error(ErrorKind::RedisMalformed);
             };
-            let keep = |x: &[u8]| x.get(..lim.max_field_bytes.min(x.len())).unwrap_or_default().to_vec();
+            let keep =
+                |x: &[u8]| x.get(..lim.max_field_bytes.min(x.len())).unwrap_or_default().to_vec();
             let scalar = match ty {
                 b'+' => Some(RespValue::Simple(keep(body))),
                 b'-' => Some(RespValue::Error(keep(body))),
@@ -221,7 +250,11 @@ impl RespReader {
                         Some(-1) if kind == AggKind::Array => Some(RespValue::Null),
                         Some(n) if n >= 0 => {
                             let n = n as u64;
-                            let count = if matches!(kind, AggKind::Map | AggKind::Attribute) { n.saturating_mul(2) } else { n };
+                            let count = if matches!(kind, AggKind::Map | AggKind::Attribute) {
+                                n.saturating_mul(2)
+                            } else {
+                                n
+                            };
                             if count == 0 {
                                 if kind == AggKind::Attribute {
                                     continue;
@@ -231,7 +264,12 @@ impl RespReader {
                                 if self.stack.len() >= lim.max_depth {
                                     return Step::Error(ErrorKind::RedisMalformed);
                                 }
-                                self.stack.push(Agg { kind, remaining: count, count, items: Vec::new() });
+                                self.stack.push(Agg {
+                                    kind,
+                                    remaining: count,
+                                    count,
+                                    items: Vec::new(),
+                                });
                                 None
                             }
                         }
@@ -300,7 +338,10 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                             let e = *line.get(i + 1)?;
                             let hex = |c: u8| (c as char).to_digit(16);
                             match e {
-                                b'x' => match (line.get(i + 2).and_then(|c| hex(*c)), line.get(i + 3).and_then(|c| hex(*c))) {
+                                b'x' => match (
+                                    line.get(i + 2).and_then(|c| hex(*c)),
+                                    line.get(i + 3).and_then(|c| hex(*c)),
+                                ) {
                                     (Some(h), Some(l)) => {
                                         arg.push((h * 16 + l) as u8);
                                         i += 4;
@@ -361,12 +402,73 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
 
 /// Commands whose first argument is not a key (for `request.key`).
 const KEYLESS: &[&str] = &[
-    "ACL", "AUTH", "BGREWRITEAOF", "BGSAVE", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "DBSIZE", "DEBUG", "DISCARD", "ECHO",
-    "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "EXEC", "FAILOVER", "FCALL", "FCALL_RO", "FLUSHALL", "FLUSHDB", "FUNCTION",
-    "HELLO", "INFO", "KEYS", "LASTSAVE", "LATENCY", "LOLWUT", "MEMORY", "MODULE", "MONITOR", "MULTI", "OBJECT", "PING",
-    "PSUBSCRIBE", "PSYNC", "PUBLISH", "PUBSUB", "PUNSUBSCRIBE", "QUIT", "RANDOMKEY", "READONLY", "READWRITE", "REPLCONF",
-    "REPLICAOF", "RESET", "ROLE", "SAVE", "SCAN", "SCRIPT", "SELECT", "SHUTDOWN", "SLAVEOF", "SLOWLOG", "SPUBLISH",
-    "SSUBSCRIBE", "SUBSCRIBE", "SUNSUBSCRIBE", "SWAPDB", "SYNC", "TIME", "UNSUBSCRIBE", "UNWATCH", "WAIT", "WAITAOF", "XINFO",
+    "ACL",
+    "AUTH",
+    "BGREWRITEAOF",
+    "BGSAVE",
+    "CLIENT",
+    "CLUSTER",
+    "COMMAND",
+    "CONFIG",
+    "DBSIZE",
+    "DEBUG",
+    "DISCARD",
+    "ECHO",
+    "EVAL",
+    "EVALSHA",
+    "EVAL_RO",
+    "EVALSHA_RO",
+    "EXEC",
+    "FAILOVER",
+    "FCALL",
+    "FCALL_RO",
+    "FLUSHALL",
+    "FLUSHDB",
+    "FUNCTION",
+    "HELLO",
+    "INFO",
+    "KEYS",
+    "LASTSAVE",
+    "LATENCY",
+    "LOLWUT",
+    "MEMORY",
+    "MODULE",
+    "MONITOR",
+    "MULTI",
+    "OBJECT",
+    "PING",
+    "PSUBSCRIBE",
+    "PSYNC",
+    "PUBLISH",
+    "PUBSUB",
+    "PUNSUBSCRIBE",
+    "QUIT",
+    "RANDOMKEY",
+    "READONLY",
+    "READWRITE",
+    "REPLCONF",
+    "REPLICAOF",
+    "RESET",
+    "ROLE",
+    "SAVE",
+    "SCAN",
+    "SCRIPT",
+    "SELECT",
+    "SHUTDOWN",
+    "SLAVEOF",
+    "SLOWLOG",
+    "SPUBLISH",
+    "SSUBSCRIBE",
+    "SUBSCRIBE",
+    "SUNSUBSCRIBE",
+    "SWAPDB",
+    "SYNC",
+    "TIME",
+    "UNSUBSCRIBE",
+    "UNWATCH",
+    "WAIT",
+    "WAITAOF",
+    "XINFO",
 ];
 
 /// Whether `cmd` (upper case) takes a key as its first argument.
@@ -376,8 +478,28 @@ pub fn has_key(cmd: &str) -> bool {
 
 /// Commands a probe recognises as the start of an inline command.
 const INLINE_PROBE: &[&[u8]] = &[
-    b"PING", b"AUTH", b"HELLO", b"SELECT", b"INFO", b"CLIENT", b"COMMAND", b"ECHO", b"SET", b"DEL", b"EXISTS", b"INCR",
-    b"KEYS", b"SCAN", b"MONITOR", b"SUBSCRIBE", b"PSUBSCRIBE", b"PUBLISH", b"QUIT", b"FLUSHALL", b"DBSIZE", b"CONFIG",
+    b"PING",
+    b"AUTH",
+    b"HELLO",
+    b"SELECT",
+    b"INFO",
+    b"CLIENT",
+    b"COMMAND",
+    b"ECHO",
+    b"SET",
+    b"DEL",
+    b"EXISTS",
+    b"INCR",
+    b"KEYS",
+    b"SCAN",
+    b"MONITOR",
+    b"SUBSCRIBE",
+    b"PSUBSCRIBE",
+    b"PUBLISH",
+    b"QUIT",
+    b"FLUSHALL",
+    b"DBSIZE",
+    b"CONFIG",
 ];
 
 /// Content-based detection of a client's first bytes.
@@ -392,9 +514,17 @@ pub fn probe(b: &[u8]) -> crate::dissectors::Confidence {
             }
             let rest = b.get(1 + digits..).unwrap_or_default();
             if rest.len() < 3 {
-                return if b"\r\n$".starts_with(rest) && !rest.is_empty() { Confidence::Low } else { Confidence::None };
+                return if b"\r\n$".starts_with(rest) && !rest.is_empty() {
+                    Confidence::Low
+                } else {
+                    Confidence::None
+                };
             }
-            if rest.starts_with(b"\r\n$") { Confidence::High } else { Confidence::None }
+            if rest.starts_with(b"\r\n$") {
+                Confidence::High
+            } else {
+                Confidence::None
+            }
         }
         Some(_) => {
             let word_len = b.iter().take_while(|c| c.is_ascii_alphabetic()).count();
@@ -404,7 +534,11 @@ pub fn probe(b: &[u8]) -> crate::dissectors::Confidence {
             if known && matches!(after, Some(b' ') | Some(b'\r') | Some(b'\n')) {
                 // An inline command ends its line with a line feed; without
                 // one yet, it is only a guess.
-                if b.iter().take(4096).any(|c| *c == b'\n') { Confidence::Medium } else { Confidence::Low }
+                if b.iter().take(4096).any(|c| *c == b'\n') {
+                    Confidence::Medium
+                } else {
+                    Confidence::Low
+                }
             } else {
                 Confidence::None
             }
@@ -448,7 +582,10 @@ mod tests {
         assert_eq!(one(b",3.5\r\n").0, RespValue::Double(b"3.5".to_vec()));
         assert_eq!(one(b"(12345678901234567890\r\n").0, RespValue::BigNumber(b"12345678".to_vec()));
         assert_eq!(one(b"!3\r\nERR\r\n").0, RespValue::BlobError { data: b"ERR".to_vec(), len: 3 });
-        assert_eq!(one(b"=8\r\ntxt:abcd\r\n").0, RespValue::Verbatim { data: b"txt:abcd".to_vec(), len: 8 });
+        assert_eq!(
+            one(b"=8\r\ntxt:abcd\r\n").0,
+            RespValue::Verbatim { data: b"txt:abcd".to_vec(), len: 8 }
+        );
         let (v, _) = one(b"%1\r\n+a\r\n:1\r\n");
         assert!(matches!(v, RespValue::Aggregate { kind: AggKind::Map, count: 2, .. }));
         // An attribute is dropped; the value after it is the reply.
@@ -490,16 +627,26 @@ mod tests {
             _ => panic!(),
         }
         let mut r = RespReader::default();
-        assert_eq!(r.feed(b"*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", &LIM), Step::Error(ErrorKind::RedisMalformed));
+        assert_eq!(
+            r.feed(b"*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", &LIM),
+            Step::Error(ErrorKind::RedisMalformed)
+        );
         for bad in [&b":x\r\n"[..], b"$-5\r\n", b"?\r\n", b"\r\n", b"#x\r\n"] {
-            assert_eq!(RespReader::default().feed(bad, &LIM), Step::Error(ErrorKind::RedisMalformed), "{bad:?}");
+            assert_eq!(
+                RespReader::default().feed(bad, &LIM),
+                Step::Error(ErrorKind::RedisMalformed),
+                "{bad:?}"
+            );
         }
         assert_eq!(RespReader::default().feed(b"*2\r\n:1\r", &LIM), Step::NeedMore { consumed: 4 });
     }
 
     #[test]
     fn inline_commands_and_probe() {
-        assert_eq!(split_inline(b"SET k \"a b\\x41\\n\" 'c d'"), Some(vec![b"SET".to_vec(), b"k".to_vec(), b"a bA\n".to_vec(), b"c d".to_vec()]));
+        assert_eq!(
+            split_inline(b"SET k \"a b\\x41\\n\" 'c d'"),
+            Some(vec![b"SET".to_vec(), b"k".to_vec(), b"a bA\n".to_vec(), b"c d".to_vec()])
+        );
         assert_eq!(split_inline(b"  PING  "), Some(vec![b"PING".to_vec()]));
         assert_eq!(split_inline(b"SET \"open"), None);
         assert_eq!(probe(b"*1\r\n$4\r\nPING\r\n"), Confidence::High);

@@ -15,7 +15,9 @@ use std::collections::VecDeque;
 
 use super::parser::{self, AggKind, RespLimits, RespReader, RespValue, Step};
 use super::{RedisCommand, RedisMessage, RedisReply};
-use crate::dissectors::{Confidence, Direction, Dissector, ErrorKind, FinishReason, ParseCtx, ParseResult};
+use crate::dissectors::{
+    Confidence, Direction, Dissector, ErrorKind, FinishReason, ParseCtx, ParseResult,
+};
 use crate::item::{set_error, Exchange, ItemError, ItemErrorKind, Message};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,11 +55,16 @@ pub struct RedisSession {
     resync: [bool; 2],
 }
 
-const SUBSCRIBE_KINDS: &[&[u8]] = &[b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe", b"punsubscribe", b"sunsubscribe"];
+const SUBSCRIBE_KINDS: &[&[u8]] =
+    &[b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe", b"punsubscribe", b"sunsubscribe"];
 const MESSAGE_KINDS: &[&[u8]] = &[b"message", b"pmessage", b"smessage"];
 
 fn limits(ctx: &ParseCtx<'_>) -> RespLimits {
-    RespLimits { max_field_bytes: ctx.limits.max_field_bytes, max_values: ctx.limits.max_redis_values, max_depth: ctx.limits.max_resp_depth }
+    RespLimits {
+        max_field_bytes: ctx.limits.max_field_bytes,
+        max_values: ctx.limits.max_redis_values,
+        max_depth: ctx.limits.max_resp_depth,
+    }
 }
 
 impl RedisSession {
@@ -110,7 +117,15 @@ impl RedisSession {
         }
     }
 
-    fn command(&mut self, args: Vec<Vec<u8>>, arg_count: u64, inline: bool, ts: u64, wire: u64, ctx: &mut ParseCtx<'_>) {
+    fn command(
+        &mut self,
+        args: Vec<Vec<u8>>,
+        arg_count: u64,
+        inline: bool,
+        ts: u64,
+        wire: u64,
+        ctx: &mut ParseCtx<'_>,
+    ) {
         let mut it = args.into_iter();
         let Some(name) = it.next() else {
             ctx.errors.bump(ErrorKind::RedisMalformed);
@@ -157,11 +172,22 @@ impl RedisSession {
             // The oldest command is given up to bound memory.
             if let Some(mut old) = self.pending.pop_front() {
                 ctx.errors.bump(ErrorKind::TooManyTransactions);
-                set_error(&mut old.error, ItemErrorKind::Dissection, ErrorKind::TooManyTransactions.name());
+                set_error(
+                    &mut old.error,
+                    ItemErrorKind::Dissection,
+                    ErrorKind::TooManyTransactions.name(),
+                );
                 self.emit(old, None, ctx);
             }
         }
-        let cmd = RedisCommand { name, args, arg_count: arg_count.saturating_sub(1), inline, no_reply: !expects_reply, resp3: self.resp3 };
+        let cmd = RedisCommand {
+            name,
+            args,
+            arg_count: arg_count.saturating_sub(1),
+            inline,
+            no_reply: !expects_reply,
+            resp3: self.resp3,
+        };
         self.pending.push_back(Pending { cmd, ts, size: wire, error: None, expects_reply });
         self.drain_unanswered(ctx);
     }
@@ -169,8 +195,12 @@ impl RedisSession {
     /// Whether a server value is out-of-band (`Some(true)`), the next reply
     /// (`Some(false)`) or the rest of a reply already paired (`None`).
     fn is_push(&mut self, v: &RespValue) -> Option<bool> {
-        let front = self.pending.iter().find(|p| p.expects_reply).map(|p| p.cmd.name.to_ascii_lowercase());
-        if let RespValue::Aggregate { kind: kind @ (AggKind::Push | AggKind::Array), items, .. } = v {
+        let front =
+            self.pending.iter().find(|p| p.expects_reply).map(|p| p.cmd.name.to_ascii_lowercase());
+        if let RespValue::Aggregate {
+            kind: kind @ (AggKind::Push | AggKind::Array), items, ..
+        } = v
+        {
             let tag = items.first().and_then(RespValue::as_bytes).map(|t| t.to_ascii_lowercase());
             if let Some(tag) = tag {
                 if SUBSCRIBE_KINDS.contains(&tag.as_slice()) {
@@ -185,7 +215,10 @@ impl RedisSession {
                     }
                     return Some(*kind == AggKind::Push || self.subscribed);
                 }
-                if *kind == AggKind::Array && self.subscribed && MESSAGE_KINDS.contains(&tag.as_slice()) {
+                if *kind == AggKind::Array
+                    && self.subscribed
+                    && MESSAGE_KINDS.contains(&tag.as_slice())
+                {
                     return Some(true);
                 }
             }
@@ -193,7 +226,11 @@ impl RedisSession {
                 return Some(true);
             }
         }
-        Some(self.monitor && matches!(v, RespValue::Simple(_)) && front.as_deref() != Some("monitor"))
+        Some(
+            self.monitor
+                && matches!(v, RespValue::Simple(_))
+                && front.as_deref() != Some("monitor"),
+        )
     }
 
     fn reply(&mut self, v: RespValue, ts: u64, wire: u64, ctx: &mut ParseCtx<'_>) {
@@ -234,11 +271,21 @@ impl RedisSession {
             "HELLO" if ok && arg0 == Some(b"3") => self.resp3 = true,
             "HELLO" if ok && arg0 == Some(b"2") => self.resp3 = false,
             "MONITOR" if ok => self.monitor = true,
-            "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" | "UNSUBSCRIBE" | "PUNSUBSCRIBE" | "SUNSUBSCRIBE" => {
-                self.absorb = (p.cmd.name.to_ascii_lowercase().into_bytes(), (p.cmd.args.len() as u64).saturating_sub(1));
-                if p.cmd.name.starts_with("UN") || p.cmd.name.starts_with("PUN") || p.cmd.name.starts_with("SUN") {
+            "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" | "UNSUBSCRIBE" | "PUNSUBSCRIBE"
+            | "SUNSUBSCRIBE" => {
+                self.absorb = (
+                    p.cmd.name.to_ascii_lowercase().into_bytes(),
+                    (p.cmd.args.len() as u64).saturating_sub(1),
+                );
+                if p.cmd.name.starts_with("UN")
+                    || p.cmd.name.starts_with("PUN")
+                    || p.cmd.name.starts_with("SUN")
+                {
                     // The last confirmation says how many subscriptions remain.
-                    let left = v.items().and_then(|i| i.get(2)).map(|c| matches!(c, RespValue::Integer(n) if *n > 0));
+                    let left = v
+                        .items()
+                        .and_then(|i| i.get(2))
+                        .map(|c| matches!(c, RespValue::Integer(n) if *n > 0));
                     self.subscribed = left.unwrap_or(self.subscribed);
                 }
             }
@@ -251,7 +298,9 @@ impl RedisSession {
 
     fn resync(&mut self, dir: Direction, b: &[u8]) -> ParseResult {
         let plausible = |x: &[u8]| match dir {
-            Direction::ToServer => x.first() == Some(&b'*') && x.get(1).is_some_and(u8::is_ascii_digit),
+            Direction::ToServer => {
+                x.first() == Some(&b'*') && x.get(1).is_some_and(u8::is_ascii_digit)
+            }
             Direction::ToClient => x.first().is_some_and(|c| b"+-:$*%~>_#,(!=|".contains(c)),
         };
         if plausible(b) {
@@ -348,10 +397,18 @@ impl Dissector for RedisSession {
         while let Some(mut p) = self.pending.pop_front() {
             if p.expects_reply {
                 match reason {
-                    FinishReason::Timeout => set_error(&mut p.error, ItemErrorKind::Timeout, "no reply before the flow timed out"),
+                    FinishReason::Timeout => set_error(
+                        &mut p.error,
+                        ItemErrorKind::Timeout,
+                        "no reply before the flow timed out",
+                    ),
                     FinishReason::Closed => {
                         ctx.errors.bump(ErrorKind::Unpaired);
-                        set_error(&mut p.error, ItemErrorKind::PairNotFound, "connection closed without a reply");
+                        set_error(
+                            &mut p.error,
+                            ItemErrorKind::PairNotFound,
+                            "connection closed without a reply",
+                        );
                     }
                 }
             }
@@ -373,12 +430,23 @@ mod tests {
         GapC,
         GapS,
     }
-    use crate::dissectors::script;
     use self::Step::*;
+    use crate::dissectors::script;
 
     fn run(steps: &[Step<'_>]) -> (Vec<Exchange>, DissectionErrors) {
-        let steps = steps.iter().map(|st| match st { C(b) => script::Step::C(b), S(b) => script::Step::S(b), GapC => script::Step::GapC, GapS => script::Step::GapS });
-        script::run(&mut RedisSession::new(), steps, &Limits { max_field_bytes: 16, ..Limits::default() }, 0, FinishReason::Timeout)
+        let steps = steps.iter().map(|st| match st {
+            C(b) => script::Step::C(b),
+            S(b) => script::Step::S(b),
+            GapC => script::Step::GapC,
+            GapS => script::Step::GapS,
+        });
+        script::run(
+            &mut RedisSession::new(),
+            steps,
+            &Limits { max_field_bytes: 16, ..Limits::default() },
+            0,
+            FinishReason::Timeout,
+        )
     }
 
     fn js(e: &Exchange) -> (serde_json::Value, serde_json::Value) {
@@ -400,10 +468,16 @@ mod tests {
         assert_eq!(errors.total(), 0);
         assert_eq!(out.len(), 3);
         let (q, r) = js(&out[0]);
-        assert_eq!((q["command"].as_str(), q["key"].as_str(), q["args"][1].as_str()), (Some("SET"), Some("k"), Some("hello")));
+        assert_eq!(
+            (q["command"].as_str(), q["key"].as_str(), q["args"][1].as_str()),
+            (Some("SET"), Some("k"), Some("hello"))
+        );
         assert_eq!(r["value"], "OK");
         let (q, r) = js(&out[1]);
-        assert_eq!((q["command"].as_str(), r["type"].as_str(), r["value"].as_str()), (Some("GET"), Some("bulk"), Some("hello")));
+        assert_eq!(
+            (q["command"].as_str(), r["type"].as_str(), r["value"].as_str()),
+            (Some("GET"), Some("bulk"), Some("hello"))
+        );
         assert_eq!(out[1].request_size, 20);
         assert_eq!(out[1].response_size, 11);
         let (q, _) = js(&out[2]);
@@ -421,7 +495,11 @@ mod tests {
             .iter()
             .map(|e| {
                 let (q, r) = js(e);
-                (q["command"].as_str().unwrap_or("").to_string(), q["noReply"].as_bool().unwrap_or(false), r["value"].as_str().map(str::to_string))
+                (
+                    q["command"].as_str().unwrap_or("").to_string(),
+                    q["noReply"].as_bool().unwrap_or(false),
+                    r["value"].as_str().map(str::to_string),
+                )
             })
             .collect();
         let want = [
@@ -434,7 +512,8 @@ mod tests {
             ("PING", true, None),
             ("PING", false, Some("PONG")),
         ];
-        let want: Vec<(String, bool, Option<String>)> = want.iter().map(|(a, b, c)| (a.to_string(), *b, c.map(str::to_string))).collect();
+        let want: Vec<(String, bool, Option<String>)> =
+            want.iter().map(|(a, b, c)| (a.to_string(), *b, c.map(str::to_string))).collect();
         assert_eq!(got, want);
         assert!(out.iter().all(|e| e.error.is_none()), "{out:?}");
         assert!(js(&out[0]).0["inline"].as_bool().unwrap());
@@ -451,10 +530,16 @@ mod tests {
         ]);
         assert_eq!(out.len(), 4, "{out:#?}");
         let (q, r) = js(&out[0]);
-        assert_eq!((q["command"].as_str(), r["value"][0].as_str()), (Some("SUBSCRIBE"), Some("subscribe")));
+        assert_eq!(
+            (q["command"].as_str(), r["value"][0].as_str()),
+            (Some("SUBSCRIBE"), Some("subscribe"))
+        );
         let (q, r) = js(&out[1]);
         assert!(q.is_null());
-        assert_eq!((r["push"].as_bool(), r["channel"].as_str(), r["value"][2].as_str()), (Some(true), Some("a"), Some("hi")));
+        assert_eq!(
+            (r["push"].as_bool(), r["channel"].as_str(), r["value"][2].as_str()),
+            (Some(true), Some("a"), Some("hi"))
+        );
         let (_, r) = js(&out[2]);
         assert_eq!((r["kind"].as_str(), r["pattern"].as_str()), (Some("pmessage"), Some("a*")));
         let (q, r) = js(&out[3]);
