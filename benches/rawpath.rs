@@ -275,7 +275,7 @@ fn main() {
     rows.extend(bench_dpdk(&ring, dur));
 
     println!("\nskua raw path, 64-byte frames, one core — {} ({} CPUs)", cpu_model(), cpus);
-    println!("{:<22} {:>12} {:>8} {:>10}  {}", "stage", "packets", "secs", "Mpps", "method");
+    println!("{:<22} {:>12} {:>8} {:>10}  method", "stage", "packets", "secs", "Mpps");
     for r in &rows {
         println!("{:<22} {:>12} {:>8.2} {:>10.2}  {}", r.name, r.packets, r.secs, r.mpps(), r.note);
     }

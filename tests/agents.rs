@@ -111,8 +111,8 @@ fn broken_agents_do_not_stall_capture_or_the_good_agent() {
         stderr.contains("agent broken rejected") && stderr.contains("3:"),
         "the syntax error names its line: {stderr}"
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    // stdout is the summary alone; console lines are on stderr.
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let (packets, _) = totals(&v);
     assert_eq!(packets, 7789, "capture lost nothing");
     let items = v["total"]["items"].as_u64().unwrap();
@@ -133,8 +133,8 @@ fn broken_agents_do_not_stall_capture_or_the_good_agent() {
     let thrower = hook("thrower");
     assert_eq!(thrower["errors"].as_u64(), Some(10), "{thrower}");
     assert!(
-        stdout.contains("[") && stdout.contains("thrower"),
-        "the exception was logged with the agent"
+        stderr.lines().any(|l| l.starts_with('[') && l.contains(" thrower] error:")),
+        "the exception was logged with the agent: {stderr}"
     );
 }
 
@@ -261,14 +261,14 @@ fn the_seed_job_fires_on_the_wall_clock_at_recorded_pace() {
         "--set",
         "integrations.metrics_listen=",
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let console = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{console}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(totals(&v).0, total, "the replay lost nothing");
 
     // One firing: one count line and one KB line from each runtime.
     let lines = |needle: &str| -> Vec<(String, f64)> {
-        stdout
+        console
             .lines()
             .filter_map(|l| {
                 let (tag, value) = l.split_once(needle)?;
@@ -283,11 +283,11 @@ fn the_seed_job_fires_on_the_wall_clock_at_recorded_pace() {
     let kbs = lines("Total KB captured per minute: ");
     let mut runtimes: Vec<&str> = counts.iter().map(|(rt, _)| rt.as_str()).collect();
     runtimes.sort();
-    assert_eq!(runtimes, ["rt0", "rt1"], "once per runtime at the one boundary:\n{stdout}");
-    assert_eq!(kbs.len(), 2, "{stdout}");
+    assert_eq!(runtimes, ["rt0", "rt1"], "once per runtime at the one boundary:\n{console}");
+    assert_eq!(kbs.len(), 2, "{console}");
     let count: f64 = counts.iter().map(|(_, n)| n).sum();
     let kb: f64 = kbs.iter().map(|(_, n)| n).sum();
-    assert_eq!(count as u64, before, "packets before the boundary:\n{stdout}");
+    assert_eq!(count as u64, before, "packets before the boundary:\n{console}");
     assert!(
         (kb - before_bytes as f64 / 1000.0).abs() < 1e-6,
         "{kb} KB vs {} KB",
@@ -340,7 +340,6 @@ fn edited_agents_reload_while_capture_goes_on() {
         "jobs.schedule('say', '* * * * * *', function () {\n  console.log('edit v3';\n});\n",
     );
     let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
 
@@ -350,13 +349,14 @@ fn edited_agents_reload_while_capture_goes_on() {
         "the broken save names its line: {stderr}"
     );
     // (The run's hub-side runtime prints too, on its own clock: left out.)
-    let said: Vec<&str> = stdout
+    let said: Vec<&str> = stderr
         .lines()
+        .filter(|l| l.starts_with('['))
         .filter(|l| !l.starts_with("[hub "))
         .filter_map(|l| l.split("edit ").nth(1))
         .collect();
     let first_v2 =
-        said.iter().position(|s| *s == "v2").unwrap_or_else(|| panic!("v2 never ran:\n{stdout}"));
+        said.iter().position(|s| *s == "v2").unwrap_or_else(|| panic!("v2 never ran:\n{stderr}"));
     assert!(
         said[..first_v2].iter().all(|s| *s == "v1") && said[first_v2..].iter().all(|s| *s == "v2"),
         "{said:?}"
@@ -365,18 +365,18 @@ fn edited_agents_reload_while_capture_goes_on() {
 
     // Per runtime, `keep` counted on through the reload: never reset.
     for rt in ["rt0", "rt1"] {
-        let counts: Vec<u64> = stdout
+        let counts: Vec<u64> = stderr
             .lines()
             .filter(|l| l.contains(&format!(" {rt} keep]")))
             .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
             .collect();
-        assert!(counts.len() >= 4, "{rt}: {counts:?}\n{stdout}");
+        assert!(counts.len() >= 4, "{rt}: {counts:?}\n{stderr}");
         assert!(
             counts.windows(2).all(|p| p[0] <= p[1]) && counts.last() > counts.first(),
             "{rt}: {counts:?}"
         );
     }
-    let v: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let dropped: u64 =
         v["total"]["drops"].as_object().unwrap().values().filter_map(Value::as_u64).sum();
     assert_eq!(dropped, 0, "{v}");

@@ -11,7 +11,7 @@ use skua_suite::*;
 
 #[test]
 fn corpus_counts_match_capinfos() {
-    let pcaps = corpus_pcaps();
+    let Some(pcaps) = corpus_pcaps() else { return };
     let mut rows = Vec::new();
     for p in &pcaps {
         let expected = capinfos(p);
@@ -57,12 +57,14 @@ fn mixed_packets() -> Vec<synth::Packet> {
         synth::dns_exchange(
             &mut pkts,
             t,
-            [10, 0, 0, 1],
-            [10, 0, 0, 53],
-            53000 + i,
-            i,
-            "shop.example",
-            [10, 0, 0, 2],
+            synth::DnsLookup {
+                client: [10, 0, 0, 1],
+                server: [10, 0, 0, 53],
+                port: 53000 + i,
+                id: i,
+                name: "shop.example",
+                answer: [10, 0, 0, 2],
+            },
         );
         t += 1_234_567;
     }
@@ -96,7 +98,7 @@ fn write_all(path: &Path, pcapng: bool, nanos: bool, pkts: &[synth::Packet]) {
     // snap length would.
     let stored = |i: usize, p: &synth::Packet| -> (Vec<u8>, u32) {
         let len = p.data.len() as u32;
-        if i % 17 == 0 && p.data.len() > 96 {
+        if i.is_multiple_of(17) && p.data.len() > 96 {
             (p.data[..96].to_vec(), len)
         } else {
             (p.data.clone(), len)
@@ -197,7 +199,8 @@ fn dpdk_net_pcap_counts_match_capinfos() {
     // carried in an mbuf), so this capture has no snapped frames.
     let generated = dir.path().join("mixed.pcap");
     write_whole(&generated, &mixed_packets());
-    let mut inputs: Vec<std::path::PathBuf> = corpus_pcaps()
+    let Some(corpus) = corpus_pcaps() else { return };
+    let mut inputs: Vec<std::path::PathBuf> = corpus
         .into_iter()
         // net_pcap reads classic pcap and hands frames up as Ethernet.
         .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
@@ -207,6 +210,7 @@ fn dpdk_net_pcap_counts_match_capinfos() {
         })
         .take(6)
         .collect();
+    assert_eq!(inputs.len(), 6, "six Ethernet pcaps of the corpus");
     inputs.push(generated);
     for p in &inputs {
         let eal = format!("--no-pci --no-huge --vdev net_pcap0,rx_pcap={}", p.display());
@@ -231,9 +235,7 @@ fn dpdk_with_hugepages() {
         return;
     }
     if !hugepages_ready(256) {
-        eprintln!(
-            "note: fewer than 256 free 2 MiB hugepages or no hugetlbfs mount; hugepage run skipped"
-        );
+        skip::missing("256 free 2 MiB hugepages and a hugetlbfs mount (.ci/run reserves them)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

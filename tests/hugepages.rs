@@ -145,12 +145,7 @@ fn reserve_and_mount_as_root_then_a_dpdk_run_uses_the_mount() {
     if !dpdk_usable() {
         return;
     }
-    let uid =
-        std::fs::read_to_string("/proc/self/status").unwrap_or_default().lines().find_map(|l| {
-            l.strip_prefix("Uid:").and_then(|v| v.split_whitespace().nth(1)).map(str::to_string)
-        });
-    if uid.as_deref() != Some("0") {
-        eprintln!("note: not root; reserve + mount + DPDK hugepage run skipped");
+    if !skip::root_or_skip() {
         return;
     }
     let status = json(&["hugepages", "status", "--json"]);
@@ -161,10 +156,7 @@ fn reserve_and_mount_as_root_then_a_dpdk_run_uses_the_mount() {
         .iter()
         .find(|p| p["size_kib"] == 2048)
         .cloned();
-    let Some(pool) = pool else {
-        eprintln!("note: no 2 MiB hugepage pool; skipped");
-        return;
-    };
+    let pool = require!(pool, "a 2 MiB hugepage pool");
     let (total, free) = (pool["total"].as_u64().unwrap(), pool["free"].as_u64().unwrap());
 
     let dir = tempfile::tempdir().unwrap();

@@ -199,7 +199,7 @@ impl InlineSink {
         let mut rt = AgentRuntime::new(opts)?;
         for (name, src) in agents {
             if let Err(e) = rt.load_agent(name, src) {
-                eprintln!("skua: agent {name}: {e}");
+                tracing::warn!("agent {name}: {e}");
             }
         }
         let (wants_packets, wants_items) = (rt.wants_packets(), rt.wants_items());
@@ -252,7 +252,9 @@ impl InlineSink {
     #[inline]
     fn tick(&mut self) {
         self.events += 1;
-        if self.events % SERVICE_EVERY_EVENTS == 0 && self.last_service.elapsed() >= SERVICE_EVERY {
+        if self.events.is_multiple_of(SERVICE_EVERY_EVENTS)
+            && self.last_service.elapsed() >= SERVICE_EVERY
+        {
             self.service();
         }
     }
@@ -302,7 +304,8 @@ impl ItemSink for InlineSink {
     }
 }
 
-/// Prints agents' console lines as they come, on its own thread.
+/// Writes agents' console lines to stderr as they come (`logging`'s
+/// format), on its own thread, and hands them to the hub's link.
 pub fn spawn_console_printer(
     rx: crossbeam_channel::Receiver<ConsoleLine>,
     hub: Option<crate::link::LinkTap>,
@@ -311,15 +314,15 @@ pub fn spawn_console_printer(
         .name("skua-console".into())
         .spawn(move || {
             use std::io::Write;
-            let stdout = std::io::stdout();
-            let emit = |out: &mut std::io::StdoutLock<'_>, line: &ConsoleLine| {
-                let _ = writeln!(out, "{line}");
+            let stderr = std::io::stderr();
+            let emit = |out: &mut std::io::StderrLock<'_>, line: &ConsoleLine| {
+                let _ = crate::logging::console_line(out, line);
                 if let Some(tap) = &hub {
                     tap.console(crate::hub::console_line_json(line));
                 }
             };
             for line in rx.iter() {
-                let mut out = stdout.lock();
+                let mut out = stderr.lock();
                 emit(&mut out, &line);
                 // Drain what is already queued before flushing.
                 for more in rx.try_iter().take(1024) {
@@ -377,6 +380,91 @@ pub fn table(stats: &[HookStats]) -> String {
         ));
     }
     out
+}
+
+/// Where the edits of a watched agent folder go.
+pub enum WatchTarget {
+    /// Straight to the local runtimes.
+    Runtimes(crate::executor::ExecutorHandle),
+    /// Into the hub of this process (`skua run`): its store, dashboard and
+    /// hub-side runtime see them, and its link hands them to the runtimes.
+    Hub(crate::hub::HubHandle),
+}
+
+/// Applies the changes of an agent folder until `stop`: every `every`, a
+/// changed or new agent that compiles is loaded into every runtime (the
+/// others keep their state, capture does not pause); one that does not
+/// compile is reported once and the running version kept; a removed file
+/// removes the agent.
+pub fn spawn_watcher(
+    mut dir: crate::watch::AgentDir,
+    every: Duration,
+    es5_strict: bool,
+    target: WatchTarget,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    use crate::watch::Change;
+    use scripting::RuntimeEvent;
+    use std::sync::atomic::Ordering;
+    std::thread::Builder::new().name("skua-watch".into()).spawn(move || {
+        let mut unreadable = false;
+        while !stop.load(Ordering::Relaxed) {
+            let until = Instant::now() + every;
+            while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(every.min(Duration::from_millis(50)));
+            }
+            let changes = match dir.look() {
+                Ok(c) => {
+                    unreadable = false;
+                    c
+                }
+                Err(e) => {
+                    if !std::mem::replace(&mut unreadable, true) {
+                        tracing::warn!(
+                            "watching {}: {e}; agents stay as they are",
+                            dir.dir().display()
+                        );
+                    }
+                    continue;
+                }
+            };
+            for change in changes {
+                if let Change::Upsert { name, source } = &change {
+                    if let Err(e) = scripting::check_agent(name, source, es5_strict) {
+                        tracing::warn!("agent {name} rejected, the running version is kept: {e}");
+                        continue;
+                    }
+                }
+                match (&target, change) {
+                    (WatchTarget::Runtimes(executor), Change::Upsert { name, source }) => {
+                        let n = executor.hub().broadcast(&RuntimeEvent::LoadAgent {
+                            name: name.clone(),
+                            source: source.into(),
+                        });
+                        tracing::info!("agent {name} (re)loaded into {n} runtimes");
+                    }
+                    (WatchTarget::Runtimes(executor), Change::Removed { name }) => {
+                        let n = executor
+                            .hub()
+                            .broadcast(&RuntimeEvent::RemoveAgent { name: name.clone() });
+                        tracing::info!("agent {name} removed from {n} runtimes");
+                    }
+                    (WatchTarget::Hub(hub), Change::Upsert { name, source }) => {
+                        match hub.save_agent(&name, &source, Some(true)) {
+                            Ok(_) => tracing::info!("agent {name} (re)loaded"),
+                            Err(e) => tracing::warn!("agent {name} not saved: {e}"),
+                        }
+                    }
+                    (WatchTarget::Hub(hub), Change::Removed { name }) => {
+                        match hub.delete_agent(&name) {
+                            Ok(_) => tracing::info!("agent {name} removed"),
+                            Err(e) => tracing::warn!("agent {name} not removed: {e}"),
+                        }
+                    }
+                }
+            }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -463,89 +551,4 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         assert!(load_dir(empty.path()).unwrap_err().to_string().contains("no .js agents"));
     }
-}
-
-/// Where the edits of a watched agent folder go.
-pub enum WatchTarget {
-    /// Straight to the local runtimes.
-    Runtimes(crate::executor::ExecutorHandle),
-    /// Into the hub of this process (`skua run`): its store, dashboard and
-    /// hub-side runtime see them, and its link hands them to the runtimes.
-    Hub(crate::hub::HubHandle),
-}
-
-/// Applies the changes of an agent folder until `stop`: every `every`, a
-/// changed or new agent that compiles is loaded into every runtime (the
-/// others keep their state, capture does not pause); one that does not
-/// compile is reported once and the running version kept; a removed file
-/// removes the agent.
-pub fn spawn_watcher(
-    mut dir: crate::watch::AgentDir,
-    every: Duration,
-    es5_strict: bool,
-    target: WatchTarget,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    use crate::watch::Change;
-    use scripting::RuntimeEvent;
-    use std::sync::atomic::Ordering;
-    std::thread::Builder::new().name("skua-watch".into()).spawn(move || {
-        let mut unreadable = false;
-        while !stop.load(Ordering::Relaxed) {
-            let until = Instant::now() + every;
-            while Instant::now() < until && !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(every.min(Duration::from_millis(50)));
-            }
-            let changes = match dir.look() {
-                Ok(c) => {
-                    unreadable = false;
-                    c
-                }
-                Err(e) => {
-                    if !std::mem::replace(&mut unreadable, true) {
-                        eprintln!(
-                            "skua: watching {}: {e}; agents stay as they are",
-                            dir.dir().display()
-                        );
-                    }
-                    continue;
-                }
-            };
-            for change in changes {
-                if let Change::Upsert { name, source } = &change {
-                    if let Err(e) = scripting::check_agent(name, source, es5_strict) {
-                        eprintln!("skua: agent {name} rejected, the running version is kept: {e}");
-                        continue;
-                    }
-                }
-                match (&target, change) {
-                    (WatchTarget::Runtimes(executor), Change::Upsert { name, source }) => {
-                        let n = executor.hub().broadcast(&RuntimeEvent::LoadAgent {
-                            name: name.clone(),
-                            source: source.into(),
-                        });
-                        eprintln!("skua: agent {name} (re)loaded into {n} runtimes");
-                    }
-                    (WatchTarget::Runtimes(executor), Change::Removed { name }) => {
-                        let n = executor
-                            .hub()
-                            .broadcast(&RuntimeEvent::RemoveAgent { name: name.clone() });
-                        eprintln!("skua: agent {name} removed from {n} runtimes");
-                    }
-                    (WatchTarget::Hub(hub), Change::Upsert { name, source }) => {
-                        match hub.save_agent(&name, &source, Some(true)) {
-                            Ok(_) => eprintln!("skua: agent {name} (re)loaded"),
-                            Err(e) => eprintln!("skua: agent {name} not saved: {e}"),
-                        }
-                    }
-                    (WatchTarget::Hub(hub), Change::Removed { name }) => {
-                        match hub.delete_agent(&name) {
-                            Ok(_) => eprintln!("skua: agent {name} removed"),
-                            Err(e) => eprintln!("skua: agent {name} not removed: {e}"),
-                        }
-                    }
-                }
-            }
-        }
-    })
 }

@@ -37,6 +37,12 @@ pub struct Cli {
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
 
+    /// skua's log on stderr: text, or one JSON object a line. The level
+    /// and per-module filter come from SKUA_LOG (or RUST_LOG), e.g.
+    /// SKUA_LOG=debug or SKUA_LOG=warn,controlplane::hub=debug.
+    #[arg(long, global = true, value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    pub log_format: crate::logging::LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -147,13 +153,17 @@ pub enum SummaryFormat {
 pub fn main() -> ExitCode {
     // Off before the first large allocations; `run` turns them back on when
     // the configuration asks (`dataplane.transparent_huge_pages`).
-    huge_pages(false);
+    let thp = dataplane::alloc::transparent_huge_pages(false);
     let cli = Cli::parse();
+    crate::logging::init(cli.log_format);
+    if let Err(e) = thp {
+        tracing::warn!("transparent huge pages left as they were: {e}");
+    }
     let result = match &cli.command {
         Command::Run(args) => run(&cli, args, true),
         Command::Worker(args) => {
             if args.dpdk.is_none() && args.iface.is_none() && args.pcap.is_none() {
-                eprintln!("skua: error: a worker captures from --dpdk, --iface or --pcap");
+                tracing::error!("a worker captures from --dpdk, --iface or --pcap");
                 return ExitCode::FAILURE;
             }
             run(&cli, args, false)
@@ -174,7 +184,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("skua: error: {e:#}");
+            tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
     }
@@ -184,7 +194,7 @@ pub fn main() -> ExitCode {
 /// leaves the process as it was, which is only slower.
 fn huge_pages(on: bool) {
     if let Err(e) = dataplane::alloc::transparent_huge_pages(on) {
-        eprintln!("skua: warning: transparent huge pages left as they were: {e}");
+        tracing::warn!("transparent huge pages left as they were: {e}");
     }
 }
 
@@ -255,16 +265,15 @@ fn run(cli: &Cli, args: &RunArgs, as_run: bool) -> Result<ExitCode> {
     // through a set number of times ends too soon for it.
     let with_hub = as_run && (bundled_capture || args.pcap.is_none() || cfg.pcap.loops == 0);
     if dir.is_some() || !cfg.link.hub.is_empty() || with_hub {
-        return run_with_agents(
-            &cfg,
-            dir.as_deref(),
+        let plan = AgentRun {
+            dir: dir.as_deref(),
             cpus,
             sources,
             progress,
-            args,
             with_hub,
-            as_run && bundled_capture,
-        );
+            demo_agents: as_run && bundled_capture,
+        };
+        return run_with_agents(&cfg, args, plan);
     }
     let report = capture(
         &cfg,
@@ -375,7 +384,7 @@ fn dissect(cli: &Cli, args: &DissectArgs) -> Result<ExitCode> {
     out.flush()?;
     let (packets, _, drops) = report.total();
     let dropped: u64 = drops.iter().map(|(_, v)| v).sum();
-    eprintln!("skua: {} items from {packets} packets ({dropped} dropped)", items.len());
+    tracing::info!("{} items from {packets} packets ({dropped} dropped)", items.len());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -439,16 +448,23 @@ fn open_dpdk(cfg: &Config, cpus: &[usize]) -> Result<Sources> {
 /// console printer, the control plane their helpers go to and `/metrics`;
 /// at exit the summary, then a table per agent and hook, then the drain of
 /// queued deliveries.
-fn run_with_agents(
-    cfg: &Config,
-    dir: Option<&std::path::Path>,
+/// What `run` decided before agents come in: where they are, what is
+/// captured on which CPUs, and whether this process is also the hub.
+struct AgentRun<'a> {
+    /// The agents' folder (`--scripts` or `scripting.source`).
+    dir: Option<&'a std::path::Path>,
     cpus: Vec<usize>,
     sources: Sources,
+    /// A live progress line on stderr.
     progress: bool,
-    args: &RunArgs,
+    /// Serve the hub and its dashboard in this process (`skua run`).
     with_hub: bool,
+    /// With no folder and no hub link, run the bundled demo agents.
     demo_agents: bool,
-) -> Result<ExitCode> {
+}
+
+fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<ExitCode> {
+    let AgentRun { dir, cpus, sources, progress, with_hub, demo_agents } = plan;
     use crate::agents::{self, InlineResults, InlineSink, PoolSink};
     use scripting::{Clock, ConsoleSink, EffectSink, ScriptPool};
     use std::sync::Mutex;
@@ -471,7 +487,7 @@ fn run_with_agents(
         .filter(|(name, src)| match scripting::check_agent(name, src, cfg.scripting.es5_strict) {
             Ok(_) => true,
             Err(e) => {
-                eprintln!("skua: agent {name} rejected: {e}");
+                tracing::warn!("agent {name} rejected: {e}");
                 false
             }
         })
@@ -540,9 +556,7 @@ fn run_with_agents(
         // `skua run` on a laptop: a second run finds the port taken; it
         // goes on without /metrics. A worker (a deployment) stops instead.
         Err(crate::control::ControlPlaneError::Metrics(e)) if with_hub => {
-            eprintln!(
-                "skua: no /metrics this run ({e}); integrations.metrics_listen= turns it off"
-            );
+            tracing::warn!("no /metrics this run ({e}); integrations.metrics_listen= turns it off");
             let quiet = crate::integrations::IntegrationsConfig {
                 metrics_listen: String::new(),
                 ..cfg.integrations.clone()
@@ -612,9 +626,7 @@ fn run_with_agents(
     let printer = agents::spawn_console_printer(console_rx, tap.clone());
     let hub_tap = tap.map(|tap| agents::HubTap { tap, node: node.clone() });
     if let Some(addr) = cp.metrics_addr() {
-        if !args.quiet {
-            eprintln!("skua: /metrics on http://{addr}/metrics");
-        }
+        tracing::info!("/metrics on http://{addr}/metrics");
     }
 
     // Edits of the folder reach the runtimes while capture goes on.
@@ -883,14 +895,14 @@ fn start_local_hub(
         Ok(h) => {
             match h.server.generated_token() {
                 Some(t) => {
-                    eprintln!("skua: dashboard on http://{}/#token={t}", h.server.local_addr())
+                    tracing::info!("dashboard on http://{}/#token={t}", h.server.local_addr())
                 }
-                None => eprintln!("skua: dashboard on http://{}/", h.server.local_addr()),
+                None => tracing::info!("dashboard on http://{}/", h.server.local_addr()),
             }
             Some(h)
         }
         Err(e) => {
-            eprintln!("skua: no dashboard this run ({e:#}); capture and agents go on (hub.listen= turns it off)");
+            tracing::warn!("no dashboard this run ({e:#}); capture and agents go on (hub.listen= turns it off)");
             None
         }
     }

@@ -189,7 +189,7 @@ impl Shared {
             } else {
                 String::new()
             };
-            eprintln!("skua: {msg}{more}");
+            tracing::warn!("{msg}{more}");
         } else {
             self.suppressed[i.index()].fetch_add(1, Ordering::Relaxed);
         }

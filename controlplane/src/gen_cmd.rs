@@ -63,7 +63,7 @@ pub fn run(args: &GenArgs) -> Result<ExitCode> {
             bail!("{name} is a probability between 0 and 1, not {p}");
         }
     }
-    if !(args.gbps > 0.0) {
+    if args.gbps.is_nan() || args.gbps <= 0.0 {
         bail!("--gbps must be positive");
     }
     let spec = TrafficSpec {

@@ -23,6 +23,7 @@ pub mod hugepages_cmd;
 pub mod integrations;
 pub mod kube;
 pub mod link;
+pub mod logging;
 pub mod metrics;
 pub mod scripts_cmd;
 pub mod summary;

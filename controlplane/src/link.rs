@@ -260,7 +260,7 @@ pub struct Link {
 /// How the link reaches its hub.
 enum Transport {
     /// Over HTTP (`skua worker` with `link.hub`).
-    Remote { client: HttpClient, token: Option<String> },
+    Remote { client: Box<HttpClient>, token: Option<String> },
     /// The hub in the same process (`skua run`): the same events and
     /// uplink, as calls.
     Local(crate::hub::HubHandle),
@@ -309,7 +309,7 @@ impl Link {
         Ok(Self::spawn(
             cfg,
             node_name,
-            Transport::Remote { client, token },
+            Transport::Remote { client: Box::new(client), token },
             executor,
             rt,
             report,
@@ -539,8 +539,8 @@ async fn events_loop(sh: Arc<Shared>) {
             Err(e) => {
                 sh.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
                 if sh.counters.connect_failures.load(Ordering::Relaxed) == 1 || backoff >= max {
-                    eprintln!(
-                        "skua: hub {}: {e}; capture goes on with the current agents, retrying",
+                    tracing::warn!(
+                        "hub {}: {e}; capture goes on with the current agents, retrying",
                         sh.cfg.hub
                     );
                 }
@@ -611,7 +611,7 @@ async fn follow_events(sh: &Shared) -> Result<(), String> {
     }
     sh.counters.connects.fetch_add(1, Ordering::Relaxed);
     sh.counters.connected.store(true, Ordering::Relaxed);
-    eprintln!("skua: linked to hub {} as {}", sh.cfg.hub, sh.name);
+    tracing::info!("linked to hub {} as {}", sh.cfg.hub, sh.name);
     let mut body = resp.into_body();
     let mut parser = SseParser::new(sh.cfg.max_event_bytes);
     while let Some(frame) = body.frame().await {
@@ -620,7 +620,7 @@ async fn follow_events(sh: &Shared) -> Result<(), String> {
         for (name, data) in parser.push(&data)? {
             match serde_json::from_str::<Value>(&data) {
                 Ok(v) => sh.apply(&name, &v),
-                Err(e) => eprintln!("skua: hub event {name:?} is not JSON ({e}); ignored"),
+                Err(e) => tracing::warn!("hub event {name:?} is not JSON ({e}); ignored"),
             }
         }
     }

@@ -65,7 +65,7 @@ fn compiles(name: &str, source: &str, es5_strict: bool) -> bool {
     match scripting::check_agent(name, source, es5_strict) {
         Ok(_) => true,
         Err(e) => {
-            eprintln!("skua: {name}.js not pushed: {e}");
+            tracing::warn!("{name}.js not pushed: {e}");
             false
         }
     }
@@ -138,12 +138,12 @@ impl Target for Hub {
                     .await?;
                 match status {
                     200..=299 => {
-                        eprintln!("skua: {name}.js pushed");
+                        tracing::info!("{name}.js pushed");
                         Ok(true)
                     }
                     _ => {
-                        eprintln!(
-                            "skua: {name}.js rejected by the hub ({status}): {}",
+                        tracing::warn!(
+                            "{name}.js rejected by the hub ({status}): {}",
                             v["error"].as_str().unwrap_or("")
                         );
                         Ok(false)
@@ -154,7 +154,7 @@ impl Target for Hub {
                 let (status, _) =
                     self.call(Method::DELETE, &format!("/api/agents/{name}"), None).await?;
                 if matches!(status, 200..=299 | 404) {
-                    eprintln!("skua: {name} deleted");
+                    tracing::info!("{name} deleted");
                     Ok(true)
                 } else {
                     bail!("deleting {name}: the hub answered {status}")
@@ -194,11 +194,11 @@ impl Target for Kube {
         match change.clone() {
             Change::Upsert { name, source } => {
                 self.blocking(move |s| s.put(&name, &source, Some(true))).await?;
-                eprintln!("skua: {}.js pushed", change.name());
+                tracing::info!("{}.js pushed", change.name());
             }
             Change::Removed { name } => {
                 self.blocking(move |s| s.delete(&name)).await?;
-                eprintln!("skua: {} deleted", change.name());
+                tracing::info!("{} deleted", change.name());
             }
         }
         Ok(true)
@@ -222,7 +222,7 @@ pub fn run(cfg: &Config, args: &ScriptsArgs) -> Result<ExitCode> {
             .build()
             .context("starting the Kubernetes client")?;
         let store = KubeStore::connect(&cfg.hub, rt.handle())?;
-        eprintln!("skua: pushing to {}", store.describe());
+        tracing::info!("pushing to {}", store.describe());
         return rt.block_on(push_and_watch(cfg, args, dir, &Kube(std::sync::Arc::new(store))));
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -269,14 +269,14 @@ async fn push_and_watch(
     if args.once {
         return Ok(if rejected == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
-    eprintln!("skua: watching {} (Ctrl-C stops)", dir.display());
+    tracing::info!("watching {} (Ctrl-C stops)", dir.display());
     let every = Duration::from_millis(cfg.scripting.watch_ms.max(100));
     loop {
         tokio::time::sleep(every).await;
         let changes = match agents.look() {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("skua: reading {}: {e}", dir.display());
+                tracing::warn!("reading {}: {e}", dir.display());
                 continue;
             }
         };
@@ -284,7 +284,7 @@ async fn push_and_watch(
             // A hub away for a moment: say so and go on watching; the
             // change is pushed again with the next edit (or a restart).
             if let Err(e) = push(hub, change, es5).await {
-                eprintln!("skua: {e:#}");
+                tracing::warn!("{e:#}");
             }
         }
     }

@@ -68,11 +68,11 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
         match rt.load_agent(name, src) {
             Ok(warnings) => {
                 for w in warnings {
-                    eprintln!("skua: agent {name}: warning: {w}");
+                    tracing::warn!("agent {name}: warning: {w}");
                 }
             }
             Err(e) => {
-                eprintln!("skua: agent {name}: {e}");
+                tracing::warn!("agent {name}: {e}");
                 failed = true;
             }
         }
@@ -170,8 +170,8 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
     }
     settle(&mut rt, &mut executor, &mut shown);
     let c = rt.counters();
-    eprintln!(
-        "skua: {packets} packets ({malformed} not decoded), {} items, {} hook calls, {} faults, {} interrupts; capture time {:.1} s",
+    tracing::info!(
+        "{packets} packets ({malformed} not decoded), {} items, {} hook calls, {} faults, {} interrupts; capture time {:.1} s",
         c.items,
         c.hook_calls,
         c.faults,
@@ -185,7 +185,7 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
         .filter_map(|a| a.quarantined.map(|why| format!("{}: {why}", a.name)))
         .collect();
     for q in &quarantined {
-        eprintln!("skua: quarantined {q}");
+        tracing::warn!("quarantined {q}");
     }
     Ok(if quarantined.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }

@@ -122,7 +122,7 @@ pub(crate) fn read_agents(dir: &Path) -> std::io::Result<Vec<(String, String)>> 
         };
         match std::fs::read_to_string(&path) {
             Ok(src) => out.push((name, src)),
-            Err(e) => eprintln!("skua: {}: {e}; skipped", path.display()),
+            Err(e) => tracing::warn!("{}: {e}; skipped", path.display()),
         }
     }
     out.sort();

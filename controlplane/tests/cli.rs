@@ -66,7 +66,7 @@ fn bundled_demo_runs_by_default_with_its_dashboard() {
     let (addr, token) = loop {
         let mut line = String::new();
         assert!(stderr.read_line(&mut line).unwrap() > 0, "no dashboard line");
-        if let Some(rest) = line.trim().strip_prefix("skua: dashboard on http://") {
+        if let Some(rest) = line.trim().split_once("dashboard on http://").map(|(_, r)| r) {
             let (addr, token) = rest.split_once("/#token=").unwrap();
             break (addr.parse::<std::net::SocketAddr>().unwrap(), token.to_string());
         }
@@ -86,8 +86,8 @@ fn bundled_demo_runs_by_default_with_its_dashboard() {
     stderr.read_to_string(&mut rest).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{rest}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    // stdout is the summary alone (console lines and logs are on stderr).
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         v["total"]["packets"].as_u64().unwrap() > 0 && v["total"]["items"].as_u64().unwrap() > 0,
         "{v}"
@@ -156,4 +156,59 @@ fn worker_needs_a_source_and_takes_the_config_file() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["total"]["items"].as_u64(), Some(21), "20 exchanges and one DNS lookup");
+}
+
+/// Three streams kept apart: `--summary json` alone on stdout; skua's log
+/// and the agents' console on stderr, every line of it a JSON object with
+/// `--log-format json` (console lines tagged `"stream": "console"`); and
+/// `SKUA_LOG` filters the log without touching the console.
+#[test]
+fn summary_log_and_console_are_separate_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("say.js"),
+        "var n = 0;\nfunction onItemCaptured(data) { if (n++ < 3) console.log('item', n); }\n",
+    )
+    .unwrap();
+    let pcap = dir.path().join("demo.pcap");
+    std::fs::write(&pcap, dataplane::synth::demo_capture()).unwrap();
+    let run = |log: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_skua"));
+        cmd.args(["run", "--pcap", pcap.to_str().unwrap(), "--scripts"])
+            .arg(dir.path())
+            .args(["--summary", "json", "--quiet", "--log-format", "json"])
+            .args(["--set", "hub.listen=", "--set", "integrations.metrics_listen=127.0.0.1:0"])
+            .env_remove("RUST_LOG");
+        match log {
+            Some(l) => cmd.env("SKUA_LOG", l),
+            None => cmd.env_remove("SKUA_LOG"),
+        };
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e})"));
+        assert!(summary["total"]["items"].as_u64() > Some(0), "{summary}");
+        let stderr: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let console: Vec<String> = stderr
+            .iter()
+            .filter(|v| v["stream"] == "console")
+            .map(|v| format!("{} {}", v["agent"].as_str().unwrap(), v["text"].as_str().unwrap()))
+            .collect();
+        let log: Vec<serde_json::Value> =
+            stderr.into_iter().filter(|v| v["stream"].is_null()).collect();
+        (console, log)
+    };
+    let (console, log) = run(None);
+    assert_eq!(console, ["say item 1", "say item 2", "say item 3"]);
+    assert!(
+        log.iter().any(|v| v["level"] == "INFO"
+            && v["fields"]["message"].as_str().is_some_and(|m| m.starts_with("/metrics on"))),
+        "{log:?}"
+    );
+    let (console, log) = run(Some("warn"));
+    assert_eq!(console.len(), 3, "the filter is the log's, not the console's");
+    assert!(log.iter().all(|v| v["level"] != "INFO"), "{log:?}");
 }

@@ -16,6 +16,7 @@ use controlplane::hub::auth::Need;
 use controlplane::hub::{HubEvent, JobOp};
 use hub_support::*;
 use serde_json::{json, Value};
+use skua_suite::require;
 
 const AGENT: &str = "var n = 0;\nfunction onItemCaptured(data) { n++; }\n";
 
@@ -369,12 +370,10 @@ fn dashboard_and_openapi_are_served() {
 
 #[test]
 fn hub_metrics_pass_promtool() {
-    let Some(promtool) =
-        ["/usr/bin/promtool"].into_iter().find(|p| std::path::Path::new(p).exists())
-    else {
-        eprintln!("skipped: no promtool");
-        return;
-    };
+    let promtool = require!(
+        Some("/usr/bin/promtool").filter(|p| std::path::Path::new(p).exists()),
+        "promtool (Debian package prometheus)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let hub = TestHub::start(dir.path(), |_| {});
     hub.handle().publish_item(item(1, "/", 200));
@@ -406,11 +405,11 @@ fn spawn_skua_hub(store: &std::path::Path) -> (std::process::Child, String, Stri
     let (mut addr, mut token) = (String::new(), String::new());
     for line in lines.by_ref() {
         let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("skua: hub on http://") {
+        if let Some(rest) = line.split_once("hub on http://").map(|(_, r)| r) {
             addr = rest.split(' ').next().unwrap().to_string();
         }
         if let Some(t) =
-            line.strip_prefix("skua: no hub tokens configured; generated admin token: ")
+            line.split_once("no hub tokens configured; generated admin token: ").map(|(_, r)| r)
         {
             token = t.to_string();
             break;

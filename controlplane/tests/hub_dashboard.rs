@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use hub_support::*;
 use serde_json::{json, Value};
+use skua_suite::skip;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const DRIVER: &str = "/usr/bin/chromedriver";
@@ -60,9 +61,9 @@ fn b64decode(s: &str) -> Vec<u8> {
 impl Driver {
     fn start(shots: &Path) -> Option<Driver> {
         if !Path::new(CHROMIUM).exists() || !Path::new(DRIVER).exists() {
-            eprintln!(
-                "skipped: no {CHROMIUM} / {DRIVER} (apt-get install chromium chromium-driver)"
-            );
+            skip::missing(&format!(
+                "{CHROMIUM} and {DRIVER} (Debian packages chromium, chromium-driver)"
+            ));
             return None;
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

@@ -50,6 +50,27 @@ fn kinesis_stats(h: &ExecutorHandle) -> controlplane::integrations::IntegrationS
     h.counters().into_iter().find(|s| s.integration == Integration::Kinesis).unwrap()
 }
 
+/// The skip rule itself: with kinesalite taken away (no node on PATH, no
+/// script), the kinesalite test fails under CI naming it, and elsewhere
+/// passes with one skip line.
+#[test]
+fn without_kinesalite_its_test_fails_under_ci_and_skips_elsewhere() {
+    let gone = [("PATH", "/nonexistent"), ("SKUA_KINESALITE", "/nonexistent/cli.js")];
+    let out = skip::rerun("kinesalite_put_records_arrive", &gone, true);
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "passed without kinesalite under CI:\n{said}");
+    assert!(said.contains("missing under CI: kinesalite"), "{said}");
+
+    let out = skip::rerun("kinesalite_put_records_arrive", &gone, false);
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert_eq!(
+        said.matches("SKIPPED: kinesalite_put_records_arrive: kinesalite").count(),
+        1,
+        "{said}"
+    );
+}
+
 #[test]
 fn kinesalite_put_records_arrive() {
     quiet_aws_env();

@@ -52,7 +52,7 @@ fn spawn_hub(
         let line = line.unwrap();
         said.push_str(&line);
         said.push('\n');
-        if let Some(rest) = line.strip_prefix("skua: hub on http://") {
+        if let Some(rest) = line.split_once("hub on http://").map(|(_, r)| r) {
             assert!(
                 rest.contains("ConfigMap skua/skua-agents and Secret skua/skua-agents-env"),
                 "{rest}"
@@ -60,7 +60,7 @@ fn spawn_hub(
             addr = rest.split(' ').next().unwrap().to_string();
         }
         if let Some(t) =
-            line.strip_prefix("skua: no hub tokens configured; generated admin token: ")
+            line.split_once("no hub tokens configured; generated admin token: ").map(|(_, r)| r)
         {
             token = t.to_string();
             break;

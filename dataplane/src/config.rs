@@ -189,7 +189,7 @@ impl DpdkConfig {
 impl AfPacketConfig {
     pub fn validate(&self) -> Result<(), Invalid> {
         check(
-            self.block_size >= 4096 && self.block_size % 4096 == 0,
+            self.block_size >= 4096 && self.block_size.is_multiple_of(4096),
             "afpacket.block_size",
             "must be a multiple of 4096",
         )?;

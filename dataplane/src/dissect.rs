@@ -191,12 +191,14 @@ mod tests {
         synth::dns_exchange(
             &mut frames,
             1_000_000,
-            [10, 1, 0, 5],
-            [10, 96, 0, 10],
-            40_000,
-            7,
-            "db.shop",
-            [10, 1, 0, 9],
+            synth::DnsLookup {
+                client: [10, 1, 0, 5],
+                server: [10, 96, 0, 10],
+                port: 40_000,
+                id: 7,
+                name: "db.shop",
+                answer: [10, 1, 0, 9],
+            },
         );
         let mut counters = CoreCounters::default();
         for f in &frames {

@@ -222,7 +222,7 @@ impl Running {
 
     pub fn is_finished(&self) -> bool {
         self.handles.iter().all(|h| h.is_finished())
-            && self.dispatcher.as_ref().map_or(true, |d| d.is_finished())
+            && self.dispatcher.as_ref().is_none_or(|d| d.is_finished())
     }
 
     /// Waits for every thread and gathers their counts.

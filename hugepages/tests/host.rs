@@ -1,40 +1,27 @@
 //! Reservation and mounting on the real host. They change the machine, so
-//! they run only as root and skip with a note otherwise; each puts back what
-//! it changed.
+//! they run only as root (under CI, which is root, they must run); each
+//! puts back what it changed.
 
 use std::path::Path;
 
 use hugepages::{MountOutcome, PageSize, System};
-
-fn root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1));
-    if euid == Some("0") {
-        true
-    } else {
-        eprintln!("note: not root; the real hugepage reservation/mount test is skipped");
-        false
-    }
-}
+use skua_suite::skip;
 
 #[test]
 fn reserve_two_more_pages_on_node_0_then_put_them_back() {
-    if !root() {
+    if !skip::root_or_skip() {
         return;
     }
     let sys = System::host();
     let nodes = match sys.nodes() {
         Ok(n) => n,
         Err(e) => {
-            eprintln!("note: {e}; skipped");
+            skip::missing(&format!("hugepage pools in sysfs ({e})"));
             return;
         }
     };
     let Some(before) = nodes[0].pool(PageSize::M2).cloned() else {
-        eprintln!("note: no 2 MiB pool; skipped");
+        skip::missing("a 2 MiB hugepage pool");
         return;
     };
     let node = sys.numa().then_some(nodes[0].node);
@@ -62,12 +49,12 @@ fn reserve_two_more_pages_on_node_0_then_put_them_back() {
 
 #[test]
 fn mount_hugetlbfs_on_a_fresh_directory_then_unmount() {
-    if !root() {
+    if !skip::root_or_skip() {
         return;
     }
     let sys = System::host();
     if sys.nodes().map(|n| n.iter().all(|n| n.pool(PageSize::M2).is_none())).unwrap_or(true) {
-        eprintln!("note: no 2 MiB pool; skipped");
+        skip::missing("a 2 MiB hugepage pool");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

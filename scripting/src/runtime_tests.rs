@@ -1205,8 +1205,8 @@ fn reused_objects_show_each_items_own_values() {
     // the runtime remembers, so its memory of values fills and restarts),
     // some too long to be interned.
     let host = |i: u64| match i {
-        _ if i % 2 == 0 => format!("h{}", i % 13),
-        _ if i % 101 == 0 => format!("long-{i}-{}", "x".repeat(70)),
+        _ if i.is_multiple_of(2) => format!("h{}", i % 13),
+        _ if i.is_multiple_of(101) => format!("long-{i}-{}", "x".repeat(70)),
         _ => format!("u{i}"),
     };
     let items: Vec<_> = (0..3000u64)

@@ -8,6 +8,23 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+pub mod skip;
+
+/// `require!(option, "what")`: the value, or (`skip::missing`) a failure
+/// under CI and a skip line elsewhere, returning from the test.
+#[macro_export]
+macro_rules! require {
+    ($opt:expr, $what:expr) => {
+        match $opt {
+            Some(v) => v,
+            None => {
+                $crate::skip::missing(&$what);
+                return;
+            }
+        }
+    };
+}
+
 /// The `skua` binary of the current build profile, built (or found up to
 /// date) by one `cargo build` per test process, so a test never runs a
 /// stale binary.
@@ -68,26 +85,34 @@ fn without_package_env(cmd: &mut Command) {
     }
 }
 
-/// `../shared/corpus` beside the repository, if present.
+/// The conformance corpus: `$SKUA_CORPUS`, or `../shared/corpus` beside
+/// the repository. `None` after [`skip::missing`] (a failure under CI)
+/// when it is not there.
 pub fn corpus_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    dir.join("pcaps").is_dir().then_some(dir)
+    let dir = std::env::var_os("SKUA_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+    if dir.join("pcaps").is_dir() {
+        Some(dir)
+    } else {
+        skip::missing(&format!("the conformance corpus ({}/pcaps)", dir.display()));
+        None
+    }
 }
 
-/// Every capture of the corpus, sorted; empty (with a note on stderr) when
-/// the corpus is absent.
-pub fn corpus_pcaps() -> Vec<PathBuf> {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("note: ../shared/corpus is absent; corpus checks skipped");
-        return Vec::new();
-    };
+/// Every capture of the corpus, sorted; `None` as [`corpus_dir`]. A corpus
+/// folder without captures is a failure, so a loop over them never passes
+/// over nothing.
+pub fn corpus_pcaps() -> Option<Vec<PathBuf>> {
+    let dir = corpus_dir()?;
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("pcaps"))
         .expect("reading corpus/pcaps")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
         .collect();
     v.sort();
-    v
+    assert!(!v.is_empty(), "no .pcap or .pcapng in {}/pcaps", dir.display());
+    Some(v)
 }
 
 /// Runs `skua` with `args`.
@@ -141,14 +166,16 @@ pub fn drop_count(summary: &Value, reason: &str) -> u64 {
         .unwrap_or_else(|| panic!("no drop reason {reason:?} in {}", summary["total"]["drops"]))
 }
 
-/// Whether DPDK can be used by tests here (built in, and not disabled).
+/// Whether DPDK can be used by tests here: built in, and not turned off
+/// with `SKUA_TEST_NO_DPDK`. When not, [`skip::missing`] (under CI, where
+/// `libdpdk-dev` is installed, that fails the test).
 pub fn dpdk_usable() -> bool {
     if !dataplane::DPDK_AVAILABLE {
-        eprintln!("note: skua built without DPDK; DPDK checks skipped");
+        skip::missing("DPDK (skua built without libdpdk-dev 22.11)");
         return false;
     }
     if std::env::var_os("SKUA_TEST_NO_DPDK").is_some() {
-        eprintln!("note: SKUA_TEST_NO_DPDK set; DPDK checks skipped");
+        skip::missing("DPDK (SKUA_TEST_NO_DPDK is set)");
         return false;
     }
     true

@@ -206,7 +206,7 @@ fn store_error(state: &HubState, e: &StoreError) -> Resp {
         }
         _ => {
             bump(&state.counters.store_errors);
-            eprintln!("skua: hub store ({}): {e}", state.store.kind());
+            tracing::error!("hub store ({}): {e}", state.store.kind());
             error(StatusCode::INTERNAL_SERVER_ERROR, format!("script store: {e}"))
         }
     }

@@ -725,7 +725,7 @@ async fn poll_store(hub: HubHandle, every: Duration) {
             Ok(Err(e)) => {
                 bump(&hub.state.counters.store_errors);
                 if !failing {
-                    eprintln!("skua: hub store ({}): rereading it: {e}", hub.state.store.kind());
+                    tracing::warn!("hub store ({}): rereading it: {e}", hub.state.store.kind());
                 }
                 failing = true;
             }
@@ -835,15 +835,15 @@ pub fn run(
         }
     };
     let server = HubServer::start(&cfg.hub, cfg.scripting.es5_strict, store, rt.handle())?;
-    eprintln!("skua: hub on http://{} (store {where_})", server.local_addr());
+    tracing::info!("hub on http://{} (store {where_})", server.local_addr());
     if let Some(t) = server.generated_token() {
         // Printed once, to stderr only: the dashboard takes it from the
         // URL fragment, which browsers never send to the server.
-        eprintln!("skua: no hub tokens configured; generated admin token: {t}");
-        eprintln!("skua: dashboard: http://{}/#token={t}", server.local_addr());
+        tracing::warn!("no hub tokens configured; generated admin token: {t}");
+        tracing::info!("dashboard: http://{}/#token={t}", server.local_addr());
     }
     if cfg.hub.auth == AuthMode::None {
-        eprintln!("skua: hub.auth is none: anyone who can reach {} is admin", server.local_addr());
+        tracing::warn!("hub.auth is none: anyone who can reach {} is admin", server.local_addr());
     }
     let agents = if cfg.hub.run_agents {
         Some(runtime::HubRuntime::start(server.handle(), &cfg.scripting, &cfg.integrations)?)
@@ -869,7 +869,7 @@ pub fn run(
     };
     if let Some(w) = &watching {
         server.handle().show_kube_counters(w.counters.clone());
-        eprintln!("skua: hub watching pods for onPodEvent");
+        tracing::info!("hub watching pods for onPodEvent");
     }
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));

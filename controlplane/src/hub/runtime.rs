@@ -67,10 +67,10 @@ impl HubRuntime {
         let console_thread = std::thread::Builder::new()
             .name("skua-hub-console".into())
             .spawn(move || {
-                // On stdout too, as workers print theirs: `skua run`'s
+                // On stderr too, as workers write theirs: `skua run`'s
                 // terminal and the hub pod's log show onHubAction's lines.
                 for line in console_rx.iter() {
-                    println!("{line}");
+                    let _ = crate::logging::console_line(&mut std::io::stderr().lock(), &line);
                     h.publish_console_line(&line);
                 }
             })
@@ -164,7 +164,7 @@ struct Worker {
 impl Worker {
     /// A line on the hub's console from the hub itself (load failures).
     fn say(&self, agent: &str, text: String) {
-        eprintln!("skua: hub agent {agent}: {text}");
+        tracing::warn!("hub agent {agent}: {text}");
         let _ = self.console.send(ConsoleLine {
             agent: agent.into(),
             node: HUB_NODE.into(),

@@ -151,7 +151,7 @@ impl PodWatcher {
                     Some((source, Err(e))) => {
                         self.counters.watch_errors.fetch_add(1, Ordering::Relaxed);
                         let what = if matches!(source, Source::Pods(_)) { "pods" } else { "services" };
-                        eprintln!("skua: kubernetes: {what} watch: {e}");
+                        tracing::warn!("kubernetes: {what} watch: {e}");
                     }
                     None => break,
                 },

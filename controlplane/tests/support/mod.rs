@@ -235,19 +235,11 @@ pub fn find_binary(name: &str, extra: &[&str]) -> Option<PathBuf> {
         .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
 }
 
-/// Skips a test (returns from it) with a message saying what is missing.
-#[macro_export]
-macro_rules! require {
-    ($opt:expr, $what:expr) => {
-        match $opt {
-            Some(v) => v,
-            None => {
-                eprintln!("SKIPPED: {} not found (CI installs it: see .ci/run)", $what);
-                return;
-            }
-        }
-    };
-}
+// The skip rule (`require!`, `skip::missing`: a failure under CI, a skip
+// line elsewhere) and the corpus are the root package's, shared by every
+// test crate.
+#[allow(unused_imports)] // each test crate uses a subset
+pub use skua_suite::{corpus_dir, require, skip};
 
 /// A child process killed when dropped.
 pub struct Peer {

@@ -58,7 +58,7 @@ impl PacketMeta {
     /// Whether the L4 ports are known (TCP/UDP, not a non-first fragment).
     pub fn has_ports(&self) -> bool {
         matches!(self.protocol, IpProtocol::Tcp | IpProtocol::Udp)
-            && self.fragment.map_or(true, |f| f.offset == 0)
+            && self.fragment.is_none_or(|f| f.offset == 0)
     }
 
     pub fn src_addr(&self) -> std::net::IpAddr {

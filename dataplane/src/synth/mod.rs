@@ -289,16 +289,21 @@ pub fn http_conversation(
 }
 
 /// A DNS query for an A record and its answer over UDP.
-pub fn dns_exchange(
-    out: &mut Vec<Packet>,
-    t0_ns: u64,
-    client: [u8; 4],
-    server: [u8; 4],
-    port: u16,
-    id: u16,
-    name: &str,
-    answer: [u8; 4],
-) {
+#[derive(Debug, Clone, Copy)]
+pub struct DnsLookup<'a> {
+    pub client: [u8; 4],
+    pub server: [u8; 4],
+    /// The client's UDP port.
+    pub port: u16,
+    pub id: u16,
+    pub name: &'a str,
+    /// The A record answered.
+    pub answer: [u8; 4],
+}
+
+/// Appends `lookup`'s query at `t0_ns` and its answer 0.8 ms later.
+pub fn dns_exchange(out: &mut Vec<Packet>, t0_ns: u64, lookup: DnsLookup<'_>) {
+    let DnsLookup { client, server, port, id, name, answer } = lookup;
     let mut q = Vec::new();
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
@@ -336,12 +341,14 @@ pub fn demo_capture() -> Vec<u8> {
             dns_exchange(
                 &mut pkts,
                 t,
-                client,
-                [10, 96, 0, 10],
-                30000 + (i % 20000) as u16,
-                i as u16,
-                hosts[host_i],
-                server,
+                DnsLookup {
+                    client,
+                    server: [10, 96, 0, 10],
+                    port: 30000 + (i % 20000) as u16,
+                    id: i as u16,
+                    name: hosts[host_i],
+                    answer: server,
+                },
             );
             t += 1_000_000;
         }
@@ -361,8 +368,7 @@ pub fn demo_capture() -> Vec<u8> {
             "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: shop-client/1.4\r\nAccept: application/json\r\n\r\n",
             hosts[host_i]
         );
-        let body: String = std::iter::repeat("{\"ok\":true}")
-            .take(body_len / 11 + 1)
+        let body: String = std::iter::repeat_n("{\"ok\":true}", body_len / 11 + 1)
             .collect::<String>()[..body_len]
             .to_string();
         let reason = match status {

@@ -343,12 +343,14 @@ impl Traffic {
         super::dns_exchange(
             &mut pkts,
             0,
-            client,
-            [10, 96, 0, 10],
-            30_000 + (n % 30_000) as u16,
-            n as u16,
-            host,
-            [10, 2, 0, 10],
+            super::DnsLookup {
+                client,
+                server: [10, 96, 0, 10],
+                port: 30_000 + (n % 30_000) as u16,
+                id: n as u16,
+                name: host,
+                answer: [10, 2, 0, 10],
+            },
         );
         self.pending_dns.extend(pkts);
         self.summary.dns_exchanges += 1;
