@@ -221,7 +221,9 @@ fn matches(proto: &str, row: &Value, item: &Value) -> bool {
     }
     // A DNS response echoes its question: it names what was resolved even
     // when the query was not captured.
-    let question = if req.is_null() { &resp["questions"][0] } else { &req["questions"][0] };
+    // (A missing side is `{}`.)
+    let question =
+        if req.get("questions").is_none() { &resp["questions"][0] } else { &req["questions"][0] };
     for f in fields {
         let want = &row[f];
         if want.is_null() {

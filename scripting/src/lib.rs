@@ -31,9 +31,13 @@ mod helpers;
 mod item_js;
 pub mod jobs;
 mod js;
+mod local;
 pub mod packet;
 pub mod pool;
 mod probe;
+mod results;
+#[cfg(test)]
+mod results_tests;
 pub mod runtime;
 #[cfg(test)]
 mod runtime_tests;
@@ -43,12 +47,16 @@ pub mod testkit;
 pub use config::ScriptingConfig;
 pub use console::{ConsoleLevel, ConsoleLine, ConsoleSink, RuntimeId};
 pub use effects::{
-    Completion, Effect, EffectRequest, EffectResult, EffectSink, Mailbox, MetricKind, RuntimeEvent,
+    Completion, Effect, EffectRequest, EffectResult, EffectSink, LogDelivery, LogRecord, Mailbox,
+    MetricKind, RuntimeEvent,
 };
 pub use error::{ConfigError, Es5Finding, LoadError, Position, ScriptError};
 pub use executor::{ExecutedEffect, LocalExecutor};
 pub use jobs::JobInfo;
+pub use local::publish_targeted;
 pub use packet::{PacketInfo, PacketProtocol};
 pub use pool::{CoreReport, PoolOptions, PoolReport, Producer, ProducerCounters, ScriptPool};
-pub use runtime::{check_agent, AgentRuntime, AgentStatus, Clock, RuntimeCounters, RuntimeOptions};
+pub use runtime::{
+    check_agent, in_log_hook, AgentRuntime, AgentStatus, Clock, RuntimeCounters, RuntimeOptions,
+};
 pub use stats::{CallSite, Hook, HookStats};
