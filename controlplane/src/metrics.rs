@@ -616,6 +616,13 @@ pub fn render(s: &MetricsSnapshot) -> String {
         "Waits for a helper result that ran out of the call's budget (the use threw an Error).",
         |h| h.result_waits_over_budget,
     );
+    hook_counter(
+        &mut out,
+        s,
+        "skua_agent_helper_argument_errors_total",
+        "Helper calls refused for their arguments (missing, wrong type, bad value): a catchable Error.",
+        |h| h.helper_argument_errors,
+    );
     {
         let mut f = Family::new(
             &mut out,

@@ -74,6 +74,7 @@ fn snapshot(ex: &Executor) -> MetricsSnapshot {
         result_waits: 3,
         result_wait_ns: 1_500_000,
         result_waits_over_budget: 1,
+        helper_argument_errors: 2,
         sum_ns: 4_000_000,
         p50_ns: 80_000,
         p99_ns: 400_000,

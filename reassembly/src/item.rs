@@ -215,6 +215,12 @@ impl Item {
         }
     }
 
+    /// Response time minus request time in milliseconds (for display; the
+    /// item's `elapsedTime` is [`Item::elapsed_us`]).
+    pub fn elapsed_ms(&self) -> f64 {
+        self.elapsed_us() as f64 / 1e3
+    }
+
     /// `elapsedTime`: response time minus request time in whole
     /// microseconds (Kubeshark's unit, what its scripts and filters
     /// compare), 0 unless both sides were captured.

@@ -109,7 +109,7 @@ fn submit<'js>(
     let (promise, resolve, reject) = Promise::new(ctx)?;
     let failure = match effect {
         Err(m) => {
-            sh.counters.borrow_mut().helper_argument_errors += 1;
+            sh.argument_error();
             m
         }
         Ok(_) if sh.pending.borrow().len() >= sh.max_pending => {
@@ -636,6 +636,7 @@ pub(crate) fn install_globals(ctx: &Ctx<'_>, sh: &Rc<Shared>) -> Result<()> {
     g.set("file", file(ctx, sh, &agent)?)?;
     g.set("pcap", pcap(ctx, sh, &agent)?)?;
     g.set("kfl", crate::local::kfl(ctx)?)?;
+    g.set("wrapper", crate::local::wrapper(ctx)?)?;
     g.set("aggregation", crate::local::aggregation(ctx, sh, &agent)?)?;
     g.set("chatgpt", chatgpt(ctx, sh, &agent)?)?;
     // Last: a helper or builtin keeps its name over an env key.

@@ -6,9 +6,11 @@
 //! script scope and a shared global `this`; the hooks of `AGENTS_API.md`
 //! (`onItemCaptured`, `onPacketCaptured`, ...); the helpers (`console`,
 //! `env`, `jobs`, `hub`, `utils`, `vendor.*`, `prometheus`, `file`, `pcap`,
-//! `test`), every I/O helper as an [`Effect`] on a bounded queue answered by
-//! a Promise; lazy item objects (a field is built when a hook reads it); and
-//! per-hook time budgets, heap limits, quarantine and latency histograms.
+//! `test`, `kfl`, `aggregation`, `chatgpt`, timers), every I/O helper as an
+//! [`Effect`] on a bounded queue answered through a *result* (a thenable
+//! that becomes the helper's plain value when used, `results`); lazy item
+//! objects (a field is built when a hook reads it); and per-hook time
+//! budgets, heap limits, quarantine and latency histograms.
 //!
 //! The crate does no network I/O: effects go to the control plane (or a
 //! [`LocalExecutor`] standalone and in tests), and console lines to a

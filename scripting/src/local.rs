@@ -1,7 +1,8 @@
 //! Helpers that answer inside the runtime, with no effect and no I/O:
 //! `setTimeout`/`setInterval` (one-shot and repeating jobs), env keys as
 //! bare globals, `utils.json2Yaml`, `hub.targeted`, `aggregation.*`,
-//! `chatgpt.sentiment`, and `kfl.*` until the filter engine is wired in.
+//! `chatgpt.sentiment`, `wrapper.buildHAR`/`joinMaps` (plain JS,
+//! `wrapper.js`), and `kfl.*` until the filter engine is wired in.
 //! Each throws a catchable `Error` (`TypeError` for a wrong argument) and
 //! counts it in `helper_argument_errors`.
 //!
@@ -44,7 +45,7 @@ fn targeted() -> Arc<str> {
 }
 
 fn arg_error(ctx: &Ctx<'_>, sh: &Shared, msg: &str) -> rquickjs::Error {
-    sh.counters.borrow_mut().helper_argument_errors += 1;
+    sh.argument_error();
     Exception::throw_type(ctx, msg)
 }
 
@@ -154,6 +155,15 @@ pub(crate) fn sentiment<'js>(
         o.set(k, v)?;
     }
     Ok(o)
+}
+
+/// `wrapper.buildHAR(items)` and `wrapper.joinMaps(a, b)` (`wrapper.js`).
+pub(crate) fn wrapper<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
+    let mut opts = rquickjs::context::EvalOptions::default();
+    opts.global = true;
+    opts.strict = true;
+    opts.filename = Some("<skua wrapper>".into());
+    ctx.eval_with_options(include_str!("wrapper.js"), opts)
 }
 
 /// `kfl.match` and `kfl.validate`: the filter engine is not wired in yet.

@@ -56,13 +56,15 @@ pub(crate) struct ResultFns {
     plain: Persistent<Function<'static>>,
 }
 
-/// Waits per call: what [`wait`] adds up until the call that waited is
-/// accounted (`Calls::call` takes it into the agent's site statistics).
+/// Per call: what [`wait`] (and a helper refusing its arguments) adds up
+/// until the call is accounted (`Calls::call` takes it into the agent's
+/// site statistics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct WaitTally {
     pub(crate) waits: u64,
     pub(crate) wait_ns: u64,
     pub(crate) over_budget: u64,
+    pub(crate) argument_errors: u64,
 }
 
 /// State of a result as `results.js` keeps it.

@@ -259,6 +259,9 @@ fn failures_throw_when_used_and_are_reported_when_ignored() {
     );
     let c = h.rt.counters();
     assert_eq!(c.helper_argument_errors, 2, "{c:?}");
+    let site =
+        h.rt.stats().into_iter().find(|s| s.site == CallSite::Hook(Hook::ItemCaptured)).unwrap();
+    assert_eq!(site.helper_argument_errors, 2);
     assert!(c.effects_rejected_full >= 1, "{c:?}");
     assert_eq!(c.faults, 0);
     h.drain();

@@ -334,6 +334,15 @@ impl Shared {
         }
     }
 
+    /// Counts a helper call refused for its arguments (in the runtime's
+    /// totals and, through the call tally, the agent's call site).
+    pub(crate) fn argument_error(&self) {
+        self.counters.borrow_mut().helper_argument_errors += 1;
+        let mut t = self.wait_tally.get();
+        t.argument_errors += 1;
+        self.wait_tally.set(t);
+    }
+
     /// Sends one console line, secrets masked and length bounded.
     pub(crate) fn print(&self, agent: &Arc<str>, level: ConsoleLevel, mut text: String) {
         for s in self.secrets.borrow().iter() {
@@ -1690,7 +1699,7 @@ impl Calls<'_> {
         let ns = u64::try_from(t1.duration_since(t0).as_nanos()).unwrap_or(u64::MAX);
         self.shared.counters.borrow_mut().hook_calls += 1;
         let waits = self.shared.wait_tally.get();
-        if waits.waits != 0 {
+        if waits != crate::results::WaitTally::default() {
             self.shared.wait_tally.set(crate::results::WaitTally::default());
             agent.stats.site(site).waited(waits);
         }

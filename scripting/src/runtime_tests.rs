@@ -1463,3 +1463,29 @@ fn item_types_are_kubeshark_s() {
     let j = http_get(1, "a", "/", 200).to_json(&node());
     assert_eq!(j["elapsedTime"], 1500);
 }
+
+#[test]
+fn wrapper_build_har_and_join_maps() {
+    let mut h = h();
+    h.load(
+        "w",
+        r#"
+        var items = [];
+        function onItemCaptured(d) {
+          items.push(d);
+          if (items.length < 2) return;
+          var har = JSON.parse(wrapper.buildHAR(items));
+          var e = har.log.entries[0];
+          console.log(har.log.version, har.log.entries.length, e.request.method, e.request.url,
+                      e.response.status, e.time, e.request.headers[0].name, e.serverIPAddress);
+          console.log(JSON.stringify(wrapper.joinMaps({a: 1, b: "x"}, {a: 2, c: 3})));
+          try { wrapper.buildHAR("nope"); } catch (err) { console.log(err.name); }
+        }"#,
+    );
+    h.rt.on_item_captured(http_get(1, "a.example", "/x?y=1", 200));
+    h.rt.on_item_captured(http_get(2, "b.example", "/z", 503));
+    assert_eq!(
+        h.lines(),
+        vec!["1.2 2 GET /x?y=1 200 1.5 Host 10.0.0.2", r#"{"a":3,"b":"x","c":3}"#, "TypeError",]
+    );
+}

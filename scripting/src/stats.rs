@@ -116,6 +116,9 @@ pub struct HookStats {
     pub result_wait_ns: u64,
     /// Waits that ran out of the call's budget.
     pub result_waits_over_budget: u64,
+    /// Helper calls refused for their arguments (missing, wrong type, bad
+    /// value).
+    pub helper_argument_errors: u64,
     /// Sum of latencies (for a Prometheus summary's `_sum`).
     pub sum_ns: u64,
     pub p50_ns: u64,
@@ -162,6 +165,7 @@ impl SiteStats {
         self.waits.waits += t.waits;
         self.waits.wait_ns = self.waits.wait_ns.saturating_add(t.wait_ns);
         self.waits.over_budget += t.over_budget;
+        self.waits.argument_errors += t.argument_errors;
     }
 
     #[inline]
@@ -204,6 +208,7 @@ impl SiteStats {
             result_waits: self.waits.waits,
             result_wait_ns: self.waits.wait_ns,
             result_waits_over_budget: self.waits.over_budget,
+            helper_argument_errors: self.waits.argument_errors,
             sum_ns: self.sum_ns,
             p50_ns: q(0.5),
             p99_ns: q(0.99),
