@@ -239,7 +239,9 @@ fn matches(proto: &str, row: &Value, item: &Value) -> bool {
             ("http", "status_code") => resp["status"].as_u64() == want.as_u64(),
             // No request captured: no request body either (the peers write 0).
             ("http", "request_body_len") => {
-                req["bodySize"].as_u64().or(req.is_null().then_some(0)) == want.as_u64()
+                // (A side that was not captured is `{}`.)
+                let none = req.as_object().is_none_or(serde_json::Map::is_empty);
+                req["bodySize"].as_u64().or(none.then_some(0)) == want.as_u64()
             }
             ("http", "response_body_len") => resp["content"]["size"].as_u64() == want.as_u64(),
             ("dns", "query") => {
