@@ -4,7 +4,10 @@
 //! items with no agent hook (the agent-less pipeline) against dropping them
 //! (no scripting at all); and the cost of each level an agent reads
 //! (`agents/levels`). Hook latency quantiles are printed after the inline
-//! run.
+//! run. `count-per-host+webhook` adds a fire-and-forget `vendor.webhook`
+//! per item, its effects answered by a local executor on another thread
+//! (the runtime's side of an I/O helper: building the effect, the queue,
+//! the result object; the delivery itself is the control plane's).
 //!
 //! `cargo bench --bench agents`
 
@@ -24,6 +27,40 @@ use scripting::{
 const BATCH: usize = 4096;
 
 const NO_ITEM_HOOK: &str = "function onHubAction(action, object) {}";
+
+const COUNT_PER_HOST_WEBHOOK: &str = r#"
+var counts = {};
+for (var i = 0; i < 16; i++) counts["host-" + i + ".example.com"] = 0;
+function onItemCaptured(data) {
+  counts[data.request.headers.host]++;
+  vendor.webhook("POST", "http://127.0.0.1:9/hook", data.request.path);
+}
+"#;
+
+/// A runtime whose effects a local executor thread answers.
+fn runtime_with_executor(source: &str) -> (AgentRuntime, std::thread::JoinHandle<()>) {
+    let _ = dataplane::alloc::transparent_huge_pages(false);
+    let config = ScriptingConfig::default();
+    let (console, _console_rx) = ConsoleSink::new(1024);
+    let (effects, effects_rx) = EffectSink::new(config.effect_queue as usize);
+    let dir = std::env::temp_dir().join("skua-bench-agents");
+    let (executor, executed) = scripting::LocalExecutor::new(effects_rx, dir)
+        .spawn_streaming()
+        .expect("starting the effect thread");
+    // What it executed is not kept.
+    std::thread::spawn(move || executed.into_iter().for_each(drop));
+    let mut rt = AgentRuntime::new(scripting::RuntimeOptions {
+        id: scripting::RuntimeId(0),
+        node: NodeInfo { ip: "127.0.0.1".into(), name: "bench".into() },
+        config,
+        console,
+        effects,
+        clock: scripting::Clock::System,
+    })
+    .expect("runtime");
+    rt.load_agent("agent", source).expect("agent loads");
+    (rt, executor)
+}
 
 fn runtime(source: &str) -> AgentRuntime {
     // The heap as skua runs it: without transparent huge pages
@@ -64,6 +101,25 @@ fn inline(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // Fire-and-forget: one webhook per item, the result ignored.
+    let (mut posting, answered) = runtime_with_executor(COUNT_PER_HOST_WEBHOOK);
+    g.bench_function("count-per-host+webhook", |b| {
+        b.iter_batched(
+            || template.clone(),
+            |batch| {
+                posting.on_items_captured(batch);
+                posting.poll_completions();
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    let c = posting.counters();
+    eprintln!(
+        "count-per-host+webhook: {} items, {} webhooks submitted, {} refused (queue full), {} refused (pending), {} result waits",
+        c.items, c.effects_submitted, c.effects_rejected_full, c.effects_rejected_pending, c.result_waits
+    );
+    drop(posting);
+    let _ = answered.join();
     let mut idle = runtime(NO_ITEM_HOOK);
     g.bench_function("no-item-hook", |b| {
         b.iter_batched(

@@ -11,7 +11,8 @@ function onItemCaptured(data) {
   } catch (e) {
     // Not JSON: expected for many bodies; nothing to do.
   }
-  if (data.response && data.response.status >= 500) {
+  // `data.response` is `{}` on an item without one: status is undefined.
+  if (data.response.status >= 500) {
     vendor.webhook("POST", env.WEBHOOK_URL || "http://127.0.0.1:9/unreachable", JSON.stringify(data))
       .then(function (res) {
         if (res.status >= 300) console.error("webhook answered", res.status);

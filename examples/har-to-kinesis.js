@@ -1,6 +1,6 @@
 // Every HTTP item as a HAR entry on a Kinesis stream.
 function harEntry(data) {
-  var req = data.request, res = data.response || {};
+  var req = data.request, res = data.response;
   function pairs(obj) {
     var out = [];
     for (var k in obj) out.push({ name: k, value: obj[k] });
@@ -8,7 +8,7 @@ function harEntry(data) {
   }
   return {
     startedDateTime: data.startTime,
-    time: data.elapsedTime,
+    time: data.elapsedTime / 1000, // HAR wants ms; elapsedTime is µs
     request: {
       method: req.method, url: req.url, httpVersion: req.httpVersion,
       headers: pairs(req.headers), queryString: pairs(req.queryString),

@@ -2,7 +2,7 @@
 var counts = {};
 
 function onItemCaptured(data) {
-  if (data.protocol.name !== "http" || !data.response) return;
+  if (data.protocol.name !== "http" || data.response.status === undefined) return;
   var host = data.request.headers.Host || data.dst.ip;
   var key = host + "|" + data.response.status;
   counts[key] = (counts[key] || 0) + 1;

@@ -3,10 +3,10 @@
 var stats = {};
 
 function onItemCaptured(data) {
-  if (data.protocol.name !== "http" || !data.response) return;
+  if (data.protocol.name !== "http" || data.response.status === undefined) return;
   var key = (data.request.headers.Host || data.dst.ip) + " " + data.request.method + " " + data.request.path;
   var s = stats[key] || (stats[key] = { n: 0, mean: 0, m2: 0 });
-  var x = data.elapsedTime;
+  var x = data.elapsedTime / 1000; // µs → ms
   if (s.n >= 30) {
     var sd = Math.sqrt(s.m2 / (s.n - 1));
     var z = sd > 0 ? (x - s.mean) / sd : 0;

@@ -4,8 +4,9 @@ var local = {};
 var global = {};
 
 function onItemCaptured(data) {
-  if (data.protocol.name !== "dns" || !data.request) return;
-  var qs = data.request.questions;
+  if (data.protocol.name !== "dns") return;
+  // A response whose query was not captured: its request is `{}`.
+  var qs = data.request.questions || data.response.questions || [];
   for (var i = 0; i < qs.length; i++) local[qs[i].name] = (local[qs[i].name] || 0) + 1;
 }
 

@@ -221,7 +221,9 @@ fn matches(proto: &str, row: &Value, item: &Value) -> bool {
     }
     // A DNS response echoes its question: it names what was resolved even
     // when the query was not captured.
-    let question = if req.is_null() { &resp["questions"][0] } else { &req["questions"][0] };
+    // (A missing side is `{}`.)
+    let question =
+        if req.get("questions").is_none() { &resp["questions"][0] } else { &req["questions"][0] };
     for f in fields {
         let want = &row[f];
         if want.is_null() {
@@ -237,7 +239,9 @@ fn matches(proto: &str, row: &Value, item: &Value) -> bool {
             ("http", "status_code") => resp["status"].as_u64() == want.as_u64(),
             // No request captured: no request body either (the peers write 0).
             ("http", "request_body_len") => {
-                req["bodySize"].as_u64().or(req.is_null().then_some(0)) == want.as_u64()
+                // (A side that was not captured is `{}`.)
+                let none = req.as_object().is_none_or(serde_json::Map::is_empty);
+                req["bodySize"].as_u64().or(none.then_some(0)) == want.as_u64()
             }
             ("http", "response_body_len") => resp["content"]["size"].as_u64() == want.as_u64(),
             ("dns", "query") => {

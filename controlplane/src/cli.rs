@@ -423,7 +423,8 @@ fn item_line(v: &serde_json::Value) -> String {
         ep(&v["src"]),
         ep(&v["dst"]),
         gist,
-        v["elapsedTime"].as_f64().unwrap_or(0.0),
+        // elapsedTime is in microseconds.
+        v["elapsedTime"].as_f64().unwrap_or(0.0) / 1_000.0,
         err
     )
 }
@@ -685,6 +686,7 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
                     Err(e) => panic!("agent runtime on core {core}: {e:#}"),
                 };
                 hub.hub().register(sink.mailbox());
+                crate::logging::forward_logs_to(sink.mailbox());
                 with_pods(Dissector::new(&rcfg, core as u16, sink), &pods)
             },
             progress,
@@ -704,6 +706,7 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
             p.load_agent(name, src).with_context(|| format!("loading agent {name}"))?;
         }
         for mb in p.mailboxes() {
+            crate::logging::forward_logs_to(mb.clone());
             cp.handle().hub().register(mb);
         }
         *pool.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);

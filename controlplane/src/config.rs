@@ -298,6 +298,24 @@ mod tests {
     }
 
     #[test]
+    fn env_values_set_as_numbers_and_booleans_are_strings() {
+        let c = Config::load(
+            None,
+            &sets(&[
+                "scripting.env.MIN_STATUS=400",
+                "scripting.env.VERBOSE=true",
+                "scripting.env.WEBHOOK_URL=http://127.0.0.1:9/x",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.scripting.env["MIN_STATUS"], "400");
+        assert_eq!(c.scripting.env["VERBOSE"], "true");
+        assert_eq!(c.scripting.env["WEBHOOK_URL"], "http://127.0.0.1:9/x");
+        let e = Config::load(None, &sets(&["scripting.env.LIST=[1,2]"])).unwrap_err().to_string();
+        assert!(e.contains("env.LIST: expected a string, a number or a boolean"), "{e}");
+    }
+
+    #[test]
     fn kubernetes_section() {
         let c = Config::load(
             None,

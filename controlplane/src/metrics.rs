@@ -231,6 +231,23 @@ fn hook_counter(
     }
 }
 
+/// A per-hook family of nanosecond figures, in seconds.
+fn hook_seconds(
+    out: &mut String,
+    s: &MetricsSnapshot,
+    (name, kind): (&str, &str),
+    help: &str,
+    get_ns: impl Fn(&HookStats) -> u64,
+) {
+    let mut f = Family::new(out, name, kind, help);
+    for h in &s.hooks {
+        f.f(
+            &[("runtime", &h.runtime.to_string()), ("agent", &h.agent), ("hook", h.site_name())],
+            get_ns(h) as f64 / 1e9,
+        );
+    }
+}
+
 fn integration_family(
     out: &mut String,
     s: &MetricsSnapshot,
@@ -578,6 +595,34 @@ pub fn render(s: &MetricsSnapshot) -> String {
         "Calls stopped at the runtime's heap limit.",
         |h| h.out_of_memory,
     );
+    hook_counter(
+        &mut out,
+        s,
+        "skua_agent_result_waits_total",
+        "Helper results the agent used as values before their answer had come: the call waited.",
+        |h| h.result_waits,
+    );
+    hook_seconds(
+        &mut out,
+        s,
+        ("skua_agent_result_wait_seconds_total", "counter"),
+        "Time calls spent waiting for helper results.",
+        |h| h.result_wait_ns,
+    );
+    hook_counter(
+        &mut out,
+        s,
+        "skua_agent_result_waits_over_budget_total",
+        "Waits for a helper result that ran out of the call's budget (the use threw an Error).",
+        |h| h.result_waits_over_budget,
+    );
+    hook_counter(
+        &mut out,
+        s,
+        "skua_agent_helper_argument_errors_total",
+        "Helper calls refused for their arguments (missing, wrong type, bad value): a catchable Error.",
+        |h| h.helper_argument_errors,
+    );
     {
         let mut f = Family::new(
             &mut out,
@@ -597,24 +642,13 @@ pub fn render(s: &MetricsSnapshot) -> String {
             f.sample_named("_count", &base, &h.calls.to_string());
         }
     }
-    {
-        let mut f = Family::new(
-            &mut out,
-            "skua_agent_call_duration_max_seconds",
-            "gauge",
-            "Longest call into an agent so far.",
-        );
-        for h in &s.hooks {
-            f.f(
-                &[
-                    ("runtime", &h.runtime.to_string()),
-                    ("agent", &h.agent),
-                    ("hook", h.site_name()),
-                ],
-                h.max_ns as f64 / 1e9,
-            );
-        }
-    }
+    hook_seconds(
+        &mut out,
+        s,
+        ("skua_agent_call_duration_max_seconds", "gauge"),
+        "Longest call into an agent so far.",
+        |h| h.max_ns,
+    );
     if let Some(n) = s.effect_queue_rejected {
         let mut f = Family::new(
             &mut out,

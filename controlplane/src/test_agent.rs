@@ -1,9 +1,12 @@
 //! `skua test-agent`: runs agents over a capture on one thread with the
 //! capture's clock, so a job scheduled every minute fires once per minute
-//! of capture time however fast the file is read. I/O helpers do not reach
-//! the network: a local executor answers them (files under a scratch data
-//! directory, `hub.action` into the same runtime) and prints each call.
-//! What an agent would do in production, shown offline and repeatable.
+//! (and a `setTimeout` after its delay) of capture time however fast the
+//! file is read. By default I/O helpers do not reach the network: a local
+//! executor answers them (files under a scratch data directory,
+//! `hub.action` into the same runtime) and prints each call. What an agent
+//! would do in production, shown offline and repeatable. With `--live` the
+//! control plane's executor delivers them for real (`integrations.*`), as
+//! `skua run` would, still on the capture's clock.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +36,12 @@ pub struct TestAgentArgs {
     /// Do not print the I/O helper calls the agents made.
     #[arg(long)]
     pub no_effects: bool,
+
+    /// Deliver the I/O helper calls for real through the control plane's
+    /// integrations (webhooks, Kinesis, InfluxDB, Slack, files under
+    /// `scripting.dataDir`) instead of answering them offline.
+    #[arg(long)]
+    pub live: bool,
 }
 
 fn to_time(ns: u64) -> SystemTime {
@@ -56,13 +65,29 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
     }
     let scratch = tempfile::Builder::new().prefix("skua-test-agent-").tempdir()?;
     let mut scfg = cfg.scripting.clone();
-    scfg.data_dir = scratch.path().to_path_buf();
+    if !args.live {
+        scfg.data_dir = scratch.path().to_path_buf();
+    }
     let node = NodeInfo { ip: String::new(), name: "test-agent".into() };
     let (console, console_rx) = ConsoleSink::new(scfg.console_queue as usize);
     let (effects, effects_rx) = EffectSink::new(scfg.effect_queue as usize);
     let opts = agents::runtime_options(0, &node, &scfg, &console, &effects, Clock::Manual);
     let mut rt = AgentRuntime::new(opts)?;
-    let mut executor = LocalExecutor::new(effects_rx, scratch.path()).with_hub(rt.mailbox());
+    crate::logging::forward_logs_to(rt.mailbox());
+    // On another thread: a script that uses a helper's result as a value
+    // waits for it, so the answer must come from elsewhere.
+    let (live, executed) = if args.live {
+        let ctx =
+            crate::executor::ExecutorContext { cpus: Vec::new(), data_dir: scfg.data_dir.clone() };
+        let ex = crate::executor::Executor::start(cfg.integrations.clone(), ctx, Some(effects_rx))?;
+        ex.handle().hub().register(rt.mailbox());
+        (Some(ex), crossbeam_channel::never())
+    } else {
+        let (_thread, executed) = LocalExecutor::new(effects_rx, scratch.path())
+            .with_hub(rt.mailbox())
+            .spawn_streaming()?;
+        (None, executed)
+    };
     let mut failed = false;
     for (name, src) in &list {
         match rt.load_agent(name, src) {
@@ -91,7 +116,6 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
     let mut source = FileSource::open(input, Pace::Fast, 1)?;
     let mut reassembler = Reassembler::new(&cfg.reassembly, 0);
     let mut items: Vec<Item> = Vec::new();
-    let mut shown = 0usize;
     let mut next_advance = 0u64;
     let mut last_ts = 0u64;
     let mut first_ts = None;
@@ -100,27 +124,36 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
 
     // One step of the agent loop: jobs due by `ts`, hooks, helpers' answers,
     // console lines and the calls made.
-    let settle = |rt: &mut AgentRuntime, executor: &mut LocalExecutor, shown: &mut usize| {
+    // (The executor answers every request, so `pending_effects` reaches 0;
+    // the bound only guards against a bug.)
+    let settle = |rt: &mut AgentRuntime| {
+        let t0 = std::time::Instant::now();
         loop {
-            let ran = executor.run_pending();
             let polled = rt.poll_completions();
-            if ran == 0 && polled == 0 {
+            if rt.pending_effects() == 0 {
+                if polled == 0 {
+                    break;
+                }
+            } else if t0.elapsed() > Duration::from_secs(30) {
+                tracing::warn!("{} helper calls still unanswered", rt.pending_effects());
                 break;
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
             }
         }
         for line in console_rx.try_iter() {
             println!("{line}");
         }
-        if !args.no_effects {
-            for e in &executor.transcript()[*shown..] {
-                let outcome = match &e.result {
-                    Ok(v) => format!("→ {v}"),
-                    Err(err) => format!("→ rejected: {err}"),
-                };
-                println!("[effect {}] {}({}) {}", e.agent, e.helper, e.args, outcome);
+        for e in executed.try_iter() {
+            if args.no_effects {
+                continue;
             }
+            let outcome = match &e.result {
+                Ok(v) => format!("→ {v}"),
+                Err(err) => format!("→ rejected: {err}"),
+            };
+            println!("[effect {}] {}({}) {}", e.agent, e.helper, e.args, outcome);
         }
-        *shown = executor.transcript().len();
     };
 
     loop {
@@ -133,7 +166,7 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
             // packets that come after them.
             while let Some(due) = rt.next_job_due().filter(|d| *d <= to_time(ts)) {
                 rt.run_due_jobs(due);
-                settle(&mut rt, &mut executor, &mut shown);
+                settle(&mut rt);
             }
             rt.set_time(to_time(ts));
             packets += 1;
@@ -155,7 +188,7 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
             if !items.is_empty() {
                 rt.on_items_captured(items.drain(..));
             }
-            settle(&mut rt, &mut executor, &mut shown);
+            settle(&mut rt);
         }
         if p == Poll::End {
             break;
@@ -168,8 +201,23 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
     while let Some(due) = rt.next_job_due().filter(|d| *d <= to_time(last_ts)) {
         rt.run_due_jobs(due);
     }
-    settle(&mut rt, &mut executor, &mut shown);
+    settle(&mut rt);
     let c = rt.counters();
+    let stats = rt.stats();
+    let quarantined: Vec<String> = rt
+        .agents()
+        .into_iter()
+        .filter_map(|a| a.quarantined.map(|why| format!("{}: {why}", a.name)))
+        .collect();
+    // The runtime holds the effect sink: dropped first, so the executor
+    // drains what is left and stops.
+    drop(rt);
+    if let Some(ex) = live {
+        let drain = ex.shutdown();
+        if drain.abandoned > 0 {
+            tracing::warn!("{} deliveries abandoned at exit", drain.abandoned);
+        }
+    }
     tracing::info!(
         "{packets} packets ({malformed} not decoded), {} items, {} hook calls, {} faults, {} interrupts; capture time {:.1} s",
         c.items,
@@ -178,12 +226,7 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
         c.interrupts,
         last_ts.saturating_sub(first_ts.unwrap_or(last_ts)) as f64 / 1e9
     );
-    print!("{}", agents::table(&rt.stats()));
-    let quarantined: Vec<String> = rt
-        .agents()
-        .into_iter()
-        .filter_map(|a| a.quarantined.map(|why| format!("{}: {why}", a.name)))
-        .collect();
+    print!("{}", agents::table(&stats));
     for q in &quarantined {
         tracing::warn!("quarantined {q}");
     }

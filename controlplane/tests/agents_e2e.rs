@@ -13,7 +13,7 @@ use support::*;
 
 const AGENT: &str = r#"
 function onItemCaptured(data) {
-  if (data.protocol.name !== "http" || !data.response) return;
+  if (data.protocol.name !== "http" || data.response.status === undefined) return;
   var status = data.response.status;
   if (status >= 500) {
     vendor.webhook("POST", env.WEBHOOK_URL, JSON.stringify({ id: data.id, status: status, url: data.request.url }),

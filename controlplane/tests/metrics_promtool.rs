@@ -71,6 +71,10 @@ fn snapshot(ex: &Executor) -> MetricsSnapshot {
         errors: 1,
         interrupts: 0,
         out_of_memory: 0,
+        result_waits: 3,
+        result_wait_ns: 1_500_000,
+        result_waits_over_budget: 1,
+        helper_argument_errors: 2,
         sum_ns: 4_000_000,
         p50_ns: 80_000,
         p99_ns: 400_000,
@@ -154,6 +158,9 @@ fn promtool_accepts_the_exposition_served_on_metrics() {
         "skua_items_total",
         "skua_agent_calls_total",
         "skua_agent_call_duration_seconds",
+        "skua_agent_result_waits_total",
+        "skua_agent_result_wait_seconds_total",
+        "skua_agent_result_waits_over_budget_total",
         "skua_integration_requests_total",
         "skua_integration_queue_depth",
         "skua_integration_delivery_duration_seconds",
@@ -165,6 +172,7 @@ fn promtool_accepts_the_exposition_served_on_metrics() {
     assert!(text
         .contains(r#"skua_nic_queue_received_packets_total{port="0000:3b:02.0",queue="1"} 500"#));
     assert!(text.contains(r#"skua_agent_call_duration_seconds{runtime="rt0",agent="slack-5xx",hook="onItemCaptured",quantile="0.99"} 0.0004"#));
+    assert!(text.contains(r#"skua_agent_result_wait_seconds_total{runtime="rt0",agent="slack-5xx",hook="onItemCaptured"} 0.0015"#), "{text}");
     assert!(
         text.contains(r#"http_5xx_responses_total{path="/a \"quoted\" \\ back\nslash"} 5"#),
         "{text}"

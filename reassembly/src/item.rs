@@ -215,11 +215,20 @@ impl Item {
         }
     }
 
+    /// Response time minus request time in milliseconds (for display; the
+    /// item's `elapsedTime` is [`Item::elapsed_us`]).
     pub fn elapsed_ms(&self) -> f64 {
+        self.elapsed_us() as f64 / 1e3
+    }
+
+    /// `elapsedTime`: response time minus request time in whole
+    /// microseconds (Kubeshark's unit, what its scripts and filters
+    /// compare), 0 unless both sides were captured.
+    pub fn elapsed_us(&self) -> u64 {
         if self.exchange.request.is_some() && self.exchange.response.is_some() {
-            self.exchange.response_ts_ns.saturating_sub(self.exchange.request_ts_ns) as f64 / 1e6
+            self.exchange.response_ts_ns.saturating_sub(self.exchange.request_ts_ns) / 1_000
         } else {
-            0.0
+            0
         }
     }
 
@@ -347,8 +356,12 @@ impl Item {
         let ts = self.ts_ns();
         let endpoint = |e: &Endpoint| json!({"ip": e.ip.to_string(), "port": e.port.to_string(), "name": e.name, "namespace": e.namespace});
         let node_json = json!({"ip": node.ip, "name": node.name});
-        let request = ex.request.as_ref().map_or(Value::Null, Message::request_json);
-        let response = ex.response.as_ref().map_or(Value::Null, Message::response_json);
+        // Never null, as in Kubeshark: `data.response.status` on an item
+        // without a response is undefined, not a TypeError; `error` says
+        // why the side is missing.
+        let empty = || Value::Object(Map::new());
+        let request = ex.request.as_ref().map_or_else(empty, Message::request_json);
+        let response = ex.response.as_ref().map_or_else(empty, Message::response_json);
         let error = match &ex.error {
             Some(e) => json!({"type": e.kind.as_str(), "msg": e.msg}),
             None => Value::Null,
@@ -364,7 +377,7 @@ impl Item {
         m.insert("dst".into(), endpoint(&self.dst));
         m.insert("timestamp".into(), (ts / 1_000_000).into());
         m.insert("startTime".into(), rfc3339(ts).into());
-        m.insert("elapsedTime".into(), self.elapsed_ms().into());
+        m.insert("elapsedTime".into(), self.elapsed_us().into());
         m.insert("request".into(), request);
         m.insert("response".into(), response);
         m.insert("requestSize".into(), ex.request_size.into());

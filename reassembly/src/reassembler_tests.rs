@@ -44,7 +44,7 @@ fn handshake_get_response_fin_gives_one_item_with_the_contract_shape() {
     assert_eq!(j["worker"]["name"], "node-a");
     assert_eq!(j["timestamp"], 1_700_000_000_004u64);
     assert_eq!(j["startTime"], "2023-11-14T22:13:20.004Z");
-    assert_eq!(j["elapsedTime"], 1.0);
+    assert_eq!(j["elapsedTime"], 1_000);
     assert_eq!(j["request"]["method"], "GET");
     assert_eq!(j["request"]["queryString"]["a"], "1");
     assert_eq!(j["response"]["status"], 200);
@@ -206,7 +206,7 @@ fn dns_over_udp_pairs_and_counts() {
     assert_eq!(j["request"]["questions"][0]["type"], "A");
     assert_eq!(j["request"]["opCode"], "Query");
     assert_eq!(j["response"]["answers"][0]["ip"], "1.2.3.4");
-    assert_eq!(j["elapsedTime"], 2.5);
+    assert_eq!(j["elapsedTime"], 2_500);
     assert_eq!(items[0].stream >> 48, 3, "core in the stream id");
     assert_eq!(r.counters().items_dns, 1);
 }

@@ -16,9 +16,13 @@ pub struct ScriptingConfig {
     /// after the file. In a cluster the agents live in a ConfigMap instead
     /// and this is only used by `skua scripts` to sync a local folder.
     pub source: Option<PathBuf>,
-    /// Variables agents read as `env.NAME`. Treated as secrets: their values
-    /// are masked (`***`) in console lines and never shown by the API or the
+    /// Variables agents read as `env.NAME` (and, as in Kubeshark, as the
+    /// bare global `NAME`). Values are strings; a number or a boolean
+    /// (`--set scripting.env.MIN_STATUS=400`, `DEBUG: true` in YAML) is
+    /// taken as its text. Treated as secrets: their values are masked
+    /// (`***`) in console lines and never shown by the API or the
     /// dashboard.
+    #[serde(deserialize_with = "env_values")]
     pub env: BTreeMap<String, String>,
     /// Script cores: runtimes in the script pool, each on its own pinned
     /// thread, fed by lock-free rings from the capture cores. `0` runs one
@@ -74,6 +78,10 @@ pub struct ScriptingConfig {
     /// Hub actions and pod events waiting for one runtime. When full, the
     /// event is dropped and counted.
     pub inbox_queue: u32,
+    /// skua's own log records (`info`, `warning`, `error`) waiting for one
+    /// runtime's `onLogCall` hook; only queued while some agent of the
+    /// runtime defines it. When full, a record is dropped and counted.
+    pub log_queue: u32,
     /// Consecutive faults (exceptions, interrupts, heap-limit hits) after
     /// which an agent is quarantined: its hooks and jobs stop until it is
     /// reloaded. `0` never quarantines.
@@ -96,6 +104,41 @@ pub struct ScriptingConfig {
     pub watch_ms: u64,
 }
 
+/// `env`: a map of scalars, each kept as its text (`400`, `true`, `1.5`);
+/// a list, a map or null as a value is refused by name.
+fn env_values<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Bool(bool),
+        Int(i64),
+        Uint(u64),
+        Float(f64),
+        Other(serde::de::IgnoredAny),
+    }
+    let raw = BTreeMap::<String, Scalar>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Scalar::Text(s) => s,
+                Scalar::Bool(b) => b.to_string(),
+                Scalar::Int(i) => i.to_string(),
+                Scalar::Uint(u) => u.to_string(),
+                Scalar::Float(f) => f.to_string(),
+                Scalar::Other(_) => {
+                    return Err(serde::de::Error::custom(format!(
+                        "env.{k}: expected a string, a number or a boolean"
+                    )))
+                }
+            };
+            Ok((k, text))
+        })
+        .collect()
+}
+
 impl Default for ScriptingConfig {
     fn default() -> Self {
         ScriptingConfig {
@@ -116,6 +159,7 @@ impl Default for ScriptingConfig {
             console_queue: 4_096,
             max_console_line_bytes: 8 * 1024,
             inbox_queue: 1_024,
+            log_queue: 256,
             quarantine_after: 10,
             data_dir: PathBuf::from("/var/lib/skua/agents"),
             es5_strict: false,
@@ -141,6 +185,7 @@ impl ScriptingConfig {
             ("consoleQueue", u64::from(self.console_queue)),
             ("maxConsoleLineBytes", u64::from(self.max_console_line_bytes)),
             ("inboxQueue", u64::from(self.inbox_queue)),
+            ("logQueue", u64::from(self.log_queue)),
         ];
         for (key, v) in positive {
             if v == 0 {
@@ -186,6 +231,22 @@ mod tests {
         assert!(c.es5_strict);
         assert_eq!(c.ring_capacity, ScriptingConfig::default().ring_capacity);
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn env_takes_numbers_and_booleans_as_text() {
+        let c: ScriptingConfig = serde_json::from_value(serde_json::json!({
+            "env": {"MIN_STATUS": 400, "DEBUG": true, "RATIO": 1.5, "NAME": "x"}
+        }))
+        .unwrap();
+        assert_eq!(c.env["MIN_STATUS"], "400");
+        assert_eq!(c.env["DEBUG"], "true");
+        assert_eq!(c.env["RATIO"], "1.5");
+        assert_eq!(c.env["NAME"], "x");
+        let e = serde_json::from_value::<ScriptingConfig>(serde_json::json!({"env": {"L": [1]}}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("env.L: expected a string, a number or a boolean"), "{e}");
     }
 
     #[test]

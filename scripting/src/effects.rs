@@ -7,7 +7,9 @@
 //! once and is counted; nothing waits.
 //!
 //! The mailbox also carries what the control plane delivers *into* a runtime
-//! (hub actions for `onHubAction`, pod events for `onPodEvent`).
+//! (hub actions for `onHubAction`, pod events for `onPodEvent`, skua's own
+//! log records for `onLogCall` on a queue of their own, taken only while
+//! some agent of the runtime defines the hook).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -130,6 +132,18 @@ impl Effect {
         }
     }
 
+    /// The field of the executor's answer that is the plain value the
+    /// helper returned in Kubeshark (what a script gets when it uses the
+    /// result as a value, `crate::results`); `None`: the whole answer. The
+    /// Promise resolves with the whole answer either way.
+    pub fn plain_field(&self) -> Option<&'static str> {
+        match self {
+            // `{status, headers, body}` → the body, as Kubeshark returned.
+            Effect::Webhook { .. } => Some("body"),
+            _ => None,
+        }
+    }
+
     /// The arguments as JSON with credentials (tokens, secrets, Slack
     /// webhook URLs) replaced by `***`: what transcripts and logs may show.
     pub fn redacted_json(&self) -> Value {
@@ -245,6 +259,28 @@ pub enum RuntimeEvent {
     Job { tag: Option<String>, remove: bool },
 }
 
+/// One of skua's own log records for `onLogCall(level, msg)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    /// `info`, `warning` or `error`.
+    pub level: &'static str,
+    /// The record as a JSON object's text: `time`, `level`, `message` and
+    /// the record's fields.
+    pub msg: String,
+}
+
+/// What became of a log record offered to a runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogDelivery {
+    Sent,
+    /// No agent of the runtime defines `onLogCall`.
+    NotWanted,
+    /// The runtime's log queue was full: dropped and counted.
+    Full,
+    /// The runtime is gone.
+    Gone,
+}
+
 /// The way into one runtime: completions of its effects and events for its
 /// hooks. Cheap to clone; any thread may hold one.
 #[derive(Debug, Clone)]
@@ -253,30 +289,77 @@ pub struct Mailbox {
     completions: Sender<Completion>,
     events: Sender<RuntimeEvent>,
     events_dropped: Arc<AtomicU64>,
+    logs: Sender<LogRecord>,
+    wants_logs: Arc<std::sync::atomic::AtomicBool>,
+    logs_dropped: Arc<AtomicU64>,
 }
 
 pub(crate) struct MailboxReceiver {
     pub completions: Receiver<Completion>,
     pub events: Receiver<RuntimeEvent>,
     pub events_dropped: Arc<AtomicU64>,
+    pub logs: Receiver<LogRecord>,
+    pub wants_logs: Arc<std::sync::atomic::AtomicBool>,
+    pub logs_dropped: Arc<AtomicU64>,
 }
 
 impl Mailbox {
     /// `completions` bounds settled-but-unpolled Promises (the runtime keeps
     /// no more than that many pending, so a completion always fits);
-    /// `events` bounds hub actions and pod events.
+    /// `events` bounds hub actions and pod events; `logs` log records.
     pub(crate) fn new(
         runtime: RuntimeId,
         completions: usize,
         events: usize,
+        logs: usize,
     ) -> (Mailbox, MailboxReceiver) {
         let (ctx, crx) = crossbeam_channel::bounded(completions.max(1));
         let (etx, erx) = crossbeam_channel::bounded(events.max(1));
+        let (ltx, lrx) = crossbeam_channel::bounded(logs.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
+        let wants_logs = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let logs_dropped = Arc::new(AtomicU64::new(0));
         (
-            Mailbox { runtime, completions: ctx, events: etx, events_dropped: dropped.clone() },
-            MailboxReceiver { completions: crx, events: erx, events_dropped: dropped },
+            Mailbox {
+                runtime,
+                completions: ctx,
+                events: etx,
+                events_dropped: dropped.clone(),
+                logs: ltx,
+                wants_logs: wants_logs.clone(),
+                logs_dropped: logs_dropped.clone(),
+            },
+            MailboxReceiver {
+                completions: crx,
+                events: erx,
+                events_dropped: dropped,
+                logs: lrx,
+                wants_logs,
+                logs_dropped,
+            },
         )
+    }
+
+    /// Whether some agent of the runtime defines `onLogCall` (only then
+    /// are log records worth building for it).
+    pub fn wants_logs(&self) -> bool {
+        self.wants_logs.load(Ordering::Relaxed)
+    }
+
+    /// Queues a log record for `onLogCall`: not when no agent of the
+    /// runtime wants it; a full queue drops it and counts.
+    pub fn log(&self, record: LogRecord) -> LogDelivery {
+        if !self.wants_logs() {
+            return LogDelivery::NotWanted;
+        }
+        match self.logs.try_send(record) {
+            Ok(()) => LogDelivery::Sent,
+            Err(TrySendError::Full(_)) => {
+                self.logs_dropped.fetch_add(1, Ordering::Relaxed);
+                LogDelivery::Full
+            }
+            Err(TrySendError::Disconnected(_)) => LogDelivery::Gone,
+        }
     }
 
     pub fn runtime(&self) -> RuntimeId {

@@ -74,6 +74,25 @@ impl LocalExecutor {
         })
     }
 
+    /// Runs on its own thread until every sink is dropped, sending each
+    /// executed effect to the returned receiver as it completes (so a
+    /// runtime on the caller's thread can wait for helper results while
+    /// its effects run here).
+    pub fn spawn_streaming(
+        mut self,
+    ) -> std::io::Result<(JoinHandle<()>, Receiver<ExecutedEffect>)> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let handle = std::thread::Builder::new().name("skua-effects".into()).spawn(move || {
+            while let Ok(req) = self.rx.recv() {
+                // Shown before the runtime can see the answer.
+                let (done, result) = self.run_one(&req);
+                let _ = tx.send(done);
+                req.complete(result);
+            }
+        })?;
+        Ok((handle, rx))
+    }
+
     pub fn transcript(&self) -> &[ExecutedEffect] {
         &self.transcript
     }
@@ -84,17 +103,23 @@ impl LocalExecutor {
 
     /// Executes one request and completes it.
     pub fn execute(&mut self, req: EffectRequest) {
+        let (done, result) = self.run_one(&req);
+        self.transcript.push(done);
+        req.complete(result);
+    }
+
+    fn run_one(&mut self, req: &EffectRequest) -> (ExecutedEffect, EffectResult) {
         self.seq += 1;
         let result = self.run(&req.agent, &req.effect);
-        self.transcript.push(ExecutedEffect {
+        let done = ExecutedEffect {
             runtime: req.runtime,
             agent: req.agent.to_string(),
             request_id: req.request_id,
             helper: req.effect.helper(),
             args: req.effect.redacted_json(),
             result: result.clone(),
-        });
-        req.complete(result);
+        };
+        (done, result)
     }
 
     fn agent_path(&self, agent: &str, rel: &Path) -> Result<PathBuf, String> {

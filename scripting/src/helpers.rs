@@ -5,8 +5,11 @@
 //! outside any agent scope (`new Function`, `eval`), without `jobs`.
 //!
 //! I/O helpers never do I/O here: they turn their arguments into an
-//! [`Effect`], submit it, and return a Promise (rejected at once when the
-//! arguments are wrong or the queue is full).
+//! [`Effect`], submit it, and return a *result* (`crate::results`): a
+//! thenable that becomes the helper's plain value when the script uses it,
+//! failed at once (and counted) when the arguments are wrong or the queue
+//! is full. Arguments that are themselves results are used as their plain
+//! values.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -96,7 +99,7 @@ where
     Function::new(ctx.clone(), f)
 }
 
-/// Submits an effect and returns its Promise.
+/// Submits an effect and returns its result (`crate::results`).
 fn submit<'js>(
     ctx: &Ctx<'js>,
     sh: &Rc<Shared>,
@@ -104,44 +107,49 @@ fn submit<'js>(
     effect: std::result::Result<Effect, String>,
 ) -> Result<Value<'js>> {
     let (promise, resolve, reject) = Promise::new(ctx)?;
-    let rejection = match effect {
-        Err(m) => Some(m),
+    let failure = match effect {
+        Err(m) => {
+            sh.argument_error();
+            m
+        }
         Ok(_) if sh.pending.borrow().len() >= sh.max_pending => {
             sh.counters.borrow_mut().effects_rejected_pending += 1;
-            Some("too many unsettled effects (scripting.maxPendingEffects)".to_owned())
+            "too many unsettled effects (scripting.maxPendingEffects)".to_owned()
         }
         Ok(effect) => {
             let id = sh.next_request.get();
             sh.next_request.set(id.wrapping_add(1));
             let helper = effect.helper();
+            let plain_field = effect.plain_field();
             match sh.effects.submit(sh.id, agent.clone(), id, effect, &sh.mailbox) {
                 Ok(()) => {
                     sh.counters.borrow_mut().effects_submitted += 1;
                     sh.pending.borrow_mut().insert(
                         id,
                         PendingPromise {
+                            promise: Persistent::save(ctx, promise.clone()),
                             resolve: Persistent::save(ctx, resolve.clone()),
                             reject: Persistent::save(ctx, reject.clone()),
                             agent: agent.clone(),
+                            helper,
+                            plain_field,
                         },
                     );
-                    None
+                    return crate::results::pending(ctx, sh, promise, id);
                 }
                 Err(m) => {
                     sh.counters.borrow_mut().effects_rejected_full += 1;
-                    Some(format!("{helper}: {m}"))
+                    format!("{helper}: {m}")
                 }
             }
         }
     };
-    if let Some(m) = rejection {
-        let e = Exception::from_message(ctx.clone(), &m)?;
-        sh.rejections.borrow_mut().agent = Some(agent.clone());
-        let r = reject.call::<_, ()>((e,));
-        sh.rejections.borrow_mut().agent = None;
-        r?;
-    }
-    Ok(promise.into_value())
+    let e = Exception::from_message(ctx.clone(), &failure)?.into_value();
+    sh.rejections.borrow_mut().agent = Some(agent.clone());
+    let r = reject.call::<_, ()>((e.clone(),));
+    sh.rejections.borrow_mut().agent = None;
+    r?;
+    crate::results::failed(ctx, sh, promise, e)
 }
 
 /// Defines an I/O helper: `build` turns the arguments into an effect.
@@ -151,7 +159,12 @@ where
 {
     let sh = sh.clone();
     let agent = agent.clone();
-    func(ctx, move |ctx: Ctx<'js>, args: Args<'js>| -> Result<Value<'js>> {
+    func(ctx, move |ctx: Ctx<'js>, mut args: Args<'js>| -> Result<Value<'js>> {
+        for a in args.0.iter_mut() {
+            if a.is_object() {
+                *a = crate::results::plain(&ctx, &sh, a.clone())?;
+            }
+        }
         let effect = build(&ctx, &args);
         submit(&ctx, &sh, &agent, effect)
     })
@@ -171,9 +184,14 @@ fn console<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Obj
         let agent = agent.clone();
         o.set(
             name,
-            func(ctx, move |ctx: Ctx<'js>, args: Args<'js>| {
-                let text: Vec<String> = args.0.iter().map(|v| js::display(&ctx, v)).collect();
+            func(ctx, move |ctx: Ctx<'js>, args: Args<'js>| -> Result<()> {
+                let mut text = Vec::with_capacity(args.0.len());
+                for v in args.0 {
+                    let v = if v.is_object() { crate::results::plain(&ctx, &sh, v)? } else { v };
+                    text.push(js::display(&ctx, &v));
+                }
                 sh.print(&agent, level, text.join(" "));
+                Ok(())
             })?,
         )?;
     }
@@ -198,6 +216,27 @@ fn utils<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>) -> Result<Object<'js>> {
     let o = Object::new(ctx.clone())?;
     let name = sh.node.name.clone();
     o.set("nodeName", func(ctx, move || name.clone())?)?;
+    let sh = sh.clone();
+    o.set(
+        "json2Yaml",
+        func(ctx, move |ctx: Ctx<'js>, v: rquickjs::function::Opt<Value<'js>>| {
+            crate::local::json2yaml(&ctx, &sh, v.0)
+        })?,
+    )?;
+    Ok(o)
+}
+
+/// `chatgpt.*`: `sentiment` answers here (`crate::local`); `prompt` is an
+/// I/O helper (an effect) and sits beside it.
+fn chatgpt<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, _agent: &Arc<str>) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    let sh = sh.clone();
+    o.set(
+        "sentiment",
+        func(ctx, move |ctx: Ctx<'js>, v: rquickjs::function::Opt<Value<'js>>| {
+            crate::local::sentiment(&ctx, &sh, v.0)
+        })?,
+    )?;
     Ok(o)
 }
 
@@ -222,6 +261,7 @@ fn test<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
 
 fn hub<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object<'js>> {
     let o = Object::new(ctx.clone())?;
+    o.set("targeted", func(ctx, |ctx: Ctx<'js>| crate::local::hub_targeted(&ctx))?)?;
     o.set(
         "action",
         io(ctx, sh, agent, |ctx, a| {
@@ -465,30 +505,40 @@ fn jobs<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>, uid: u64) -> Res
         )?;
     }
     {
+        // The tags, as Kubeshark's `jobs.list(): string[]`.
         let sh = sh.clone();
         o.set(
             "list",
             func(ctx, move |ctx: Ctx<'js>| -> Result<Value<'js>> {
                 let arr = Array::new(ctx.clone())?;
-                for (i, j) in job_infos(&sh).into_iter().enumerate() {
-                    let o = Object::new(ctx.clone())?;
-                    o.set("tag", j.tag)?;
-                    o.set("cron", j.cron)?;
-                    o.set("agent", j.agent)?;
-                    o.set("limit", j.limit)?;
-                    o.set("runs", j.runs)?;
-                    let next = j.next_run.map(|t| {
-                        reassembly::item::rfc3339(
-                            crate::jobs::to_chrono(t).timestamp_nanos_opt().unwrap_or(0).max(0)
-                                as u64,
-                        )
-                    });
-                    o.set("nextRun", next)?;
-                    arr.set(i, o)?;
+                for (i, j) in sh.jobs.borrow().iter().enumerate() {
+                    arr.set(i, j.tag.as_str())?;
                 }
                 Ok(arr.into_value())
             })?,
         )?;
+    }
+    {
+        let scheduler = Object::new(ctx.clone())?;
+        let sh1 = sh.clone();
+        scheduler.set("isRunning", func(ctx, move || sh1.scheduler_running.get())?)?;
+        let sh2 = sh.clone();
+        scheduler.set(
+            "start",
+            func(ctx, move || {
+                // Due times missed while stopped are not caught up.
+                if !sh2.scheduler_running.replace(true) {
+                    if let Some(now) = sh2.now() {
+                        for j in sh2.jobs.borrow_mut().iter_mut() {
+                            j.next_due = next_after(&j.schedule, now);
+                        }
+                    }
+                }
+            })?,
+        )?;
+        let sh3 = sh.clone();
+        scheduler.set("stop", func(ctx, move || sh3.scheduler_running.set(false))?)?;
+        o.set("scheduler", scheduler)?;
     }
     {
         let sh = sh.clone();
@@ -562,7 +612,12 @@ pub(crate) fn agent_helpers<'js>(
         file(ctx, sh, agent)?.into_value(),
         pcap(ctx, sh, agent)?.into_value(),
         g.get::<_, Value>("test")?,
+        g.get::<_, Value>("kfl")?,
+        crate::local::aggregation(ctx, sh, agent)?.into_value(),
+        chatgpt(ctx, sh, agent)?.into_value(),
     ];
+    let mut values = values;
+    values.extend(crate::local::timers(ctx, sh, agent, uid)?.into_iter().map(Function::into_value));
     debug_assert_eq!(values.len(), HELPERS.len());
     Ok(values)
 }
@@ -580,5 +635,10 @@ pub(crate) fn install_globals(ctx: &Ctx<'_>, sh: &Rc<Shared>) -> Result<()> {
     g.set("prometheus", prometheus(ctx, sh, &agent)?)?;
     g.set("file", file(ctx, sh, &agent)?)?;
     g.set("pcap", pcap(ctx, sh, &agent)?)?;
-    Ok(())
+    g.set("kfl", crate::local::kfl(ctx)?)?;
+    g.set("wrapper", crate::local::wrapper(ctx)?)?;
+    g.set("aggregation", crate::local::aggregation(ctx, sh, &agent)?)?;
+    g.set("chatgpt", chatgpt(ctx, sh, &agent)?)?;
+    // Last: a helper or builtin keeps its name over an env key.
+    crate::local::define_env_globals(ctx, sh)
 }

@@ -1061,7 +1061,7 @@ impl<'js> ItemObj<'js> {
             ik::DST => endpoint(ctx, &it.dst)?,
             ik::TIMESTAMP => num(ctx, it.ts_ns() / 1_000_000),
             ik::START_TIME => string(ctx, &rfc3339(it.ts_ns()))?,
-            ik::ELAPSED => Value::new_number(ctx.clone(), it.elapsed_ms()),
+            ik::ELAPSED => num(ctx, it.elapsed_us()),
             ik::REQUEST => message(ctx, &shown, it, &self.common, false)?,
             ik::RESPONSE => message(ctx, &shown, it, &self.common, true)?,
             ik::REQUEST_SIZE => num(ctx, ex.request_size),
@@ -1112,7 +1112,8 @@ fn message<'js>(
         })?,
         // DNS messages are small and read whole; build them at once.
         Some(Message::Dns(d)) => dns_message(ctx, d, response)?,
-        None => Value::new_null(ctx.clone()),
+        // `{}`, never null (`Item::to_json`).
+        None => Object::new(ctx.clone())?.into_value(),
         #[allow(unreachable_patterns)]
         Some(_) => {
             let key = if response { "response" } else { "request" };

@@ -6,9 +6,11 @@
 //! script scope and a shared global `this`; the hooks of `AGENTS_API.md`
 //! (`onItemCaptured`, `onPacketCaptured`, ...); the helpers (`console`,
 //! `env`, `jobs`, `hub`, `utils`, `vendor.*`, `prometheus`, `file`, `pcap`,
-//! `test`), every I/O helper as an [`Effect`] on a bounded queue answered by
-//! a Promise; lazy item objects (a field is built when a hook reads it); and
-//! per-hook time budgets, heap limits, quarantine and latency histograms.
+//! `test`, `kfl`, `aggregation`, `chatgpt`, timers), every I/O helper as an
+//! [`Effect`] on a bounded queue answered through a *result* (a thenable
+//! that becomes the helper's plain value when used, `results`); lazy item
+//! objects (a field is built when a hook reads it); and per-hook time
+//! budgets, heap limits, quarantine and latency histograms.
 //!
 //! The crate does no network I/O: effects go to the control plane (or a
 //! [`LocalExecutor`] standalone and in tests), and console lines to a
@@ -31,9 +33,13 @@ mod helpers;
 mod item_js;
 pub mod jobs;
 mod js;
+mod local;
 pub mod packet;
 pub mod pool;
 mod probe;
+mod results;
+#[cfg(test)]
+mod results_tests;
 pub mod runtime;
 #[cfg(test)]
 mod runtime_tests;
@@ -43,12 +49,16 @@ pub mod testkit;
 pub use config::ScriptingConfig;
 pub use console::{ConsoleLevel, ConsoleLine, ConsoleSink, RuntimeId};
 pub use effects::{
-    Completion, Effect, EffectRequest, EffectResult, EffectSink, Mailbox, MetricKind, RuntimeEvent,
+    Completion, Effect, EffectRequest, EffectResult, EffectSink, LogDelivery, LogRecord, Mailbox,
+    MetricKind, RuntimeEvent,
 };
 pub use error::{ConfigError, Es5Finding, LoadError, Position, ScriptError};
 pub use executor::{ExecutedEffect, LocalExecutor};
 pub use jobs::JobInfo;
+pub use local::publish_targeted;
 pub use packet::{PacketInfo, PacketProtocol};
 pub use pool::{CoreReport, PoolOptions, PoolReport, Producer, ProducerCounters, ScriptPool};
-pub use runtime::{check_agent, AgentRuntime, AgentStatus, Clock, RuntimeCounters, RuntimeOptions};
+pub use runtime::{
+    check_agent, in_log_hook, AgentRuntime, AgentStatus, Clock, RuntimeCounters, RuntimeOptions,
+};
 pub use stats::{CallSite, Hook, HookStats};

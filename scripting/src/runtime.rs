@@ -31,7 +31,7 @@ use crate::clock::Instant;
 use cron::Schedule;
 use reassembly::{Item, NodeInfo};
 use rquickjs::context::EvalOptions;
-use rquickjs::{Class, Context, Ctx, Exception, Function, Object, Persistent, Runtime, Value};
+use rquickjs::{Class, Context, Ctx, Function, Object, Persistent, Runtime, Value};
 
 use crate::config::ScriptingConfig;
 use crate::console::{ConsoleLevel, ConsoleLine, ConsoleSink, RuntimeId};
@@ -46,8 +46,54 @@ use crate::stats::{AgentStats, CallSite, Hook, HookStats, Outcome};
 
 /// Names of the helper objects each agent gets in its own scope, in the
 /// order of the wrapper function's parameters.
-pub(crate) const HELPERS: [&str; 10] =
-    ["console", "env", "jobs", "hub", "utils", "vendor", "prometheus", "file", "pcap", "test"];
+pub(crate) const HELPERS: [&str; 17] = [
+    "console",
+    "env",
+    "jobs",
+    "hub",
+    "utils",
+    "vendor",
+    "prometheus",
+    "file",
+    "pcap",
+    "test",
+    "kfl",
+    "aggregation",
+    "chatgpt",
+    "setTimeout",
+    "clearTimeout",
+    "setInterval",
+    "clearInterval",
+];
+
+thread_local! {
+    static IN_LOG_HOOK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is running `onLogCall` hooks now: a log layer
+/// forwarding skua's records to the hook skips what is logged meanwhile,
+/// so a hook (or what it calls) that logs never feeds itself.
+pub fn in_log_hook() -> bool {
+    IN_LOG_HOOK.with(Cell::get)
+}
+
+struct LogHookGuard(bool);
+
+impl LogHookGuard {
+    fn enter() -> LogHookGuard {
+        LogHookGuard(IN_LOG_HOOK.with(|c| c.replace(true)))
+    }
+}
+
+impl Drop for LogHookGuard {
+    fn drop(&mut self) {
+        let was = self.0;
+        IN_LOG_HOOK.with(|c| c.set(was));
+    }
+}
+
+/// How many hooks there are (`Hook::ALL`).
+const HOOKS: usize = Hook::ALL.len();
 
 /// Promise reactions run per `poll_completions` / hook entry at most, so a
 /// script chaining Promises forever cannot starve the rings.
@@ -119,12 +165,24 @@ pub struct RuntimeCounters {
     pub completions: u64,
     /// Hub actions and pod events dropped because the inbox was full.
     pub events_dropped: u64,
+    /// Log records for `onLogCall` dropped because the log queue was full.
+    pub log_records_dropped: u64,
     pub console_lines: u64,
     /// Helper Promises rejected with no handler (each also a console error).
     pub unhandled_rejections: u64,
     /// Items and packets shown to the hooks through the object of the one
     /// before (no hook kept or changed it); the rest got a new object.
     pub objects_reused: u64,
+    /// Helper calls refused for their arguments (missing, wrong type, bad
+    /// value): the result failed at once.
+    pub helper_argument_errors: u64,
+    /// Helper results a script used before their answer had come, so the
+    /// runtime waited for it.
+    pub result_waits: u64,
+    /// Time spent in those waits, in nanoseconds.
+    pub result_wait_ns: u64,
+    /// Waits that ran out of the call's budget (the use threw).
+    pub result_waits_over_budget: u64,
 }
 
 /// Where `AgentRuntime::spares` keeps the object of the last item and of
@@ -139,9 +197,40 @@ struct CallEnd {
     at: Option<Position>,
 }
 
-struct Interrupt {
+/// The deadline of the call running now, checked by QuickJS's interrupt
+/// handler; a helper result's wait reads it too (`crate::results`).
+pub(crate) struct Interrupt {
     deadline: Cell<Option<Instant>>,
+    budget: Cell<Duration>,
     fired: Cell<bool>,
+}
+
+impl Interrupt {
+    fn new(budget: Duration) -> Interrupt {
+        Interrupt { deadline: Cell::new(None), budget: Cell::new(budget), fired: Cell::new(false) }
+    }
+
+    /// Starts a call of `budget` from `t0`.
+    #[inline]
+    fn arm(&self, t0: Instant, budget: Duration) {
+        self.fired.set(false);
+        self.budget.set(budget);
+        self.deadline.set(Some(t0 + budget));
+    }
+
+    #[inline]
+    fn disarm(&self) {
+        self.deadline.set(None);
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline.get()
+    }
+
+    /// The budget of the call running now (of the last one when none runs).
+    pub(crate) fn budget(&self) -> Duration {
+        self.budget.get()
+    }
 }
 
 /// One scheduled job.
@@ -161,10 +250,27 @@ pub(crate) struct Job {
     pub(crate) generation: u64,
 }
 
+/// One `setTimeout` / `setInterval` of an agent.
+pub(crate) struct Timer {
+    pub(crate) id: u64,
+    /// `None` until a manual clock has given a time to count from.
+    pub(crate) due: Option<SystemTime>,
+    pub(crate) delay: Duration,
+    pub(crate) repeat: bool,
+    pub(crate) func: Persistent<Function<'static>>,
+    pub(crate) args: Vec<Persistent<Value<'static>>>,
+    pub(crate) owner: u64,
+}
+
 pub(crate) struct PendingPromise {
+    pub(crate) promise: Persistent<rquickjs::Promise<'static>>,
     pub(crate) resolve: Persistent<Function<'static>>,
     pub(crate) reject: Persistent<Function<'static>>,
     pub(crate) agent: Arc<str>,
+    /// `vendor.webhook`, ... (for a wait's error).
+    pub(crate) helper: &'static str,
+    /// [`crate::Effect::plain_field`] of the effect.
+    pub(crate) plain_field: Option<&'static str>,
 }
 
 /// Helper Promises rejected with no handler yet. A handler attached in the
@@ -188,6 +294,15 @@ pub(crate) struct Shared {
     pub(crate) console: ConsoleSink,
     pub(crate) effects: EffectSink,
     pub(crate) mailbox: Mailbox,
+    /// This runtime's completions (a clone of the inbox's receiver): a
+    /// helper result's wait takes them as they come.
+    pub(crate) completions: crossbeam_channel::Receiver<crate::effects::Completion>,
+    pub(crate) interrupt: Rc<Interrupt>,
+    /// The JS side of helper results (`crate::results`), set once the
+    /// context exists.
+    pub(crate) results: RefCell<Option<crate::results::ResultFns>>,
+    /// Waits of the call running now, taken by `Calls::call`.
+    pub(crate) wait_tally: Cell<crate::results::WaitTally>,
     pub(crate) env: RefCell<Vec<(String, String)>>,
     secrets: RefCell<Vec<String>>,
     pub(crate) max_line: usize,
@@ -199,6 +314,12 @@ pub(crate) struct Shared {
     pub(crate) job_generation: Cell<u64>,
     /// Tags `jobs.run`/`runAll` asked for; run after the current call.
     pub(crate) run_now: RefCell<Vec<String>>,
+    /// `jobs.scheduler.stop()` pauses cron jobs until `start()`.
+    pub(crate) scheduler_running: Cell<bool>,
+    pub(crate) timers: RefCell<Vec<Timer>>,
+    pub(crate) next_timer: Cell<u64>,
+    /// The env keys defined as bare globals (`local::define_env_globals`).
+    pub(crate) env_globals: RefCell<Vec<String>>,
     pub(crate) clock: Clock,
     pub(crate) now: Cell<Option<SystemTime>>,
     pub(crate) counters: RefCell<RuntimeCounters>,
@@ -211,6 +332,15 @@ impl Shared {
             Clock::System => Some(SystemTime::now()),
             Clock::Manual => self.now.get(),
         }
+    }
+
+    /// Counts a helper call refused for its arguments (in the runtime's
+    /// totals and, through the call tally, the agent's call site).
+    pub(crate) fn argument_error(&self) {
+        self.counters.borrow_mut().helper_argument_errors += 1;
+        let mut t = self.wait_tally.get();
+        t.argument_errors += 1;
+        self.wait_tally.set(t);
     }
 
     /// Sends one console line, secrets masked and length bounded.
@@ -244,7 +374,7 @@ struct Agent {
     name: Arc<str>,
     file: String,
     uid: u64,
-    hooks: [Option<Persistent<Function<'static>>>; 7],
+    hooks: [Option<Persistent<Function<'static>>>; HOOKS],
     stats: AgentStats,
     consecutive_faults: u32,
     faults: u64,
@@ -335,6 +465,39 @@ pub fn check_agent(
 }
 
 fn compile<'js>(ctx: &Ctx<'js>, agent: &str, source: &str) -> Result<Function<'js>, LoadError> {
+    match parse(ctx, agent, source) {
+        Ok(f) => Ok(f),
+        Err(Parsed::Failed { message, at }) => {
+            let at = match at {
+                Some(at) => at,
+                None => locate(ctx, agent, source, &message),
+            };
+            let (at, message) = clamp_to_source(source, at, message);
+            Err(LoadError::Compile { agent: agent.to_owned(), at, message })
+        }
+        Err(Parsed::Escaped) => Err(LoadError::Compile {
+            agent: agent.to_owned(),
+            at: Position { line: 1, column: 1 },
+            message: "the source closes its own scope".into(),
+        }),
+        Err(Parsed::Engine(message)) => Err(LoadError::Engine { agent: agent.to_owned(), message }),
+    }
+}
+
+/// How parsing an agent's wrapped source failed.
+enum Parsed {
+    /// A syntax error, with its place in the agent's file when the engine
+    /// gave one.
+    Failed {
+        message: String,
+        at: Option<Position>,
+    },
+    Escaped,
+    Engine(String),
+}
+
+/// Parses (does not run) the agent's wrapper function.
+fn parse<'js>(ctx: &Ctx<'js>, agent: &str, source: &str) -> Result<Function<'js>, Parsed> {
     let file = format!("{agent}.js");
     let mut opts = EvalOptions::default();
     opts.global = true;
@@ -342,29 +505,97 @@ fn compile<'js>(ctx: &Ctx<'js>, agent: &str, source: &str) -> Result<Function<'j
     opts.backtrace_barrier = true;
     opts.filename = Some(file.clone());
     match ctx.eval_with_options::<Value, _>(wrap(source), opts) {
-        Ok(v) => match v.into_function() {
-            Some(f) => Ok(f),
-            None => Err(LoadError::Compile {
-                agent: agent.to_owned(),
-                at: Position { line: 1, column: 1 },
-                message: "the source closes its own scope".into(),
-            }),
-        },
+        Ok(v) => v.into_function().ok_or(Parsed::Escaped),
         Err(rquickjs::Error::Exception) => {
             let exc = ctx.catch();
             let message = js::exception_message(ctx, &exc);
             let stack = js::exception_stack(&exc);
-            let at = position_in(stack.as_deref(), &file).unwrap_or_default();
-            Err(LoadError::Compile { agent: agent.to_owned(), at, message })
+            Err(Parsed::Failed { message, at: position_in(stack.as_deref(), &file) })
         }
-        Err(e) => Err(LoadError::Engine { agent: agent.to_owned(), message: e.to_string() }),
+        Err(e) => Err(Parsed::Engine(e.to_string())),
     }
+}
+
+/// Where a syntax error the engine gave no place for is (QuickJS raises a
+/// bad regular expression literal that way): the first line whose prefix
+/// of the source fails with the same message, found by bisection (each
+/// step a parse of the prefix, nothing run); column 1 of it.
+fn locate(ctx: &Ctx<'_>, agent: &str, source: &str, message: &str) -> Position {
+    let lines: Vec<&str> = source.split_inclusive('\n').collect();
+    let same = |n: usize| {
+        let prefix: String = lines.iter().take(n).copied().collect();
+        matches!(parse(ctx, agent, &prefix), Err(Parsed::Failed { message: m, .. }) if m == message)
+    };
+    let (mut lo, mut hi) = (1usize, lines.len().max(1));
+    if !same(hi) {
+        return Position { line: 1, column: 1 };
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if same(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let column = lines
+        .get(lo - 1)
+        .and_then(|l| l.find(|c: char| !c.is_whitespace()))
+        .map_or(1, |i| i as u32 + 1);
+    Position { line: lo as u32, column }
+}
+
+/// An error the engine places after the agent's last line (in the text
+/// skua wraps it in) is an unclosed construct: it is reported at the end
+/// of the file, saying so.
+fn clamp_to_source(source: &str, at: Position, message: String) -> (Position, String) {
+    let lines = source.lines().count().max(1) as u32;
+    if at.line <= lines {
+        return (at, message);
+    }
+    let last = source.lines().last().unwrap_or("");
+    let at = Position { line: lines, column: last.chars().count() as u32 + 1 };
+    let message = format!(
+        "SyntaxError: unexpected end of the file: a `}}`, `)` or `]` is missing ({message})"
+    );
+    (at, message)
+}
+
+/// Where a `return` outside any function is in `source`, if there is one:
+/// the source parsed as global code never run (`if (false) {...}`) in a
+/// throwaway runtime, where such a `return` is a syntax error with its
+/// place. (Wrapped in skua's function, it silently ends the top level.)
+fn top_level_return(agent: &str, source: &str) -> Option<Position> {
+    let rt = Runtime::new().ok()?;
+    rt.set_memory_limit(64 << 20);
+    let ctx = Context::full(&rt).ok()?;
+    ctx.with(|ctx| {
+        let file = format!("{agent}.js");
+        let prefix = "if (false) {";
+        let mut opts = EvalOptions::default();
+        opts.global = true;
+        opts.strict = false;
+        opts.filename = Some(file.clone());
+        match ctx.eval_with_options::<Value, _>(format!("{prefix}{source}\n}}"), opts) {
+            Err(rquickjs::Error::Exception) => {
+                let exc = ctx.catch();
+                let message = js::exception_message(&ctx, &exc);
+                if !message.contains("return") {
+                    return None;
+                }
+                let (line, column) = js::frame_in(&js::exception_stack(&exc)?, &file)?;
+                let shift = if line == 1 { prefix.len() as u32 } else { 0 };
+                Some(Position { line, column: column.saturating_sub(shift).max(1) })
+            }
+            _ => None,
+        }
+    })
 }
 
 pub struct AgentRuntime {
     agents: Vec<Agent>,
     /// Per hook, indices of the agents (not quarantined) that define it.
-    active: [Vec<usize>; 7],
+    active: [Vec<usize>; HOOKS],
     mask: u8,
     next_uid: u64,
     shared: Rc<Shared>,
@@ -398,7 +629,7 @@ impl AgentRuntime {
         let rt = Runtime::new().map_err(engine)?;
         rt.set_memory_limit(cfg.memory_limit_bytes());
         rt.set_max_stack_size((cfg.max_stack_kb as usize).saturating_mul(1024));
-        let interrupt = Rc::new(Interrupt { deadline: Cell::new(None), fired: Cell::new(false) });
+        let interrupt = Rc::new(Interrupt::new(Duration::from_millis(cfg.hook_budget_ms)));
         let int = interrupt.clone();
         rt.set_interrupt_handler(Some(Box::new(move || match int.deadline.get() {
             Some(d) if Instant::now() >= d => {
@@ -430,7 +661,8 @@ impl AgentRuntime {
         )));
         let ctx = Context::full(&rt).map_err(engine)?;
         let max_pending = cfg.max_pending_effects as usize;
-        let (mailbox, inbox) = Mailbox::new(opts.id, max_pending, cfg.inbox_queue as usize);
+        let (mailbox, inbox) =
+            Mailbox::new(opts.id, max_pending, cfg.inbox_queue as usize, cfg.log_queue as usize);
         let env = ctx
             .with(|ctx| ItemEnv::new(&ctx, opts.node.clone(), cfg.max_body_bytes as usize))
             .map_err(engine)?;
@@ -443,7 +675,11 @@ impl AgentRuntime {
             node: opts.node.clone(),
             console: opts.console.clone(),
             effects: opts.effects.clone(),
+            completions: inbox.completions.clone(),
             mailbox,
+            interrupt: interrupt.clone(),
+            results: RefCell::new(None),
+            wait_tally: Cell::new(crate::results::WaitTally::default()),
             env: RefCell::new(cfg.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
             secrets: RefCell::new(secrets_of(&cfg.env)),
             max_line: cfg.max_console_line_bytes as usize,
@@ -454,11 +690,20 @@ impl AgentRuntime {
             jobs: RefCell::new(Vec::new()),
             job_generation: Cell::new(0),
             run_now: RefCell::new(Vec::new()),
+            scheduler_running: Cell::new(true),
+            timers: RefCell::new(Vec::new()),
+            next_timer: Cell::new(0),
+            env_globals: RefCell::new(Vec::new()),
             clock: opts.clock,
             now: Cell::new(None),
             counters: RefCell::new(RuntimeCounters::default()),
         });
-        ctx.with(|ctx| crate::helpers::install_globals(&ctx, &shared)).map_err(engine)?;
+        ctx.with(|ctx| -> rquickjs::Result<()> {
+            let fns = crate::results::install(&ctx, &shared)?;
+            *shared.results.borrow_mut() = Some(fns);
+            crate::helpers::install_globals(&ctx, &shared)
+        })
+        .map_err(engine)?;
         let probe = ctx.with(|ctx| Probe::new(&ctx));
         Ok(AgentRuntime {
             agents: Vec::new(),
@@ -519,8 +764,8 @@ impl AgentRuntime {
         let budget = self.job_budget;
         let limit_mb = self.memory_limit_mb;
         let started = Instant::now();
-        let result =
-            self.ctx.with(|ctx| -> Result<[Option<Persistent<Function<'static>>>; 7], LoadError> {
+        let result = self.ctx.with(
+            |ctx| -> Result<[Option<Persistent<Function<'static>>>; HOOKS], LoadError> {
                 let f = compile(&ctx, &agent, source)?;
                 let engine = |e: rquickjs::Error| LoadError::Engine {
                     agent: agent.clone(),
@@ -533,10 +778,9 @@ impl AgentRuntime {
                 for h in helpers {
                     args.push_arg(h).map_err(engine)?;
                 }
-                interrupt.fired.set(false);
-                interrupt.deadline.set(Some(Instant::now() + budget));
+                interrupt.arm(Instant::now(), budget);
                 let r = f.call_arg::<Value>(args);
-                interrupt.deadline.set(None);
+                interrupt.disarm();
                 let hooks = match r {
                     Ok(v) => v,
                     Err(rquickjs::Error::Exception) => {
@@ -556,20 +800,31 @@ impl AgentRuntime {
                     }
                     Err(e) => return Err(engine(e)),
                 };
-                let arr = hooks.into_array().ok_or_else(|| engine(rquickjs::Error::Unknown))?;
-                let mut out: [Option<Persistent<Function<'static>>>; 7] = Default::default();
+                let Some(arr) = hooks.into_array() else {
+                    // A `return` at the top level ended it before the
+                    // hooks were collected.
+                    return Err(LoadError::TopLevel {
+                        agent: agent.clone(),
+                        at: top_level_return(&agent, source).unwrap_or_default(),
+                        message: "SyntaxError: `return` outside a function: the top-level code \
+                                  ended there and its hooks were not seen"
+                            .into(),
+                    });
+                };
+                let mut out: [Option<Persistent<Function<'static>>>; HOOKS] = Default::default();
                 for (i, slot) in out.iter_mut().enumerate() {
                     let v: Value = arr.get(i).map_err(engine)?;
                     *slot = v.into_function().map(|f| Persistent::save(&ctx, f));
                 }
                 Ok(out)
-            });
+            },
+        );
         let elapsed = started.elapsed().as_nanos() as u64;
         let hooks = match result {
             Ok(h) => h,
             Err(e) => {
                 // Jobs the failed top level scheduled belong to nobody.
-                self.shared.jobs.borrow_mut().retain(|j| j.owner != uid);
+                self.drop_jobs_of(uid);
                 if matches!(e, LoadError::TopLevel { .. }) {
                     self.gc_needed = true;
                 }
@@ -594,7 +849,7 @@ impl AgentRuntime {
         match self.agents.iter().position(|a| *a.name == *name) {
             Some(i) => {
                 let old = std::mem::replace(&mut self.agents[i], new);
-                self.shared.jobs.borrow_mut().retain(|j| j.owner != old.uid);
+                self.drop_jobs_of(old.uid);
                 drop(old);
             }
             None => self.agents.push(new),
@@ -617,7 +872,8 @@ impl AgentRuntime {
         *self.shared.secrets.borrow_mut() = secrets_of(env);
         let shared = self.shared.clone();
         let installed = self.ctx.with(|ctx| -> rquickjs::Result<()> {
-            ctx.globals().set("env", crate::helpers::env_object(&ctx, &shared)?)
+            ctx.globals().set("env", crate::helpers::env_object(&ctx, &shared)?)?;
+            crate::local::define_env_globals(&ctx, &shared)
         });
         if let Err(e) = installed {
             self.shared.print(
@@ -640,12 +896,18 @@ impl AgentRuntime {
         }
     }
 
+    /// Drops the jobs and timers of the agent with `uid`.
+    fn drop_jobs_of(&self, uid: u64) {
+        self.shared.jobs.borrow_mut().retain(|j| j.owner != uid);
+        self.shared.timers.borrow_mut().retain(|t| t.owner != uid);
+    }
+
     /// Removes an agent, its hooks and its jobs. `false` if not loaded.
     pub fn remove_agent(&mut self, name: &str) -> bool {
         let name = name.strip_suffix(".js").unwrap_or(name);
         let Some(i) = self.agents.iter().position(|a| &*a.name == name) else { return false };
         let old = self.agents.remove(i);
-        self.shared.jobs.borrow_mut().retain(|j| j.owner != old.uid);
+        self.drop_jobs_of(old.uid);
         drop(old);
         self.rebuild();
         self.gc_needed = true;
@@ -686,6 +948,9 @@ impl AgentRuntime {
             }
         }
         self.mask = mask;
+        self.inbox
+            .wants_logs
+            .store(mask & Hook::LogCall.bit() != 0, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether some running agent defines `hook`.
@@ -822,6 +1087,7 @@ impl AgentRuntime {
             env,
             active,
             mask,
+            inbox,
             ..
         } = self;
         (
@@ -835,6 +1101,7 @@ impl AgentRuntime {
                 changed: false,
                 active,
                 mask,
+                wants_logs: &inbox.wants_logs,
             },
             ctx,
             env,
@@ -957,38 +1224,27 @@ impl AgentRuntime {
     pub fn poll_completions(&mut self) -> usize {
         let completions: Vec<_> = self.inbox.completions.try_iter().collect();
         let events: Vec<_> = self.inbox.events.try_iter().collect();
-        let n = completions.len() + events.len();
+        let logs: Vec<_> = self.inbox.logs.try_iter().collect();
+        let n = completions.len() + events.len() + logs.len();
         if !completions.is_empty() {
             let shared = self.shared.clone();
             self.ctx.with(|ctx| {
                 for c in completions {
-                    let Some(p) = shared.pending.borrow_mut().remove(&c.request_id) else {
-                        continue;
-                    };
-                    shared.counters.borrow_mut().completions += 1;
-                    let r = match c.result {
-                        Ok(v) => match (p.resolve.restore(&ctx), js::from_json(&ctx, &v)) {
-                            (Ok(f), Ok(v)) => f.call::<_, Value>((v,)).map(drop),
-                            (Err(e), _) | (_, Err(e)) => Err(e),
-                        },
-                        Err(msg) => match (
-                            p.reject.restore(&ctx),
-                            Exception::from_message(ctx.clone(), &msg),
-                        ) {
-                            (Ok(f), Ok(e)) => {
-                                shared.rejections.borrow_mut().agent = Some(p.agent.clone());
-                                let r = f.call::<_, Value>((e,)).map(drop);
-                                shared.rejections.borrow_mut().agent = None;
-                                r
-                            }
-                            (Err(e), _) | (_, Err(e)) => Err(e),
-                        },
-                    };
-                    if r.is_err() {
+                    if crate::results::complete(&ctx, &shared, c, false).is_err() {
                         let _ = ctx.catch();
                     }
                 }
             });
+        }
+        if !logs.is_empty() {
+            // What skua logs while onLogCall runs here is not offered to it
+            // again (`in_log_hook`).
+            let _guard = LogHookGuard::enter();
+            for r in logs {
+                self.call_all(Hook::LogCall, |ctx| {
+                    Ok(vec![js::string(ctx, r.level)?, js::string(ctx, &r.msg)?])
+                });
+            }
         }
         for e in events {
             match e {
@@ -1093,10 +1349,9 @@ impl AgentRuntime {
         let mut n = 0;
         while n < MAX_PENDING_JOBS_PER_POLL && self.rt.is_job_pending() {
             n += 1;
-            self.interrupt.fired.set(false);
-            self.interrupt.deadline.set(Some(Instant::now() + self.hook_budget));
+            self.interrupt.arm(Instant::now(), self.hook_budget);
             let r = self.rt.execute_pending_job();
-            self.interrupt.deadline.set(None);
+            self.interrupt.disarm();
             match r {
                 Ok(true) => {}
                 Ok(false) => break,
@@ -1142,37 +1397,114 @@ impl AgentRuntime {
                 j.next_due = next_after(&j.schedule, now);
             }
         }
+        for t in self.shared.timers.borrow_mut().iter_mut() {
+            if t.due.is_none() {
+                t.due = Some(now + t.delay);
+            }
+        }
     }
 
-    /// When the next job is due (of agents not quarantined).
+    /// When the next job or timer is due (of agents not quarantined; cron
+    /// jobs only while the scheduler runs).
     pub fn next_job_due(&self) -> Option<SystemTime> {
+        let live =
+            |owner: u64| self.agents.iter().any(|a| a.uid == owner && a.quarantined.is_none());
+        let running = self.shared.scheduler_running.get();
         let jobs = self.shared.jobs.borrow();
-        jobs.iter()
-            .filter(|j| self.agents.iter().any(|a| a.uid == j.owner && a.quarantined.is_none()))
-            .filter_map(|j| j.next_due)
-            .min()
+        let job = jobs.iter().filter(|j| running && live(j.owner)).filter_map(|j| j.next_due).min();
+        let timers = self.shared.timers.borrow();
+        let timer = timers.iter().filter(|t| live(t.owner)).filter_map(|t| t.due).min();
+        match (job, timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Runs every job due at `now` (once each, however many due times were
     /// missed), then `onJobPassed`/`onJobFailed`. Returns the runs.
     pub fn run_due_jobs(&mut self, now: SystemTime) -> usize {
         self.set_time(now);
-        let due: Vec<String> = self
-            .shared
-            .jobs
-            .borrow()
-            .iter()
-            .filter(|j| j.next_due.is_some_and(|d| d <= now))
-            .map(|j| j.tag.clone())
-            .collect();
+        let due: Vec<String> = if self.shared.scheduler_running.get() {
+            self.shared
+                .jobs
+                .borrow()
+                .iter()
+                .filter(|j| j.next_due.is_some_and(|d| d <= now))
+                .map(|j| j.tag.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut runs = 0;
         for tag in due {
             if self.run_job(&tag, now, false) {
                 runs += 1;
             }
         }
+        let timers: Vec<u64> = self
+            .shared
+            .timers
+            .borrow()
+            .iter()
+            .filter(|t| t.due.is_some_and(|d| d <= now))
+            .map(|t| t.id)
+            .collect();
+        for id in timers {
+            if self.run_timer(id, now) {
+                runs += 1;
+            }
+        }
         self.after_call();
         runs
+    }
+
+    /// Runs timer `id` (a one-shot one is gone after; a repeating one is
+    /// due again `delay` after `now`, at least 1 ms on).
+    fn run_timer(&mut self, id: u64, now: SystemTime) -> bool {
+        let found = {
+            let mut timers = self.shared.timers.borrow_mut();
+            let Some(pos) = timers.iter().position(|t| t.id == id) else { return false };
+            match timers.get_mut(pos) {
+                Some(t) if t.repeat => {
+                    t.due = Some(now + t.delay.max(Duration::from_millis(1)));
+                    (t.func.clone(), t.args.clone(), t.owner)
+                }
+                _ => {
+                    let t = timers.remove(pos);
+                    (t.func, t.args, t.owner)
+                }
+            }
+        };
+        let (func, args, owner) = found;
+        let Some(ai) = self.agents.iter().position(|a| a.uid == owner) else { return false };
+        self.call_job(ai, func, args);
+        self.shared.counters.borrow_mut().job_runs += 1;
+        true
+    }
+
+    /// Calls a job's (or timer's) function of agent `ai` with its
+    /// arguments under the job budget; its failure, if it failed.
+    fn call_job(
+        &mut self,
+        ai: usize,
+        func: Persistent<Function<'static>>,
+        args: Vec<Persistent<Value<'static>>>,
+    ) -> Option<String> {
+        let budget = self.job_budget;
+        let (mut calls, ctx, _) = self.calls();
+        let failure = ctx.with(|ctx| {
+            let Ok(f) = func.restore(&ctx) else { return Some("job function lost".to_owned()) };
+            let values: Vec<Value> =
+                args.into_iter().filter_map(|a| a.restore(&ctx).ok()).collect();
+            let call = || call_with(&ctx, &f, &values);
+            match calls.call(&ctx, ai, CallSite::Job, call, budget, Instant::now()).0 {
+                CallResult::Ok(_) => None,
+                CallResult::Failed(m) => Some(m),
+                CallResult::Skipped => Some("agent quarantined".to_owned()),
+            }
+        });
+        self.gc_needed |= calls.finish();
+        failure
     }
 
     /// Runs one job now (as `jobs.run(tag)`). `false` if there is no such
@@ -1204,29 +1536,7 @@ impl AgentRuntime {
         if self.agents.get(ai).is_some_and(|a| a.quarantined.is_some()) {
             return false;
         }
-        let budget = self.job_budget;
-        let (mut calls, ctx, _) = self.calls();
-        let failure = ctx.with(|ctx| {
-            let Ok(f) = func.restore(&ctx) else { return Some("job function lost".to_owned()) };
-            let values: Vec<Value> =
-                args.into_iter().filter_map(|a| a.restore(&ctx).ok()).collect();
-            match calls
-                .call(
-                    &ctx,
-                    ai,
-                    CallSite::Job,
-                    || call_with(&ctx, &f, &values),
-                    budget,
-                    Instant::now(),
-                )
-                .0
-            {
-                CallResult::Ok(_) => None,
-                CallResult::Failed(m) => Some(m),
-                CallResult::Skipped => Some("agent quarantined".to_owned()),
-            }
-        });
-        self.gc_needed |= calls.finish();
+        let failure = self.call_job(ai, func, args);
         {
             let mut jobs = self.shared.jobs.borrow_mut();
             if let Some(pos) = jobs.iter().position(|j| j.tag == tag && j.generation == generation)
@@ -1294,6 +1604,7 @@ impl AgentRuntime {
     pub fn counters(&self) -> RuntimeCounters {
         let mut c = *self.shared.counters.borrow();
         c.events_dropped = self.inbox.events_dropped.load(std::sync::atomic::Ordering::Relaxed);
+        c.log_records_dropped = self.inbox.logs_dropped.load(std::sync::atomic::Ordering::Relaxed);
         c
     }
 
@@ -1305,10 +1616,14 @@ impl AgentRuntime {
 
 impl Drop for AgentRuntime {
     fn drop(&mut self) {
+        // Log records are no longer taken.
+        self.inbox.wants_logs.store(false, std::sync::atomic::Ordering::Relaxed);
         // Every JS value Rust holds goes while QuickJS is still alive.
         self.agents.clear();
         self.shared.jobs.borrow_mut().clear();
+        self.shared.timers.borrow_mut().clear();
         self.shared.pending.borrow_mut().clear();
+        self.shared.results.borrow_mut().take();
         self.spares = [None, None];
         self.env.release();
     }
@@ -1334,8 +1649,9 @@ struct Calls<'r> {
     gc_needed: bool,
     /// An agent was quarantined: the hook lists need rebuilding.
     changed: bool,
-    active: &'r mut [Vec<usize>; 7],
+    active: &'r mut [Vec<usize>; HOOKS],
     mask: &'r mut u8,
+    wants_logs: &'r std::sync::atomic::AtomicBool,
 }
 
 impl Calls<'_> {
@@ -1370,10 +1686,9 @@ impl Calls<'_> {
         if agent.quarantined.is_some() {
             return (CallResult::Skipped, t0);
         }
-        self.interrupt.fired.set(false);
-        self.interrupt.deadline.set(Some(t0 + budget));
+        self.interrupt.arm(t0, budget);
         let r = invoke();
-        self.interrupt.deadline.set(None);
+        self.interrupt.disarm();
         let r = match r {
             Ok(v) => Ok(v),
             Err(e) => {
@@ -1383,6 +1698,11 @@ impl Calls<'_> {
         let t1 = Instant::now();
         let ns = u64::try_from(t1.duration_since(t0).as_nanos()).unwrap_or(u64::MAX);
         self.shared.counters.borrow_mut().hook_calls += 1;
+        let waits = self.shared.wait_tally.get();
+        if waits != crate::results::WaitTally::default() {
+            self.shared.wait_tally.set(crate::results::WaitTally::default());
+            agent.stats.site(site).waited(waits);
+        }
         match r {
             Ok(v) => {
                 agent.stats.site(site).record(ns, Outcome::Ok);
@@ -1461,6 +1781,8 @@ impl Calls<'_> {
                 }
             }
             *self.mask = mask;
+            self.wants_logs
+                .store(mask & Hook::LogCall.bit() != 0, std::sync::atomic::Ordering::Relaxed);
         }
         self.gc_needed
     }

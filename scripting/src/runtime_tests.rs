@@ -500,7 +500,7 @@ fn jobs_registry_tags_replace_remove_run() {
         jobs.schedule("my tag", "0 */1 * * * *", function () { n++; console.log("second", n); jobs.run("my-tag"); });
         jobs.schedule("other", "0 0 * * * *", function () { console.log("other"); });
         jobs.schedule("gone", "0 0 * * * *", function () {});
-        console.log(jobs.list().length, jobs.list()[0].tag, jobs.remove("GONE"), jobs.remove("gone"));
+        console.log(jobs.list().length, jobs.list()[0], jobs.remove("GONE"), jobs.remove("gone"));
         "#,
     );
     assert_eq!(h.lines(), vec!["3 my-tag true false"]);
@@ -803,6 +803,25 @@ fn syntax_errors_are_rejected_with_line_and_column_while_others_run() {
     h.rt.on_item_captured(http_get(1, "h", "/", 200));
     assert_eq!(h.lines(), vec!["good 1"]);
     assert_eq!(h.rt.agents().len(), 1);
+    // An unclosed block: at the end of the file, not in skua's wrapper.
+    let e =
+        h.rt.load_agent("open", "function onItemCaptured(d) {\n  if (d) {\n    n++;\n")
+            .unwrap_err();
+    assert_eq!(e.position(), Some(Position { line: 3, column: 9 }), "{e}");
+    assert!(e.to_string().contains("unexpected end of the file"), "{e}");
+    // A bad regular expression: the engine gives no place; skua finds the line.
+    let e =
+        h.rt.load_agent("re", "var a = 1;\nvar b = 2;\n  var re = /abc(/;\nvar c = 3;\n")
+            .unwrap_err();
+    assert_eq!(e.position(), Some(Position { line: 3, column: 3 }), "{e}");
+    // A top-level `return` (Kubeshark refused it too): named with its place,
+    // not an engine error.
+    let e =
+        h.rt.load_agent("ret", "function onItemCaptured(d) {}\nif (true) {\n  return;\n}\n")
+            .unwrap_err();
+    assert!(matches!(e, LoadError::TopLevel { .. }), "{e:?}");
+    assert_eq!(e.position(), Some(Position { line: 3, column: 3 }), "{e}");
+    assert!(e.to_string().contains("`return` outside a function"), "{e}");
     // And the compile check used before pushing a save agrees.
     assert!(crate::check_agent("bad", "var b = ;", false).is_err());
     assert!(crate::check_agent("ok", "var b = 1;", false).unwrap().is_empty());
@@ -908,12 +927,12 @@ fn stats_per_agent_and_hook() {
 #[test]
 fn unanswered_request_and_binary_body() {
     let mut h = h();
-    h.load("u", "function onItemCaptured(d) { console.log(d.response === null, d.request.method, d.request.postData.text.length); }");
+    h.load("u", "function onItemCaptured(d) { console.log(JSON.stringify(d.response), d.response.status, d.error.type, d.request.method, d.request.postData.text.length); }");
     let body = "z".repeat(100);
     let req =
         format!("POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n{body}", body.len());
     h.rt.on_item_captured(http_item(3, req.as_bytes(), None));
-    assert_eq!(h.lines(), vec!["true POST 100"]);
+    assert_eq!(h.lines(), vec!["{} undefined pair-not-found POST 100"]);
     let mut small = harness(Clock::System, |c| c.max_body_bytes = 10);
     small.load("u", "function onItemCaptured(d) { console.log(d.request.postData.text); }");
     small.rt.on_item_captured(http_item(3, req.as_bytes(), None));
@@ -1283,5 +1302,190 @@ fn reused_trees_let_go_of_what_they_cached_for_the_item_before() {
         h.rt.counters().objects_reused,
         39,
         "every item after the first through the same objects"
+    );
+}
+
+// ---------------------------------------------------------------------
+// Hooks and helpers answered in the runtime (`crate::local`), item types.
+
+#[test]
+fn env_keys_are_bare_globals_replaced_with_the_env() {
+    let mut h = harness(Clock::System, |c| {
+        c.env.insert("console".into(), "not a console".into());
+        c.env.insert("MIN_STATUS".into(), "400".into());
+    });
+    h.load(
+        "e",
+        r#"console.log(REGION === "eu-west-1", typeof API_TOKEN, MIN_STATUS, env.MIN_STATUS, typeof console.log);"#,
+    );
+    assert_eq!(h.lines(), vec!["true string 400 400 function"]);
+    let mut env = std::collections::BTreeMap::new();
+    env.insert("OTHER".to_string(), "x".to_string());
+    h.rt.set_env(&env);
+    h.load("f", r#"console.log(typeof REGION, OTHER);"#);
+    assert!(h.lines().contains(&"undefined x".to_owned()));
+}
+
+#[test]
+fn set_timeout_and_set_interval_run_on_the_runtime_clock_with_args() {
+    let mut h = harness(Clock::Manual, |_| {});
+    h.rt.set_time(at(1_700_000_000));
+    h.load(
+        "t",
+        r#"
+        var ticks = 0;
+        setTimeout(function (a, b) { console.log("timeout", a, b); }, 3000, "x", 2);
+        var gone = setTimeout(function () { console.log("cleared"); }, 1000);
+        clearTimeout(gone);
+        var iv = setInterval(function () { ticks++; console.log("tick", ticks); if (ticks === 3) clearInterval(iv); }, 1000);
+        try { setTimeout("code", 10); } catch (e) { console.log(e.name); }
+        "#,
+    );
+    assert_eq!(h.lines(), vec!["TypeError"]);
+    for s in 1..=5 {
+        while let Some(due) = h.rt.next_job_due().filter(|d| *d <= at(1_700_000_000 + s)) {
+            h.rt.run_due_jobs(due);
+        }
+    }
+    assert_eq!(h.lines(), vec!["tick 1", "tick 2", "timeout x 2", "tick 3"]);
+    assert_eq!(h.rt.next_job_due(), None);
+    assert_eq!(h.rt.counters().helper_argument_errors, 1);
+}
+
+#[test]
+fn jobs_list_is_tags_and_the_scheduler_stops_and_starts() {
+    let mut h = harness(Clock::Manual, |_| {});
+    h.rt.set_time(at(1_700_000_000));
+    h.load(
+        "s",
+        r#"
+        function job(label, n) { console.log("ran", label, n); }
+        jobs.schedule("Every Second", "* * * * * *", job, 0, "a", 1);
+        console.log(JSON.stringify(jobs.list()), jobs.scheduler.isRunning());
+        function onHubAction(action) {
+          if (action === "stop") jobs.scheduler.stop();
+          if (action === "start") jobs.scheduler.start();
+          console.log("running", jobs.scheduler.isRunning());
+        }
+        "#,
+    );
+    assert_eq!(h.lines(), vec![r#"["every-second"] true"#]);
+    h.rt.run_due_jobs(at(1_700_000_001));
+    h.rt.on_hub_action("stop", &json!(null));
+    assert_eq!(h.rt.next_job_due(), None);
+    h.rt.run_due_jobs(at(1_700_000_002));
+    h.rt.on_hub_action("start", &json!(null));
+    h.rt.run_due_jobs(at(1_700_000_003));
+    assert_eq!(h.lines(), vec!["ran a 1", "running false", "running true", "ran a 1"]);
+}
+
+#[test]
+fn utils_json2yaml_hub_targeted_aggregation_sentiment_and_kfl() {
+    let mut h = h();
+    h.load(
+        "u",
+        r#"
+        console.log(utils.json2Yaml(JSON.stringify({name: "api", ports: [80, 443]})));
+        try { utils.json2Yaml("{nope"); } catch (e) { console.log(e.name, e.message.indexOf("not JSON") >= 0); }
+        var t = JSON.parse(hub.targeted());
+        console.log(typeof hub.targeted(), t.targets.length, t.excluded.length);
+        aggregation.msg("AP0", "hello world");
+        aggregation.json("AP1", "Interface", {key: 1, data: [2]});
+        aggregation.jsonWithMsg("AP2", "Interface", {key: 3}, "with msg");
+        var good = chatgpt.sentiment("This is great, I love it!");
+        var bad = chatgpt.sentiment("This is terrible and I hate it.");
+        console.log(good.pos > good.neg, good.compound > 0.5, bad.compound < -0.5, Object.keys(good).join(","));
+        try { kfl.match("http", {}); } catch (e) { console.log(e instanceof Error, e.message); }
+        try { kfl.validate("http"); } catch (e) { console.log(e.message); }
+        "#,
+    );
+    assert_eq!(
+        h.lines(),
+        vec![
+            "name: api\nports:\n- 80\n- 443\n",
+            "TypeError true",
+            "string 0 0",
+            "AP0 hello world",
+            r#"AP1 Interface={"data":[2],"key":1}"#,
+            r#"AP2 with msg Interface={"key":3}"#,
+            "true true true neg,neu,pos,compound",
+            "true kfl.match: KFL is not supported yet",
+            "kfl.validate: KFL is not supported yet",
+        ]
+    );
+}
+
+#[test]
+fn on_log_call_gets_records_only_while_an_agent_defines_it() {
+    use crate::effects::{LogDelivery, LogRecord};
+    let mut h = harness(Clock::System, |c| c.log_queue = 2);
+    let mb = h.rt.mailbox();
+    let rec = |m: &str| LogRecord { level: "warning", msg: m.to_string() };
+    assert_eq!(mb.log(rec("{}")), LogDelivery::NotWanted);
+    h.load(
+        "l",
+        r#"function onLogCall(level, msg) { var r = JSON.parse(msg); console.log(level, r.message); }"#,
+    );
+    assert!(mb.wants_logs());
+    assert_eq!(mb.log(rec(r#"{"message":"one"}"#)), LogDelivery::Sent);
+    assert_eq!(mb.log(rec(r#"{"message":"two"}"#)), LogDelivery::Sent);
+    assert_eq!(mb.log(rec(r#"{"message":"three"}"#)), LogDelivery::Full);
+    h.rt.poll_completions();
+    assert_eq!(h.lines(), vec!["warning one", "warning two"]);
+    assert_eq!(h.rt.counters().log_records_dropped, 1);
+    assert!(!crate::runtime::in_log_hook());
+    h.rt.remove_agent("l");
+    assert!(!mb.wants_logs());
+}
+
+#[test]
+fn item_types_are_kubeshark_s() {
+    let mut h = h();
+    h.load(
+        "i",
+        r#"function onItemCaptured(d) {
+          console.log(typeof d.src.port, typeof d.dst.port, typeof d.stream, d.elapsedTime,
+                      Number.isInteger(d.elapsedTime), typeof d.request, typeof d.response);
+          if (d.protocol.name === "dns")
+            console.log(JSON.stringify(d.response.authorities), JSON.stringify(d.response.additionals));
+        }"#,
+    );
+    h.rt.on_item_captured(http_get(1, "a", "/", 200));
+    h.rt.on_item_captured(dns_item(2, 7, "example.com", [10, 0, 0, 9]));
+    assert_eq!(
+        h.lines(),
+        vec![
+            "string string string 1500 true object object",
+            "string string string 2000 true object object",
+            "[] []",
+        ]
+    );
+    let j = http_get(1, "a", "/", 200).to_json(&node());
+    assert_eq!(j["elapsedTime"], 1500);
+}
+
+#[test]
+fn wrapper_build_har_and_join_maps() {
+    let mut h = h();
+    h.load(
+        "w",
+        r#"
+        var items = [];
+        function onItemCaptured(d) {
+          items.push(d);
+          if (items.length < 2) return;
+          var har = JSON.parse(wrapper.buildHAR(items));
+          var e = har.log.entries[0];
+          console.log(har.log.version, har.log.entries.length, e.request.method, e.request.url,
+                      e.response.status, e.time, e.request.headers[0].name, e.serverIPAddress);
+          console.log(JSON.stringify(wrapper.joinMaps({a: 1, b: "x"}, {a: 2, c: 3})));
+          try { wrapper.buildHAR("nope"); } catch (err) { console.log(err.name); }
+        }"#,
+    );
+    h.rt.on_item_captured(http_get(1, "a.example", "/x?y=1", 200));
+    h.rt.on_item_captured(http_get(2, "b.example", "/z", 503));
+    assert_eq!(
+        h.lines(),
+        vec!["1.2 2 GET /x?y=1 200 1.5 Host 10.0.0.2", r#"{"a":3,"b":"x","c":3}"#, "TypeError",]
     );
 }

@@ -17,10 +17,11 @@ pub enum Hook {
     PodEvent,
     JobPassed,
     JobFailed,
+    LogCall,
 }
 
 impl Hook {
-    pub const ALL: [Hook; 7] = [
+    pub const ALL: [Hook; 8] = [
         Hook::ItemCaptured,
         Hook::PacketCaptured,
         Hook::ItemQueried,
@@ -28,6 +29,7 @@ impl Hook {
         Hook::PodEvent,
         Hook::JobPassed,
         Hook::JobFailed,
+        Hook::LogCall,
     ];
 
     /// The function name an agent defines.
@@ -40,6 +42,7 @@ impl Hook {
             Hook::PodEvent => "onPodEvent",
             Hook::JobPassed => "onJobPassed",
             Hook::JobFailed => "onJobFailed",
+            Hook::LogCall => "onLogCall",
         }
     }
 
@@ -71,13 +74,13 @@ impl CallSite {
         }
     }
 
-    pub(crate) const COUNT: usize = 9;
+    pub(crate) const COUNT: usize = Hook::ALL.len() + 2;
 
     pub(crate) fn index(self) -> usize {
         match self {
             CallSite::Hook(h) => h.index(),
-            CallSite::Job => 7,
-            CallSite::Load => 8,
+            CallSite::Job => Hook::ALL.len(),
+            CallSite::Load => Hook::ALL.len() + 1,
         }
     }
 }
@@ -107,6 +110,15 @@ pub struct HookStats {
     pub interrupts: u64,
     /// Calls stopped at the heap limit.
     pub out_of_memory: u64,
+    /// Helper results used before their answer had come: the call waited.
+    pub result_waits: u64,
+    /// Time those waits took, in nanoseconds.
+    pub result_wait_ns: u64,
+    /// Waits that ran out of the call's budget.
+    pub result_waits_over_budget: u64,
+    /// Helper calls refused for their arguments (missing, wrong type, bad
+    /// value).
+    pub helper_argument_errors: u64,
     /// Sum of latencies (for a Prometheus summary's `_sum`).
     pub sum_ns: u64,
     pub p50_ns: u64,
@@ -130,13 +142,30 @@ pub(crate) struct SiteStats {
     errors: u64,
     interrupts: u64,
     out_of_memory: u64,
+    waits: crate::results::WaitTally,
     sum_ns: u64,
     latency: Option<Histogram<u64>>,
 }
 
 impl SiteStats {
     pub(crate) fn new() -> Self {
-        SiteStats { calls: 0, errors: 0, interrupts: 0, out_of_memory: 0, sum_ns: 0, latency: None }
+        SiteStats {
+            calls: 0,
+            errors: 0,
+            interrupts: 0,
+            out_of_memory: 0,
+            waits: crate::results::WaitTally::default(),
+            sum_ns: 0,
+            latency: None,
+        }
+    }
+
+    /// Adds the result waits of one call.
+    pub(crate) fn waited(&mut self, t: crate::results::WaitTally) {
+        self.waits.waits += t.waits;
+        self.waits.wait_ns = self.waits.wait_ns.saturating_add(t.wait_ns);
+        self.waits.over_budget += t.over_budget;
+        self.waits.argument_errors += t.argument_errors;
     }
 
     #[inline]
@@ -176,6 +205,10 @@ impl SiteStats {
             errors: self.errors,
             interrupts: self.interrupts,
             out_of_memory: self.out_of_memory,
+            result_waits: self.waits.waits,
+            result_wait_ns: self.waits.wait_ns,
+            result_waits_over_budget: self.waits.over_budget,
+            helper_argument_errors: self.waits.argument_errors,
             sum_ns: self.sum_ns,
             p50_ns: q(0.5),
             p99_ns: q(0.99),

@@ -199,6 +199,7 @@ impl Worker {
         };
         // hub.action from the hub's own agents reaches their onHubAction.
         self.exec.hub().register(rt.mailbox());
+        crate::logging::forward_logs_to(rt.mailbox());
         for a in snap.agents {
             if let Err(e) = rt.load_agent(&a.name, &a.source) {
                 self.say(&a.name, e.to_string());

@@ -168,11 +168,39 @@ pub struct PodTracker {
     relists: Relists,
     map: PodMapWriter,
     counters: Arc<KubeCounters>,
+    /// Pods changed since `hub.targeted()` was last published.
+    targets_changed: bool,
 }
 
 impl PodTracker {
     pub fn new(streams: usize, map: PodMapWriter, counters: Arc<KubeCounters>) -> Self {
-        PodTracker { pods: HashMap::new(), relists: Relists::new(streams), map, counters }
+        PodTracker {
+            pods: HashMap::new(),
+            relists: Relists::new(streams),
+            map,
+            counters,
+            targets_changed: true,
+        }
+    }
+
+    /// What agents' `hub.targeted()` returns: the pods watched (this
+    /// node's for a worker, the cluster's for the hub) as `targets`, in
+    /// Kubernetes' JSON, sorted by namespace and name; `excluded` is empty
+    /// (skua captures every pod it watches).
+    pub fn targeted_json(&self) -> Value {
+        let mut keys: Vec<&PodKey> = self.pods.keys().collect();
+        keys.sort();
+        let targets: Vec<Value> =
+            keys.into_iter().filter_map(|k| self.pods.get(k)).map(|t| (*t.pod).clone()).collect();
+        serde_json::json!({"targets": targets, "excluded": []})
+    }
+
+    /// Publishes [`PodTracker::targeted_json`] to the agents' runtimes if
+    /// the pods changed since the last time.
+    pub fn publish_targeted(&mut self) {
+        if std::mem::take(&mut self.targets_changed) {
+            scripting::publish_targeted(self.targeted_json().to_string());
+        }
     }
 
     pub fn map(&mut self) -> &mut PodMapWriter {
@@ -262,6 +290,7 @@ impl PodTracker {
             Some((true, true)) => return Some(key),
             _ => {}
         }
+        self.targets_changed = true;
         let containers = summarize(&pod);
         let ips = map_ips(&pod);
         let json = Arc::new(trimmed_json(pod));
@@ -288,6 +317,7 @@ impl PodTracker {
     /// seen) if it was known.
     fn remove(&mut self, key: &PodKey, last: Option<Arc<Value>>, out: &mut Vec<PodEvent>) {
         if let Some(t) = self.pods.remove(key) {
+            self.targets_changed = true;
             self.map.set_pod(key, &t.ips, &[]);
             out.push(PodEvent { kind: PodEventKind::Deleted, pod: last.unwrap_or(t.pod) });
         }
@@ -345,6 +375,25 @@ mod tests {
 
     fn kinds(out: &mut Vec<PodEvent>) -> Vec<&'static str> {
         out.drain(..).map(|e| e.kind.as_str()).collect()
+    }
+
+    #[test]
+    fn targeted_lists_the_watched_pods_in_kubernetes_json() {
+        let (mut t, _) = tracker();
+        let mut out = Vec::new();
+        assert_eq!(t.targeted_json(), serde_json::json!({"targets": [], "excluded": []}));
+        t.apply(0, watcher::Event::Apply(dynobj(pod("web-2", "shop", "1", "10.1.0.6"))), &mut out);
+        t.apply(0, watcher::Event::Apply(dynobj(pod("api-1", "shop", "1", "10.1.0.5"))), &mut out);
+        let v = t.targeted_json();
+        let names: Vec<&str> = v["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["api-1", "web-2"]);
+        assert_eq!(v["targets"][0]["metadata"]["namespace"], "shop");
+        assert!(v["excluded"].as_array().unwrap().is_empty());
     }
 
     #[test]

@@ -155,9 +155,13 @@ impl PodWatcher {
                     }
                     None => break,
                 },
-                _ = publish.tick() => tracker.map().publish(),
+                _ = publish.tick() => {
+                    tracker.map().publish();
+                    tracker.publish_targeted();
+                }
             }
         }
         tracker.map().publish();
+        tracker.publish_targeted();
     }
 }

@@ -165,7 +165,7 @@ function itemRow(it) {
     el("td", { className: "status" }, g.status),
     el("td", null, host(it)),
     el("td", { title: g.path }, g.path),
-    el("td", null, typeof it.elapsedTime === "number" ? it.elapsedTime.toFixed(1) : ""),
+    el("td", null, typeof it.elapsedTime === "number" ? (it.elapsedTime / 1000).toFixed(1) : ""),
     el("td", null, ep(it.src) + " → " + ep(it.dst)));
   tr.addEventListener("click", function () { selectItem(it.id); });
   return tr;
@@ -211,7 +211,7 @@ function renderDetail(it) {
   var g = gist(it);
   var parts = [
     el("h3", null, ((it.protocol && it.protocol.abbr) || "") + " " + g.method + " " + g.path),
-    kvTable({ id: it.id, time: it.startTime, "elapsed ms": it.elapsedTime, src: it.src && (it.src.ip + ":" + it.src.port + " " + (it.src.name || "")),
+    kvTable({ id: it.id, time: it.startTime, "elapsed ms": typeof it.elapsedTime === "number" ? it.elapsedTime / 1000 : it.elapsedTime, src: it.src && (it.src.ip + ":" + it.src.port + " " + (it.src.name || "")),
       dst: it.dst && (it.dst.ip + ":" + it.dst.port + " " + (it.dst.name || "")), node: it.node && it.node.name,
       size: it.size, error: it.error ? it.error.type + ": " + it.error.msg : "" }),
     el("h3", null, "Request"),

@@ -12,7 +12,7 @@
 //! `channel.close-ok` …); when a peer closes a channel or the connection
 //! instead of answering (`channel.close` 404 after a passive
 //! `queue.declare`), that close is the pending method's `response`. An
-//! asynchronous method is an item with `response: null` and no `error`:
+//! asynchronous method is an item with `response: {}` and no `error`:
 //! `basic.publish` and `basic.deliver`/`basic.return` (emitted once their
 //! content is complete), `basic.ack`/`nack`/`reject`, `connection.blocked`,
 //! and methods sent with `noWait`. AMQP is symmetric: the `request` of an

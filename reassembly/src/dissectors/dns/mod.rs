@@ -9,7 +9,8 @@
 //!
 //! Fields: `request: {opCode, questions[{name, type, class}]}`,
 //! `response: {code, questions[...], answers[{name, type, class, ttl,
-//! ip|cname|mx|ns|ptr|txts|srv|soa|data}]}`. The response's `questions` (the
+//! ip|cname|mx|ns|ptr|txts|srv|soa|data}], authorities[...],
+//! additionals[...]}` (the last two as Kubeshark names its sections). The response's `questions` (the
 //! section a server echoes) goes beyond the contract: a response whose query
 //! was not captured still says what was resolved.
 
@@ -218,5 +219,7 @@ pub fn response_json(m: &DnsMessage) -> Value {
         // even when the query itself was not captured.
         "questions": questions_json(m),
         "answers": m.answers.iter().map(record_json).collect::<Vec<_>>(),
+        "authorities": m.authorities.iter().map(record_json).collect::<Vec<_>>(),
+        "additionals": m.additionals.iter().map(record_json).collect::<Vec<_>>(),
     })
 }

@@ -13,7 +13,7 @@
 //!   `"ApiVersions"` …) and `apiKeyId` its number; `clientId` cut at
 //!   `max_field_bytes`; `flexible` whether the version uses the compact
 //!   (KIP-482) encoding; `acks` for Produce (an `acks=0` Produce gets no
-//!   response: its item has `response: null` and no `error`); `topics` for
+//!   response: its item has `response: {}` and no `error`); `topics` for
 //!   Produce and Fetch, each with its partition numbers (topic ids as hex
 //!   in versions that name topics by id; at most `max_kafka_topics` topics
 //!   and partitions per topic), `topicCount` all of them; `length` the
