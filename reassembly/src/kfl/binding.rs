@@ -44,6 +44,45 @@ pub(crate) enum Slot {
     /// `var <op> rhs` for an int variable and an int literal (see
     /// `kfl2::Pass::fused_comparison`).
     CmpInt { var: &'static Var, op: CmpOp, rhs: i64 },
+    /// A string variable or header compared with a string literal (`==`,
+    /// `!=`, `startsWith`, `endsWith`, `contains`) or matched by a regex.
+    StrTest { src: StrSrc, test: StrTest },
+}
+
+/// Where a fused string test reads its string.
+#[derive(Debug)]
+pub(crate) enum StrSrc {
+    Var(&'static Var),
+    /// A header a missing field of which is an error (no match), as the
+    /// map lookup it replaces.
+    Header {
+        response: bool,
+        name: Box<str>,
+    },
+}
+
+/// A test on a string with a literal operand.
+#[derive(Debug)]
+pub(crate) enum StrTest {
+    Eq(Box<str>),
+    Ne(Box<str>),
+    StartsWith(Box<str>),
+    EndsWith(Box<str>),
+    Contains(Box<str>),
+    Matches(RegexVal),
+}
+
+impl StrTest {
+    fn holds(&self, s: &str) -> bool {
+        match self {
+            StrTest::Eq(l) => s == &**l,
+            StrTest::Ne(l) => s != &**l,
+            StrTest::StartsWith(l) => s.starts_with(&**l),
+            StrTest::EndsWith(l) => s.ends_with(&**l),
+            StrTest::Contains(l) => s.contains(&**l),
+            StrTest::Matches(r) => r.0.is_match(s),
+        }
+    }
 }
 
 /// An ordering comparison.
@@ -126,6 +165,13 @@ impl Slot {
             Slot::CmpInt { var, op, rhs } => {
                 Some(matches!(src.var(var), KVal::Int(x) if op.holds(x, *rhs)))
             }
+            Slot::StrTest { src: from, test } => {
+                let v = match from {
+                    StrSrc::Var(v) => src.var(v),
+                    StrSrc::Header { response, name } => src.header(*response, name)?,
+                };
+                Some(matches!(v, KVal::Str(s) if test.holds(&s)))
+            }
             Slot::HasHeader { response, name } => Some(src.header(*response, name).is_some()),
             _ => None,
         }
@@ -133,7 +179,7 @@ impl Slot {
 
     pub(crate) fn is_native_bool(&self) -> bool {
         matches!(self, Slot::Var(v) if v.ty == super::vars::VarTy::Bool)
-            || matches!(self, Slot::CmpInt { .. } | Slot::HasHeader { .. })
+            || matches!(self, Slot::CmpInt { .. } | Slot::HasHeader { .. } | Slot::StrTest { .. })
     }
 }
 
@@ -161,10 +207,9 @@ impl<'a> Binding<'a> {
                 Some(KVal::Bool(self.src.header(*response, name).is_some()))
             }
             Slot::Path(p) => json::path(self.src, p),
-            Slot::CmpInt { var, op, rhs } => match self.src.var(var) {
-                KVal::Int(x) => Some(KVal::Bool(op.holds(x, *rhs))),
-                _ => None,
-            },
+            Slot::CmpInt { .. } | Slot::StrTest { .. } => {
+                slot.native_bool(self.src).map(KVal::Bool)
+            }
             Slot::Regex(_) => None,
         }
     }

@@ -27,7 +27,7 @@ use cel::common::ast::{
     operators as op, CallExpr, ComprehensionExpr, EntryExpr, Expr, IdedExpr, LiteralValue,
 };
 
-use super::binding::{slot_name, CmpOp, RegexVal, Slot};
+use super::binding::{slot_name, CmpOp, RegexVal, Slot, StrSrc, StrTest};
 use super::value::Ty;
 use super::{vars, KflError, MAX_REGEX_BYTES};
 
@@ -334,9 +334,12 @@ impl Pass<'_> {
             }
         }
         if name == "matches" {
-            return self.matches(e, c).map(|t| (t, None));
+            return self.matches(e, c);
         }
         if let Some(slot) = self.fused_comparison(&name, c) {
+            return Ok((Ty::Bool, Some(slot)));
+        }
+        if let Some(slot) = self.fused_string_test(&name, c) {
             return Ok((Ty::Bool, Some(slot)));
         }
         if (name == op::EQUALS || name == op::NOT_EQUALS)
@@ -386,6 +389,61 @@ impl Pass<'_> {
         Some(self.slot(Slot::CmpInt { var: v, op, rhs: lit }))
     }
 
+    /// The string a fused test can read `e` from: a string variable, or a
+    /// header looked up by a literal name.
+    fn str_source(&self, e: &IdedExpr) -> Option<StrSrc> {
+        if let Expr::Call(c) = &e.expr {
+            if let ([map, key], true, None) =
+                (c.args.as_slice(), c.func_name == op::INDEX, &c.target)
+            {
+                let response = header_map(map)?;
+                return Some(StrSrc::Header { response, name: string_literal(key)?.into() });
+            }
+            return None;
+        }
+        let segs = segments(e)?;
+        if self.scope.iter().any(|(n, _)| Some(&n.as_str()) == segs.first()) {
+            return None;
+        }
+        vars::find(&segs.join(".")).filter(|v| v.ty == vars::VarTy::Str).map(StrSrc::Var)
+    }
+
+    /// A string variable (or header) tested against a string literal as
+    /// one slot: `method == "GET"`, `path.startsWith("/api")`,
+    /// `request.headers["host"] != "x"`. The same result as cel's, without
+    /// cel's per-call cost (a member call resolves its overload by name
+    /// and collects its arguments in a new `Vec` every time).
+    fn fused_string_test(&mut self, name: &str, c: &CallExpr) -> Option<Expr> {
+        let (subject, lit) = match (name, c.target.as_deref(), c.args.as_slice()) {
+            (op::EQUALS | op::NOT_EQUALS, None, [a, b]) => {
+                match (string_literal(a), string_literal(b)) {
+                    (None, Some(l)) => (a, l),
+                    (Some(l), None) => (b, l),
+                    _ => return None,
+                }
+            }
+            ("startsWith" | "endsWith" | "contains", Some(t), [arg]) => (t, string_literal(arg)?),
+            _ => return None,
+        };
+        if self.is_raw_string_in(c) {
+            return None;
+        }
+        let src = self.str_source(subject)?;
+        let lit: Box<str> = lit.into();
+        let test = match name {
+            op::EQUALS => StrTest::Eq(lit),
+            op::NOT_EQUALS => StrTest::Ne(lit),
+            "startsWith" => StrTest::StartsWith(lit),
+            "endsWith" => StrTest::EndsWith(lit),
+            _ => StrTest::Contains(lit),
+        };
+        Some(self.slot(Slot::StrTest { src, test }))
+    }
+
+    fn is_raw_string_in(&self, c: &CallExpr) -> bool {
+        c.args.iter().any(|a| self.is_raw_string(a))
+    }
+
     /// Whether `e` is a string literal written raw (`r"…"`).
     fn is_raw_string(&self, e: &IdedExpr) -> bool {
         string_literal(e).is_some()
@@ -398,7 +456,7 @@ impl Pass<'_> {
 
     /// `s.matches("re")` or `matches(s, "re")`: the regex is compiled now
     /// and the call becomes `kfl_re(s, <regex slot>)`.
-    fn matches(&mut self, e: &IdedExpr, c: &mut CallExpr) -> Result<Ty, KflError> {
+    fn matches(&mut self, e: &IdedExpr, c: &mut CallExpr) -> Result<(Ty, Option<Expr>), KflError> {
         let mut parts: Vec<IdedExpr> = Vec::with_capacity(2);
         if let Some(t) = c.target.take() {
             parts.push(*t);
@@ -410,6 +468,10 @@ impl Pass<'_> {
             return Err(self.error(&pattern, "the pattern of matches must be a string literal"));
         };
         let re = compile_regex(re).map_err(|m| self.error(&pattern, m))?;
+        if let Some(src) = self.str_source(&subject) {
+            let slot = self.slot(Slot::StrTest { src, test: StrTest::Matches(re) });
+            return Ok((Ty::Bool, Some(slot)));
+        }
         let ty = self.expr(&mut subject)?;
         if !matches!(ty, Ty::Str | Ty::Dyn) {
             return Err(self.error(&subject, format!("matches needs a string, not {}", ty.name())));
@@ -418,7 +480,7 @@ impl Pass<'_> {
         c.func_name = "kfl_re".into();
         c.target = None;
         c.args = vec![subject, IdedExpr { id: pattern.id, expr: slot }];
-        Ok(Ty::Bool)
+        Ok((Ty::Bool, None))
     }
 
     fn call_type(

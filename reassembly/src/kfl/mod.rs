@@ -141,7 +141,8 @@ struct Inner {
     env: Arc<Env>,
     /// Slots the whole query is a conjunction with whose value is a
     /// boolean computed without cel (`http && status_code >= 500 && …`):
-    /// checked on the item first, as `&&` is false when any of them is.
+    /// checked on the item first, as `&&` is false when any of them is,
+    /// and left out of `expr` (`true && x` is `x` in CEL, errors included).
     prefilter: Vec<usize>,
     /// The query is nothing but those conjuncts: when all hold it matches,
     /// and cel is not entered at all.
@@ -189,8 +190,14 @@ impl Filter {
         let inner = &*self.0;
         let src = Source { item, node };
         for &k in &inner.prefilter {
-            if inner.slots.get(k).and_then(|s| s.native_bool(src)) != Some(true) {
-                return false;
+            match inner.slots.get(k).and_then(|s| s.native_bool(src)) {
+                Some(true) => {}
+                Some(false) => return false,
+                None => {
+                    // What cel would have found too: a missing key.
+                    inner.eval_errors.fetch_add(1, Ordering::Relaxed);
+                    return false;
+                }
             }
         }
         if inner.native {
@@ -359,45 +366,63 @@ fn compile(query: &str) -> Result<Filter, KflError> {
 
 fn build(query: &str, language: Language, compiled: Option<(IdedExpr, Vec<Slot>)>) -> Filter {
     let (expr, slots) = compiled.unwrap_or_default();
-    let mut prefilter = Vec::new();
-    let native = conjuncts(&expr, &slots, &mut prefilter) && !prefilter.is_empty();
+    let mut terms = Vec::new();
+    flatten_and(expr, &mut terms);
+    let (native, rest): (Vec<IdedExpr>, Vec<IdedExpr>) =
+        terms.into_iter().partition(|t| native_slot(t, &slots).is_some());
+    let prefilter: Vec<usize> = native.iter().filter_map(|t| native_slot(t, &slots)).collect();
+    let residual = conjunction(rest);
     Filter(Arc::new(Inner {
         query: query.to_string(),
         language,
-        expr,
+        native: residual.is_none(),
+        expr: residual.unwrap_or_default(),
         slots,
         env: binding::env(),
         prefilter,
-        native,
         eval_errors: AtomicU64::new(0),
     }))
 }
 
-/// Collects the native boolean slots `e` is a conjunction with; true when
-/// `e` is made of nothing else.
-fn conjuncts(e: &IdedExpr, slots: &[Slot], out: &mut Vec<usize>) -> bool {
-    match &e.expr {
+/// The terms of a conjunction (`a && (b && c)` → `a, b, c`), in order.
+fn flatten_and(e: IdedExpr, out: &mut Vec<IdedExpr>) {
+    match e.expr {
         Expr::Call(c)
-            if c.func_name == cel::common::ast::operators::LOGICAL_AND && c.target.is_none() =>
+            if c.func_name == cel::common::ast::operators::LOGICAL_AND
+                && c.target.is_none()
+                && c.args.len() == 2 =>
         {
-            let mut all = true;
-            for a in &c.args {
-                all &= conjuncts(a, slots, out);
-            }
-            all
-        }
-        Expr::Ident(n) => {
-            let k = n.strip_prefix('#').and_then(|k| k.parse::<usize>().ok());
-            match k.filter(|&k| slots.get(k).is_some_and(Slot::is_native_bool)) {
-                Some(k) => {
-                    out.push(k);
-                    true
-                }
-                None => false,
+            for a in c.args {
+                flatten_and(a, out);
             }
         }
-        _ => false,
+        expr => out.push(IdedExpr { id: e.id, expr }),
     }
+}
+
+/// The terms joined by `&&` again (balanced), `None` for no term.
+fn conjunction(mut terms: Vec<IdedExpr>) -> Option<IdedExpr> {
+    if terms.len() <= 1 {
+        return terms.pop();
+    }
+    let right = terms.split_off(terms.len() / 2);
+    let (l, r) = (conjunction(terms)?, conjunction(right)?);
+    let id = l.id;
+    Some(IdedExpr {
+        id,
+        expr: Expr::Call(cel::common::ast::CallExpr {
+            func_name: cel::common::ast::operators::LOGICAL_AND.into(),
+            target: None,
+            args: vec![l, r],
+        }),
+    })
+}
+
+/// The slot a term is, when it is a boolean slot computed without cel.
+fn native_slot(e: &IdedExpr, slots: &[Slot]) -> Option<usize> {
+    let Expr::Ident(n) = &e.expr else { return None };
+    let k = n.strip_prefix('#')?.parse::<usize>().ok()?;
+    slots.get(k).filter(|s| s.is_native_bool()).map(|_| k)
 }
 
 #[cfg(test)]
