@@ -89,6 +89,12 @@ pub struct DissectArgs {
     /// Dataplane cores (dataplane.cores).
     #[arg(long)]
     pub cores: Option<usize>,
+
+    /// Print only the items matching this KFL query, KFL2 (`http &&
+    /// status_code >= 500`) or KFL1 (`http and response.status == 500`),
+    /// as tshark -Y does (docs/kfl.md).
+    #[arg(long, short = 'f', value_name = "KFL")]
+    pub filter: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -347,7 +353,20 @@ where
     Ok(running.wait()?)
 }
 
+/// A query that does not compile: the error, the query and a caret under
+/// the position, on stderr; exit status 2 (a usage error).
+fn filter_error(query: &str, e: &reassembly::kfl::KflError) -> ExitCode {
+    let line = query.lines().nth(e.line.saturating_sub(1)).unwrap_or_default();
+    eprintln!("skua: {e}\n  {line}\n  {:>width$}", "^", width = e.column);
+    ExitCode::from(2)
+}
+
 fn dissect(cli: &Cli, args: &DissectArgs) -> Result<ExitCode> {
+    let filter = match args.filter.as_deref().map(reassembly::kfl::Filter::compile) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => return Ok(filter_error(args.filter.as_deref().unwrap_or_default(), &e)),
+    };
     let mut sets = cli.sets.clone();
     if let Some(n) = args.cores {
         sets.push(format!("dataplane.cores={n}"));
@@ -372,6 +391,15 @@ fn dissect(cli: &Cli, args: &DissectArgs) -> Result<ExitCode> {
     let mut items = collector.join().map_err(|_| anyhow::anyhow!("item collector panicked"))?;
     items.sort_by_key(|i| (i.ts_ns(), i.stream, i.index));
     let node = reassembly::NodeInfo { ip: String::new(), name: node_name() };
+    let dissected = items.len();
+    if let Some(f) = &filter {
+        items.retain(|i| f.matches(i, &node));
+        tracing::info!(
+            "{} of {dissected} items match the {} filter",
+            items.len(),
+            f.language().name()
+        );
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     use std::io::Write;
     for item in &items {
@@ -384,7 +412,7 @@ fn dissect(cli: &Cli, args: &DissectArgs) -> Result<ExitCode> {
     out.flush()?;
     let (packets, _, drops) = report.total();
     let dropped: u64 = drops.iter().map(|(_, v)| v).sum();
-    tracing::info!("{} items from {packets} packets ({dropped} dropped)", items.len());
+    tracing::info!("{dissected} items from {packets} packets ({dropped} dropped)");
     Ok(ExitCode::SUCCESS)
 }
 

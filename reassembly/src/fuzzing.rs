@@ -298,9 +298,85 @@ pub fn reassembler(data: &[u8]) {
     assert!(r.flows() == 0);
 }
 
+/// Items of a few protocols (HTTP request/response, a Redis command) made
+/// by the real reassembler, for the KFL target to evaluate filters on.
+fn kfl_items() -> &'static [crate::Item] {
+    use crate::packet::tcp_flags::{ACK, FIN, PSH, SYN};
+    static ITEMS: std::sync::LazyLock<Vec<crate::Item>> = std::sync::LazyLock::new(|| {
+        let mut items = Vec::new();
+        let flows: [(u16, &[u8], &[u8]); 2] = [
+            (
+                8080,
+                b"POST /graphql?x=1 HTTP/1.1\r\nHost: a\r\nCookie: s=1\r\nContent-Length: 2\r\n\r\n{}",
+                b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nSet-Cookie: t=2\r\n\r\n",
+            ),
+            (6379, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", b"$1\r\nv\r\n"),
+        ];
+        for (port, req, resp) in flows {
+            let mut r = Reassembler::new(&ReassemblyConfig::default(), 0);
+            let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+            let (cs, ss) = (100u32, 900u32);
+            let n = |b: &[u8]| b.len() as u32;
+            let pkts = [
+                Packet::tcp_v4(1_000, c, 40_000, s, port, SYN, cs, 0, b""),
+                Packet::tcp_v4(2_000, s, port, c, 40_000, SYN | ACK, ss, cs + 1, b""),
+                Packet::tcp_v4(3_000, c, 40_000, s, port, ACK, cs + 1, ss + 1, b""),
+                Packet::tcp_v4(4_000, c, 40_000, s, port, ACK | PSH, cs + 1, ss + 1, req),
+                Packet::tcp_v4(9_000, s, port, c, 40_000, ACK | PSH, ss + 1, cs + 1 + n(req), resp),
+                Packet::tcp_v4(
+                    10_000,
+                    c,
+                    40_000,
+                    s,
+                    port,
+                    FIN | ACK,
+                    cs + 1 + n(req),
+                    ss + 1 + n(resp),
+                    b"",
+                ),
+            ];
+            for p in &pkts {
+                r.packet(p, &mut |i| items.push(i));
+            }
+            r.finish(&mut |i| items.push(i));
+        }
+        items
+    });
+    &ITEMS
+}
+
+/// KFL: the input is a query (any bytes); when it compiles, it is
+/// evaluated on a few items. Neither may panic.
+pub fn kfl(data: &[u8]) {
+    if let Ok(f) = crate::kfl::Filter::compile_bytes(data) {
+        let node = NodeInfo::default();
+        for item in kfl_items() {
+            let _ = f.matches(item, &node);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kfl_target_has_items_and_survives_mutated_queries() {
+        assert_eq!(kfl_items().len(), 2);
+        let f = crate::kfl::Filter::compile("http && status_code == 500 && gql").unwrap();
+        assert!(f.matches(&kfl_items()[0], &NodeInfo::default()));
+        let mut rng = XorShift(7);
+        let seeds: [&[u8]; 3] = [
+            b"http && request.headers[\"host\"] == \"a\" || redis_key.matches(\"k+\")",
+            b"http and response.status == r\"5.*\" and request.queryString.x == 1",
+            b"[1, 2].exists(x, x in [status_code]) ? timestamp < now() : false",
+        ];
+        for _ in 0..300 {
+            for s in seeds {
+                kfl(&mutate(&mut rng, s));
+            }
+        }
+    }
 
     struct XorShift(u64);
 

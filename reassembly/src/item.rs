@@ -21,6 +21,29 @@ use crate::dissectors::kafka::KafkaMessage;
 use crate::dissectors::postgresql::PgMessage;
 use crate::dissectors::redis::RedisMessage;
 
+/// The top-level keys of an item's JSON ([`Item::to_json`]), in its order.
+pub const JSON_KEYS: [&str; 19] = [
+    "id",
+    "index",
+    "stream",
+    "worker",
+    "node",
+    "protocol",
+    "src",
+    "dst",
+    "timestamp",
+    "startTime",
+    "elapsedTime",
+    "request",
+    "response",
+    "requestSize",
+    "responseSize",
+    "size",
+    "passed",
+    "failed",
+    "error",
+];
+
 /// `error.type` of an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemErrorKind {

@@ -7,7 +7,8 @@
 //! streaming contract (HTTP/1.x, HTTP/2 and gRPC, DNS, Redis, Kafka,
 //! PostgreSQL, AMQP 0-9-1), each detected by content on any port; and the
 //! `Item` type agents receive (`item`) with the IP → pod snapshot that
-//! names its endpoints (`podmap`). `conversations` generates traffic
+//! names its endpoints (`podmap`); KFL, the filter language compiled once
+//! and evaluated on items (`kfl`). `conversations` generates traffic
 //! of each TCP protocol for tests and benches; `fuzzing` holds the fuzz
 //! targets' entry points. The
 //! dataplane calls one entry point, [`Reassembler`]. Pure Rust: it takes
@@ -26,6 +27,7 @@ pub mod frag;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod item;
+pub mod kfl;
 pub mod packet;
 pub mod podmap;
 pub mod reassembler;

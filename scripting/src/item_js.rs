@@ -61,27 +61,7 @@ use crate::js::{atom_id, from_json, num, string};
 use crate::packet::PacketInfo;
 use crate::probe::{addr, object, Own, Probe};
 
-const ITEM_KEYS: [&str; 19] = [
-    "id",
-    "index",
-    "stream",
-    "worker",
-    "node",
-    "protocol",
-    "src",
-    "dst",
-    "timestamp",
-    "startTime",
-    "elapsedTime",
-    "request",
-    "response",
-    "requestSize",
-    "responseSize",
-    "size",
-    "passed",
-    "failed",
-    "error",
-];
+const ITEM_KEYS: [&str; 19] = reassembly::item::JSON_KEYS;
 mod ik {
     pub const ID: usize = 0;
     pub const INDEX: usize = 1;
