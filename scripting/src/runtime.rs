@@ -46,8 +46,19 @@ use crate::stats::{AgentStats, CallSite, Hook, HookStats, Outcome};
 
 /// Names of the helper objects each agent gets in its own scope, in the
 /// order of the wrapper function's parameters.
-pub(crate) const HELPERS: [&str; 10] =
-    ["console", "env", "jobs", "hub", "utils", "vendor", "prometheus", "file", "pcap", "test"];
+pub(crate) const HELPERS: [&str; 11] = [
+    "console",
+    "env",
+    "jobs",
+    "hub",
+    "utils",
+    "vendor",
+    "prometheus",
+    "file",
+    "pcap",
+    "test",
+    "chatgpt",
+];
 
 /// Promise reactions run per `poll_completions` / hook entry at most, so a
 /// script chaining Promises forever cannot starve the rings.
