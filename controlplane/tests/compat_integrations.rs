@@ -124,7 +124,10 @@ fn compat_s3_put_in_both_orders_with_keys_and_the_chain_then_clear() {
     // on EKS) signs the upload that gives no keys.
     let chain =
         [("AWS_ACCESS_KEY_ID", "AKIDFROMCHAIN000001"), ("AWS_SECRET_ACCESS_KEY", "chain-secret")];
-    run_agents(dir.path(), &pcap, &[("s3", S3_AGENT)], env.clone(), integ.clone(), &chain, &[]);
+    // Looping for a few seconds keeps the runtime up for `file.tar`'s
+    // `.then`.
+    let looped = ["--loop", "0", "--duration", "4"];
+    run_agents(dir.path(), &pcap, &[("s3", S3_AGENT)], env.clone(), integ.clone(), &chain, &looped);
 
     let nrh = boto(port, &["get", "evidence", "node-x_10.9.8.7/name_resolution_history.json"]);
     let nrh: Value = serde_json::from_slice(&nrh).unwrap();
@@ -169,7 +172,7 @@ fn compat_s3_put_in_both_orders_with_keys_and_the_chain_then_clear() {
 const GCS_AGENT: &str = r#"
 var done = false;
 function onItemCaptured(data) {
-  if (done || !data.response || data.response.status < 500) return;
+  if (done || data.protocol.name !== "http" || !data.response || data.response.status < 500) return;
   done = true;
   var serviceAccountKey = JSON.parse(env.GCS_SA_KEY_JSON);
   file.write("dfir_item.json", JSON.stringify({ status: data.response.status, path: data.request.path }));
@@ -208,7 +211,7 @@ fn compat_gcs_put_with_the_service_account_key_object_then_clear() {
 const AZURE_AGENT: &str = r#"
 var done = false;
 function onItemCaptured(data) {
-  if (done || !data.response || data.response.status < 500) return;
+  if (done || data.protocol.name !== "http" || !data.response || data.response.status < 500) return;
   done = true;
   file.write("by_connection_string.json", JSON.stringify({ id: data.id }));
   vendor.azure.put(env.AZURE_CONTAINER, "by_connection_string.json", "", "", env.AZURE_STORAGE_CONNECTION_STRING);
@@ -245,7 +248,8 @@ const SERVICES_AGENT: &str = r##"
 var n = 0;
 function onItemCaptured(data) {
   if (data.protocol.name !== "http" || !data.response || data.response.status < 500) return;
-  n++;
+  // The capture loops: act on one pass of it.
+  if (++n > Number(env.ERRORS)) return;
   vendor.elastic(env.ELASTIC_URL, env.ELASTIC_INDEX, data, env.ELASTIC_USER, env.ELASTIC_PASSWORD);
   vendor.webhookForm("POST", env.FORM_URL, { id: data.id, status: String(data.response.status) });
   if (n === 1) {
@@ -322,7 +326,7 @@ fn compat_elastic_webhook_form_chatgpt_slack_files_and_block_pod() {
     let env = json!({
         "ELASTIC_URL": es.url(""), "ELASTIC_INDEX": "traffic", "ELASTIC_USER": "elastic", "ELASTIC_PASSWORD": "pw",
         "FORM_URL": form.url("/form"), "OPENAI_API_KEY": "sk-agent",
-        "SLACK_AUTH_TOKEN": "xoxb-agent", "SLACK_CHANNEL_ID": "C42",
+        "SLACK_AUTH_TOKEN": "xoxb-agent", "SLACK_CHANNEL_ID": "C42", "ERRORS": errors.to_string(),
     });
     let integ = json!({
         "chatgpt": {"base_url": openai.url("/v1")},
@@ -378,7 +382,7 @@ const PROMETHEUS_AGENT: &str = r#"
 // Bytes per destination port, as a counter vec.
 function onItemCaptured(data) {
   if (data.protocol.name !== "http") return;
-  prometheus.vector("skua_compat_http_items", "HTTP items by status class", 1, 1,
+  prometheus.vector("compat_http_items", "HTTP items by status class", 1, 1,
     { status_class: data.response && data.response.status >= 500 ? "5xx" : "other", s_script: "compat" });
 }
 "#;
@@ -423,7 +427,7 @@ fn compat_prometheus_vector_is_scraped_by_prometheus() {
     let (s, body) = http10(
         "GET",
         pport,
-        &format!("/api/v1/query?query={}", q("max_over_time(skua_compat_http_items[1m])")),
+        &format!("/api/v1/query?query={}", q("max_over_time(compat_http_items[1m])")),
         "",
     )
     .unwrap();
