@@ -231,17 +231,21 @@ impl Shared {
         &self.counters[i.index()]
     }
 
+    /// Absolute, so that an absolute path an agent got back (from
+    /// `pcap.snapshot`) is recognised under them.
     fn roots(&self) -> Roots {
-        Roots { data_dir: self.ctx.data_dir.clone(), pcap_dir: self.pcap_dir() }
+        let data_dir = std::path::absolute(&self.ctx.data_dir).unwrap_or(self.ctx.data_dir.clone());
+        Roots { data_dir, pcap_dir: self.pcap_dir() }
     }
 
-    /// Where `pcap.snapshot` (and `pcap.path`) write.
+    /// Where `pcap.snapshot` (and `pcap.path`) write, absolute.
     fn pcap_dir(&self) -> PathBuf {
-        if self.cfg.pcap.dir.is_empty() {
+        let dir = if self.cfg.pcap.dir.is_empty() {
             self.ctx.data_dir.join("pcap")
         } else {
             PathBuf::from(&self.cfg.pcap.dir)
-        }
+        };
+        std::path::absolute(&dir).unwrap_or(dir)
     }
 
     fn node_prefix(&self) -> NodePrefix {

@@ -458,7 +458,7 @@ fn chatgpt<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Obj
         io(ctx, sh, agent, |_ctx, a| {
             let max_tokens = match arg(a, 2).map(|v| v.as_number()) {
                 None => 1024,
-                Some(Some(n)) if n >= 1.0 && n <= 1e6 => n as u32,
+                Some(Some(n)) if (1.0..=1e6).contains(&n) => n as u32,
                 Some(_) => return Err("maxTokens must be a number between 1 and 1000000".into()),
             };
             Ok(Effect::ChatgptPrompt {

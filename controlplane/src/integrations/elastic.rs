@@ -102,10 +102,8 @@ pub fn build_request(d: &Doc<'_>) -> Result<HttpRequest, IntegrationError> {
     } else if let Some(k) = d.api_key {
         let k = k.trim();
         Some(if k.contains(':') { format!("ApiKey {}", b64(k)) } else { format!("ApiKey {k}") })
-    } else if let Some(u) = d.user {
-        Some(format!("Basic {}", b64(&format!("{u}:{}", d.password.unwrap_or("")))))
     } else {
-        None
+        d.user.map(|u| format!("Basic {}", b64(&format!("{u}:{}", d.password.unwrap_or("")))))
     };
     if let Some(a) = auth {
         let v = HeaderValue::from_str(&a).map_err(|_| {

@@ -264,13 +264,16 @@ impl object_store::client::HttpConnector for Connector {
     }
 }
 
+/// A store client with the tick it was last used at.
+type Cached = (Target, Arc<dyn ObjectStore>, u64);
+
 /// The store clients in use, the least recently used dropped past
 /// `integrations.storage.clients`.
 pub struct Stores {
     connector: Connector,
     retry: RetryConfig,
     cfg: IntegrationsConfig,
-    cache: Mutex<Vec<(Target, Arc<dyn ObjectStore>, u64)>>,
+    cache: Mutex<Vec<Cached>>,
     tick: std::sync::atomic::AtomicU64,
 }
 
