@@ -18,7 +18,6 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::*;
@@ -393,27 +392,8 @@ fn compat_prometheus_vector_is_scraped_by_prometheus() {
     let (pcap, _) = capture(dir.path());
     let port = free_port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let prom_dir = tempfile::tempdir().unwrap();
-    let conf = prom_dir.path().join("prometheus.yml");
-    std::fs::write(
-        &conf,
-        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: skua\n    static_configs:\n      - targets: ['{addr}']\n"),
-    )
-    .unwrap();
-    let bin = require!(
-        find_binary("prometheus", &["/usr/bin/prometheus"]),
-        "prometheus (Debian package prometheus)"
-    );
-    let pport = free_port();
-    let _prom = Peer::spawn(
-        "prometheus",
-        std::process::Command::new(bin)
-            .arg(format!("--config.file={}", conf.display()))
-            .arg(format!("--storage.tsdb.path={}", prom_dir.path().join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{pport}")),
-    )
-    .unwrap();
-    assert!(wait_for_port(pport, Duration::from_secs(30)));
+    let prom = require!(start_prometheus(addr), "prometheus (Debian package prometheus)");
+    let pport = prom.port;
     // The capture loops for a few seconds, so Prometheus scrapes a live skua.
     run_agents(
         dir.path(),

@@ -744,3 +744,40 @@ pub fn server_errors(summary: &Value) -> u64 {
         .map(|(_, v)| v.as_u64().unwrap())
         .sum()
 }
+
+/// A Prometheus server (Debian's `prometheus`) scraping `target` every
+/// second, its data in a temp dir; ready (`/-/ready`) when returned.
+pub struct Prometheus {
+    _peer: Peer,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+pub fn start_prometheus(target: SocketAddr) -> Option<Prometheus> {
+    let bin = find_binary("prometheus", &["/usr/bin/prometheus"])?;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &conf,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: skua\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let peer = Peer::spawn(
+        "prometheus",
+        Command::new(bin)
+            .arg(format!("--config.file={}", conf.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}")),
+    )
+    .ok()?;
+    assert!(
+        wait_until(Duration::from_secs(60), || http10("GET", port, "/-/ready", "")
+            .is_ok_and(|(s, _)| s == 200)),
+        "prometheus was not ready on {port}"
+    );
+    Some(Prometheus { _peer: peer, _dir: dir, port })
+}
