@@ -125,7 +125,7 @@ fn compat_s3_put_in_both_orders_with_keys_and_the_chain_then_clear() {
         [("AWS_ACCESS_KEY_ID", "AKIDFROMCHAIN000001"), ("AWS_SECRET_ACCESS_KEY", "chain-secret")];
     // Looping for a few seconds keeps the runtime up for `file.tar`'s
     // `.then`.
-    let looped = ["--loop", "0", "--duration", "4"];
+    let looped = ["--loop", "0", "--duration", "8"];
     run_agents(dir.path(), &pcap, &[("s3", S3_AGENT)], env.clone(), integ.clone(), &chain, &looped);
 
     let nrh = boto(port, &["get", "evidence", "node-x_10.9.8.7/name_resolution_history.json"]);
@@ -332,6 +332,8 @@ fn compat_elastic_webhook_form_chatgpt_slack_files_and_block_pod() {
         "slack_bot": {"api_url": slack.url("/api")},
     });
     let kc = kubeconfig.to_str().unwrap().to_string();
+    // Looping for a few seconds keeps the runtime up until the `.then`
+    // reaction (ChatGPT's answer forwarded) has run.
     run_agents(
         dir.path(),
         &pcap,
@@ -339,7 +341,7 @@ fn compat_elastic_webhook_form_chatgpt_slack_files_and_block_pod() {
         env,
         integ,
         &[("KUBECONFIG", &kc)],
-        &[],
+        &["--loop", "0", "--duration", "8"],
     );
 
     // Elasticsearch: one document per 5xx item, each the item's JSON.
