@@ -468,6 +468,21 @@ pub fn node_name() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
+/// The node's IP, for object keys (`<node>_<ip>/...`): `SKUA_NODE_IP`
+/// (the chart sets it from the pod's `status.hostIP`), else the source
+/// address this host would use towards a public address (no packet is
+/// sent), else `127.0.0.1`.
+pub fn node_ip() -> String {
+    if let Some(ip) = std::env::var("SKUA_NODE_IP").ok().filter(|n| !n.trim().is_empty()) {
+        return ip.trim().to_string();
+    }
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").map(|_| s))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|_| "127.0.0.1".into())
+}
+
 fn open_dpdk(cfg: &Config, cpus: &[usize]) -> Result<Sources> {
     crate::hugepages_cmd::preflight(cfg, cpus)?;
     Ok(dataplane::source::open_dpdk(&cfg.dpdk, cfg.dataplane.cores, cpus)?)
@@ -541,6 +556,8 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
     let ctx = crate::executor::ExecutorContext {
         cpus: crate::executor::housekeeping_cpus(&engine::affinity(), &busy),
         data_dir: cfg.scripting.data_dir.clone(),
+        node_name: node.name.clone(),
+        node_ip: node_ip(),
     };
     let monitor: Arc<Mutex<Option<engine::Monitor>>> = Arc::default();
     let pool: Arc<Mutex<Option<ScriptPool>>> = Arc::default();

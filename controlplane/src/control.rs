@@ -48,6 +48,7 @@ impl ControlPlane {
                 let mut s = gather();
                 s.integrations = h.counters();
                 s.agent_metrics = h.agent_metrics();
+                s.limit_hits = Some(h.limit_hits());
                 metrics::render(&s)
             });
             match executor.tokio() {

@@ -32,13 +32,14 @@ use tokio::sync::{mpsc, Semaphore};
 
 use crate::integrations::config::LaneConfig;
 use crate::integrations::counters::IntegrationCounters;
-use crate::integrations::file::{self, FileOp};
+use crate::integrations::file::{FileLimits, FileOp, FileStore, Roots};
 use crate::integrations::http::HttpClient;
 use crate::integrations::hub::HubRouter;
 use crate::integrations::pcap::{self, PacketRing};
 use crate::integrations::prometheus::{AgentFamily, AgentMetrics};
 use crate::integrations::retry::{with_retries, Failed};
-use crate::integrations::{influxdb, kinesis, slack, webhook};
+use crate::integrations::storage::{self, AzureAuth, NodePrefix, Stores, Target};
+use crate::integrations::{block_pod, chatgpt, elastic, influxdb, kinesis, slack, webhook};
 use crate::integrations::{Integration, IntegrationError, IntegrationSnapshot, IntegrationsConfig};
 
 /// Where the executor runs and what it needs from the rest of skua.
@@ -51,6 +52,10 @@ pub struct ExecutorContext {
     /// `pcap.snapshot` writes to its `pcap` folder unless
     /// `integrations.pcap.dir` says otherwise.
     pub data_dir: PathBuf,
+    /// This node's name and IP: object keys of `vendor.s3/gcs/azure` are
+    /// `<node>_<ip>[_<runId>]/...`. Empty: `skua` and `127.0.0.1`.
+    pub node_name: String,
+    pub node_ip: String,
 }
 
 /// The CPUs of `affinity` not in `busy` (dataplane and script cores). When
@@ -145,13 +150,56 @@ pub fn integration_of(e: &Effect) -> Integration {
         | Effect::FileAppend { .. }
         | Effect::FileRead { .. }
         | Effect::FileDelete { .. }
-        | Effect::FileMkdir { .. } => Integration::File,
+        | Effect::FileMkdir { .. }
+        | Effect::FileMove { .. }
+        | Effect::FileCopy { .. }
+        | Effect::FileTar { .. }
+        | Effect::FileTemp { .. }
+        | Effect::FileMkdirTemp { .. } => Integration::File,
         Effect::PcapSnapshot { .. } => Integration::Pcap,
+        Effect::WebhookForm { .. } => Integration::Webhook,
+        Effect::Elastic { .. } => Integration::Elastic,
+        Effect::ChatgptPrompt { .. } => Integration::Chatgpt,
+        Effect::PrometheusVector { .. } => Integration::Prometheus,
+        Effect::HubBlockPod { .. } => Integration::Kube,
+        Effect::S3Put { .. } | Effect::S3Clear { .. } => Integration::S3,
+        Effect::GcsPut { .. } | Effect::GcsClear { .. } => Integration::Gcs,
+        Effect::AzurePut { .. } => Integration::Azure,
     }
+}
+
+/// Counts of named limits hit outside any one integration's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitHits {
+    /// `file.*` calls refused at `integrations.file.quota_bytes`.
+    pub file_quota_exceeded: u64,
+    /// New agent metric series refused at `integrations.prometheus.max_series`.
+    pub agent_series_refused: u64,
 }
 
 struct Queued {
     job: Job,
+    /// Ordered effects: the previous one of the same agent, to wait for.
+    after: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// Ordered effects: dropped when this one has finished (or was never
+    /// run), releasing the next.
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Effects that read or write an agent's files: one agent's run in the
+/// order it called them, across lanes, as Kubeshark's synchronous helpers
+/// did (`file.write(f)` then `vendor.s3.put(.., f)`; `file.delete(d)` then
+/// `file.mkdir(d)`). Other agents' are not held up.
+fn ordered(e: &Effect) -> bool {
+    integration_of(e) == Integration::File
+        || matches!(
+            e,
+            Effect::PcapSnapshot { .. }
+                | Effect::S3Put { .. }
+                | Effect::GcsPut { .. }
+                | Effect::AzurePut { .. }
+        )
+        || matches!(e, Effect::SlackBot { files, .. } if !files.is_empty())
 }
 
 struct Shared {
@@ -162,6 +210,16 @@ struct Shared {
     kinesis: kinesis::Clients,
     hub: HubRouter,
     agent_metrics: AgentMetrics,
+    files: FileStore,
+    file_quota_exceeded: AtomicU64,
+    stores: Stores,
+    /// Clients for `vendor.elastic`'s pinned certificates, by fingerprint.
+    pinned: std::sync::Mutex<Vec<([u8; 32], HttpClient)>>,
+    /// Per agent, the completion of its last ordered effect ([`ordered`]).
+    order:
+        std::sync::Mutex<std::collections::HashMap<Arc<str>, tokio::sync::oneshot::Receiver<()>>>,
+    /// The Kubernetes client of `hub.blockPod`, made on first use.
+    kube: tokio::sync::OnceCell<kube::Client>,
     ring: RwLock<Option<Arc<dyn PacketRing>>>,
     last_log_s: Vec<AtomicU64>,
     suppressed: Vec<AtomicU64>,
@@ -171,6 +229,49 @@ struct Shared {
 impl Shared {
     fn counters(&self, i: Integration) -> &IntegrationCounters {
         &self.counters[i.index()]
+    }
+
+    /// Absolute, so that an absolute path an agent got back (from
+    /// `pcap.snapshot`) is recognised under them.
+    fn roots(&self) -> Roots {
+        let data_dir = std::path::absolute(&self.ctx.data_dir).unwrap_or(self.ctx.data_dir.clone());
+        Roots { data_dir, pcap_dir: self.pcap_dir() }
+    }
+
+    /// Where `pcap.snapshot` (and `pcap.path`) write, absolute.
+    fn pcap_dir(&self) -> PathBuf {
+        let dir = if self.cfg.pcap.dir.is_empty() {
+            self.ctx.data_dir.join("pcap")
+        } else {
+            PathBuf::from(&self.cfg.pcap.dir)
+        };
+        std::path::absolute(&dir).unwrap_or(dir)
+    }
+
+    fn node_prefix(&self) -> NodePrefix {
+        let or = |s: &str, d: &str| if s.trim().is_empty() { d.to_string() } else { s.to_string() };
+        NodePrefix {
+            node: or(&self.ctx.node_name, "skua"),
+            ip: or(&self.ctx.node_ip, "127.0.0.1"),
+            run_id: self.cfg.storage.run_id.clone(),
+        }
+    }
+
+    /// The client for a pinned certificate, made on first use.
+    fn pinned_client(&self, fingerprint: [u8; 32]) -> Result<HttpClient, IntegrationError> {
+        let mut m = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, c)) = m.iter().find(|(f, _)| *f == fingerprint) {
+            return Ok(c.clone());
+        }
+        let c = HttpClient::pinned(
+            Duration::from_millis(self.cfg.webhook.connect_timeout_ms),
+            fingerprint,
+        )?;
+        if m.len() >= self.cfg.elastic.pinned_clients.max(1) {
+            m.remove(0);
+        }
+        m.push((fingerprint, c.clone()));
+        Ok(c)
     }
 
     /// One place that reports a failed delivery (the message starts with the
@@ -205,6 +306,12 @@ fn lane_config(cfg: &IntegrationsConfig, i: Integration) -> Option<LaneConfig> {
         Integration::Kinesis => Some(cfg.kinesis.lane()),
         Integration::File => Some(cfg.file.lane()),
         Integration::Pcap => Some(cfg.pcap.lane()),
+        Integration::Elastic => Some(cfg.elastic.lane()),
+        Integration::Chatgpt => Some(cfg.chatgpt.lane()),
+        Integration::Kube => Some(cfg.kube),
+        Integration::S3 => Some(cfg.s3.lane()),
+        Integration::Gcs => Some(cfg.gcs.lane()),
+        Integration::Azure => Some(cfg.azure.lane()),
         Integration::Hub | Integration::Prometheus => None,
     }
 }
@@ -230,9 +337,17 @@ impl ExecutorHandle {
         self.shared.counters.iter().map(|c| c.snapshot()).collect()
     }
 
-    /// Agents' `prometheus.metric` series.
+    /// Agents' `prometheus.metric` and `prometheus.vector` series.
     pub fn agent_metrics(&self) -> Vec<AgentFamily> {
         self.shared.agent_metrics.snapshot()
+    }
+
+    /// Named limits hit so far.
+    pub fn limit_hits(&self) -> LimitHits {
+        LimitHits {
+            file_quota_exceeded: self.shared.file_quota_exceeded.load(Ordering::Relaxed),
+            agent_series_refused: self.shared.agent_metrics.series_refused(),
+        }
     }
 
     /// The hub-side mailboxes `hub.action` delivers to.
@@ -301,9 +416,11 @@ impl Executor {
             .map_err(ExecutorError::Runtime)?;
         let guard = runtime.enter();
         let ca = (!cfg.tls_ca_file.is_empty()).then(|| PathBuf::from(&cfg.tls_ca_file));
-        let http =
-            HttpClient::new(Duration::from_millis(cfg.webhook.connect_timeout_ms), ca.as_deref())
-                .map_err(ExecutorError::Http)?;
+        let connect_timeout = Duration::from_millis(cfg.webhook.connect_timeout_ms);
+        let http = HttpClient::new(connect_timeout, ca.as_deref()).map_err(ExecutorError::Http)?;
+        let tls =
+            crate::integrations::http::tls_config(ca.as_deref()).map_err(ExecutorError::Http)?;
+        let stores = Stores::new(&cfg, tls, connect_timeout).map_err(ExecutorError::Http)?;
         let counters = Integration::ALL
             .iter()
             .map(|&i| {
@@ -313,6 +430,12 @@ impl Executor {
         let shared = Arc::new(Shared {
             kinesis: kinesis::Clients::new(&cfg.kinesis),
             agent_metrics: AgentMetrics::new(cfg.prometheus.max_series),
+            files: FileStore::default(),
+            file_quota_exceeded: AtomicU64::new(0),
+            stores,
+            pinned: Default::default(),
+            order: Default::default(),
+            kube: tokio::sync::OnceCell::new(),
             cfg,
             ctx,
             counters,
@@ -485,7 +608,16 @@ fn dispatch(shared: &Arc<Shared>, router: &RwLock<Option<Router>>, job: Job) -> 
                 }
             };
             counters.enqueued();
-            match tx.try_send(Queued { job }) {
+            // Dispatch runs in submission order (one intake thread), so the
+            // chain follows the agent's calls.
+            let (after, done) = if ordered(&job.effect) {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let mut order = shared.order.lock().unwrap_or_else(|e| e.into_inner());
+                (order.insert(job.agent.clone(), rx), Some(tx))
+            } else {
+                (None, None)
+            };
+            match tx.try_send(Queued { job, after, done }) {
                 Ok(()) => true,
                 Err(e) => {
                     counters.dequeued_unstarted();
@@ -514,6 +646,9 @@ fn inline(shared: &Shared, effect: &Effect) -> Result<Value, IntegrationError> {
         Effect::PrometheusMetric { name, help, kind, value, labels } => {
             shared.agent_metrics.update(name, help, *kind, *value, labels).map(|v| json!(v))
         }
+        Effect::PrometheusVector { name, help, kind, value, labels } => {
+            shared.agent_metrics.update_vector(name, help, *kind, *value, labels).map(|v| json!(v))
+        }
         _ => Err(IntegrationError::Unavailable("not an inline effect".into())),
     }
 }
@@ -531,6 +666,11 @@ async fn lane_loop(
         tokio::spawn(async move {
             let counters = shared.counters(i);
             counters.started();
+            if let Some(prev) = q.after {
+                // Closed (the previous one was rejected or dropped) is as
+                // good as done.
+                let _ = prev.await;
+            }
             let t0 = Instant::now();
             let Job { agent, effect, reply } = q.job;
             let result = deliver(&shared, &agent, &effect)
@@ -541,6 +681,7 @@ async fn lane_loop(
                 shared.log_failure(i, e);
             }
             reply.send(result);
+            drop(q.done);
             drop(permit);
         });
     }
@@ -553,7 +694,7 @@ fn once(e: IntegrationError) -> Failed {
 }
 
 /// Delivers one (non-Kinesis) request with its retries.
-async fn deliver(shared: &Shared, agent: &Arc<str>, effect: &Effect) -> Result<Value, Failed> {
+async fn deliver(shared: &Arc<Shared>, agent: &Arc<str>, effect: &Effect) -> Result<Value, Failed> {
     let cfg = &shared.cfg;
     let retry = &cfg.retry;
     let counters = shared.counters(integration_of(effect));
@@ -569,7 +710,7 @@ async fn deliver(shared: &Shared, agent: &Arc<str>, effect: &Effect) -> Result<V
             let t = Duration::from_millis(cfg.slack.timeout_ms);
             with_retries(retry, counters, |_| slack::webhook_attempt(&shared.http, &req, t)).await
         }
-        Effect::SlackBot { token, channel_id, pretext, text, color, fields } => {
+        Effect::SlackBot { token, channel_id, pretext, text, color, fields, files } => {
             let req = slack::build_bot_request(
                 &cfg.slack_bot.api_url,
                 token,
@@ -581,8 +722,107 @@ async fn deliver(shared: &Shared, agent: &Arc<str>, effect: &Effect) -> Result<V
             )
             .map_err(once)?;
             let t = Duration::from_millis(cfg.slack_bot.timeout_ms);
-            with_retries(retry, counters, |_| slack::bot_attempt(&shared.http, &req, t)).await
+            // The files are read before anything is sent: a missing or too
+            // large one fails the call whole.
+            let attachments = read_attachments(shared, agent, files).await.map_err(once)?;
+            let mut answer =
+                with_retries(retry, counters, |_| slack::bot_attempt(&shared.http, &req, t))
+                    .await?;
+            if !attachments.is_empty() {
+                let api = &cfg.slack_bot.api_url;
+                let mut ids = Vec::new();
+                for (name, bytes) in attachments {
+                    let id = with_retries(retry, counters, |_| {
+                        slack::upload_file(&shared.http, api, token, &name, bytes.clone(), t)
+                    })
+                    .await?;
+                    ids.push((id, name));
+                }
+                let ts = answer["ts"].as_str().map(str::to_string);
+                with_retries(retry, counters, |_| {
+                    slack::complete_uploads(
+                        &shared.http,
+                        api,
+                        token,
+                        channel_id,
+                        ts.as_deref(),
+                        &ids,
+                        t,
+                    )
+                })
+                .await?;
+                answer["files"] = json!(ids.iter().map(|(id, _)| id).collect::<Vec<_>>());
+            }
+            Ok(answer)
         }
+        Effect::WebhookForm { method, url, fields } => {
+            let req = webhook::build_form_request(method, url, fields).map_err(once)?;
+            let opts = webhook::send_options(&cfg.webhook);
+            with_retries(retry, counters, |_| webhook::form_attempt(&shared.http, &req, opts)).await
+        }
+        Effect::Elastic {
+            url,
+            index,
+            doc,
+            user,
+            password,
+            cloud_id,
+            api_key,
+            service_token,
+            cert_fingerprint,
+        } => {
+            let d = elastic::Doc {
+                url,
+                index,
+                doc,
+                user: user.as_deref(),
+                password: password.as_deref(),
+                cloud_id: cloud_id.as_deref(),
+                api_key: api_key.as_deref(),
+                service_token: service_token.as_deref(),
+            };
+            let req = elastic::build_request(&d).map_err(once)?;
+            let client = match cert_fingerprint {
+                Some(f) => shared
+                    .pinned_client(elastic::parse_fingerprint(f).map_err(once)?)
+                    .map_err(once)?,
+                None => shared.http.clone(),
+            };
+            let opts = elastic::send_options(Duration::from_millis(cfg.elastic.timeout_ms));
+            with_retries(retry, counters, |_| client.send_then(&req, opts, elastic::answer)).await
+        }
+        Effect::ChatgptPrompt { api_key, prompt, max_tokens } => {
+            let req =
+                chatgpt::build_request(&cfg.chatgpt, api_key, prompt, *max_tokens).map_err(once)?;
+            let opts = chatgpt::send_options(&cfg.chatgpt);
+            with_retries(retry, counters, |_| shared.http.send_then(&req, opts, chatgpt::answer))
+                .await
+        }
+        Effect::HubBlockPod { name, namespace } => {
+            let t = Duration::from_millis(cfg.kube.timeout_ms);
+            with_retries(retry, counters, |_| async move {
+                let client = shared
+                    .kube
+                    .get_or_try_init(|| async {
+                        crate::kube::client().await.map_err(|e| {
+                            IntegrationError::Unavailable(format!(
+                                "hub.blockPod: no Kubernetes API: {e}"
+                            ))
+                        })
+                    })
+                    .await?;
+                match tokio::time::timeout(t, block_pod::block(client, name, namespace)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(IntegrationError::Timeout(t)),
+                }
+            })
+            .await
+        }
+        Effect::S3Put { .. }
+        | Effect::S3Clear { .. }
+        | Effect::GcsPut { .. }
+        | Effect::GcsClear { .. }
+        | Effect::AzurePut { .. } => object_storage(shared, agent, effect).await.map_err(once),
         Effect::InfluxDb { url, token, org, bucket, measurement, data, tags } => {
             let p = influxdb::Point { url, token, org, bucket, measurement, data, tags };
             let req =
@@ -594,23 +834,40 @@ async fn deliver(shared: &Shared, agent: &Arc<str>, effect: &Effect) -> Result<V
         | Effect::FileAppend { .. }
         | Effect::FileRead { .. }
         | Effect::FileDelete { .. }
-        | Effect::FileMkdir { .. } => {
+        | Effect::FileMkdir { .. }
+        | Effect::FileMove { .. }
+        | Effect::FileCopy { .. }
+        | Effect::FileTar { .. }
+        | Effect::FileTemp { .. }
+        | Effect::FileMkdirTemp { .. } => {
             let op = match effect.clone() {
                 Effect::FileWrite { path, content } => FileOp::Write { path, content },
                 Effect::FileAppend { path, content } => FileOp::Append { path, content },
                 Effect::FileRead { path } => FileOp::Read { path },
                 Effect::FileDelete { path } => FileOp::Delete { path },
                 Effect::FileMkdir { path } => FileOp::Mkdir { path },
+                Effect::FileMove { from, to } => FileOp::Move { from, to },
+                Effect::FileCopy { from, to } => FileOp::Copy { from, to },
+                Effect::FileTar { dir } => FileOp::Tar { dir },
+                Effect::FileTemp { name, dir, ext } => FileOp::Temp { name, dir, ext },
+                Effect::FileMkdirTemp { name, dir } => FileOp::MkdirTemp { name, dir },
                 _ => return Err(once(IntegrationError::Invalid("not a file effect".into()))),
             };
-            let dir = shared.ctx.data_dir.clone();
+            let roots = shared.roots();
             let agent = agent.clone();
-            let max = cfg.file.max_read_bytes;
-            blocking(Duration::from_millis(cfg.file.timeout_ms), move || {
-                file::run(&dir, &agent, &op, max)
+            let limits = FileLimits {
+                max_read_bytes: cfg.file.max_read_bytes,
+                quota_bytes: cfg.file.quota_bytes,
+            };
+            let sh = shared.clone();
+            let r = blocking(Duration::from_millis(cfg.file.timeout_ms), move || {
+                sh.files.run(&roots, &agent, &op, limits)
             })
-            .await
-            .map_err(once)
+            .await;
+            if let Err(IntegrationError::Quota(_)) = &r {
+                shared.file_quota_exceeded.fetch_add(1, Ordering::Relaxed);
+            }
+            r.map_err(once)
         }
         Effect::PcapSnapshot { seconds } => {
             let ring = shared.ring.read().ok().and_then(|r| r.clone()).ok_or_else(|| {
@@ -620,11 +877,7 @@ async fn deliver(shared: &Shared, agent: &Arc<str>, effect: &Effect) -> Result<V
             })?;
             let secs =
                 seconds.unwrap_or(cfg.pcap.default_seconds).clamp(1, cfg.pcap.max_seconds.max(1));
-            let dir = if cfg.pcap.dir.is_empty() {
-                shared.ctx.data_dir.join("pcap")
-            } else {
-                PathBuf::from(&cfg.pcap.dir)
-            };
+            let dir = shared.pcap_dir();
             let agent = agent.clone();
             blocking(Duration::from_millis(cfg.pcap.timeout_ms), move || {
                 pcap::write_snapshot(
@@ -638,9 +891,121 @@ async fn deliver(shared: &Shared, agent: &Arc<str>, effect: &Effect) -> Result<V
             .await
             .map_err(once)
         }
-        Effect::KinesisPut { .. } | Effect::HubAction { .. } | Effect::PrometheusMetric { .. } => {
+        Effect::KinesisPut { .. }
+        | Effect::HubAction { .. }
+        | Effect::PrometheusMetric { .. }
+        | Effect::PrometheusVector { .. } => {
             Err(once(IntegrationError::Unavailable("routed elsewhere".into())))
         }
+    }
+}
+
+/// `vendor.slackBot`'s files: `(name, bytes)`, read from where the agent
+/// may read, each at most `integrations.slack_bot.max_file_bytes`.
+async fn read_attachments(
+    shared: &Shared,
+    agent: &str,
+    files: &std::collections::BTreeMap<String, PathBuf>,
+) -> Result<Vec<(String, bytes::Bytes)>, IntegrationError> {
+    let roots = shared.roots();
+    let max = shared.cfg.slack_bot.max_file_bytes;
+    let mut out = Vec::new();
+    for (name, path) in files {
+        let full = crate::integrations::file::resolve_source(&roots, agent, path)?;
+        let len = tokio::fs::metadata(&full)
+            .await
+            .map_err(|e| IntegrationError::Invalid(format!("slackBot: {}: {e}", path.display())))?
+            .len();
+        if len > max {
+            return Err(IntegrationError::Invalid(format!(
+                "slackBot: {} is {len} bytes, over integrations.slack_bot.max_file_bytes ({max})",
+                path.display()
+            )));
+        }
+        let bytes = tokio::fs::read(&full)
+            .await
+            .map_err(|e| IntegrationError::Io(format!("slackBot: {}: {e}", path.display())))?;
+        out.push((name.clone(), bytes::Bytes::from(bytes)));
+    }
+    Ok(out)
+}
+
+/// `vendor.s3/gcs/azure.*`: where to, then the upload or the clear, within
+/// the lane's timeout.
+async fn object_storage(
+    shared: &Shared,
+    agent: &str,
+    effect: &Effect,
+) -> Result<Value, IntegrationError> {
+    let cfg = &shared.cfg;
+    let keys = |k: &Option<String>, s: &Option<String>| match (k, s) {
+        (Some(k), Some(s)) => Ok(Some((k.clone(), s.clone()))),
+        (None, None) => Ok(None),
+        _ => Err(IntegrationError::Invalid(
+            "s3: keyId and secret go together (or give neither for the standard chain)".into(),
+        )),
+    };
+    let region = |r: &str| {
+        let r = if r.trim().is_empty() { cfg.s3.region.trim() } else { r.trim() };
+        if r.is_empty() {
+            "us-east-1".to_string()
+        } else {
+            r.to_string()
+        }
+    };
+    let (target, file, timeout) = match effect {
+        Effect::S3Put { bucket, path, region: r, key_id, secret } => (
+            Target::S3 { bucket: bucket.clone(), region: region(r), keys: keys(key_id, secret)? },
+            Some(path),
+            cfg.s3.timeout_ms,
+        ),
+        Effect::S3Clear { bucket, region: r, key_id, secret } => (
+            Target::S3 { bucket: bucket.clone(), region: region(r), keys: keys(key_id, secret)? },
+            None,
+            cfg.s3.timeout_ms,
+        ),
+        Effect::GcsPut { bucket, path, service_account_key } => (
+            Target::Gcs {
+                bucket: bucket.clone(),
+                service_account_key: service_account_key.clone(),
+            },
+            Some(path),
+            cfg.gcs.timeout_ms,
+        ),
+        Effect::GcsClear { bucket, service_account_key } => (
+            Target::Gcs {
+                bucket: bucket.clone(),
+                service_account_key: service_account_key.clone(),
+            },
+            None,
+            cfg.gcs.timeout_ms,
+        ),
+        Effect::AzurePut { container, path, account, key, connection_string } => {
+            let auth = match (connection_string, account, key) {
+                (Some(cs), _, _) => storage::parse_connection_string(cs)?,
+                (None, Some(a), Some(k)) => AzureAuth::Key { account: a.clone(), key: k.clone() },
+                (None, a, None) => AzureAuth::Env { account: a.clone() },
+                (None, None, Some(_)) => {
+                    return Err(IntegrationError::Invalid("azure: a key needs its account".into()))
+                }
+            };
+            (Target::Azure { container: container.clone(), auth }, Some(path), cfg.azure.timeout_ms)
+        }
+        _ => return Err(IntegrationError::Invalid("not an object storage effect".into())),
+    };
+    let t = Duration::from_millis(timeout);
+    let prefix = shared.node_prefix();
+    let work = async {
+        match file {
+            Some(f) => {
+                storage::put(&shared.stores, &shared.roots(), agent, &prefix, &target, f).await
+            }
+            None => storage::clear(&shared.stores, &prefix, &target).await,
+        }
+    };
+    match tokio::time::timeout(t, work).await {
+        Ok(r) => r,
+        Err(_) => Err(IntegrationError::Timeout(t)),
     }
 }
 

@@ -48,6 +48,8 @@ pub struct MetricsSnapshot {
     /// I/O helper calls refused because the effect queue between the
     /// runtimes and the control plane was full (`EffectSink::rejected_full`).
     pub effect_queue_rejected: Option<u64>,
+    /// Named limits of agents' helpers hit (file quota, metric series).
+    pub limit_hits: Option<crate::executor::LimitHits>,
     /// The Kubernetes watchers' counters, when they run.
     pub kubernetes: Option<crate::kube::KubeSnapshot>,
     pub uptime: Option<Duration>,
@@ -657,6 +659,23 @@ pub fn render(s: &MetricsSnapshot) -> String {
             "I/O helper calls refused because the queue to the control plane was full.",
         );
         f.u(&[], n);
+    }
+
+    if let Some(l) = s.limit_hits {
+        Family::new(
+            &mut out,
+            "skua_file_quota_exceeded_total",
+            "counter",
+            "file.* calls refused because the agent's directory would pass integrations.file.quota_bytes.",
+        )
+        .u(&[], l.file_quota_exceeded);
+        Family::new(
+            &mut out,
+            "skua_agent_metric_series_refused_total",
+            "counter",
+            "New series of prometheus.metric/vector refused at integrations.prometheus.max_series.",
+        )
+        .u(&[], l.agent_series_refused);
     }
 
     // Integrations.

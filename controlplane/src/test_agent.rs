@@ -77,8 +77,12 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
     // On another thread: a script that uses a helper's result as a value
     // waits for it, so the answer must come from elsewhere.
     let (live, executed) = if args.live {
-        let ctx =
-            crate::executor::ExecutorContext { cpus: Vec::new(), data_dir: scfg.data_dir.clone() };
+        let ctx = crate::executor::ExecutorContext {
+            cpus: Vec::new(),
+            data_dir: scfg.data_dir.clone(),
+            node_name: node.name.clone(),
+            node_ip: crate::cli::node_ip(),
+        };
         let ex = crate::executor::Executor::start(cfg.integrations.clone(), ctx, Some(effects_rx))?;
         ex.handle().hub().register(rt.mailbox());
         (Some(ex), crossbeam_channel::never())

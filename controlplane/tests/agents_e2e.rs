@@ -47,29 +47,9 @@ fn a_replay_delivers_5xx_to_a_webhook_statuses_to_influxdb_and_har_to_kinesis() 
     let webhook = TestServer::start(|_, _| Answer::new(200, "ok"));
 
     let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("mix.pcap");
-    let gen = skua(&[
-        "gen",
-        "-o",
-        pcap.to_str().unwrap(),
-        "--exchanges",
-        "400",
-        "--mix",
-        "api",
-        "--seed",
-        "3",
-        "--json",
-    ]);
-    assert!(gen.status.success(), "{}", String::from_utf8_lossy(&gen.stderr));
-    let summary: Value = serde_json::from_slice(&gen.stdout).unwrap();
+    let (pcap, summary) = gen_capture(dir.path(), 400, 3);
     let exchanges = summary["httpExchanges"].as_u64().unwrap();
-    let errors: u64 = summary["statuses"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(k, _)| k.starts_with('5'))
-        .map(|(_, v)| v.as_u64().unwrap())
-        .sum();
+    let errors = server_errors(&summary);
     assert!(errors > 0, "{summary}");
     let agents = dir.path().join("agents");
     std::fs::create_dir(&agents).unwrap();

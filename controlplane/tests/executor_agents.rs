@@ -54,7 +54,7 @@ fn agent_promises_settle_through_the_executor() {
     let mut cfg = IntegrationsConfig { metrics_listen: String::new(), ..Default::default() };
     cfg.retry.max_retries = 1;
     cfg.retry.initial_backoff_ms = 10;
-    let ctx = ExecutorContext { cpus: Vec::new(), data_dir: data.path().to_path_buf() };
+    let ctx = ExecutorContext { data_dir: data.path().to_path_buf(), ..Default::default() };
     let ex = Executor::start(cfg, ctx, Some(effects_rx)).unwrap();
     let h = ex.handle();
     h.hub().register(rt.mailbox());
@@ -130,7 +130,11 @@ fn control_plane_threads_stay_on_housekeeping_cpus_and_serve_metrics() {
     let Some(first) = (0..1024).find(|c| cpus.is_set(*c).unwrap_or(false)) else { return };
     let cfg = IntegrationsConfig { metrics_listen: "127.0.0.1:0".into(), ..Default::default() };
     let data = tempfile::tempdir().unwrap();
-    let ctx = ExecutorContext { cpus: vec![first], data_dir: data.path().to_path_buf() };
+    let ctx = ExecutorContext {
+        cpus: vec![first],
+        data_dir: data.path().to_path_buf(),
+        ..Default::default()
+    };
     let cp = controlplane::control::ControlPlane::start(
         &cfg,
         ctx,

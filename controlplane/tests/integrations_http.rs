@@ -286,6 +286,7 @@ fn slack_bot_post_message_ok_false_and_429() {
         text: "text".into(),
         color: "#ff0000".into(),
         fields: Some(json!({"status": 503})),
+        files: BTreeMap::new(),
     };
     let r = call(&h, "a", bot("C1")).unwrap();
     assert_eq!(r, json!({"ok": true, "channel": "C1", "ts": "1700000000.000100"}));
@@ -476,63 +477,16 @@ fn shutdown_drains_queued_deliveries() {
     assert!(err.contains("shutting down"), "{err}");
 }
 
-/// A local https server (certificate for 127.0.0.1 from the test CA in
-/// tests/data) answering 200 "secure" on its own thread.
-fn start_tls_server() -> u16 {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(format!("{dir}/test-server.pem"))
-            .unwrap()
-            .map(|c| c.unwrap())
-            .collect();
-    let key = PrivateKeyDer::from_pem_file(format!("{dir}/test-server.key")).unwrap();
-    let cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            while let Ok((tcp, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else { return };
-                    let svc = hyper::service::service_fn(|_req| async {
-                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
-                            http_body_util::Full::new(bytes::Bytes::from_static(b"secure")),
-                        ))
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
-                        .await;
-                });
-            }
-        });
-    });
-    port
-}
-
 #[test]
 fn webhook_over_https_verifies_the_certificate() {
-    let port = start_tls_server();
+    let port = start_tls_server(201, "secure");
     let url = format!("https://127.0.0.1:{port}/hook");
     // Trusted through integrations.tls_ca_file: the request goes through.
     let mut cfg = config();
     cfg.tls_ca_file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/test-ca.pem").into();
     let (_ex, h) = start(cfg);
     let r = call(&h, "a", webhook("POST", &url, "{}")).unwrap();
-    assert_eq!((r["status"].as_u64(), r["body"].as_str()), (Some(200), Some("secure")));
+    assert_eq!((r["status"].as_u64(), r["body"].as_str()), (Some(201), Some("secure")));
     // Only the Mozilla roots: the certificate does not verify, and that is
     // not retried.
     let (_ex2, h2) = start(config());

@@ -97,6 +97,7 @@ fn snapshot(ex: &Executor) -> MetricsSnapshot {
         integrations: h.counters(),
         agent_metrics: h.agent_metrics(),
         effect_queue_rejected: Some(3),
+        limit_hits: Some(h.limit_hits()),
         kubernetes: Some(controlplane::kube::KubeSnapshot {
             pod_events: 7,
             pod_events_dropped: 1,

@@ -59,7 +59,9 @@ pub enum Effect {
     Webhook { method: String, url: String, body: String, headers: BTreeMap<String, String> },
     /// `vendor.slack(webhookUrl, pretext, text, color)`.
     Slack { webhook_url: String, pretext: String, text: String, color: String },
-    /// `vendor.slackBot(token, channelId, pretext, text, color, fields?)`.
+    /// `vendor.slackBot(token, channelId, pretext, text, color, fields?,
+    /// files?)`; `files` is `{name: path}` (paths checked by
+    /// [`confine_source`]).
     SlackBot {
         token: String,
         channel_id: String,
@@ -67,6 +69,7 @@ pub enum Effect {
         text: String,
         color: String,
         fields: Option<Value>,
+        files: BTreeMap<String, PathBuf>,
     },
     /// `vendor.influxdb(url, token, org, bucket, measurement, data, tags?)`.
     InfluxDb {
@@ -108,6 +111,70 @@ pub enum Effect {
     FileMkdir { path: PathBuf },
     /// `pcap.snapshot(seconds?)` → the pcapng path.
     PcapSnapshot { seconds: Option<u32> },
+    /// `vendor.webhookForm(method, url, fields)` → the response body.
+    WebhookForm { method: String, url: String, fields: BTreeMap<String, String> },
+    /// `vendor.elastic(url, index, doc, user?, password?, cloudId?, apiKey?,
+    /// serviceToken?, certFingerprint?)` → the document id. `doc` is JSON
+    /// text.
+    Elastic {
+        url: String,
+        index: String,
+        doc: String,
+        user: Option<String>,
+        password: Option<String>,
+        cloud_id: Option<String>,
+        api_key: Option<String>,
+        service_token: Option<String>,
+        cert_fingerprint: Option<String>,
+    },
+    /// `chatgpt.prompt(apiKey, prompt, maxTokens=1024)` → the answer text.
+    ChatgptPrompt { api_key: String, prompt: String, max_tokens: u32 },
+    /// `prometheus.vector(name, help, type, value, labels)`: one series of a
+    /// counter vec (1) or gauge vec (2).
+    PrometheusVector {
+        name: String,
+        help: String,
+        kind: MetricKind,
+        value: f64,
+        labels: BTreeMap<String, String>,
+    },
+    /// `hub.blockPod(name, namespace)` → the created NetworkPolicy.
+    HubBlockPod { name: String, namespace: String },
+    /// `file.move(from, to)`: into a folder keeps the name.
+    FileMove { from: PathBuf, to: PathBuf },
+    /// `file.copy(from, to)`: into a folder keeps the name.
+    FileCopy { from: PathBuf, to: PathBuf },
+    /// `file.tar(dir)` → the `.tar.gz` path.
+    FileTar { dir: PathBuf },
+    /// `file.temp(name, dir, ext)` → the new file's path.
+    FileTemp { name: String, dir: Option<PathBuf>, ext: String },
+    /// `file.mkdirTemp(name?, dir?)` → the new folder's path.
+    FileMkdirTemp { name: String, dir: Option<PathBuf> },
+    /// `vendor.s3.put(...)` in either published order → the object URL.
+    S3Put {
+        bucket: String,
+        path: PathBuf,
+        region: String,
+        key_id: Option<String>,
+        secret: Option<String>,
+    },
+    /// `vendor.s3.clear(region, keyId, secret, bucket)`: deletes this node's
+    /// prefix.
+    S3Clear { bucket: String, region: String, key_id: Option<String>, secret: Option<String> },
+    /// `vendor.gcs.put(bucket, path, serviceAccountKey?)` → the object URL;
+    /// the key is JSON text.
+    GcsPut { bucket: String, path: PathBuf, service_account_key: Option<String> },
+    /// `vendor.gcs.clear(bucket, serviceAccountKey?)`.
+    GcsClear { bucket: String, service_account_key: Option<String> },
+    /// `vendor.azure.put(container, path, account?, key?, connectionString?)`
+    /// → the blob URL.
+    AzurePut {
+        container: String,
+        path: PathBuf,
+        account: Option<String>,
+        key: Option<String>,
+        connection_string: Option<String>,
+    },
 }
 
 const REDACTED: &str = "***";
@@ -129,6 +196,21 @@ impl Effect {
             Effect::FileDelete { .. } => "file.delete",
             Effect::FileMkdir { .. } => "file.mkdir",
             Effect::PcapSnapshot { .. } => "pcap.snapshot",
+            Effect::WebhookForm { .. } => "vendor.webhookForm",
+            Effect::Elastic { .. } => "vendor.elastic",
+            Effect::ChatgptPrompt { .. } => "chatgpt.prompt",
+            Effect::PrometheusVector { .. } => "prometheus.vector",
+            Effect::HubBlockPod { .. } => "hub.blockPod",
+            Effect::FileMove { .. } => "file.move",
+            Effect::FileCopy { .. } => "file.copy",
+            Effect::FileTar { .. } => "file.tar",
+            Effect::FileTemp { .. } => "file.temp",
+            Effect::FileMkdirTemp { .. } => "file.mkdirTemp",
+            Effect::S3Put { .. } => "vendor.s3.put",
+            Effect::S3Clear { .. } => "vendor.s3.clear",
+            Effect::GcsPut { .. } => "vendor.gcs.put",
+            Effect::GcsClear { .. } => "vendor.gcs.clear",
+            Effect::AzurePut { .. } => "vendor.azure.put",
         }
     }
 
@@ -162,10 +244,14 @@ impl Effect {
             Effect::Slack { pretext, text, color, .. } => {
                 json!({"webhookUrl": REDACTED, "pretext": pretext, "text": text, "color": color})
             }
-            Effect::SlackBot { channel_id, pretext, text, color, fields, .. } => json!({
-                "token": REDACTED, "channelId": channel_id, "pretext": pretext, "text": text,
-                "color": color, "fields": fields,
-            }),
+            Effect::SlackBot { channel_id, pretext, text, color, fields, files, .. } => {
+                let files: BTreeMap<&str, std::borrow::Cow<'_, str>> =
+                    files.iter().map(|(k, v)| (k.as_str(), v.to_string_lossy())).collect();
+                json!({
+                    "token": REDACTED, "channelId": channel_id, "pretext": pretext, "text": text,
+                    "color": color, "fields": fields, "files": files,
+                })
+            }
             Effect::InfluxDb { url, org, bucket, measurement, data, tags, .. } => json!({
                 "url": url, "token": REDACTED, "org": org, "bucket": bucket,
                 "measurement": measurement, "data": data, "tags": tags,
@@ -187,8 +273,68 @@ impl Effect {
                 json!({"path": path.to_string_lossy()})
             }
             Effect::PcapSnapshot { seconds } => json!({"seconds": seconds}),
+            Effect::WebhookForm { method, url, fields } => {
+                json!({"method": method, "url": url, "fields": fields})
+            }
+            Effect::Elastic {
+                url,
+                index,
+                doc,
+                user,
+                password,
+                cloud_id,
+                api_key,
+                service_token,
+                cert_fingerprint,
+            } => json!({
+                "url": url, "index": index, "doc": doc, "user": user,
+                "password": redact(password), "cloudId": cloud_id, "apiKey": redact(api_key),
+                "serviceToken": redact(service_token), "certFingerprint": cert_fingerprint,
+            }),
+            Effect::ChatgptPrompt { prompt, max_tokens, .. } => {
+                json!({"apiKey": REDACTED, "prompt": prompt, "maxTokens": max_tokens})
+            }
+            Effect::PrometheusVector { name, help, kind, value, labels } => json!({
+                "name": name, "help": help, "type": kind.as_str(), "value": value, "labels": labels,
+            }),
+            Effect::HubBlockPod { name, namespace } => {
+                json!({"name": name, "namespace": namespace})
+            }
+            Effect::FileMove { from, to } | Effect::FileCopy { from, to } => {
+                json!({"from": from.to_string_lossy(), "to": to.to_string_lossy()})
+            }
+            Effect::FileTar { dir } => json!({"dir": dir.to_string_lossy()}),
+            Effect::FileTemp { name, dir, ext } => json!({
+                "name": name, "dir": dir.as_ref().map(|d| d.to_string_lossy()), "ext": ext,
+            }),
+            Effect::FileMkdirTemp { name, dir } => {
+                json!({"name": name, "dir": dir.as_ref().map(|d| d.to_string_lossy())})
+            }
+            Effect::S3Put { bucket, path, region, key_id, secret } => json!({
+                "bucket": bucket, "path": path.to_string_lossy(), "region": region,
+                "keyId": redact(key_id), "secret": redact(secret),
+            }),
+            Effect::S3Clear { bucket, region, key_id, secret } => json!({
+                "bucket": bucket, "region": region, "keyId": redact(key_id), "secret": redact(secret),
+            }),
+            Effect::GcsPut { bucket, path, service_account_key } => json!({
+                "bucket": bucket, "path": path.to_string_lossy(),
+                "serviceAccountKey": redact(service_account_key),
+            }),
+            Effect::GcsClear { bucket, service_account_key } => {
+                json!({"bucket": bucket, "serviceAccountKey": redact(service_account_key)})
+            }
+            Effect::AzurePut { container, path, account, key, connection_string } => json!({
+                "container": container, "path": path.to_string_lossy(), "account": account,
+                "key": redact(key), "connectionString": redact(connection_string),
+            }),
         }
     }
+}
+
+/// An optional secret as logs may show it: `***` when given.
+fn redact(v: &Option<String>) -> Option<&'static str> {
+    v.as_ref().map(|_| REDACTED)
 }
 
 impl fmt::Debug for Effect {
@@ -223,6 +369,79 @@ pub fn confine(path: &str) -> Result<PathBuf, String> {
         return Err(format!("file path {path:?} names the agent directory itself"));
     }
     Ok(out)
+}
+
+/// Checks the path of a file a helper only reads (`file.copy`'s and
+/// `file.move`'s source, what `vendor.*.put` uploads): as [`confine`], but an
+/// absolute path is let through, normalised, for the executor to accept
+/// only when it lies in the agent's directory or in skua's pcap folder
+/// (what `pcap.path` and `pcap.snapshot` return). `..` is never allowed.
+pub fn confine_source(path: &str) -> Result<PathBuf, String> {
+    if !path.starts_with('/') {
+        return confine(path);
+    }
+    if path.contains('\0') {
+        return Err("file path contains a NUL byte".into());
+    }
+    let mut out = PathBuf::from("/");
+    for c in Path::new(path).components() {
+        match c {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir | Component::RootDir => {}
+            Component::ParentDir => return Err(format!("file path {path:?}: '..' is not allowed")),
+            Component::Prefix(_) => return Err(format!("file path {path:?} is not a Unix path")),
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `s` is an AWS region name (`us-east-1`, `eu-central-2`,
+/// `us-gov-west-1`, `cn-north-1`, `ap-southeast-5`).
+pub fn looks_like_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.trim().split('-').collect();
+    parts.len() >= 3
+        && parts.len() <= 4
+        && parts[0].len() == 2
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok()
+}
+
+/// The two published argument orders of `vendor.s3.put`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3PutOrder {
+    /// `(bucket, path, region, keyId?, secret?)`: the documented order.
+    BucketFirst,
+    /// `(region, keyId, secret, bucket, path)`: the older scripts' order.
+    RegionFirst,
+}
+
+/// Tells the orders apart from the argument values (`None` = absent):
+/// the older order is recognised when the third argument is not a region
+/// name but the first is, and when neither is one but all five are given
+/// with an access key id (or nothing) second; everything else is the
+/// documented order. A bucket may be named like a region, a secret never
+/// is, so the third argument decides first.
+pub fn s3_put_order(args: &[Option<&str>]) -> S3PutOrder {
+    let at = |i: usize| args.get(i).copied().flatten().unwrap_or("");
+    if looks_like_region(at(2)) {
+        return S3PutOrder::BucketFirst;
+    }
+    if looks_like_region(at(0)) {
+        return S3PutOrder::RegionFirst;
+    }
+    let key_id = at(1).trim();
+    let key_like = key_id.is_empty()
+        || (key_id.len() >= 16
+            && key_id.starts_with('A')
+            && key_id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+    if args.len() >= 5 && args[3].is_some() && args[4].is_some() && key_like {
+        S3PutOrder::RegionFirst
+    } else {
+        S3PutOrder::BucketFirst
+    }
 }
 
 /// How an effect ended: its result value, or an error message the Promise
@@ -483,6 +702,61 @@ mod tests {
     }
 
     #[test]
+    fn confine_source_lets_absolute_paths_through_normalised() {
+        assert_eq!(
+            confine_source("/data/pcap/./x.pcap").unwrap(),
+            PathBuf::from("/data/pcap/x.pcap")
+        );
+        assert!(confine_source("/data/../etc/passwd").is_err());
+        assert_eq!(confine_source("dfir/a").unwrap(), PathBuf::from("dfir/a"));
+        assert!(confine_source("../a").is_err());
+    }
+
+    #[test]
+    fn s3_put_orders_are_told_apart() {
+        use S3PutOrder::*;
+        let o = |a: &[Option<&str>]| s3_put_order(a);
+        // Documented: (bucket, path, region, keyId?, secret?).
+        assert_eq!(o(&[Some("b"), Some("x.pcap"), Some("us-east-1")]), BucketFirst);
+        assert_eq!(
+            o(&[
+                Some("b"),
+                Some("x"),
+                Some("eu-west-3"),
+                Some("AKIAEXAMPLE000000001"),
+                Some("s/k+y")
+            ]),
+            BucketFirst
+        );
+        // A bucket named like a region: the third argument decides.
+        assert_eq!(o(&[Some("us-east-1"), Some("x"), Some("us-east-1")]), BucketFirst);
+        // Older: (region, keyId, secret, bucket, path).
+        assert_eq!(
+            o(&[
+                Some("us-east-1"),
+                Some("AKIAEXAMPLE000000001"),
+                Some("wJalr/K7MDENG+bPxRfiCY"),
+                Some("b"),
+                Some("x")
+            ]),
+            RegionFirst
+        );
+        assert_eq!(
+            o(&[Some("us-gov-west-1"), Some(""), Some(""), Some("b"), Some("x")]),
+            RegionFirst
+        );
+        // A custom region (an S3-compatible store) in the older order.
+        assert_eq!(
+            o(&[Some("garage"), Some("AKIAEXAMPLE000000001"), Some("s"), Some("b"), Some("x")]),
+            RegionFirst
+        );
+        // Empty region in the documented order.
+        assert_eq!(o(&[Some("b"), Some("x"), Some("")]), BucketFirst);
+        assert!(looks_like_region("ap-southeast-5") && looks_like_region("cn-north-1"));
+        assert!(!looks_like_region("my-bucket") && !looks_like_region("us-east-x"));
+    }
+
+    #[test]
     fn debug_redacts_credentials() {
         let e = Effect::SlackBot {
             token: "xoxb-secret".into(),
@@ -491,6 +765,7 @@ mod tests {
             text: "t".into(),
             color: "red".into(),
             fields: None,
+            files: BTreeMap::new(),
         };
         let s = format!("{e:?}");
         assert!(!s.contains("xoxb-secret"), "{s}");

@@ -204,6 +204,34 @@ impl LocalExecutor {
                 fs::create_dir_all(&p).map_err(|e| io(&p, e))?;
                 Ok(Value::Null)
             }
+            // Recorded, answered with what the real helper returns in shape;
+            // the control plane's executor does these for real.
+            Effect::WebhookForm { .. } | Effect::ChatgptPrompt { .. } => Ok(json!("")),
+            Effect::Elastic { .. } => Ok(json!(format!("local-{}", self.seq))),
+            Effect::PrometheusVector { .. } => Ok(Value::Null),
+            Effect::HubBlockPod { name, namespace } => Ok(json!({
+                "kind": "NetworkPolicy",
+                "metadata": {"name": format!("skua-block-{name}"), "namespace": namespace},
+            })),
+            Effect::FileMove { to, .. } | Effect::FileCopy { to, .. } => {
+                Ok(json!(to.to_string_lossy()))
+            }
+            Effect::FileTar { dir } => Ok(json!(format!("{}.tar.gz", dir.to_string_lossy()))),
+            Effect::FileTemp { name, dir, ext } => {
+                let d = dir.clone().unwrap_or_default();
+                Ok(json!(d.join(format!("{name}{}.{ext}", self.seq)).to_string_lossy()))
+            }
+            Effect::FileMkdirTemp { name, dir } => {
+                let d = dir.clone().unwrap_or_default();
+                Ok(json!(d.join(format!("{name}{}", self.seq)).to_string_lossy()))
+            }
+            Effect::S3Put { bucket, path, .. }
+            | Effect::GcsPut { bucket, path, .. }
+            | Effect::AzurePut { container: bucket, path, .. } => {
+                let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+                Ok(json!(format!("local://{bucket}/{agent}/{name}")))
+            }
+            Effect::S3Clear { .. } | Effect::GcsClear { .. } => Ok(json!(0)),
         }
     }
 }

@@ -21,7 +21,7 @@ use rquickjs::{
 };
 
 use crate::console::ConsoleLevel;
-use crate::effects::{confine, Effect, MetricKind};
+use crate::effects::{confine, confine_source, s3_put_order, Effect, MetricKind, S3PutOrder};
 use crate::item_js::item_of;
 use crate::jobs::{next_after, normalize_tag, parse_cron, JobInfo};
 use crate::js;
@@ -226,20 +226,6 @@ fn utils<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>) -> Result<Object<'js>> {
     Ok(o)
 }
 
-/// `chatgpt.*`: `sentiment` answers here (`crate::local`); `prompt` is an
-/// I/O helper (an effect) and sits beside it.
-fn chatgpt<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, _agent: &Arc<str>) -> Result<Object<'js>> {
-    let o = Object::new(ctx.clone())?;
-    let sh = sh.clone();
-    o.set(
-        "sentiment",
-        func(ctx, move |ctx: Ctx<'js>, v: rquickjs::function::Opt<Value<'js>>| {
-            crate::local::sentiment(&ctx, &sh, v.0)
-        })?,
-    )?;
-    Ok(o)
-}
-
 fn test<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
     let o = Object::new(ctx.clone())?;
     for (name, passed) in [("pass", true), ("fail", false)] {
@@ -268,6 +254,15 @@ fn hub<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object<
             Ok(Effect::HubAction {
                 action: req_str(a, 0, "action")?,
                 object: json_arg(ctx, arg(a, 1))?,
+            })
+        })?,
+    )?;
+    o.set(
+        "blockPod",
+        io(ctx, sh, agent, |_ctx, a| {
+            Ok(Effect::HubBlockPod {
+                name: req_str(a, 0, "name")?,
+                namespace: opt_str(a, 1)?.unwrap_or_default(),
             })
         })?,
     )?;
@@ -308,9 +303,42 @@ fn vendor<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Obje
                 text: opt_str(a, 3)?.unwrap_or_default(),
                 color: opt_str(a, 4)?.unwrap_or_default(),
                 fields: arg(a, 5).map(|v| js::to_json(ctx, v.clone())).transpose()?,
+                files: file_map(ctx, arg(a, 6))?,
             })
         })?,
     )?;
+    o.set(
+        "webhookForm",
+        io(ctx, sh, agent, |ctx, a| {
+            Ok(Effect::WebhookForm {
+                method: req_str(a, 0, "method")?.to_ascii_uppercase(),
+                url: req_str(a, 1, "url")?,
+                fields: string_map(ctx, arg(a, 2), "fields")?,
+            })
+        })?,
+    )?;
+    o.set(
+        "elastic",
+        io(ctx, sh, agent, |ctx, a| {
+            Ok(Effect::Elastic {
+                url: opt_str(a, 0)?.unwrap_or_default(),
+                index: req_str(a, 1, "index")?,
+                doc: match arg(a, 2) {
+                    None => return Err("doc is required".into()),
+                    Some(v) => text_or_json(ctx, Some(v))?,
+                },
+                user: nonempty(opt_str(a, 3)?),
+                password: nonempty(opt_str(a, 4)?),
+                cloud_id: nonempty(opt_str(a, 5)?),
+                api_key: nonempty(opt_str(a, 6)?),
+                service_token: nonempty(opt_str(a, 7)?),
+                cert_fingerprint: nonempty(opt_str(a, 8)?),
+            })
+        })?,
+    )?;
+    o.set("s3", s3(ctx, sh, agent)?)?;
+    o.set("gcs", gcs(ctx, sh, agent)?)?;
+    o.set("azure", azure(ctx, sh, agent)?)?;
     o.set(
         "influxdb",
         io(ctx, sh, agent, |ctx, a| {
@@ -342,10 +370,181 @@ fn vendor<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Obje
     Ok(o)
 }
 
+/// An optional string argument, with `""` meaning absent (scripts pass
+/// `""` for arguments they skip).
+fn nonempty(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.trim().is_empty())
+}
+
+/// `{name: path}` of files to attach (`vendor.slackBot`'s `files`).
+fn file_map<'js>(
+    ctx: &Ctx<'js>,
+    v: Option<&Value<'js>>,
+) -> std::result::Result<BTreeMap<String, std::path::PathBuf>, String> {
+    string_map(ctx, v, "files")?
+        .into_iter()
+        .map(|(name, path)| Ok((name, confine_source(&path)?)))
+        .collect()
+}
+
+fn s3<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    o.set(
+        "put",
+        io(ctx, sh, agent, |_ctx, a| {
+            let got: Vec<Option<String>> = (0..a.0.len().min(5))
+                .map(|i| opt_str(a, i))
+                .collect::<std::result::Result<_, _>>()?;
+            let view: Vec<Option<&str>> = got.iter().map(|v| v.as_deref()).collect();
+            let at = |i: usize| got.get(i).cloned().flatten();
+            // (bucket, path, region, keyId?, secret?) or (region, keyId, secret, bucket, path).
+            let (bucket, path, region, key_id, secret) = match s3_put_order(&view) {
+                S3PutOrder::BucketFirst => (at(0), at(1), at(2), at(3), at(4)),
+                S3PutOrder::RegionFirst => (at(3), at(4), at(0), at(1), at(2)),
+            };
+            Ok(Effect::S3Put {
+                bucket: bucket.filter(|b| !b.trim().is_empty()).ok_or("bucket is required")?,
+                path: confine_source(&path.ok_or("path is required")?)?,
+                region: region.unwrap_or_default(),
+                key_id: nonempty(key_id),
+                secret: nonempty(secret),
+            })
+        })?,
+    )?;
+    o.set(
+        "clear",
+        io(ctx, sh, agent, |_ctx, a| {
+            Ok(Effect::S3Clear {
+                region: opt_str(a, 0)?.unwrap_or_default(),
+                key_id: nonempty(opt_str(a, 1)?),
+                secret: nonempty(opt_str(a, 2)?),
+                bucket: nonempty(opt_str(a, 3)?).ok_or("bucket is required")?,
+            })
+        })?,
+    )?;
+    Ok(o)
+}
+
+/// A GCS service account key: the object `JSON.parse` made, or its text.
+fn service_account_key<'js>(
+    ctx: &Ctx<'js>,
+    v: Option<&Value<'js>>,
+) -> std::result::Result<Option<String>, String> {
+    Ok(nonempty(match v {
+        None => None,
+        Some(v) => Some(text_or_json(ctx, Some(v))?),
+    }))
+}
+
+fn gcs<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    o.set(
+        "put",
+        io(ctx, sh, agent, |ctx, a| {
+            Ok(Effect::GcsPut {
+                bucket: nonempty(opt_str(a, 0)?).ok_or("bucket is required")?,
+                path: confine_source(&req_str(a, 1, "path")?)?,
+                service_account_key: service_account_key(ctx, arg(a, 2))?,
+            })
+        })?,
+    )?;
+    o.set(
+        "clear",
+        io(ctx, sh, agent, |ctx, a| {
+            Ok(Effect::GcsClear {
+                bucket: nonempty(opt_str(a, 0)?).ok_or("bucket is required")?,
+                service_account_key: service_account_key(ctx, arg(a, 1))?,
+            })
+        })?,
+    )?;
+    Ok(o)
+}
+
+fn azure<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    o.set(
+        "put",
+        io(ctx, sh, agent, |_ctx, a| {
+            Ok(Effect::AzurePut {
+                container: nonempty(opt_str(a, 0)?).ok_or("container is required")?,
+                path: confine_source(&req_str(a, 1, "path")?)?,
+                account: nonempty(opt_str(a, 2)?),
+                key: nonempty(opt_str(a, 3)?),
+                connection_string: nonempty(opt_str(a, 4)?),
+            })
+        })?,
+    )?;
+    Ok(o)
+}
+
+/// `chatgpt.*`: `prompt` is an I/O helper (an effect); `sentiment` answers
+/// here (`crate::local`).
+fn chatgpt<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    o.set(
+        "prompt",
+        io(ctx, sh, agent, |_ctx, a| {
+            let max_tokens = match arg(a, 2).map(|v| v.as_number()) {
+                None => 1024,
+                Some(Some(n)) if (1.0..=1e6).contains(&n) => n as u32,
+                Some(_) => return Err("maxTokens must be a number between 1 and 1000000".into()),
+            };
+            Ok(Effect::ChatgptPrompt {
+                api_key: req_str(a, 0, "apiKey")?,
+                prompt: req_str(a, 1, "prompt")?,
+                max_tokens,
+            })
+        })?,
+    )?;
+    // Local (VADER lexicon), no I/O.
+    let sh = sh.clone();
+    o.set(
+        "sentiment",
+        func(ctx, move |ctx: Ctx<'js>, v: rquickjs::function::Opt<Value<'js>>| {
+            crate::local::sentiment(&ctx, &sh, v.0)
+        })?,
+    )?;
+    Ok(o)
+}
+
 fn valid_metric_name(n: &str, colon: bool) -> bool {
     let mut c = n.chars();
     c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || (colon && f == ':'))
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || (colon && x == ':'))
+}
+
+/// `(name, help, type, value, labels)` of `prometheus.metric` and
+/// `prometheus.vector` (which allows types 1 and 2 only and needs labels).
+type MetricArgs = (String, String, MetricKind, f64, BTreeMap<String, String>);
+
+fn metric_args<'js>(
+    ctx: &Ctx<'js>,
+    a: &Args<'js>,
+    vector: bool,
+) -> std::result::Result<MetricArgs, String> {
+    let name = req_str(a, 0, "name")?;
+    if !valid_metric_name(&name, true) {
+        return Err(format!("metric name {name:?} is not a valid Prometheus name"));
+    }
+    let code = arg(a, 2).and_then(|v| v.as_number()).unwrap_or(if vector { 0.0 } else { 3.0 });
+    let kind = match MetricKind::from_code(code as i64) {
+        Some(MetricKind::Untyped) | None if vector => {
+            return Err(format!("vector type {code} is not 1 (counter vec) or 2 (gauge vec)"))
+        }
+        Some(k) => k,
+        None => {
+            return Err(format!("metric type {code} is not 1 (counter), 2 (gauge) or 3 (untyped)"))
+        }
+    };
+    let value = arg(a, 3).and_then(|v| v.as_number()).ok_or("metric value must be a number")?;
+    let labels = string_map(ctx, arg(a, 4), "labels")?;
+    if vector && labels.is_empty() {
+        return Err("a vector needs labels (an object of label names to values)".into());
+    }
+    if let Some(bad) = labels.keys().find(|k| !valid_metric_name(k, false) || k.starts_with("__")) {
+        return Err(format!("label name {bad:?} is not a valid Prometheus label"));
+    }
+    Ok((name, opt_str(a, 1)?.unwrap_or_default(), kind, value, labels))
 }
 
 fn prometheus<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object<'js>> {
@@ -353,29 +552,15 @@ fn prometheus<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<
     o.set(
         "metric",
         io(ctx, sh, agent, |ctx, a| {
-            let name = req_str(a, 0, "name")?;
-            if !valid_metric_name(&name, true) {
-                return Err(format!("metric name {name:?} is not a valid Prometheus name"));
-            }
-            let code = arg(a, 2).and_then(|v| v.as_number()).unwrap_or(3.0);
-            let kind = MetricKind::from_code(code as i64).ok_or_else(|| {
-                format!("metric type {code} is not 1 (counter), 2 (gauge) or 3 (untyped)")
-            })?;
-            let value =
-                arg(a, 3).and_then(|v| v.as_number()).ok_or("metric value must be a number")?;
-            let labels = string_map(ctx, arg(a, 4), "labels")?;
-            if let Some(bad) =
-                labels.keys().find(|k| !valid_metric_name(k, false) || k.starts_with("__"))
-            {
-                return Err(format!("label name {bad:?} is not a valid Prometheus label"));
-            }
-            Ok(Effect::PrometheusMetric {
-                name,
-                help: opt_str(a, 1)?.unwrap_or_default(),
-                kind,
-                value,
-                labels,
-            })
+            let (name, help, kind, value, labels) = metric_args(ctx, a, false)?;
+            Ok(Effect::PrometheusMetric { name, help, kind, value, labels })
+        })?,
+    )?;
+    o.set(
+        "vector",
+        io(ctx, sh, agent, |ctx, a| {
+            let (name, help, kind, value, labels) = metric_args(ctx, a, true)?;
+            Ok(Effect::PrometheusVector { name, help, kind, value, labels })
         })?,
     )?;
     Ok(o)
@@ -401,6 +586,56 @@ fn file<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object
     o.set("read", io(ctx, sh, agent, move |_ctx, a| Ok(Effect::FileRead { path: path(a)? }))?)?;
     o.set("delete", io(ctx, sh, agent, move |_ctx, a| Ok(Effect::FileDelete { path: path(a)? }))?)?;
     o.set("mkdir", io(ctx, sh, agent, move |_ctx, a| Ok(Effect::FileMkdir { path: path(a)? }))?)?;
+    // A destination ending in `/` is a folder to put the source into (kept
+    // as a trailing separator, which `confine` would drop).
+    let two =
+        |a: &Args<'js>| -> std::result::Result<(std::path::PathBuf, std::path::PathBuf), String> {
+            let dest = req_str(a, 1, "destination path")?;
+            let mut to = confine(&dest)?;
+            if dest.ends_with('/') {
+                to = to.join("");
+            }
+            Ok((confine_source(&req_str(a, 0, "source path")?)?, to))
+        };
+    o.set(
+        "move",
+        io(ctx, sh, agent, move |_ctx, a| {
+            let (from, to) = two(a)?;
+            Ok(Effect::FileMove { from, to })
+        })?,
+    )?;
+    o.set(
+        "copy",
+        io(ctx, sh, agent, move |_ctx, a| {
+            let (from, to) = two(a)?;
+            Ok(Effect::FileCopy { from, to })
+        })?,
+    )?;
+    o.set("tar", io(ctx, sh, agent, move |_ctx, a| Ok(Effect::FileTar { dir: path(a)? }))?)?;
+    // `dir` "" (as Kubeshark's docs pass it) is the agent's directory.
+    let opt_dir =
+        |a: &Args<'js>, i: usize| -> std::result::Result<Option<std::path::PathBuf>, String> {
+            nonempty(opt_str(a, i)?).map(|d| confine(&d)).transpose()
+        };
+    o.set(
+        "temp",
+        io(ctx, sh, agent, move |_ctx, a| {
+            Ok(Effect::FileTemp {
+                name: opt_str(a, 0)?.unwrap_or_default(),
+                dir: opt_dir(a, 1)?,
+                ext: nonempty(opt_str(a, 2)?).unwrap_or_else(|| "txt".into()),
+            })
+        })?,
+    )?;
+    o.set(
+        "mkdirTemp",
+        io(ctx, sh, agent, move |_ctx, a| {
+            Ok(Effect::FileMkdirTemp {
+                name: opt_str(a, 0)?.unwrap_or_default(),
+                dir: opt_dir(a, 1)?,
+            })
+        })?,
+    )?;
     Ok(o)
 }
 

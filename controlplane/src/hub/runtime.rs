@@ -61,7 +61,12 @@ impl HubRuntime {
     ) -> Result<HubRuntime, HubRuntimeError> {
         let (console, console_rx) = ConsoleSink::new(scripting.console_queue as usize);
         let (effects, effects_rx) = EffectSink::new(scripting.effect_queue as usize);
-        let ctx = ExecutorContext { cpus: Vec::new(), data_dir: scripting.data_dir.clone() };
+        let ctx = ExecutorContext {
+            cpus: Vec::new(),
+            data_dir: scripting.data_dir.clone(),
+            node_name: HUB_NODE.into(),
+            node_ip: crate::cli::node_ip(),
+        };
         let executor = Executor::start(integrations.clone(), ctx, Some(effects_rx))?;
         let h = hub.clone();
         let console_thread = std::thread::Builder::new()

@@ -42,8 +42,22 @@ pub struct IntegrationsConfig {
     pub file: FileConfig,
     /// `pcap.snapshot`.
     pub pcap: PcapConfig,
-    /// `prometheus.metric`.
+    /// `prometheus.metric`, `prometheus.vector`.
     pub prometheus: PrometheusConfig,
+    /// `vendor.elastic` (`vendor.webhookForm` shares `webhook`'s settings).
+    pub elastic: ElasticConfig,
+    /// `chatgpt.prompt`.
+    pub chatgpt: ChatgptConfig,
+    /// `hub.blockPod` (the Kubernetes API).
+    pub kube: LaneConfig,
+    /// What `vendor.s3`, `vendor.gcs` and `vendor.azure` share.
+    pub storage: StorageConfig,
+    /// `vendor.s3.put`, `vendor.s3.clear`.
+    pub s3: S3Config,
+    /// `vendor.gcs.put`, `vendor.gcs.clear`.
+    pub gcs: ObjectStoreConfig,
+    /// `vendor.azure.put`.
+    pub azure: ObjectStoreConfig,
 }
 
 impl Default for IntegrationsConfig {
@@ -62,6 +76,13 @@ impl Default for IntegrationsConfig {
             file: FileConfig::default(),
             pcap: PcapConfig::default(),
             prometheus: PrometheusConfig::default(),
+            elastic: ElasticConfig::default(),
+            chatgpt: ChatgptConfig::default(),
+            kube: LaneConfig { queue: 64, concurrency: 2, timeout_ms: 10_000 },
+            storage: StorageConfig::default(),
+            s3: S3Config::default(),
+            gcs: ObjectStoreConfig::default(),
+            azure: ObjectStoreConfig::default(),
         }
     }
 }
@@ -106,6 +127,12 @@ impl IntegrationsConfig {
             ("kinesis", self.kinesis.lane()),
             ("file", self.file.lane()),
             ("pcap", self.pcap.lane()),
+            ("elastic", self.elastic.lane()),
+            ("chatgpt", self.chatgpt.lane()),
+            ("kube", self.kube),
+            ("s3", self.s3.lane()),
+            ("gcs", self.gcs.lane()),
+            ("azure", self.azure.lane()),
         ];
         for (name, lane) in lanes {
             if lane.queue == 0 {
@@ -125,6 +152,27 @@ impl IntegrationsConfig {
             && !self.slack_bot.api_url.starts_with("https://")
         {
             return bad("slack_bot.api_url", "must be an http:// or https:// URL");
+        }
+        for (name, endpoint) in [
+            ("s3.endpoint", &self.s3.endpoint),
+            ("gcs.endpoint", &self.gcs.endpoint),
+            ("azure.endpoint", &self.azure.endpoint),
+        ] {
+            if !endpoint.is_empty() && url::Url::parse(endpoint).is_err() {
+                return bad(name, "must be a URL like http://127.0.0.1:9000 (or empty)");
+            }
+        }
+        if url::Url::parse(&self.chatgpt.base_url).is_err() {
+            return bad("chatgpt.base_url", "must be a URL like https://api.openai.com/v1");
+        }
+        if self.storage.clients == 0 {
+            return bad("storage.clients", "must be at least 1");
+        }
+        if self.storage.part_bytes < 5 << 20 {
+            return bad("storage.part_bytes", "must be at least 5242880 (S3's smallest part)");
+        }
+        if self.storage.run_id.contains('/') {
+            return bad("storage.run_id", "must not contain '/'");
         }
         if self.kinesis.max_batch_records == 0
             || self.kinesis.max_batch_records
@@ -246,6 +294,9 @@ pub struct SlackBotConfig {
     /// Slack's Web API base; `chat.postMessage` is posted under it. Changed
     /// only for tests or a proxy.
     pub api_url: String,
+    /// Largest file `vendor.slackBot`'s `files` uploads, in bytes; a larger
+    /// one fails the call before anything is sent.
+    pub max_file_bytes: u64,
 }
 
 impl Default for SlackBotConfig {
@@ -255,6 +306,7 @@ impl Default for SlackBotConfig {
             concurrency: 4,
             timeout_ms: 10_000,
             api_url: "https://slack.com/api".into(),
+            max_file_bytes: 100 << 20,
         }
     }
 }
@@ -371,11 +423,22 @@ pub struct FileConfig {
     pub timeout_ms: u64,
     /// Largest file `file.read` returns, in bytes; a larger one is an error.
     pub max_read_bytes: u64,
+    /// Bytes one agent's directory may hold. A `file.write`, `append`,
+    /// `copy`, `move` (into it) or `tar` that would take it past this fails
+    /// with a catchable Error, is counted
+    /// (`skua_file_quota_exceeded_total`), and writes nothing; 0: no quota.
+    pub quota_bytes: u64,
 }
 
 impl Default for FileConfig {
     fn default() -> Self {
-        FileConfig { queue: 256, concurrency: 4, timeout_ms: 5_000, max_read_bytes: 16 << 20 }
+        FileConfig {
+            queue: 256,
+            concurrency: 4,
+            timeout_ms: 5_000,
+            max_read_bytes: 16 << 20,
+            quota_bytes: 1 << 30,
+        }
     }
 }
 
@@ -427,13 +490,175 @@ impl PcapConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct PrometheusConfig {
     /// Series (a name with one set of label values) agents may create with
-    /// `prometheus.metric`; past it a new series is refused (counted), the
-    /// existing ones keep updating.
+    /// `prometheus.metric` and `prometheus.vector`; past it a new series is
+    /// refused (a catchable Error, counted in
+    /// `skua_agent_metric_series_refused_total`), the existing ones keep
+    /// updating.
     pub max_series: usize,
 }
 
 impl Default for PrometheusConfig {
     fn default() -> Self {
         PrometheusConfig { max_series: 10_000 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatgptConfig {
+    /// Prompts waiting; see `LaneConfig`.
+    pub queue: usize,
+    /// Prompts in flight at once.
+    pub concurrency: usize,
+    /// Time one attempt may take, in milliseconds (a model may take long).
+    pub timeout_ms: u64,
+    /// Base URL of an OpenAI-compatible API; `/chat/completions` is posted
+    /// under it (OpenAI, Azure OpenAI's compatible endpoint, vLLM, Ollama,
+    /// llama.cpp's server).
+    pub base_url: String,
+    /// The `model` asked for.
+    pub model: String,
+    /// Bytes of an answer read; a longer one is cut there.
+    pub max_response_bytes: usize,
+}
+
+impl Default for ChatgptConfig {
+    fn default() -> Self {
+        ChatgptConfig {
+            queue: 64,
+            concurrency: 4,
+            timeout_ms: 60_000,
+            base_url: "https://api.openai.com/v1".into(),
+            model: "gpt-4o-mini".into(),
+            max_response_bytes: 1 << 20,
+        }
+    }
+}
+
+impl ChatgptConfig {
+    pub fn lane(&self) -> LaneConfig {
+        LaneConfig { queue: self.queue, concurrency: self.concurrency, timeout_ms: self.timeout_ms }
+    }
+}
+
+/// Object keys and uploads of `vendor.s3`, `vendor.gcs` and `vendor.azure`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Run id in object keys, `<node>_<ip>_<run_id>/<file name>`; empty
+    /// leaves it out (`<node>_<ip>/<file name>`). `clear` deletes the
+    /// node's objects under every run id.
+    pub run_id: String,
+    /// Largest file uploaded, in bytes; a larger one fails with an error.
+    pub max_object_bytes: u64,
+    /// Files larger than this are uploaded in parts of this size (S3
+    /// multipart, Azure blocks, GCS resumable XML parts), read from disk
+    /// part by part; smaller ones in one request. At least 5 MiB.
+    pub part_bytes: usize,
+    /// Store clients (one per bucket, region and credentials, keeping their
+    /// connections and tokens) kept for reuse; past it the least recently
+    /// used is dropped.
+    pub clients: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            run_id: String::new(),
+            max_object_bytes: 5 << 30,
+            part_bytes: 8 << 20,
+            clients: 64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// Uploads waiting; see `LaneConfig`.
+    pub queue: usize,
+    /// Uploads in flight at once.
+    pub concurrency: usize,
+    /// Time one upload (or clear) may take, in milliseconds.
+    pub timeout_ms: u64,
+    /// Endpoint URL used instead of AWS's, path-style (MinIO, Ceph, moto, a
+    /// VPC endpoint); empty: `https://<bucket>.s3.<region>.amazonaws.com`.
+    pub endpoint: String,
+    /// Region used when an agent passes an empty one.
+    pub region: String,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            queue: 64,
+            concurrency: 2,
+            timeout_ms: 300_000,
+            endpoint: String::new(),
+            region: String::new(),
+        }
+    }
+}
+
+impl S3Config {
+    pub fn lane(&self) -> LaneConfig {
+        LaneConfig { queue: self.queue, concurrency: self.concurrency, timeout_ms: self.timeout_ms }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObjectStoreConfig {
+    /// Uploads waiting; see `LaneConfig`.
+    pub queue: usize,
+    /// Uploads in flight at once.
+    pub concurrency: usize,
+    /// Time one upload (or clear) may take, in milliseconds.
+    pub timeout_ms: u64,
+    /// Endpoint URL used instead of the cloud's (an emulator, a private
+    /// endpoint); empty: the public service.
+    pub endpoint: String,
+}
+
+impl Default for ObjectStoreConfig {
+    fn default() -> Self {
+        ObjectStoreConfig {
+            queue: 64,
+            concurrency: 2,
+            timeout_ms: 300_000,
+            endpoint: String::new(),
+        }
+    }
+}
+
+impl ObjectStoreConfig {
+    pub fn lane(&self) -> LaneConfig {
+        LaneConfig { queue: self.queue, concurrency: self.concurrency, timeout_ms: self.timeout_ms }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ElasticConfig {
+    /// Documents waiting; see `LaneConfig`.
+    pub queue: usize,
+    /// Documents in flight at once.
+    pub concurrency: usize,
+    /// Time one attempt may take, in milliseconds.
+    pub timeout_ms: u64,
+    /// Clients kept for `certFingerprint`s (one per pinned certificate,
+    /// keeping its connections); past it the oldest is dropped.
+    pub pinned_clients: usize,
+}
+
+impl Default for ElasticConfig {
+    fn default() -> Self {
+        ElasticConfig { queue: 1024, concurrency: 8, timeout_ms: 10_000, pinned_clients: 8 }
+    }
+}
+
+impl ElasticConfig {
+    pub fn lane(&self) -> LaneConfig {
+        LaneConfig { queue: self.queue, concurrency: self.concurrency, timeout_ms: self.timeout_ms }
     }
 }

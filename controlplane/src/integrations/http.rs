@@ -102,27 +102,30 @@ impl HttpClient {
         connect_timeout: Duration,
         extra_ca: Option<&Path>,
     ) -> Result<Self, IntegrationError> {
+        let tls = tls_config(extra_ca)?;
+        Ok(Self::with_tls(tls, connect_timeout))
+    }
+
+    /// A client that trusts exactly the server certificate whose SHA-256 is
+    /// `fingerprint` (what Elasticsearch 8 prints for its self-signed
+    /// certificate), whatever signed it; the handshake's signature is still
+    /// checked against that certificate's key.
+    pub fn pinned(
+        connect_timeout: Duration,
+        fingerprint: [u8; 32],
+    ) -> Result<Self, IntegrationError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        if let Some(path) = extra_ca {
-            let bad = |e: String| {
-                IntegrationError::Unavailable(format!("CA file {}: {e}", path.display()))
-            };
-            let certs = CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))?;
-            let mut added = 0;
-            for cert in certs {
-                roots.add(cert.map_err(|e| bad(e.to_string()))?).map_err(|e| bad(e.to_string()))?;
-                added += 1;
-            }
-            if added == 0 {
-                return Err(bad("no certificate in it".into()));
-            }
-        }
+        let verifier = Arc::new(PinnedCert { fingerprint, provider: provider.clone() });
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| IntegrationError::Unavailable(format!("TLS setup: {e}")))?
-            .with_root_certificates(roots)
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
+        Ok(Self::with_tls(tls, connect_timeout))
+    }
+
+    fn with_tls(tls: rustls::ClientConfig, connect_timeout: Duration) -> Self {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(connect_timeout));
@@ -136,7 +139,7 @@ impl HttpClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(8)
             .build(https);
-        Ok(HttpClient { client })
+        HttpClient { client }
     }
 
     /// Sends `req`, follows redirects per the policy, reads the body up to
@@ -150,6 +153,17 @@ impl HttpClient {
             Ok(r) => r,
             Err(_) => Err(IntegrationError::Timeout(opts.timeout)),
         }
+    }
+
+    /// Sends `req` and reads the answer with `answer`: one attempt of an
+    /// API whose 2xx body carries the result (chatgpt, elastic).
+    pub async fn send_then<T>(
+        &self,
+        req: &HttpRequest,
+        opts: SendOptions,
+        answer: impl FnOnce(&HttpResponse) -> Result<T, IntegrationError>,
+    ) -> Result<T, IntegrationError> {
+        answer(&self.send(req, opts).await?)
     }
 
     /// Sends `req` (no redirects) and returns the response with its body
@@ -231,6 +245,90 @@ impl HttpClient {
                 url,
             });
         }
+    }
+}
+
+/// The TLS setup of every skua HTTP client: rustls with ring, the Mozilla
+/// roots of `webpki-roots` and the CAs of `extra_ca` (a PEM file).
+pub fn tls_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, IntegrationError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(path) = extra_ca {
+        let bad =
+            |e: String| IntegrationError::Unavailable(format!("CA file {}: {e}", path.display()));
+        let certs = CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))?;
+        let mut added = 0;
+        for cert in certs {
+            roots.add(cert.map_err(|e| bad(e.to_string()))?).map_err(|e| bad(e.to_string()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(bad("no certificate in it".into()));
+        }
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| IntegrationError::Unavailable(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// Accepts the one certificate whose SHA-256 is `fingerprint`.
+#[derive(Debug)]
+struct PinnedCert {
+    fingerprint: [u8; 32],
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedCert {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let got = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
+        if got.as_ref() == self.fingerprint {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -325,6 +423,45 @@ pub fn redact(url: &Url) -> String {
     u.set_query(None);
     u.set_fragment(None);
     u.to_string()
+}
+
+/// A JSON API's error answer (status not 2xx) as an error: retryable
+/// statuses (408, 429, 5xx) as [`IntegrationError::Status`]; others as the
+/// service's own `error.<code>` (the first of `code_keys` present) and
+/// `error.<message_key>`, not retried.
+pub fn json_api_error(
+    resp: &HttpResponse,
+    service: &'static str,
+    code_keys: &[&str],
+    message_key: &str,
+) -> IntegrationError {
+    if super::retryable_status(resp.status) {
+        if let Err(e) = resp.error_for_status() {
+            return e;
+        }
+    }
+    let v: Option<serde_json::Value> = serde_json::from_slice(&resp.body).ok();
+    let err = v.as_ref().map(|v| &v["error"]);
+    let code = err
+        .and_then(|e| code_keys.iter().find_map(|k| e[*k].as_str()))
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("HTTP {}", resp.status));
+    let message = err
+        .and_then(|e| e[message_key].as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| resp.body_text().chars().take(200).collect());
+    IntegrationError::Service { service, code, message, retryable: false, retry_after: None }
+}
+
+/// An answer without what the API promises in it.
+pub fn invalid_response(service: &'static str, message: impl Into<String>) -> IntegrationError {
+    IntegrationError::Service {
+        service,
+        code: "invalid_response".into(),
+        message: message.into(),
+        retryable: false,
+        retry_after: None,
+    }
 }
 
 /// Builds a header map from an agent's `{name: value}` object.

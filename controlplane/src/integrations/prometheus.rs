@@ -7,7 +7,13 @@
 //! names starting with `skua_` are skua's own and refused. A name keeps the
 //! type and help text it was first used with (another type is refused).
 //! At most `integrations.prometheus.max_series` series exist; past it a new
-//! series is refused, existing ones keep updating.
+//! series is refused (counted: [`AgentMetrics::series_refused`]), existing
+//! ones keep updating.
+//!
+//! `prometheus.vector(name, help, type, value, labels)` is a counter vec (1)
+//! or gauge vec (2): one series per label set, all with the label names of
+//! its first call (as a Prometheus client's vec; other names are refused).
+//! A name is either a metric or a vector.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -24,12 +30,15 @@ pub struct AgentFamily {
     pub kind: MetricKind,
     /// Label pairs (sorted by name) → value.
     pub series: BTreeMap<Vec<(String, String)>, f64>,
+    /// Made by `prometheus.vector`: the label names every series has.
+    pub vector_labels: Option<Vec<String>>,
 }
 
 #[derive(Debug)]
 pub struct AgentMetrics {
     max_series: usize,
     inner: Mutex<Inner>,
+    refused: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -53,7 +62,16 @@ pub fn valid_label_name(s: &str) -> bool {
 
 impl AgentMetrics {
     pub fn new(max_series: usize) -> Self {
-        AgentMetrics { max_series, inner: Mutex::new(Inner::default()) }
+        AgentMetrics {
+            max_series,
+            inner: Mutex::new(Inner::default()),
+            refused: Default::default(),
+        }
+    }
+
+    /// New series refused at `max_series` so far.
+    pub fn series_refused(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Applies one `prometheus.metric` call; returns the series' new value.
@@ -65,7 +83,40 @@ impl AgentMetrics {
         value: f64,
         labels: &BTreeMap<String, String>,
     ) -> Result<f64, IntegrationError> {
-        let bad = |m: String| Err(IntegrationError::Invalid(format!("prometheus.metric: {m}")));
+        self.apply(name, help, kind, value, labels, false)
+    }
+
+    /// Applies one `prometheus.vector` call; returns the series' new value.
+    pub fn update_vector(
+        &self,
+        name: &str,
+        help: &str,
+        kind: MetricKind,
+        value: f64,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<f64, IntegrationError> {
+        if kind == MetricKind::Untyped {
+            return Err(IntegrationError::Invalid(
+                "prometheus.vector: type is 1 (counter vec) or 2 (gauge vec)".into(),
+            ));
+        }
+        if labels.is_empty() {
+            return Err(IntegrationError::Invalid("prometheus.vector: labels are required".into()));
+        }
+        self.apply(name, help, kind, value, labels, true)
+    }
+
+    fn apply(
+        &self,
+        name: &str,
+        help: &str,
+        kind: MetricKind,
+        value: f64,
+        labels: &BTreeMap<String, String>,
+        vector: bool,
+    ) -> Result<f64, IntegrationError> {
+        let helper = if vector { "prometheus.vector" } else { "prometheus.metric" };
+        let bad = |m: String| Err(IntegrationError::Invalid(format!("{helper}: {m}")));
         if !valid_metric_name(name) {
             return bad(format!("{name:?} is not a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)"));
         }
@@ -87,8 +138,23 @@ impl AgentMetrics {
         let Inner { families, series } = &mut *inner;
         let key: Vec<(String, String)> =
             labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let names: Vec<String> = labels.keys().cloned().collect();
+        if let Some(f) = families.get(name) {
+            if f.kind != kind {
+                return bad(format!("{name} is a {}, not a {}", f.kind.as_str(), kind.as_str()));
+            }
+            match (&f.vector_labels, vector) {
+                (Some(want), true) if *want != names => {
+                    return bad(format!("{name} has the labels {want:?}, not {names:?}"))
+                }
+                (Some(_), false) => return bad(format!("{name} is a vector (prometheus.vector)")),
+                (None, true) => return bad(format!("{name} is a metric (prometheus.metric)")),
+                _ => {}
+            }
+        }
         let is_new_series = !families.get(name).is_some_and(|f| f.series.contains_key(&key));
         if is_new_series && *series >= self.max_series {
+            self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return bad(format!(
                 "series limit reached (integrations.prometheus.max_series = {})",
                 self.max_series
@@ -99,10 +165,8 @@ impl AgentMetrics {
             help: help.to_string(),
             kind,
             series: BTreeMap::new(),
+            vector_labels: vector.then_some(names),
         });
-        if fam.kind != kind {
-            return bad(format!("{name} is a {}, not a {}", fam.kind.as_str(), kind.as_str()));
-        }
         if is_new_series {
             *series += 1;
         }
@@ -152,5 +216,32 @@ mod tests {
         assert!(m.update("9bad", "", MetricKind::Gauge, 1.0, &BTreeMap::new()).is_err());
         assert!(m.update("ok", "", MetricKind::Gauge, 1.0, &labels(&[("__x", "1")])).is_err());
         assert_eq!(m.snapshot().len(), 2);
+        assert_eq!(m.series_refused(), 1);
+    }
+
+    #[test]
+    fn vectors_keep_their_label_names() {
+        let m = AgentMetrics::new(3);
+        let l = |pod: &str| labels(&[("s_pod", pod), ("s_script", "t")]);
+        assert_eq!(
+            m.update_vector("pod_bytes", "b", MetricKind::Counter, 5.0, &l("a")).unwrap(),
+            5.0
+        );
+        assert_eq!(
+            m.update_vector("pod_bytes", "b", MetricKind::Counter, 1.0, &l("a")).unwrap(),
+            6.0
+        );
+        assert_eq!(
+            m.update_vector("pod_bytes", "b", MetricKind::Counter, 2.0, &l("b")).unwrap(),
+            2.0
+        );
+        let other = labels(&[("pod", "a")]);
+        assert!(m.update_vector("pod_bytes", "b", MetricKind::Counter, 1.0, &other).is_err());
+        assert!(m.update("pod_bytes", "b", MetricKind::Counter, 1.0, &l("a")).is_err());
+        assert!(m.update_vector("g", "", MetricKind::Untyped, 1.0, &l("a")).is_err());
+        assert!(m.update_vector("g", "", MetricKind::Gauge, 1.0, &BTreeMap::new()).is_err());
+        m.update_vector("g", "", MetricKind::Gauge, 4.0, &l("a")).unwrap();
+        assert!(m.update_vector("g", "", MetricKind::Gauge, 4.0, &l("z")).is_err(), "limit");
+        assert_eq!(m.series_refused(), 1);
     }
 }

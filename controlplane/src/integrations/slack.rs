@@ -12,6 +12,14 @@
 //! `service_unavailable`, `request_timeout`). An incoming webhook answers
 //! errors as 4xx with the error as plain text (`invalid_payload`,
 //! `no_service`), which reject at once.
+//!
+//! `files` (`{name: path}`, paths an agent may read: its directory or a
+//! pcap by absolute path) are uploaded after the message, each as Slack's
+//! external upload asks: `files.getUploadURLExternal` (name, length), the
+//! bytes posted to the URL it gives, then `files.completeUploadExternal`
+//! sharing them in the message's thread. A file over
+//! `integrations.slack_bot.max_file_bytes` is refused before anything is
+//! sent. The Promise then resolves with `{ok, channel, ts, files: [ids]}`.
 
 use std::time::Duration;
 
@@ -155,26 +163,98 @@ pub async fn bot_attempt(
 }
 
 pub fn bot_answer(resp: &HttpResponse) -> Result<Value, IntegrationError> {
+    let v = web_api_answer(resp)?;
+    Ok(json!({"ok": true, "channel": v["channel"], "ts": v["ts"]}))
+}
+
+// ---- file uploads -------------------------------------------------------------
+
+fn web_api_answer(resp: &HttpResponse) -> Result<Value, IntegrationError> {
     resp.error_for_status()?;
-    let v: Value = serde_json::from_slice(&resp.body).map_err(|e| IntegrationError::Service {
-        service: "slack",
-        code: "invalid_response".into(),
-        message: format!("not JSON: {e}"),
-        retryable: false,
-        retry_after: None,
-    })?;
+    let v: Value = serde_json::from_slice(&resp.body)
+        .map_err(|e| super::http::invalid_response("slack", format!("not JSON: {e}")))?;
     if v["ok"].as_bool() == Some(true) {
-        return Ok(json!({"ok": true, "channel": v["channel"], "ts": v["ts"]}));
+        return Ok(v);
     }
     let code = v["error"].as_str().unwrap_or("unknown_error").to_string();
-    let warning = v["warning"].as_str().unwrap_or("").to_string();
     Err(IntegrationError::Service {
         service: "slack",
         retryable: TRANSIENT.contains(&code.as_str()),
         retry_after: resp.header("retry-after").and_then(super::parse_retry_after),
         code,
-        message: warning,
+        message: v["warning"].as_str().unwrap_or("").to_string(),
     })
+}
+
+fn bearer(token: &str) -> Result<HeaderValue, IntegrationError> {
+    HeaderValue::from_str(&format!("Bearer {}", token.trim())).map_err(|_| {
+        IntegrationError::Invalid("slackBot: the token has characters a header cannot carry".into())
+    })
+}
+
+/// Uploads one file; returns its Slack file id (not yet shared).
+pub async fn upload_file(
+    client: &HttpClient,
+    api_url: &str,
+    token: &str,
+    name: &str,
+    bytes: Bytes,
+    timeout: Duration,
+) -> Result<String, IntegrationError> {
+    // Made and dropped before any await (the serializer is not Send).
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("filename", name)
+        .append_pair("length", &bytes.len().to_string())
+        .finish();
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, bearer(token)?);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+    let req = HttpRequest {
+        method: Method::POST,
+        url: parse_url(&format!("{}/files.getUploadURLExternal", api_url.trim_end_matches('/')))?,
+        headers,
+        body: Bytes::from(form),
+    };
+    let v = web_api_answer(&client.send(&req, opts(timeout)).await?)?;
+    let (Some(upload_url), Some(id)) = (v["upload_url"].as_str(), v["file_id"].as_str()) else {
+        return Err(super::http::invalid_response(
+            "slack",
+            "files.getUploadURLExternal gave no upload_url or file_id",
+        ));
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    let up =
+        HttpRequest { method: Method::POST, url: parse_url(upload_url)?, headers, body: bytes };
+    client.send(&up, opts(timeout)).await?.error_for_status()?;
+    Ok(id.to_string())
+}
+
+/// Shares uploaded files in the thread of message `ts` of `channel`.
+pub async fn complete_uploads(
+    client: &HttpClient,
+    api_url: &str,
+    token: &str,
+    channel: &str,
+    ts: Option<&str>,
+    files: &[(String, String)],
+    timeout: Duration,
+) -> Result<(), IntegrationError> {
+    let mut headers = json_headers();
+    headers.insert(AUTHORIZATION, bearer(token)?);
+    let list: Vec<Value> =
+        files.iter().map(|(id, title)| json!({"id": id, "title": title})).collect();
+    let mut body = json!({"files": list, "channel_id": channel});
+    if let Some(ts) = ts {
+        body["thread_ts"] = json!(ts);
+    }
+    let req = HttpRequest {
+        method: Method::POST,
+        url: parse_url(&format!("{}/files.completeUploadExternal", api_url.trim_end_matches('/')))?,
+        headers,
+        body: Bytes::from(body.to_string()),
+    };
+    web_api_answer(&client.send(&req, opts(timeout)).await?).map(|_| ())
 }
 
 #[cfg(test)]

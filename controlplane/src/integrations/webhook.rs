@@ -7,6 +7,12 @@
 //! answer the agent may want to look at); 408, 429 and 5xx are retried (see
 //! `integrations.retry`) and reject the Promise when the retries run out.
 //! Redirects follow `integrations.webhook.max_redirects`.
+//!
+//! `vendor.webhookForm(method, url, fields)` → the response body: `fields`
+//! (`{name: value}`) form-encoded (`application/x-www-form-urlencoded`) as
+//! the body, or as the query for GET, HEAD and DELETE. Its result is only
+//! the body, so any status of 400 or more rejects (`HTTP 404: <body>`)
+//! after the retries 408, 429 and 5xx get.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -46,6 +52,46 @@ pub fn build_request(
         h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
     }
     Ok(HttpRequest { method, url, headers: h, body: Bytes::copy_from_slice(body.as_bytes()) })
+}
+
+pub fn build_form_request(
+    method: &str,
+    url: &str,
+    fields: &BTreeMap<String, String>,
+) -> Result<HttpRequest, IntegrationError> {
+    let mut req = build_request(method, url, "", &BTreeMap::new())?;
+    let mut enc = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in fields {
+        enc.append_pair(k, v);
+    }
+    let encoded = enc.finish();
+    if matches!(req.method, Method::GET | Method::HEAD | Method::DELETE) {
+        if !encoded.is_empty() {
+            let q = match req.url.query() {
+                Some(q) if !q.is_empty() => format!("{q}&{encoded}"),
+                _ => encoded,
+            };
+            req.url.set_query(Some(&q));
+        }
+    } else {
+        req.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        req.body = Bytes::from(encoded);
+    }
+    Ok(req)
+}
+
+/// One `webhookForm` attempt: the body of a 2xx or 3xx answer.
+pub async fn form_attempt(
+    client: &HttpClient,
+    req: &HttpRequest,
+    opts: SendOptions,
+) -> Result<Value, IntegrationError> {
+    let resp = client.send(req, opts).await?;
+    if resp.status >= 400 {
+        resp.error_for_status()?;
+    }
+    Ok(Value::String(resp.body_text()))
 }
 
 /// What the agent's Promise resolves with.
@@ -107,6 +153,19 @@ mod tests {
         let r = build_request("", "http://h/x", "", &BTreeMap::new()).unwrap();
         assert_eq!(r.method, Method::GET);
         assert!(!r.headers.contains_key(CONTENT_TYPE));
+    }
+
+    #[test]
+    fn form_fields_go_in_the_body_or_the_query() {
+        let mut f = BTreeMap::new();
+        f.insert("text".to_string(), "a b&c".to_string());
+        f.insert("n".to_string(), "1".to_string());
+        let r = build_form_request("POST", "http://h/x", &f).unwrap();
+        assert_eq!(r.headers[CONTENT_TYPE], "application/x-www-form-urlencoded");
+        assert_eq!(&r.body[..], b"n=1&text=a+b%26c");
+        let r = build_form_request("get", "http://h/x?k=v", &f).unwrap();
+        assert_eq!(r.url.query(), Some("k=v&n=1&text=a+b%26c"));
+        assert!(r.body.is_empty());
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! A loopback fake of the Kubernetes API for ConfigMaps and Secrets (get,
-//! create, replace with resourceVersion checks) and a fixed pod list (a
-//! list, then a quiet watch; services: none), for the kube script store's
-//! tests and the end-to-end tests of `skua scripts --kube` and the hub's
-//! `onPodEvent`. It is public
+//! A loopback fake of the Kubernetes API for ConfigMaps, Secrets and
+//! NetworkPolicies (get, create, replace with resourceVersion checks), a
+//! fixed pod list (a list, then a quiet watch; services: none) whose pods
+//! take merge patches of their labels, for the kube script store's tests,
+//! the end-to-end tests of `skua scripts --kube`, the hub's `onPodEvent`
+//! and `hub.blockPod`. It is public
 //! (hidden) because integration tests in `tests/` cannot see `cfg(test)`
 //! code; it is a few dozen lines of hyper, which is a dependency anyway.
 
@@ -102,6 +103,26 @@ impl FakeApi {
         lock(&self.requests).clone()
     }
 
+    /// A JSON merge patch of a listed pod's labels.
+    fn patch_pod(&self, ns: &str, name: &str, body: &[u8]) -> hyper::Response<Full<Bytes>> {
+        let Ok(patch) = serde_json::from_slice::<Value>(body) else {
+            return status(400, "BadRequest");
+        };
+        let mut pods = lock(&self.pods);
+        let Some(pod) = pods.iter_mut().find(|p| {
+            p["metadata"]["name"] == json!(name) && p["metadata"]["namespace"] == json!(ns)
+        }) else {
+            return status(404, "NotFound");
+        };
+        if let Some(labels) = patch["metadata"]["labels"].as_object() {
+            for (k, v) in labels {
+                pod["metadata"]["labels"][k] = v.clone();
+            }
+        }
+        pod["metadata"]["resourceVersion"] = json!(self.bump_rv());
+        respond(200, pod)
+    }
+
     fn bump_rv(&self) -> String {
         let mut rv = lock(&self.next_rv);
         *rv += 1;
@@ -132,13 +153,21 @@ impl Answer for FakeApi {
                 );
             }
         }
-        // /api/v1/namespaces/NS/KIND[/NAME]
-        let Some(rest) = path.strip_prefix("/api/v1/namespaces/") else {
+        // /api/v1/namespaces/NS/KIND[/NAME], /apis/networking.k8s.io/v1/...
+        let Some(rest) = path
+            .strip_prefix("/api/v1/namespaces/")
+            .or_else(|| path.strip_prefix("/apis/networking.k8s.io/v1/namespaces/"))
+        else {
             return status(404, "NotFound");
         };
         let parts: Vec<&str> = rest.split('/').collect();
+        if let ([ns, "pods", name], "PATCH") = (parts.as_slice(), method.as_str()) {
+            return self.patch_pod(ns, name, &body);
+        }
         let (ns, kind) = match parts.as_slice() {
-            [ns, kind, ..] if matches!(*kind, "configmaps" | "secrets") => (*ns, *kind),
+            [ns, kind, ..] if matches!(*kind, "configmaps" | "secrets" | "networkpolicies") => {
+                (*ns, *kind)
+            }
             _ => return status(404, "NotFound"),
         };
         let mut objects = lock(&self.objects);

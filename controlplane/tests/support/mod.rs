@@ -410,3 +410,374 @@ pub async fn read_all(c: &aws_sdk_kinesis::Client, stream: &str) -> Vec<String> 
     }
     out
 }
+
+// Object storage peers: moto (S3) and gcp-storage-emulator from a Python
+// venv, Azurite from npm; each read back with the store's own client
+// (boto3, HTTP, @azure/storage-blob), never with the code under test.
+
+/// The venv holding moto and gcp-storage-emulator (`SKUA_STORAGE_VENV`).
+pub fn storage_venv() -> Option<PathBuf> {
+    let dir = PathBuf::from(
+        std::env::var("SKUA_STORAGE_VENV").unwrap_or_else(|_| "/var/tmp/skua-venv-storage".into()),
+    );
+    dir.join("bin/python").is_file().then_some(dir)
+}
+
+/// The npm prefix holding azurite and @azure/storage-blob (`SKUA_NPM`).
+pub fn npm_prefix() -> PathBuf {
+    PathBuf::from(std::env::var("SKUA_NPM").unwrap_or_else(|_| "/var/tmp/skua-npm".into()))
+}
+
+pub fn start_moto() -> Option<(Peer, u16)> {
+    let bin = storage_venv()?.join("bin/moto_server");
+    if !bin.is_file() {
+        return None;
+    }
+    let port = free_port();
+    let peer =
+        Peer::spawn("moto", Command::new(bin).args(["-H", "127.0.0.1", "-p", &port.to_string()]))
+            .ok()?;
+    assert!(wait_for_port(port, Duration::from_secs(30)), "moto did not listen on {port}");
+    Some((peer, port))
+}
+
+/// Starts gcp-storage-emulator with what its XML API lacks and GCS's has
+/// (`object_store` talks XML to GCS): an upload answers the object's
+/// `ETag` (the MD5 of its bytes, as GCS does for one-part uploads); a
+/// bucket lists as `ListBucketResult` (`list-type=2`, prefix and
+/// delimiter); an object deletes by its XML path. Each reuses the
+/// emulator's own storage and handlers.
+const GCS_EMULATOR: &str = r#"
+import hashlib, sys
+from xml.sax.saxutils import escape
+from gcp_storage_emulator import server
+from gcp_storage_emulator.handlers import objects
+from gcp_storage_emulator.__main__ import main
+upload = objects.xml_upload
+def xml_upload(request, response, storage, *a, **k):
+    upload(request, response, storage, *a, **k)
+    response["ETag"] = '"%s"' % hashlib.md5(request.data).hexdigest()
+def xml_list(request, response, storage, *a, **k):
+    q = lambda n: request.query.get(n)[0] if request.query.get(n) else None
+    try:
+        files, prefixes = storage.get_file_list(request.params["bucket_name"], q("prefix"), q("delimiter"))
+    except Exception:
+        response.status = 404
+        return
+    out = ["<?xml version='1.0' encoding='UTF-8'?><ListBucketResult>"]
+    for f in files:
+        out.append("<Contents><Key>%s</Key><Size>%s</Size><LastModified>%s</LastModified><ETag>\"%s\"</ETag></Contents>"
+                   % (escape(f["name"]), f["size"], f["updated"], f.get("etag") or ""))
+    for p in prefixes:
+        out.append("<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % escape(p))
+    out.append("</ListBucketResult>")
+    response.write_file("".join(out).encode(), "application/xml")
+handlers = []
+for p, h in server.HANDLERS:
+    h = {m: (xml_upload if f is upload else f) for m, f in h.items()}
+    if objects.download in h.values() and xml_upload in h.values():
+        h[server.DELETE] = objects.delete
+    handlers.append((p, h))
+server.HANDLERS = (("^/(?P<bucket_name>[-.\\w]+)$", {server.GET: xml_list}),) + tuple(handlers)
+main(sys.argv[1:])
+"#;
+
+/// gcp-storage-emulator (in memory) with bucket `bucket` made.
+pub fn start_gcs_emulator(bucket: &str) -> Option<(Peer, u16)> {
+    let venv = storage_venv()?;
+    if !venv.join("bin/gcp-storage-emulator").is_file() {
+        return None;
+    }
+    let port = free_port();
+    let peer = Peer::spawn(
+        "gcp-storage-emulator",
+        Command::new(venv.join("bin/python")).arg("-c").arg(GCS_EMULATOR).args([
+            "start",
+            "-H",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--default-bucket",
+            bucket,
+            "--in-memory",
+            "-q",
+        ]),
+    )
+    .ok()?;
+    assert!(wait_for_port(port, Duration::from_secs(30)), "the GCS emulator did not listen");
+    Some((peer, port))
+}
+
+pub struct Azurite {
+    _peer: Peer,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+/// Azurite's well-known development account key.
+pub const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+impl Azurite {
+    pub fn connection_string(&self) -> String {
+        format!(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{}/devstoreaccount1;",
+            self.port
+        )
+    }
+}
+
+pub fn start_azurite() -> Option<Azurite> {
+    let node = find_binary("node", &[])?;
+    let main = npm_prefix().join("node_modules/azurite/dist/src/blob/main.js");
+    let sdk = npm_prefix().join("node_modules/@azure/storage-blob");
+    if !main.is_file() || !sdk.is_dir() {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let peer = Peer::spawn(
+        "azurite",
+        Command::new(node).arg(&main).args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &port.to_string(),
+            "--location",
+            dir.path().to_str().unwrap(),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--disableProductStyleUrl",
+        ]),
+    )
+    .ok()?;
+    assert!(wait_for_port(port, Duration::from_secs(30)), "azurite did not listen on {port}");
+    Some(Azurite { _peer: peer, _dir: dir, port })
+}
+
+fn output_of(what: &str, cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().unwrap_or_else(|e| panic!("running {what}: {e}"));
+    assert!(out.status.success(), "{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+const BOTO: &str = r#"
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="AKIDTEST", aws_secret_access_key="secret")
+op, bucket = sys.argv[2], sys.argv[3]
+if op == "mb":
+    s3.create_bucket(Bucket=bucket)
+elif op == "get":
+    sys.stdout.buffer.write(s3.get_object(Bucket=bucket, Key=sys.argv[4])["Body"].read())
+elif op == "put":
+    s3.put_object(Bucket=bucket, Key=sys.argv[4], Body=sys.argv[5].encode())
+elif op == "ls":
+    for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+        print(o["Key"])
+"#;
+
+/// boto3 against moto: `mb BUCKET`, `get BUCKET KEY`, `put BUCKET KEY TEXT`,
+/// `ls BUCKET`.
+pub fn boto(port: u16, args: &[&str]) -> Vec<u8> {
+    let py = storage_venv().expect("the storage venv").join("bin/python");
+    output_of(
+        "boto3",
+        Command::new(py).arg("-c").arg(BOTO).arg(format!("http://127.0.0.1:{port}")).args(args),
+    )
+}
+
+const AZURE_SDK: &str = r#"
+const { BlobServiceClient } = require("@azure/storage-blob");
+const [cs, op, container, key, text] = process.argv.slice(1);
+const c = BlobServiceClient.fromConnectionString(cs).getContainerClient(container);
+(async () => {
+  if (op === "mb") await c.createIfNotExists();
+  else if (op === "get") process.stdout.write(await c.getBlobClient(key).downloadToBuffer());
+  else if (op === "put") await c.getBlockBlobClient(key).upload(text, Buffer.byteLength(text));
+  else if (op === "ls") for await (const b of c.listBlobsFlat()) console.log(b.name);
+})().catch((e) => { console.error(e.message); process.exit(1); });
+"#;
+
+/// Microsoft's SDK against Azurite: `mb C`, `get C KEY`, `put C KEY TEXT`,
+/// `ls C`.
+pub fn azure_sdk(a: &Azurite, args: &[&str]) -> Vec<u8> {
+    let node = find_binary("node", &[]).expect("node");
+    output_of(
+        "@azure/storage-blob",
+        Command::new(node)
+            .env("NODE_PATH", npm_prefix().join("node_modules"))
+            .arg("-e")
+            .arg(AZURE_SDK)
+            .arg(a.connection_string())
+            .args(args),
+    )
+}
+
+/// A GCS service account key with a fresh RSA key (made by the venv's
+/// `cryptography`, which moto brings), as Google hands them out.
+pub fn gcs_service_account_key() -> String {
+    let py = storage_venv().expect("the storage venv").join("bin/python");
+    let pem = output_of(
+        "cryptography",
+        Command::new(py).arg("-c").arg(
+            "from cryptography.hazmat.primitives.asymmetric import rsa\n\
+             from cryptography.hazmat.primitives import serialization as s\n\
+             k = rsa.generate_private_key(public_exponent=65537, key_size=2048)\n\
+             print(k.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode(), end='')",
+        ),
+    );
+    serde_json::json!({
+        "type": "service_account",
+        "project_id": "skua-test",
+        "private_key_id": "0123456789abcdef",
+        "private_key": String::from_utf8(pem).unwrap(),
+        "client_email": "skua@skua-test.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    })
+    .to_string()
+}
+
+/// A GET to 127.0.0.1 returning status and raw body bytes.
+pub fn http_get_bytes(port: u16, path_and_query: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(s, "GET {path_and_query} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").map_or(out.len(), |p| p + 4);
+    let head = String::from_utf8_lossy(&out[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, out[split..].to_vec())
+}
+
+/// controlplane/tests/data: the test CA and the 127.0.0.1 server certificate.
+pub const TEST_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+
+/// A local https server (certificate for 127.0.0.1 from the test CA in
+/// tests/data) answering every request with `status` and `body`, on its
+/// own thread.
+pub fn start_tls_server(status: u16, body: &'static str) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = TEST_DATA;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(format!("{dir}/test-server.pem"))
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect();
+    let key = PrivateKeyDer::from_pem_file(format!("{dir}/test-server.key")).unwrap();
+    let cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let svc = hyper::service::service_fn(move |_req| async move {
+                        let mut r = hyper::Response::new(http_body_util::Full::new(
+                            bytes::Bytes::from_static(body.as_bytes()),
+                        ));
+                        *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                        Ok::<_, std::convert::Infallible>(r)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    port
+}
+
+/// A kubeconfig naming the loopback API server at `url` (a token user).
+pub fn write_kubeconfig(dir: &Path, url: &str) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\n\
+             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n\
+             current-context: fake\nusers:\n- name: fake\n  user:\n    token: t\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// `skua gen`: a capture of `exchanges` HTTP exchanges of the API mix
+/// (some answered 5xx) in `dir`; its path and gen's JSON summary.
+pub fn gen_capture(dir: &Path, exchanges: u32, seed: u32) -> (PathBuf, Value) {
+    let pcap = dir.join("mix.pcap");
+    let out = Command::new(env!("CARGO_BIN_EXE_skua"))
+        .args(["gen", "-o", pcap.to_str().unwrap(), "--mix", "api", "--json"])
+        .args(["--exchanges", &exchanges.to_string(), "--seed", &seed.to_string()])
+        .output()
+        .expect("running skua gen");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (pcap, serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// How many exchanges of a gen summary were answered 5xx.
+pub fn server_errors(summary: &Value) -> u64 {
+    summary["statuses"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with('5'))
+        .map(|(_, v)| v.as_u64().unwrap())
+        .sum()
+}
+
+/// A Prometheus server (Debian's `prometheus`) scraping `target` every
+/// second, its data in a temp dir; ready (`/-/ready`) when returned.
+pub struct Prometheus {
+    _peer: Peer,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+pub fn start_prometheus(target: SocketAddr) -> Option<Prometheus> {
+    let bin = find_binary("prometheus", &["/usr/bin/prometheus"])?;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &conf,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: skua\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let peer = Peer::spawn(
+        "prometheus",
+        Command::new(bin)
+            .arg(format!("--config.file={}", conf.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}")),
+    )
+    .ok()?;
+    assert!(
+        wait_until(Duration::from_secs(60), || http10("GET", port, "/-/ready", "")
+            .is_ok_and(|(s, _)| s == 200)),
+        "prometheus was not ready on {port}"
+    );
+    Some(Prometheus { _peer: peer, _dir: dir, port })
+}
