@@ -8,6 +8,9 @@
 //! per item, its effects answered by a local executor on another thread
 //! (the runtime's side of an I/O helper: building the effect, the queue,
 //! the result object; the delivery itself is the control plane's).
+//! `count-per-host+kfl.match` adds `kfl.match("http && status_code >= 500",
+//! data)` per item: the query from the runtime's cache, evaluated on the
+//! Rust item.
 //!
 //! `cargo bench --bench agents`
 
@@ -34,6 +37,17 @@ for (var i = 0; i < 16; i++) counts["host-" + i + ".example.com"] = 0;
 function onItemCaptured(data) {
   counts[data.request.headers.host]++;
   vendor.webhook("POST", "http://127.0.0.1:9/hook", data.request.path);
+}
+"#;
+
+/// count-per-host that also counts server errors with `kfl.match`.
+const COUNT_PER_HOST_KFL: &str = r#"
+var counts = {};
+var errors = 0;
+for (var i = 0; i < 16; i++) counts["host-" + i + ".example.com"] = 0;
+function onItemCaptured(data) {
+  counts[data.request.headers.host]++;
+  if (kfl.match("http && status_code >= 500", data)) errors++;
 }
 "#;
 
@@ -101,6 +115,20 @@ fn inline(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // `kfl.match` per item: its cost is this row minus count-per-host's.
+    let mut filtering = runtime(COUNT_PER_HOST_KFL);
+    g.bench_function("count-per-host+kfl.match", |b| {
+        b.iter_batched(
+            || template.clone(),
+            |batch| filtering.on_items_captured(batch),
+            BatchSize::LargeInput,
+        )
+    });
+    let c = filtering.counters();
+    eprintln!(
+        "count-per-host+kfl.match: {} items, {} compiles, {} cache hits",
+        c.items, c.kfl_compiles, c.kfl_cache_hits
+    );
     // Fire-and-forget: one webhook per item, the result ignored.
     let (mut posting, answered) = runtime_with_executor(COUNT_PER_HOST_WEBHOOK);
     g.bench_function("count-per-host+webhook", |b| {

@@ -102,6 +102,10 @@ pub struct ScriptingConfig {
     /// capture; the other agents keep their state. `0` loads the directory
     /// once at start.
     pub watch_ms: u64,
+    /// Compiled `kfl.match` / `kfl.validate` queries each runtime keeps
+    /// (each query at most 4 KiB of text); past it the query used least
+    /// recently is dropped and counted (`kfl_cache_evictions`).
+    pub kfl_cache_entries: u32,
 }
 
 /// `env`: a map of scalars, each kept as its text (`400`, `true`, `1.5`);
@@ -165,6 +169,7 @@ impl Default for ScriptingConfig {
             es5_strict: false,
             idle_sleep_us: 100,
             watch_ms: 500,
+            kfl_cache_entries: 64,
         }
     }
 }

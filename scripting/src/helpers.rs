@@ -870,7 +870,7 @@ pub(crate) fn install_globals(ctx: &Ctx<'_>, sh: &Rc<Shared>) -> Result<()> {
     g.set("prometheus", prometheus(ctx, sh, &agent)?)?;
     g.set("file", file(ctx, sh, &agent)?)?;
     g.set("pcap", pcap(ctx, sh, &agent)?)?;
-    g.set("kfl", crate::local::kfl(ctx)?)?;
+    g.set("kfl", crate::kfl::object(ctx, sh)?)?;
     g.set("wrapper", crate::local::wrapper(ctx)?)?;
     g.set("aggregation", crate::local::aggregation(ctx, sh, &agent)?)?;
     g.set("chatgpt", chatgpt(ctx, sh, &agent)?)?;

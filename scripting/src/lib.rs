@@ -33,6 +33,7 @@ mod helpers;
 mod item_js;
 pub mod jobs;
 mod js;
+mod kfl;
 mod local;
 pub mod packet;
 pub mod pool;

@@ -2,7 +2,7 @@
 //! `setTimeout`/`setInterval` (one-shot and repeating jobs), env keys as
 //! bare globals, `utils.json2Yaml`, `hub.targeted`, `aggregation.*`,
 //! `chatgpt.sentiment`, `wrapper.buildHAR`/`joinMaps` (plain JS,
-//! `wrapper.js`), and `kfl.*` until the filter engine is wired in.
+//! `wrapper.js`).
 //! Each throws a catchable `Error` (`TypeError` for a wrong argument) and
 //! counts it in `helper_argument_errors`.
 //!
@@ -164,23 +164,6 @@ pub(crate) fn wrapper<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
     opts.strict = true;
     opts.filename = Some("<skua wrapper>".into());
     ctx.eval_with_options(include_str!("wrapper.js"), opts)
-}
-
-/// `kfl.match` and `kfl.validate`: the filter engine is not wired in yet.
-pub(crate) fn kfl<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
-    let o = Object::new(ctx.clone())?;
-    for name in ["match", "validate"] {
-        o.set(
-            name,
-            Function::new(ctx.clone(), move |ctx: Ctx<'js>| -> Result<()> {
-                Err(Exception::throw_message(
-                    &ctx,
-                    &format!("kfl.{name}: KFL is not supported yet"),
-                ))
-            })?,
-        )?;
-    }
-    Ok(o)
 }
 
 /// `setTimeout(fn, ms, ...args)`, `clearTimeout(id)`, `setInterval(fn, ms,

@@ -183,6 +183,13 @@ pub struct RuntimeCounters {
     pub result_wait_ns: u64,
     /// Waits that ran out of the call's budget (the use threw).
     pub result_waits_over_budget: u64,
+    /// `kfl.*` queries compiled (a miss of the runtime's query cache).
+    pub kfl_compiles: u64,
+    /// `kfl.*` calls that found their query compiled already.
+    pub kfl_cache_hits: u64,
+    /// Compiled queries dropped because the cache was full
+    /// (`scripting.kflCacheEntries`).
+    pub kfl_cache_evictions: u64,
 }
 
 /// Where `AgentRuntime::spares` keeps the object of the last item and of
@@ -323,6 +330,8 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     pub(crate) now: Cell<Option<SystemTime>>,
     pub(crate) counters: RefCell<RuntimeCounters>,
+    /// Compiled `kfl.*` queries (`crate::kfl`).
+    pub(crate) kfl: RefCell<crate::kfl::Cache>,
 }
 
 impl Shared {
@@ -697,6 +706,7 @@ impl AgentRuntime {
             clock: opts.clock,
             now: Cell::new(None),
             counters: RefCell::new(RuntimeCounters::default()),
+            kfl: RefCell::new(crate::kfl::Cache::new(cfg.kfl_cache_entries)),
         });
         ctx.with(|ctx| -> rquickjs::Result<()> {
             let fns = crate::results::install(&ctx, &shared)?;

@@ -49,7 +49,7 @@ var yaml = utils.json2Yaml(JSON.stringify({service: "shop", ports: [80, 443]}));
 var targets = JSON.parse(hub.targeted());
 var happy = chatgpt.sentiment("Everything works, the service is fast and great!");
 var kflError = null;
-try { kfl.match("http and response.status == 500", {}); } catch (e) { kflError = e.message; }
+try { kfl.validate("http and response.status =="); } catch (e) { kflError = e.message; }
 vendor.webhook("POST", PEER, JSON.stringify({
   yaml: yaml, targets: targets.targets.length, excluded: targets.excluded.length,
   positive: happy.compound > 0.5, keys: Object.keys(happy).join(","), kfl: kflError
@@ -58,10 +58,11 @@ aggregation.jsonWithMsg("AP2", "Interface", {key: 12, data: 6}, "hello world");
 console.clear();
 
 function onItemCaptured(data) {
-  if (data.response.status === 500) {
+  if (kfl.match("http and response.status == 500", data)) {
     var marked = test.fail(data);
     console.log("failed", marked.failed, data.request.path);
   }
+  console.log("kfl2", data.request.path, kfl.match('http && status_code >= 500 && path.startsWith("/b")', data));
 }
 "#;
     let out = Run::new("local", agent).env("PEER", &peer.url("/local")).pcap(&pcap).run();
@@ -74,11 +75,15 @@ function onItemCaptured(data) {
     assert_eq!((v["targets"].as_u64(), v["excluded"].as_u64()), (Some(0), Some(0)));
     assert_eq!(v["positive"], true);
     assert_eq!(v["keys"], "neg,neu,pos,compound");
-    assert_eq!(v["kfl"], "kfl.match: KFL is not supported yet");
+    let kfl = v["kfl"].as_str().unwrap_or_default();
+    assert!(kfl.starts_with("kfl.validate: invalid filter at 1:"), "{kfl}");
     let console = out.console();
     assert!(
         console.iter().any(|l| l == r#"AP2 hello world Interface={"data":6,"key":12}"#),
         "{console:#?}"
     );
-    assert!(console.iter().any(|l| l == "failed true /bad"), "{console:#?}");
+    // KFL1 and KFL2 agree, on the Rust item behind `data`.
+    let kfl: Vec<&String> =
+        console.iter().filter(|l| l.starts_with("failed") || l.starts_with("kfl2")).collect();
+    assert_eq!(kfl, ["kfl2 /ok false", "failed true /bad", "kfl2 /bad true"], "{console:#?}");
 }
