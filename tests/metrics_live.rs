@@ -4,7 +4,7 @@
 //! agent's hook stats are all there and advancing, and `promtool check
 //! metrics` accepts the exposition.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,12 +35,7 @@ fn metrics_of_a_running_dpdk_capture_with_agents() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("demo.pcap");
-    std::fs::write(&pcap, dataplane::synth::demo_capture()).unwrap();
-    let agents = dir.path().join("agents");
-    std::fs::create_dir(&agents).unwrap();
-    std::fs::write(agents.join("count.js"), "var n = 0;\nfunction onItemCaptured(data) { n++; }\n")
-        .unwrap();
+    let (pcap, agents) = demo_pcap_and_counting_agent(dir.path());
 
     let eal =
         format!("--no-pci --no-huge --vdev net_pcap0,rx_pcap={},infinite_rx=1", pcap.display());
@@ -51,24 +46,7 @@ fn metrics_of_a_running_dpdk_capture_with_agents() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut said = String::new();
-    let addr = loop {
-        let mut line = String::new();
-        if stderr.read_line(&mut line).unwrap() == 0 {
-            panic!("skua exited before serving /metrics:\n{said}");
-        }
-        said.push_str(&line);
-        if let Some(rest) = line.split("/metrics on http://").nth(1) {
-            break rest.trim().trim_end_matches("/metrics").to_string();
-        }
-    };
-    // Keep draining stderr so skua never blocks on it.
-    let drain = std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = stderr.read_to_string(&mut rest);
-        rest
-    });
+    let (addr, said, drain) = metrics_address(&mut child);
 
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_millis(1500));
