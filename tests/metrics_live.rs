@@ -4,23 +4,11 @@
 //! agent's hook stats are all there and advancing, and `promtool check
 //! metrics` accepts the exposition.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use skua_suite::*;
-
-fn scrape(addr: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("connecting to /metrics");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    let (head, body) = body.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(head.starts_with("HTTP/1.") && head.contains(" 200 "), "{head}");
-    body.to_string()
-}
 
 /// The value of the sample `series` (name with labels, as written).
 fn sample(text: &str, series: &str) -> Option<u64> {
@@ -50,9 +38,9 @@ fn metrics_of_a_running_dpdk_capture_with_agents() {
 
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_millis(1500));
-    let first = scrape(&addr);
+    let first = scrape_metrics(&addr);
     std::thread::sleep(Duration::from_millis(1000));
-    let second = scrape(&addr);
+    let second = scrape_metrics(&addr);
     assert!(t0.elapsed() < Duration::from_secs(5), "both scrapes inside the 6 s run");
 
     let queue = r#"skua_nic_queue_received_packets_total{port="net_pcap0",queue="0"}"#;

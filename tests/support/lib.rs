@@ -236,3 +236,16 @@ pub fn demo_pcap_and_counting_agent(dir: &Path) -> (PathBuf, PathBuf) {
         .unwrap();
     (pcap, agents)
 }
+
+/// The body of `GET /metrics` on `addr` (asserting a 200).
+pub fn scrape_metrics(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connecting to /metrics");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    let (head, body) = body.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.") && head.contains(" 200 "), "{head}");
+    body.to_string()
+}
