@@ -115,7 +115,7 @@ fn viewers_and_links_have_their_own_slots() {
             .args(["--set", &format!("scripting.dataDir={}", data.path().display())])
             .env("SKUA_NODE_NAME", "real")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(data.path().join("worker.log")).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -134,7 +134,12 @@ fn viewers_and_links_have_their_own_slots() {
     let took = t0.elapsed();
     let links_open = hub.handle().streams_open().1;
     drop(worker);
-    assert!(linked, "the real worker did not link, load its agent and report within 30 s");
+    assert!(
+        linked,
+        "the real worker did not link, load its agent and report within 30 s; workers: {}\nits stderr:\n{}",
+        hub.get("/api/workers", Some(ADMIN)).body,
+        std::fs::read_to_string(data.path().join("worker.log")).unwrap_or_default()
+    );
     eprintln!("a real worker linked beside 64 viewer streams and 80 links in {took:?}");
     assert_eq!(links_open, 81, "its link took a link slot");
     drop((viewers, links));
