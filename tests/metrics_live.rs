@@ -4,23 +4,11 @@
 //! agent's hook stats are all there and advancing, and `promtool check
 //! metrics` accepts the exposition.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use skua_suite::*;
-
-fn scrape(addr: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("connecting to /metrics");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    let (head, body) = body.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(head.starts_with("HTTP/1.") && head.contains(" 200 "), "{head}");
-    body.to_string()
-}
 
 /// The value of the sample `series` (name with labels, as written).
 fn sample(text: &str, series: &str) -> Option<u64> {
@@ -35,12 +23,7 @@ fn metrics_of_a_running_dpdk_capture_with_agents() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("demo.pcap");
-    std::fs::write(&pcap, dataplane::synth::demo_capture()).unwrap();
-    let agents = dir.path().join("agents");
-    std::fs::create_dir(&agents).unwrap();
-    std::fs::write(agents.join("count.js"), "var n = 0;\nfunction onItemCaptured(data) { n++; }\n")
-        .unwrap();
+    let (pcap, agents) = demo_pcap_and_counting_agent(dir.path());
 
     let eal =
         format!("--no-pci --no-huge --vdev net_pcap0,rx_pcap={},infinite_rx=1", pcap.display());
@@ -51,30 +34,13 @@ fn metrics_of_a_running_dpdk_capture_with_agents() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut said = String::new();
-    let addr = loop {
-        let mut line = String::new();
-        if stderr.read_line(&mut line).unwrap() == 0 {
-            panic!("skua exited before serving /metrics:\n{said}");
-        }
-        said.push_str(&line);
-        if let Some(rest) = line.split("/metrics on http://").nth(1) {
-            break rest.trim().trim_end_matches("/metrics").to_string();
-        }
-    };
-    // Keep draining stderr so skua never blocks on it.
-    let drain = std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = stderr.read_to_string(&mut rest);
-        rest
-    });
+    let (addr, said, drain) = metrics_address(&mut child);
 
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_millis(1500));
-    let first = scrape(&addr);
+    let first = scrape_metrics(&addr);
     std::thread::sleep(Duration::from_millis(1000));
-    let second = scrape(&addr);
+    let second = scrape_metrics(&addr);
     assert!(t0.elapsed() < Duration::from_secs(5), "both scrapes inside the 6 s run");
 
     let queue = r#"skua_nic_queue_received_packets_total{port="net_pcap0",queue="0"}"#;

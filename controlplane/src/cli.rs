@@ -577,7 +577,8 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
                     .map(|(core, c)| crate::metrics::CoreSample {
                         core,
                         counters: c.snapshot(),
-                        reassembly: None,
+                        // Published by the core every 100 ms.
+                        reassembly: c.reassembly(),
                     })
                     .collect();
                 snap.devices = m.devices();

@@ -9,6 +9,17 @@
 //! Agents' own metrics (`prometheus.metric`) follow under their own names.
 //! `promtool check metrics` passes on the output
 //! (`controlplane/tests/metrics_promtool.rs`).
+//!
+//! Why not `prometheus-client` here (the hub's own counters use it,
+//! `hub::metrics`): the worker's values are not metrics objects but
+//! snapshots. A dataplane core bumps plain `u64`s (no atomics on the
+//! per-packet path) and copies them out per burst; reassembly, agents'
+//! hook stats and integrations hand out snapshot structs; agents define
+//! families (names, types, labels) at run time. With `prometheus-client`
+//! each scrape would first copy every snapshot into a registry's atomics
+//! (or implement its `Collector` per source, which is this module's
+//! rendering under another name) only to encode them the same way; the
+//! text format itself is the few `write!`s below.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;

@@ -94,13 +94,12 @@ impl Hub {
                     .context("the token is not a valid header value")?,
             );
         }
-        let body = match body {
-            Some(v) => {
-                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                Bytes::from(v.to_string())
-            }
-            None => Bytes::new(),
-        };
+        // Every change says JSON, body or not: a hub with `auth: none`
+        // refuses state changes that do not (hub::guard).
+        if method != Method::GET {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        let body = body.map(|v| Bytes::from(v.to_string())).unwrap_or_default();
         let req = HttpRequest { method, url, headers, body };
         let opts = SendOptions {
             timeout: Duration::from_secs(10),

@@ -3,9 +3,16 @@
 //! A dataplane core owns a plain [`CoreCounters`] and bumps it without
 //! atomics; every burst it copies the values into its [`SharedCounters`]
 //! slot with relaxed stores, which is all the progress line, `/metrics` and
-//! the exit summary read while the core runs.
+//! the exit summary read while the core runs. Its reassembly counters (a
+//! larger struct, owned by the dissector) are copied in at most every
+//! [`REASSEMBLY_PUBLISH_EVERY`], behind a lock the core only ever tries.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How often a core copies its reassembly counters out for `/metrics`.
+pub const REASSEMBLY_PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
 macro_rules! reasons {
     ($( $(#[$doc:meta])* $variant:ident => $name:literal ),+ $(,)?) => {
@@ -165,6 +172,7 @@ impl CoreCounters {
 pub struct SharedCounters {
     fields: [AtomicU64; CoreCounters::FIELDS],
     drops: [AtomicU64; DropReason::COUNT],
+    reassembly: Mutex<Option<reassembly::ReassemblyCounters>>,
 }
 
 impl SharedCounters {
@@ -175,6 +183,20 @@ impl SharedCounters {
         for (slot, v) in self.drops.iter().zip(c.drops.iter()) {
             slot.store(*v, Relaxed);
         }
+    }
+
+    /// The core's side: never waits (a reader holding the lock only delays
+    /// this copy to the next one).
+    pub fn publish_reassembly(&self, r: reassembly::ReassemblyCounters) {
+        if let Ok(mut slot) = self.reassembly.try_lock() {
+            *slot = Some(r);
+        }
+    }
+
+    /// The core's reassembly counters as last published; `None` for a core
+    /// without reassembly (or before its first copy).
+    pub fn reassembly(&self) -> Option<reassembly::ReassemblyCounters> {
+        self.reassembly.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn snapshot(&self) -> CoreCounters {

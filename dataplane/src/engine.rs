@@ -403,11 +403,28 @@ struct CoreLoop<'a, H> {
     handler: H,
     counters: CoreCounters,
     shared: &'a SharedCounters,
+    /// When the reassembly counters were last copied out.
+    reassembly_at: Instant,
 }
 
 impl<'a, H: PacketHandler> CoreLoop<'a, H> {
     fn new(core: usize, handler: H, shared: &'a SharedCounters) -> Self {
-        Self { core, handler, counters: CoreCounters::default(), shared }
+        let reassembly_at = Instant::now() - crate::counters::REASSEMBLY_PUBLISH_EVERY;
+        Self { core, handler, counters: CoreCounters::default(), shared, reassembly_at }
+    }
+
+    /// Publishes the core's counters (every burst), and its reassembly
+    /// counters every `REASSEMBLY_PUBLISH_EVERY` (`now`: the caller's clock
+    /// reading, taken anyway).
+    #[inline]
+    fn publish(&mut self, now: Instant) {
+        self.shared.publish(&self.counters);
+        if now.duration_since(self.reassembly_at) >= crate::counters::REASSEMBLY_PUBLISH_EVERY {
+            self.reassembly_at = now;
+            if let Some(r) = self.handler.reassembly() {
+                self.shared.publish_reassembly(r);
+            }
+        }
     }
 
     /// A frame this core received itself: count, parse, hand off.
@@ -444,14 +461,14 @@ impl<'a, H: PacketHandler> CoreLoop<'a, H> {
             }
             match source.poll(&mut |f| self.frame(&f))? {
                 Poll::Frames(_) => {
-                    self.shared.publish(&self.counters);
+                    last_packet = Instant::now();
+                    self.publish(last_packet);
                     backoff.reset();
                     seen_any = true;
-                    last_packet = Instant::now();
                 }
                 Poll::Idle => {
                     self.handler.idle(&mut self.counters);
-                    self.shared.publish(&self.counters);
+                    self.publish(Instant::now());
                     if seen_any
                         && !cfg.idle_timeout.is_zero()
                         && last_packet.elapsed() >= cfg.idle_timeout
@@ -470,6 +487,9 @@ impl<'a, H: PacketHandler> CoreLoop<'a, H> {
         self.handler.finish(&mut self.counters);
         self.shared.publish(&self.counters);
         let reassembly = self.handler.reassembly();
+        if let Some(r) = &reassembly {
+            self.shared.publish_reassembly(r.clone());
+        }
         CoreReport { core: self.core, cpu, counters: self.counters, reassembly }
     }
 }
@@ -590,7 +610,7 @@ where
                                 core_loop.counters.count_frame(s.wire_len, s.len as usize);
                                 core_loop.parsed(&f, &s.meta);
                             }
-                            core_loop.shared.publish(&core_loop.counters);
+                            core_loop.publish(Instant::now());
                             batch.clear();
                             // The return ring holds every batch this lane can own.
                             let _ = back_tx.push(batch);
@@ -604,7 +624,7 @@ where
                                 break;
                             }
                             core_loop.handler.idle(&mut core_loop.counters);
-                            core_loop.shared.publish(&core_loop.counters);
+                            core_loop.publish(Instant::now());
                             backoff.wait();
                         }
                     }

@@ -196,3 +196,56 @@ pub fn hugepages_ready(min_free: u64) -> bool {
         .any(|l| l.contains(" hugetlbfs "));
     free >= min_free && mounted
 }
+
+/// Reads a `skua run`'s stderr up to its "/metrics on http://ADDR/metrics"
+/// line: the address, what it said so far, and a thread that keeps
+/// draining stderr (so skua never blocks on it) and returns the rest.
+pub fn metrics_address(
+    child: &mut std::process::Child,
+) -> (String, String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, Read};
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr piped"));
+    let mut said = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!("skua exited before serving /metrics:\n{said}");
+        }
+        said.push_str(&line);
+        if let Some(rest) = line.split("/metrics on http://").nth(1) {
+            break rest.trim().trim_end_matches("/metrics").to_string();
+        }
+    };
+    let drain = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+        rest
+    });
+    (addr, said, drain)
+}
+
+/// What a DPDK `skua run` test replays and runs in `dir`: the demo
+/// capture (`demo.pcap`) and a directory holding one agent that counts
+/// items (`agents/count.js`).
+pub fn demo_pcap_and_counting_agent(dir: &Path) -> (PathBuf, PathBuf) {
+    let pcap = dir.join("demo.pcap");
+    std::fs::write(&pcap, dataplane::synth::demo_capture()).unwrap();
+    let agents = dir.join("agents");
+    std::fs::create_dir(&agents).unwrap();
+    std::fs::write(agents.join("count.js"), "var n = 0;\nfunction onItemCaptured(data) { n++; }\n")
+        .unwrap();
+    (pcap, agents)
+}
+
+/// The body of `GET /metrics` on `addr` (asserting a 200).
+pub fn scrape_metrics(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connecting to /metrics");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    let (head, body) = body.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.") && head.contains(" 200 "), "{head}");
+    body.to_string()
+}

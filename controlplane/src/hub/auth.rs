@@ -1,12 +1,15 @@
-//! Who may call the hub: bearer tokens, each with one role.
+//! Who may call the hub: bearer tokens, each with one role and an
+//! identity (its place in the configuration), which is what a worker's
+//! report and link are checked against (`HubHandle::report_worker_as`).
 //!
 //! A presented token is compared with every configured token in constant
-//! time (no early exit on the first differing byte, and no early exit on
-//! the first match), so response timing does not reveal how much of a
-//! token was right. Only a token's length may leak, and generated and
-//! recommended tokens all have the same length.
+//! time (`subtle`; no early exit on the first differing byte, and no early
+//! exit on the first match), so response timing does not reveal how much
+//! of a token was right. Only a token's length may leak, and generated and
+//! recommended tokens all have the same length. Generated tokens are 32
+//! bytes from the kernel (`getrandom`).
 
-use std::io::Read;
+use subtle::ConstantTimeEq;
 
 use super::config::{AuthMode, HubConfig};
 
@@ -52,11 +55,30 @@ impl Role {
 #[derive(Debug, thiserror::Error)]
 pub enum TokensError {
     #[error("hub.tokens_file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("hub.tokens_file {path}:{line}: {reason}")]
     Syntax { path: String, line: usize, reason: String },
     #[error("generating an admin token: {0}")]
-    Random(#[source] std::io::Error),
+    Random(#[source] getrandom::Error),
+}
+
+/// Which configured token a request came with (its index), `None` with
+/// `hub.auth: none`. Workers' names are owned by the token that first
+/// used them.
+pub type TokenId = Option<usize>;
+
+/// The caller of a request, as authentication found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub role: Role,
+    pub token: TokenId,
+    /// For a worker token of `hub.tokens_file` given a name (`worker TOKEN
+    /// NAME`): the only worker name it may link and report as.
+    pub pinned: Option<String>,
 }
 
 /// Why a request was not let through.
@@ -68,8 +90,14 @@ pub enum Denied {
     Forbidden,
 }
 
+struct Entry {
+    token: Vec<u8>,
+    role: Role,
+    pinned: Option<String>,
+}
+
 pub struct Tokens {
-    entries: Vec<(Vec<u8>, Role)>,
+    entries: Vec<Entry>,
     open: bool,
 }
 
@@ -84,17 +112,10 @@ impl std::fmt::Debug for Tokens {
 }
 
 /// A fresh random token: 32 bytes from the kernel, hex (64 characters).
-pub fn generate_token() -> Result<String, std::io::Error> {
+pub fn generate_token() -> Result<String, getrandom::Error> {
     let mut b = [0u8; 32];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    getrandom::fill(&mut b)?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
-}
-
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl Tokens {
@@ -105,14 +126,18 @@ impl Tokens {
         if cfg.auth == AuthMode::None {
             return Ok((Tokens { entries: Vec::new(), open: true }, None));
         }
-        let mut entries: Vec<(Vec<u8>, Role)> = Vec::new();
+        let mut entries: Vec<Entry> = Vec::new();
         let lists = [
             (&cfg.admin_tokens, Role::Admin),
             (&cfg.read_only_tokens, Role::Read),
             (&cfg.worker_tokens, Role::Worker),
         ];
         for (list, role) in lists {
-            entries.extend(list.iter().map(|t| (t.as_bytes().to_vec(), role)));
+            entries.extend(list.iter().map(|t| Entry {
+                token: t.as_bytes().to_vec(),
+                role,
+                pinned: None,
+            }));
         }
         if !cfg.tokens_file.is_empty() {
             entries.extend(read_tokens_file(&cfg.tokens_file)?);
@@ -120,7 +145,7 @@ impl Tokens {
         let mut generated = None;
         if entries.is_empty() {
             let t = generate_token().map_err(TokensError::Random)?;
-            entries.push((t.as_bytes().to_vec(), Role::Admin));
+            entries.push(Entry { token: t.as_bytes().to_vec(), role: Role::Admin, pinned: None });
             generated = Some(t);
         }
         Ok((Tokens { entries, open: false }, generated))
@@ -128,36 +153,45 @@ impl Tokens {
 
     /// The role of the `Authorization` header's bearer token.
     pub fn role(&self, authorization: Option<&[u8]>) -> Option<Role> {
+        self.caller(authorization).map(|c| c.role)
+    }
+
+    /// Who the `Authorization` header's bearer token is.
+    pub fn caller(&self, authorization: Option<&[u8]>) -> Option<Caller> {
         if self.open {
-            return Some(Role::Open);
+            return Some(Caller { role: Role::Open, token: None, pinned: None });
         }
         let token = authorization?.strip_prefix(b"Bearer ")?;
         let token = token.trim_ascii();
         let mut found = None;
-        for (t, role) in &self.entries {
+        for (i, e) in self.entries.iter().enumerate() {
             // No early exit: every configured token is compared.
-            if ct_eq(t, token) && found.is_none() {
-                found = Some(*role);
+            let equal: bool = e.token.as_slice().ct_eq(token).into();
+            if equal && found.is_none() {
+                found = Some(Caller { role: e.role, token: Some(i), pinned: e.pinned.clone() });
             }
         }
         found
     }
 
     /// Lets a request needing `need` through, or says why not.
-    pub fn check(&self, need: Need, authorization: Option<&[u8]>) -> Result<Role, Denied> {
+    pub fn check(&self, need: Need, authorization: Option<&[u8]>) -> Result<Caller, Denied> {
         if need == Need::Public {
-            return Ok(self.role(authorization).unwrap_or(Role::Read));
+            let anonymous = Caller { role: Role::Read, token: None, pinned: None };
+            return Ok(self.caller(authorization).unwrap_or(anonymous));
         }
-        let role = self.role(authorization).ok_or(Denied::Unauthenticated)?;
-        if role.allows(need) {
-            Ok(role)
+        let caller = self.caller(authorization).ok_or(Denied::Unauthenticated)?;
+        if caller.role.allows(need) {
+            Ok(caller)
         } else {
             Err(Denied::Forbidden)
         }
     }
 }
 
-fn read_tokens_file(path: &str) -> Result<Vec<(Vec<u8>, Role)>, TokensError> {
+/// `ROLE TOKEN` lines, or `worker TOKEN NAME` for a token that may only
+/// link and report as worker NAME.
+fn read_tokens_file(path: &str) -> Result<Vec<Entry>, TokensError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| TokensError::Read { path: path.into(), source })?;
     let mut out = Vec::new();
@@ -172,8 +206,10 @@ fn read_tokens_file(path: &str) -> Result<Vec<(Vec<u8>, Role)>, TokensError> {
             reason: reason.into(),
         };
         let mut parts = line.split_whitespace();
-        let (Some(role), Some(token), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(syntax("expected `ROLE TOKEN`"));
+        let (Some(role), Some(token), name, None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(syntax("expected `ROLE TOKEN` (or `worker TOKEN NAME`)"));
         };
         let role = match role {
             "admin" => Role::Admin,
@@ -184,7 +220,13 @@ fn read_tokens_file(path: &str) -> Result<Vec<(Vec<u8>, Role)>, TokensError> {
         if token.len() < 16 {
             return Err(syntax("a token must be at least 16 characters"));
         }
-        out.push((token.as_bytes().to_vec(), role));
+        if name.is_some() && role != Role::Worker {
+            return Err(syntax("only worker tokens take a name"));
+        }
+        if name.is_some_and(|n| n.len() > 253) {
+            return Err(syntax("a worker name has at most 253 characters"));
+        }
+        out.push(Entry { token: token.as_bytes().to_vec(), role, pinned: name.map(String::from) });
     }
     Ok(out)
 }
@@ -215,9 +257,10 @@ mod tests {
             t.check(Need::Read, Some(h("wrong-token-0123456789").as_bytes())),
             Err(Denied::Unauthenticated)
         );
-        assert_eq!(t.check(Need::Read, Some(h(READ).as_bytes())), Ok(Role::Read));
+        assert_eq!(t.check(Need::Read, Some(h(READ).as_bytes())).map(|c| c.role), Ok(Role::Read));
         assert_eq!(t.check(Need::Admin, Some(h(READ).as_bytes())), Err(Denied::Forbidden));
-        assert_eq!(t.check(Need::Admin, Some(h(ADMIN).as_bytes())), Ok(Role::Admin));
+        let admin = t.check(Need::Admin, Some(h(ADMIN).as_bytes())).unwrap();
+        assert_eq!((admin.role, admin.token), (Role::Admin, Some(0)));
         assert_eq!(t.check(Need::Worker, Some(h(ADMIN).as_bytes())), Err(Denied::Forbidden));
         assert!(t.check(Need::Public, None).is_ok());
     }
@@ -233,13 +276,18 @@ mod tests {
         let p = dir.path().join("tokens");
         std::fs::write(
             &p,
-            "# hub tokens\nworker worker-token-0123456789\nread  read-token-0123456789 # ci\n",
+            "# hub tokens\nworker worker-token-0123456789\nread  read-token-0123456789 # ci\nworker pinned-token-0123456789 node-7\n",
         )
         .unwrap();
         let cfg = HubConfig { tokens_file: p.display().to_string(), ..Default::default() };
         let (t, g) = Tokens::from_config(&cfg).unwrap();
         assert!(g.is_none());
         assert_eq!(t.role(Some(b"Bearer worker-token-0123456789")), Some(Role::Worker));
+        let pinned = t.caller(Some(b"Bearer pinned-token-0123456789")).unwrap();
+        assert_eq!((pinned.token, pinned.pinned.as_deref()), (Some(2), Some("node-7")));
+        std::fs::write(&p, "read read-token-0123456789 somebody\n").unwrap();
+        let e = Tokens::from_config(&cfg).unwrap_err().to_string();
+        assert!(e.ends_with(":1: only worker tokens take a name"), "{e}");
         std::fs::write(&p, "boss x\n").unwrap();
         let e = Tokens::from_config(&cfg).unwrap_err().to_string();
         assert!(e.ends_with(":1: role must be admin, read or worker"), "{e}");
@@ -250,6 +298,6 @@ mod tests {
         let cfg = HubConfig { auth: AuthMode::None, ..Default::default() };
         let (t, g) = Tokens::from_config(&cfg).unwrap();
         assert!(g.is_none());
-        assert_eq!(t.check(Need::Admin, None), Ok(Role::Open));
+        assert_eq!(t.check(Need::Admin, None).map(|c| c.role), Ok(Role::Open));
     }
 }

@@ -89,17 +89,57 @@ pub struct HubConfig {
     /// Recent items the hub keeps (a ring; the oldest is evicted and
     /// counted) for queries and the dashboard.
     pub items_capacity: usize,
+    /// Bytes the item ring may hold (each item's JSON and its parsed form,
+    /// as estimated when it comes in); the oldest items are evicted to stay
+    /// under it and counted. An item larger than this alone is dropped and
+    /// counted (`skua_hub_items_oversize_total`).
+    pub items_max_bytes: usize,
     /// Recent console lines the hub keeps for the console view.
     pub console_capacity: usize,
+    /// Bytes the console ring may hold, as `items_max_bytes`.
+    pub console_max_bytes: usize,
     /// Events waiting to be written to one live-stream (SSE) client. When
     /// full, further events for that client are dropped and counted
     /// (`skua_hub_sse_dropped_total`); a slow client never slows the hub.
     pub sse_client_queue: usize,
-    /// Live-stream clients (items, console, worker links) at once; past it
-    /// a new stream is refused with 503 and counted.
+    /// Bytes of events waiting for one live-stream client (worker links
+    /// included); past it, events for that client are dropped and counted
+    /// as with `sse_client_queue`.
+    pub sse_client_queue_bytes: usize,
+    /// Viewer streams (items and console, for read and admin tokens) at
+    /// once; past it a new one is refused with 503 and counted. Worker
+    /// links have their own slots (`max_worker_links`).
     pub max_sse_clients: usize,
+    /// Viewer streams one token may hold at once (a leaked or looping
+    /// client cannot take every slot); past it 429, counted.
+    pub max_streams_per_token: usize,
+    /// Worker links (`/api/link/events`) at once, apart from viewer
+    /// streams, so dashboards and API clients can never keep a worker from
+    /// linking; past it 503, counted.
+    pub max_worker_links: usize,
+    /// Worker links one worker token may hold at once; past it 429,
+    /// counted. Workers sharing one token (a DaemonSet) need it at least
+    /// their number.
+    pub max_links_per_token: usize,
+    /// A live stream (viewer or worker link) whose client has taken no
+    /// event for this long while events were waiting for it is closed and
+    /// its slot freed (`skua_hub_streams_evicted_total`), in milliseconds.
+    pub stream_stall_ms: u64,
     /// Largest request body accepted, in bytes; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Time a request's whole body may take to arrive, in milliseconds; a
+    /// client still sending after it gets 408 and its connection is closed
+    /// (`skua_hub_body_timeouts_total`).
+    pub body_timeout_ms: u64,
+    /// Host names (without port) accepted in the `Host` header besides
+    /// loopback names and addresses. With `auth: none` any other Host is
+    /// refused (403), which defeats DNS rebinding; with tokens, an empty
+    /// list accepts any Host.
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`https://dash.example:8443`) allowed to call the API from a
+    /// browser besides the hub's own; a request with any other `Origin` is
+    /// refused (403), whatever the auth mode.
+    pub allowed_origins: Vec<String>,
     /// Most items one query (`GET /api/items?limit=`) returns.
     pub max_query_items: usize,
     /// Agent changes, job commands and hub actions waiting for each
@@ -144,10 +184,20 @@ impl Default for HubConfig {
             worker_tokens: Vec::new(),
             tokens_file: String::new(),
             items_capacity: 10_000,
+            items_max_bytes: 64 << 20,
             console_capacity: 2_000,
+            console_max_bytes: 8 << 20,
             sse_client_queue: 1_024,
+            sse_client_queue_bytes: 8 << 20,
             max_sse_clients: 64,
+            max_streams_per_token: 16,
+            max_worker_links: 1_024,
+            max_links_per_token: 1_024,
+            stream_stall_ms: 30_000,
             max_body_bytes: 1 << 20,
+            body_timeout_ms: 10_000,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
             max_query_items: 1_000,
             event_queue: 1_024,
             worker_timeout_ms: 30_000,
@@ -190,6 +240,9 @@ impl HubConfig {
             ("event_queue", self.event_queue),
             ("max_workers", self.max_workers),
             ("queried_queue", self.queried_queue),
+            ("max_streams_per_token", self.max_streams_per_token),
+            ("max_worker_links", self.max_worker_links),
+            ("max_links_per_token", self.max_links_per_token),
         ] {
             if v == 0 {
                 return bad(key, "must be at least 1");
@@ -217,6 +270,23 @@ impl HubConfig {
         }
         if self.max_body_bytes < 1024 {
             return bad("max_body_bytes", "must be at least 1024");
+        }
+        if self.items_max_bytes < 64 << 10 || self.console_max_bytes < 64 << 10 {
+            return bad("items_max_bytes", "the rings hold at least 65536 bytes");
+        }
+        if self.sse_client_queue_bytes < 64 << 10 {
+            return bad("sse_client_queue_bytes", "must be at least 65536");
+        }
+        if self.stream_stall_ms < 100 || self.body_timeout_ms < 100 {
+            return bad("stream_stall_ms", "at least 100 ms (body_timeout_ms too)");
+        }
+        for o in &self.allowed_origins {
+            if super::guard::parse_origin(o).is_none() {
+                return bad(
+                    "allowed_origins",
+                    "each is scheme://host[:port], e.g. https://dash.example",
+                );
+            }
         }
         if self.worker_timeout_ms == 0 {
             return bad("worker_timeout_ms", "must be at least 1");

@@ -7,33 +7,41 @@
 //! same methods. Agent changes, env changes, job commands and hub actions
 //! go out to every [`HubHandle::subscribe`]r.
 //!
-//! Invariants: every buffer is bounded with a counter when it is full (the
-//! item and console rings evict the oldest; a live-stream client's queue
-//! drops; the event broadcast lags a slow subscriber, which then resyncs
-//! from a snapshot); env values leave the hub only towards workers.
+//! Invariants: every buffer is bounded, in bytes where what it holds comes
+//! from outside, with a counter when it is full (the item and console rings
+//! evict the oldest; a live-stream client's queue drops; the event
+//! broadcast lags a slow subscriber, which then resyncs from a snapshot);
+//! env values leave the hub only towards workers; a worker's name (and so
+//! its report, its jobs and its link) belongs to the token that first used
+//! it, and `hub` to the hub itself.
 
 pub mod api;
 pub mod auth;
 pub mod config;
 mod dashboard;
+mod feed;
 pub mod filter;
+pub mod guard;
 pub mod kube_store;
+mod metrics;
+pub mod openapi;
 pub mod runtime;
-mod sse;
+mod server;
 pub mod store;
+mod streams;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
 pub use config::{AuthMode, HubConfig, StoreKind};
+pub use metrics::HubCounters;
 
 /// The bundled example agents (`examples/*.js`), name and source, sorted.
 pub fn examples() -> &'static [(&'static str, &'static str)] {
@@ -109,7 +117,7 @@ pub enum JobOp {
 }
 
 /// What a worker needs to start: its agents and their env.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LinkSnapshot {
     pub agents: Vec<StoredAgent>,
     pub env: BTreeMap<String, String>,
@@ -119,7 +127,7 @@ pub struct LinkSnapshot {
 }
 
 /// One job as a worker reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct JobView {
     pub tag: String,
@@ -148,7 +156,7 @@ impl From<&scripting::JobInfo> for JobView {
 }
 
 /// One agent hook's stats as a worker reports them.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct HookView {
     pub runtime: u32,
@@ -182,12 +190,14 @@ impl From<&scripting::HookStats> for HookView {
 
 /// A worker's periodic report: free-form counters, its agents' hook stats
 /// and its jobs.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct WorkerReport {
+    /// The worker's name: owned by the token that first used it.
     pub name: String,
     pub version: String,
     /// Counters (packets, items, drops ...), shown as they are.
+    #[schema(value_type = Object)]
     pub stats: Value,
     pub hooks: Vec<HookView>,
     pub jobs: Vec<JobView>,
@@ -205,160 +215,27 @@ pub fn console_line_json(l: &scripting::ConsoleLine) -> Value {
     })
 }
 
-/// The hub's counters (`/metrics`).
-#[derive(Debug, Default)]
-pub struct HubCounters {
-    pub items_published: AtomicU64,
-    pub items_evicted: AtomicU64,
-    pub console_lines: AtomicU64,
-    pub console_evicted: AtomicU64,
-    /// Events not sent to a live-stream client whose queue was full.
-    pub sse_dropped: AtomicU64,
-    /// Live streams refused at `max_sse_clients`.
-    pub sse_refused: AtomicU64,
-    pub hub_actions: AtomicU64,
-    /// Hub actions no subscriber was there to take.
-    pub hub_actions_unheard: AtomicU64,
-    /// Events a slow worker link missed (it resynced from a snapshot).
-    pub events_lagged: AtomicU64,
-    pub worker_reports: AtomicU64,
-    pub workers_refused: AtomicU64,
-    pub requests: AtomicU64,
-    pub unauthorized: AtomicU64,
-    pub forbidden: AtomicU64,
-    pub bad_requests: AtomicU64,
-    pub too_large: AtomicU64,
-    pub store_errors: AtomicU64,
-    /// Items published without the hub's `onItemQueried` because its queue
-    /// (`hub.queried_queue`) was full.
-    pub items_unqueried: AtomicU64,
+fn bump(c: &prometheus_client::metrics::counter::Counter) {
+    c.inc();
 }
 
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
-}
-
-/// One entry of a ring: the value and its JSON, serialised once.
-#[derive(Debug, Clone)]
-struct Entry {
-    seq: u64,
-    value: Arc<Value>,
-    json: Bytes,
-}
-
-/// A live-stream client of a feed.
-struct Client {
-    tx: mpsc::Sender<Bytes>,
-    filter: Option<Filter>,
-}
-
-/// A bounded ring of recent values and the live-stream clients that get
-/// each new one: items and console lines are both this.
-struct Feed {
-    event: &'static str,
-    ring: VecDeque<Entry>,
-    capacity: usize,
-    next_seq: u64,
-    clients: Vec<Client>,
-}
-
-impl Feed {
-    /// Live-stream clients still connected.
-    fn live_clients(&self) -> usize {
-        self.clients.iter().filter(|c| !c.tx.is_closed()).count()
-    }
-}
-
-/// `event: NAME` / `id:` / `data: JSON` (serde_json's output holds no
-/// newline, so one `data:` line is the whole value).
-fn sse_frame(event: &str, seq: Option<u64>, json: &[u8]) -> Bytes {
-    let mut b = Vec::with_capacity(json.len() + 48);
-    b.extend_from_slice(b"event: ");
-    b.extend_from_slice(event.as_bytes());
-    if let Some(s) = seq {
-        b.extend_from_slice(format!("\nid: {s}").as_bytes());
-    }
-    b.extend_from_slice(b"\ndata: ");
-    b.extend_from_slice(json);
-    b.extend_from_slice(b"\n\n");
-    Bytes::from(b)
-}
-
-impl Feed {
-    fn new(event: &'static str, capacity: usize) -> Self {
-        Feed {
-            event,
-            ring: VecDeque::with_capacity(capacity.min(65_536)),
-            capacity,
-            next_seq: 0,
-            clients: Vec::new(),
-        }
-    }
-
-    /// Appends; `(evicted, dropped)`: whether the oldest entry was pushed
-    /// out, and how many clients missed it because their queue was full.
-    fn publish(&mut self, value: Value) -> (bool, u64) {
-        let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
-        let entry = Entry { seq: self.next_seq, value: Arc::new(value), json };
-        self.next_seq += 1;
-        let mut dropped = 0;
-        let frame = sse_frame(self.event, Some(entry.seq), &entry.json);
-        self.clients.retain(|c| {
-            if c.filter.as_ref().is_some_and(|f| !f.matches(&entry.value)) {
-                return !c.tx.is_closed();
-            }
-            match c.tx.try_send(frame.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    dropped += 1;
-                    true
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            }
-        });
-        let evicted = self.ring.len() >= self.capacity;
-        if evicted {
-            self.ring.pop_front();
-        }
-        self.ring.push_back(entry);
-        (evicted, dropped)
-    }
-
-    /// The last `limit` entries matching `filter`, oldest first.
-    fn recent(&self, filter: Option<&Filter>, limit: usize) -> Vec<Entry> {
-        let mut out: Vec<Entry> = self
-            .ring
-            .iter()
-            .rev()
-            .filter(|e| filter.is_none_or(|f| f.matches(&e.value)))
-            .take(limit)
-            .cloned()
-            .collect();
-        out.reverse();
-        out
-    }
-
-    /// Registers a client; it first gets the last `backlog` matching
-    /// entries (under the same lock, so nothing falls between).
-    fn attach(
-        &mut self,
-        filter: Option<Filter>,
-        backlog: usize,
-        queue: usize,
-    ) -> mpsc::Receiver<Bytes> {
-        let (tx, rx) = mpsc::channel(queue.max(backlog + 1));
-        for e in self.recent(filter.as_ref(), backlog) {
-            let _ = tx.try_send(sse_frame(self.event, Some(e.seq), &e.json));
-        }
-        self.clients.push(Client { tx, filter });
-        rx
-    }
+/// Who is reporting as (or linking) a worker: its name belongs to the
+/// first of them, until the hub forgets the worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reporter {
+    /// The hub's own runtime: the only one that may be `hub`.
+    Hub,
+    /// The worker in this process (`skua run`).
+    Local,
+    /// A remote worker, by its token.
+    Token(auth::TokenId),
 }
 
 struct WorkerEntry {
     report: WorkerReport,
     seen: Instant,
     seen_wall: SystemTime,
+    owner: Reporter,
 }
 
 /// Why an agent was not saved.
@@ -376,12 +253,12 @@ pub(crate) struct HubState {
     es5_strict: bool,
     store: Arc<dyn ScriptStore>,
     tokens: auth::Tokens,
-    items: Mutex<Feed>,
-    console: Mutex<Feed>,
+    items: Mutex<feed::Feed>,
+    console: Mutex<feed::Feed>,
     workers: Mutex<BTreeMap<String, WorkerEntry>>,
     events: broadcast::Sender<HubEvent>,
     counters: HubCounters,
-    sse_clients: AtomicUsize,
+    streams: streams::Streams,
     started: Instant,
     queried: Mutex<Option<crossbeam_channel::Sender<Value>>>,
     /// Whether workers are to send items ([`HubEvent::Demand`]).
@@ -395,6 +272,13 @@ pub(crate) struct HubState {
     /// store write and its announcement, so a look never sees one without
     /// the other.
     announced: Mutex<Option<Announced>>,
+}
+
+impl HubState {
+    /// Milliseconds since the hub started (live streams' clocks).
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
 }
 
 /// The store as subscribers last heard of it.
@@ -437,8 +321,7 @@ impl HubHandle {
     /// Publishes an item that has been through `onItemQueried` (or needs
     /// not).
     pub fn publish_queried(&self, item: Value) {
-        let c = &self.state.counters;
-        self.publish(&self.state.items, item, &c.items_published, &c.items_evicted);
+        self.publish(true, item);
     }
 
     /// Notes an items query: workers are asked for items for
@@ -470,39 +353,104 @@ impl HubHandle {
 
     /// Adds one console line (see [`console_line_json`]).
     pub fn publish_console(&self, line: Value) {
+        self.publish(false, line);
+    }
+
+    fn publish(&self, items: bool, v: Value) {
         let c = &self.state.counters;
-        self.publish(&self.state.console, line, &c.console_lines, &c.console_evicted);
-    }
-
-    fn publish(&self, feed: &Mutex<Feed>, v: Value, published: &AtomicU64, evicted: &AtomicU64) {
-        let (was_evicted, dropped) = lock(feed).publish(v);
-        bump(published);
-        if was_evicted {
-            bump(evicted);
+        let (feed, published, evicted, oversize) = if items {
+            (&self.state.items, &c.items_published, &c.items_evicted, &c.items_oversize)
+        } else {
+            (&self.state.console, &c.console_lines, &c.console_evicted, &c.console_oversize)
+        };
+        let p = lock(feed).publish(v);
+        if p.oversize {
+            bump(oversize);
+            return;
         }
-        self.state.counters.sse_dropped.fetch_add(dropped, Ordering::Relaxed);
+        bump(published);
+        evicted.inc_by(p.evicted);
+        c.sse_dropped.inc_by(p.dropped);
     }
 
-    /// Records a worker's report. Refused when `max_workers` others are
-    /// known already.
+    /// Records the report of the worker in this process (`skua run`).
     pub fn report_worker(&self, report: WorkerReport) -> Result<(), WorkerRefused> {
+        self.report_worker_as(report, &Reporter::Local)
+    }
+
+    /// Records a worker's report made by `who`. Refused when the name is
+    /// another reporter's (or `hub`, for anyone but the hub), or when
+    /// `max_workers` others are known already.
+    pub fn report_worker_as(
+        &self,
+        report: WorkerReport,
+        who: &Reporter,
+    ) -> Result<(), WorkerRefused> {
         let s = &self.state;
         let mut w = lock(&s.workers);
-        if !w.contains_key(&report.name) && w.len() >= s.cfg.max_workers {
-            // Forget workers long gone before refusing a new one.
+        self.claim(&mut w, &report.name, who)?;
+        bump(&s.counters.worker_reports);
+        let name = report.name.clone();
+        let e = WorkerEntry {
+            report,
+            seen: Instant::now(),
+            seen_wall: SystemTime::now(),
+            owner: who.clone(),
+        };
+        w.insert(name, e);
+        Ok(())
+    }
+
+    /// Makes `name` `who`'s (a link opening, a report coming in): a name
+    /// the hub does not know yet is taken, one owned by `who` is kept, any
+    /// other is refused and counted. Workers long gone (10 ×
+    /// `hub.worker_timeout_ms`) are forgotten first when the table is full.
+    fn claim(
+        &self,
+        w: &mut BTreeMap<String, WorkerEntry>,
+        name: &str,
+        who: &Reporter,
+    ) -> Result<(), WorkerRefused> {
+        let s = &self.state;
+        let reserved = name == runtime::HUB_NODE && *who != Reporter::Hub;
+        if reserved || w.get(name).is_some_and(|e| e.owner != *who) {
+            s.counters.worker_refused("identity");
+            return Err(WorkerRefused::Identity(name.to_string()));
+        }
+        if !w.contains_key(name) && w.len() >= s.cfg.max_workers {
             let timeout = Duration::from_millis(s.cfg.worker_timeout_ms) * 10;
             w.retain(|_, e| e.seen.elapsed() < timeout);
             if w.len() >= s.cfg.max_workers {
-                bump(&s.counters.workers_refused);
-                return Err(WorkerRefused);
+                s.counters.worker_refused("full");
+                return Err(WorkerRefused::Full);
             }
         }
-        bump(&s.counters.worker_reports);
-        w.insert(
-            report.name.clone(),
-            WorkerEntry { report, seen: Instant::now(), seen_wall: SystemTime::now() },
-        );
         Ok(())
+    }
+
+    /// A worker linking as `name`: takes the name for `who` (see
+    /// [`HubHandle::report_worker_as`]); the worker shows in the workers
+    /// view from now, before its first report.
+    pub(crate) fn claim_link(&self, name: &str, who: &Reporter) -> Result<(), WorkerRefused> {
+        let mut w = lock(&self.state.workers);
+        self.claim(&mut w, name, who)?;
+        let e = w.entry(name.to_string()).or_insert_with(|| WorkerEntry {
+            report: WorkerReport { name: name.to_string(), ..Default::default() },
+            seen: Instant::now(),
+            seen_wall: SystemTime::now(),
+            owner: who.clone(),
+        });
+        e.seen = Instant::now();
+        e.seen_wall = SystemTime::now();
+        Ok(())
+    }
+
+    /// Whether `who` may speak as worker `name` (`from` of a `hub.action`)
+    /// without taking it.
+    pub(crate) fn may_speak_as(&self, name: &str, who: &Reporter) -> bool {
+        let w = lock(&self.state.workers);
+        let reserved = name == runtime::HUB_NODE && *who != Reporter::Hub;
+        !reserved && w.get(name).is_none_or(|e| e.owner == *who)
     }
 
     /// `hub.action(action, object)` from a runtime on `from`: goes to every
@@ -656,15 +604,26 @@ impl HubHandle {
         &self.state.counters
     }
 
-    /// Live streams open now.
-    pub fn sse_clients(&self) -> usize {
-        self.state.sse_clients.load(Ordering::Relaxed)
+    /// Live streams open now: viewer streams and worker links.
+    pub fn streams_open(&self) -> (usize, usize) {
+        let s = &self.state.streams;
+        (s.open(streams::Class::Viewer), s.open(streams::Class::Link))
+    }
+
+    /// Items held by the ring now, and their bytes.
+    pub fn items_held(&self) -> (usize, usize) {
+        lock(&self.state.items).held()
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("too many workers (hub.max_workers)")]
-pub struct WorkerRefused;
+/// Why a worker's report or link was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkerRefused {
+    #[error("too many workers (hub.max_workers)")]
+    Full,
+    #[error("worker name {0:?} belongs to another token (or to the hub)")]
+    Identity(String),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ActionError {
@@ -695,16 +654,16 @@ impl Drop for HubServer {
     }
 }
 
-/// Every `every`, [`HubHandle::resync_store`] on the blocking pool. A
-/// failing store is counted each time and said once until it recovers.
-/// Tells workers when items start and stop being wanted: a live item
-/// stream is open, or items were queried within `hub.items_demand_ms`.
-async fn watch_demand(hub: HubHandle) {
+/// Every 250 ms: tells workers when items start and stop being wanted (a
+/// live item stream is open, or items were queried within
+/// `hub.items_demand_ms`), and closes stalled live streams.
+async fn housekeeping(hub: HubHandle) {
     let window = Duration::from_millis(hub.state.cfg.items_demand_ms);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tick.tick().await;
         let st = &hub.state;
+        streams::evict_stalled(st);
         let streams = lock(&st.items).live_clients() > 0;
         let queried = lock(&st.items_queried_at).is_some_and(|t| t.elapsed() < window);
         let wanted = streams || queried;
@@ -714,6 +673,8 @@ async fn watch_demand(hub: HubHandle) {
     }
 }
 
+/// Every `every`, [`HubHandle::resync_store`] on the blocking pool. A
+/// failing store is counted each time and said once until it recovers.
 async fn poll_store(hub: HubHandle, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -753,8 +714,12 @@ impl HubServer {
         let (tokens, generated_token) = auth::Tokens::from_config(cfg)?;
         let (events, _) = broadcast::channel(cfg.event_queue);
         let state = Arc::new(HubState {
-            items: Mutex::new(Feed::new("item", cfg.items_capacity)),
-            console: Mutex::new(Feed::new("console", cfg.console_capacity)),
+            items: Mutex::new(feed::Feed::new("item", cfg.items_capacity, cfg.items_max_bytes)),
+            console: Mutex::new(feed::Feed::new(
+                "console",
+                cfg.console_capacity,
+                cfg.console_max_bytes,
+            )),
             cfg: cfg.clone(),
             es5_strict,
             store,
@@ -762,7 +727,7 @@ impl HubServer {
             workers: Mutex::new(BTreeMap::new()),
             events,
             counters: HubCounters::default(),
-            sse_clients: AtomicUsize::new(0),
+            streams: streams::Streams::default(),
             queried: Mutex::new(None),
             items_wanted: std::sync::atomic::AtomicBool::new(false),
             items_queried_at: Mutex::new(None),
@@ -776,12 +741,12 @@ impl HubServer {
         let local_addr = std_listener.local_addr().map_err(err)?;
         let _guard = rt.enter();
         let listener = tokio::net::TcpListener::from_std(std_listener).map_err(err)?;
-        let task = rt.spawn(api::serve(listener, state.clone()));
         let handle = HubHandle { state };
+        let task = rt.spawn(server::serve(listener, api::router(handle.clone())));
         let poller = (cfg.store_poll_ms > 0).then(|| {
             rt.spawn(poll_store(handle.clone(), Duration::from_millis(cfg.store_poll_ms)))
         });
-        let demand = rt.spawn(watch_demand(handle.clone()));
+        let demand = rt.spawn(housekeeping(handle.clone()));
         Ok(HubServer { handle, local_addr, generated_token, task, poller, demand })
     }
 
@@ -883,36 +848,4 @@ pub fn run(
     drop(server);
     rt.shutdown_timeout(Duration::from_secs(1));
     Ok(std::process::ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn feed_evicts_and_counts_a_full_client_queue() {
-        let mut f = Feed::new("item", 3);
-        let mut slow = f.attach(None, 0, 2);
-        let mut filtered = f.attach(Some(Filter::parse("status>=500").unwrap()), 0, 8);
-        let mut dropped = 0;
-        let mut evicted = 0;
-        for i in 0..5 {
-            let (e, d) =
-                f.publish(json!({"id": i, "response": {"status": if i == 4 { 500 } else { 200 }}}));
-            evicted += e as u32;
-            dropped += d;
-        }
-        assert_eq!((evicted, dropped), (2, 3), "ring of 3; the slow client took 2 of 5");
-        assert_eq!(
-            f.recent(None, 10).iter().map(|e| e.value["id"].as_i64().unwrap()).collect::<Vec<_>>(),
-            [2, 3, 4]
-        );
-        assert!(String::from_utf8_lossy(&slow.try_recv().unwrap())
-            .starts_with("event: item\nid: 0\ndata: {\"id\":0"));
-        assert!(String::from_utf8_lossy(&filtered.try_recv().unwrap()).contains("\"id\":4"));
-        assert!(filtered.try_recv().is_err());
-        drop(slow);
-        f.publish(json!({"id": 5}));
-        assert_eq!(f.clients.len(), 1, "a closed client is forgotten");
-    }
 }

@@ -290,7 +290,7 @@ impl Worker {
             hooks: rt.stats().iter().map(HookView::from).collect(),
             jobs: rt.jobs().iter().map(JobView::from).collect(),
         };
-        let _ = self.hub.report_worker(report);
+        let _ = self.hub.report_worker_as(report, &super::Reporter::Hub);
     }
 
     fn run(&mut self, stop: &AtomicBool, ready: std::sync::mpsc::SyncSender<()>) {
@@ -305,7 +305,7 @@ impl Worker {
                     Ok(ev) => self.apply(ev),
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Lagged(n)) => {
-                        self.hub.counters().events_lagged.fetch_add(n, Ordering::Relaxed);
+                        self.hub.counters().events_lagged.inc_by(n);
                         self.rebuild();
                     }
                     Err(TryRecvError::Closed) => return,

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 /// One agent as the store keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredAgent {
     /// The file stem: `name.js` holds it.
     pub name: String,
@@ -109,24 +109,68 @@ pub fn check_env_name(name: &str) -> Result<(), StoreError> {
 
 /// The standalone store: `DIR/agents/NAME.js`, `DIR/inactive.json` (a
 /// sorted list of names) and `DIR/env.json` (an object, mode 0600). Every
-/// write goes to a temporary file renamed over the old one, so a crash
-/// leaves the old or the new version, never half of one.
+/// write goes to a temporary file (`.skua-tmp-*`, mode 0600 for env)
+/// renamed over the old one, so a crash leaves the old or the new version,
+/// never half of one; what a crash leaves of the temporary file (possibly a
+/// copy of `env.json`) is removed when the store is next opened.
 #[derive(Debug)]
 pub struct DirStore {
     dir: PathBuf,
     // One writer at a time: put + inactive.json must not interleave.
     lock: Mutex<()>,
+    /// Leftover temporary files removed at open.
+    cleaned: usize,
+}
+
+/// Prefix of the store's temporary files.
+const TMP_PREFIX: &str = ".skua-tmp-";
+
+/// Whether `name` is a temporary file of a write that did not finish: ours,
+/// or `tempfile`'s default name (`.tmp` and six characters) that earlier
+/// versions used.
+fn is_leftover(name: &str) -> bool {
+    name.starts_with(TMP_PREFIX)
+        || name
+            .strip_prefix(".tmp")
+            .is_some_and(|r| r.len() == 6 && r.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 impl DirStore {
-    /// Opens (creating) the store at `dir`.
+    /// Opens (creating) the store at `dir`, removing what interrupted
+    /// writes left behind.
     pub fn open(dir: &Path) -> Result<DirStore, StoreError> {
         let agents = dir.join("agents");
         std::fs::create_dir_all(&agents).map_err(|source| StoreError::Io {
             what: format!("creating {}", agents.display()),
             source,
         })?;
-        Ok(DirStore { dir: dir.to_path_buf(), lock: Mutex::new(()) })
+        let mut cleaned = 0;
+        for d in [dir, agents.as_path()] {
+            let io = |source| StoreError::Io { what: format!("reading {}", d.display()), source };
+            for e in std::fs::read_dir(d).map_err(io)? {
+                let path = e.map_err(io)?.path();
+                let leftover = path.file_name().and_then(|n| n.to_str()).is_some_and(is_leftover);
+                if leftover && path.is_file() {
+                    std::fs::remove_file(&path).map_err(|source| StoreError::Io {
+                        what: format!("removing the leftover {}", path.display()),
+                        source,
+                    })?;
+                    cleaned += 1;
+                }
+            }
+        }
+        if cleaned > 0 {
+            tracing::warn!(
+                "script store {}: removed {cleaned} temporary file(s) left by an interrupted write",
+                dir.display()
+            );
+        }
+        Ok(DirStore { dir: dir.to_path_buf(), lock: Mutex::new(()), cleaned })
+    }
+
+    /// Temporary files of interrupted writes removed when it was opened.
+    pub fn cleaned(&self) -> usize {
+        self.cleaned
     }
 
     pub fn dir(&self) -> &Path {
@@ -144,7 +188,8 @@ impl DirStore {
     fn write_atomic(&self, path: &Path, bytes: &[u8], private: bool) -> Result<(), StoreError> {
         let io = |source| StoreError::Io { what: format!("writing {}", path.display()), source };
         let parent = path.parent().unwrap_or(&self.dir);
-        let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(io)?;
+        let mut tmp =
+            tempfile::Builder::new().prefix(TMP_PREFIX).tempfile_in(parent).map_err(io)?;
         if private {
             use std::os::unix::fs::PermissionsExt;
             tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
@@ -343,6 +388,32 @@ mod tests {
         assert!(s.get("a").unwrap().is_none());
         assert!(s.set_active("nope", true).unwrap().is_none());
         assert!(!s.set_env("NOPE", None).unwrap());
+    }
+
+    #[test]
+    fn leftovers_of_interrupted_writes_are_removed_at_open() {
+        let d = tempfile::tempdir().unwrap();
+        let s = DirStore::open(d.path()).unwrap();
+        s.set_env("TOKEN", Some("s3cret")).unwrap();
+        s.put("a", "var a;", None).unwrap();
+        drop(s);
+        // What a crash between write and rename leaves: a copy of env.json
+        // (ours and an older version's name) and half an agent.
+        let leftovers = [
+            d.path().join(".skua-tmp-Ab12Cd"),
+            d.path().join(".tmpX1y2Z3"),
+            d.path().join("agents/.skua-tmp-9z8y7x"),
+        ];
+        for l in &leftovers {
+            std::fs::write(l, r#"{"TOKEN":"s3cret"}"#).unwrap();
+        }
+        std::fs::write(d.path().join(".tmpnot-ours-too-long"), "kept").unwrap();
+        let s = DirStore::open(d.path()).unwrap();
+        assert_eq!(s.cleaned(), 3);
+        assert!(leftovers.iter().all(|l| !l.exists()));
+        assert!(d.path().join(".tmpnot-ours-too-long").exists(), "only temp names go");
+        assert_eq!(s.env().unwrap()["TOKEN"], "s3cret");
+        assert_eq!(s.list().unwrap().len(), 1);
     }
 
     #[test]

@@ -57,6 +57,30 @@ impl TestHub {
     }
 }
 
+/// A child process killed (and reaped) when dropped, also when a test
+/// panics: a process that outlives its test keeps what it inherited (under
+/// `flock`, the machine's cargo lock) and its port.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The hub-side agent runtime on `hub` (its data dir lives as long as the
+/// returned directory).
+pub fn hub_runtime(hub: &TestHub) -> (controlplane::hub::runtime::HubRuntime, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let scfg =
+        scripting::ScriptingConfig { data_dir: data.path().to_path_buf(), ..Default::default() };
+    let rt =
+        controlplane::hub::runtime::HubRuntime::start(hub.handle(), &scfg, &Default::default())
+            .unwrap();
+    (rt, data)
+}
+
 impl Drop for TestHub {
     fn drop(&mut self) {
         drop(self.server.take());
@@ -91,12 +115,32 @@ fn head(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Vec<u8> {
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let host = addr.to_string();
+    let mut headers = vec![("Host", host.as_str())];
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    raw_request(method, path, token, &headers, body)
+}
+
+/// The bytes of a request with exactly these headers (and
+/// `Connection: close`, `Content-Length` for a body).
+pub fn raw_request(
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Vec<u8> {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
     if let Some(t) = token {
         req.push_str(&format!("Authorization: Bearer {t}\r\n"));
     }
     if let Some(b) = body {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+        req.push_str(&format!("Content-Length: {}\r\n", b.len()));
     }
     req.push_str("\r\n");
     let mut out = req.into_bytes();
@@ -104,6 +148,31 @@ fn head(
         out.extend_from_slice(b.as_bytes());
     }
     out
+}
+
+/// Sends `bytes` as they are and reads the answer.
+pub fn exchange(addr: SocketAddr, bytes: &[u8]) -> Reply {
+    exchange_within(addr, bytes, Duration::from_secs(10))
+}
+
+/// [`exchange`] for a peer that may take up to `wait` to answer.
+pub fn exchange_within(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(wait)).unwrap();
+    s.write_all(bytes).unwrap();
+    read_reply(&mut s)
+}
+
+/// A request with exactly these headers (`Host` included or not).
+pub fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Reply {
+    exchange(addr, &raw_request(method, path, token, headers, body))
 }
 
 fn parse(raw: &[u8]) -> Reply {
@@ -141,9 +210,10 @@ pub fn request(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Reply {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(&head(addr, method, path, token, body)).unwrap();
+    exchange(addr, &head(addr, method, path, token, body))
+}
+
+fn read_reply(s: &mut TcpStream) -> Reply {
     // Read to the end of the body as Content-Length gives it (a peer may
     // keep the connection open despite `Connection: close`), else to EOF.
     let mut raw = Vec::new();
@@ -170,8 +240,17 @@ pub fn request(
 
 /// An open live stream (server-sent events).
 pub struct Stream {
-    s: TcpStream,
+    pub s: TcpStream,
     pub seen: String,
+}
+
+/// A metric's value in an exposition (`name` with its labels as written),
+/// 0 when absent.
+pub fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .unwrap_or(0)
 }
 
 impl Stream {
@@ -180,6 +259,44 @@ impl Stream {
         s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
         s.write_all(&head(addr, "GET", path, Some(token), None)).unwrap();
         Stream { s, seen: String::new() }
+    }
+
+    /// Reads what has arrived within `wait` (nothing is an answer too).
+    pub fn read_for(&mut self, wait: Duration) -> &str {
+        let t0 = Instant::now();
+        let mut buf = [0u8; 65536];
+        while t0.elapsed() < wait {
+            match self.s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(_) => {}
+            }
+        }
+        &self.seen
+    }
+
+    /// The status of the answer (once its first line arrived).
+    pub fn status(&mut self) -> u16 {
+        self.wait_for("\r\n", Duration::from_secs(10));
+        self.seen.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    }
+
+    /// Whether the hub closed the connection (reading gives EOF or an
+    /// error other than a timeout) within `within`.
+    pub fn closed_within(&mut self, within: Duration) -> bool {
+        let t0 = Instant::now();
+        let mut buf = [0u8; 65536];
+        while t0.elapsed() < within {
+            match self.s.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(n) => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return true,
+            }
+        }
+        false
     }
 
     /// Reads until `needle` has been seen (or panics after `within`).

@@ -1,6 +1,10 @@
 // skua's dashboard. Everything captured (URLs, headers, bodies, console
 // lines, agent sources) is untrusted: it only ever reaches the page as
-// text (textContent, text nodes, input values), never as markup.
+// text (textContent, text nodes, input values), never as markup. Items and
+// console lines may have any shape (agents reshape them: numbers where
+// strings are expected, objects, huge or binary strings): every field goes
+// through txt()/timeOf(), and an event that still fails to render is
+// counted and skipped, never allowed to break its stream.
 "use strict";
 
 var token = "";
@@ -13,24 +17,62 @@ var consoleStream = null;
 var selectedId = null;
 var current = null;        // the agent open in the editor: {name, active} or null
 var examples = [];
+var unrendered = 0;         // events that could not be shown (counted, skipped)
+var CELL_MAX = 300;         // characters of one table cell
+var TEXT_MAX = 65536;       // characters of one body or JSON view
 
 function $(id) { return document.getElementById(id); }
 
-// el("td", {className: "x"}, "text", childNode...): strings become text nodes.
+function isObj(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
+
+// Any value as text: strings as they are, objects as JSON, nothing as "".
+function txt(v) {
+  if (v === null || v === undefined) return "";
+  if (typeof v === "string") return v;
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  try { return JSON.stringify(v); } catch (e) { return String(v); }
+}
+
+// At most n characters, saying how many more there were.
+function clip(s, n) {
+  s = txt(s);
+  return s.length > n ? s.slice(0, n) + "… (" + (s.length - n) + " more characters)" : s;
+}
+
+// A time as "HH:MM:SS.mmm" (or a full ISO date): from milliseconds since
+// the epoch or an ISO string; anything else is shown as it is.
+function timeOf(v, full) {
+  var d = null;
+  if (typeof v === "number") d = new Date(v);
+  else if (typeof v === "string" && /^\d{4}-\d\d-\d\dT/.test(v)) d = new Date(v);
+  if (d && !isNaN(d.getTime())) {
+    var iso = d.toISOString();
+    return full ? iso : iso.slice(11, 23);
+  }
+  return clip(v, 40);
+}
+
+// el("td", {className: "x"}, "text", childNode...): anything but a DOM
+// node becomes a text node.
 function el(tag, props) {
   var e = document.createElement(tag);
   if (props) {
     for (var k in props) {
-      if (k === "dataset") { for (var d in props.dataset) e.dataset[d] = props.dataset[d]; }
+      if (k === "dataset") { for (var d in props.dataset) e.dataset[d] = txt(props.dataset[d]); }
       else e[k] = props[k];
     }
   }
   for (var i = 2; i < arguments.length; i++) {
     var c = arguments[i];
     if (c === null || c === undefined) continue;
-    e.appendChild(typeof c === "string" || typeof c === "number" ? document.createTextNode(String(c)) : c);
+    e.appendChild(c instanceof Node ? c : document.createTextNode(txt(c)));
   }
   return e;
+}
+
+function noteUnrendered(err) {
+  unrendered++;
+  setText("unrendered", unrendered + " event(s) could not be shown (" + txt(err && err.message) + ")", "error");
 }
 
 function setText(id, text, cls) {
@@ -43,10 +85,10 @@ function setText(id, text, cls) {
 
 function api(method, path, body) {
   var opts = { method: method, headers: { "Authorization": "Bearer " + token } };
-  if (body !== undefined) {
-    opts.headers["Content-Type"] = "application/json";
-    opts.body = JSON.stringify(body);
-  }
+  // Every change says JSON, body or not (with hub.auth none the hub
+  // refuses state changes that do not: see docs/config.md).
+  if (method !== "GET") opts.headers["Content-Type"] = "application/json";
+  if (body !== undefined) opts.body = JSON.stringify(body);
   return fetch(path, opts).then(function (r) {
     if (r.status === 401) { showLogin("The hub did not accept this token."); throw new Error("unauthorized"); }
     if (r.status === 204) return { status: 204, body: null };
@@ -64,12 +106,21 @@ function api(method, path, body) {
 }
 
 // A server-sent-events stream read with fetch (so the token travels in a
-// header, not in the URL). onEvent(name, data) per event.
-function stream(path, onEvent) {
+// header, not in the URL). onEvent(name, data) per event; an event that
+// throws is counted and skipped. After a reconnect the backlog repeats
+// events already shown: those at or below the last `id:` seen are skipped.
+// A 401/403 ends the stream (onDenied), it is not retried.
+function stream(path, onEvent, onDenied) {
   var ctrl = new AbortController();
   var closed = false;
+  var lastId = -1;
   function open() {
     fetch(path, { headers: { "Authorization": "Bearer " + token }, signal: ctrl.signal }).then(function (r) {
+      if (r.status === 401 || r.status === 403) {
+        closed = true;
+        if (onDenied) onDenied(r.status);
+        return;
+      }
       if (!r.ok) throw new Error("HTTP " + r.status);
       setText("conn", "live", "ok");
       var reader = r.body.getReader();
@@ -83,15 +134,18 @@ function stream(path, onEvent) {
           while ((i = buf.indexOf("\n\n")) >= 0) {
             var frame = buf.slice(0, i);
             buf = buf.slice(i + 2);
-            var name = "message", data = "";
+            var name = "message", data = "", id = null;
             frame.split("\n").forEach(function (line) {
               if (line.indexOf("event: ") === 0) name = line.slice(7);
               else if (line.indexOf("data: ") === 0) data += line.slice(6);
+              else if (line.indexOf("id: ") === 0) id = Number(line.slice(4));
             });
+            if (id !== null && !isNaN(id)) {
+              if (id <= lastId) continue;
+              lastId = id;
+            }
             if (data) {
-              var v;
-              try { v = JSON.parse(data); } catch (e) { continue; }
-              onEvent(name, v);
+              try { onEvent(name, JSON.parse(data)); } catch (e) { noteUnrendered(e); }
             }
           }
           return pump();
@@ -129,54 +183,60 @@ function start() {
 
 // ---- items -----------------------------------------------------------------------
 
+function obj(v) { return isObj(v) ? v : {}; }
+
 function host(it) {
-  var h = (it.request && it.request.headers) || {};
-  for (var k in h) if (k.toLowerCase() === "host" || k === ":authority") return String(h[k]);
-  return (it.dst && (it.dst.name || it.dst.ip)) || "";
+  var h = obj(obj(it.request).headers);
+  for (var k in h) if (k.toLowerCase() === "host" || k === ":authority") return clip(h[k], CELL_MAX);
+  var dst = obj(it.dst);
+  return clip(dst.name || dst.ip, CELL_MAX);
 }
 
 function gist(it) {
-  var req = it.request || {}, resp = it.response || {};
-  var p = it.protocol || {};
+  var req = obj(it.request), resp = obj(it.response);
+  var p = obj(it.protocol);
   if (p.name === "dns") {
-    var q = (req.questions && req.questions[0]) || {};
-    return { method: q.type || "", status: resp.code !== undefined ? String(resp.code) : "", path: q.name || "" };
+    var q = obj(Array.isArray(req.questions) ? req.questions[0] : null);
+    return { method: clip(q.type, CELL_MAX), status: clip(resp.code, CELL_MAX), path: clip(q.name, CELL_MAX) };
   }
   return {
-    method: req.method || req.command || req.apiKeyName || "",
-    status: resp.status !== undefined && resp.status !== null ? String(resp.status) : "",
-    path: req.path || req.url || req.query || ""
+    method: clip(req.method || req.command || req.apiKeyName, CELL_MAX),
+    status: clip(resp.status, CELL_MAX),
+    path: clip(req.path || req.url || req.query, CELL_MAX)
   };
 }
 
 function itemRow(it) {
   var g = gist(it);
+  var id = txt(it.id);
   var cls = [];
   if (g.status.charAt(0) === "5") cls.push("s5");
   if (g.status.charAt(0) === "4") cls.push("s4");
-  if (it.failed) cls.push("failed");
-  if (it.passed) cls.push("passed");
-  if (it.id === selectedId) cls.push("selected");
-  var ep = function (e) { return e ? (e.name || e.ip) + ":" + e.port : ""; };
-  var tr = el("tr", { className: cls.join(" "), dataset: { id: it.id } },
-    el("td", null, (it.startTime || "").replace("T", " ").slice(11, 23)),
-    el("td", null, (it.protocol && it.protocol.abbr) || ""),
+  if (it.failed === true) cls.push("failed");
+  if (it.passed === true) cls.push("passed");
+  if (id === selectedId) cls.push("selected");
+  var ep = function (e) { e = obj(e); return e.name || e.ip ? clip(e.name || e.ip, CELL_MAX) + ":" + clip(e.port, 8) : ""; };
+  var tr = el("tr", { className: cls.join(" "), dataset: { id: id } },
+    el("td", null, timeOf(it.startTime !== undefined ? it.startTime : it.timestamp)),
+    el("td", null, clip(obj(it.protocol).abbr || obj(it.protocol).name, 40)),
     el("td", null, g.method),
     el("td", { className: "status" }, g.status),
     el("td", null, host(it)),
     el("td", { title: g.path }, g.path),
-    el("td", null, typeof it.elapsedTime === "number" ? (it.elapsedTime / 1000).toFixed(1) : ""),
+    el("td", null, typeof it.elapsedTime === "number" ? (it.elapsedTime / 1000).toFixed(1) : clip(it.elapsedTime, 20)),
     el("td", null, ep(it.src) + " → " + ep(it.dst)));
-  tr.addEventListener("click", function () { selectItem(it.id); });
+  tr.addEventListener("click", function () { selectItem(id); });
   return tr;
 }
 
 function addItem(it) {
+  if (!isObj(it)) throw new Error("an item that is not an object");
+  var row = itemRow(it);
   items.push(it);
   if (items.length > MAX_ROWS) items.shift();
   if (paused) return;
   var body = $("items-body");
-  body.insertBefore(itemRow(it), body.firstChild);
+  body.insertBefore(row, body.firstChild);
   while (body.childNodes.length > MAX_ROWS) body.removeChild(body.lastChild);
   setText("items-count", items.length + " items");
 }
@@ -194,39 +254,50 @@ function startItems() {
   }).catch(function (e) { setText("filter-error", e.message); });
 }
 
-function kvTable(obj) {
+function kvTable(o) {
+  if (o !== null && o !== undefined && !isObj(o)) return el("pre", null, clip(o, TEXT_MAX));
   var t = el("table");
-  var keys = obj ? Object.keys(obj) : [];
+  var keys = o ? Object.keys(o) : [];
   if (!keys.length) return el("p", { className: "muted" }, "none");
   keys.forEach(function (k) {
-    var v = obj[k];
-    t.appendChild(el("tr", null, el("td", null, k), el("td", null, typeof v === "string" ? v : JSON.stringify(v))));
+    t.appendChild(el("tr", null, el("td", null, clip(k, CELL_MAX)), el("td", null, clip(o[k], TEXT_MAX))));
   });
   return t;
 }
 
+function endpoint(e) {
+  if (!isObj(e)) return txt(e);
+  return txt(e.ip) + ":" + txt(e.port) + " " + txt(e.name);
+}
+
 function renderDetail(it) {
   var d = $("detail");
-  var req = it.request || {}, resp = it.response;
+  if (!isObj(it)) { d.replaceChildren(el("pre", null, clip(it, TEXT_MAX))); return; }
+  var req = obj(it.request), resp = it.response;
   var g = gist(it);
+  var err = it.error;
   var parts = [
-    el("h3", null, ((it.protocol && it.protocol.abbr) || "") + " " + g.method + " " + g.path),
-    kvTable({ id: it.id, time: it.startTime, "elapsed ms": typeof it.elapsedTime === "number" ? it.elapsedTime / 1000 : it.elapsedTime, src: it.src && (it.src.ip + ":" + it.src.port + " " + (it.src.name || "")),
-      dst: it.dst && (it.dst.ip + ":" + it.dst.port + " " + (it.dst.name || "")), node: it.node && it.node.name,
-      size: it.size, error: it.error ? it.error.type + ": " + it.error.msg : "" }),
+    el("h3", null, clip(obj(it.protocol).abbr, 40) + " " + g.method + " " + g.path),
+    kvTable({ id: it.id, time: timeOf(it.startTime, true), "elapsed ms": typeof it.elapsedTime === "number" ? it.elapsedTime / 1000 : txt(it.elapsedTime), src: endpoint(it.src),
+      dst: endpoint(it.dst), node: obj(it.node).name, size: it.size,
+      error: isObj(err) ? txt(err.type) + ": " + txt(err.msg) : txt(err) }),
     el("h3", null, "Request"),
     kvTable(req.url !== undefined ? { url: req.url, method: req.method, httpVersion: req.httpVersion } : null),
     el("h3", null, "Request headers"), kvTable(req.headers)
   ];
-  if (req.postData && req.postData.text) parts.push(el("h3", null, "Request body"), el("pre", null, req.postData.text));
+  var post = obj(req.postData);
+  if (post.text) parts.push(el("h3", null, "Request body"), el("pre", null, clip(post.text, TEXT_MAX)));
   parts.push(el("h3", null, "Response"));
-  if (resp) {
+  if (isObj(resp)) {
     parts.push(kvTable({ status: resp.status, statusText: resp.statusText }), el("h3", null, "Response headers"), kvTable(resp.headers));
-    if (resp.content && resp.content.text) parts.push(el("h3", null, "Response body"), el("pre", null, resp.content.text));
+    var content = obj(resp.content);
+    if (content.text) parts.push(el("h3", null, "Response body"), el("pre", null, clip(content.text, TEXT_MAX)));
+  } else if (resp !== undefined && resp !== null) {
+    parts.push(kvTable(resp));
   } else {
     parts.push(el("p", { className: "muted" }, "no response"));
   }
-  parts.push(el("h3", null, "JSON"), el("pre", { id: "detail-json" }, JSON.stringify(it, null, 2)));
+  parts.push(el("h3", null, "JSON"), el("pre", { id: "detail-json" }, clip(JSON.stringify(it, null, 2), 4 * TEXT_MAX)));
   d.replaceChildren.apply(d, parts);
 }
 
@@ -309,10 +380,11 @@ function save() {
 
 function addConsoleLine(l) {
   var pre = $("console");
+  l = obj(l);
   if (l.level === "clear") { pre.replaceChildren(); return; }
-  var t = new Date(l.ts).toISOString().slice(11, 23);
   pre.appendChild(el("div", { className: l.level === "error" ? "err" : "" },
-    el("span", { className: "meta" }, t + " [" + l.node + " " + l.runtime + " " + l.agent + "] "), l.text));
+    el("span", { className: "meta" }, timeOf(l.ts) + " [" + clip(l.node, 80) + " " + clip(l.runtime, 20) + " " + clip(l.agent, 80) + "] "),
+    clip(l.text, TEXT_MAX)));
   while (pre.childNodes.length > 2000) pre.removeChild(pre.firstChild);
   pre.scrollTop = pre.scrollHeight;
 }
@@ -328,7 +400,7 @@ function loadJobs() {
       run.addEventListener("click", function () { api("POST", "/api/jobs/" + encodeURIComponent(j.tag) + "/run" + q).then(loadJobs); });
       rm.addEventListener("click", function () { api("DELETE", "/api/jobs/" + encodeURIComponent(j.tag) + q).then(loadJobs); });
       body.appendChild(el("tr", null, el("td", null, j.worker), el("td", null, j.tag), el("td", null, j.cron), el("td", null, j.agent),
-        el("td", null, j.runs), el("td", null, j.limit || "∞"), el("td", null, j.nextRun ? new Date(j.nextRun).toISOString() : ""),
+        el("td", null, j.runs), el("td", null, j.limit || "∞"), el("td", null, j.nextRun ? timeOf(j.nextRun, true) : ""),
         el("td", null, run, rm)));
     });
     if (!r.body.jobs.length) body.appendChild(el("tr", null, el("td", { colSpan: 8, className: "muted" }, "no jobs reported by workers")));
@@ -341,8 +413,8 @@ function loadWorkers() {
     body.replaceChildren();
     r.body.workers.forEach(function (w) {
       body.appendChild(el("tr", null, el("td", null, w.name), el("td", null, w.online ? "online" : "offline"),
-        el("td", null, new Date(w.lastSeen).toISOString()), el("td", null, w.version), el("td", null, w.jobs),
-        el("td", null, el("pre", null, JSON.stringify(w.stats)))));
+        el("td", null, timeOf(w.lastSeen, true)), el("td", null, w.version), el("td", null, w.jobs),
+        el("td", null, el("pre", null, clip(w.stats, TEXT_MAX)))));
     });
     if (!r.body.workers.length) body.appendChild(el("tr", null, el("td", { colSpan: 6, className: "muted" }, "no worker has reported")));
   }).catch(function () {});
@@ -361,7 +433,12 @@ function show(v) {
   if (refresh) { clearInterval(refresh); refresh = null; }
   if (v === "scripting") loadAgents();
   if (v === "console" && !consoleStream) {
-    consoleStream = stream("/api/console/stream?backlog=500", function (name, l) { if (name === "console") addConsoleLine(l); });
+    consoleStream = stream("/api/console/stream?backlog=500", function (name, l) { if (name === "console") addConsoleLine(l); },
+      function () {
+        // Agents' console lines may hold secrets in forms no mask knows:
+        // the hub shows them to admin tokens only.
+        $("console").replaceChildren(el("div", { className: "muted" }, "Console lines are shown to admin tokens only."));
+      });
   }
   if (v === "jobs") { loadJobs(); refresh = setInterval(loadJobs, 5000); }
   if (v === "workers") { loadWorkers(); refresh = setInterval(loadWorkers, 5000); }
