@@ -804,6 +804,8 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
                             "agent": s.agent, "runtime": s.runtime.0, "hook": s.site_name(), "calls": s.calls,
                             "errors": s.errors, "interrupts": s.interrupts, "outOfMemory": s.out_of_memory,
                             "p50Ns": s.p50_ns, "p99Ns": s.p99_ns, "p999Ns": s.p999_ns,
+                            "shed": s.shed, "limitsHit": s.limits_hit,
+                            "consoleLinesSuppressed": s.console_lines_suppressed,
                         })
                     })
                     .collect::<Vec<_>>(),

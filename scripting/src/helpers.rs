@@ -185,6 +185,10 @@ fn console<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Obj
         o.set(
             name,
             func(ctx, move |ctx: Ctx<'js>, args: Args<'js>| -> Result<()> {
+                // Refused before anything is formatted: a flood costs little.
+                if !sh.console_allowed(&agent) {
+                    return Ok(());
+                }
                 let mut text = Vec::with_capacity(args.0.len());
                 for v in args.0 {
                     let v = if v.is_object() { crate::results::plain(&ctx, &sh, v)? } else { v };
@@ -479,8 +483,22 @@ fn jobs<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>, uid: u64) -> Res
                     generation,
                 };
                 let mut jobs = sh.jobs.borrow_mut();
-                match jobs.iter_mut().find(|j| j.tag == tag) {
+                let at = jobs.iter().position(|j| j.tag == tag);
+                let full = jobs.iter().filter(|j| j.owner == uid).count() >= sh.max_jobs;
+                match at.and_then(|i| jobs.get_mut(i)) {
                     Some(slot) => *slot = job,
+                    None if full => {
+                        drop(jobs);
+                        return Err(sh.limit_hit(
+                            &ctx,
+                            |c| c.jobs_refused += 1,
+                            &format!(
+                                "jobs.schedule({tag:?}): this agent has {} jobs scheduled, the \
+                                 most it may have (scripting.maxJobsPerAgent); remove one first",
+                                sh.max_jobs
+                            ),
+                        ));
+                    }
                     None => jobs.push(job),
                 }
                 drop(jobs);

@@ -33,6 +33,8 @@ mod helpers;
 mod item_js;
 pub mod jobs;
 mod js;
+#[cfg(test)]
+mod limits_tests;
 mod local;
 pub mod packet;
 pub mod pool;

@@ -32,6 +32,12 @@ use crate::stats::{Hook, HookStats};
 /// How long pool calls wait for a busy core to answer.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Longest a script core works through one ring read before it looks at
+/// its backlog again (`AgentRuntime::inputs_per`): with a slow agent
+/// loaded, a batch of `batchSize` items could take long enough to
+/// overflow the rings before the core sheds it.
+const SHED_SLICE: Duration = Duration::from_millis(1);
+
 /// What a pool is built from.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
@@ -278,10 +284,23 @@ impl CoreLoop {
         false
     }
 
-    /// One pass over the rings; returns inputs handled.
+    /// How full the fullest input ring is, 0 to 1.
+    fn fill(&self) -> f32 {
+        let fill = |slots: usize, cap: usize| slots as f32 / cap.max(1) as f32;
+        let items = self.items.iter().map(|c| fill(c.slots(), c.buffer().capacity()));
+        let packets = self.packets.iter().map(|c| fill(c.slots(), c.buffer().capacity()));
+        items.chain(packets).fold(0.0, f32::max)
+    }
+
+    /// One pass over the rings; returns inputs handled. The runtime hears
+    /// the backlog first (it may shed its costliest agent), and each read
+    /// takes no more inputs than the agents it calls get through in
+    /// [`SHED_SLICE`].
     fn drain_rings(&mut self) -> usize {
         let mut work = 0;
-        let batch = self.batch;
+        let fill = self.fill();
+        self.rt.backlog(fill);
+        let batch = self.batch.min(self.rt.inputs_per(Hook::PacketCaptured, SHED_SLICE));
         for c in &mut self.packets {
             let n = c.slots().min(batch);
             if n == 0 {
@@ -297,6 +316,7 @@ impl CoreLoop {
                 }
             }
         }
+        let batch = self.batch.min(self.rt.inputs_per(Hook::ItemCaptured, SHED_SLICE));
         for c in &mut self.items {
             let n = c.slots().min(batch);
             if n == 0 {

@@ -65,6 +65,10 @@ pub(crate) struct WaitTally {
     pub(crate) wait_ns: u64,
     pub(crate) over_budget: u64,
     pub(crate) argument_errors: u64,
+    /// Helper calls refused at a per-agent limit (`Shared::limit_hit`).
+    pub(crate) limits_hit: u64,
+    /// Console lines dropped by the per-agent rate limit.
+    pub(crate) console_suppressed: u64,
 }
 
 /// State of a result as `results.js` keeps it.
