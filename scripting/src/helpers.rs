@@ -106,7 +106,6 @@ fn submit<'js>(
     agent: &Arc<str>,
     effect: std::result::Result<Effect, String>,
 ) -> Result<Value<'js>> {
-    let (promise, resolve, reject) = Promise::new(ctx)?;
     let failure = match effect {
         Err(m) => {
             sh.argument_error();
@@ -124,18 +123,14 @@ fn submit<'js>(
             match sh.effects.submit(sh.id, agent.clone(), id, effect, &sh.mailbox) {
                 Ok(()) => {
                     sh.counters.borrow_mut().effects_submitted += 1;
+                    // A lazy result: its Promise and Proxy are made only if
+                    // the script touches it (`crate::results`).
+                    let (result, settles) = crate::results::lazy(ctx, sh, id, plain_field)?;
                     sh.pending.borrow_mut().insert(
                         id,
-                        PendingPromise {
-                            promise: Persistent::save(ctx, promise.clone()),
-                            resolve: Persistent::save(ctx, resolve.clone()),
-                            reject: Persistent::save(ctx, reject.clone()),
-                            agent: agent.clone(),
-                            helper,
-                            plain_field,
-                        },
+                        PendingPromise { settles, agent: agent.clone(), helper, plain_field },
                     );
-                    return crate::results::pending(ctx, sh, promise, id);
+                    return Ok(result);
                 }
                 Err(m) => {
                     sh.counters.borrow_mut().effects_rejected_full += 1;
@@ -144,6 +139,7 @@ fn submit<'js>(
             }
         }
     };
+    let (promise, _resolve, reject) = Promise::new(ctx)?;
     let e = Exception::from_message(ctx.clone(), &failure)?.into_value();
     sh.rejections.borrow_mut().agent = Some(agent.clone());
     let r = reject.call::<_, ()>((e.clone(),));

@@ -304,3 +304,62 @@ fn a_core_behind_sheds_its_costliest_agent_and_lets_it_back() {
     off.rt.backlog(1.0);
     assert!(off.rt.shed_agents().is_empty());
 }
+
+/// Sent: 20,000 `vendor.webhook` calls whose results are ignored, then
+/// their answers. Bound: nothing JS is kept for them — the heap after
+/// the answers is where it was, and no Promise job ran. A result kept
+/// and used only after its answer came is the plain value (or its error).
+#[test]
+fn ignored_results_build_nothing_and_kept_ones_work_after_their_answer() {
+    let mut h = harness(|c| {
+        c.max_pending_effects = 100_000;
+        c.effect_queue = 100_000;
+    });
+    h.load(
+        "fire",
+        r#"
+        var kept = [], seen = 0;
+        function onItemCaptured(d) {
+          vendor.webhook("POST", "http://127.0.0.1:9/x", "body");
+          if (seen < 2) kept.push(file.read(seen === 0 ? "there.txt" : "missing.txt"));
+          seen++;
+        }
+        function onHubAction() {
+          try { console.log("kept", kept[0] + "", kept[0] instanceof Promise, Object.keys(kept[0]).length); }
+          catch (e) { console.log("threw", e.message); }
+          try { console.log("kept", kept[1] + ""); } catch (e) { console.log("threw", e.message.indexOf("missing.txt") >= 0); }
+          kept[0].then(function (v) { console.log("then", v); });
+        }"#,
+    );
+    std::fs::create_dir_all(h.rt.agent_dir("fire")).unwrap();
+    std::fs::write(h.rt.agent_dir("fire").join("there.txt"), "content").unwrap();
+    h.items(0, 10);
+    h.rt.collect_garbage();
+    let before = h.rt.memory_used_bytes();
+    h.items(10, 20_000);
+    assert_eq!(h.rt.pending_effects(), 20_012);
+    // The local executor answers every webhook (with a made-up 200) and
+    // the two reads; the failed read is reported once, as an unhandled
+    // rejection of a Promise would be, the answers to dropped results
+    // build nothing.
+    for _ in 0..50 {
+        h.exec.run_pending();
+        h.rt.poll_completions();
+        if h.rt.pending_effects() == 0 {
+            break;
+        }
+    }
+    assert_eq!(h.rt.pending_effects(), 0);
+    h.rt.collect_garbage();
+    let after = h.rt.memory_used_bytes();
+    assert!(after < before + (256 << 10), "heap {before} → {after} B");
+    let c = h.rt.counters();
+    assert_eq!(c.completions, 20_012);
+    assert_eq!(c.unhandled_rejections, 1, "the missing file: {c:?}");
+    h.lines();
+    h.rt.on_hub_action("x", &serde_json::Value::Null);
+    h.rt.poll_completions();
+    let texts: Vec<String> = h.lines().into_iter().map(|l| l.text).collect();
+    assert_eq!(texts, ["kept content true 7", "threw true", "then content"], "{texts:#?}");
+    assert_eq!(h.rt.counters().unhandled_rejections, 1, "a used failure is not reported again");
+}

@@ -272,10 +272,9 @@ pub(crate) struct Timer {
     pub(crate) owner: u64,
 }
 
+/// An effect waiting for its answer, and what its answer settles.
 pub(crate) struct PendingPromise {
-    pub(crate) promise: Persistent<rquickjs::Promise<'static>>,
-    pub(crate) resolve: Persistent<Function<'static>>,
-    pub(crate) reject: Persistent<Function<'static>>,
+    pub(crate) settles: crate::results::Settles,
     pub(crate) agent: Arc<str>,
     /// `vendor.webhook`, ... (for a wait's error).
     pub(crate) helper: &'static str,
