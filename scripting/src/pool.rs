@@ -56,13 +56,25 @@ pub struct PoolOptions {
 type Reply<T> = Sender<T>;
 
 enum Control {
-    Load { name: String, source: String, reply: Reply<Result<Vec<Es5Finding>, LoadError>> },
-    Remove { name: String, reply: Reply<bool> },
+    Load {
+        name: String,
+        source: String,
+        reply: Reply<Result<Vec<Es5Finding>, LoadError>>,
+    },
+    Remove {
+        name: String,
+        reply: Reply<bool>,
+    },
     Agents(Reply<Vec<AgentStatus>>),
     Stats(Reply<Vec<HookStats>>),
     Counters(Reply<RuntimeCounters>),
     Jobs(Reply<Vec<JobInfo>>),
-    RunJob { tag: String, reply: Reply<bool> },
+    RunJob {
+        tag: String,
+        reply: Reply<bool>,
+    },
+    /// Applies what the mailbox holds now (agent loads, env), then answers.
+    Sync(Reply<()>),
     Shutdown,
 }
 
@@ -277,6 +289,11 @@ impl CoreLoop {
             }
             Control::RunJob { tag, reply } => {
                 let _ = reply.send(self.rt.run_job_now(&tag));
+            }
+            Control::Sync(reply) => {
+                self.rt.poll_completions();
+                self.publish_mask();
+                let _ = reply.send(());
             }
             Control::Shutdown => return true,
         }
@@ -595,6 +612,13 @@ impl ScriptPool {
     /// `jobs.run(tag)` on every core; `true` if some core had the job.
     pub fn run_job(&self, tag: &str) -> Result<bool, ScriptError> {
         Ok(self.ask(|reply| Control::RunJob { tag: tag.to_owned(), reply })?.into_iter().any(|x| x))
+    }
+
+    /// Returns once every core has applied what its mailbox held when
+    /// this was called (agents and env sent to it): a worker holds capture
+    /// on it until the hub's agents run.
+    pub fn sync(&self) -> Result<(), ScriptError> {
+        self.ask(Control::Sync).map(|_| ())
     }
 
     /// Producers' counters so far.
