@@ -230,6 +230,14 @@ impl InlineSink {
         self.rt.mailbox()
     }
 
+    /// Applies what the runtime's mailbox holds now (the agents and env a
+    /// hub link sent), before the core's first packet.
+    pub fn apply_events(&mut self) {
+        self.rt.poll_completions();
+        self.wants_packets = self.rt.wants_packets();
+        self.wants_items = self.rt.wants_items();
+    }
+
     fn service(&mut self) {
         self.flush();
         self.rt.poll_completions();

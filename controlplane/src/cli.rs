@@ -694,8 +694,29 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
         None
     };
 
+    // A linked worker holds capture until the hub's agents are in every
+    // runtime (a runtime registering later is sent them by the router),
+    // or `link.agents_wait_ms` passed.
+    let hold = |link: &Option<(crate::link::Link, crate::link::Report)>| {
+        let (Some((l, _)), true) = (link, linked) else { return };
+        let wait = Duration::from_millis(cfg.link.agents_wait_ms);
+        if wait.is_zero() {
+            return;
+        }
+        if l.wait_ready(wait) {
+            tracing::info!("agents from hub {} received; capture starts", cfg.link.hub);
+        } else {
+            tracing::warn!(
+                "no agents from hub {} within {} ms (link.agents_wait_ms); capture starts \
+                 without them, they load when the hub answers",
+                cfg.link.hub,
+                cfg.link.agents_wait_ms
+            );
+        }
+    };
     let rcfg = cfg.reassembly.clone();
     let report = if cfg.scripting.script_cores == 0 {
+        hold(&link);
         let (scfg, list, node, console, effects, results, hub, hub_tap, pods) = (
             cfg.scripting.clone(),
             Arc::new(list.clone()),
@@ -720,7 +741,7 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
                     &effects,
                     Clock::System,
                 );
-                let sink = match InlineSink::new(
+                let mut sink = match InlineSink::new(
                     opts,
                     &list,
                     core as u16,
@@ -732,6 +753,9 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
                     Err(e) => panic!("agent runtime on core {core}: {e:#}"),
                 };
                 hub.hub().register(sink.mailbox());
+                // The hub's agents, replayed by the router, run from the
+                // core's first packet.
+                sink.apply_events();
                 crate::logging::forward_logs_to(sink.mailbox());
                 with_pods(Dissector::new(&rcfg, core as u16, sink), &pods)
             },
@@ -755,6 +779,8 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
             crate::logging::forward_logs_to(mb.clone());
             cp.handle().hub().register(mb);
         }
+        hold(&link);
+        p.sync().context("script cores applying the hub's agents")?;
         *pool.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
         let producers: Arc<Mutex<Vec<Option<scripting::Producer>>>> =
             Arc::new(Mutex::new(producers.into_iter().map(Some).collect()));
@@ -822,6 +848,8 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
                             "agent": s.agent, "runtime": s.runtime.0, "hook": s.site_name(), "calls": s.calls,
                             "errors": s.errors, "interrupts": s.interrupts, "outOfMemory": s.out_of_memory,
                             "p50Ns": s.p50_ns, "p99Ns": s.p99_ns, "p999Ns": s.p999_ns,
+                            "shed": s.shed, "limitsHit": s.limits_hit,
+                            "consoleLinesSuppressed": s.console_lines_suppressed,
                         })
                     })
                     .collect::<Vec<_>>(),

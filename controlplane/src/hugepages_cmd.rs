@@ -52,7 +52,8 @@ pub enum HugepagesCommand {
     },
     /// The hugepages this configuration (--config, --set) needs on each
     /// NUMA node: mempools, rings, DPDK's own; flow memory on the heap
-    /// beside.
+    /// beside; and the worst-case memory of the whole process outside
+    /// hugepages, part by part.
     Plan {
         /// One JSON object instead of text.
         #[arg(long)]
@@ -91,10 +92,22 @@ pub fn run(cli: &Cli, args: &HugepagesArgs) -> Result<ExitCode> {
             }
             let cpus = dataplane::engine::affinity();
             let plan = hugepages::plan(&plan_input(&cfg, &cpus), &sys);
+            let memory = crate::memory::worst_case(&cfg);
             if *json {
-                println!("{}", serde_json::to_string_pretty(&plan)?);
+                #[derive(serde::Serialize)]
+                struct Out<'a> {
+                    #[serde(flatten)]
+                    plan: &'a Plan,
+                    /// The worst-case memory outside hugepages.
+                    memory: &'a crate::memory::MemoryPlan,
+                }
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&Out { plan: &plan, memory: &memory })?
+                );
             } else {
                 print!("{}", plan_text(&cfg, &plan, &sys));
+                print!("{}", memory_text(&memory));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -293,6 +306,30 @@ fn plan_text(cfg: &Config, plan: &Plan, sys: &System) -> String {
     }
     for note in &plan.notes {
         let _ = writeln!(o, "note: {note}");
+    }
+    o
+}
+
+/// The worst-case memory, one line per part.
+fn memory_text(m: &crate::memory::MemoryPlan) -> String {
+    use std::fmt::Write;
+    let mut o = format!(
+        "worst-case memory outside hugepages: {} (docs/config.md, \"Worst-case memory\")\n",
+        human_bytes(m.total_bytes)
+    );
+    for l in &m.lines {
+        let _ = writeln!(
+            o,
+            "  {:<32} {:>10}  {} × {}  ({})",
+            l.part,
+            human_bytes(l.bytes),
+            l.count,
+            human_bytes(l.each),
+            l.keys
+        );
+    }
+    for u in &m.unbounded {
+        let _ = writeln!(o, "  not in the total: {u}");
     }
     o
 }

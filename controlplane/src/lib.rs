@@ -24,6 +24,7 @@ pub mod integrations;
 pub mod kube;
 pub mod link;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod scripts_cmd;
 pub mod summary;

@@ -64,6 +64,12 @@ pub struct LinkConfig {
     /// Largest event the hub may send (an agent's source), in bytes; a
     /// larger one drops the connection, which is then made again.
     pub max_event_bytes: usize,
+    /// How long a worker holds capture at start until its agents have come
+    /// from the hub (the first snapshot applied to every runtime), in
+    /// milliseconds. Past it capture starts with the agents the worker has
+    /// (a warning says so) and the hub's load when it answers. `0` does not
+    /// wait.
+    pub agents_wait_ms: u64,
 }
 
 impl Default for LinkConfig {
@@ -78,6 +84,7 @@ impl Default for LinkConfig {
             stats_every_ms: 2_000,
             reconnect_max_ms: 10_000,
             max_event_bytes: 8 << 20,
+            agents_wait_ms: 10_000,
         }
     }
 }
@@ -275,6 +282,8 @@ struct Shared {
     counters: Arc<LinkCounters>,
     /// Agents this link loaded, so a snapshot can remove the others.
     loaded: Mutex<BTreeSet<String>>,
+    /// Set once the first snapshot has been applied (`Link::wait_ready`).
+    ready: (Mutex<bool>, std::sync::Condvar),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -350,12 +359,24 @@ impl Link {
             tap: tap.clone(),
             counters: counters.clone(),
             loaded: Mutex::new(initial.iter().cloned().collect()),
+            ready: (Mutex::new(false), std::sync::Condvar::new()),
         });
         let tasks = vec![
             rt.spawn(events_loop(shared.clone())),
             rt.spawn(uplink_loop(shared.clone(), report)),
         ];
         Link { tap, counters, tasks, shared, rt: rt.clone() }
+    }
+
+    /// Waits until the hub's first snapshot (its agents and env) has been
+    /// handed to the runtimes, at most `timeout`; `false` if it has not.
+    pub fn wait_ready(&self, timeout: Duration) -> bool {
+        let (lock, cv) = &self.shared.ready;
+        let Ok(guard) = lock.lock() else { return false };
+        match cv.wait_timeout_while(guard, timeout, |ready| !*ready) {
+            Ok((ready, _)) => *ready,
+            Err(_) => false,
+        }
     }
 
     /// Sends what is queued (console lines, a last report) within
@@ -453,7 +474,13 @@ impl Shared {
                     self.broadcast(RuntimeEvent::RemoveAgent { name: gone.clone() });
                 }
                 *loaded = active;
+                drop(loaded);
                 self.tap.set_wanted(v["itemsWanted"].as_bool().unwrap_or(false));
+                let (lock, cv) = &self.ready;
+                if let Ok(mut ready) = lock.lock() {
+                    *ready = true;
+                    cv.notify_all();
+                }
             }
             "agentChanged" => {
                 let a = &v["agent"];

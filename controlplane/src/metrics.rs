@@ -636,6 +636,27 @@ pub fn render(s: &MetricsSnapshot) -> String {
         "Helper calls refused for their arguments (missing, wrong type, bad value): a catchable Error.",
         |h| h.helper_argument_errors,
     );
+    hook_counter(
+        &mut out,
+        s,
+        "skua_agent_limits_hit_total",
+        "Helper calls refused at a per-agent limit (scripting.maxJobsPerAgent, maxTimersPerAgent): a catchable Error, and a fault of the call.",
+        |h| h.limits_hit,
+    );
+    hook_counter(
+        &mut out,
+        s,
+        "skua_agent_console_lines_suppressed_total",
+        "Console lines dropped by the per-agent rate limit (scripting.consoleLinesPerSecond).",
+        |h| h.console_lines_suppressed,
+    );
+    hook_counter(
+        &mut out,
+        s,
+        "skua_agent_shed_total",
+        "Inputs the agent's hook was not called for: its script core was behind and it was the costliest agent (scripting.shedAbovePercent).",
+        |h| h.shed,
+    );
     {
         let mut f = Family::new(
             &mut out,

@@ -57,6 +57,17 @@ pub struct ScriptingConfig {
     /// used while some agent defines `onPacketCaptured`). A full ring drops
     /// and counts (`packets_dropped_ring_full`).
     pub packet_ring_capacity: u32,
+    /// When a script core falls behind — one of its input rings fuller than
+    /// this percentage of its capacity — the agent whose hooks cost the
+    /// most per input is *shed*: its `onItemCaptured`/`onPacketCaptured`
+    /// is not called for inputs while the backlog lasts (counted per agent
+    /// as `shed`), so the other agents of the core keep up and see every
+    /// item instead of all losing items to a full ring. If the backlog
+    /// still grows, the next most costly agent is shed too; below half
+    /// this mark the last one shed is let back. `0` turns shedding off.
+    /// Only script cores (`scriptCores ≥ 1`) shed: inline runtimes slow
+    /// their capture core instead.
+    pub shed_above_percent: u8,
     /// Items or packets a script core takes from one ring at a time before
     /// looking at its other rings, jobs and completions; with
     /// `script_cores = 0`, the items a capture core hands its inline
@@ -75,6 +86,12 @@ pub struct ScriptingConfig {
     pub console_queue: u32,
     /// Longest console line kept, in bytes; longer lines are cut.
     pub max_console_line_bytes: u32,
+    /// Console lines (`console.log`, `console.error`, ...) one agent may
+    /// print per second in one runtime, with bursts of up to one second's
+    /// worth. Past it lines are dropped before they are formatted, counted
+    /// (`console_lines_suppressed`), and once the agent may print again a
+    /// line says how many were suppressed.
+    pub console_lines_per_second: u32,
     /// Hub actions and pod events waiting for one runtime. When full, the
     /// event is dropped and counted.
     pub inbox_queue: u32,
@@ -82,10 +99,22 @@ pub struct ScriptingConfig {
     /// runtime's `onLogCall` hook; only queued while some agent of the
     /// runtime defines it. When full, a record is dropped and counted.
     pub log_queue: u32,
-    /// Consecutive faults (exceptions, interrupts, heap-limit hits) after
-    /// which an agent is quarantined: its hooks and jobs stop until it is
-    /// reloaded. `0` never quarantines.
+    /// Consecutive faults (exceptions, interrupts, heap-limit hits, calls
+    /// that hit a per-agent limit such as `maxJobsPerAgent`) after which an
+    /// agent is quarantined: its hooks and jobs stop until it is reloaded.
+    /// `0` never quarantines.
     pub quarantine_after: u32,
+    /// Jobs (`jobs.schedule`) one agent may have scheduled at once in one
+    /// runtime. Past it `jobs.schedule` of a new tag throws a catchable
+    /// `Error` (re-scheduling an existing tag replaces it and is allowed),
+    /// counted as `jobs_refused`; a call that hits it counts as a fault of
+    /// the agent, so an agent that keeps trying is quarantined.
+    pub max_jobs_per_agent: u32,
+    /// Timers (`setTimeout`, `setInterval`) one agent may have pending at
+    /// once in one runtime. Past it the call throws a catchable `Error`,
+    /// counted as `timers_refused`, and the call counts as a fault of the
+    /// agent, as for `maxJobsPerAgent`.
+    pub max_timers_per_agent: u32,
     /// Directory under which each agent gets its own folder for `file.*`.
     pub data_dir: PathBuf,
     /// Reject agents whose syntax goes beyond ES5 (`let`, arrow functions,
@@ -157,14 +186,18 @@ impl Default for ScriptingConfig {
             max_body_bytes: 16 * 1024,
             ring_capacity: 4_096,
             packet_ring_capacity: 16_384,
+            shed_above_percent: 50,
             batch_size: 64,
             effect_queue: 4_096,
             max_pending_effects: 4_096,
             console_queue: 4_096,
             max_console_line_bytes: 8 * 1024,
+            console_lines_per_second: 200,
             inbox_queue: 1_024,
             log_queue: 256,
             quarantine_after: 10,
+            max_jobs_per_agent: 64,
+            max_timers_per_agent: 1_024,
             data_dir: PathBuf::from("/var/lib/skua/agents"),
             es5_strict: false,
             idle_sleep_us: 100,
@@ -189,8 +222,11 @@ impl ScriptingConfig {
             ("maxPendingEffects", u64::from(self.max_pending_effects)),
             ("consoleQueue", u64::from(self.console_queue)),
             ("maxConsoleLineBytes", u64::from(self.max_console_line_bytes)),
+            ("consoleLinesPerSecond", u64::from(self.console_lines_per_second)),
             ("inboxQueue", u64::from(self.inbox_queue)),
             ("logQueue", u64::from(self.log_queue)),
+            ("maxJobsPerAgent", u64::from(self.max_jobs_per_agent)),
+            ("maxTimersPerAgent", u64::from(self.max_timers_per_agent)),
         ];
         for (key, v) in positive {
             if v == 0 {
@@ -201,6 +237,12 @@ impl ScriptingConfig {
             return Err(ConfigError::TooFewCpus {
                 cores: self.script_cores,
                 cpus: self.script_cpus.len(),
+            });
+        }
+        if self.shed_above_percent > 100 {
+            return Err(ConfigError::Range {
+                key: "shedAbovePercent",
+                why: "a percentage of the ring, 0 (off) to 100".into(),
             });
         }
         for name in self.env.keys() {

@@ -14,6 +14,8 @@ pub enum ConfigError {
     TooFewCpus { cores: u16, cpus: usize },
     #[error("scripting.env: {name:?} is not a valid variable name (letters, digits, _)")]
     EnvName { name: String },
+    #[error("scripting.{key}: {why}")]
+    Range { key: &'static str, why: String },
 }
 
 /// Where in an agent's own file something happened (1-based).

@@ -106,7 +106,6 @@ fn submit<'js>(
     agent: &Arc<str>,
     effect: std::result::Result<Effect, String>,
 ) -> Result<Value<'js>> {
-    let (promise, resolve, reject) = Promise::new(ctx)?;
     let failure = match effect {
         Err(m) => {
             sh.argument_error();
@@ -124,18 +123,14 @@ fn submit<'js>(
             match sh.effects.submit(sh.id, agent.clone(), id, effect, &sh.mailbox) {
                 Ok(()) => {
                     sh.counters.borrow_mut().effects_submitted += 1;
+                    // A lazy result: its Promise and Proxy are made only if
+                    // the script touches it (`crate::results`).
+                    let (result, settles) = crate::results::lazy(ctx, sh, id, plain_field)?;
                     sh.pending.borrow_mut().insert(
                         id,
-                        PendingPromise {
-                            promise: Persistent::save(ctx, promise.clone()),
-                            resolve: Persistent::save(ctx, resolve.clone()),
-                            reject: Persistent::save(ctx, reject.clone()),
-                            agent: agent.clone(),
-                            helper,
-                            plain_field,
-                        },
+                        PendingPromise { settles, agent: agent.clone(), helper, plain_field },
                     );
-                    return crate::results::pending(ctx, sh, promise, id);
+                    return Ok(result);
                 }
                 Err(m) => {
                     sh.counters.borrow_mut().effects_rejected_full += 1;
@@ -144,6 +139,7 @@ fn submit<'js>(
             }
         }
     };
+    let (promise, _resolve, reject) = Promise::new(ctx)?;
     let e = Exception::from_message(ctx.clone(), &failure)?.into_value();
     sh.rejections.borrow_mut().agent = Some(agent.clone());
     let r = reject.call::<_, ()>((e.clone(),));
@@ -185,6 +181,10 @@ fn console<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Obj
         o.set(
             name,
             func(ctx, move |ctx: Ctx<'js>, args: Args<'js>| -> Result<()> {
+                // Refused before anything is formatted: a flood costs little.
+                if !sh.console_allowed(&agent) {
+                    return Ok(());
+                }
                 let mut text = Vec::with_capacity(args.0.len());
                 for v in args.0 {
                     let v = if v.is_object() { crate::results::plain(&ctx, &sh, v)? } else { v };
@@ -714,8 +714,22 @@ fn jobs<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>, uid: u64) -> Res
                     generation,
                 };
                 let mut jobs = sh.jobs.borrow_mut();
-                match jobs.iter_mut().find(|j| j.tag == tag) {
+                let at = jobs.iter().position(|j| j.tag == tag);
+                let full = jobs.iter().filter(|j| j.owner == uid).count() >= sh.max_jobs;
+                match at.and_then(|i| jobs.get_mut(i)) {
                     Some(slot) => *slot = job,
+                    None if full => {
+                        drop(jobs);
+                        return Err(sh.limit_hit(
+                            &ctx,
+                            |c| c.jobs_refused += 1,
+                            &format!(
+                                "jobs.schedule({tag:?}): this agent has {} jobs scheduled, the \
+                                 most it may have (scripting.maxJobsPerAgent); remove one first",
+                                sh.max_jobs
+                            ),
+                        ));
+                    }
                     None => jobs.push(job),
                 }
                 drop(jobs);

@@ -34,6 +34,8 @@ mod item_js;
 pub mod jobs;
 mod js;
 mod kfl;
+#[cfg(test)]
+mod limits_tests;
 mod local;
 pub mod packet;
 pub mod pool;

@@ -100,6 +100,9 @@ pub(crate) fn aggregation<'js>(
         let (sh, agent) = (sh.clone(), agent.clone());
         let f =
             Function::new(ctx.clone(), move |ctx: Ctx<'js>, a: Rest<Value<'js>>| -> Result<()> {
+                if !sh.console_allowed(&agent) {
+                    return Ok(());
+                }
                 let what = format!("aggregation.{name}");
                 let code = text(&ctx, &sh, a.0.first(), &format!("{what}: code"))?;
                 let mut line = code;
@@ -203,6 +206,17 @@ pub(crate) fn timers<'js>(
                 },
             };
             let delay = Duration::from_millis(ms.min(u64::MAX as f64 / 2.0) as u64);
+            if sh.timers.borrow().iter().filter(|t| t.owner == uid).count() >= sh.max_timers {
+                return Err(sh.limit_hit(
+                    &ctx,
+                    |c| c.timers_refused += 1,
+                    &format!(
+                        "{name}: this agent has {} timers pending, the most it may have \
+                         (scripting.maxTimersPerAgent); clear one first",
+                        sh.max_timers
+                    ),
+                ));
+            }
             let id = sh.next_timer.get() + 1;
             sh.next_timer.set(id);
             let args = a.0.iter().skip(2).map(|v| Persistent::save(&ctx, v.clone())).collect();

@@ -32,6 +32,12 @@ use crate::stats::{Hook, HookStats};
 /// How long pool calls wait for a busy core to answer.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Longest a script core works through one ring read before it looks at
+/// its backlog again (`AgentRuntime::inputs_per`): with a slow agent
+/// loaded, a batch of `batchSize` items could take long enough to
+/// overflow the rings before the core sheds it.
+const SHED_SLICE: Duration = Duration::from_millis(1);
+
 /// What a pool is built from.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
@@ -50,13 +56,25 @@ pub struct PoolOptions {
 type Reply<T> = Sender<T>;
 
 enum Control {
-    Load { name: String, source: String, reply: Reply<Result<Vec<Es5Finding>, LoadError>> },
-    Remove { name: String, reply: Reply<bool> },
+    Load {
+        name: String,
+        source: String,
+        reply: Reply<Result<Vec<Es5Finding>, LoadError>>,
+    },
+    Remove {
+        name: String,
+        reply: Reply<bool>,
+    },
     Agents(Reply<Vec<AgentStatus>>),
     Stats(Reply<Vec<HookStats>>),
     Counters(Reply<RuntimeCounters>),
     Jobs(Reply<Vec<JobInfo>>),
-    RunJob { tag: String, reply: Reply<bool> },
+    RunJob {
+        tag: String,
+        reply: Reply<bool>,
+    },
+    /// Applies what the mailbox holds now (agent loads, env), then answers.
+    Sync(Reply<()>),
     Shutdown,
 }
 
@@ -272,16 +290,34 @@ impl CoreLoop {
             Control::RunJob { tag, reply } => {
                 let _ = reply.send(self.rt.run_job_now(&tag));
             }
+            Control::Sync(reply) => {
+                self.rt.poll_completions();
+                self.publish_mask();
+                let _ = reply.send(());
+            }
             Control::Shutdown => return true,
         }
         self.publish_mask();
         false
     }
 
-    /// One pass over the rings; returns inputs handled.
+    /// How full the fullest input ring is, 0 to 1.
+    fn fill(&self) -> f32 {
+        let fill = |slots: usize, cap: usize| slots as f32 / cap.max(1) as f32;
+        let items = self.items.iter().map(|c| fill(c.slots(), c.buffer().capacity()));
+        let packets = self.packets.iter().map(|c| fill(c.slots(), c.buffer().capacity()));
+        items.chain(packets).fold(0.0, f32::max)
+    }
+
+    /// One pass over the rings; returns inputs handled. The runtime hears
+    /// the backlog first (it may shed its costliest agent), and each read
+    /// takes no more inputs than the agents it calls get through in
+    /// [`SHED_SLICE`].
     fn drain_rings(&mut self) -> usize {
         let mut work = 0;
-        let batch = self.batch;
+        let fill = self.fill();
+        self.rt.backlog(fill);
+        let batch = self.batch.min(self.rt.inputs_per(Hook::PacketCaptured, SHED_SLICE));
         for c in &mut self.packets {
             let n = c.slots().min(batch);
             if n == 0 {
@@ -297,6 +333,7 @@ impl CoreLoop {
                 }
             }
         }
+        let batch = self.batch.min(self.rt.inputs_per(Hook::ItemCaptured, SHED_SLICE));
         for c in &mut self.items {
             let n = c.slots().min(batch);
             if n == 0 {
@@ -575,6 +612,13 @@ impl ScriptPool {
     /// `jobs.run(tag)` on every core; `true` if some core had the job.
     pub fn run_job(&self, tag: &str) -> Result<bool, ScriptError> {
         Ok(self.ask(|reply| Control::RunJob { tag: tag.to_owned(), reply })?.into_iter().any(|x| x))
+    }
+
+    /// Returns once every core has applied what its mailbox held when
+    /// this was called (agents and env sent to it): a worker holds capture
+    /// on it until the hub's agents run.
+    pub fn sync(&self) -> Result<(), ScriptError> {
+        self.ask(Control::Sync).map(|_| ())
     }
 
     /// Producers' counters so far.

@@ -106,5 +106,13 @@
     return typeof g === "function" ? g() : v;
   }
 
-  return [make, settle, plain];
+  var ownKeys = Reflect.ownKeys;
+  var describe = Reflect.getOwnPropertyDescriptor;
+  return [
+    make,
+    settle,
+    plain,
+    function (p) { return ownKeys(p); },
+    function (p, k) { return describe(p, k); }
+  ];
 })

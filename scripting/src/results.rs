@@ -37,12 +37,34 @@
 //!
 //! Why a Proxy and not a class with `valueOf`: only a Proxy answers
 //! `r.length`, `r.indexOf` and `r.sequenceNumber` from a value it does not
-//! have yet; QuickJS's Proxy is complete and costs one object per call.
+//! have yet; QuickJS's Proxy is complete.
+//!
+//! **Lazy results.** Most agents ignore what a fire-and-forget helper
+//! returns (`vendor.webhook(...)` as a statement), so a result starts as a
+//! [`LazyResult`]: one small exotic object holding the request id, with
+//! `Promise.prototype` as its prototype (`r instanceof Promise`). Its
+//! Promise, resolving functions and Proxy are made the first time the
+//! script touches it (any property read, write, `in`, key listing,
+//! conversion, `await`), and every such operation is then forwarded to
+//! the Proxy, so a touched lazy result behaves exactly as above. An answer
+//! that comes while the result is untouched is kept as JSON in the
+//! result's [`LazyState`]; an answer for a result the script has dropped
+//! (its object freed) is discarded without building any JS value, and a
+//! failure of one is reported on the console as an unhandled rejection
+//! and counted, as a rejected Promise with no handler is. Measured: an
+//! ignored `vendor.webhook` cost the script core ≈ 4.7 µs per call with a
+//! Proxy per call (BENCHMARKS.md, issue 28) and far less with lazy
+//! results (BENCHMARKS.md, issue 30).
 
-use std::rc::Rc;
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
 
 use crossbeam_channel::RecvTimeoutError;
-use rquickjs::{Array, Ctx, Exception, Function, Persistent, Promise, Result, Value};
+use rquickjs::class::{JsCell, JsClass, PropertyDescriptor, PropertyName, Readable, Trace, Tracer};
+use rquickjs::{
+    Array, Atom, Class, Constructor, Ctx, Exception, Function, JsLifetime, Object, Persistent,
+    Promise, Result, Value,
+};
 
 use crate::clock::Instant;
 use crate::effects::Completion;
@@ -54,6 +76,230 @@ pub(crate) struct ResultFns {
     make: Persistent<Function<'static>>,
     settle: Persistent<Function<'static>>,
     plain: Persistent<Function<'static>>,
+    /// `Reflect.ownKeys` and `Reflect.getOwnPropertyDescriptor`, taken
+    /// before any agent ran (an agent may replace the globals).
+    own_keys: Persistent<Function<'static>>,
+    descriptor: Persistent<Function<'static>>,
+}
+
+/// What the answer of a pending effect settles.
+pub(crate) enum Settles {
+    /// A result the script has not touched yet: its state, if it is alive.
+    Lazy(Weak<LazyState>),
+    /// A result made into a Promise (and Proxy).
+    Promise {
+        promise: Persistent<Promise<'static>>,
+        resolve: Persistent<Function<'static>>,
+        reject: Persistent<Function<'static>>,
+    },
+}
+
+/// An answer that came before the script touched its result.
+enum Answer {
+    Value(serde_json::Value),
+    Error(String),
+}
+
+/// The part of a lazy result its pending entry shares (weakly).
+#[derive(Default)]
+pub(crate) struct LazyState {
+    answer: RefCell<Option<Answer>>,
+}
+
+/// A helper's result before the script touches it (see the module doc).
+#[derive(JsLifetime)]
+pub(crate) struct LazyResult<'js> {
+    id: u64,
+    plain_field: Option<&'static str>,
+    state: Rc<LazyState>,
+    shared: Weak<Shared>,
+    /// The Proxy it became, once touched.
+    proxy: RefCell<Option<Object<'js>>>,
+}
+
+impl<'js> Trace<'js> for LazyResult<'js> {
+    fn trace<'a>(&self, tracer: Tracer<'a, 'js>) {
+        if let Ok(p) = self.proxy.try_borrow() {
+            if let Some(p) = p.as_ref() {
+                p.trace(tracer);
+            }
+        }
+    }
+}
+
+impl<'js> JsClass<'js> for LazyResult<'js> {
+    const NAME: &'static str = "HelperResult";
+    const KIND: rquickjs::class::ClassKind = rquickjs::class::ClassKind::Exotic;
+    type Mutable = Readable;
+
+    /// `Promise.prototype`: a result is `instanceof Promise`, as the Proxy
+    /// over a Promise it becomes is.
+    fn prototype(ctx: &Ctx<'js>) -> Result<Option<Object<'js>>> {
+        let promise: Object = ctx.globals().get("Promise")?;
+        Ok(Some(promise.get("prototype")?))
+    }
+
+    fn constructor(_ctx: &Ctx<'js>) -> Result<Option<Constructor<'js>>> {
+        Ok(None)
+    }
+
+    fn exotic_get_property(
+        this: &JsCell<'js, Self>,
+        ctx: &Ctx<'js>,
+        atom: &Atom<'js>,
+        _receiver: &Value<'js>,
+    ) -> Result<Value<'js>> {
+        touch(this, ctx)?.get(atom.clone())
+    }
+
+    fn exotic_set_property(
+        this: &JsCell<'js, Self>,
+        ctx: &Ctx<'js>,
+        atom: Atom<'js>,
+        _receiver: Value<'js>,
+        value: Value<'js>,
+    ) -> Result<bool> {
+        touch(this, ctx)?.set(atom, value)?;
+        Ok(true)
+    }
+
+    fn exotic_delete_property(
+        this: &JsCell<'js, Self>,
+        ctx: &Ctx<'js>,
+        atom: Atom<'js>,
+    ) -> Result<bool> {
+        touch(this, ctx)?.remove(atom)?;
+        Ok(true)
+    }
+
+    fn exotic_has_property(
+        this: &JsCell<'js, Self>,
+        ctx: &Ctx<'js>,
+        atom: Atom<'js>,
+    ) -> Result<bool> {
+        touch(this, ctx)?.contains_key(atom)
+    }
+
+    fn exotic_get_own_property(
+        this: &JsCell<'js, Self>,
+        ctx: &Ctx<'js>,
+        atom: Atom<'js>,
+    ) -> Result<Option<PropertyDescriptor<'js>>> {
+        let proxy = touch(this, ctx)?;
+        let sh = shared_of(this, ctx)?;
+        let describe = fns(ctx, &sh, |r| &r.descriptor)?;
+        let d: Value = describe.call((proxy.clone(), atom.to_value()?))?;
+        let Some(d) = d.into_object() else { return Ok(None) };
+        let flag = |k: &str| d.get::<_, Option<bool>>(k).map(|v| v.unwrap_or(false));
+        let (configurable, enumerable, writable) =
+            (flag("configurable")?, flag("enumerable")?, flag("writable")?);
+        if d.contains_key("get")? || d.contains_key("set")? {
+            // An accessor of the plain value: shown as the value it gives.
+            let v = proxy.get(atom)?;
+            return Ok(Some(PropertyDescriptor::new_value(v, configurable, enumerable, false)));
+        }
+        Ok(Some(PropertyDescriptor::new_value(d.get("value")?, configurable, enumerable, writable)))
+    }
+
+    fn exotic_get_own_property_names(
+        this: &JsCell<'js, Self>,
+        ctx: &Ctx<'js>,
+    ) -> Result<Vec<PropertyName<'js>>> {
+        let proxy = touch(this, ctx)?;
+        let sh = shared_of(this, ctx)?;
+        let own_keys = fns(ctx, &sh, |r| &r.own_keys)?;
+        let keys: Array = own_keys.call((proxy,))?;
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys.iter::<Value>() {
+            // Enumerability is asked of `exotic_get_own_property` by QuickJS.
+            out.push(PropertyName {
+                atom: Atom::from_value(ctx.clone(), &k?)?,
+                is_enumerable: false,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn shared_of<'js>(this: &JsCell<'js, LazyResult<'js>>, ctx: &Ctx<'js>) -> Result<Rc<Shared>> {
+    this.borrow()
+        .shared
+        .upgrade()
+        .ok_or_else(|| Exception::throw_message(ctx, "the runtime is gone"))
+}
+
+/// The lazy result of request `id` (whose answer's plain value is
+/// `plain_field` of it, or all of it) and what its pending entry settles.
+pub(crate) fn lazy<'js>(
+    ctx: &Ctx<'js>,
+    sh: &Rc<Shared>,
+    id: u64,
+    plain_field: Option<&'static str>,
+) -> Result<(Value<'js>, Settles)> {
+    let state = Rc::new(LazyState::default());
+    let settles = Settles::Lazy(Rc::downgrade(&state));
+    let r =
+        LazyResult { id, plain_field, state, shared: Rc::downgrade(sh), proxy: RefCell::new(None) };
+    Ok((Class::instance(ctx.clone(), r)?.into_value(), settles))
+}
+
+/// The Proxy a lazy result becomes when the script first touches it: its
+/// Promise settled already if the answer came, else left to the pending
+/// entry (which now settles the Promise).
+fn touch<'js>(this: &JsCell<'js, LazyResult<'js>>, ctx: &Ctx<'js>) -> Result<Object<'js>> {
+    // No borrow of the cell is held across a QuickJS allocation (a GC may
+    // trace this object).
+    let made = this.borrow().proxy.borrow().clone();
+    if let Some(p) = made {
+        return Ok(p);
+    }
+    let (id, plain_field, state) = {
+        let me = this.borrow();
+        (me.id, me.plain_field, me.state.clone())
+    };
+    let sh = shared_of(this, ctx)?;
+    let make = fns(ctx, &sh, |r| &r.make)?;
+    let (promise, resolve, reject) = Promise::new(ctx)?;
+    let answer = state.answer.borrow_mut().take();
+    let proxy: Object = match answer {
+        None => {
+            if let Some(p) = sh.pending.borrow_mut().get_mut(&id) {
+                p.settles = Settles::Promise {
+                    promise: Persistent::save(ctx, promise.clone()),
+                    resolve: Persistent::save(ctx, resolve),
+                    reject: Persistent::save(ctx, reject),
+                };
+            }
+            make.call((promise, id as f64, PENDING, Value::new_undefined(ctx.clone())))?
+        }
+        Some(Answer::Value(v)) => {
+            let (whole, plain) = whole_and_plain(ctx, &v, plain_field)?;
+            resolve.call::<_, ()>((whole,))?;
+            make.call((promise, id as f64, VALUE, plain))?
+        }
+        Some(Answer::Error(msg)) => {
+            // Reported when it came (no handler then): not again.
+            let e = Exception::from_message(ctx.clone(), &msg)?.into_value();
+            reject.call::<_, ()>((e.clone(),))?;
+            make.call((promise, 0.0, ERROR, e))?
+        }
+    };
+    *this.borrow().proxy.borrow_mut() = Some(proxy.clone());
+    Ok(proxy)
+}
+
+/// An answer as the Promise's value (all of it) and as the plain value.
+fn whole_and_plain<'js>(
+    ctx: &Ctx<'js>,
+    v: &serde_json::Value,
+    plain_field: Option<&'static str>,
+) -> Result<(Value<'js>, Value<'js>)> {
+    let whole = js::from_json(ctx, v)?;
+    let plain = match plain_field.and_then(|f| v.get(f)) {
+        Some(field) => js::from_json(ctx, field)?,
+        None => whole.clone(),
+    };
+    Ok((whole, plain))
 }
 
 /// Per call: what [`wait`] (and a helper refusing its arguments) adds up
@@ -65,6 +311,10 @@ pub(crate) struct WaitTally {
     pub(crate) wait_ns: u64,
     pub(crate) over_budget: u64,
     pub(crate) argument_errors: u64,
+    /// Helper calls refused at a per-agent limit (`Shared::limit_hit`).
+    pub(crate) limits_hit: u64,
+    /// Console lines dropped by the per-agent rate limit.
+    pub(crate) console_suppressed: u64,
 }
 
 /// State of a result as `results.js` keeps it.
@@ -90,7 +340,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>) -> Result<ResultFns>
     let f = |i: usize| -> Result<Persistent<Function<'static>>> {
         Ok(Persistent::save(ctx, fns.get::<Function>(i)?))
     };
-    Ok(ResultFns { make: f(0)?, settle: f(1)?, plain: f(2)? })
+    Ok(ResultFns { make: f(0)?, settle: f(1)?, plain: f(2)?, own_keys: f(3)?, descriptor: f(4)? })
 }
 
 fn fns<'js>(
@@ -103,17 +353,6 @@ fn fns<'js>(
         Some(f) => f.restore(ctx),
         None => Err(Exception::throw_message(ctx, "helper results are not set up")),
     }
-}
-
-/// The result of request `id` whose Promise is `promise`, pending.
-pub(crate) fn pending<'js>(
-    ctx: &Ctx<'js>,
-    sh: &Shared,
-    promise: Promise<'js>,
-    id: u64,
-) -> Result<Value<'js>> {
-    let make = fns(ctx, sh, |r| &r.make)?;
-    make.call((promise, id as f64, PENDING, Value::new_undefined(ctx.clone())))
 }
 
 /// A result that failed at once with `error` (its Promise is rejected).
@@ -148,22 +387,40 @@ pub(crate) fn complete<'js>(
 ) -> Result<()> {
     let Some(p) = sh.pending.borrow_mut().remove(&c.request_id) else { return Ok(()) };
     sh.counters.borrow_mut().completions += 1;
+    let (promise, resolve, reject) = match p.settles {
+        Settles::Lazy(state) => {
+            // Nothing JS is built for an untouched result; a dropped one's
+            // answer goes here, a failure reported as a Promise's would be.
+            if let Err(msg) = &c.result {
+                sh.counters.borrow_mut().unhandled_rejections += 1;
+                sh.print(
+                    &p.agent,
+                    crate::console::ConsoleLevel::Error,
+                    format!("unhandled rejection of a helper's Promise: {msg}"),
+                );
+            }
+            if let Some(state) = state.upgrade() {
+                *state.answer.borrow_mut() = Some(match c.result {
+                    Ok(v) => Answer::Value(v),
+                    Err(msg) => Answer::Error(msg),
+                });
+            }
+            return Ok(());
+        }
+        Settles::Promise { promise, resolve, reject } => (promise, resolve, reject),
+    };
     let settle = fns(ctx, sh, |r| &r.settle)?;
-    let promise = p.promise.restore(ctx)?;
+    let promise = promise.restore(ctx)?;
     match c.result {
         Ok(v) => {
-            let whole = js::from_json(ctx, &v)?;
-            let plain = match p.plain_field.and_then(|f| v.get(f)) {
-                Some(field) => js::from_json(ctx, field)?,
-                None => whole.clone(),
-            };
+            let (whole, plain) = whole_and_plain(ctx, &v, p.plain_field)?;
             settle.call::<_, ()>((promise, VALUE, plain))?;
-            p.resolve.restore(ctx)?.call::<_, ()>((whole,))
+            resolve.restore(ctx)?.call::<_, ()>((whole,))
         }
         Err(msg) => {
             let e = Exception::from_message(ctx.clone(), &msg)?;
             settle.call::<_, ()>((promise, ERROR, e.clone()))?;
-            let reject = p.reject.restore(ctx)?;
+            let reject = reject.restore(ctx)?;
             if !waited {
                 sh.rejections.borrow_mut().agent = Some(p.agent.clone());
             }

@@ -190,6 +190,16 @@ pub struct RuntimeCounters {
     /// Compiled queries dropped because the cache was full
     /// (`scripting.kflCacheEntries`).
     pub kfl_cache_evictions: u64,
+    /// `jobs.schedule` calls refused at `scripting.maxJobsPerAgent`.
+    pub jobs_refused: u64,
+    /// `setTimeout`/`setInterval` calls refused at
+    /// `scripting.maxTimersPerAgent`.
+    pub timers_refused: u64,
+    /// Console lines dropped by `scripting.consoleLinesPerSecond`.
+    pub console_lines_suppressed: u64,
+    /// Inputs (items, packets) not handed to an agent's hook because its
+    /// script core was behind and that agent was shed (`scripting.shedAbove`).
+    pub shed: u64,
 }
 
 /// Where `AgentRuntime::spares` keeps the object of the last item and of
@@ -269,10 +279,9 @@ pub(crate) struct Timer {
     pub(crate) owner: u64,
 }
 
+/// An effect waiting for its answer, and what its answer settles.
 pub(crate) struct PendingPromise {
-    pub(crate) promise: Persistent<rquickjs::Promise<'static>>,
-    pub(crate) resolve: Persistent<Function<'static>>,
-    pub(crate) reject: Persistent<Function<'static>>,
+    pub(crate) settles: crate::results::Settles,
     pub(crate) agent: Arc<str>,
     /// `vendor.webhook`, ... (for a wait's error).
     pub(crate) helper: &'static str,
@@ -314,6 +323,14 @@ pub(crate) struct Shared {
     secrets: RefCell<Vec<String>>,
     pub(crate) max_line: usize,
     pub(crate) max_pending: usize,
+    /// `scripting.maxJobsPerAgent`, `scripting.maxTimersPerAgent`.
+    pub(crate) max_jobs: usize,
+    pub(crate) max_timers: usize,
+    /// Per agent, its `console.*` budget (`scripting.consoleLinesPerSecond`).
+    console_budgets: RefCell<HashMap<Arc<str>, ConsoleBudget>>,
+    console_rate: f64,
+    /// Some agent has lines suppressed not yet reported.
+    console_owed: Cell<bool>,
     pub(crate) next_request: Cell<u64>,
     pub(crate) pending: RefCell<HashMap<u64, PendingPromise>>,
     pub(crate) rejections: Rc<RefCell<Rejections>>,
@@ -352,6 +369,100 @@ impl Shared {
         self.wait_tally.set(t);
     }
 
+    /// A helper refused because the agent is at one of its limits
+    /// (`scripting.maxJobsPerAgent`, ...): counted by `count`, tallied for
+    /// the call (which then counts as a fault of the agent even when the
+    /// script catches the error), and the catchable `Error` to throw.
+    pub(crate) fn limit_hit(
+        &self,
+        ctx: &rquickjs::Ctx<'_>,
+        count: fn(&mut RuntimeCounters),
+        msg: &str,
+    ) -> rquickjs::Error {
+        count(&mut self.counters.borrow_mut());
+        let mut t = self.wait_tally.get();
+        t.limits_hit += 1;
+        self.wait_tally.set(t);
+        rquickjs::Exception::throw_message(ctx, msg)
+    }
+
+    /// Whether `agent` may print a console line now
+    /// (`scripting.consoleLinesPerSecond`, a token bucket holding one
+    /// second's worth). A refused line is counted; the first line allowed
+    /// after refusals is preceded by one saying how many were suppressed.
+    pub(crate) fn console_allowed(&self, agent: &Arc<str>) -> bool {
+        let now = Instant::now();
+        let owed = {
+            let mut budgets = self.console_budgets.borrow_mut();
+            let b = budgets.entry(agent.clone()).or_insert(ConsoleBudget {
+                tokens: self.console_rate,
+                last: now,
+                suppressed: 0,
+                since: now,
+            });
+            b.refill(now, self.console_rate);
+            if b.tokens < 1.0 {
+                b.suppressed += 1;
+                if b.suppressed == 1 {
+                    b.since = now;
+                }
+                drop(budgets);
+                self.console_owed.set(true);
+                self.counters.borrow_mut().console_lines_suppressed += 1;
+                let mut t = self.wait_tally.get();
+                t.console_suppressed += 1;
+                self.wait_tally.set(t);
+                return false;
+            }
+            b.tokens -= 1.0;
+            b.take_owed(now)
+        };
+        if let Some((n, over)) = owed {
+            self.print_suppressed(agent, n, over);
+        }
+        true
+    }
+
+    /// Reports lines suppressed a second or more ago for agents that have
+    /// not printed since (called between calls).
+    pub(crate) fn report_suppressed(&self) {
+        if !self.console_owed.get() {
+            return;
+        }
+        let now = Instant::now();
+        let mut due = Vec::new();
+        let mut left = false;
+        for (agent, b) in self.console_budgets.borrow_mut().iter_mut() {
+            if b.suppressed == 0 {
+                continue;
+            }
+            if now.duration_since(b.since) >= Duration::from_secs(1) {
+                if let Some((n, over)) = b.take_owed(now) {
+                    due.push((agent.clone(), n, over));
+                }
+            } else {
+                left = true;
+            }
+        }
+        self.console_owed.set(left);
+        for (agent, n, over) in due {
+            self.print_suppressed(&agent, n, over);
+        }
+    }
+
+    fn print_suppressed(&self, agent: &Arc<str>, n: u64, over: Duration) {
+        self.print(
+            agent,
+            ConsoleLevel::Error,
+            format!(
+                "{n} console line(s) suppressed over {:.1} s: more than \
+                 scripting.consoleLinesPerSecond ({}) per second",
+                over.as_secs_f64(),
+                self.console_rate
+            ),
+        );
+    }
+
     /// Sends one console line, secrets masked and length bounded.
     pub(crate) fn print(&self, agent: &Arc<str>, level: ConsoleLevel, mut text: String) {
         for s in self.secrets.borrow().iter() {
@@ -379,6 +490,32 @@ impl Shared {
     }
 }
 
+/// One agent's console budget (`Shared::console_allowed`).
+struct ConsoleBudget {
+    tokens: f64,
+    last: Instant,
+    /// Lines refused since the last report, and when the first was.
+    suppressed: u64,
+    since: Instant,
+}
+
+impl ConsoleBudget {
+    fn refill(&mut self, now: Instant, rate: f64) {
+        let dt = now.duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + dt * rate).min(rate.max(1.0));
+        self.last = now;
+    }
+
+    /// The lines suppressed and over how long, reset.
+    fn take_owed(&mut self, now: Instant) -> Option<(u64, Duration)> {
+        if self.suppressed == 0 {
+            return None;
+        }
+        let n = std::mem::take(&mut self.suppressed);
+        Some((n, now.duration_since(self.since)))
+    }
+}
+
 struct Agent {
     name: Arc<str>,
     file: String,
@@ -392,6 +529,9 @@ struct Agent {
     source_hash: u64,
     /// Kept to load the agent again when the env changes.
     source: Arc<str>,
+    /// Moving average of what one call of its `onItemCaptured` or
+    /// `onPacketCaptured` costs, in nanoseconds: who is shed first.
+    cost_ns: f64,
 }
 
 impl Agent {
@@ -618,6 +758,13 @@ pub struct AgentRuntime {
     memory_limit_mb: u32,
     gc_needed: bool,
     data_dir: PathBuf,
+    /// Shedding (`scripting.shedAbovePercent`): the mark as a fraction of a
+    /// ring, how many of the costliest agents are shed now, which ones (by
+    /// agent index), and the backlog seen last.
+    shed_above: f32,
+    shed_level: usize,
+    shed: Vec<bool>,
+    last_fill: f32,
     /// Tells when an item's objects can be reused for the next item.
     probe: Probe,
     /// The objects of the last item and packet (`SPARE_ITEM`,
@@ -693,6 +840,11 @@ impl AgentRuntime {
             secrets: RefCell::new(secrets_of(&cfg.env)),
             max_line: cfg.max_console_line_bytes as usize,
             max_pending,
+            console_budgets: RefCell::new(HashMap::new()),
+            console_rate: f64::from(cfg.console_lines_per_second),
+            console_owed: Cell::new(false),
+            max_jobs: cfg.max_jobs_per_agent as usize,
+            max_timers: cfg.max_timers_per_agent as usize,
             next_request: Cell::new(1),
             pending: RefCell::new(HashMap::new()),
             rejections,
@@ -731,6 +883,10 @@ impl AgentRuntime {
             memory_limit_mb: cfg.memory_limit_mb,
             gc_needed: false,
             data_dir: cfg.data_dir.clone(),
+            shed_above: f32::from(cfg.shed_above_percent) / 100.0,
+            shed_level: 0,
+            shed: Vec::new(),
+            last_fill: 0.0,
             proto,
             probe,
             spares: [None, None],
@@ -854,6 +1010,7 @@ impl AgentRuntime {
             warnings: warnings.clone(),
             source_hash: hash_source(source),
             source: Arc::from(source),
+            cost_ns: 0.0,
         };
         new.stats.site(CallSite::Load).record(elapsed, Outcome::Ok);
         match self.agents.iter().position(|a| *a.name == *name) {
@@ -941,6 +1098,9 @@ impl AgentRuntime {
     }
 
     fn rebuild(&mut self) {
+        // Agents came or went: shedding starts over from what it measures.
+        self.shed_level = 0;
+        self.shed = vec![false; self.agents.len()];
         let mut mask = 0u8;
         for h in Hook::ALL {
             let list: Vec<usize> = self
@@ -985,6 +1145,83 @@ impl AgentRuntime {
     #[inline]
     pub fn hook_mask(&self) -> u8 {
         self.mask
+    }
+
+    // -----------------------------------------------------------------
+    // Shedding
+
+    /// Tells the runtime how full its input rings are (`fill`, the fullest
+    /// one's occupancy, 0 to 1), once per pass over them: at or above
+    /// `scripting.shedAbovePercent` while not draining, one more of the
+    /// costliest agents is shed; below half the mark, the last one shed is
+    /// let back. A script core's loop calls it; inline runtimes never shed.
+    pub fn backlog(&mut self, fill: f32) {
+        if self.shed_above <= 0.0 {
+            return;
+        }
+        let before = self.shed_level;
+        if fill >= self.shed_above && fill >= self.last_fill {
+            let candidates = self.shed_candidates().len();
+            self.shed_level = (self.shed_level + 1).min(candidates);
+        } else if fill < self.shed_above / 2.0 {
+            self.shed_level = self.shed_level.saturating_sub(1);
+        }
+        self.last_fill = fill;
+        if self.shed_level != before {
+            self.pick_shed();
+        }
+    }
+
+    /// Agents that may be shed: running, with an input hook.
+    fn shed_candidates(&self) -> Vec<usize> {
+        (0..self.agents.len())
+            .filter(|&i| {
+                self.agents.get(i).is_some_and(|a| {
+                    a.quarantined.is_none()
+                        && (a.defines(Hook::ItemCaptured) || a.defines(Hook::PacketCaptured))
+                })
+            })
+            .collect()
+    }
+
+    /// Marks the `shed_level` costliest candidates as shed.
+    fn pick_shed(&mut self) {
+        let mut by_cost = self.shed_candidates();
+        let cost = |i: &usize| self.agents.get(*i).map_or(0.0, |a| a.cost_ns);
+        by_cost.sort_by(|a, b| cost(b).total_cmp(&cost(a)));
+        self.shed = vec![false; self.agents.len()];
+        for i in by_cost.into_iter().take(self.shed_level) {
+            if let Some(s) = self.shed.get_mut(i) {
+                *s = true;
+            }
+        }
+    }
+
+    /// Agents shed now (for tests and the status API).
+    pub fn shed_agents(&self) -> Vec<String> {
+        self.agents
+            .iter()
+            .zip(&self.shed)
+            .filter(|(_, s)| **s)
+            .map(|(a, _)| a.name.to_string())
+            .collect()
+    }
+
+    /// How many inputs of `hook` fit in `slice` at what the agents not
+    /// shed cost per input now (at least 1): a script core takes no more
+    /// than that from a ring before it looks at its backlog again, so one
+    /// slow agent cannot make it blind for a whole batch.
+    pub fn inputs_per(&self, hook: Hook, slice: Duration) -> usize {
+        let Some(list) = self.active.get(hook.index()) else { return 1 };
+        let per_input: f64 = list
+            .iter()
+            .filter(|&&i| !self.shed.get(i).copied().unwrap_or(false))
+            .filter_map(|&i| self.agents.get(i).map(|a| a.cost_ns))
+            .sum();
+        if per_input <= 0.0 {
+            return usize::MAX;
+        }
+        ((slice.as_nanos() as f64 / per_input) as usize).max(1)
     }
 
     // -----------------------------------------------------------------
@@ -1039,6 +1276,20 @@ impl AgentRuntime {
         let proto = self.proto.clone();
         let probe = self.probe;
         let mut stored = self.spares.get_mut(kind).and_then(Option::take);
+        // Shed agents are not called for this batch (`backlog`).
+        let shedding = self.shed_level > 0;
+        let shed: Vec<usize> = if shedding {
+            list.iter().copied().filter(|&i| self.shed.get(i).copied().unwrap_or(false)).collect()
+        } else {
+            Vec::new()
+        };
+        let kept_list: Vec<usize>;
+        let list = if shedding {
+            kept_list = list.iter().copied().filter(|i| !shed.contains(i)).collect();
+            &kept_list[..]
+        } else {
+            list
+        };
         let (mut calls, ctx, env) = self.calls();
         ctx.with(|ctx| {
             let fns: Vec<(usize, Function)> = calls.restore(&ctx, hook, list);
@@ -1081,6 +1332,14 @@ impl AgentRuntime {
         self.gc_needed |= calls.finish();
         if let Some(s) = self.spares.get_mut(kind) {
             *s = stored;
+        }
+        if !shed.is_empty() && count > 0 {
+            for &i in &shed {
+                if let Some(a) = self.agents.get_mut(i) {
+                    a.stats.site(CallSite::Hook(hook)).shed(count as u64);
+                }
+            }
+            self.shared.counters.borrow_mut().shed += (count * shed.len()) as u64;
         }
         count
     }
@@ -1343,6 +1602,7 @@ impl AgentRuntime {
         if !self.shared.rejections.borrow().unhandled.is_empty() {
             self.report_unhandled();
         }
+        self.shared.report_suppressed();
         if self.gc_needed {
             self.gc_needed = false;
             self.rt.run_gc();
@@ -1696,6 +1956,9 @@ impl Calls<'_> {
         if agent.quarantined.is_some() {
             return (CallResult::Skipped, t0);
         }
+        // What was tallied outside any call (Promise reactions, a load) is
+        // not this call's.
+        self.shared.wait_tally.set(crate::results::WaitTally::default());
         self.interrupt.arm(t0, budget);
         let r = invoke();
         self.interrupt.disarm();
@@ -1707,6 +1970,10 @@ impl Calls<'_> {
         };
         let t1 = Instant::now();
         let ns = u64::try_from(t1.duration_since(t0).as_nanos()).unwrap_or(u64::MAX);
+        if matches!(site, CallSite::Hook(Hook::ItemCaptured | Hook::PacketCaptured)) {
+            // 1/16 of each call: a few dozen calls follow a change of pace.
+            agent.cost_ns += (ns as f64 - agent.cost_ns) / 16.0;
+        }
         self.shared.counters.borrow_mut().hook_calls += 1;
         let waits = self.shared.wait_tally.get();
         if waits != crate::results::WaitTally::default() {
@@ -1714,6 +1981,18 @@ impl Calls<'_> {
             agent.stats.site(site).waited(waits);
         }
         match r {
+            Ok(v) if waits.limits_hit > 0 => {
+                // The script caught the limit's error: the call still counts
+                // as a fault, so an agent that keeps hitting a limit is
+                // quarantined like one that keeps throwing.
+                agent.stats.site(site).record(ns, Outcome::Ok);
+                let message = format!(
+                    "hit a per-agent limit {} time(s) in this call (see the error it threw)",
+                    waits.limits_hit
+                );
+                self.fault(i, site, CallEnd { outcome: Outcome::Error, message, at: None });
+                (CallResult::Ok(v), t1)
+            }
             Ok(v) => {
                 agent.stats.site(site).record(ns, Outcome::Ok);
                 agent.consecutive_faults = 0;

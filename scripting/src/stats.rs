@@ -119,6 +119,16 @@ pub struct HookStats {
     /// Helper calls refused for their arguments (missing, wrong type, bad
     /// value).
     pub helper_argument_errors: u64,
+    /// Helper calls refused at a per-agent limit (`scripting.maxJobsPerAgent`,
+    /// `scripting.maxTimersPerAgent`).
+    pub limits_hit: u64,
+    /// Console lines dropped by the per-agent rate limit
+    /// (`scripting.consoleLinesPerSecond`).
+    pub console_lines_suppressed: u64,
+    /// Inputs (items, packets) this agent's hook was not called for because
+    /// its script core was behind and the agent was the one shed
+    /// (`scripting.shedAbove`); the other agents of the core got them.
+    pub shed: u64,
     /// Sum of latencies (for a Prometheus summary's `_sum`).
     pub sum_ns: u64,
     pub p50_ns: u64,
@@ -143,6 +153,7 @@ pub(crate) struct SiteStats {
     interrupts: u64,
     out_of_memory: u64,
     waits: crate::results::WaitTally,
+    shed: u64,
     sum_ns: u64,
     latency: Option<Histogram<u64>>,
 }
@@ -155,6 +166,7 @@ impl SiteStats {
             interrupts: 0,
             out_of_memory: 0,
             waits: crate::results::WaitTally::default(),
+            shed: 0,
             sum_ns: 0,
             latency: None,
         }
@@ -166,6 +178,14 @@ impl SiteStats {
         self.waits.wait_ns = self.waits.wait_ns.saturating_add(t.wait_ns);
         self.waits.over_budget += t.over_budget;
         self.waits.argument_errors += t.argument_errors;
+        self.waits.limits_hit += t.limits_hit;
+        self.waits.console_suppressed += t.console_suppressed;
+    }
+
+    /// Counts `n` inputs not handed to this hook (shed).
+    #[inline]
+    pub(crate) fn shed(&mut self, n: u64) {
+        self.shed += n;
     }
 
     #[inline]
@@ -193,7 +213,7 @@ impl SiteStats {
         agent: &str,
         site: CallSite,
     ) -> Option<HookStats> {
-        if self.calls == 0 {
+        if self.calls == 0 && self.shed == 0 {
             return None;
         }
         let q = |p: f64| self.latency.as_ref().map_or(0, |h| h.value_at_quantile(p));
@@ -209,6 +229,9 @@ impl SiteStats {
             result_wait_ns: self.waits.wait_ns,
             result_waits_over_budget: self.waits.over_budget,
             helper_argument_errors: self.waits.argument_errors,
+            limits_hit: self.waits.limits_hit,
+            console_lines_suppressed: self.waits.console_suppressed,
+            shed: self.shed,
             sum_ns: self.sum_ns,
             p50_ns: q(0.5),
             p99_ns: q(0.99),

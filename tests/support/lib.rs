@@ -249,3 +249,45 @@ pub fn scrape_metrics(addr: &str) -> String {
     assert!(head.starts_with("HTTP/1.") && head.contains(" 200 "), "{head}");
     body.to_string()
 }
+
+/// Runs `cmd` to its end with stdout and stderr captured, sampling the
+/// child's peak resident memory (`VmHWM` of `/proc/PID/status`) every
+/// 20 ms; returns the output and the last peak read, in bytes (the peak
+/// up to a moment before the child exited).
+pub fn run_peak_rss(cmd: &mut Command) -> (Output, u64) {
+    use std::process::Stdio;
+    let mut child =
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawning the command");
+    let pid = child.id();
+    let read = |stream: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut s) = stream {
+                let _ = s.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = read(child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>));
+    let err = read(child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>));
+    let mut peak = 0u64;
+    let status = loop {
+        if let Some(kb) = vm_kib(pid, "VmHWM:") {
+            peak = peak.max(kb * 1024);
+        }
+        match child.try_wait().expect("waiting for the command") {
+            Some(status) => break status,
+            None => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    (Output { status, stdout, stderr }, peak)
+}
+
+/// A `Vm*` figure of `/proc/PID/status`, in KiB.
+pub fn vm_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
