@@ -573,6 +573,19 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
         None => (None, None, Vec::new()),
     };
     *kube_snapshot.lock().unwrap_or_else(|e| e.into_inner()) = kube_counters;
+    // Packet retention for `pcap.path` / `pcap.snapshot` (and the hub's pcap
+    // download): a ring per core, made on the core's thread.
+    let retention = {
+        let rcfg = cfg.dataplane.retention(cfg.reassembly.fragment_timeout_ms);
+        rcfg.is_on().then(|| dataplane::retention::Retention::new(rcfg, cores))
+    };
+    if let Some(r) = &retention {
+        // Packets are kept only once something will ask for them.
+        if list.iter().any(|(_, src)| src.contains("pcap.")) {
+            r.activate();
+        }
+        cp.handle().attach_retention(r.clone());
+    }
 
     // `skua run` is hub and worker in one process: the dashboard, the
     // hub-side runtime, and a link to it without HTTP.
@@ -650,7 +663,7 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
 
     let rcfg = cfg.reassembly.clone();
     let report = if cfg.scripting.script_cores == 0 {
-        let (scfg, list, node, console, effects, results, hub, hub_tap, pods) = (
+        let (scfg, list, node, console, effects, results, hub, hub_tap, pods, retention) = (
             cfg.scripting.clone(),
             Arc::new(list.clone()),
             node.clone(),
@@ -660,6 +673,7 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
             cp.handle(),
             hub_tap.clone(),
             pod_map.clone(),
+            retention.clone(),
         );
         capture(
             cfg,
@@ -688,6 +702,7 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
                 hub.hub().register(sink.mailbox());
                 crate::logging::forward_logs_to(sink.mailbox());
                 with_pods(Dissector::new(&rcfg, core as u16, sink), &pods)
+                    .with_retention(retention.as_ref().and_then(|r| r.writer(core)))
             },
             progress,
             |m| *monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone()),
@@ -712,7 +727,7 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
         *pool.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
         let producers: Arc<Mutex<Vec<Option<scripting::Producer>>>> =
             Arc::new(Mutex::new(producers.into_iter().map(Some).collect()));
-        let (hub_tap, pods) = (hub_tap.clone(), pod_map.clone());
+        let (hub_tap, pods, retention) = (hub_tap.clone(), pod_map.clone(), retention.clone());
         capture(
             cfg,
             cpus,
@@ -733,6 +748,7 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
                     ),
                     &pods,
                 )
+                .with_retention(retention.as_ref().and_then(|r| r.writer(core)))
             },
             progress,
             |m| *monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone()),
@@ -936,10 +952,14 @@ fn start_pod_watcher(
     let deliver = move |e: scripting::RuntimeEvent| {
         executor.hub().broadcast(&e);
     };
-    Ok(crate::kube::start_watching(
+    let w = crate::kube::start_watching(
         &cfg.kubernetes,
         crate::config::KubernetesScope::Node,
         rt,
         deliver,
-    )?)
+    )?;
+    if let Some(w) = &w {
+        cp.handle().attach_name_history(w.names.clone());
+    }
+    Ok(w)
 }

@@ -48,6 +48,11 @@ impl ControlPlane {
                 let mut s = gather();
                 s.integrations = h.counters();
                 s.agent_metrics = h.agent_metrics();
+                s.retention = h.retention().map(|r| crate::metrics::RetentionSample {
+                    cores: r.stats(),
+                    misses: r.misses(),
+                    store: h.pcap_store(),
+                });
                 metrics::render(&s)
             });
             match executor.tokio() {

@@ -106,8 +106,44 @@ pub enum Effect {
     FileDelete { path: PathBuf },
     /// `file.mkdir(path)` (with parents).
     FileMkdir { path: PathBuf },
-    /// `pcap.snapshot(seconds?)` → the pcapng path.
-    PcapSnapshot { seconds: Option<u32> },
+    /// `pcap.path(stream)` → the path of a pcapng file of that stream's
+    /// retained packets.
+    PcapPath { stream: u64 },
+    /// `pcap.snapshot(streams?, dir?)` / `pcap.snapshot(seconds)` → the
+    /// path of the pcapng file written (under `dir`, relative to the pcap
+    /// folder, when given).
+    PcapSnapshot { select: PcapSelect, dir: Option<PathBuf> },
+    /// `pcap.nameResolutionHistory()` → `{"<unix s>": {"<ip>[:port]":
+    /// {FullAddress, Namespace}}}` of the Kubernetes name maps seen.
+    PcapNameHistory,
+}
+
+/// Which retained packets `pcap.snapshot` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PcapSelect {
+    /// Every retained packet (`streams` not an array).
+    All,
+    /// The packets of these streams, merged in capture order.
+    Streams(Vec<u64>),
+    /// The last N seconds of every core (a number; skua's own form).
+    Seconds(u32),
+}
+
+/// Reads an item's `stream` as `pcap.path` and `pcap.snapshot` take it: the
+/// string `data.stream` is (decimal digits), or the same number.
+pub fn parse_stream(v: &Value) -> Result<u64, String> {
+    let bad = || format!("stream must be an item's `stream` (a string of digits), got {v}");
+    match v {
+        Value::String(s) => {
+            let t = s.trim();
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            t.parse::<u64>().map_err(|_| bad())
+        }
+        Value::Number(n) => n.as_u64().ok_or_else(bad),
+        _ => Err(bad()),
+    }
 }
 
 const REDACTED: &str = "***";
@@ -128,7 +164,9 @@ impl Effect {
             Effect::FileRead { .. } => "file.read",
             Effect::FileDelete { .. } => "file.delete",
             Effect::FileMkdir { .. } => "file.mkdir",
+            Effect::PcapPath { .. } => "pcap.path",
             Effect::PcapSnapshot { .. } => "pcap.snapshot",
+            Effect::PcapNameHistory => "pcap.nameResolutionHistory",
         }
     }
 
@@ -186,7 +224,18 @@ impl Effect {
             | Effect::FileMkdir { path } => {
                 json!({"path": path.to_string_lossy()})
             }
-            Effect::PcapSnapshot { seconds } => json!({"seconds": seconds}),
+            Effect::PcapPath { stream } => json!({"stream": stream.to_string()}),
+            Effect::PcapSnapshot { select, dir } => {
+                let dir = dir.as_ref().map(|d| d.to_string_lossy().into_owned());
+                match select {
+                    PcapSelect::All => json!({"streams": "all", "dir": dir}),
+                    PcapSelect::Streams(s) => json!({
+                        "streams": s.iter().map(u64::to_string).collect::<Vec<_>>(), "dir": dir,
+                    }),
+                    PcapSelect::Seconds(n) => json!({"seconds": n, "dir": dir}),
+                }
+            }
+            Effect::PcapNameHistory => json!({}),
         }
     }
 }

@@ -13,7 +13,7 @@
 //! | `vendor.influxdb` | `influxdb` | `influxdb.rs` |
 //! | `vendor.kinesis.put` | `kinesis` | `kinesis.rs` |
 //! | `file.*` | `file` | `file.rs` |
-//! | `pcap.snapshot` | `pcap` | `pcap.rs` |
+//! | `pcap.path`, `pcap.snapshot`, `pcap.nameResolutionHistory` | `pcap` | `pcap.rs` (on `dataplane::retention`), `kube/history.rs` |
 //! | `hub.action` | `hub` | `hub.rs` |
 //! | `prometheus.metric` | `prometheus` | `prometheus.rs` |
 
@@ -124,10 +124,11 @@ pub enum IntegrationError {
         retryable: bool,
         retry_after: Option<Duration>,
     },
-    /// A local I/O error (`file.*`, `pcap.snapshot`).
+    /// A local I/O error (`file.*`, `pcap.*`).
     #[error("{0}")]
     Io(String),
-    /// Something skua cannot do here (no packet ring attached).
+    /// Something skua cannot do here (packet retention off, a stream no
+    /// longer retained).
     #[error("{0}")]
     Unavailable(String),
 }

@@ -15,7 +15,8 @@
 //!   (items without a response, DNS with authority records, traffic
 //!   spread over seconds);
 //! - one file per area: `results.rs` (helper results used as values),
-//!   `hooks.rs`, `helpers.rs`, `items.rs`.
+//!   `hooks.rs`, `helpers.rs`, `items.rs`, `pcap.rs` (packet retention:
+//!   `pcap.*` files read back by Wireshark's tools).
 //!
 //! Adding a helper (the pattern the I/O integrations slot into): start
 //! its peer (an HTTP server here, an object store, Prometheus ... there),
@@ -30,6 +31,7 @@ mod capture;
 mod helpers;
 mod hooks;
 mod items;
+mod pcap;
 mod results;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +51,9 @@ pub struct Outcome {
     pub success: bool,
     pub stdout: String,
     pub stderr: String,
+    /// The run's folder (agents, `scripting.dataDir`): what the agents
+    /// wrote stays until the outcome is dropped.
+    pub dir: tempfile::TempDir,
 }
 
 impl Run {
@@ -122,6 +127,7 @@ impl Run {
             success: out.status.success(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            dir: self.dir,
         }
     }
 }
