@@ -19,12 +19,6 @@
 //!   connections interleaved message by message, messages cut at a
 //!   1448-byte MSS. Bytes and items per second.
 //!
-//! - `retention`: `http-api` and `http-mix` again, with packet retention
-//!   off (`dataplane.retention_bytes = 0`), idle (configured but no agent
-//!   uses `pcap.*`: one flag read per packet) and on (the default 32 MiB
-//!   ring per core, every packet kept): what keeping packets for
-//!   `pcap.path` costs a core.
-//!
 //! Before the timed runs it measures the resident memory of one million
 //! idle tracked flows (SYNs to distinct ports) and prints bytes per flow.
 //!
@@ -35,7 +29,6 @@ use std::path::PathBuf;
 
 use criterion::{criterion_group, Criterion, Throughput};
 use dataplane::dissect::{CountingSink, Dissector};
-use dataplane::retention::Retention;
 use dataplane::source::file::{FileSource, Input, Pace};
 use dataplane::source::{PacketSource, Poll};
 use dataplane::synth::traffic::{SizeMix, Traffic, TrafficSpec};
@@ -63,20 +56,6 @@ impl Core {
             counters: CoreCounters::default(),
             offset_ns: 0,
         }
-    }
-
-    /// A core with a retention ring of `bytes` that keeps its packets when
-    /// `active` (as when an agent uses `pcap.*`).
-    fn retaining(cfg: &ReassemblyConfig, bytes: u64, active: bool) -> Self {
-        let dp =
-            dataplane::config::DataplaneConfig { retention_bytes: bytes, ..Default::default() };
-        let retention = Retention::new(dp.retention(cfg.fragment_timeout_ms), 1);
-        if active {
-            retention.activate();
-        }
-        let mut core = Core::new(cfg);
-        core.dissector = Dissector::new(cfg, 0, CountingSink).with_retention(retention.writer(0));
-        core
     }
 
     /// Runs every frame through the stage; returns the items produced.
@@ -304,31 +283,10 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-fn retention(c: &mut Criterion) {
-    let cfg = ReassemblyConfig::default();
-    let mut g = c.benchmark_group("retention");
-    g.sample_size(10);
-    for (name, mix, exchanges) in
-        [("http-api", SizeMix::Api, 40_000), ("http-mix", SizeMix::Mixed, 2_000)]
-    {
-        let (frames, bytes, _) = generated(mix, exchanges);
-        g.throughput(Throughput::BytesDecimal(bytes));
-        let mut off = Core::new(&cfg);
-        g.bench_function(format!("{name} off"), |b| b.iter(|| off.pass(black_box(&frames))));
-        let mut idle = Core::retaining(&cfg, dataplane::config::DEFAULT_RETENTION_BYTES, false);
-        g.bench_function(format!("{name} idle"), |b| b.iter(|| idle.pass(black_box(&frames))));
-        let mut on = Core::retaining(&cfg, dataplane::config::DEFAULT_RETENTION_BYTES, true);
-        g.bench_function(format!("{name} on 32MiB"), |b| b.iter(|| on.pass(black_box(&frames))));
-    }
-    g.finish();
-}
-
 criterion_group!(group, benches);
-criterion_group!(retention_group, retention);
 
 fn main() {
     idle_flow_memory();
     group();
-    retention_group();
     Criterion::default().configure_from_args().final_summary();
 }
