@@ -43,6 +43,8 @@ pub struct Run {
     sets: Vec<String>,
     pcap: Option<PathBuf>,
     capture_clock: bool,
+    /// Environment variables of the process (`KUBECONFIG`).
+    vars: Vec<(String, String)>,
     dir: tempfile::TempDir,
 }
 
@@ -63,6 +65,7 @@ impl Run {
             sets: Vec::new(),
             pcap: None,
             capture_clock: false,
+            vars: Vec::new(),
             dir: tempfile::tempdir().unwrap(),
         }
     }
@@ -76,6 +79,12 @@ impl Run {
     /// Any other `--set`.
     pub fn set(mut self, kv: &str) -> Run {
         self.sets.push(kv.to_string());
+        self
+    }
+
+    /// An environment variable of the `skua` process.
+    pub fn var(mut self, key: &str, value: &str) -> Run {
+        self.vars.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -122,7 +131,11 @@ impl Run {
             args.push("--set".into());
             args.push(s.clone());
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_skua")).args(&args).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_skua"))
+            .args(&args)
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
         Outcome {
             success: out.status.success(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

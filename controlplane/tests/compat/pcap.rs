@@ -220,7 +220,9 @@ fn files_of(console: &[String]) -> (Files, Snapshot) {
     (files, snap)
 }
 
-fn run_whole_streams(cores: u32) {
+/// `live`: through `skua test-agent --live` (one thread, the capture's
+/// clock) instead of `skua run`.
+fn run_whole_streams(cores: u32, live: bool) {
     if tool("tshark").is_none() || tool("editcap").is_none() || tool("capinfos").is_none() {
         skua_suite::skip::missing("tshark, editcap and capinfos (Debian package tshark)");
         return;
@@ -238,14 +240,17 @@ fn run_whole_streams(cores: u32) {
     with_marker(&gen, &src, 100);
     // With two cores one script core sees the items of both (an inline
     // runtime per core would know only its own core's streams).
-    let out = Run::new("pcaps", WHOLE_STREAMS)
+    let mut run = Run::new("pcaps", WHOLE_STREAMS)
         .set(&format!("dataplane.cores={cores}"))
         .set(&format!("scripting.scriptCores={}", u32::from(cores > 1)))
         .set("pcap.pace=recorded")
         .set("pcap.speed=100")
         .set("scripting.hookBudgetMs=10000")
-        .pcap(&src)
-        .run();
+        .pcap(&src);
+    if live {
+        run = run.on_capture_clock();
+    }
+    let out = run.run();
     out.clean();
     let source = Source::read(&src);
     let (files, snap) = files_of(&out.console());
@@ -280,12 +285,17 @@ fn run_whole_streams(cores: u32) {
 
 #[test]
 fn pcap_path_holds_each_stream_of_a_generated_capture() {
-    run_whole_streams(1);
+    run_whole_streams(1, false);
 }
 
 #[test]
 fn pcap_path_holds_each_stream_with_two_cores() {
-    run_whole_streams(2);
+    run_whole_streams(2, false);
+}
+
+#[test]
+fn pcap_path_holds_each_stream_in_test_agent_live() {
+    run_whole_streams(1, true);
 }
 
 /// An agent calling `pcap.path(data.stream)` at every item of every corpus
@@ -410,4 +420,63 @@ function onItemCaptured(data) {
     assert!(at >= 0, "{current}");
     // Nothing was written outside the pcap folder.
     assert!(!dir.path().join("out").exists());
+}
+
+/// `pcap.nameResolutionHistory()` in a cluster (the loopback fake API
+/// server, named by a kubeconfig): the map published after the pod list
+/// names the pod by its IP, Kubeshark's way.
+#[test]
+fn name_resolution_history_names_the_pods_of_the_cluster() {
+    use controlplane::kube::fake_api::FakeApi;
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let (api, url) = rt.block_on(FakeApi::start()).unwrap();
+    api.add_pod(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "checkout-7f", "namespace": "shop", "uid": "u1", "resourceVersion": "1"},
+        "spec": {"nodeName": "node-9", "containers": [{"name": "app", "image": "app:1"}]},
+        "status": {"phase": "Running", "podIP": "10.1.0.7", "podIPs": [{"ip": "10.1.0.7"}]}
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\nusers:\n- name: fake\n  user: {{}}\n"
+        ),
+    )
+    .unwrap();
+    // The pod list comes in while the capture waits 1.5 s.
+    let pcap = crate::capture::Capture::new()
+        .get("/first", 200)
+        .wait_ms(1500)
+        .get("/__pcap_done", 200)
+        .write(dir.path(), "k.pcap");
+    let agent = r#"
+function onItemCaptured(data) {
+  if (data.request.path === "/__pcap_done")
+    console.log("names " + JSON.stringify(pcap.nameResolutionHistory()));
+}
+"#;
+    let out = Run::new("names", agent)
+        .var("KUBECONFIG", kubeconfig.to_str().unwrap())
+        .set("kubernetes.enabled=true")
+        .set("kubernetes.scope=cluster")
+        .set("kubernetes.services=false")
+        .set("pcap.pace=recorded")
+        .pcap(&pcap)
+        .run();
+    out.clean();
+    let line = out.console().into_iter().find_map(|l| l.strip_prefix("names ").map(String::from));
+    let names: serde_json::Value = serde_json::from_str(&line.expect("a names line")).unwrap();
+    let maps = names.as_object().unwrap();
+    assert!(!maps.is_empty(), "{names}");
+    for (at, map) in maps {
+        assert!(at.parse::<u64>().unwrap() > 1_700_000_000, "{at}");
+        assert_eq!(
+            map["10.1.0.7"],
+            serde_json::json!({"FullAddress": "checkout-7f.shop", "Namespace": "shop"}),
+            "{names}"
+        );
+    }
 }
