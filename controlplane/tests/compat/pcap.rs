@@ -382,6 +382,8 @@ function onItemCaptured(data) {
   attempt("badseconds", function () { return pcap.snapshot(-1); });
   attempt("names", function () { return JSON.stringify(pcap.nameResolutionHistory()); });
   attempt("current", function () { return pcap.path(data.stream).indexOf("stream-"); });
+  attempt("seconds", function () { return pcap.snapshot(5); });
+  attempt("all", function () { return pcap.snapshot(); });
 }
 "#;
     let out = Run::new("bad", agent)
@@ -420,6 +422,23 @@ function onItemCaptured(data) {
     assert!(at >= 0, "{current}");
     // Nothing was written outside the pcap folder.
     assert!(!dir.path().join("out").exists());
+    // `pcap.snapshot(seconds)` and `pcap.snapshot()`: what the 8 KiB ring
+    // still holds, every packet one of the source's, in its order.
+    if tool("tshark").is_none() || tool("editcap").is_none() || tool("capinfos").is_none() {
+        skua_suite::skip::missing("tshark, editcap and capinfos (Debian package tshark)");
+        return;
+    }
+    let source = Source::read(&src);
+    for what in ["seconds", "all"] {
+        let l = line(what);
+        let path = l.strip_prefix(&format!("ok {what} ")).unwrap_or_else(|| panic!("{l}"));
+        let got = written(Path::new(path));
+        let at: Vec<usize> = got.iter().map(|f| source.at[f]).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{what}: out of order");
+        // The ring's newest packets are the marker conversation's.
+        let marker = &source.convo[source.frames.len() - 1];
+        assert_eq!(&source.convo[*at.last().unwrap()], marker, "{what}");
+    }
 }
 
 /// `pcap.nameResolutionHistory()` in a cluster (the loopback fake API
