@@ -781,9 +781,23 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
     }
     drop(local_hub);
     let drain = cp.shutdown();
+    // Packets kept for pcap.* and what their budgets evicted (when an agent
+    // used them).
+    let kept = retention.as_ref().filter(|r| r.is_active()).map(|r| {
+        let cores = r.stats();
+        let sum =
+            |f: fn(&dataplane::retention::RetentionStats) -> u64| cores.iter().map(f).sum::<u64>();
+        let misses: u64 = r.misses().iter().map(|(_, n)| n).sum();
+        (sum(|c| c.packets), sum(|c| c.evicted_bytes), sum(|c| c.evicted_age), misses)
+    });
     match args.summary {
         SummaryFormat::Json => {
             let mut v = summary::to_json(&report);
+            if let Some((packets, bytes, age, misses)) = kept {
+                v["retention"] = serde_json::json!({
+                    "packets": packets, "evictedBytes": bytes, "evictedAge": age, "streamMisses": misses,
+                });
+            }
             v["agents"] = serde_json::to_value(
                 stats
                     .iter()
@@ -808,6 +822,11 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
             }
             if drain.abandoned > 0 {
                 println!("deliveries abandoned at exit (drain timeout): {}", drain.abandoned);
+            }
+            if let Some((packets, bytes, age, misses)) = kept {
+                println!(
+                    "retention: {packets} packets kept, evicted {bytes} for room and {age} for age; {misses} pcap.* streams not retained"
+                );
             }
         }
     }

@@ -420,6 +420,14 @@ function onItemCaptured(data) {
     let current = line("current");
     let at: i64 = current.trim_start_matches("ok current ").parse().unwrap_or(-1);
     assert!(at >= 0, "{current}");
+    // The exit summary counts what the budget evicted and the miss.
+    let summary = out.stdout.lines().find(|l| l.starts_with("retention: ")).unwrap_or_default();
+    let n = |after: &str| -> u64 {
+        let rest =
+            &summary[summary.find(after).unwrap_or_else(|| panic!("{summary}")) + after.len()..];
+        rest.split(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(n("evicted ") > 0 && n("; ") >= 2, "{summary}");
     // Nothing was written outside the pcap folder.
     assert!(!dir.path().join("out").exists());
     // `pcap.snapshot(seconds)` and `pcap.snapshot()`: what the 8 KiB ring
