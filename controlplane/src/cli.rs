@@ -619,6 +619,19 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
         None => (None, None, Vec::new()),
     };
     *kube_snapshot.lock().unwrap_or_else(|e| e.into_inner()) = kube_counters;
+    // Packet retention for `pcap.path` / `pcap.snapshot` (and the hub's pcap
+    // download): a ring per core, made on the core's thread.
+    let retention = {
+        let rcfg = cfg.dataplane.retention(cfg.reassembly.fragment_timeout_ms);
+        rcfg.is_on().then(|| dataplane::retention::Retention::new(rcfg, cores))
+    };
+    if let Some(r) = &retention {
+        // Packets are kept only once something will ask for them.
+        if list.iter().any(|(_, src)| src.contains("pcap.")) {
+            r.activate();
+        }
+        cp.handle().attach_retention(r.clone());
+    }
 
     // `skua run` is hub and worker in one process: the dashboard, the
     // hub-side runtime, and a link to it without HTTP.
@@ -717,7 +730,7 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
     let rcfg = cfg.reassembly.clone();
     let report = if cfg.scripting.script_cores == 0 {
         hold(&link);
-        let (scfg, list, node, console, effects, results, hub, hub_tap, pods) = (
+        let (scfg, list, node, console, effects, results, hub, hub_tap, pods, retention) = (
             cfg.scripting.clone(),
             Arc::new(list.clone()),
             node.clone(),
@@ -727,6 +740,7 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
             cp.handle(),
             hub_tap.clone(),
             pod_map.clone(),
+            retention.clone(),
         );
         capture(
             cfg,
@@ -758,6 +772,7 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
                 sink.apply_events();
                 crate::logging::forward_logs_to(sink.mailbox());
                 with_pods(Dissector::new(&rcfg, core as u16, sink), &pods)
+                    .with_retention(retention.as_ref().and_then(|r| r.writer(core)))
             },
             progress,
             |m| *monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone()),
@@ -784,7 +799,7 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
         *pool.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
         let producers: Arc<Mutex<Vec<Option<scripting::Producer>>>> =
             Arc::new(Mutex::new(producers.into_iter().map(Some).collect()));
-        let (hub_tap, pods) = (hub_tap.clone(), pod_map.clone());
+        let (hub_tap, pods, retention) = (hub_tap.clone(), pod_map.clone(), retention.clone());
         capture(
             cfg,
             cpus,
@@ -805,6 +820,7 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
                     ),
                     &pods,
                 )
+                .with_retention(retention.as_ref().and_then(|r| r.writer(core)))
             },
             progress,
             |m| *monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone()),
@@ -837,9 +853,23 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
     }
     drop(local_hub);
     let drain = cp.shutdown();
+    // Packets kept for pcap.* and what their budgets evicted (when an agent
+    // used them).
+    let kept = retention.as_ref().filter(|r| r.is_active()).map(|r| {
+        let cores = r.stats();
+        let sum =
+            |f: fn(&dataplane::retention::RetentionStats) -> u64| cores.iter().map(f).sum::<u64>();
+        let misses: u64 = r.misses().iter().map(|(_, n)| n).sum();
+        (sum(|c| c.packets), sum(|c| c.evicted_bytes), sum(|c| c.evicted_age), misses)
+    });
     match args.summary {
         SummaryFormat::Json => {
             let mut v = summary::to_json(&report);
+            if let Some((packets, bytes, age, misses)) = kept {
+                v["retention"] = serde_json::json!({
+                    "packets": packets, "evictedBytes": bytes, "evictedAge": age, "streamMisses": misses,
+                });
+            }
             v["agents"] = serde_json::to_value(
                 stats
                     .iter()
@@ -866,6 +896,11 @@ fn run_with_agents(cfg: &Config, args: &RunArgs, plan: AgentRun<'_>) -> Result<E
             }
             if drain.abandoned > 0 {
                 println!("deliveries abandoned at exit (drain timeout): {}", drain.abandoned);
+            }
+            if let Some((packets, bytes, age, misses)) = kept {
+                println!(
+                    "retention: {packets} packets kept, evicted {bytes} for room and {age} for age; {misses} pcap.* streams not retained"
+                );
             }
         }
     }
@@ -1010,10 +1045,14 @@ fn start_pod_watcher(
     let deliver = move |e: scripting::RuntimeEvent| {
         executor.hub().broadcast(&e);
     };
-    Ok(crate::kube::start_watching(
+    let w = crate::kube::start_watching(
         &cfg.kubernetes,
         crate::config::KubernetesScope::Node,
         rt,
         deliver,
-    )?)
+    )?;
+    if let Some(w) = &w {
+        cp.handle().attach_name_history(w.names.clone());
+    }
+    Ok(w)
 }

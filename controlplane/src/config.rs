@@ -73,6 +73,10 @@ pub struct KubernetesConfig {
     /// cores, in milliseconds (the map is rebuilt whole at most this often).
     /// Default 200.
     pub map_publish_ms: u64,
+    /// Published IP → pod maps kept for `pcap.nameResolutionHistory()`
+    /// (each a copy of the map, one per second at most); the oldest is
+    /// dropped past it. 0 keeps none. Default 64.
+    pub name_history: usize,
 }
 
 /// `kubernetes.scope`.
@@ -93,6 +97,7 @@ impl Default for KubernetesConfig {
             event_queue: 1024,
             services: true,
             map_publish_ms: 200,
+            name_history: 64,
         }
     }
 }

@@ -49,6 +49,11 @@ impl ControlPlane {
                 s.integrations = h.counters();
                 s.agent_metrics = h.agent_metrics();
                 s.limit_hits = Some(h.limit_hits());
+                s.retention = h.retention().map(|r| crate::metrics::RetentionSample {
+                    cores: r.stats(),
+                    misses: r.misses(),
+                    store: h.pcap_store(),
+                });
                 metrics::render(&s)
             });
             match executor.tokio() {

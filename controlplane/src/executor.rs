@@ -26,7 +26,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver};
-use scripting::{Completion, Effect, EffectRequest, EffectResult};
+use scripting::{Completion, Effect, EffectRequest, EffectResult, PcapSelect};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Semaphore};
 
@@ -35,12 +35,14 @@ use crate::integrations::counters::IntegrationCounters;
 use crate::integrations::file::{FileLimits, FileOp, FileStore, Roots};
 use crate::integrations::http::HttpClient;
 use crate::integrations::hub::HubRouter;
-use crate::integrations::pcap::{self, PacketRing};
+use crate::integrations::pcap::{PcapStore, Selection, StoreStats};
 use crate::integrations::prometheus::{AgentFamily, AgentMetrics};
 use crate::integrations::retry::{with_retries, Failed};
 use crate::integrations::storage::{self, AzureAuth, NodePrefix, Stores, Target};
 use crate::integrations::{block_pod, chatgpt, elastic, influxdb, kinesis, slack, webhook};
 use crate::integrations::{Integration, IntegrationError, IntegrationSnapshot, IntegrationsConfig};
+use crate::kube::NameHistory;
+use dataplane::retention::Retention;
 
 /// Where the executor runs and what it needs from the rest of skua.
 #[derive(Debug, Clone, Default)]
@@ -156,7 +158,9 @@ pub fn integration_of(e: &Effect) -> Integration {
         | Effect::FileTar { .. }
         | Effect::FileTemp { .. }
         | Effect::FileMkdirTemp { .. } => Integration::File,
-        Effect::PcapSnapshot { .. } => Integration::Pcap,
+        Effect::PcapSnapshot { .. } | Effect::PcapPath { .. } | Effect::PcapNameHistory => {
+            Integration::Pcap
+        }
         Effect::WebhookForm { .. } => Integration::Webhook,
         Effect::Elastic { .. } => Integration::Elastic,
         Effect::ChatgptPrompt { .. } => Integration::Chatgpt,
@@ -220,7 +224,12 @@ struct Shared {
         std::sync::Mutex<std::collections::HashMap<Arc<str>, tokio::sync::oneshot::Receiver<()>>>,
     /// The Kubernetes client of `hub.blockPod`, made on first use.
     kube: tokio::sync::OnceCell<kube::Client>,
-    ring: RwLock<Option<Arc<dyn PacketRing>>>,
+    /// The capture's packet retention (`pcap.path`, `pcap.snapshot`).
+    retention: RwLock<Option<Arc<Retention>>>,
+    /// The pcap folder the files go to.
+    store: PcapStore,
+    /// Kubernetes name maps seen (`pcap.nameResolutionHistory`).
+    names: RwLock<Option<Arc<NameHistory>>>,
     last_log_s: Vec<AtomicU64>,
     suppressed: Vec<AtomicU64>,
     started: Instant,
@@ -240,12 +249,7 @@ impl Shared {
 
     /// Where `pcap.snapshot` (and `pcap.path`) write, absolute.
     fn pcap_dir(&self) -> PathBuf {
-        let dir = if self.cfg.pcap.dir.is_empty() {
-            self.ctx.data_dir.join("pcap")
-        } else {
-            PathBuf::from(&self.cfg.pcap.dir)
-        };
-        std::path::absolute(&dir).unwrap_or(dir)
+        pcap_dir(&self.cfg, &self.ctx)
     }
 
     fn node_prefix(&self) -> NodePrefix {
@@ -355,11 +359,29 @@ impl ExecutorHandle {
         &self.shared.hub
     }
 
-    /// Gives `pcap.snapshot` its packets.
-    pub fn attach_packet_ring(&self, ring: Arc<dyn PacketRing>) {
-        if let Ok(mut r) = self.shared.ring.write() {
-            *r = Some(ring);
+    /// Gives `pcap.path` and `pcap.snapshot` the capture's packets.
+    pub fn attach_retention(&self, retention: Arc<Retention>) {
+        if let Ok(mut r) = self.shared.retention.write() {
+            *r = Some(retention);
         }
+    }
+
+    /// The capture's packet retention, when attached (the hub's pcap
+    /// download: `integrations::pcap::stream_pcapng`).
+    pub fn retention(&self) -> Option<Arc<Retention>> {
+        self.shared.retention.read().ok().and_then(|r| r.clone())
+    }
+
+    /// Gives `pcap.nameResolutionHistory` the Kubernetes name maps.
+    pub fn attach_name_history(&self, names: Arc<NameHistory>) {
+        if let Ok(mut n) = self.shared.names.write() {
+            *n = Some(names);
+        }
+    }
+
+    /// The pcap folder's counters.
+    pub fn pcap_store(&self) -> StoreStats {
+        self.shared.store.stats()
     }
 }
 
@@ -427,6 +449,8 @@ impl Executor {
                 Arc::new(IntegrationCounters::new(i, lane_config(&cfg, i).map_or(0, |l| l.queue)))
             })
             .collect();
+        let pcap_dir = pcap_dir(&cfg, &ctx);
+        let max_store_bytes = cfg.pcap.max_store_bytes;
         let shared = Arc::new(Shared {
             kinesis: kinesis::Clients::new(&cfg.kinesis),
             agent_metrics: AgentMetrics::new(cfg.prometheus.max_series),
@@ -441,7 +465,9 @@ impl Executor {
             counters,
             http,
             hub: HubRouter::default(),
-            ring: RwLock::new(None),
+            retention: RwLock::new(None),
+            store: PcapStore::new(pcap_dir, max_store_bytes),
+            names: RwLock::new(None),
             last_log_s: Integration::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             suppressed: Integration::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             started: Instant::now(),
@@ -567,6 +593,17 @@ fn intake_loop(h: &ExecutorHandle, rx: &Receiver<EffectRequest>, stop: &Receiver
             }
         }
     }
+}
+
+/// The pcap folder (`integrations.pcap.dir`, else `<dataDir>/pcap`),
+/// absolute.
+fn pcap_dir(cfg: &IntegrationsConfig, ctx: &ExecutorContext) -> PathBuf {
+    let dir = if cfg.pcap.dir.is_empty() {
+        ctx.data_dir.join("pcap")
+    } else {
+        PathBuf::from(&cfg.pcap.dir)
+    };
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 fn helper_error(effect_helper: &str, msg: impl std::fmt::Display) -> String {
@@ -869,28 +906,44 @@ async fn deliver(shared: &Arc<Shared>, agent: &Arc<str>, effect: &Effect) -> Res
             }
             r.map_err(once)
         }
-        Effect::PcapSnapshot { seconds } => {
-            let ring = shared.ring.read().ok().and_then(|r| r.clone()).ok_or_else(|| {
+        Effect::PcapPath { .. } | Effect::PcapSnapshot { .. } => {
+            let ret = shared.retention.read().ok().and_then(|r| r.clone()).ok_or_else(|| {
                 once(IntegrationError::Unavailable(
-                    "no packet ring is attached to this capture, so there are no recent packets to write".into(),
+                    "this capture keeps no packets (packet retention is off: dataplane.retention_bytes = 0)".into(),
                 ))
             })?;
-            let secs =
-                seconds.unwrap_or(cfg.pcap.default_seconds).clamp(1, cfg.pcap.max_seconds.max(1));
-            let dir = shared.pcap_dir();
-            let agent = agent.clone();
+            // An agent loaded later than the capture started (the hub, the
+            // folder watcher) starts retention with its first call.
+            ret.activate();
+            let (shared2, effect, agent) = (shared.clone(), effect.clone(), agent.clone());
+            let max_s = cfg.pcap.max_seconds.max(1);
             blocking(Duration::from_millis(cfg.pcap.timeout_ms), move || {
-                pcap::write_snapshot(
-                    ring.as_ref(),
-                    Duration::from_secs(u64::from(secs)),
-                    &dir,
-                    &agent,
-                )
-                .map(|p| Value::String(p.to_string_lossy().into_owned()))
+                let store = &shared2.store;
+                let path = match effect {
+                    Effect::PcapPath { stream } => store.path(&ret, stream),
+                    Effect::PcapSnapshot { select, dir } => {
+                        let sel = match select {
+                            PcapSelect::All => Selection::All,
+                            PcapSelect::Streams(s) => Selection::Streams(s),
+                            PcapSelect::Seconds(n) => {
+                                Selection::Last(Duration::from_secs(u64::from(n.clamp(1, max_s))))
+                            }
+                        };
+                        store.snapshot(&ret, &sel, dir.as_deref(), &agent)
+                    }
+                    _ => Err(IntegrationError::Invalid("not a pcap effect".into())),
+                };
+                path.map(|p| Value::String(p.to_string_lossy().into_owned()))
             })
             .await
             .map_err(once)
         }
+        Effect::PcapNameHistory => Ok(shared
+            .names
+            .read()
+            .ok()
+            .and_then(|n| n.as_ref().map(|n| n.to_json()))
+            .unwrap_or_else(|| json!({}))),
         Effect::KinesisPut { .. }
         | Effect::HubAction { .. }
         | Effect::PrometheusMetric { .. }

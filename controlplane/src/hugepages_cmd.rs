@@ -130,13 +130,14 @@ pub fn plan_input(cfg: &Config, cpus: &[usize]) -> PlanInput {
     }
 }
 
-/// Flow memory a dataplane core may hold: the table, allocated up front,
-/// and the out-of-order and fragment limits.
+/// Heap a dataplane core may hold: the flow table, allocated up front, the
+/// out-of-order and fragment limits, and its packet retention ring.
 fn heap_per_core(cfg: &Config) -> u64 {
     let r = &cfg.reassembly;
     u64::from(r.max_flows) * reassembly::Reassembler::bytes_per_idle_flow() as u64
         + r.max_ooo_bytes_per_core
         + r.max_fragment_bytes
+        + cfg.dataplane.retention(r.fragment_timeout_ms).ring_bytes()
 }
 
 /// The DPDK start path's check: fails, naming the shortfall and the fixing
@@ -283,7 +284,7 @@ fn plan_text(cfg: &Config, plan: &Plan, sys: &System) -> String {
         }
         let _ = writeln!(
             o,
-            "  heap     {:>10}  flow memory of {} core{}, ordinary memory outside the hugepage pools",
+            "  heap     {:>10}  flow memory and packet retention of {} core{}, ordinary memory outside the hugepage pools",
             human_bytes(n.heap_bytes),
             n.cores,
             if n.cores == 1 { "" } else { "s" }

@@ -66,6 +66,18 @@ pub struct MetricsSnapshot {
     pub uptime: Option<Duration>,
     /// The capture devices' own port and RX queue counters (DPDK).
     pub devices: DeviceSample,
+    /// Packet retention and the pcap folder, when retention is on.
+    pub retention: Option<RetentionSample>,
+}
+
+/// Packet retention (`dataplane::retention`) and the pcap files written
+/// from it.
+#[derive(Debug, Clone, Default)]
+pub struct RetentionSample {
+    pub cores: Vec<dataplane::retention::RetentionStats>,
+    /// `pcap.path`/`pcap.snapshot` streams with nothing retained, by reason.
+    pub misses: Vec<(&'static str, u64)>,
+    pub store: crate::integrations::pcap::StoreStats,
 }
 
 /// `text/plain; version=0.0.4`: the content type Prometheus expects.
@@ -821,6 +833,10 @@ pub fn render(s: &MetricsSnapshot) -> String {
         );
     }
 
+    if let Some(r) = &s.retention {
+        render_retention(&mut out, r);
+    }
+
     // Agents' own metrics.
     for fam in &s.agent_metrics {
         let mut f = Family::new(&mut out, &fam.name, fam.kind.as_str(), &fam.help);
@@ -831,6 +847,100 @@ pub fn render(s: &MetricsSnapshot) -> String {
         }
     }
     out
+}
+
+fn render_retention(out: &mut String, r: &RetentionSample) {
+    type Stat = fn(&dataplane::retention::RetentionStats) -> u64;
+    let per_core: [(&str, &str, &str, Stat); 4] = [
+        (
+            "skua_retention_packets_total",
+            "counter",
+            "Packets the core kept for pcap.path / pcap.snapshot.",
+            |c| c.packets,
+        ),
+        (
+            "skua_retention_too_big_total",
+            "counter",
+            "Packets not kept: larger than the core's whole ring (dataplane.retention_bytes).",
+            |c| c.too_big,
+        ),
+        (
+            "skua_retention_bytes",
+            "gauge",
+            "Bytes of the core's ring the retained packets take now.",
+            |c| c.used_bytes,
+        ),
+        (
+            "skua_retention_capacity_bytes",
+            "gauge",
+            "Size of the core's ring (dataplane.retention_bytes).",
+            |c| c.capacity_bytes,
+        ),
+    ];
+    for (name, kind, help, get) in per_core {
+        let mut f = Family::new(out, name, kind, help);
+        for c in &r.cores {
+            f.u(&[("core", &c.core.to_string())], get(c));
+        }
+    }
+    {
+        let mut f = Family::new(
+            out,
+            "skua_retention_evicted_packets_total",
+            "counter",
+            "Packets evicted from the core's ring: for room (bytes, dataplane.retention_bytes) or for age (age, dataplane.retention_seconds).",
+        );
+        for c in &r.cores {
+            let core = c.core.to_string();
+            f.u(&[("core", &core), ("reason", "bytes")], c.evicted_bytes);
+            f.u(&[("core", &core), ("reason", "age")], c.evicted_age);
+        }
+    }
+    {
+        let mut f = Family::new(
+            out,
+            "skua_pcap_stream_misses_total",
+            "counter",
+            "pcap.path / pcap.snapshot asked for a stream with no retained packet, by reason.",
+        );
+        for (reason, n) in &r.misses {
+            f.u(&[("reason", reason)], *n);
+        }
+    }
+    let st = &r.store;
+    let mut one = |name: &str, kind: &str, help: &str, v: u64| {
+        Family::new(out, name, kind, help).u(&[], v);
+    };
+    one(
+        "skua_pcap_files_written_total",
+        "counter",
+        "pcap files written by pcap.path and pcap.snapshot.",
+        st.files_written,
+    );
+    one(
+        "skua_pcap_bytes_written_total",
+        "counter",
+        "Bytes of the pcap files written.",
+        st.bytes_written,
+    );
+    one(
+        "skua_pcap_store_bytes",
+        "gauge",
+        "Bytes the pcap files skua wrote take now (integrations.pcap.max_store_bytes).",
+        st.bytes,
+    );
+    one(
+        "skua_pcap_store_evicted_files_total",
+        "counter",
+        "pcap files deleted to stay within integrations.pcap.max_store_bytes.",
+        st.evicted_files,
+    );
+    one(
+        "skua_pcap_store_too_large_total",
+        "counter",
+        "pcap files refused: one alone over integrations.pcap.max_store_bytes.",
+        st.too_large,
+    );
 }
 
 // ---- server --------------------------------------------------------------------

@@ -76,6 +76,18 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
     crate::logging::forward_logs_to(rt.mailbox());
     // On another thread: a script that uses a helper's result as a value
     // waits for it, so the answer must come from elsewhere.
+    // `--live`: pcap.path and pcap.snapshot write the capture's packets, as
+    // in `skua run` (one core's retention).
+    let retention = {
+        let r = cfg.dataplane.retention(cfg.reassembly.fragment_timeout_ms);
+        (args.live && r.is_on()).then(|| dataplane::retention::Retention::new(r, 1))
+    };
+    if let Some(r) = &retention {
+        if list.iter().any(|(_, src)| src.contains("pcap.")) {
+            r.activate();
+        }
+    }
+    let mut keep = retention.as_ref().and_then(|r| r.writer(0));
     let (live, executed) = if args.live {
         let ctx = crate::executor::ExecutorContext {
             cpus: Vec::new(),
@@ -85,6 +97,9 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
         };
         let ex = crate::executor::Executor::start(cfg.integrations.clone(), ctx, Some(effects_rx))?;
         ex.handle().hub().register(rt.mailbox());
+        if let Some(r) = &retention {
+            ex.handle().attach_retention(r.clone());
+        }
         (Some(ex), crossbeam_channel::never())
     } else {
         let (_thread, executed) = LocalExecutor::new(effects_rx, scratch.path())
@@ -185,6 +200,10 @@ pub fn run(cfg: &Config, args: &TestAgentArgs) -> Result<ExitCode> {
                 rt.on_packets_captured(std::iter::once(agents::packet_info(&frame, &meta, 0)));
             }
             reassembler.packet(&to_packet(&frame, &meta), &mut |i| items.push(i));
+            if let Some(w) = keep.as_mut().filter(|w| w.wanted()) {
+                let tag = dataplane::retention::fragment_tag(&meta);
+                w.push(ts, reassembler.last_stream(), tag, link, &data, wire_len);
+            }
             if ts >= next_advance {
                 reassembler.advance(ts, &mut |i| items.push(i));
                 next_advance = ts + dataplane::dissect::ADVANCE_EVERY_NS;

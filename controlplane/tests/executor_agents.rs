@@ -11,26 +11,29 @@ use std::time::Duration;
 
 use controlplane::executor::{Executor, ExecutorContext};
 use controlplane::integrations::config::IntegrationsConfig;
-use controlplane::integrations::pcap::{PacketRing, RingPacket, RingSnapshot};
+use dataplane::retention::{Retention, RetentionConfig};
 use reassembly::NodeInfo;
 use scripting::{
     AgentRuntime, Clock, ConsoleSink, EffectSink, RuntimeId, RuntimeOptions, ScriptingConfig,
 };
 use support::*;
 
-struct OnePacket;
-impl PacketRing for OnePacket {
-    fn recent(&self, _w: Duration) -> Result<RingSnapshot, String> {
-        let frame = dataplane::synth::udp4([10, 0, 0, 1], [10, 0, 0, 2], 5353, 53, b"q");
-        Ok(RingSnapshot {
-            link: dataplane::wire::link::LinkType::Ethernet,
-            packets: vec![RingPacket {
-                ts_ns: 1_700_000_000_000_000_000,
-                wire_len: frame.len() as u32,
-                data: frame,
-            }],
-        })
-    }
+/// A retention with one UDP packet of stream 1 on core 0.
+fn one_packet() -> Arc<Retention> {
+    let r = Retention::new(
+        RetentionConfig { bytes_per_core: 1 << 16, max_age_ns: 0, fragment_window_ns: 0 },
+        1,
+    );
+    let frame = dataplane::synth::udp4([10, 0, 0, 1], [10, 0, 0, 2], 5353, 53, b"q");
+    r.writer(0).unwrap().push(
+        1_700_000_000_000_000_000,
+        1,
+        0,
+        dataplane::wire::link::LinkType::Ethernet,
+        &frame,
+        frame.len() as u32,
+    );
+    r
 }
 
 #[test]
@@ -93,17 +96,17 @@ fn agent_promises_settle_through_the_executor() {
         want.iter().all(|w| lines.iter().any(|l| l.starts_with(w)))
     });
     assert!(done, "console: {lines:#?}");
-    // No ring attached: pcap.snapshot says why.
+    // No retention attached: pcap.snapshot says why.
     assert!(
-        lines.iter().any(|l| l.contains("pcap failed") && l.contains("no packet ring")),
+        lines.iter().any(|l| l.contains("pcap failed") && l.contains("retention is off")),
         "{lines:#?}"
     );
     assert_eq!(std::fs::read_to_string(data.path().join("e2e/notes/x.txt")).unwrap(), "hello");
     let fams = h.agent_metrics();
     assert_eq!(fams[0].name, "agent_items_total");
 
-    // With a ring attached, the snapshot is written to <dataDir>/pcap.
-    h.attach_packet_ring(Arc::new(OnePacket));
+    // With retention attached, the snapshot is written to <dataDir>/pcap.
+    h.attach_retention(one_packet());
     rt.load_agent("snap", r#"pcap.snapshot().then(function (p) { console.log("pcap at", p); });"#)
         .unwrap();
     let mut path = None;

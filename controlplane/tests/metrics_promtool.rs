@@ -126,6 +126,19 @@ fn snapshot(ex: &Executor) -> MetricsSnapshot {
                 })
                 .collect(),
         },
+        retention: Some(controlplane::metrics::RetentionSample {
+            cores: vec![dataplane::retention::RetentionStats {
+                core: 0,
+                capacity_bytes: 1 << 20,
+                used_bytes: 4096,
+                packets: 900,
+                evicted_bytes: 10,
+                evicted_age: 2,
+                too_big: 1,
+            }],
+            misses: vec![("never_seen", 1), ("evicted_bytes", 2)],
+            store: Default::default(),
+        }),
     }
 }
 
@@ -168,6 +181,9 @@ fn promtool_accepts_the_exposition_served_on_metrics() {
         "skua_integration_requests_total",
         "skua_integration_queue_depth",
         "skua_integration_delivery_duration_seconds",
+        "skua_retention_evicted_packets_total",
+        "skua_pcap_stream_misses_total",
+        "skua_pcap_store_evicted_files_total",
         "http_5xx_responses_total",
     ] {
         assert!(text.contains(&format!("# TYPE {family} ")), "{family} missing");

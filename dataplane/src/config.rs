@@ -28,6 +28,18 @@ pub struct DataplaneConfig {
     /// Let the kernel back the process' heap with transparent huge pages
     /// (`alloc::transparent_huge_pages` says why they are off by default).
     pub transparent_huge_pages: bool,
+    /// Bytes of recent packets each dataplane core keeps for `pcap.path`,
+    /// `pcap.snapshot` and the dashboard's pcap download (a ring per core,
+    /// allocated at start; each packet costs its captured bytes rounded up
+    /// to 8 plus 32). The oldest packets are evicted to make room
+    /// (`skua_retention_evicted_packets_total{reason="bytes"}`). 0 turns
+    /// retention off, and the capture path then does no work for it.
+    pub retention_bytes: u64,
+    /// Packets older than this many seconds of capture time (behind the
+    /// core's newest packet) are evicted
+    /// (`skua_retention_evicted_packets_total{reason="age"}`); 0 = no time
+    /// budget, only bytes.
+    pub retention_seconds: u32,
 }
 
 impl Default for DataplaneConfig {
@@ -40,6 +52,23 @@ impl Default for DataplaneConfig {
             idle_timeout_ms: 0,
             duration_s: 0.0,
             transparent_huge_pages: false,
+            retention_bytes: DEFAULT_RETENTION_BYTES,
+            retention_seconds: 300,
+        }
+    }
+}
+
+/// `dataplane.retention_bytes` by default: 32 MiB per core.
+pub const DEFAULT_RETENTION_BYTES: u64 = 32 << 20;
+
+impl DataplaneConfig {
+    /// The retention budgets (fragments are tied to their datagram within
+    /// `fragment_timeout_ms`, the reassembler's).
+    pub fn retention(&self, fragment_timeout_ms: u64) -> crate::retention::RetentionConfig {
+        crate::retention::RetentionConfig {
+            bytes_per_core: self.retention_bytes,
+            max_age_ns: u64::from(self.retention_seconds) * 1_000_000_000,
+            fragment_window_ns: fragment_timeout_ms.saturating_mul(1_000_000),
         }
     }
 }
@@ -163,6 +192,11 @@ impl DataplaneConfig {
         check((1..=128).contains(&self.cores), "dataplane.cores", "must be between 1 and 128")?;
         check(self.batch_frames >= 1, "dataplane.batch_frames", "must be at least 1")?;
         check(self.ring_batches >= 1, "dataplane.ring_batches", "must be at least 1")?;
+        check(
+            self.retention_bytes == 0 || self.retention_bytes >= 4096,
+            "dataplane.retention_bytes",
+            "must be 0 (off) or at least 4096",
+        )?;
         check(
             self.duration_s >= 0.0 && self.duration_s.is_finite(),
             "dataplane.duration_s",

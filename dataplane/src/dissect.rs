@@ -11,6 +11,7 @@ use reassembly::{Fragment, Item, Packet, PodMap, Reassembler, ReassemblyConfig};
 use crate::counters::CoreCounters;
 use crate::engine::PacketHandler;
 use crate::parse::PacketMeta;
+use crate::retention::{fragment_tag, RetentionWriter};
 use crate::source::Frame;
 
 /// How much capture time passes between two timer sweeps.
@@ -64,6 +65,16 @@ pub struct Dissector<S> {
     next_advance_ns: u64,
     /// Names items' endpoints (pod/service, namespace) when set.
     pods: Option<PodMap>,
+    /// Keeps the core's packets for `pcap.path` when retention is on.
+    retain: Option<Retain>,
+}
+
+/// Retention on a core: the ring's writer, and the items a packet
+/// completed, held until the packet is in the ring (an agent handed such an
+/// item may ask for its stream's packets at once).
+struct Retain {
+    writer: RetentionWriter,
+    held: Vec<Item>,
 }
 
 impl<S: ItemSink> Dissector<S> {
@@ -74,7 +85,15 @@ impl<S: ItemSink> Dissector<S> {
             items: 0,
             next_advance_ns: 0,
             pods: None,
+            retain: None,
         }
+    }
+
+    /// Keeps every packet in the core's retention ring (with the stream
+    /// its flow got) before the items it completes reach the sink.
+    pub fn with_retention(mut self, writer: Option<RetentionWriter>) -> Self {
+        self.retain = writer.map(|writer| Retain { writer, held: Vec::new() });
+        self
     }
 
     /// Names every item's endpoints from `pods` (the control plane's
@@ -131,13 +150,30 @@ pub fn to_packet<'a>(frame: &Frame<'a>, m: &PacketMeta) -> Packet<'a> {
 impl<S: ItemSink> PacketHandler for Dissector<S> {
     #[inline]
     fn packet(&mut self, frame: &Frame<'_>, meta: &PacketMeta, counters: &mut CoreCounters) {
-        let Self { reassembler, sink, items, next_advance_ns, pods } = self;
+        let Self { reassembler, sink, items, next_advance_ns, pods, retain } = self;
         if sink.wants_packets() {
             sink.packet(frame, meta);
         }
         let pkt = to_packet(frame, meta);
+        match retain {
+            Some(Retain { writer, held }) if writer.wanted() => {
+                reassembler.packet(&pkt, &mut |item: Item| held.push(item));
+                writer.push(
+                    frame.ts_ns,
+                    reassembler.last_stream(),
+                    fragment_tag(meta),
+                    frame.link,
+                    frame.data,
+                    frame.wire_len,
+                );
+                for item in held.drain(..) {
+                    emit_item(item, pods.as_ref(), items, sink);
+                }
+            }
+            _ => reassembler
+                .packet(&pkt, &mut |item: Item| emit_item(item, pods.as_ref(), items, sink)),
+        }
         let mut emit = |item: Item| emit_item(item, pods.as_ref(), items, sink);
-        reassembler.packet(&pkt, &mut emit);
         if frame.ts_ns >= *next_advance_ns {
             reassembler.advance(frame.ts_ns, &mut emit);
             *next_advance_ns = frame.ts_ns.saturating_add(ADVANCE_EVERY_NS);

@@ -4,7 +4,8 @@
 //! behind one trait; the DPDK wrapper (EAL, ports with symmetric RSS,
 //! mempools, mbufs); L2–L4 wire parsing; the symmetric Toeplitz hash shared
 //! by NIC RSS and the software dispatcher; one pinned loop per dataplane
-//! core; per-core counters with named drop reasons.
+//! core; per-core counters with named drop reasons; per-core packet
+//! retention for `pcap.path` (`retention`).
 //!
 //! Rules of this crate: the per-packet path does not allocate, lock, log
 //! or make syscalls (DPDK and file sources poll in bursts into reused
@@ -20,6 +21,7 @@ pub mod dpdk;
 pub mod engine;
 pub mod hash;
 pub mod parse;
+pub mod retention;
 pub mod source;
 pub mod synth;
 pub mod wire;

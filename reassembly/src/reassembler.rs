@@ -236,6 +236,9 @@ pub struct Reassembler {
     counters: ReassemblyCounters,
     mem_used: u64,
     next_stream: u64,
+    /// Stream of the flow the last packet belonged to (0: none), for
+    /// per-stream packet retention (`last_stream`).
+    last_stream: u64,
     now_ns: u64,
     /// Capture time from which a packet sweeps for expired flows again.
     next_sweep_ns: u64,
@@ -261,6 +264,7 @@ impl Reassembler {
             counters: ReassemblyCounters::default(),
             mem_used: 0,
             next_stream: 0,
+            last_stream: 0,
             now_ns: 0,
             next_sweep_ns: 0,
             exchanges: Vec::with_capacity(16),
@@ -289,9 +293,20 @@ impl Reassembler {
         FlowTable::<Flow>::bytes_per_flow()
     }
 
+    /// The stream (`Item::stream`) of the flow the last packet given to
+    /// [`Self::packet`] belonged to; 0 when it started or joined no flow
+    /// (not TCP/UDP, a lone ACK or RST, a fragment of a datagram still
+    /// incomplete). The fragment that completes a datagram gets the
+    /// datagram's stream.
+    #[inline]
+    pub fn last_stream(&self) -> u64 {
+        self.last_stream
+    }
+
     /// Processes one packet; completed items are passed to `out`.
     pub fn packet(&mut self, pkt: &Packet<'_>, out: &mut impl FnMut(Item)) {
         self.counters.packets += 1;
+        self.last_stream = 0;
         if pkt.ts_ns >= self.next_sweep_ns {
             self.advance(pkt.ts_ns, out);
         }
@@ -484,6 +499,9 @@ impl Reassembler {
                 }
             }
         };
+        if let Some(f) = self.table.get(id) {
+            self.last_stream = f.stream;
+        }
         let needs_ext = !pkt.payload.is_empty() || fin || rst;
         if needs_ext && self.table.get(id).is_some_and(|f| f.ext.is_none() && !f.finished) {
             let ext = self.take_ext();
@@ -645,6 +663,9 @@ impl Reassembler {
                 }
             }
         };
+        if let Some(f) = self.table.get(id) {
+            self.last_stream = f.stream;
+        }
         if self.table.get(id).is_some_and(|f| f.ext.is_none()) && !pkt.payload.is_empty() {
             let ext = self.take_ext();
             if let Some(f) = self.table.get_mut(id) {

@@ -109,8 +109,6 @@ pub enum Effect {
     FileDelete { path: PathBuf },
     /// `file.mkdir(path)` (with parents).
     FileMkdir { path: PathBuf },
-    /// `pcap.snapshot(seconds?)` → the pcapng path.
-    PcapSnapshot { seconds: Option<u32> },
     /// `vendor.webhookForm(method, url, fields)` → the response body.
     WebhookForm { method: String, url: String, fields: BTreeMap<String, String> },
     /// `vendor.elastic(url, index, doc, user?, password?, cloudId?, apiKey?,
@@ -175,6 +173,44 @@ pub enum Effect {
         key: Option<String>,
         connection_string: Option<String>,
     },
+    /// `pcap.path(stream)` → the path of a pcapng file of that stream's
+    /// retained packets.
+    PcapPath { stream: u64 },
+    /// `pcap.snapshot(streams?, dir?)` / `pcap.snapshot(seconds)` → the
+    /// path of the pcapng file written (under `dir`, relative to the pcap
+    /// folder, when given).
+    PcapSnapshot { select: PcapSelect, dir: Option<PathBuf> },
+    /// `pcap.nameResolutionHistory()` → `{"<unix s>": {"<ip>[:port]":
+    /// {FullAddress, Namespace}}}` of the Kubernetes name maps seen.
+    PcapNameHistory,
+}
+
+/// Which retained packets `pcap.snapshot` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PcapSelect {
+    /// Every retained packet (`streams` not an array).
+    All,
+    /// The packets of these streams, merged in capture order.
+    Streams(Vec<u64>),
+    /// The last N seconds of every core (a number; skua's own form).
+    Seconds(u32),
+}
+
+/// Reads an item's `stream` as `pcap.path` and `pcap.snapshot` take it: the
+/// string `data.stream` is (decimal digits), or the same number.
+pub fn parse_stream(v: &Value) -> Result<u64, String> {
+    let bad = || format!("stream must be an item's `stream` (a string of digits), got {v}");
+    match v {
+        Value::String(s) => {
+            let t = s.trim();
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            t.parse::<u64>().map_err(|_| bad())
+        }
+        Value::Number(n) => n.as_u64().ok_or_else(bad),
+        _ => Err(bad()),
+    }
 }
 
 const REDACTED: &str = "***";
@@ -195,6 +231,7 @@ impl Effect {
             Effect::FileRead { .. } => "file.read",
             Effect::FileDelete { .. } => "file.delete",
             Effect::FileMkdir { .. } => "file.mkdir",
+            Effect::PcapPath { .. } => "pcap.path",
             Effect::PcapSnapshot { .. } => "pcap.snapshot",
             Effect::WebhookForm { .. } => "vendor.webhookForm",
             Effect::Elastic { .. } => "vendor.elastic",
@@ -211,6 +248,7 @@ impl Effect {
             Effect::GcsPut { .. } => "vendor.gcs.put",
             Effect::GcsClear { .. } => "vendor.gcs.clear",
             Effect::AzurePut { .. } => "vendor.azure.put",
+            Effect::PcapNameHistory => "pcap.nameResolutionHistory",
         }
     }
 
@@ -272,7 +310,6 @@ impl Effect {
             | Effect::FileMkdir { path } => {
                 json!({"path": path.to_string_lossy()})
             }
-            Effect::PcapSnapshot { seconds } => json!({"seconds": seconds}),
             Effect::WebhookForm { method, url, fields } => {
                 json!({"method": method, "url": url, "fields": fields})
             }
@@ -328,6 +365,18 @@ impl Effect {
                 "container": container, "path": path.to_string_lossy(), "account": account,
                 "key": redact(key), "connectionString": redact(connection_string),
             }),
+            Effect::PcapPath { stream } => json!({"stream": stream.to_string()}),
+            Effect::PcapSnapshot { select, dir } => {
+                let dir = dir.as_ref().map(|d| d.to_string_lossy().into_owned());
+                match select {
+                    PcapSelect::All => json!({"streams": "all", "dir": dir}),
+                    PcapSelect::Streams(s) => json!({
+                        "streams": s.iter().map(u64::to_string).collect::<Vec<_>>(), "dir": dir,
+                    }),
+                    PcapSelect::Seconds(n) => json!({"seconds": n, "dir": dir}),
+                }
+            }
+            Effect::PcapNameHistory => json!({}),
         }
     }
 }

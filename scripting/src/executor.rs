@@ -2,7 +2,7 @@
 //! `skua test-agent` until the control plane's network executors take over.
 //! `file.*` runs for real on disk under `dataDir/<agent>/`; `hub.action`
 //! is delivered to a given runtime's `onHubAction`; network helpers
-//! (`vendor.*`), `prometheus.metric` and `pcap.snapshot` are recorded and
+//! (`vendor.*`), `prometheus.metric` and `pcap.*` are recorded and
 //! resolved with a plausible value. Every effect is kept in a transcript
 //! (credentials redacted).
 
@@ -159,6 +159,7 @@ impl LocalExecutor {
                 _ => Ok(Value::Null),
             },
             Effect::PrometheusMetric { .. } => Ok(Value::Null),
+            // No capture's packets here: a plausible path, nothing written.
             Effect::PcapSnapshot { .. } => {
                 let p = self
                     .data_dir
@@ -167,6 +168,11 @@ impl LocalExecutor {
                     .join(format!("snapshot-{}.pcapng", self.seq));
                 Ok(Value::String(p.to_string_lossy().into_owned()))
             }
+            Effect::PcapPath { stream } => {
+                let p = self.data_dir.join("pcap").join(format!("stream-{stream}.pcapng"));
+                Ok(Value::String(p.to_string_lossy().into_owned()))
+            }
+            Effect::PcapNameHistory => Ok(json!({})),
             Effect::FileWrite { path, content } => {
                 let p = self.agent_path(agent, path)?;
                 if let Some(dir) = p.parent() {

@@ -21,7 +21,9 @@ use rquickjs::{
 };
 
 use crate::console::ConsoleLevel;
-use crate::effects::{confine, confine_source, s3_put_order, Effect, MetricKind, S3PutOrder};
+use crate::effects::{
+    confine, confine_source, parse_stream, s3_put_order, Effect, MetricKind, PcapSelect, S3PutOrder,
+};
 use crate::item_js::item_of;
 use crate::jobs::{next_after, normalize_tag, parse_cron, JobInfo};
 use crate::js;
@@ -650,16 +652,48 @@ fn content<'js>(ctx: &Ctx<'js>, a: &Args<'js>) -> std::result::Result<String, St
 fn pcap<'js>(ctx: &Ctx<'js>, sh: &Rc<Shared>, agent: &Arc<str>) -> Result<Object<'js>> {
     let o = Object::new(ctx.clone())?;
     o.set(
-        "snapshot",
-        io(ctx, sh, agent, |_ctx, a| {
-            let seconds = match arg(a, 0).map(|v| v.as_number()) {
-                None => None,
-                Some(Some(s)) if s > 0.0 && s <= f64::from(u32::MAX) => Some(s.ceil() as u32),
-                Some(_) => return Err("seconds must be a positive number".into()),
-            };
-            Ok(Effect::PcapSnapshot { seconds })
+        "path",
+        io(ctx, sh, agent, |ctx, a| {
+            let v = arg(a, 0).ok_or("stream is required (an item's `stream`)")?;
+            Ok(Effect::PcapPath { stream: parse_stream(&js::to_json(ctx, v.clone())?)? })
         })?,
     )?;
+    o.set(
+        "snapshot",
+        io(ctx, sh, agent, |ctx, a| {
+            let select = match arg(a, 0) {
+                Some(v) if v.is_number() => match v.as_number() {
+                    Some(s) if s > 0.0 && s <= f64::from(u32::MAX) => {
+                        PcapSelect::Seconds(s.ceil() as u32)
+                    }
+                    _ => return Err("seconds must be a positive number".into()),
+                },
+                Some(v) if v.is_array() => {
+                    let list = match js::to_json(ctx, v.clone())? {
+                        serde_json::Value::Array(l) => l,
+                        _ => Vec::new(),
+                    };
+                    if list.is_empty() {
+                        return Err("streams is an empty array: name at least one stream".into());
+                    }
+                    PcapSelect::Streams(
+                        list.iter().map(parse_stream).collect::<std::result::Result<_, _>>()?,
+                    )
+                }
+                _ => PcapSelect::All,
+            };
+            let dir = match arg(a, 1) {
+                Some(v) if v.is_string() => {
+                    let d = coerce(v)?;
+                    (!d.is_empty()).then(|| confine(&d)).transpose()?
+                }
+                Some(_) => return Err("dir must be a string (a folder in the pcap folder)".into()),
+                None => None,
+            };
+            Ok(Effect::PcapSnapshot { select, dir })
+        })?,
+    )?;
+    o.set("nameResolutionHistory", io(ctx, sh, agent, |_ctx, _a| Ok(Effect::PcapNameHistory))?)?;
     Ok(o)
 }
 

@@ -53,7 +53,7 @@ pub use config::ScriptingConfig;
 pub use console::{ConsoleLevel, ConsoleLine, ConsoleSink, RuntimeId};
 pub use effects::{
     Completion, Effect, EffectRequest, EffectResult, EffectSink, LogDelivery, LogRecord, Mailbox,
-    MetricKind, RuntimeEvent,
+    MetricKind, PcapSelect, RuntimeEvent,
 };
 pub use error::{ConfigError, Es5Finding, LoadError, Position, ScriptError};
 pub use executor::{ExecutedEffect, LocalExecutor};

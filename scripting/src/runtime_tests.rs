@@ -636,6 +636,10 @@ fn prometheus_metric_and_pcap_snapshot() {
         prometheus.metric("bad name", "x", 1, 1).catch(function (e) { console.log("bad:", e.message); });
         prometheus.metric("g", "x", 9, 1).catch(function (e) { console.log("type:", e.message); });
         pcap.snapshot(30).then(function (p) { console.log("pcap", /snapshot-.*\.pcapng$/.test(p)); });
+        pcap.path("12").then(function (p) { console.log("path", /stream-12\.pcapng$/.test(p)); });
+        pcap.path("1e3").catch(function (e) { console.log("path:", e.message); });
+        pcap.snapshot(["3", 4], "merged/x").then(function (p) { console.log("snap", typeof p); });
+        pcap.snapshot([{}]).catch(function (e) { console.log("snap:", e.message); });
         "#,
     );
     h.settle();
@@ -644,12 +648,19 @@ fn prometheus_metric_and_pcap_snapshot() {
     assert!(lines.iter().any(|l| l.starts_with("bad: metric name")), "{lines:?}");
     assert!(lines.iter().any(|l| l.starts_with("type: metric type 9")), "{lines:?}");
     assert!(lines.contains(&"pcap true".to_owned()), "{lines:?}");
+    assert!(lines.contains(&"path true".to_owned()), "{lines:?}");
+    assert!(lines.contains(&"snap string".to_owned()), "{lines:?}");
+    for bad in ["path: stream must be", "snap: stream must be"] {
+        assert!(lines.iter().any(|l| l.starts_with(bad)), "{bad}: {lines:?}");
+    }
     let t = h.exec.transcript();
     assert_eq!(
         t[0].args,
         json!({"name": "http_requests_total", "help": "requests", "type": "counter", "value": 5.0, "labels": {"code": "200"}})
     );
-    assert_eq!(t[1].args, json!({"seconds": 30}));
+    assert_eq!(t[1].args, json!({"seconds": 30, "dir": null}));
+    assert_eq!(t[2].args, json!({"stream": "12"}));
+    assert_eq!(t[3].args, json!({"streams": ["3", "4"], "dir": "merged/x"}));
 }
 
 #[test]

@@ -145,6 +145,9 @@ impl IntegrationsConfig {
                 return bad(&format!("{name}.timeout_ms"), "must be at least 1");
             }
         }
+        if self.pcap.max_store_bytes < 4096 {
+            return bad("pcap.max_store_bytes", "must be at least 4096");
+        }
         if !self.kinesis.endpoint.is_empty() && url::Url::parse(&self.kinesis.endpoint).is_err() {
             return bad("kinesis.endpoint", "must be a URL like http://127.0.0.1:4567 (or empty)");
         }
@@ -451,31 +454,33 @@ impl FileConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PcapConfig {
-    /// Snapshots waiting; see `LaneConfig`.
+    /// `pcap.path`/`pcap.snapshot` calls waiting; see `LaneConfig`.
     pub queue: usize,
-    /// Snapshots written at once.
+    /// Files written at once.
     pub concurrency: usize,
-    /// Time writing one snapshot may take, in milliseconds.
+    /// Time writing one file may take, in milliseconds.
     pub timeout_ms: u64,
-    /// Seconds of packets a snapshot covers when the agent gives none.
-    pub default_seconds: u32,
     /// Most seconds a snapshot may ask for; more is cut to this.
     pub max_seconds: u32,
-    /// Directory snapshots are written to, as
-    /// `<agent>-<UTC time>-<n>.pcapng`; empty: a `pcap` folder in
-    /// `scripting.dataDir`.
+    /// The pcap folder: `pcap.path` writes `stream-<id>.pcapng` there,
+    /// `pcap.snapshot` `[<dir>/]<agent>-<UTC time>-<n>.pcapng`; empty: a
+    /// `pcap` folder in `scripting.dataDir`.
     pub dir: String,
+    /// Bytes the files skua writes to the pcap folder may take together;
+    /// past it the oldest are deleted (counted), and a single file larger
+    /// than this is refused.
+    pub max_store_bytes: u64,
 }
 
 impl Default for PcapConfig {
     fn default() -> Self {
         PcapConfig {
-            queue: 4,
-            concurrency: 1,
+            queue: 256,
+            concurrency: 2,
             timeout_ms: 30_000,
-            default_seconds: 10,
             max_seconds: 300,
             dir: String::new(),
+            max_store_bytes: 1 << 30,
         }
     }
 }

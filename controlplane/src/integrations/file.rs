@@ -99,8 +99,9 @@ pub fn agent_dir(data_dir: &Path, agent: &str) -> Result<PathBuf, IntegrationErr
     }
 }
 
-/// `root.join(rel)` after checking `rel` is plain and crosses no symlink.
-fn resolve(root: &Path, rel: &Path) -> Result<PathBuf, IntegrationError> {
+/// `root.join(rel)` after checking `rel` is plain and crosses no symlink
+/// (also `pcap.snapshot`'s `dir`).
+pub fn resolve(root: &Path, rel: &Path) -> Result<PathBuf, IntegrationError> {
     let mut p = root.to_path_buf();
     for c in rel.components() {
         match c {

@@ -18,7 +18,7 @@
 //! | `vendor.gcs.put`, `vendor.gcs.clear` | `gcs` | `storage.rs` |
 //! | `vendor.azure.put` | `azure` | `storage.rs` |
 //! | `file.*` | `file` | `file.rs` |
-//! | `pcap.snapshot` | `pcap` | `pcap.rs` |
+//! | `pcap.path`, `pcap.snapshot`, `pcap.nameResolutionHistory` | `pcap` | `pcap.rs` (on `dataplane::retention`), `kube/history.rs` |
 //! | `hub.action` | `hub` | `hub.rs` |
 //! | `hub.blockPod` | `kube` | `block_pod.rs` |
 //! | `prometheus.metric`, `prometheus.vector` | `prometheus` | `prometheus.rs` |
@@ -157,10 +157,11 @@ pub enum IntegrationError {
         retryable: bool,
         retry_after: Option<Duration>,
     },
-    /// A local I/O error (`file.*`, `pcap.snapshot`).
+    /// A local I/O error (`file.*`, `pcap.*`).
     #[error("{0}")]
     Io(String),
-    /// Something skua cannot do here (no packet ring attached).
+    /// Something skua cannot do here (packet retention off, a stream no
+    /// longer retained).
     #[error("{0}")]
     Unavailable(String),
     /// A named limit would be passed (an agent's storage quota). Not

@@ -538,7 +538,7 @@ mod tests {
         let asked: Vec<Effect> = effects_rx.try_iter().map(|r| r.effect).collect();
         assert_eq!(
             asked,
-            [Effect::PcapSnapshot { seconds: Some(30) }],
+            [Effect::PcapSnapshot { select: scripting::PcapSelect::Seconds(30), dir: None }],
             "one snapshot, for RESTARTED only"
         );
         assert_eq!(rt.counters().faults, 0);

@@ -13,6 +13,7 @@
 pub mod events;
 #[doc(hidden)]
 pub mod fake_api;
+pub mod history;
 pub mod podmap;
 pub mod watcher;
 
@@ -23,6 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{KubernetesConfig, KubernetesScope};
 pub use events::{PodEvent, PodEventKind};
+pub use history::NameHistory;
 pub use reassembly::PodMap;
 pub use watcher::{PodWatcher, WatchOptions, WatchScope};
 
@@ -120,6 +122,7 @@ impl WatchOptions {
             namespaces: cfg.namespaces.clone(),
             map_publish: Duration::from_millis(cfg.map_publish_ms.max(1)),
             services: cfg.services,
+            name_history: cfg.name_history,
         })
     }
 }
@@ -143,6 +146,8 @@ impl PodWatcher {
 /// watch and the delivery loop; abort both to stop).
 pub struct Watching {
     pub pod_map: PodMap,
+    /// The maps published so far (`pcap.nameResolutionHistory`).
+    pub names: std::sync::Arc<NameHistory>,
     pub counters: std::sync::Arc<KubeCounters>,
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -159,7 +164,7 @@ pub fn start_watching(
     let Some(watcher) = rt.block_on(PodWatcher::from_config(cfg, default_scope))? else {
         return Ok(None);
     };
-    let (pod_map, counters) = (watcher.pod_map(), watcher.counters());
+    let (pod_map, names, counters) = (watcher.pod_map(), watcher.names(), watcher.counters());
     let (tx, mut rx) = pod_event_channel(cfg);
     let watch = {
         let _guard = rt.enter();
@@ -170,7 +175,7 @@ pub fn start_watching(
             deliver(e.to_runtime_event());
         }
     });
-    Ok(Some(Watching { pod_map, counters, tasks: vec![watch, fan_out] }))
+    Ok(Some(Watching { pod_map, names, counters, tasks: vec![watch, fan_out] }))
 }
 
 #[cfg(test)]

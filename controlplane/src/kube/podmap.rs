@@ -22,17 +22,25 @@ use k8s_openapi::api::core::v1::Service;
 use reassembly::{PodIndex, PodMap, PodRef};
 
 use super::events::{key_of, PodKey, Relists};
+use super::history::NameHistory;
 use super::KubeCounters;
 
 pub struct PodMapWriter {
     map: PodMap,
     by_ip: HashMap<IpAddr, PodRef>,
     dirty: bool,
+    history: Option<Arc<NameHistory>>,
 }
 
 impl PodMapWriter {
     pub fn new(map: PodMap) -> Self {
-        PodMapWriter { map, by_ip: HashMap::new(), dirty: false }
+        PodMapWriter { map, by_ip: HashMap::new(), dirty: false, history: None }
+    }
+
+    /// Also records each published map in `history`.
+    pub fn with_history(mut self, history: Arc<NameHistory>) -> Self {
+        self.history = Some(history);
+        self
     }
 
     /// Pod `key` held `old` and now holds `new` (empty when it is gone).
@@ -57,6 +65,10 @@ impl PodMapWriter {
     pub fn publish(&mut self) {
         if std::mem::take(&mut self.dirty) {
             self.map.publish(PodIndex::from_map(self.by_ip.iter().map(|(ip, r)| (*ip, r.clone()))));
+            if let Some(h) = &self.history {
+                let entries = self.by_ip.iter().map(|(ip, r)| (*ip, r.clone())).collect();
+                h.record(std::time::SystemTime::now(), Arc::new(entries));
+            }
         }
     }
 }

@@ -42,6 +42,7 @@ fn options(scope: WatchScope) -> WatchOptions {
         namespaces: Vec::new(),
         map_publish: Duration::from_millis(10),
         services: false,
+        name_history: 8,
     }
 }
 

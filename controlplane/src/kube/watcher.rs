@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::events::{PodEvent, PodTracker};
+use super::history::NameHistory;
 use super::podmap::{PodMapWriter, ServiceTracker};
 use super::KubeCounters;
 
@@ -47,6 +48,8 @@ pub struct WatchOptions {
     /// Also watch services (always cluster-wide, or in `namespaces`) and
     /// name their cluster IPs.
     pub services: bool,
+    /// Published maps kept for `pcap.nameResolutionHistory` (0: none).
+    pub name_history: usize,
 }
 
 /// Which watch a stream item came from, and its index among that kind.
@@ -63,17 +66,24 @@ pub struct PodWatcher {
     client: Client,
     options: WatchOptions,
     pods: PodMap,
+    names: Arc<NameHistory>,
     counters: Arc<KubeCounters>,
 }
 
 impl PodWatcher {
     pub fn new(client: Client, options: WatchOptions) -> Self {
-        PodWatcher { client, options, pods: PodMap::new(), counters: Arc::default() }
+        let names = NameHistory::new(options.name_history);
+        PodWatcher { client, options, pods: PodMap::new(), names, counters: Arc::default() }
     }
 
     /// The map capture cores read (a handle: clone it per core).
     pub fn pod_map(&self) -> PodMap {
         self.pods.clone()
+    }
+
+    /// The maps published so far.
+    pub fn names(&self) -> Arc<NameHistory> {
+        self.names.clone()
     }
 
     pub fn counters(&self) -> Arc<KubeCounters> {
@@ -121,7 +131,7 @@ impl PodWatcher {
         let pod_watches = self.watches(&ApiResource::erase::<Pod>(&()), &pods_config, Source::Pods);
         let mut tracker = PodTracker::new(
             pod_watches.len(),
-            PodMapWriter::new(self.pods.clone()),
+            PodMapWriter::new(self.pods.clone()).with_history(self.names.clone()),
             self.counters.clone(),
         );
         let mut all = pod_watches;

@@ -15,7 +15,8 @@
 //!   (items without a response, DNS with authority records, traffic
 //!   spread over seconds);
 //! - one file per area: `results.rs` (helper results used as values),
-//!   `hooks.rs`, `helpers.rs`, `items.rs`.
+//!   `hooks.rs`, `helpers.rs`, `items.rs`, `pcap.rs` (packet retention:
+//!   `pcap.*` files read back by Wireshark's tools).
 //!
 //! Adding a helper (the pattern the I/O integrations slot into): start
 //! its peer (an HTTP server here, an object store, Prometheus ... there),
@@ -30,6 +31,7 @@ mod capture;
 mod helpers;
 mod hooks;
 mod items;
+mod pcap;
 mod results;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +43,8 @@ pub struct Run {
     sets: Vec<String>,
     pcap: Option<PathBuf>,
     capture_clock: bool,
+    /// Environment variables of the process (`KUBECONFIG`).
+    vars: Vec<(String, String)>,
     dir: tempfile::TempDir,
 }
 
@@ -49,6 +53,9 @@ pub struct Outcome {
     pub success: bool,
     pub stdout: String,
     pub stderr: String,
+    /// The run's folder (agents, `scripting.dataDir`): what the agents
+    /// wrote stays until the outcome is dropped.
+    pub dir: tempfile::TempDir,
 }
 
 impl Run {
@@ -58,6 +65,7 @@ impl Run {
             sets: Vec::new(),
             pcap: None,
             capture_clock: false,
+            vars: Vec::new(),
             dir: tempfile::tempdir().unwrap(),
         }
     }
@@ -71,6 +79,12 @@ impl Run {
     /// Any other `--set`.
     pub fn set(mut self, kv: &str) -> Run {
         self.sets.push(kv.to_string());
+        self
+    }
+
+    /// An environment variable of the `skua` process.
+    pub fn var(mut self, key: &str, value: &str) -> Run {
+        self.vars.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -117,11 +131,16 @@ impl Run {
             args.push("--set".into());
             args.push(s.clone());
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_skua")).args(&args).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_skua"))
+            .args(&args)
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
         Outcome {
             success: out.status.success(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            dir: self.dir,
         }
     }
 }

@@ -149,53 +149,101 @@ impl<W: Write> PcapWriter<W> {
     }
 }
 
-/// Writes pcapng: one section, one interface (nanosecond resolution when
-/// asked), enhanced packet blocks.
+/// Writes pcapng: one section (with an optional comment naming what the
+/// file holds), interfaces added as link types appear (nanosecond
+/// resolution when asked), enhanced packet blocks.
 pub struct PcapNgWriter<W: Write> {
     out: W,
     nanos: bool,
+    /// Link type of each interface written so far, by interface id.
+    links: Vec<LinkType>,
+}
+
+/// Appends one pcapng option (code, length, value padded to 4 bytes).
+fn ng_option(opts: &mut Vec<u8>, code: u16, value: &[u8]) {
+    opts.extend_from_slice(&code.to_le_bytes());
+    opts.extend_from_slice(&(value.len() as u16).to_le_bytes());
+    opts.extend_from_slice(value);
+    opts.resize(opts.len().div_ceil(4) * 4, 0);
+}
+
+/// Writes one block: type, total length, body, total length.
+fn ng_block(out: &mut impl Write, kind: u32, body: &[u8]) -> io::Result<()> {
+    let len = (12 + body.len()) as u32;
+    out.write_all(&kind.to_le_bytes())?;
+    out.write_all(&len.to_le_bytes())?;
+    out.write_all(body)?;
+    out.write_all(&len.to_le_bytes())
 }
 
 impl<W: Write> PcapNgWriter<W> {
-    pub fn new(mut out: W, link: LinkType, nanos: bool) -> io::Result<Self> {
-        // Section header block, no options.
-        let mut shb = Vec::new();
-        shb.extend_from_slice(&0x0a0d_0d0au32.to_le_bytes());
-        shb.extend_from_slice(&28u32.to_le_bytes());
-        shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
-        shb.extend_from_slice(&1u16.to_le_bytes());
-        shb.extend_from_slice(&0u16.to_le_bytes());
-        shb.extend_from_slice(&(-1i64).to_le_bytes());
-        shb.extend_from_slice(&28u32.to_le_bytes());
-        out.write_all(&shb)?;
-        // Interface description block, with if_tsresol = 9 for nanoseconds.
-        let mut opts = Vec::new();
-        if nanos {
-            opts.extend_from_slice(&9u16.to_le_bytes());
-            opts.extend_from_slice(&1u16.to_le_bytes());
-            opts.extend_from_slice(&[9, 0, 0, 0]);
-            opts.extend_from_slice(&[0, 0, 0, 0]); // opt_endofopt
-        }
-        let len = (20 + opts.len()) as u32;
-        let mut idb = Vec::new();
-        idb.extend_from_slice(&1u32.to_le_bytes());
-        idb.extend_from_slice(&len.to_le_bytes());
-        idb.extend_from_slice(&(link.to_pcap() as u16).to_le_bytes());
-        idb.extend_from_slice(&0u16.to_le_bytes());
-        idb.extend_from_slice(&262_144u32.to_le_bytes());
-        idb.extend_from_slice(&opts);
-        idb.extend_from_slice(&len.to_le_bytes());
-        out.write_all(&idb)?;
-        Ok(Self { out, nanos })
+    /// A file with one interface of `link` (id 0).
+    pub fn new(out: W, link: LinkType, nanos: bool) -> io::Result<Self> {
+        let mut w = Self::with_comment(out, nanos, None)?;
+        w.interface(link)?;
+        Ok(w)
     }
 
+    /// A file with no interface yet (see [`Self::interface_for`]) whose
+    /// section header carries `comment` (`shb_comment`) and names skua as
+    /// the writing application (`shb_userappl`).
+    pub fn with_comment(mut out: W, nanos: bool, comment: Option<&str>) -> io::Result<Self> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+        body.extend_from_slice(&1u16.to_le_bytes());
+        body.extend_from_slice(&0u16.to_le_bytes());
+        body.extend_from_slice(&(-1i64).to_le_bytes());
+        if let Some(c) = comment {
+            ng_option(&mut body, 1, c.as_bytes());
+            ng_option(&mut body, 4, concat!("skua ", env!("CARGO_PKG_VERSION")).as_bytes());
+            ng_option(&mut body, 0, &[]);
+        }
+        ng_block(&mut out, 0x0a0d_0d0a, &body)?;
+        Ok(Self { out, nanos, links: Vec::new() })
+    }
+
+    /// Adds an interface description of `link`; returns its id.
+    pub fn interface(&mut self, link: LinkType) -> io::Result<u32> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&(link.to_pcap() as u16).to_le_bytes());
+        body.extend_from_slice(&0u16.to_le_bytes());
+        body.extend_from_slice(&262_144u32.to_le_bytes());
+        if self.nanos {
+            ng_option(&mut body, 9, &[9]); // if_tsresol: 10^-9 s
+            ng_option(&mut body, 0, &[]);
+        }
+        ng_block(&mut self.out, 1, &body)?;
+        self.links.push(link);
+        Ok(self.links.len() as u32 - 1)
+    }
+
+    /// The interface of `link`, added when it is the first of its kind.
+    pub fn interface_for(&mut self, link: LinkType) -> io::Result<u32> {
+        match self.links.iter().position(|l| *l == link) {
+            Some(i) => Ok(i as u32),
+            None => self.interface(link),
+        }
+    }
+
+    /// One packet on interface 0.
     pub fn write(&mut self, ts_ns: u64, data: &[u8], wire_len: u32) -> io::Result<()> {
+        self.write_on(0, ts_ns, data, wire_len)
+    }
+
+    /// One packet on interface `interface`.
+    pub fn write_on(
+        &mut self,
+        interface: u32,
+        ts_ns: u64,
+        data: &[u8],
+        wire_len: u32,
+    ) -> io::Result<()> {
         let ts = if self.nanos { ts_ns } else { ts_ns / 1000 };
         let padded = data.len().div_ceil(4) * 4;
         let len = (32 + padded) as u32;
         self.out.write_all(&6u32.to_le_bytes())?;
         self.out.write_all(&len.to_le_bytes())?;
-        self.out.write_all(&0u32.to_le_bytes())?;
+        self.out.write_all(&interface.to_le_bytes())?;
         self.out.write_all(&((ts >> 32) as u32).to_le_bytes())?;
         self.out.write_all(&(ts as u32).to_le_bytes())?;
         self.out.write_all(&(data.len() as u32).to_le_bytes())?;
