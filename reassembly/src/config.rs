@@ -4,58 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Application protocols the dissectors know. Each is detected by content
-/// on any port; the config names are the snake_case variant names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AppProtocol {
-    /// HTTP/1.0 and HTTP/1.1 (`http`).
-    Http,
-    /// DNS over UDP and TCP (`dns`).
-    Dns,
-    /// HTTP/2 with prior knowledge, after an h2c upgrade, or picked up
-    /// mid-connection (`http2`).
-    Http2,
-    /// gRPC over HTTP/2 (`grpc`): HTTP/2 streams whose content-type is
-    /// `application/grpc*` become gRPC items; without it they stay HTTP/2.
-    Grpc,
-    /// RESP2/RESP3 (`redis`).
-    Redis,
-    /// The Kafka wire protocol (`kafka`).
-    Kafka,
-    /// The PostgreSQL frontend/backend protocol 3.0 (`postgresql`).
-    Postgresql,
-    /// AMQP 0-9-1 (`amqp`).
-    Amqp,
-}
-
-impl AppProtocol {
-    /// Every protocol, in the order probes try them.
-    pub const ALL: [AppProtocol; 8] = [
-        AppProtocol::Http2,
-        AppProtocol::Http,
-        AppProtocol::Dns,
-        AppProtocol::Grpc,
-        AppProtocol::Redis,
-        AppProtocol::Kafka,
-        AppProtocol::Postgresql,
-        AppProtocol::Amqp,
-    ];
-
-    /// The config name (`reassembly.protocols`).
-    pub fn name(self) -> &'static str {
-        match self {
-            AppProtocol::Http => "http",
-            AppProtocol::Dns => "dns",
-            AppProtocol::Http2 => "http2",
-            AppProtocol::Grpc => "grpc",
-            AppProtocol::Redis => "redis",
-            AppProtocol::Kafka => "kafka",
-            AppProtocol::Postgresql => "postgresql",
-            AppProtocol::Amqp => "amqp",
-        }
-    }
-}
+/// Application protocols the dissectors know, one per line of the
+/// protocol registry (`dissectors/mod.rs`).
+pub use crate::dissectors::AppProtocol;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case", default)]
@@ -183,16 +134,7 @@ impl Default for ReassemblyConfig {
             max_fragment_datagrams: 1024,
             max_fragment_bytes: 4 * 1024 * 1024,
             fragment_timeout_ms: 30_000,
-            protocols: vec![
-                AppProtocol::Http,
-                AppProtocol::Dns,
-                AppProtocol::Http2,
-                AppProtocol::Grpc,
-                AppProtocol::Redis,
-                AppProtocol::Kafka,
-                AppProtocol::Postgresql,
-                AppProtocol::Amqp,
-            ],
+            protocols: AppProtocol::ALL.to_vec(),
         }
     }
 }

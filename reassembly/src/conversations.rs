@@ -114,7 +114,7 @@ pub fn generate(protocol: AppProtocol, seed: u64, exchanges: usize, depth: usize
         AppProtocol::Kafka => kafka(&mut rng, exchanges, depth),
         AppProtocol::Postgresql => postgresql(&mut rng, exchanges, depth),
         AppProtocol::Amqp => amqp(&mut rng, exchanges, depth),
-        AppProtocol::Http | AppProtocol::Dns => Conversation::default(),
+        _ => Conversation::default(),
     }
 }
 

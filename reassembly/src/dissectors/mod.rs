@@ -72,9 +72,38 @@ pub mod http2;
 pub mod kafka;
 pub mod postgresql;
 pub mod redis;
+pub mod registry;
+
+use std::borrow::Cow;
 
 use crate::counters::DissectionErrors;
-use crate::item::Exchange;
+use crate::item::{Exchange, Item};
+pub use registry::{NoSession, Protocol, ProtocolMessage};
+
+// The registry: one line per protocol, in the order probes try them (a
+// `High` answer ends the search: HTTP/2 and HTTP first, so protocols after
+// them cost an HTTP flow nothing). A new protocol is its folder (declared
+// above) and one line here; see `registry.rs` for what the line generates.
+registry::protocols! {
+    /// HTTP/2 with prior knowledge, after an h2c upgrade, or picked up
+    /// mid-connection (`http2`).
+    Http2 = "http2" => http2::Http2,
+    /// HTTP/1.0 and HTTP/1.1 (`http`).
+    Http = "http" => http::Http,
+    /// DNS over UDP and TCP (`dns`).
+    Dns = "dns" => dns::Dns,
+    /// gRPC over HTTP/2 (`grpc`): HTTP/2 streams whose content-type is
+    /// `application/grpc*` become gRPC items; without it they stay HTTP/2.
+    Grpc = "grpc" => http2::Grpc,
+    /// RESP2/RESP3 (`redis`).
+    Redis = "redis" => redis::Redis,
+    /// The Kafka wire protocol (`kafka`).
+    Kafka = "kafka" => kafka::Kafka,
+    /// The PostgreSQL frontend/backend protocol 3.0 (`postgresql`).
+    Postgresql = "postgresql" => postgresql::Postgresql,
+    /// AMQP 0-9-1 (`amqp`).
+    Amqp = "amqp" => amqp::Amqp,
+}
 
 /// Direction of stream data relative to the flow's roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -123,13 +152,51 @@ macro_rules! error_kinds {
     ($($(#[$m:meta])* $v:ident => $name:literal,)*) => {
         /// Dissection errors and anomalies (small and `Copy`: hot-path values).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum ErrorKind { $($(#[$m])* $v,)* }
+        pub enum ErrorKind {
+            $($(#[$m])* $v,)*
+            /// A protocol's own anomaly: reason `.1` of its
+            /// `Protocol::ERRORS` (see `protocol_errors!`).
+            Protocol(AppProtocol, u8),
+        }
+
+        /// The generic kinds' indices.
+        #[allow(clippy::enum_variant_names)]
+        enum Generic { $($v,)* }
+
         impl ErrorKind {
-            pub const ALL: [ErrorKind; [$($name),*].len()] = [$(ErrorKind::$v),*];
-            pub const COUNT: usize = Self::ALL.len();
+            /// The kinds every protocol may report.
+            pub const GENERIC: [ErrorKind; [$($name),*].len()] = [$(ErrorKind::$v),*];
+            /// Every kind: the generic ones, then each protocol's own.
+            pub const COUNT: usize = Self::GENERIC.len() + ERROR_OFFSETS[AppProtocol::COUNT];
+
             /// Stable snake_case name (counters, logs).
             pub fn name(self) -> &'static str {
-                match self { $(ErrorKind::$v => $name,)* }
+                match self {
+                    $(ErrorKind::$v => $name,)*
+                    ErrorKind::Protocol(p, r) => {
+                        p.errors().get(usize::from(r)).copied().unwrap_or("protocol_error")
+                    }
+                }
+            }
+
+            /// Dense index of the kind (counters): generic kinds first.
+            #[inline]
+            pub fn index(self) -> usize {
+                match self {
+                    $(ErrorKind::$v => Generic::$v as usize,)*
+                    ErrorKind::Protocol(p, r) => {
+                        Self::GENERIC.len()
+                            + ERROR_OFFSETS.get(p as usize).copied().unwrap_or(0)
+                            + usize::from(r)
+                    }
+                }
+            }
+
+            /// Every kind, in index order.
+            pub fn all() -> impl Iterator<Item = ErrorKind> {
+                Self::GENERIC.into_iter().chain(AppProtocol::ALL.into_iter().flat_map(|p| {
+                    (0..p.errors().len()).map(move |r| ErrorKind::Protocol(p, r as u8))
+                }))
             }
         }
     };
@@ -235,8 +302,8 @@ impl From<&crate::config::ReassemblyConfig> for Limits {
             max_http2_streams: usize::from(c.max_http2_streams).max(1),
             max_hpack_table_bytes: c.max_hpack_table_bytes as usize,
             max_amqp_channels: usize::from(c.max_amqp_channels).max(1),
-            grpc: c.protocols.contains(&crate::config::AppProtocol::Grpc),
-            h2c: c.protocols.contains(&crate::config::AppProtocol::Http2),
+            grpc: c.protocols.contains(&AppProtocol::Grpc),
+            h2c: c.protocols.contains(&AppProtocol::Http2),
         }
     }
 }
@@ -281,6 +348,14 @@ pub trait Dissector {
     fn on_gap(&mut self, dir: Direction, len: u32, ctx: &mut ParseCtx<'_>);
     fn on_end(&mut self, dir: Direction, ctx: &mut ParseCtx<'_>);
     fn finish(&mut self, reason: FinishReason, ctx: &mut ParseCtx<'_>);
+
+    /// The session this flow continues with, when this protocol hands it
+    /// over (HTTP/1.1 to HTTP/2 after an h2c upgrade): asked after every
+    /// delivery; the bytes each direction held back are replayed to it.
+    #[inline]
+    fn handover(&mut self, _ctx: &mut ParseCtx<'_>) -> Option<Session> {
+        None
+    }
 }
 
 /// Bytes a direction holds between `parse` calls.
@@ -377,115 +452,40 @@ pub fn drive<D: Dissector>(
     sb.buf = held;
 }
 
-/// A flow's dissector, dispatched statically.
-pub enum Session {
-    Http(http::HttpSession),
-    Dns(dns::DnsSession),
-    Http2(http2::Http2Session),
-    Redis(redis::RedisSession),
-    Kafka(kafka::KafkaSession),
-    Postgresql(postgresql::PgSession),
-    Amqp(amqp::AmqpSession),
-}
-
-macro_rules! each_session {
-    ($self:expr, $s:ident => $e:expr) => {
-        match $self {
-            Session::Http($s) => $e,
-            Session::Dns($s) => $e,
-            Session::Http2($s) => $e,
-            Session::Redis($s) => $e,
-            Session::Kafka($s) => $e,
-            Session::Postgresql($s) => $e,
-            Session::Amqp($s) => $e,
-        }
-    };
-}
-
 impl Session {
-    /// A new session of `protocol` for a flow detected by content (`tcp`:
-    /// a TCP flow; only DNS also runs over UDP).
-    pub fn new(protocol: crate::config::AppProtocol, tcp: bool) -> Session {
-        use crate::config::AppProtocol as P;
-        match protocol {
-            P::Http => Session::Http(http::HttpSession::new()),
-            P::Dns => Session::Dns(dns::DnsSession::new(tcp)),
-            P::Http2 | P::Grpc => Session::Http2(http2::Http2Session::new()),
-            P::Redis => Session::Redis(redis::RedisSession::new()),
-            P::Kafka => Session::Kafka(kafka::KafkaSession::new()),
-            P::Postgresql => Session::Postgresql(postgresql::PgSession::new()),
-            P::Amqp => Session::Amqp(amqp::AmqpSession::new()),
-        }
-    }
-
     /// Content-based detection of a TCP flow's protocol from the first bytes
     /// of one direction (`dir` as the flow's roles say now).
-    pub fn probe(protocol: crate::config::AppProtocol, bytes: &[u8], dir: Direction) -> Confidence {
-        use crate::config::AppProtocol as P;
-        match protocol {
-            P::Http => http::HttpSession::probe(bytes, dir),
-            P::Dns => dns::DnsSession::probe(bytes, true),
-            P::Grpc => Confidence::None,
-            P::Http2 => http2::Http2Session::probe(bytes, dir),
-            P::Redis => redis::RedisSession::probe(bytes, dir),
-            P::Kafka => kafka::KafkaSession::probe(bytes, dir),
-            P::Postgresql => postgresql::PgSession::probe(bytes, dir),
-            P::Amqp => amqp::AmqpSession::probe(bytes, dir),
-        }
-    }
-
-    pub fn protocol(&self) -> crate::config::AppProtocol {
-        use crate::config::AppProtocol as P;
-        match self {
-            Session::Http(_) => P::Http,
-            Session::Dns(_) => P::Dns,
-            Session::Http2(_) => P::Http2,
-            Session::Redis(_) => P::Redis,
-            Session::Kafka(_) => P::Kafka,
-            Session::Postgresql(_) => P::Postgresql,
-            Session::Amqp(_) => P::Amqp,
-        }
-    }
-
-    pub fn drive(
-        &mut self,
-        sb: &mut StreamBuf,
-        dir: Direction,
-        data: &[u8],
-        max_buf: usize,
-        ctx: &mut ParseCtx<'_>,
-    ) {
-        each_session!(self, s => drive(s, sb, dir, data, max_buf, ctx))
+    pub fn probe(protocol: AppProtocol, bytes: &[u8], dir: Direction) -> Confidence {
+        protocol.probe(bytes, dir)
     }
 
     /// A session that hands the flow over to another protocol (HTTP/1.1 →
     /// HTTP/2 after `101 Switching Protocols` to h2c): replaces `self` and
     /// replays the bytes each direction held back for the new session.
+    #[inline]
     pub fn handover(&mut self, bufs: &mut [StreamBuf; 2], max_buf: usize, ctx: &mut ParseCtx<'_>) {
-        let Session::Http(h) = self else { return };
-        let Some(up) = h.take_h2c_upgrade() else { return };
-        let mut next = http2::Http2Session::upgraded(up, ctx);
+        if let Some(next) = self.take_handover(ctx) {
+            self.replace(next, bufs, max_buf, ctx);
+        }
+    }
+
+    #[inline(never)]
+    fn replace(
+        &mut self,
+        mut next: Session,
+        bufs: &mut [StreamBuf; 2],
+        max_buf: usize,
+        ctx: &mut ParseCtx<'_>,
+    ) {
         for dir in [Direction::ToServer, Direction::ToClient] {
             let Some(b) = bufs.get_mut(dir.idx()) else { continue };
             let held = b.take();
             *b = StreamBuf::default();
             if !held.is_empty() {
-                drive(&mut next, b, dir, &held, max_buf, ctx);
+                next.drive(b, dir, &held, max_buf, ctx);
             }
         }
-        *self = Session::Http2(next);
-    }
-
-    pub fn on_gap(&mut self, dir: Direction, len: u32, ctx: &mut ParseCtx<'_>) {
-        each_session!(self, s => s.on_gap(dir, len, ctx))
-    }
-
-    pub fn on_end(&mut self, dir: Direction, ctx: &mut ParseCtx<'_>) {
-        each_session!(self, s => s.on_end(dir, ctx))
-    }
-
-    pub fn finish(&mut self, reason: FinishReason, ctx: &mut ParseCtx<'_>) {
-        each_session!(self, s => s.finish(reason, ctx))
+        *self = next;
     }
 }
 

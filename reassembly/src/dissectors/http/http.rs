@@ -899,6 +899,15 @@ impl Dissector for HttpSession {
         self.dirs[dir.idx()].state = State::Passthrough;
     }
 
+    /// After a `101` to h2c, the flow continues as HTTP/2.
+    #[inline]
+    fn handover(&mut self, ctx: &mut ParseCtx<'_>) -> Option<crate::dissectors::Session> {
+        let up = self.take_h2c_upgrade()?;
+        Some(crate::dissectors::Session::Http2(crate::dissectors::http2::Http2Session::upgraded(
+            up, ctx,
+        )))
+    }
+
     fn finish(&mut self, reason: FinishReason, ctx: &mut ParseCtx<'_>) {
         for dir in [Direction::ToServer, Direction::ToClient] {
             if self.dirs[dir.idx()].state == State::Body {
