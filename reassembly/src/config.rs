@@ -91,6 +91,17 @@ pub struct ReassemblyConfig {
     /// connection; content on further channels is emitted at once with a
     /// `too_many_transactions` error.
     pub max_amqp_channels: u16,
+    /// Prepared statements remembered per MySQL connection, so that a
+    /// later COM_STMT_EXECUTE shows its query text. Past it the oldest is
+    /// forgotten.
+    pub max_mysql_statements: u16,
+    /// Nesting depth of a BSON document shown in a MongoDB item; a deeper
+    /// document (a BSON bomb) is cut there and counted as a
+    /// `mongodb_bson_depth` anomaly.
+    pub max_bson_depth: u8,
+    /// Elements (at any depth) shown per MongoDB command or reply
+    /// document; the rest are left out.
+    pub max_bson_elements: u32,
     /// IP datagrams being reassembled from fragments at once, per core.
     pub max_fragment_datagrams: u32,
     /// Fragment bytes buffered per core.
@@ -131,6 +142,9 @@ impl Default for ReassemblyConfig {
             max_http2_streams: 256,
             max_hpack_table_bytes: 64 * 1024,
             max_amqp_channels: 256,
+            max_mysql_statements: 256,
+            max_bson_depth: 16,
+            max_bson_elements: 256,
             max_fragment_datagrams: 1024,
             max_fragment_bytes: 4 * 1024 * 1024,
             fragment_timeout_ms: 30_000,

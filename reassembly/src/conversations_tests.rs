@@ -8,12 +8,15 @@ use crate::item::{Item, NodeInfo};
 use crate::testutil::{run, Conv, OwnedPkt};
 use crate::ReassemblyConfig;
 
-const PROTOCOLS: [AppProtocol; 5] = [
+const PROTOCOLS: [AppProtocol; 8] = [
     AppProtocol::Http2,
     AppProtocol::Redis,
     AppProtocol::Kafka,
     AppProtocol::Postgresql,
     AppProtocol::Amqp,
+    AppProtocol::Mysql,
+    AppProtocol::Mongodb,
+    AppProtocol::Tls,
 ];
 
 #[derive(Debug, Clone)]
@@ -214,7 +217,7 @@ mod packetisation {
 
         #[test]
         fn packetisation_does_not_change_items(
-            proto in 0usize..5,
+            proto in 0usize..PROTOCOLS.len(),
             seed in any::<u64>(),
             exchanges in 1usize..7,
             depth in 1usize..5,

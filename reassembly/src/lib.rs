@@ -5,7 +5,8 @@
 //! and named memory limits (`tcp`, `seq`); IPv4/IPv6 fragment reassembly
 //! (`frag`); one folder per dissector under `dissectors/` behind a single
 //! streaming contract (HTTP/1.x, HTTP/2 and gRPC, DNS, Redis, Kafka,
-//! PostgreSQL, AMQP 0-9-1), each detected by content on any port; and the
+//! PostgreSQL, AMQP 0-9-1, MySQL, MongoDB, TLS handshakes), each detected by
+//! content on any port, registered in one list (`dissectors::registry`); and the
 //! `Item` type agents receive (`item`) with the IP → pod snapshot that
 //! names its endpoints (`podmap`). `conversations` generates traffic
 //! of each TCP protocol for tests and benches; `fuzzing` holds the fuzz

@@ -70,9 +70,12 @@ pub mod dns;
 pub mod http;
 pub mod http2;
 pub mod kafka;
+pub mod mongodb;
+pub mod mysql;
 pub mod postgresql;
 pub mod redis;
 pub mod registry;
+pub mod tls;
 
 use std::borrow::Cow;
 
@@ -103,6 +106,12 @@ registry::protocols! {
     Postgresql = "postgresql" => postgresql::Postgresql,
     /// AMQP 0-9-1 (`amqp`).
     Amqp = "amqp" => amqp::Amqp,
+    /// The MySQL/MariaDB client/server protocol (`mysql`).
+    Mysql = "mysql" => mysql::Mysql,
+    /// The MongoDB wire protocol (`mongodb`).
+    Mongodb = "mongodb" => mongodb::Mongodb,
+    /// TLS handshakes, no decryption (`tls`).
+    Tls = "tls" => tls::Tls,
 }
 
 /// Direction of stream data relative to the flow's roles.
@@ -272,6 +281,9 @@ pub struct Limits {
     pub max_http2_streams: usize,
     pub max_hpack_table_bytes: usize,
     pub max_amqp_channels: usize,
+    pub max_mysql_statements: usize,
+    pub max_bson_depth: usize,
+    pub max_bson_elements: usize,
     /// gRPC recognised on HTTP/2 streams (`grpc` in `protocols`).
     pub grpc: bool,
     /// HTTP/1.1 hands an `Upgrade: h2c` flow over to HTTP/2 (`http2` in
@@ -302,6 +314,9 @@ impl From<&crate::config::ReassemblyConfig> for Limits {
             max_http2_streams: usize::from(c.max_http2_streams).max(1),
             max_hpack_table_bytes: c.max_hpack_table_bytes as usize,
             max_amqp_channels: usize::from(c.max_amqp_channels).max(1),
+            max_mysql_statements: usize::from(c.max_mysql_statements),
+            max_bson_depth: usize::from(c.max_bson_depth).max(1),
+            max_bson_elements: c.max_bson_elements as usize,
             grpc: c.protocols.contains(&AppProtocol::Grpc),
             h2c: c.protocols.contains(&AppProtocol::Http2),
         }
@@ -394,6 +409,57 @@ impl StreamBuf {
 
     pub fn take(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.buf)
+    }
+}
+
+/// The rest of a message larger than the buffer, skipped as it streams by:
+/// `Some` while `skip` bytes are left (and counts them down).
+#[inline]
+pub fn skip_rest(skip: &mut u64, b: &[u8]) -> Option<ParseResult> {
+    if *skip == 0 {
+        return None;
+    }
+    let n = (*skip).min(b.len() as u64);
+    *skip -= n;
+    Some(ParseResult::Continue { consumed: n as usize })
+}
+
+/// A length-framed message of `total` bytes starting `b`: waits for the
+/// bytes [`Limits::frame_want`] asks (at least `min`), hands `f` the
+/// message or its prefix, and leaves the rest of a large one in `skip`.
+pub fn framed(
+    b: &[u8],
+    total: usize,
+    min: usize,
+    skip: &mut u64,
+    ctx: &mut ParseCtx<'_>,
+    f: impl FnOnce(&[u8], &mut ParseCtx<'_>),
+) -> ParseResult {
+    let want = ctx.limits.frame_want(total).max(min.min(total));
+    if b.len() < want {
+        return ParseResult::Incomplete { consumed: 0, needed: want - b.len() };
+    }
+    let have = total.min(b.len());
+    f(b.get(..have).unwrap_or_default(), ctx);
+    if have < total {
+        *skip = (total - have) as u64;
+        return ParseResult::Continue { consumed: have };
+    }
+    ParseResult::Done { consumed: total }
+}
+
+/// The error of a request still waiting when its flow ends (`Closed` also
+/// counts it as `unpaired`).
+pub fn unanswered(reason: FinishReason, ctx: &mut ParseCtx<'_>) -> crate::item::ItemError {
+    use crate::item::{ItemError, ItemErrorKind};
+    match reason {
+        FinishReason::Timeout => {
+            ItemError::new(ItemErrorKind::Timeout, "no response before the flow timed out")
+        }
+        FinishReason::Closed => {
+            ctx.errors.bump(ErrorKind::Unpaired);
+            ItemError::new(ItemErrorKind::PairNotFound, "connection closed without a response")
+        }
     }
 }
 

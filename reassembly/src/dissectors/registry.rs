@@ -107,6 +107,27 @@ impl<T: ProtocolMessage> ProtocolMessage for Box<T> {
     }
 }
 
+/// A boxed session (a large one, so that the `Session` enum every flow
+/// holds stays the size of the common ones).
+impl<D: Dissector> Dissector for Box<D> {
+    #[inline]
+    fn parse(&mut self, b: &[u8], dir: Direction, ctx: &mut ParseCtx<'_>) -> ParseResult {
+        (**self).parse(b, dir, ctx)
+    }
+    fn on_gap(&mut self, dir: Direction, len: u32, ctx: &mut ParseCtx<'_>) {
+        (**self).on_gap(dir, len, ctx)
+    }
+    fn on_end(&mut self, dir: Direction, ctx: &mut ParseCtx<'_>) {
+        (**self).on_end(dir, ctx)
+    }
+    fn finish(&mut self, reason: super::FinishReason, ctx: &mut ParseCtx<'_>) {
+        (**self).finish(reason, ctx)
+    }
+    fn handover(&mut self, ctx: &mut ParseCtx<'_>) -> Option<Session> {
+        (**self).handover(ctx)
+    }
+}
+
 /// The session of a protocol that has none of its own (gRPC rides on
 /// HTTP/2's): no value of it exists.
 #[derive(Debug)]
