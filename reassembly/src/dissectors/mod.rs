@@ -159,56 +159,72 @@ pub enum ParseResult {
 
 macro_rules! error_kinds {
     ($($(#[$m:meta])* $v:ident => $name:literal,)*) => {
-        /// Dissection errors and anomalies (small and `Copy`: hot-path values).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum ErrorKind {
-            $($(#[$m])* $v,)*
-            /// A protocol's own anomaly: reason `.1` of its
-            /// `Protocol::ERRORS` (see `protocol_errors!`).
-            Protocol(AppProtocol, u8),
-        }
-
         /// The generic kinds' indices.
         #[allow(clippy::enum_variant_names)]
         enum Generic { $($v,)* }
 
+        /// Dissection errors and anomalies: the kinds every protocol may
+        /// report (associated constants, written like enum variants), then
+        /// each protocol's own (`ErrorKind::protocol`, see
+        /// `protocol_errors!`). One byte, `Copy`: a hot-path value that
+        /// sits in every transaction a session holds.
+        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct ErrorKind(u8);
+
+        #[allow(non_upper_case_globals)]
         impl ErrorKind {
+            $($(#[$m])* pub const $v: ErrorKind = ErrorKind(Generic::$v as u8);)*
+
             /// The kinds every protocol may report.
             pub const GENERIC: [ErrorKind; [$($name),*].len()] = [$(ErrorKind::$v),*];
-            /// Every kind: the generic ones, then each protocol's own.
-            pub const COUNT: usize = Self::GENERIC.len() + ERROR_OFFSETS[AppProtocol::COUNT];
-
-            /// Stable snake_case name (counters, logs).
-            pub fn name(self) -> &'static str {
-                match self {
-                    $(ErrorKind::$v => $name,)*
-                    ErrorKind::Protocol(p, r) => {
-                        p.errors().get(usize::from(r)).copied().unwrap_or("protocol_error")
-                    }
-                }
-            }
-
-            /// Dense index of the kind (counters): generic kinds first.
-            #[inline]
-            pub fn index(self) -> usize {
-                match self {
-                    $(ErrorKind::$v => Generic::$v as usize,)*
-                    ErrorKind::Protocol(p, r) => {
-                        Self::GENERIC.len()
-                            + ERROR_OFFSETS.get(p as usize).copied().unwrap_or(0)
-                            + usize::from(r)
-                    }
-                }
-            }
-
-            /// Every kind, in index order.
-            pub fn all() -> impl Iterator<Item = ErrorKind> {
-                Self::GENERIC.into_iter().chain(AppProtocol::ALL.into_iter().flat_map(|p| {
-                    (0..p.errors().len()).map(move |r| ErrorKind::Protocol(p, r as u8))
-                }))
-            }
+            const GENERIC_NAMES: [&'static str; [$($name),*].len()] = [$($name),*];
         }
     };
+}
+
+impl ErrorKind {
+    /// Every kind: the generic ones, then each protocol's own.
+    pub const COUNT: usize = Self::GENERIC.len() + ERROR_OFFSETS[AppProtocol::COUNT];
+
+    /// Reason `r` of protocol `p`'s own anomalies (its `Protocol::ERRORS`).
+    pub const fn protocol(p: AppProtocol, r: u8) -> ErrorKind {
+        let i = Self::GENERIC.len() + ERROR_OFFSETS[p as usize] + r as usize;
+        assert!(i < Self::COUNT && Self::COUNT <= 256, "an error reason past its protocol's list");
+        ErrorKind(i as u8)
+    }
+
+    /// Dense index of the kind (counters).
+    #[inline]
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+
+    /// Stable snake_case name (counters, logs).
+    pub fn name(self) -> &'static str {
+        let i = self.index();
+        if let Some(n) = Self::GENERIC_NAMES.get(i) {
+            return n;
+        }
+        let j = i - Self::GENERIC.len();
+        AppProtocol::ALL
+            .into_iter()
+            .find_map(|p| {
+                let (lo, hi) = (ERROR_OFFSETS[p as usize], ERROR_OFFSETS[p as usize + 1]);
+                (lo..hi).contains(&j).then(|| p.errors().get(j - lo).copied()).flatten()
+            })
+            .unwrap_or("protocol_error")
+    }
+
+    /// Every kind, in index order.
+    pub fn all() -> impl Iterator<Item = ErrorKind> {
+        (0..Self::COUNT).map(|i| ErrorKind(i as u8))
+    }
+}
+
+impl std::fmt::Debug for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 error_kinds! {

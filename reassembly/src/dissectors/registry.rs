@@ -175,7 +175,7 @@ macro_rules! protocol_errors {
 
         impl From<Error> for $crate::dissectors::ErrorKind {
             fn from(e: Error) -> Self {
-                $crate::dissectors::ErrorKind::Protocol($crate::config::AppProtocol::$proto, e as u8)
+                $crate::dissectors::ErrorKind::protocol($crate::config::AppProtocol::$proto, e as u8)
             }
         }
     };
