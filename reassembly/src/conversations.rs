@@ -890,7 +890,7 @@ fn mongo_msg(id: i32, to: i32, code: i32, body: &[u8]) -> Vec<u8> {
 
 fn op_msg_body(doc: &bson::Document) -> Vec<u8> {
     let mut v = vec![0, 0, 0, 0, 0];
-    v.extend(bson::to_vec(doc).unwrap_or_default());
+    v.extend(doc.to_vec().unwrap_or_default());
     v
 }
 
@@ -905,7 +905,8 @@ fn mongodb(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
     q.extend_from_slice(&0i32.to_le_bytes());
     q.extend_from_slice(&(-1i32).to_le_bytes());
     q.extend(
-        bson::to_vec(&doc! {"isMaster": 1, "client": {"driver": {"name": "gen", "version": "1"}}})
+        (doc! {"isMaster": 1, "client": {"driver": {"name": "gen", "version": "1"}}})
+            .to_vec()
             .unwrap_or_default(),
     );
     c.client(mongo_msg(1, 0, 2004, &q));
@@ -913,9 +914,7 @@ fn mongodb(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
     r.extend_from_slice(&0i64.to_le_bytes());
     r.extend_from_slice(&0i32.to_le_bytes());
     r.extend_from_slice(&1i32.to_le_bytes());
-    r.extend(
-        bson::to_vec(&doc! {"ismaster": true, "maxWireVersion": 17, "ok": 1.0}).unwrap_or_default(),
-    );
+    r.extend(doc! {"ismaster": true, "maxWireVersion": 17, "ok": 1.0}.to_vec().unwrap_or_default());
     c.server(mongo_msg(2, 1, 1, &r));
     c.items += 1;
     let mut id = 10;
@@ -944,7 +943,7 @@ fn mongodb(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
                     let mut body =
                         op_msg_body(&doc! {"insert": "events", "ordered": true, "$db": "shop"});
                     let docs: Vec<u8> = (0..3)
-                        .flat_map(|i| bson::to_vec(&doc! {"i": i, "payload": String::from_utf8_lossy(&rng.rbytes(1, 100)).into_owned()}).unwrap_or_default())
+                        .flat_map(|i| doc! {"i": i, "payload": String::from_utf8_lossy(&rng.rbytes(1, 100)).into_owned()}.to_vec().unwrap_or_default())
                         .collect();
                     body.push(1);
                     body.extend_from_slice(&((4 + 10 + docs.len()) as i32).to_le_bytes());

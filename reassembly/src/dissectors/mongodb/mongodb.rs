@@ -523,7 +523,7 @@ mod tests {
         b.push(0);
         b.extend_from_slice(&0i32.to_le_bytes());
         b.extend_from_slice(&(-1i32).to_le_bytes());
-        b.extend(bson::to_vec(q).unwrap());
+        b.extend(q.to_vec().unwrap());
         message(id, 0, op::QUERY, &b)
     }
 
@@ -533,7 +533,7 @@ mod tests {
         b.extend_from_slice(&0i32.to_le_bytes());
         b.extend_from_slice(&(docs.len() as i32).to_le_bytes());
         for d in docs {
-            b.extend(bson::to_vec(d).unwrap());
+            b.extend(d.to_vec().unwrap());
         }
         message(id, to, op::REPLY, &b)
     }
@@ -612,9 +612,9 @@ mod tests {
         let mut bulk = 3u32.to_le_bytes().to_vec();
         bulk.push(0);
         bulk.extend(
-            bson::to_vec(&doc! {"insert": "logs", "$db": "app", "writeConcern": {"w": 0}}).unwrap(),
+            doc! {"insert": "logs", "$db": "app", "writeConcern": {"w": 0}}.to_vec().unwrap(),
         );
-        let docs: Vec<u8> = (0..3).flat_map(|i| bson::to_vec(&doc! {"i": i}).unwrap()).collect();
+        let docs: Vec<u8> = (0..3).flat_map(|i| doc! {"i": i}.to_vec().unwrap()).collect();
         bulk.push(1);
         bulk.extend_from_slice(&((4 + 10 + docs.len()) as i32).to_le_bytes());
         bulk.extend_from_slice(b"documents\0");

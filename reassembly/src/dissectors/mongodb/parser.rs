@@ -92,7 +92,7 @@ pub fn document(b: &[u8], at: usize) -> Option<(&RawDocument, usize)> {
 /// The first key of a document and its value, read from a possibly cut
 /// document (its prefix): what names a command.
 pub fn first_element(d: &RawDocument) -> Option<(&str, RawBsonRef<'_>)> {
-    d.iter().next()?.ok()
+    d.iter().next()?.ok().map(|(k, v)| (k.as_str(), v))
 }
 
 /// What walking a document into JSON ran into.
@@ -175,7 +175,7 @@ fn value_json(v: RawBsonRef<'_>, depth: usize, b: &Bounds, w: &mut Walk) -> Valu
         RawBsonRef::DateTime(d) => json!({"$date": d.timestamp_millis()}),
         RawBsonRef::Null => Value::Null,
         RawBsonRef::RegularExpression(r) => {
-            json!({"$regularExpression": {"pattern": cut_str(r.pattern, b.field_bytes), "options": r.options}})
+            json!({"$regularExpression": {"pattern": cut_str(r.pattern.as_str(), b.field_bytes), "options": r.options.as_str()}})
         }
         RawBsonRef::JavaScriptCode(c) => json!({"$code": cut_str(c, b.field_bytes)}),
         RawBsonRef::JavaScriptCodeWithScope(c) => json!({"$code": cut_str(c.code, b.field_bytes)}),
@@ -200,6 +200,7 @@ pub fn doc_json(d: &RawDocument, depth: usize, b: &Bounds, w: &mut Walk) -> Valu
     for e in d {
         match e {
             Ok((k, v)) if w.budget > 0 => {
+                let k = k.as_str();
                 w.budget -= 1;
                 let value = if REDACTED_KEYS.contains(&k) {
                     Value::String("[REDACTED]".into())
@@ -337,7 +338,7 @@ pub(crate) mod tests {
     pub fn op_msg(flags: u32, doc: &bson::Document) -> Vec<u8> {
         let mut v = flags.to_le_bytes().to_vec();
         v.push(0);
-        v.extend_from_slice(&bson::to_vec(doc).unwrap());
+        v.extend_from_slice(&doc.to_vec().unwrap());
         v
     }
 
@@ -348,7 +349,7 @@ pub(crate) mod tests {
         for _ in 0..200 {
             d = bson::doc! {"a": d};
         }
-        let bytes = bson::to_vec(&d).unwrap();
+        let bytes = d.to_vec().unwrap();
         let raw = RawDocument::from_bytes(&bytes).unwrap();
         let b = Bounds { depth: 8, elements: 100, field_bytes: 16 };
         let (v, w) = to_json(raw, &b);
@@ -356,25 +357,25 @@ pub(crate) mod tests {
         assert_eq!(v["a"]["a"]["a"]["a"]["a"]["a"]["a"]["a"], "…");
         let wide: bson::Document =
             (0..500).map(|i| (format!("k{i}"), bson::Bson::Int32(i))).collect();
-        let bytes = bson::to_vec(&wide).unwrap();
+        let bytes = wide.to_vec().unwrap();
         let (v, w) = to_json(RawDocument::from_bytes(&bytes).unwrap(), &b);
         assert!(w.cut);
         assert_eq!(v.as_object().unwrap().len(), 100);
         // Secrets are never kept.
         let sasl = bson::doc! {"saslContinue": 1, "payload": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: b"c=biws".to_vec() }};
-        let bytes = bson::to_vec(&sasl).unwrap();
+        let bytes = sasl.to_vec().unwrap();
         let (v, _) = to_json(RawDocument::from_bytes(&bytes).unwrap(), &b);
         assert_eq!(v["payload"], "[REDACTED]");
     }
 
     #[test]
     fn a_length_that_lies_is_not_a_document() {
-        let mut bytes = bson::to_vec(&bson::doc! {"find": "users"}).unwrap();
+        let mut bytes = bson::doc! {"find": "users"}.to_vec().unwrap();
         assert!(document(&bytes, 0).is_some());
         bytes[0] = 0xff;
         assert!(document(&bytes, 0).is_none());
         // A nested length that lies is found as the walk reaches it.
-        let mut nested = bson::to_vec(&bson::doc! {"a": {"b": "c"}}).unwrap();
+        let mut nested = bson::doc! {"a": {"b": "c"}}.to_vec().unwrap();
         nested[7] = 0x70;
         let raw = RawDocument::from_bytes(&nested).unwrap();
         let (_, w) = to_json(raw, &Bounds { depth: 8, elements: 100, field_bytes: 16 });
