@@ -265,6 +265,7 @@ fn benches(c: &mut Criterion) {
         AppProtocol::Mysql,
         AppProtocol::Mongodb,
         AppProtocol::Tls,
+        AppProtocol::Websocket,
     ] {
         let name = protocol.name();
         let (frames, bytes, items) = protocol_frames(protocol, 128, 40);

@@ -1,8 +1,8 @@
 //! Conformance: `skua dissect` finds the transactions Zeek, Suricata and
 //! DeepFlow found in their own test captures (`../shared/corpus`): every
 //! `.http.jsonl` (HTTP/1.x, HTTP/2, gRPC), `.dns.jsonl`, `.redis.jsonl`,
-//! `.postgresql.jsonl`, `.kafka.jsonl`, `.mysql.jsonl`, `.mongodb.jsonl`
-//! and `.tls.jsonl`.
+//! `.postgresql.jsonl`, `.kafka.jsonl`, `.mysql.jsonl`, `.mongodb.jsonl`,
+//! `.tls.jsonl` and `.websocket.jsonl`.
 //!
 //! Rows are compared as multisets: each expected row must be matched by a
 //! distinct item on the fields the row asserts, one matcher per protocol
@@ -16,7 +16,9 @@
 //! affected rows, error text, schema; MongoDB: opcodes, command,
 //! collection, database, outcome and error; TLS: SNI, versions (spellings
 //! normalised), cipher, curve, ALPN, resumption, alerts, certificate
-//! fields, JA3 and JA4; every protocol: the connection's
+//! fields, JA3 and JA4; WebSocket: the upgrade's host, URI, user agent,
+//! subprotocols and extensions, a frame's opcode and mask; every
+//! protocol: the connection's
 //! addresses and ports). Suricata rows carry `_count`: exactly that many
 //! items must match. A capture whose rows do not all match must carry a
 //! one-line reason in `KNOWN`, and a capture listed there must still miss
@@ -78,6 +80,7 @@ const PROTOCOLS: &[(&str, &str)] = &[
     ("mysql", "mysql"),
     ("mongodb", "mongodb"),
     ("tls", "tls"),
+    ("websocket", "http,websocket"),
 ];
 
 fn percent_decode(s: &str) -> String {
@@ -279,6 +282,8 @@ fn matches(proto: &str, row: &Value, item: &Value) -> bool {
     }
     // A DNS response echoes its question: it names what was resolved even
     // when the query was not captured.
+    // A WebSocket item is a client's message (request) or a server's.
+    let ws = if req.is_null() { resp } else { req };
     let question = if req.is_null() { &resp["questions"][0] } else { &req["questions"][0] };
     for f in fields {
         let want = &row[f];
@@ -442,6 +447,21 @@ fn matches(proto: &str, row: &Value, item: &Value) -> bool {
             ("tls", "ja3") => req["ja3Hash"] == *want,
             ("tls", "ja3_string") => req["ja3"] == *want,
             ("tls", "ja4") => req["ja4"] == *want,
+            // Zeek's rows are per upgrade: every message item carries it.
+            ("websocket", "host") => ws["handshake"]["host"] == *want,
+            ("websocket", "uri") => {
+                ws["handshake"]["path"].as_str().map(percent_decode).as_deref()
+                    == want.as_str().map(percent_decode).as_deref()
+            }
+            ("websocket", "user_agent") => ws["handshake"]["userAgent"] == *want,
+            ("websocket", "subprotocol") => ws["handshake"]["subprotocol"] == *want,
+            ("websocket", "client_protocols") => ws["handshake"]["clientProtocols"] == *want,
+            ("websocket", "client_extensions") => ws["handshake"]["clientExtensions"] == *want,
+            ("websocket", "server_extensions") => ws["handshake"]["serverExtensions"] == *want,
+            // Suricata's rows are frames; skua's messages of one frame are
+            // the same thing.
+            ("websocket", "opcode") => ws["opcode"] == *want,
+            ("websocket", "mask") => ws["mask"] == *want,
             ("dns", "answers") => {
                 let mut exp: Vec<String> = want
                     .as_array()
@@ -518,6 +538,10 @@ fn check(pcap: &Path, proto: &str, rows: &[Value]) -> Row {
         .collect();
     if proto == "postgresql" {
         number_pg_transactions(&mut items);
+    }
+    if proto == "websocket" {
+        // The upgrade's HTTP item is a row of the http tables.
+        items.retain(|i| i["protocol"]["name"] == "websocket");
     }
     if proto == "tls" {
         // The peers log handshakes; skua's connection items (the bytes

@@ -6,7 +6,10 @@
 //! Python's ctypes (COM_STMT_PREPARE/EXECUTE/CLOSE); and `openssl
 //! s_server`/`s_client` for TLS 1.2 and 1.3 with SNI and ALPN, whose
 //! ClientHello's JA4 is checked against values computed by hand from the
-//! spec (see `tls_1_2_and_1_3_handshakes_with_sni_alpn_and_ja4`).
+//! spec (see `tls_1_2_and_1_3_handshakes_with_sni_alpn_and_ja4`); and
+//! Python's `websockets` (Debian's python3-websockets) as a WebSocket
+//! server and client with permessage-deflate, a fragmented message, a
+//! ping and a close.
 //!
 //! The items reach the test the way they reach agents: an agent prints
 //! each MySQL and TLS item's JSON on the console.
@@ -24,7 +27,7 @@ use skua_suite::*;
 const AGENT: &str = r#"
 function onItemCaptured(data) {
   var p = data.protocol.name;
-  if (p === "mysql" || p === "tls") console.log("SKUA-ITEM " + JSON.stringify(data));
+  if (p === "mysql" || p === "tls" || p === "websocket") console.log("SKUA-ITEM " + JSON.stringify(data));
 }
 "#;
 
@@ -439,4 +442,107 @@ fn tls_1_2_and_1_3_handshakes_with_sni_alpn_and_ja4() {
         );
         assert_eq!(c["request"]["sni"], "api.skua.test");
     }
+}
+
+/// A `websockets` echo server and a client in one process: a text and a
+/// binary message, a text message sent as four fragments, a ping, and a
+/// close with a reason. permessage-deflate is on (the library's default).
+const WEBSOCKET_PY: &str = r#"
+import asyncio, sys, websockets
+port = int(sys.argv[1])
+async def echo(ws, path=None):
+    async for m in ws:
+        await ws.send(m)
+async def main():
+    async with websockets.serve(echo, "127.0.0.1", port, subprotocols=["chat"]):
+        print("ready", flush=True)
+        await asyncio.sleep(2.0)
+        async with websockets.connect("ws://127.0.0.1:%d/room/7" % port, subprotocols=["chat", "v2"]) as ws:
+            await ws.send("hello skua")
+            assert await ws.recv() == "hello skua"
+            await ws.send(bytes(range(256)))
+            assert await ws.recv() == bytes(range(256))
+            await ws.send(iter(["part%d-" % i + "x" * 300 for i in range(4)]))
+            assert len(await ws.recv()) == 4 * 306
+            pong = await ws.ping(b"are you there")
+            await pong
+            print("extensions", ws.response_headers.get("Sec-WebSocket-Extensions"), flush=True)
+            await ws.close(code=1000, reason="done")
+asyncio.run(main())
+"#;
+
+#[test]
+fn websocket_messages_of_a_real_peer_after_the_upgrade() {
+    let python = Path::new("/usr/bin/python3");
+    let has = python.is_file()
+        && Command::new(python)
+            .args(["-c", "import websockets"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !has {
+        skip::missing("python3-websockets (Debian package)");
+        return;
+    }
+    if !lo_capture() {
+        return;
+    }
+    let port = free_port();
+    let mut said = String::new();
+    let items = capture(7, port, || {
+        said = run_ok(Command::new(python).args(["-c", WEBSOCKET_PY, &port.to_string()]));
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    assert!(said.contains("extensions permessage-deflate"), "{said}");
+    let msg = |i: &Value| {
+        if i["request"].is_null() {
+            i["response"].clone()
+        } else {
+            i["request"].clone()
+        }
+    };
+    let opcodes: Vec<(String, String)> = items
+        .iter()
+        .map(|i| (i["request"]["opcode"].to_string(), i["response"]["opcode"].to_string()))
+        .collect();
+    // Three messages each way, a ping/pong and a close/close.
+    assert_eq!(items.len(), 8, "{opcodes:?}\n{items:#?}");
+    for i in &items {
+        assert_eq!(i["protocol"]["name"], "websocket");
+        assert!(i["error"].is_null(), "{i}");
+        let h = &msg(i)["handshake"];
+        assert_eq!(h["path"], "/room/7");
+        assert_eq!(h["subprotocol"], "chat");
+        assert_eq!(h["clientProtocols"], serde_json::json!(["chat", "v2"]));
+        assert_eq!(h["acceptValid"], true);
+        assert!(h["serverExtensions"].as_str().unwrap().starts_with("permessage-deflate"));
+    }
+    let texts: Vec<&Value> = items.iter().filter(|i| msg(i)["opcode"] == "text").collect();
+    assert_eq!(texts.len(), 4);
+    // The client's messages are masked, the server's not; both inflated.
+    let hello: Vec<&&Value> = texts.iter().filter(|i| msg(i)["payload"] == "hello skua").collect();
+    assert_eq!(hello.len(), 2);
+    assert!(hello.iter().any(|i| i["request"]["masked"] == true && i["response"].is_null()));
+    assert!(hello.iter().any(|i| i["response"]["masked"] == false && i["request"].is_null()));
+    assert!(hello.iter().all(|i| msg(i)["compressed"] == true));
+    // Four fragments and the empty final frame `websockets` sends when the
+    // iterator ends (it cannot know the last fragment before that).
+    let frag = texts.iter().find(|i| msg(i)["frames"] == 5).expect("the fragmented message");
+    let m = msg(frag);
+    assert_eq!((m["payloadSize"].as_u64(), m["fromClient"].as_bool()), (Some(4 * 306), Some(true)));
+    assert!(m["payload"].as_str().unwrap().starts_with("part0-xx"));
+    let bin: Vec<&Value> = items.iter().filter(|i| msg(i)["opcode"] == "binary").collect();
+    assert_eq!(bin.len(), 2);
+    let all = reassembly::item::base64(&(0..=255u8).collect::<Vec<_>>());
+    assert!(bin.iter().all(|i| msg(i)["payload"] == all.as_str()), "{bin:#?}");
+    let ping = items.iter().find(|i| i["request"]["opcode"] == "ping").expect("ping");
+    assert_eq!(
+        (ping["response"]["opcode"].as_str(), ping["request"]["payload"].as_str()),
+        (Some("pong"), Some("are you there"))
+    );
+    let close = items.iter().find(|i| i["request"]["opcode"] == "close").expect("close");
+    assert_eq!(
+        (close["request"]["closeCode"].as_u64(), close["request"]["closeReason"].as_str()),
+        (Some(1000), Some("done"))
+    );
+    assert_eq!(close["response"]["opcode"], "close");
 }

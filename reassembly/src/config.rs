@@ -102,6 +102,10 @@ pub struct ReassemblyConfig {
     /// Elements (at any depth) shown per MongoDB command or reply
     /// document; the rest are left out.
     pub max_bson_elements: u32,
+    /// Frames joined into one WebSocket message; a message of more (a
+    /// fragment flood) is emitted there with a `websocket_fragment_flood`
+    /// anomaly and the rest follows as a `continuation` message.
+    pub max_websocket_fragments: u32,
     /// IP datagrams being reassembled from fragments at once, per core.
     pub max_fragment_datagrams: u32,
     /// Fragment bytes buffered per core.
@@ -145,6 +149,7 @@ impl Default for ReassemblyConfig {
             max_mysql_statements: 256,
             max_bson_depth: 16,
             max_bson_elements: 256,
+            max_websocket_fragments: 1024,
             max_fragment_datagrams: 1024,
             max_fragment_bytes: 4 * 1024 * 1024,
             fragment_timeout_ms: 30_000,

@@ -117,6 +117,7 @@ pub fn generate(protocol: AppProtocol, seed: u64, exchanges: usize, depth: usize
         AppProtocol::Mysql => mysql(&mut rng, exchanges),
         AppProtocol::Mongodb => mongodb(&mut rng, exchanges, depth),
         AppProtocol::Tls => tls(&mut rng, exchanges),
+        AppProtocol::Websocket => websocket(&mut rng, exchanges),
         _ => Conversation::default(),
     }
 }
@@ -1050,6 +1051,79 @@ fn tls(rng: &mut Rng, exchanges: usize) -> Conversation {
         }
         c.server(resp);
     }
+    c.items += 1;
+    c
+}
+
+// ---- WebSocket ------------------------------------------------------------
+
+/// A WebSocket frame; a client's is masked with `key`.
+pub(crate) fn ws_frame(fin: bool, opcode: u8, key: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![(u8::from(fin) << 7) | opcode];
+    let m = if key.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => v.push(m | n as u8),
+        n if n < 65536 => {
+            v.push(m | 126);
+            v.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            v.push(m | 127);
+            v.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match key {
+        Some(k) => {
+            v.extend_from_slice(&k);
+            v.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+        }
+        None => v.extend_from_slice(payload),
+    }
+    v
+}
+
+/// An HTTP/1.1 upgrade to WebSocket, then `exchanges` client messages
+/// (some fragmented, with a ping between the fragments) each answered by
+/// a server message, and a close answered by a close: items are the
+/// upgrade's `http` item, one per message, one per ping/pong and one for
+/// the closes.
+fn websocket(rng: &mut Rng, exchanges: usize) -> Conversation {
+    let mut c = Conversation { server_port: 8080, ..Conversation::default() };
+    c.client(
+        format!(
+            "GET /chat/{} HTTP/1.1\r\nHost: ws.example.test\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            rng.below(1000)
+        )
+        .into_bytes(),
+    );
+    c.server(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
+            .to_vec(),
+    );
+    c.items += 1;
+    let key = |rng: &mut Rng| Some((rng.next() as u32).to_be_bytes());
+    for _ in 0..exchanges {
+        let text = rng.rbytes(1, 300);
+        if rng.below(3) == 0 {
+            let cut = text.len() / 2;
+            let mut m = ws_frame(false, 1, key(rng), &text[..cut]);
+            m.extend(ws_frame(true, 9, key(rng), b"hb"));
+            m.extend(ws_frame(true, 0, key(rng), &text[cut..]));
+            c.client_strict(m);
+            c.server(ws_frame(true, 10, None, b"hb"));
+            c.items += 1;
+        } else {
+            c.client_strict(ws_frame(true, 1, key(rng), &text));
+        }
+        let reply = if rng.below(2) == 0 { rng.rbytes(1, 2000) } else { rng.rbytes(200, 70_000) };
+        c.server(ws_frame(true, 2, None, &reply));
+        c.items += 2;
+    }
+    c.client_strict(ws_frame(true, 8, key(rng), b"\x03\xe8bye"));
+    c.server(ws_frame(true, 8, None, b"\x03\xe8"));
     c.items += 1;
     c
 }

@@ -8,7 +8,7 @@ use crate::item::{Item, NodeInfo};
 use crate::testutil::{run, Conv, OwnedPkt};
 use crate::ReassemblyConfig;
 
-const PROTOCOLS: [AppProtocol; 8] = [
+const PROTOCOLS: [AppProtocol; 9] = [
     AppProtocol::Http2,
     AppProtocol::Redis,
     AppProtocol::Kafka,
@@ -17,6 +17,7 @@ const PROTOCOLS: [AppProtocol; 8] = [
     AppProtocol::Mysql,
     AppProtocol::Mongodb,
     AppProtocol::Tls,
+    AppProtocol::Websocket,
 ];
 
 #[derive(Debug, Clone)]
@@ -118,6 +119,10 @@ fn every_generated_conversation_yields_its_items_without_errors() {
                 let want = match p {
                     AppProtocol::Http2 => {
                         matches!(i.protocol, AppProtocol::Http2 | AppProtocol::Grpc)
+                    }
+                    // The upgrade is an HTTP item.
+                    AppProtocol::Websocket => {
+                        matches!(i.protocol, AppProtocol::Websocket | AppProtocol::Http)
                     }
                     _ => i.protocol == p,
                 };

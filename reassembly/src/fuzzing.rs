@@ -110,6 +110,7 @@ fn small_limits() -> Limits {
         max_bson_depth: 4,
         max_bson_elements: 16,
         max_decompressed_bytes: 4096,
+        max_websocket_fragments: 8,
         max_pending: 8,
         ..Limits::default()
     }
@@ -235,12 +236,30 @@ pub fn tls(data: &[u8]) {
     session(crate::dissectors::tls::TlsSession::new(), data, &small_limits());
 }
 
+/// WebSocket: the input as a frame header, a close payload and a probe,
+/// then records through a session that saw a permessage-deflate upgrade
+/// (so compressed frames are inflated).
+pub fn websocket(data: &[u8]) {
+    use crate::dissectors::websocket::{parser, WsHandshake, WsSession};
+    let _ = parser::frame_head(data);
+    let _ = parser::close_payload(data);
+    let _ = parser::probe(data, true);
+    let _ = parser::probe(data, false);
+    let hs = WsHandshake {
+        server_extensions: Some("permessage-deflate".into()),
+        ..WsHandshake::default()
+    };
+    session(Box::new(WsSession::new(Some(hs))), data, &small_limits());
+}
+
 /// Records (the `session` format) of a generated conversation: seeds for
 /// the fuzz corpus and for the tests below.
 pub fn conversation_records(protocol: AppProtocol, seed: u64) -> Vec<u8> {
     let c = crate::conversations::generate(protocol, seed, 3, 2);
+    // A WebSocket target's session starts after the HTTP upgrade.
+    let skip = if protocol == AppProtocol::Websocket { 2 } else { 0 };
     let mut v = Vec::new();
-    for m in &c.msgs {
+    for m in c.msgs.iter().skip(skip) {
         for part in m.data.chunks(255) {
             v.push(u8::from(!m.from_client));
             v.push(part.len() as u8);
@@ -445,6 +464,7 @@ mod tests {
             (AppProtocol::Mysql, "mysql"),
             (AppProtocol::Mongodb, "mongodb"),
             (AppProtocol::Tls, "tls"),
+            (AppProtocol::Websocket, "websocket"),
         ] {
             let dir = root.join(name);
             std::fs::create_dir_all(&dir).expect("seed dir");
@@ -462,7 +482,7 @@ mod tests {
     fn new_protocol_fuzz_entry_points_survive_random_and_mutated_inputs() {
         let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
         type Target = (AppProtocol, fn(&[u8]));
-        let targets: [Target; 8] = [
+        let targets: [Target; 9] = [
             (AppProtocol::Http2, http2),
             (AppProtocol::Redis, redis),
             (AppProtocol::Kafka, kafka),
@@ -471,6 +491,7 @@ mod tests {
             (AppProtocol::Mysql, mysql),
             (AppProtocol::Mongodb, mongodb),
             (AppProtocol::Tls, tls),
+            (AppProtocol::Websocket, websocket),
         ];
         for (p, target) in targets {
             let seeds: Vec<Vec<u8>> = (0..4).map(|s| conversation_records(p, s)).collect();

@@ -76,6 +76,7 @@ pub mod postgresql;
 pub mod redis;
 pub mod registry;
 pub mod tls;
+pub mod websocket;
 
 use std::borrow::Cow;
 
@@ -112,6 +113,9 @@ registry::protocols! {
     Mongodb = "mongodb" => mongodb::Mongodb,
     /// TLS handshakes, no decryption (`tls`).
     Tls = "tls" => tls::Tls,
+    /// WebSocket after an HTTP/1.1 upgrade, or picked up after it
+    /// (`websocket`); last: its probe is the loosest.
+    Websocket = "websocket" => websocket::Websocket,
 }
 
 /// Direction of stream data relative to the flow's roles.
@@ -300,11 +304,15 @@ pub struct Limits {
     pub max_mysql_statements: usize,
     pub max_bson_depth: usize,
     pub max_bson_elements: usize,
+    pub max_websocket_fragments: u32,
     /// gRPC recognised on HTTP/2 streams (`grpc` in `protocols`).
     pub grpc: bool,
     /// HTTP/1.1 hands an `Upgrade: h2c` flow over to HTTP/2 (`http2` in
     /// `protocols`).
     pub h2c: bool,
+    /// HTTP/1.1 hands an upgraded `Upgrade: websocket` flow over to
+    /// WebSocket (`websocket` in `protocols`).
+    pub websocket: bool,
 }
 
 impl Default for Limits {
@@ -333,8 +341,10 @@ impl From<&crate::config::ReassemblyConfig> for Limits {
             max_mysql_statements: usize::from(c.max_mysql_statements),
             max_bson_depth: usize::from(c.max_bson_depth).max(1),
             max_bson_elements: c.max_bson_elements as usize,
+            max_websocket_fragments: c.max_websocket_fragments.max(1),
             grpc: c.protocols.contains(&AppProtocol::Grpc),
             h2c: c.protocols.contains(&AppProtocol::Http2),
+            websocket: c.protocols.contains(&AppProtocol::Websocket),
         }
     }
 }
