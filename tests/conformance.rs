@@ -541,7 +541,7 @@ fn check(pcap: &Path, proto: &str, rows: &[Value]) -> Row {
     }
     if proto == "websocket" {
         // The upgrade's HTTP item is a row of the http tables.
-        items.retain(|i| i["protocol"]["name"] == "websocket");
+        items.retain(|i| i["protocol"]["name"] == "ws");
     }
     if proto == "tls" {
         // The peers log handshakes; skua's connection items (the bytes

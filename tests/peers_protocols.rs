@@ -27,7 +27,7 @@ use skua_suite::*;
 const AGENT: &str = r#"
 function onItemCaptured(data) {
   var p = data.protocol.name;
-  if (p === "mysql" || p === "tls" || p === "websocket") console.log("SKUA-ITEM " + JSON.stringify(data));
+  if (p === "mysql" || p === "tls" || p === "ws") console.log("SKUA-ITEM " + JSON.stringify(data));
 }
 "#;
 
@@ -507,7 +507,7 @@ fn websocket_messages_of_a_real_peer_after_the_upgrade() {
     // Three messages each way, a ping/pong and a close/close.
     assert_eq!(items.len(), 8, "{opcodes:?}\n{items:#?}");
     for i in &items {
-        assert_eq!(i["protocol"]["name"], "websocket");
+        assert_eq!(i["protocol"]["name"], "ws");
         assert!(i["error"].is_null(), "{i}");
         let h = &msg(i)["handshake"];
         assert_eq!(h["path"], "/room/7");

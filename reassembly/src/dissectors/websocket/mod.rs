@@ -196,7 +196,8 @@ pub fn message_json(m: &WsMessage) -> Value {
 pub struct Websocket;
 
 impl super::Protocol for Websocket {
-    const ITEM_NAME: &'static str = "websocket";
+    // Kubeshark's name (KFL's `ws`); the config name is `websocket`.
+    const ITEM_NAME: &'static str = "ws";
     const ABBR: &'static str = "WS";
     const VERSION: &'static str = "13";
     const LONG_NAME: &'static str = "WebSocket";
