@@ -11,11 +11,14 @@
 //!   figure of merit there.
 //! - `corpus`: the HTTP/1.x and DNS captures of `../shared/corpus` that
 //!   have expected transactions, concatenated (skipped when absent).
-//! - `http2`, `redis`, `kafka`, `postgresql`, `amqp`: generated
-//!   conversations of each protocol (`reassembly::conversations`: HTTP/2
-//!   streams interleaved with gRPC among them, pipelined Redis commands
-//!   and pub/sub, Kafka Produce/Fetch, PostgreSQL simple and extended
-//!   queries, AMQP publishes and deliveries on interleaved channels), 128
+//! - `http2`, `redis`, `kafka`, `postgresql`, `amqp`, `mysql`, `mongodb`,
+//!   `tls`: generated conversations of each protocol
+//!   (`reassembly::conversations`: HTTP/2 streams interleaved with gRPC
+//!   among them, pipelined Redis commands and pub/sub, Kafka Produce/Fetch,
+//!   PostgreSQL simple and extended queries, AMQP publishes and deliveries
+//!   on interleaved channels, MySQL result sets and prepared statements,
+//!   MongoDB OP_MSG commands after a legacy hello, a TLS 1.2 handshake
+//!   then application data: two items per connection), 128
 //!   connections interleaved message by message, messages cut at a
 //!   1448-byte MSS. Bytes and items per second.
 //!
@@ -259,6 +262,10 @@ fn benches(c: &mut Criterion) {
         AppProtocol::Kafka,
         AppProtocol::Postgresql,
         AppProtocol::Amqp,
+        AppProtocol::Mysql,
+        AppProtocol::Mongodb,
+        AppProtocol::Tls,
+        AppProtocol::Websocket,
     ] {
         let name = protocol.name();
         let (frames, bytes, items) = protocol_frames(protocol, 128, 40);

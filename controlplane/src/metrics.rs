@@ -588,7 +588,7 @@ pub fn render(s: &MetricsSnapshot) -> String {
         for c in &s.cores {
             if let Some(r) = &c.reassembly {
                 let core = c.core.to_string();
-                for k in ErrorKind::ALL {
+                for k in ErrorKind::all() {
                     f.u(&[("core", &core), ("kind", k.name())], r.dissection_errors.get(k));
                 }
             }

@@ -54,13 +54,9 @@ fn snapshot(ex: &Executor) -> MetricsSnapshot {
     };
     core0.drop(DropReason::NonIp);
     core0.drop(DropReason::RingFull);
-    let mut r0 = ReassemblyCounters {
-        packets: 990,
-        flows_created: 12,
-        items_http: 30,
-        items_dns: 10,
-        ..Default::default()
-    };
+    let mut r0 = ReassemblyCounters { packets: 990, flows_created: 12, ..Default::default() };
+    r0.items.0[reassembly::AppProtocol::Http as usize] = 30;
+    r0.items.0[reassembly::AppProtocol::Dns as usize] = 10;
     r0.tcp.gaps = 1;
     r0.dissection_errors.0[0] = 2;
     let hook = |agent: &str, site| HookStats {

@@ -4,58 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Application protocols the dissectors know. Each is detected by content
-/// on any port; the config names are the snake_case variant names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AppProtocol {
-    /// HTTP/1.0 and HTTP/1.1 (`http`).
-    Http,
-    /// DNS over UDP and TCP (`dns`).
-    Dns,
-    /// HTTP/2 with prior knowledge, after an h2c upgrade, or picked up
-    /// mid-connection (`http2`).
-    Http2,
-    /// gRPC over HTTP/2 (`grpc`): HTTP/2 streams whose content-type is
-    /// `application/grpc*` become gRPC items; without it they stay HTTP/2.
-    Grpc,
-    /// RESP2/RESP3 (`redis`).
-    Redis,
-    /// The Kafka wire protocol (`kafka`).
-    Kafka,
-    /// The PostgreSQL frontend/backend protocol 3.0 (`postgresql`).
-    Postgresql,
-    /// AMQP 0-9-1 (`amqp`).
-    Amqp,
-}
-
-impl AppProtocol {
-    /// Every protocol, in the order probes try them.
-    pub const ALL: [AppProtocol; 8] = [
-        AppProtocol::Http2,
-        AppProtocol::Http,
-        AppProtocol::Dns,
-        AppProtocol::Grpc,
-        AppProtocol::Redis,
-        AppProtocol::Kafka,
-        AppProtocol::Postgresql,
-        AppProtocol::Amqp,
-    ];
-
-    /// The config name (`reassembly.protocols`).
-    pub fn name(self) -> &'static str {
-        match self {
-            AppProtocol::Http => "http",
-            AppProtocol::Dns => "dns",
-            AppProtocol::Http2 => "http2",
-            AppProtocol::Grpc => "grpc",
-            AppProtocol::Redis => "redis",
-            AppProtocol::Kafka => "kafka",
-            AppProtocol::Postgresql => "postgresql",
-            AppProtocol::Amqp => "amqp",
-        }
-    }
-}
+/// Application protocols the dissectors know, one per line of the
+/// protocol registry (`dissectors/mod.rs`).
+pub use crate::dissectors::AppProtocol;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case", default)]
@@ -140,6 +91,21 @@ pub struct ReassemblyConfig {
     /// connection; content on further channels is emitted at once with a
     /// `too_many_transactions` error.
     pub max_amqp_channels: u16,
+    /// Prepared statements remembered per MySQL connection, so that a
+    /// later COM_STMT_EXECUTE shows its query text. Past it the oldest is
+    /// forgotten.
+    pub max_mysql_statements: u16,
+    /// Nesting depth of a BSON document shown in a MongoDB item; a deeper
+    /// document (a BSON bomb) is cut there and counted as a
+    /// `mongodb_bson_depth` anomaly.
+    pub max_bson_depth: u8,
+    /// Elements (at any depth) shown per MongoDB command or reply
+    /// document; the rest are left out.
+    pub max_bson_elements: u32,
+    /// Frames joined into one WebSocket message; a message of more (a
+    /// fragment flood) is emitted there with a `websocket_fragment_flood`
+    /// anomaly and the rest follows as a `continuation` message.
+    pub max_websocket_fragments: u32,
     /// IP datagrams being reassembled from fragments at once, per core.
     pub max_fragment_datagrams: u32,
     /// Fragment bytes buffered per core.
@@ -180,19 +146,14 @@ impl Default for ReassemblyConfig {
             max_http2_streams: 256,
             max_hpack_table_bytes: 64 * 1024,
             max_amqp_channels: 256,
+            max_mysql_statements: 256,
+            max_bson_depth: 16,
+            max_bson_elements: 256,
+            max_websocket_fragments: 1024,
             max_fragment_datagrams: 1024,
             max_fragment_bytes: 4 * 1024 * 1024,
             fragment_timeout_ms: 30_000,
-            protocols: vec![
-                AppProtocol::Http,
-                AppProtocol::Dns,
-                AppProtocol::Http2,
-                AppProtocol::Grpc,
-                AppProtocol::Redis,
-                AppProtocol::Kafka,
-                AppProtocol::Postgresql,
-                AppProtocol::Amqp,
-            ],
+            protocols: AppProtocol::ALL.to_vec(),
         }
     }
 }

@@ -114,7 +114,11 @@ pub fn generate(protocol: AppProtocol, seed: u64, exchanges: usize, depth: usize
         AppProtocol::Kafka => kafka(&mut rng, exchanges, depth),
         AppProtocol::Postgresql => postgresql(&mut rng, exchanges, depth),
         AppProtocol::Amqp => amqp(&mut rng, exchanges, depth),
-        AppProtocol::Http | AppProtocol::Dns => Conversation::default(),
+        AppProtocol::Mysql => mysql(&mut rng, exchanges),
+        AppProtocol::Mongodb => mongodb(&mut rng, exchanges, depth),
+        AppProtocol::Tls => tls(&mut rng, exchanges),
+        AppProtocol::Websocket => websocket(&mut rng, exchanges),
+        _ => Conversation::default(),
     }
 }
 
@@ -757,3 +761,369 @@ fn amqp(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
 #[cfg(test)]
 #[path = "conversations_tests.rs"]
 mod tests;
+
+// ---- MySQL --------------------------------------------------------------
+
+fn my_packet(seq: u8, payload: &[u8]) -> Vec<u8> {
+    let n = payload.len();
+    [&[n as u8, (n >> 8) as u8, (n >> 16) as u8, seq][..], payload].concat()
+}
+
+fn lenenc_str(s: &[u8]) -> Vec<u8> {
+    [&[s.len() as u8][..], s].concat()
+}
+
+fn my_column(name: &[u8]) -> Vec<u8> {
+    let parts: [&[u8]; 6] = [b"def", b"shop", b"items", b"items", name, name];
+    let mut v: Vec<u8> = parts.iter().flat_map(|p| lenenc_str(p)).collect();
+    v.extend_from_slice(&[0x0c, 0x21, 0, 0xff, 0, 0, 0, 0xfd, 0, 0, 0, 0, 0]);
+    v
+}
+
+/// A MySQL 8 session (no DEPRECATE_EOF): greeting, login, then one command
+/// at a time (MySQL clients do not pipeline): result sets of up to 20 rows,
+/// writes, an error, a prepared statement executed repeatedly, a ping; quit.
+fn mysql(rng: &mut Rng, exchanges: usize) -> Conversation {
+    let mut c = Conversation { server_port: 3306, ..Conversation::default() };
+    // PROTOCOL_41, TRANSACTIONS, SECURE_CONNECTION, MULTI_RESULTS,
+    // PLUGIN_AUTH, CONNECT_ATTRS.
+    let caps: u32 = 0x0000_0200 | 0x2000 | 0x8000 | 1 << 17 | 1 << 19 | 1 << 20;
+    let mut g = vec![10];
+    g.extend_from_slice(b"8.0.36\0");
+    g.extend_from_slice(&7u32.to_le_bytes());
+    g.extend_from_slice(b"abcdefgh\0");
+    g.extend_from_slice(&(caps as u16).to_le_bytes());
+    g.extend_from_slice(&[0x21, 2, 0]);
+    g.extend_from_slice(&((caps >> 16) as u16).to_le_bytes());
+    g.push(21);
+    g.extend_from_slice(&[0; 10]);
+    g.extend_from_slice(b"ijklmnopqrst\0caching_sha2_password\0");
+    c.server(my_packet(0, &g));
+    let mut login = (caps | 8).to_le_bytes().to_vec();
+    login.extend_from_slice(&(1u32 << 24).to_le_bytes());
+    login.push(0x21);
+    login.extend_from_slice(&[0; 23]);
+    login.extend_from_slice(b"app\0");
+    login.push(32);
+    login.extend(rng.bytes(32));
+    login.extend_from_slice(b"shop\0caching_sha2_password\0");
+    let attrs = [lenenc_str(b"_client_name"), lenenc_str(b"libmysql")].concat();
+    login.push(attrs.len() as u8);
+    login.extend(attrs);
+    c.client_strict(my_packet(1, &login));
+    c.server([my_packet(2, &[1, 3]), my_packet(3, &[0, 0, 0, 2, 0, 0, 0])].concat());
+    c.items += 1;
+    let eof = [0xfe, 0, 0, 2, 0];
+    let mut prepared = false;
+    for _ in 0..exchanges {
+        match rng.below(5) {
+            0 | 1 => {
+                let q = format!(
+                    "SELECT id, name FROM items WHERE id > {} /* {} */",
+                    rng.below(1000),
+                    String::from_utf8_lossy(&rng.rbytes(0, 300))
+                );
+                c.client_strict(my_packet(0, &[&[3][..], q.as_bytes()].concat()));
+                let mut r = my_packet(1, &[2]);
+                r.extend(my_packet(2, &my_column(b"id")));
+                r.extend(my_packet(3, &my_column(b"name")));
+                r.extend(my_packet(4, &eof));
+                let rows = rng.below(20) as u8;
+                for i in 0..rows {
+                    let row =
+                        [lenenc_str(i.to_string().as_bytes()), lenenc_str(&rng.rbytes(1, 60))]
+                            .concat();
+                    r.extend(my_packet(5 + i, &row));
+                }
+                r.extend(my_packet(5 + rows, &eof));
+                c.server(r);
+            }
+            2 => {
+                let q =
+                    format!("UPDATE items SET stock = stock - 1 WHERE id = {}", rng.below(1000));
+                c.client_strict(my_packet(0, &[&[3][..], q.as_bytes()].concat()));
+                c.server(my_packet(1, &[0, rng.below(5) as u8, 0, 2, 0, 0, 0]));
+            }
+            3 => {
+                c.client_strict(my_packet(0, b"\x03SELECT * FROM nowhere"));
+                c.server(my_packet(1, b"\xff\x7a\x04#42S02Table 'shop.nowhere' doesn't exist"));
+            }
+            _ => {
+                if !prepared {
+                    c.client_strict(my_packet(0, b"\x16SELECT name FROM items WHERE id = ?"));
+                    let mut r = my_packet(1, &[0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0]);
+                    r.extend(my_packet(2, &my_column(b"?")));
+                    r.extend(my_packet(3, &eof));
+                    r.extend(my_packet(4, &my_column(b"name")));
+                    r.extend(my_packet(5, &eof));
+                    c.server(r);
+                    c.items += 1;
+                    prepared = true;
+                }
+                let mut e = vec![0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 8, 0];
+                e.extend_from_slice(&rng.below(1000).to_le_bytes());
+                c.client_strict(my_packet(0, &e));
+                let mut r = my_packet(1, &[1]);
+                r.extend(my_packet(2, &my_column(b"name")));
+                r.extend(my_packet(3, &eof));
+                r.extend(my_packet(4, &[&[0, 0][..], &lenenc_str(&rng.rbytes(1, 40))].concat()));
+                r.extend(my_packet(5, &eof));
+                c.server(r);
+            }
+        }
+        c.items += 1;
+    }
+    c.client_strict(my_packet(0, &[1]));
+    c.items += 1;
+    c
+}
+
+// ---- MongoDB ------------------------------------------------------------
+
+fn mongo_msg(id: i32, to: i32, code: i32, body: &[u8]) -> Vec<u8> {
+    let mut v = ((body.len() + 16) as i32).to_le_bytes().to_vec();
+    for x in [id, to, code] {
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.extend_from_slice(body);
+    v
+}
+
+fn op_msg_body(doc: &bson::Document) -> Vec<u8> {
+    let mut v = vec![0, 0, 0, 0, 0];
+    v.extend(doc.to_vec().unwrap_or_default());
+    v
+}
+
+/// A driver's session: the legacy OP_QUERY hello and its OP_REPLY, then
+/// OP_MSG commands pipelined up to `depth` (finds with batches, inserts
+/// with a document sequence, an aggregate, a failing command).
+fn mongodb(rng: &mut Rng, exchanges: usize, depth: usize) -> Conversation {
+    use bson::doc;
+    let mut c = Conversation { server_port: 27017, ..Conversation::default() };
+    let mut q = 0i32.to_le_bytes().to_vec();
+    q.extend_from_slice(b"admin.$cmd\0");
+    q.extend_from_slice(&0i32.to_le_bytes());
+    q.extend_from_slice(&(-1i32).to_le_bytes());
+    q.extend(
+        (doc! {"isMaster": 1, "client": {"driver": {"name": "gen", "version": "1"}}})
+            .to_vec()
+            .unwrap_or_default(),
+    );
+    c.client(mongo_msg(1, 0, 2004, &q));
+    let mut r = 0i32.to_le_bytes().to_vec();
+    r.extend_from_slice(&0i64.to_le_bytes());
+    r.extend_from_slice(&0i32.to_le_bytes());
+    r.extend_from_slice(&1i32.to_le_bytes());
+    r.extend(doc! {"ismaster": true, "maxWireVersion": 17, "ok": 1.0}.to_vec().unwrap_or_default());
+    c.server(mongo_msg(2, 1, 1, &r));
+    c.items += 1;
+    let mut id = 10;
+    let mut done = 0;
+    while done < exchanges {
+        let batch = (exchanges - done).min(1 + rng.below(depth as u64) as usize);
+        let (mut reqs, mut resps) = (Vec::new(), Vec::new());
+        for _ in 0..batch {
+            id += 2;
+            let (req, resp) = match rng.below(4) {
+                0 | 1 => {
+                    let n = rng.below(10) as i32;
+                    let docs: Vec<bson::Bson> = (0..n)
+                        .map(|i| bson::Bson::Document(doc! {"_id": i, "name": String::from_utf8_lossy(&rng.rbytes(1, 80)).into_owned()}))
+                        .collect();
+                    (
+                        op_msg_body(
+                            &doc! {"find": "items", "filter": {"stock": {"$gt": rng.below(50) as i32}}, "$db": "shop"},
+                        ),
+                        op_msg_body(
+                            &doc! {"cursor": {"firstBatch": docs, "id": 0i64, "ns": "shop.items"}, "ok": 1.0},
+                        ),
+                    )
+                }
+                2 => {
+                    let mut body =
+                        op_msg_body(&doc! {"insert": "events", "ordered": true, "$db": "shop"});
+                    let docs: Vec<u8> = (0..3)
+                        .flat_map(|i| doc! {"i": i, "payload": String::from_utf8_lossy(&rng.rbytes(1, 100)).into_owned()}.to_vec().unwrap_or_default())
+                        .collect();
+                    body.push(1);
+                    body.extend_from_slice(&((4 + 10 + docs.len()) as i32).to_le_bytes());
+                    body.extend_from_slice(b"documents\0");
+                    body.extend(docs);
+                    (body, op_msg_body(&doc! {"n": 3, "ok": 1.0}))
+                }
+                _ => (
+                    op_msg_body(&doc! {"replSetGetStatus": 1, "$db": "admin"}),
+                    op_msg_body(
+                        &doc! {"ok": 0.0, "errmsg": "not running with --replSet", "code": 76, "codeName": "NoReplicationEnabled"},
+                    ),
+                ),
+            };
+            reqs.extend(mongo_msg(id, 0, 2013, &req));
+            resps.extend(mongo_msg(id + 1, id, 2013, &resp));
+        }
+        c.client(reqs);
+        c.server(resps);
+        c.items += batch;
+        done += batch;
+    }
+    c
+}
+
+// ---- TLS ----------------------------------------------------------------
+
+fn tls_record(ty: u8, payload: &[u8]) -> Vec<u8> {
+    [&[ty, 3, 3][..], &(payload.len() as u16).to_be_bytes(), payload].concat()
+}
+
+fn tls_handshake(ty: u8, body: &[u8]) -> Vec<u8> {
+    let n = body.len();
+    [&[ty, (n >> 16) as u8, (n >> 8) as u8, n as u8][..], body].concat()
+}
+
+fn len16(b: &[u8]) -> Vec<u8> {
+    [&(b.len() as u16).to_be_bytes()[..], b].concat()
+}
+
+/// A TLS 1.2 connection (full handshake: ClientHello with SNI and ALPN,
+/// ServerHello, a certificate chain, ServerKeyExchange, the client's key
+/// exchange, both ChangeCipherSpecs), then `exchanges` requests and
+/// responses of application data: two items (handshake, connection).
+fn tls(rng: &mut Rng, exchanges: usize) -> Conversation {
+    let mut c = Conversation { server_port: 443, ..Conversation::default() };
+    let mut ch = vec![3, 3];
+    ch.extend(rng.bytes(32));
+    ch.push(0);
+    ch.extend(len16(&[0x13, 1, 0x13, 2, 0xc0, 0x2f, 0xc0, 0x30, 0, 0x9c]));
+    ch.extend_from_slice(&[1, 0]);
+    let host = format!("svc{}.example.test", rng.below(100));
+    let sni = [&[0][..], &len16(host.as_bytes())].concat();
+    let exts = [
+        [&[0, 0][..], &len16(&len16(&sni))].concat(),
+        [&[0, 0x10][..], &len16(&len16(b"\x02h2\x08http/1.1"))].concat(),
+        [&[0, 0x0a][..], &len16(&len16(&[0, 0x1d, 0, 0x17]))].concat(),
+        [&[0, 0x0b][..], &len16(&[1, 0])].concat(),
+        [&[0, 0x0d][..], &len16(&len16(&[4, 3, 8, 4, 4, 1]))].concat(),
+    ]
+    .concat();
+    ch.extend(len16(&exts));
+    c.client(tls_record(22, &tls_handshake(1, &ch)));
+    let mut sh = vec![3, 3];
+    sh.extend(rng.bytes(32));
+    sh.push(0);
+    sh.extend_from_slice(&[0xc0, 0x2f, 0]);
+    sh.extend(len16(&[&[0, 0x10][..], &len16(&len16(b"\x02h2"))].concat()));
+    // A chain of two made-up certificates (not DER: counted, not parsed).
+    let certs: Vec<u8> = (0..2)
+        .flat_map(|_| {
+            let der = rng.rbytes(600, 400);
+            [&[0, (der.len() >> 8) as u8, der.len() as u8][..], &der].concat()
+        })
+        .collect();
+    let cert = [&[0, (certs.len() >> 8) as u8, certs.len() as u8][..], &certs].concat();
+    let flight = [
+        tls_handshake(2, &sh),
+        tls_handshake(11, &cert),
+        tls_handshake(12, &[3, 0, 0x17, 4, 1, 2, 3, 4]),
+        tls_handshake(14, &[]),
+    ]
+    .concat();
+    c.server(tls_record(22, &flight));
+    c.client_strict(
+        [
+            tls_record(22, &tls_handshake(16, &rng.bytes(66))),
+            tls_record(20, &[1]),
+            tls_record(22, &rng.bytes(40)),
+        ]
+        .concat(),
+    );
+    c.server([tls_record(20, &[1]), tls_record(22, &rng.bytes(40))].concat());
+    c.items += 1;
+    for _ in 0..exchanges {
+        let n = 100 + rng.below(600) as usize;
+        c.client_strict(tls_record(23, &rng.bytes(n)));
+        let mut resp = Vec::new();
+        let mut left = 200 + rng.below(20_000) as usize;
+        while left > 0 {
+            let n = left.min(16_384);
+            resp.extend(tls_record(23, &rng.bytes(n)));
+            left -= n;
+        }
+        c.server(resp);
+    }
+    c.items += 1;
+    c
+}
+
+// ---- WebSocket ------------------------------------------------------------
+
+/// A WebSocket frame; a client's is masked with `key`.
+pub(crate) fn ws_frame(fin: bool, opcode: u8, key: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![(u8::from(fin) << 7) | opcode];
+    let m = if key.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => v.push(m | n as u8),
+        n if n < 65536 => {
+            v.push(m | 126);
+            v.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            v.push(m | 127);
+            v.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match key {
+        Some(k) => {
+            v.extend_from_slice(&k);
+            v.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+        }
+        None => v.extend_from_slice(payload),
+    }
+    v
+}
+
+/// An HTTP/1.1 upgrade to WebSocket, then `exchanges` client messages
+/// (some fragmented, with a ping between the fragments) each answered by
+/// a server message, and a close answered by a close: items are the
+/// upgrade's `http` item, one per message, one per ping/pong and one for
+/// the closes.
+fn websocket(rng: &mut Rng, exchanges: usize) -> Conversation {
+    let mut c = Conversation { server_port: 8080, ..Conversation::default() };
+    c.client(
+        format!(
+            "GET /chat/{} HTTP/1.1\r\nHost: ws.example.test\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            rng.below(1000)
+        )
+        .into_bytes(),
+    );
+    c.server(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
+            .to_vec(),
+    );
+    c.items += 1;
+    let key = |rng: &mut Rng| Some((rng.next() as u32).to_be_bytes());
+    for _ in 0..exchanges {
+        let text = rng.rbytes(1, 300);
+        if rng.below(3) == 0 {
+            let cut = text.len() / 2;
+            let mut m = ws_frame(false, 1, key(rng), &text[..cut]);
+            m.extend(ws_frame(true, 9, key(rng), b"hb"));
+            m.extend(ws_frame(true, 0, key(rng), &text[cut..]));
+            c.client_strict(m);
+            c.server(ws_frame(true, 10, None, b"hb"));
+            c.items += 1;
+        } else {
+            c.client_strict(ws_frame(true, 1, key(rng), &text));
+        }
+        let reply = if rng.below(2) == 0 { rng.rbytes(1, 2000) } else { rng.rbytes(200, 70_000) };
+        c.server(ws_frame(true, 2, None, &reply));
+        c.items += 2;
+    }
+    c.client_strict(ws_frame(true, 8, key(rng), b"\x03\xe8bye"));
+    c.server(ws_frame(true, 8, None, b"\x03\xe8"));
+    c.items += 1;
+    c
+}

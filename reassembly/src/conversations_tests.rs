@@ -8,12 +8,16 @@ use crate::item::{Item, NodeInfo};
 use crate::testutil::{run, Conv, OwnedPkt};
 use crate::ReassemblyConfig;
 
-const PROTOCOLS: [AppProtocol; 5] = [
+const PROTOCOLS: [AppProtocol; 9] = [
     AppProtocol::Http2,
     AppProtocol::Redis,
     AppProtocol::Kafka,
     AppProtocol::Postgresql,
     AppProtocol::Amqp,
+    AppProtocol::Mysql,
+    AppProtocol::Mongodb,
+    AppProtocol::Tls,
+    AppProtocol::Websocket,
 ];
 
 #[derive(Debug, Clone)]
@@ -116,6 +120,10 @@ fn every_generated_conversation_yields_its_items_without_errors() {
                     AppProtocol::Http2 => {
                         matches!(i.protocol, AppProtocol::Http2 | AppProtocol::Grpc)
                     }
+                    // The upgrade is an HTTP item.
+                    AppProtocol::Websocket => {
+                        matches!(i.protocol, AppProtocol::Websocket | AppProtocol::Http)
+                    }
                     _ => i.protocol == p,
                 };
                 assert!(want, "{} seed {seed}: item of {}", p.name(), i.protocol.name());
@@ -214,7 +222,7 @@ mod packetisation {
 
         #[test]
         fn packetisation_does_not_change_items(
-            proto in 0usize..5,
+            proto in 0usize..PROTOCOLS.len(),
             seed in any::<u64>(),
             exchanges in 1usize..7,
             depth in 1usize..5,

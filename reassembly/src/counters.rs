@@ -5,6 +5,7 @@
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
+use crate::config::AppProtocol;
 use crate::dissectors::ErrorKind;
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -32,14 +33,9 @@ pub struct ReassemblyCounters {
     pub fragments_malformed: u64,
     /// Flows whose payload matched no enabled dissector.
     pub flows_undetected: u64,
-    pub items_http: u64,
-    pub items_dns: u64,
-    pub items_http2: u64,
-    pub items_grpc: u64,
-    pub items_redis: u64,
-    pub items_kafka: u64,
-    pub items_postgresql: u64,
-    pub items_amqp: u64,
+    /// Items emitted, per protocol (`items_<name>` when serialized).
+    #[serde(flatten)]
+    pub items: ItemCounts,
     pub dissection_errors: DissectionErrors,
 }
 
@@ -58,19 +54,57 @@ pub struct TcpCounters {
     pub gap_bytes: u64,
 }
 
-/// Dissection errors and anomalies, one counter per [`ErrorKind`].
+/// Items emitted, one counter per protocol (indexed by `AppProtocol`).
 #[derive(Debug, Default, Clone)]
+pub struct ItemCounts(pub [u64; AppProtocol::COUNT]);
+
+impl ItemCounts {
+    #[inline]
+    pub fn bump(&mut self, p: AppProtocol) {
+        if let Some(c) = self.0.get_mut(p as usize) {
+            *c += 1;
+        }
+    }
+
+    pub fn get(&self, p: AppProtocol) -> u64 {
+        self.0.get(p as usize).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+impl Serialize for ItemCounts {
+    /// `items_<protocol>` keys (flattened into the counters' map).
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(AppProtocol::COUNT))?;
+        for p in AppProtocol::ALL {
+            m.serialize_entry(&format!("items_{}", p.name()), &self.get(p))?;
+        }
+        m.end()
+    }
+}
+
+/// Dissection errors and anomalies, one counter per [`ErrorKind`].
+#[derive(Debug, Clone)]
 pub struct DissectionErrors(pub [u64; ErrorKind::COUNT]);
+
+impl Default for DissectionErrors {
+    fn default() -> Self {
+        DissectionErrors([0; ErrorKind::COUNT])
+    }
+}
 
 impl DissectionErrors {
     pub fn bump(&mut self, kind: ErrorKind) {
-        if let Some(c) = self.0.get_mut(kind as usize) {
+        if let Some(c) = self.0.get_mut(kind.index()) {
             *c += 1;
         }
     }
 
     pub fn get(&self, kind: ErrorKind) -> u64 {
-        self.0.get(kind as usize).copied().unwrap_or(0)
+        self.0.get(kind.index()).copied().unwrap_or(0)
     }
 
     pub fn total(&self) -> u64 {
@@ -81,7 +115,7 @@ impl DissectionErrors {
 impl Serialize for DissectionErrors {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(ErrorKind::COUNT))?;
-        for kind in ErrorKind::ALL {
+        for kind in ErrorKind::all() {
             m.serialize_entry(kind.name(), &self.get(kind))?;
         }
         m.end()

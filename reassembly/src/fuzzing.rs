@@ -106,6 +106,11 @@ fn small_limits() -> Limits {
         max_http2_streams: 4,
         max_hpack_table_bytes: 256,
         max_amqp_channels: 4,
+        max_mysql_statements: 4,
+        max_bson_depth: 4,
+        max_bson_elements: 16,
+        max_decompressed_bytes: 4096,
+        max_websocket_fragments: 8,
         max_pending: 8,
         ..Limits::default()
     }
@@ -185,12 +190,76 @@ pub fn amqp(data: &[u8]) {
     session(crate::dissectors::amqp::AmqpSession::new(), data, &small_limits());
 }
 
+/// MySQL: the input's pure readers (greeting, login, OK/ERR, query
+/// attributes, the probe), then records through a session (compressed
+/// frames included once a login agrees on them).
+pub fn mysql(data: &[u8]) {
+    use crate::dissectors::mysql::parser;
+    let _ = parser::greeting(data);
+    let _ = parser::login(data, 16);
+    let _ = parser::change_user(data, u64::MAX, 16);
+    let _ = parser::ok(data, parser::cap::PROTOCOL_41 | parser::cap::SESSION_TRACK, 16);
+    let _ = parser::err(data, 16);
+    let _ = parser::query(data, Some(true), 16);
+    let _ = parser::probe(data, true);
+    let _ = parser::probe(data, false);
+    session(crate::dissectors::mysql::MysqlSession::new(), data, &small_limits());
+}
+
+/// MongoDB: the input as BSON (deep and wide documents bounded), as a
+/// probe, then records through a session.
+pub fn mongodb(data: &[u8]) {
+    use crate::dissectors::mongodb::parser;
+    if let Some((d, _)) = parser::document(data, 0) {
+        let _ = parser::to_json(d, &parser::Bounds { depth: 4, elements: 16, field_bytes: 16 });
+    }
+    let _ = parser::probe(data, true);
+    let _ = parser::probe(data, false);
+    session(crate::dissectors::mongodb::MongoSession::new(), data, &small_limits());
+}
+
+/// TLS: the input as hellos, a certificate and a certificate chain, their
+/// fingerprints, as a probe, then records through a session.
+pub fn tls(data: &[u8]) {
+    use crate::dissectors::tls::parser;
+    if let Some(c) = parser::client_hello(data, 16) {
+        let _ = parser::ja3(&c);
+        let _ = parser::ja4(&c);
+    }
+    if let Some(s) = parser::server_hello(data, 16) {
+        let _ = parser::ja3s(&s);
+    }
+    let _ = parser::certificate(data, 16);
+    let _ = parser::certificate_chain(data);
+    let _ = parser::key_exchange_group(data);
+    let _ = parser::probe(data, true);
+    session(crate::dissectors::tls::TlsSession::new(), data, &small_limits());
+}
+
+/// WebSocket: the input as a frame header, a close payload and a probe,
+/// then records through a session that saw a permessage-deflate upgrade
+/// (so compressed frames are inflated).
+pub fn websocket(data: &[u8]) {
+    use crate::dissectors::websocket::{parser, WsHandshake, WsSession};
+    let _ = parser::frame_head(data);
+    let _ = parser::close_payload(data);
+    let _ = parser::probe(data, true);
+    let _ = parser::probe(data, false);
+    let hs = WsHandshake {
+        server_extensions: Some("permessage-deflate".into()),
+        ..WsHandshake::default()
+    };
+    session(Box::new(WsSession::new(Some(hs))), data, &small_limits());
+}
+
 /// Records (the `session` format) of a generated conversation: seeds for
 /// the fuzz corpus and for the tests below.
 pub fn conversation_records(protocol: AppProtocol, seed: u64) -> Vec<u8> {
     let c = crate::conversations::generate(protocol, seed, 3, 2);
+    // A WebSocket target's session starts after the HTTP upgrade.
+    let skip = if protocol == AppProtocol::Websocket { 2 } else { 0 };
     let mut v = Vec::new();
-    for m in &c.msgs {
+    for m in c.msgs.iter().skip(skip) {
         for part in m.data.chunks(255) {
             v.push(u8::from(!m.from_client));
             v.push(part.len() as u8);
@@ -468,6 +537,10 @@ mod tests {
             (AppProtocol::Kafka, "kafka"),
             (AppProtocol::Postgresql, "postgresql"),
             (AppProtocol::Amqp, "amqp"),
+            (AppProtocol::Mysql, "mysql"),
+            (AppProtocol::Mongodb, "mongodb"),
+            (AppProtocol::Tls, "tls"),
+            (AppProtocol::Websocket, "websocket"),
         ] {
             let dir = root.join(name);
             std::fs::create_dir_all(&dir).expect("seed dir");
@@ -485,12 +558,16 @@ mod tests {
     fn new_protocol_fuzz_entry_points_survive_random_and_mutated_inputs() {
         let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
         type Target = (AppProtocol, fn(&[u8]));
-        let targets: [Target; 5] = [
+        let targets: [Target; 9] = [
             (AppProtocol::Http2, http2),
             (AppProtocol::Redis, redis),
             (AppProtocol::Kafka, kafka),
             (AppProtocol::Postgresql, postgresql),
             (AppProtocol::Amqp, amqp),
+            (AppProtocol::Mysql, mysql),
+            (AppProtocol::Mongodb, mongodb),
+            (AppProtocol::Tls, tls),
+            (AppProtocol::Websocket, websocket),
         ];
         for (p, target) in targets {
             let seeds: Vec<Vec<u8>> = (0..4).map(|s| conversation_records(p, s)).collect();

@@ -5,7 +5,8 @@
 //! and named memory limits (`tcp`, `seq`); IPv4/IPv6 fragment reassembly
 //! (`frag`); one folder per dissector under `dissectors/` behind a single
 //! streaming contract (HTTP/1.x, HTTP/2 and gRPC, DNS, Redis, Kafka,
-//! PostgreSQL, AMQP 0-9-1), each detected by content on any port; and the
+//! PostgreSQL, AMQP 0-9-1, MySQL, MongoDB, TLS handshakes, WebSocket), each detected by
+//! content on any port, registered in one list (`dissectors::registry`); and the
 //! `Item` type agents receive (`item`) with the IP → pod snapshot that
 //! names its endpoints (`podmap`); KFL, the filter language compiled once
 //! and evaluated on items (`kfl`). `conversations` generates traffic

@@ -10,9 +10,8 @@
 
 use crate::config::{AppProtocol, ReassemblyConfig};
 use crate::counters::{DissectionErrors, ReassemblyCounters};
-use crate::dissectors::dns::DnsSession;
 use crate::dissectors::{
-    Confidence, Direction, Dissector, FinishReason, Limits, ParseCtx, Session, StreamBuf,
+    Confidence, Direction, FinishReason, Limits, ParseCtx, Session, StreamBuf,
 };
 use crate::flow::{FlowKey, FlowTable, Side, TimerClass};
 use crate::frag::FragmentTable;
@@ -97,7 +96,7 @@ struct Env<'a> {
     errors: &'a mut DissectionErrors,
     limits: &'a Limits,
     /// Bit `p as usize` set when protocol `p` is enabled.
-    enabled: u16,
+    enabled: u64,
     max_probes: u8,
     max_buf: usize,
     undetected: &'a mut u64,
@@ -109,7 +108,7 @@ impl Env<'_> {
     }
 
     fn enabled(&self, p: AppProtocol) -> bool {
-        self.enabled & (1 << p as u16) != 0
+        self.enabled & (1 << p as u64) != 0
     }
 }
 
@@ -164,13 +163,12 @@ fn deliver(
                         if !env.enabled(p) {
                             continue;
                         }
-                        let c = match p {
-                            // DNS over TCP says nothing about roles: probed
-                            // as sent, never flipped.
-                            AppProtocol::Dns if flip => Confidence::None,
-                            AppProtocol::Dns => DnsSession::probe(probe_bytes, true),
-                            _ => Session::probe(p, probe_bytes, pd),
-                        };
+                        // A probe that says nothing about roles (DNS over
+                        // TCP) is tried as sent, never flipped.
+                        if flip && !p.probe_roles() {
+                            continue;
+                        }
+                        let c = p.probe(probe_bytes, pd);
                         if c > best.0 {
                             best = (c, flip, p);
                             // Only a higher confidence replaces the best,
@@ -247,7 +245,7 @@ pub struct Reassembler {
     #[allow(clippy::vec_box)]
     pool: Vec<Box<FlowExt>>,
     /// Bit `p as usize` set when protocol `p` is enabled.
-    enabled: u16,
+    enabled: u64,
 }
 
 impl Reassembler {
@@ -269,7 +267,7 @@ impl Reassembler {
             next_sweep_ns: 0,
             exchanges: Vec::with_capacity(16),
             pool: Vec::new(),
-            enabled: cfg.protocols.iter().fold(0, |m, p| m | 1 << *p as u16),
+            enabled: cfg.protocols.iter().fold(0, |m, p| m | 1 << *p as u64),
             cfg: cfg.clone(),
         }
     }
@@ -639,16 +637,14 @@ impl Reassembler {
                     self.counters.packets_without_flow += 1;
                     return;
                 }
-                // DNS says who asked (QR bit); otherwise the lower port serves.
-                let qr = pkt.payload.get(2).map(|b| b & 0x80 != 0);
-                let client = match qr {
-                    Some(false) if DnsSession::probe(pkt.payload, false) >= Confidence::Medium => {
-                        side
-                    }
-                    Some(true) if DnsSession::probe(pkt.payload, false) >= Confidence::Medium => {
-                        side.other()
-                    }
-                    _ => {
+                // The protocol may say who asked (DNS's QR bit);
+                // otherwise the lower port serves.
+                let from_client = datagram_protocol(u64::MAX, pkt.payload)
+                    .and_then(|p| p.datagram_from_client(pkt.payload));
+                let client = match from_client {
+                    Some(true) => side,
+                    Some(false) => side.other(),
+                    None => {
                         if key.port(side) < key.port(side.other()) {
                             side.other()
                         } else {
@@ -676,9 +672,9 @@ impl Reassembler {
         if let Some(flow) = table.get_mut(id) {
             let dir = flow.dir(side);
             if let Some(ext) = flow.ext.as_deref_mut() {
-                if ext.session.is_none() && !ext.gave_up && env.enabled(AppProtocol::Dns) {
-                    if DnsSession::probe(pkt.payload, false) >= Confidence::Medium {
-                        ext.session = Some(Session::Dns(DnsSession::new(false)));
+                if ext.session.is_none() && !ext.gave_up {
+                    if let Some(p) = datagram_protocol(env.enabled, pkt.payload) {
+                        ext.session = Some(Session::new(p, false));
                     } else {
                         ext.probes = ext.probes.saturating_add(1);
                         if ext.probes >= env.max_probes {
@@ -687,8 +683,8 @@ impl Reassembler {
                         }
                     }
                 }
-                if let Some(Session::Dns(s)) = ext.session.as_mut() {
-                    let _ = s.parse(pkt.payload, dir, &mut env.ctx(pkt.ts_ns));
+                if let Some(s) = ext.session.as_mut() {
+                    s.datagram(pkt.payload, dir, &mut env.ctx(pkt.ts_ns));
                 }
             }
         }
@@ -726,17 +722,7 @@ impl Reassembler {
                 .as_ref()
                 .or(ex.response.as_ref())
                 .map_or(AppProtocol::Http, crate::item::Message::protocol);
-            let c = &mut self.counters;
-            *match protocol {
-                AppProtocol::Http => &mut c.items_http,
-                AppProtocol::Dns => &mut c.items_dns,
-                AppProtocol::Http2 => &mut c.items_http2,
-                AppProtocol::Grpc => &mut c.items_grpc,
-                AppProtocol::Redis => &mut c.items_redis,
-                AppProtocol::Kafka => &mut c.items_kafka,
-                AppProtocol::Postgresql => &mut c.items_postgresql,
-                AppProtocol::Amqp => &mut c.items_amqp,
-            } += 1;
+            self.counters.items.bump(protocol);
             out(Item {
                 stream,
                 index: first + i as u32,
@@ -756,6 +742,14 @@ impl Reassembler {
             });
         }
     }
+}
+
+/// The first protocol among `enabled` (a bit per `AppProtocol`) that a UDP
+/// datagram probes as.
+fn datagram_protocol(enabled: u64, payload: &[u8]) -> Option<AppProtocol> {
+    AppProtocol::ALL.into_iter().find(|&p| {
+        enabled & (1 << p as u64) != 0 && p.probe_datagram(payload) >= Confidence::Medium
+    })
 }
 
 /// Flushes both directions' holes as gaps, ends them, and finishes the

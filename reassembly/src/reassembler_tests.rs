@@ -55,7 +55,7 @@ fn handshake_get_response_fin_gives_one_item_with_the_contract_shape() {
     assert_eq!(j["passed"], false);
     assert!(j["error"].is_null());
     let c = r.counters();
-    assert_eq!((c.flows_created, c.items_http), (1, 1));
+    assert_eq!((c.flows_created, c.items.get(AppProtocol::Http)), (1, 1));
     // serde_json's view of the item is the same JSON.
     assert_eq!(serde_json::to_value(&items[0]).expect("serializes")["request"], j["request"]);
 }
@@ -208,7 +208,7 @@ fn dns_over_udp_pairs_and_counts() {
     assert_eq!(j["response"]["answers"][0]["ip"], "1.2.3.4");
     assert_eq!(j["elapsedTime"], 2_500);
     assert_eq!(items[0].stream >> 48, 3, "core in the stream id");
-    assert_eq!(r.counters().items_dns, 1);
+    assert_eq!(r.counters().items.get(AppProtocol::Dns), 1);
 }
 
 #[test]

@@ -70,11 +70,53 @@ pub mod dns;
 pub mod http;
 pub mod http2;
 pub mod kafka;
+pub mod mongodb;
+pub mod mysql;
 pub mod postgresql;
 pub mod redis;
+pub mod registry;
+pub mod tls;
+pub mod websocket;
+
+use std::borrow::Cow;
 
 use crate::counters::DissectionErrors;
-use crate::item::Exchange;
+use crate::item::{Exchange, Item};
+pub use registry::{NoSession, Protocol, ProtocolMessage};
+
+// The registry: one line per protocol, in the order probes try them (a
+// `High` answer ends the search: HTTP/2 and HTTP first, so protocols after
+// them cost an HTTP flow nothing). A new protocol is its folder (declared
+// above) and one line here; see `registry.rs` for what the line generates.
+registry::protocols! {
+    /// HTTP/2 with prior knowledge, after an h2c upgrade, or picked up
+    /// mid-connection (`http2`).
+    Http2 = "http2" => http2::Http2,
+    /// HTTP/1.0 and HTTP/1.1 (`http`).
+    Http = "http" => http::Http,
+    /// DNS over UDP and TCP (`dns`).
+    Dns = "dns" => dns::Dns,
+    /// gRPC over HTTP/2 (`grpc`): HTTP/2 streams whose content-type is
+    /// `application/grpc*` become gRPC items; without it they stay HTTP/2.
+    Grpc = "grpc" => http2::Grpc,
+    /// RESP2/RESP3 (`redis`).
+    Redis = "redis" => redis::Redis,
+    /// The Kafka wire protocol (`kafka`).
+    Kafka = "kafka" => kafka::Kafka,
+    /// The PostgreSQL frontend/backend protocol 3.0 (`postgresql`).
+    Postgresql = "postgresql" => postgresql::Postgresql,
+    /// AMQP 0-9-1 (`amqp`).
+    Amqp = "amqp" => amqp::Amqp,
+    /// The MySQL/MariaDB client/server protocol (`mysql`).
+    Mysql = "mysql" => mysql::Mysql,
+    /// The MongoDB wire protocol (`mongodb`).
+    Mongodb = "mongodb" => mongodb::Mongodb,
+    /// TLS handshakes, no decryption (`tls`).
+    Tls = "tls" => tls::Tls,
+    /// WebSocket after an HTTP/1.1 upgrade, or picked up after it
+    /// (`websocket`); last: its probe is the loosest.
+    Websocket = "websocket" => websocket::Websocket,
+}
 
 /// Direction of stream data relative to the flow's roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,18 +163,72 @@ pub enum ParseResult {
 
 macro_rules! error_kinds {
     ($($(#[$m:meta])* $v:ident => $name:literal,)*) => {
-        /// Dissection errors and anomalies (small and `Copy`: hot-path values).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum ErrorKind { $($(#[$m])* $v,)* }
+        /// The generic kinds' indices.
+        #[allow(clippy::enum_variant_names)]
+        enum Generic { $($v,)* }
+
+        /// Dissection errors and anomalies: the kinds every protocol may
+        /// report (associated constants, written like enum variants), then
+        /// each protocol's own (`ErrorKind::protocol`, see
+        /// `protocol_errors!`). One byte, `Copy`: a hot-path value that
+        /// sits in every transaction a session holds.
+        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct ErrorKind(u8);
+
+        #[allow(non_upper_case_globals)]
         impl ErrorKind {
-            pub const ALL: [ErrorKind; [$($name),*].len()] = [$(ErrorKind::$v),*];
-            pub const COUNT: usize = Self::ALL.len();
-            /// Stable snake_case name (counters, logs).
-            pub fn name(self) -> &'static str {
-                match self { $(ErrorKind::$v => $name,)* }
-            }
+            $($(#[$m])* pub const $v: ErrorKind = ErrorKind(Generic::$v as u8);)*
+
+            /// The kinds every protocol may report.
+            pub const GENERIC: [ErrorKind; [$($name),*].len()] = [$(ErrorKind::$v),*];
+            const GENERIC_NAMES: [&'static str; [$($name),*].len()] = [$($name),*];
         }
     };
+}
+
+impl ErrorKind {
+    /// Every kind: the generic ones, then each protocol's own.
+    pub const COUNT: usize = Self::GENERIC.len() + ERROR_OFFSETS[AppProtocol::COUNT];
+
+    /// Reason `r` of protocol `p`'s own anomalies (its `Protocol::ERRORS`).
+    pub const fn protocol(p: AppProtocol, r: u8) -> ErrorKind {
+        let i = Self::GENERIC.len() + ERROR_OFFSETS[p as usize] + r as usize;
+        assert!(i < Self::COUNT && Self::COUNT <= 256, "an error reason past its protocol's list");
+        ErrorKind(i as u8)
+    }
+
+    /// Dense index of the kind (counters).
+    #[inline]
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+
+    /// Stable snake_case name (counters, logs).
+    pub fn name(self) -> &'static str {
+        let i = self.index();
+        if let Some(n) = Self::GENERIC_NAMES.get(i) {
+            return n;
+        }
+        let j = i - Self::GENERIC.len();
+        AppProtocol::ALL
+            .into_iter()
+            .find_map(|p| {
+                let (lo, hi) = (ERROR_OFFSETS[p as usize], ERROR_OFFSETS[p as usize + 1]);
+                (lo..hi).contains(&j).then(|| p.errors().get(j - lo).copied()).flatten()
+            })
+            .unwrap_or("protocol_error")
+    }
+
+    /// Every kind, in index order.
+    pub fn all() -> impl Iterator<Item = ErrorKind> {
+        (0..Self::COUNT).map(|i| ErrorKind(i as u8))
+    }
+}
+
+impl std::fmt::Debug for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 error_kinds! {
@@ -205,11 +301,18 @@ pub struct Limits {
     pub max_http2_streams: usize,
     pub max_hpack_table_bytes: usize,
     pub max_amqp_channels: usize,
+    pub max_mysql_statements: usize,
+    pub max_bson_depth: usize,
+    pub max_bson_elements: usize,
+    pub max_websocket_fragments: u32,
     /// gRPC recognised on HTTP/2 streams (`grpc` in `protocols`).
     pub grpc: bool,
     /// HTTP/1.1 hands an `Upgrade: h2c` flow over to HTTP/2 (`http2` in
     /// `protocols`).
     pub h2c: bool,
+    /// HTTP/1.1 hands an upgraded `Upgrade: websocket` flow over to
+    /// WebSocket (`websocket` in `protocols`).
+    pub websocket: bool,
 }
 
 impl Default for Limits {
@@ -235,8 +338,13 @@ impl From<&crate::config::ReassemblyConfig> for Limits {
             max_http2_streams: usize::from(c.max_http2_streams).max(1),
             max_hpack_table_bytes: c.max_hpack_table_bytes as usize,
             max_amqp_channels: usize::from(c.max_amqp_channels).max(1),
-            grpc: c.protocols.contains(&crate::config::AppProtocol::Grpc),
-            h2c: c.protocols.contains(&crate::config::AppProtocol::Http2),
+            max_mysql_statements: usize::from(c.max_mysql_statements),
+            max_bson_depth: usize::from(c.max_bson_depth).max(1),
+            max_bson_elements: c.max_bson_elements as usize,
+            max_websocket_fragments: c.max_websocket_fragments.max(1),
+            grpc: c.protocols.contains(&AppProtocol::Grpc),
+            h2c: c.protocols.contains(&AppProtocol::Http2),
+            websocket: c.protocols.contains(&AppProtocol::Websocket),
         }
     }
 }
@@ -281,6 +389,14 @@ pub trait Dissector {
     fn on_gap(&mut self, dir: Direction, len: u32, ctx: &mut ParseCtx<'_>);
     fn on_end(&mut self, dir: Direction, ctx: &mut ParseCtx<'_>);
     fn finish(&mut self, reason: FinishReason, ctx: &mut ParseCtx<'_>);
+
+    /// The session this flow continues with, when this protocol hands it
+    /// over (HTTP/1.1 to HTTP/2 after an h2c upgrade): asked after every
+    /// delivery; the bytes each direction held back are replayed to it.
+    #[inline]
+    fn handover(&mut self, _ctx: &mut ParseCtx<'_>) -> Option<Session> {
+        None
+    }
 }
 
 /// Bytes a direction holds between `parse` calls.
@@ -319,6 +435,57 @@ impl StreamBuf {
 
     pub fn take(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.buf)
+    }
+}
+
+/// The rest of a message larger than the buffer, skipped as it streams by:
+/// `Some` while `skip` bytes are left (and counts them down).
+#[inline]
+pub fn skip_rest(skip: &mut u64, b: &[u8]) -> Option<ParseResult> {
+    if *skip == 0 {
+        return None;
+    }
+    let n = (*skip).min(b.len() as u64);
+    *skip -= n;
+    Some(ParseResult::Continue { consumed: n as usize })
+}
+
+/// A length-framed message of `total` bytes starting `b`: waits for the
+/// bytes [`Limits::frame_want`] asks (at least `min`), hands `f` the
+/// message or its prefix, and leaves the rest of a large one in `skip`.
+pub fn framed(
+    b: &[u8],
+    total: usize,
+    min: usize,
+    skip: &mut u64,
+    ctx: &mut ParseCtx<'_>,
+    f: impl FnOnce(&[u8], &mut ParseCtx<'_>),
+) -> ParseResult {
+    let want = ctx.limits.frame_want(total).max(min.min(total));
+    if b.len() < want {
+        return ParseResult::Incomplete { consumed: 0, needed: want - b.len() };
+    }
+    let have = total.min(b.len());
+    f(b.get(..have).unwrap_or_default(), ctx);
+    if have < total {
+        *skip = (total - have) as u64;
+        return ParseResult::Continue { consumed: have };
+    }
+    ParseResult::Done { consumed: total }
+}
+
+/// The error of a request still waiting when its flow ends (`Closed` also
+/// counts it as `unpaired`).
+pub fn unanswered(reason: FinishReason, ctx: &mut ParseCtx<'_>) -> crate::item::ItemError {
+    use crate::item::{ItemError, ItemErrorKind};
+    match reason {
+        FinishReason::Timeout => {
+            ItemError::new(ItemErrorKind::Timeout, "no response before the flow timed out")
+        }
+        FinishReason::Closed => {
+            ctx.errors.bump(ErrorKind::Unpaired);
+            ItemError::new(ItemErrorKind::PairNotFound, "connection closed without a response")
+        }
     }
 }
 
@@ -377,115 +544,40 @@ pub fn drive<D: Dissector>(
     sb.buf = held;
 }
 
-/// A flow's dissector, dispatched statically.
-pub enum Session {
-    Http(http::HttpSession),
-    Dns(dns::DnsSession),
-    Http2(http2::Http2Session),
-    Redis(redis::RedisSession),
-    Kafka(kafka::KafkaSession),
-    Postgresql(postgresql::PgSession),
-    Amqp(amqp::AmqpSession),
-}
-
-macro_rules! each_session {
-    ($self:expr, $s:ident => $e:expr) => {
-        match $self {
-            Session::Http($s) => $e,
-            Session::Dns($s) => $e,
-            Session::Http2($s) => $e,
-            Session::Redis($s) => $e,
-            Session::Kafka($s) => $e,
-            Session::Postgresql($s) => $e,
-            Session::Amqp($s) => $e,
-        }
-    };
-}
-
 impl Session {
-    /// A new session of `protocol` for a flow detected by content (`tcp`:
-    /// a TCP flow; only DNS also runs over UDP).
-    pub fn new(protocol: crate::config::AppProtocol, tcp: bool) -> Session {
-        use crate::config::AppProtocol as P;
-        match protocol {
-            P::Http => Session::Http(http::HttpSession::new()),
-            P::Dns => Session::Dns(dns::DnsSession::new(tcp)),
-            P::Http2 | P::Grpc => Session::Http2(http2::Http2Session::new()),
-            P::Redis => Session::Redis(redis::RedisSession::new()),
-            P::Kafka => Session::Kafka(kafka::KafkaSession::new()),
-            P::Postgresql => Session::Postgresql(postgresql::PgSession::new()),
-            P::Amqp => Session::Amqp(amqp::AmqpSession::new()),
-        }
-    }
-
     /// Content-based detection of a TCP flow's protocol from the first bytes
     /// of one direction (`dir` as the flow's roles say now).
-    pub fn probe(protocol: crate::config::AppProtocol, bytes: &[u8], dir: Direction) -> Confidence {
-        use crate::config::AppProtocol as P;
-        match protocol {
-            P::Http => http::HttpSession::probe(bytes, dir),
-            P::Dns => dns::DnsSession::probe(bytes, true),
-            P::Grpc => Confidence::None,
-            P::Http2 => http2::Http2Session::probe(bytes, dir),
-            P::Redis => redis::RedisSession::probe(bytes, dir),
-            P::Kafka => kafka::KafkaSession::probe(bytes, dir),
-            P::Postgresql => postgresql::PgSession::probe(bytes, dir),
-            P::Amqp => amqp::AmqpSession::probe(bytes, dir),
-        }
-    }
-
-    pub fn protocol(&self) -> crate::config::AppProtocol {
-        use crate::config::AppProtocol as P;
-        match self {
-            Session::Http(_) => P::Http,
-            Session::Dns(_) => P::Dns,
-            Session::Http2(_) => P::Http2,
-            Session::Redis(_) => P::Redis,
-            Session::Kafka(_) => P::Kafka,
-            Session::Postgresql(_) => P::Postgresql,
-            Session::Amqp(_) => P::Amqp,
-        }
-    }
-
-    pub fn drive(
-        &mut self,
-        sb: &mut StreamBuf,
-        dir: Direction,
-        data: &[u8],
-        max_buf: usize,
-        ctx: &mut ParseCtx<'_>,
-    ) {
-        each_session!(self, s => drive(s, sb, dir, data, max_buf, ctx))
+    pub fn probe(protocol: AppProtocol, bytes: &[u8], dir: Direction) -> Confidence {
+        protocol.probe(bytes, dir)
     }
 
     /// A session that hands the flow over to another protocol (HTTP/1.1 →
     /// HTTP/2 after `101 Switching Protocols` to h2c): replaces `self` and
     /// replays the bytes each direction held back for the new session.
+    #[inline]
     pub fn handover(&mut self, bufs: &mut [StreamBuf; 2], max_buf: usize, ctx: &mut ParseCtx<'_>) {
-        let Session::Http(h) = self else { return };
-        let Some(up) = h.take_h2c_upgrade() else { return };
-        let mut next = http2::Http2Session::upgraded(up, ctx);
+        if let Some(next) = self.take_handover(ctx) {
+            self.replace(next, bufs, max_buf, ctx);
+        }
+    }
+
+    #[inline(never)]
+    fn replace(
+        &mut self,
+        mut next: Session,
+        bufs: &mut [StreamBuf; 2],
+        max_buf: usize,
+        ctx: &mut ParseCtx<'_>,
+    ) {
         for dir in [Direction::ToServer, Direction::ToClient] {
             let Some(b) = bufs.get_mut(dir.idx()) else { continue };
             let held = b.take();
             *b = StreamBuf::default();
             if !held.is_empty() {
-                drive(&mut next, b, dir, &held, max_buf, ctx);
+                next.drive(b, dir, &held, max_buf, ctx);
             }
         }
-        *self = Session::Http2(next);
-    }
-
-    pub fn on_gap(&mut self, dir: Direction, len: u32, ctx: &mut ParseCtx<'_>) {
-        each_session!(self, s => s.on_gap(dir, len, ctx))
-    }
-
-    pub fn on_end(&mut self, dir: Direction, ctx: &mut ParseCtx<'_>) {
-        each_session!(self, s => s.on_end(dir, ctx))
-    }
-
-    pub fn finish(&mut self, reason: FinishReason, ctx: &mut ParseCtx<'_>) {
-        each_session!(self, s => s.finish(reason, ctx))
+        *self = next;
     }
 }
 

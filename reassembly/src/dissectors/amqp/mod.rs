@@ -110,3 +110,29 @@ pub fn message_json(m: &AmqpMessage) -> Value {
     }
     Value::Object(o)
 }
+
+/// AMQP 0-9-1 in the protocol registry.
+pub struct Amqp;
+
+impl super::Protocol for Amqp {
+    const ITEM_NAME: &'static str = "amqp";
+    const ABBR: &'static str = "AMQP";
+    const VERSION: &'static str = "0-9-1";
+    const LONG_NAME: &'static str = "Advanced Message Queuing Protocol 0-9-1";
+    type Session = AmqpSession;
+    type Message = AmqpMessage;
+
+    fn probe(bytes: &[u8], dir: super::Direction) -> super::Confidence {
+        AmqpSession::probe(bytes, dir)
+    }
+
+    fn session(_tcp: bool) -> super::Session {
+        super::Session::Amqp(AmqpSession::new())
+    }
+}
+
+impl super::ProtocolMessage for AmqpMessage {
+    fn request_json(&self) -> Value {
+        message_json(self)
+    }
+}

@@ -223,3 +223,44 @@ pub fn response_json(m: &DnsMessage) -> Value {
         "additionals": m.additionals.iter().map(record_json).collect::<Vec<_>>(),
     })
 }
+
+/// DNS in the protocol registry.
+pub struct Dns;
+
+impl super::Protocol for Dns {
+    const ITEM_NAME: &'static str = "dns";
+    const ABBR: &'static str = "DNS";
+    const VERSION: &'static str = "0";
+    const LONG_NAME: &'static str = "Domain Name System";
+    // DNS over TCP says nothing about roles: probed as sent, never flipped.
+    const PROBE_ROLES: bool = false;
+    type Session = DnsSession;
+    type Message = DnsMessage;
+
+    fn probe(bytes: &[u8], _dir: super::Direction) -> super::Confidence {
+        DnsSession::probe(bytes, true)
+    }
+
+    fn probe_datagram(bytes: &[u8]) -> super::Confidence {
+        DnsSession::probe(bytes, false)
+    }
+
+    /// The QR bit: a query comes from the client.
+    fn datagram_from_client(bytes: &[u8]) -> Option<bool> {
+        bytes.get(2).map(|b| b & 0x80 == 0)
+    }
+
+    fn session(tcp: bool) -> super::Session {
+        super::Session::Dns(DnsSession::new(tcp))
+    }
+}
+
+impl super::ProtocolMessage for DnsMessage {
+    fn request_json(&self) -> Value {
+        request_json(self)
+    }
+
+    fn response_json(&self) -> Value {
+        response_json(self)
+    }
+}

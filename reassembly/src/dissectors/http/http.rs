@@ -210,6 +210,8 @@ struct Tx {
     upgrade: bool,
     /// `Upgrade: h2c` (and HTTP/2 enabled).
     h2c: bool,
+    /// `Upgrade: websocket` (and WebSocket enabled).
+    websocket: bool,
     http09: bool,
 }
 
@@ -231,6 +233,7 @@ impl Tx {
             connect: false,
             upgrade: false,
             h2c: false,
+            websocket: false,
             http09: false,
         }
     }
@@ -254,6 +257,8 @@ pub struct HttpSession {
     txs: VecDeque<Tx>,
     next_id: u64,
     h2c: Option<H2cUpgrade>,
+    /// The handshake once a `101` switched the flow to WebSocket.
+    ws: Option<Box<crate::dissectors::websocket::WsHandshake>>,
 }
 
 fn flag(tx: &mut Tx, errors: &mut crate::counters::DissectionErrors, kind: ErrorKind) {
@@ -416,10 +421,13 @@ impl HttpSession {
         tx.connect = msg.method().eq_ignore_ascii_case(b"CONNECT");
         let upgrade = msg.header("upgrade");
         tx.upgrade = upgrade.is_some();
-        tx.h2c = ctx.limits.h2c
-            && upgrade.is_some_and(|v| {
-                v.split(|c| *c == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"h2c"))
-            });
+        let names = |token: &[u8]| {
+            upgrade.is_some_and(|v| {
+                v.split(|c| *c == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+            })
+        };
+        tx.h2c = ctx.limits.h2c && names(b"h2c");
+        tx.websocket = ctx.limits.websocket && names(b"websocket");
         tx.http09 = msg.http09;
         tx.req_ts = start_ts;
         tx.req_size = end as u64;
@@ -630,11 +638,18 @@ impl HttpSession {
                         self.h2c =
                             Some(H2cUpgrade { request: req, ts_ns: tx.req_ts, size: tx.req_size });
                     }
+                } else if status == 101 && tx.websocket {
+                    if let (Some(req), Some(resp)) = (tx.req.as_ref(), tx.resp.as_ref()) {
+                        h2c = true;
+                        self.ws =
+                            Some(Box::new(crate::dissectors::websocket::handshake(req, resp)));
+                    }
                 }
             }
         }
         if upgraded {
             for d in &mut self.dirs {
+                // h2c or WebSocket: held for the session taking over.
                 d.state = if h2c { State::Handover } else { State::Passthrough };
             }
         }
@@ -897,6 +912,21 @@ impl Dissector for HttpSession {
             ctx.errors.bump(ErrorKind::TruncatedMessage);
         }
         self.dirs[dir.idx()].state = State::Passthrough;
+    }
+
+    /// After a `101` to h2c, the flow continues as HTTP/2; to WebSocket, as
+    /// WebSocket.
+    #[inline]
+    fn handover(&mut self, ctx: &mut ParseCtx<'_>) -> Option<crate::dissectors::Session> {
+        if let Some(hs) = self.ws.take() {
+            return Some(crate::dissectors::Session::Websocket(Box::new(
+                crate::dissectors::websocket::WsSession::new(Some(*hs)),
+            )));
+        }
+        let up = self.take_h2c_upgrade()?;
+        Some(crate::dissectors::Session::Http2(crate::dissectors::http2::Http2Session::upgraded(
+            up, ctx,
+        )))
     }
 
     fn finish(&mut self, reason: FinishReason, ctx: &mut ParseCtx<'_>) {

@@ -309,3 +309,49 @@ pub fn response_json(m: &HttpMessage) -> Value {
         },
     })
 }
+
+/// HTTP/1.x in the protocol registry.
+pub struct Http;
+
+impl super::Protocol for Http {
+    const ITEM_NAME: &'static str = "http";
+    const ABBR: &'static str = "HTTP";
+    const VERSION: &'static str = "1.1";
+    const LONG_NAME: &'static str = "Hypertext Transfer Protocol -- HTTP/1.1";
+    type Session = HttpSession;
+    type Message = HttpMessage;
+
+    #[inline]
+    fn probe(bytes: &[u8], dir: super::Direction) -> super::Confidence {
+        parser::probe(bytes, dir)
+    }
+
+    fn session(_tcp: bool) -> super::Session {
+        super::Session::Http(HttpSession::new())
+    }
+
+    /// The version the message's start line says (`1.1`, `1.0`, `0.9`).
+    fn version(item: &crate::item::Item) -> std::borrow::Cow<'static, str> {
+        let m = item.http_request().or(item.http_response());
+        std::borrow::Cow::Borrowed(m.map(|m| m.version_number()).unwrap_or(Self::VERSION))
+    }
+
+    fn long_name(item: &crate::item::Item) -> std::borrow::Cow<'static, str> {
+        use std::borrow::Cow;
+        match Self::version(item).as_ref() {
+            "1.1" => Cow::Borrowed(Self::LONG_NAME),
+            "1.0" => Cow::Borrowed("Hypertext Transfer Protocol -- HTTP/1.0"),
+            v => Cow::Owned(format!("Hypertext Transfer Protocol -- HTTP/{v}")),
+        }
+    }
+}
+
+impl super::ProtocolMessage for HttpMessage {
+    fn request_json(&self) -> Value {
+        request_json(self)
+    }
+
+    fn response_json(&self) -> Value {
+        response_json(self)
+    }
+}

@@ -297,3 +297,60 @@ pub fn grpc_response_json(m: &GrpcMessage) -> Value {
     }
     v
 }
+
+/// HTTP/2 in the protocol registry.
+pub struct Http2;
+
+impl super::Protocol for Http2 {
+    const ITEM_NAME: &'static str = "http";
+    const ABBR: &'static str = "HTTP/2";
+    const VERSION: &'static str = "2";
+    const LONG_NAME: &'static str = "Hypertext Transfer Protocol Version 2 (HTTP/2)";
+    type Session = Http2Session;
+    type Message = Http2Message;
+
+    fn probe(bytes: &[u8], dir: super::Direction) -> super::Confidence {
+        Http2Session::probe(bytes, dir)
+    }
+
+    fn session(_tcp: bool) -> super::Session {
+        super::Session::Http2(Http2Session::new())
+    }
+}
+
+/// gRPC in the protocol registry: no probe or session of its own (HTTP/2
+/// streams with a gRPC content-type become its items).
+pub struct Grpc;
+
+impl super::Protocol for Grpc {
+    const ITEM_NAME: &'static str = "grpc";
+    const ABBR: &'static str = "gRPC";
+    const VERSION: &'static str = "2";
+    const LONG_NAME: &'static str = "gRPC Remote Procedure Calls over HTTP/2";
+    type Session = super::NoSession;
+    type Message = Box<GrpcMessage>;
+
+    fn session(_tcp: bool) -> super::Session {
+        super::Session::Http2(Http2Session::new())
+    }
+}
+
+impl super::ProtocolMessage for Http2Message {
+    fn request_json(&self) -> Value {
+        request_json(self)
+    }
+
+    fn response_json(&self) -> Value {
+        response_json(self)
+    }
+}
+
+impl super::ProtocolMessage for GrpcMessage {
+    fn request_json(&self) -> Value {
+        grpc_request_json(self)
+    }
+
+    fn response_json(&self) -> Value {
+        grpc_response_json(self)
+    }
+}

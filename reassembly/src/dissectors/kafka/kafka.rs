@@ -16,7 +16,8 @@ use std::collections::VecDeque;
 use super::parser::{self, Rd};
 use super::{KafkaMessage, KafkaRequest, KafkaResponse};
 use crate::dissectors::{
-    Confidence, Direction, Dissector, ErrorKind, FinishReason, ParseCtx, ParseResult,
+    framed, skip_rest, unanswered, Confidence, Direction, Dissector, ErrorKind, FinishReason,
+    ParseCtx, ParseResult,
 };
 use crate::item::{set_error, Exchange, ItemError, ItemErrorKind, Message};
 
@@ -200,11 +201,8 @@ impl Dissector for KafkaSession {
         if b.is_empty() {
             return ParseResult::Incomplete { consumed: 0, needed: 1 };
         }
-        let left = self.skip[dir.idx()];
-        if left > 0 {
-            let n = left.min(b.len() as u64);
-            self.skip[dir.idx()] -= n;
-            return ParseResult::Continue { consumed: n as usize };
+        if let Some(r) = skip_rest(&mut self.skip[dir.idx()], b) {
+            return r;
         }
         if self.resync[dir.idx()] {
             match self.resync(dir, b) {
@@ -219,21 +217,13 @@ impl Dissector for KafkaSession {
             return ParseResult::Error(ErrorKind::KafkaMalformed);
         }
         let total = size as usize + 4;
-        let want = ctx.limits.frame_want(total).max(8.min(total));
-        if b.len() < want {
-            return ParseResult::Incomplete { consumed: 0, needed: want - b.len() };
-        }
-        let have = total.min(b.len());
-        let m = b.get(..have).unwrap_or_default();
-        match dir {
+        let mut skip = 0;
+        let r = framed(b, total, 8, &mut skip, ctx, |m, ctx| match dir {
             Direction::ToServer => self.request(m, total, ctx),
             Direction::ToClient => self.response(m, total, ctx),
-        }
-        if have < total {
-            self.skip[dir.idx()] = (total - have) as u64;
-            return ParseResult::Continue { consumed: have };
-        }
-        ParseResult::Done { consumed: total }
+        });
+        self.skip[dir.idx()] = skip;
+        r
     }
 
     fn on_gap(&mut self, dir: Direction, _len: u32, _ctx: &mut ParseCtx<'_>) {
@@ -245,18 +235,7 @@ impl Dissector for KafkaSession {
 
     fn finish(&mut self, reason: FinishReason, ctx: &mut ParseCtx<'_>) {
         while let Some(p) = self.pending.pop_front() {
-            let e = match reason {
-                FinishReason::Timeout => {
-                    ItemError::new(ItemErrorKind::Timeout, "no response before the flow timed out")
-                }
-                FinishReason::Closed => {
-                    ctx.errors.bump(ErrorKind::Unpaired);
-                    ItemError::new(
-                        ItemErrorKind::PairNotFound,
-                        "connection closed without a response",
-                    )
-                }
-            };
+            let e = unanswered(reason, ctx);
             ctx.out.push(exchange(Some(p), None, Some(e)));
         }
     }

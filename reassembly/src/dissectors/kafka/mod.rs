@@ -148,3 +148,37 @@ pub fn message_json(m: &KafkaMessage) -> Value {
         KafkaMessage::Response(r) => response_json(r),
     }
 }
+
+/// Kafka in the protocol registry.
+pub struct Kafka;
+
+impl super::Protocol for Kafka {
+    const ITEM_NAME: &'static str = "kafka";
+    const ABBR: &'static str = "KAFKA";
+    const VERSION: &'static str = "0";
+    const LONG_NAME: &'static str = "Apache Kafka Protocol";
+    type Session = KafkaSession;
+    type Message = KafkaMessage;
+
+    fn probe(bytes: &[u8], dir: super::Direction) -> super::Confidence {
+        KafkaSession::probe(bytes, dir)
+    }
+
+    fn session(_tcp: bool) -> super::Session {
+        super::Session::Kafka(KafkaSession::new())
+    }
+
+    /// The API version of the item's request.
+    fn version(item: &crate::item::Item) -> std::borrow::Cow<'static, str> {
+        match item.message() {
+            Some(super::Message::Kafka(k)) => std::borrow::Cow::Owned(k.api_version().to_string()),
+            _ => std::borrow::Cow::Borrowed(Self::VERSION),
+        }
+    }
+}
+
+impl super::ProtocolMessage for KafkaMessage {
+    fn request_json(&self) -> Value {
+        message_json(self)
+    }
+}

@@ -196,3 +196,29 @@ pub fn message_json(m: &PgMessage) -> Value {
         PgMessage::Response(r) => response_json(r),
     }
 }
+
+/// PostgreSQL in the protocol registry.
+pub struct Postgresql;
+
+impl super::Protocol for Postgresql {
+    const ITEM_NAME: &'static str = "postgresql";
+    const ABBR: &'static str = "PGSQL";
+    const VERSION: &'static str = "3.0";
+    const LONG_NAME: &'static str = "PostgreSQL Frontend/Backend Protocol";
+    type Session = PgSession;
+    type Message = Box<PgMessage>;
+
+    fn probe(bytes: &[u8], dir: super::Direction) -> super::Confidence {
+        PgSession::probe(bytes, dir)
+    }
+
+    fn session(_tcp: bool) -> super::Session {
+        super::Session::Postgresql(PgSession::new())
+    }
+}
+
+impl super::ProtocolMessage for PgMessage {
+    fn request_json(&self) -> Value {
+        message_json(self)
+    }
+}

@@ -187,3 +187,39 @@ pub fn message_json(m: &RedisMessage) -> Value {
         RedisMessage::Reply(r) => reply_json(r),
     }
 }
+
+/// Redis in the protocol registry.
+pub struct Redis;
+
+impl super::Protocol for Redis {
+    const ITEM_NAME: &'static str = "redis";
+    const ABBR: &'static str = "REDIS";
+    const VERSION: &'static str = "2";
+    const LONG_NAME: &'static str = "Redis Serialization Protocol";
+    type Session = RedisSession;
+    type Message = RedisMessage;
+
+    fn probe(bytes: &[u8], dir: super::Direction) -> super::Confidence {
+        RedisSession::probe(bytes, dir)
+    }
+
+    fn session(_tcp: bool) -> super::Session {
+        super::Session::Redis(RedisSession::new())
+    }
+
+    /// `"3"` once either side of the item spoke RESP3.
+    fn version(item: &crate::item::Item) -> std::borrow::Cow<'static, str> {
+        let ex = &item.exchange;
+        let resp3 = [&ex.request, &ex.response]
+            .into_iter()
+            .flatten()
+            .any(|m| matches!(m, super::Message::Redis(r) if r.resp3()));
+        std::borrow::Cow::Borrowed(if resp3 { "3" } else { Self::VERSION })
+    }
+}
+
+impl super::ProtocolMessage for RedisMessage {
+    fn request_json(&self) -> Value {
+        message_json(self)
+    }
+}

@@ -1,0 +1,9 @@
+//! Fuzz target: `reassembly::fuzzing::mongodb` (see that module for how the
+//! input is interpreted). Any panic is a bug.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    reassembly::fuzzing::mongodb(data);
+});
