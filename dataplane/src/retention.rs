@@ -489,9 +489,16 @@ impl Retention {
         self.cores.get(core).and_then(OnceLock::get)
     }
 
-    /// Counters of every core whose ring exists.
+    /// Counters of every core; a core whose ring is not allocated yet
+    /// (retention idle until an agent uses `pcap.*`) reads zeros, so the
+    /// metrics families exist from the start.
     pub fn stats(&self) -> Vec<RetentionStats> {
-        (0..self.cores.len()).filter_map(|c| self.ring(c).map(|r| r.stats(c))).collect()
+        (0..self.cores.len())
+            .map(|c| {
+                self.ring(c)
+                    .map_or(RetentionStats { core: c, ..RetentionStats::default() }, |r| r.stats(c))
+            })
+            .collect()
     }
 
     /// `pcap.path` misses so far, by [`Miss::reason`].
