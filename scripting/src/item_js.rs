@@ -970,7 +970,7 @@ impl<'js> ItemObj<'js> {
     /// Runs `f` on the item shown (`kfl.match`). `f` must not call into
     /// QuickJS: the item's cell stays borrowed while it runs.
     pub(crate) fn with_item<R>(&self, f: impl FnOnce(&Item) -> R) -> R {
-        let shown = self.shown.borrow().clone();
+        let shown = self.shown.borrow();
         let item = shown.item.borrow();
         f(&item)
     }
